@@ -1,0 +1,81 @@
+"""The three roles of Audience Relay, each a group of permissions (product.md, Roles).
+
+Views never test group names: they ask for a permission with ``permission_required`` and the
+role's group grants it. The group-to-permission mapping lives in migrations so that it is the
+same on every installation; ``grant_permissions`` is the helper those migrations call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    ADMINISTRATOR = "administrator", _("Administrator")
+    CONTRIBUTOR = "contributor", _("Contributor")
+    VIEWER = "viewer", _("Viewer")
+
+    @property
+    def group_name(self) -> str:
+        return self.value.capitalize()
+
+
+ROLES_BY_RANK = (Role.ADMINISTRATOR, Role.CONTRIBUTOR, Role.VIEWER)
+
+
+def role_of(user: Any) -> Role | None:
+    """The highest role the user holds, or None for anonymous users and users without one."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMINISTRATOR
+    group_names = {group.name for group in user.groups.all()}
+    for role in ROLES_BY_RANK:
+        if role.group_name in group_names:
+            return role
+    return None
+
+
+def permission_required(perm: str, reason: str) -> Callable:
+    """Refuse the view with a 403 page that states ``reason`` unless the user has ``perm``.
+
+    Anonymous users never get here: ``LoginRequiredMiddleware`` sends them to the login page.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(perm):
+                raise PermissionDenied(reason)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def grant_permissions(apps: Any, grants: Mapping[Role, Iterable[str]]) -> None:
+    """Give each role's group the named permissions ("app_label.codename"); used by migrations."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, perms in grants.items():
+        group, _created = group_model.objects.get_or_create(name=role.group_name)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.add(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )

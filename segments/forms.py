@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from segments.importing import ColumnMap
+from segments.models import Segment
+from segments.rules import RuleError, validate
+from segments.selectors import field_names
+
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
+
+def parse_rules(raw: str) -> dict:
+    """Parse and validate rules posted by the builder; raise ValidationError with the reason."""
+    try:
+        tree = json.loads(raw or "")
+    except json.JSONDecodeError:
+        raise forms.ValidationError(
+            _("The rules could not be read. Reload the page and build them again.")
+        ) from None
+    try:
+        return validate(tree, field_names())
+    except RuleError as error:
+        raise forms.ValidationError(str(error)) from None
+
+
+class SegmentForm(forms.ModelForm):
+    rules = forms.CharField(widget=forms.HiddenInput, label=_("Rules"))
+
+    class Meta:
+        model = Segment
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        error_messages = {
+            "name": {
+                "unique": _("A segment with this name already exists. Choose another name."),
+                "required": _("Give the segment a name."),
+            }
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["rules"] = json.dumps(self.instance.rules)
+
+    def clean_rules(self) -> dict:
+        return parse_rules(self.cleaned_data["rules"])
+
+
+class ProfileImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_(
+            "UTF-8, with a header row. Columns named customer_id, email, first_name and "
+            "last_name fill those fields; every other column becomes an attribute."
+        ),
+        error_messages={"required": _("Choose a CSV file to import.")},
+    )
+    customer_id_column = forms.CharField(label=_("Customer id column"), initial="customer_id")
+    email_column = forms.CharField(label=_("Email column"), initial="email")
+    first_name_column = forms.CharField(label=_("First name column"), initial="first_name")
+    last_name_column = forms.CharField(label=_("Last name column"), initial="last_name")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if not (upload.name or "").lower().endswith((".csv", ".txt")):
+            raise forms.ValidationError(_("The file must be a CSV file (ending in .csv)."))
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The file is larger than 1 GB. Split it and import the parts."))
+        return upload
+
+    def column_map(self) -> ColumnMap:
+        data = self.cleaned_data
+        return ColumnMap(
+            customer_id=data["customer_id_column"],
+            email=data["email_column"],
+            first_name=data["first_name_column"],
+            last_name=data["last_name_column"],
+        )

@@ -1,0 +1,354 @@
+"""Import profiles from CSV: streamed, validated row by row, upserted by customer id in bulk.
+
+The file is never held in memory: rows are parsed one at a time and streamed into the
+database (``COPY`` into a temporary table on PostgreSQL, then one set-based upsert; batched
+``INSERT ... ON CONFLICT`` on SQLite). A malformed row is rejected with its line number and
+the reason; the valid rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import IO, NamedTuple
+
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from segments.catalogue import refresh_field_catalogue
+from segments.models import Profile, ProfileField
+from segments.rules import parse_number
+
+FIXED_COLUMNS = ("customer_id", "email", "first_name", "last_name")
+MAX_LENGTHS = {"customer_id": 255, "email": 320, "first_name": 200, "last_name": 200}
+MAX_LISTED_REJECTIONS = 10_000
+SQLITE_BATCH_ROWS = 5_000
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+csv.field_size_limit(1_000_000)
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (no header, no customer id column, ...)."""
+
+
+class ProfileRecord(NamedTuple):
+    line: int
+    customer_id: str
+    email: str
+    first_name: str
+    last_name: str
+    attributes: dict
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows_read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejected_rows: list[RejectedRow] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.rejected_rows) < MAX_LISTED_REJECTIONS:
+            self.rejected_rows.append(RejectedRow(line, reason))
+
+
+@dataclass
+class ColumnMap:
+    """Which CSV header holds each fixed field; every other column becomes an attribute."""
+
+    customer_id: str = "customer_id"
+    email: str = "email"
+    first_name: str = "first_name"
+    last_name: str = "last_name"
+
+
+@dataclass
+class _AttributeTypes:
+    """Infers each attribute column's type from the values that stream past."""
+
+    seen: dict[str, set[str]] = field(default_factory=dict)
+
+    def observe(self, name: str, value: str) -> None:
+        kinds = self.seen.setdefault(name, set())
+        if parse_number(value) is not None:
+            kinds.add(ProfileField.DataType.NUMBER)
+        elif _ISO_DATE.match(value):
+            kinds.add(ProfileField.DataType.DATE)
+        else:
+            kinds.add(ProfileField.DataType.TEXT)
+
+    def inferred(self) -> dict[str, str]:
+        return {
+            name: kinds.pop() if len(kinds) == 1 else ProfileField.DataType.TEXT
+            for name, kinds in self.seen.items()
+        }
+
+
+def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> ImportReport:
+    """Import a UTF-8 CSV file (with or without BOM) from a binary stream."""
+    column_map = column_map or ColumnMap()
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(text)
+    report = ImportReport()
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError(_("The file is empty. It needs a header row naming the columns.")) from None
+    except csv.Error as error:
+        raise ImportFileError(_("The header row could not be read: %(error)s") % {"error": error}) from None
+    header = [name.strip() for name in header]
+    if any(_SURROGATE.search(name) for name in header):
+        raise ImportFileError(_("The header row is not UTF-8 text. Save the file as UTF-8 (CSV) and try again."))
+    positions = _fixed_column_positions(header, column_map)
+    attribute_columns = [
+        (index, name)
+        for index, name in enumerate(header)
+        if index not in positions.values() and name
+    ]
+    attribute_types = _AttributeTypes()
+    records = _parse_rows(reader, header, positions, attribute_columns, attribute_types, report)
+    _store(records, set(positions), [name for _i, name in attribute_columns], report)
+    refresh_field_catalogue(attribute_types.inferred())
+    return report
+
+
+def import_records(
+    records: Iterable[ProfileRecord], attribute_types: dict[str, str]
+) -> ImportReport:
+    """Import already-parsed records (the demo seeder uses this); every fixed field is set."""
+    report = ImportReport()
+    _store(_count_read(records, report), set(FIXED_COLUMNS), list(attribute_types), report)
+    refresh_field_catalogue(attribute_types)
+    return report
+
+
+def _count_read(records: Iterable[ProfileRecord], report: ImportReport) -> Iterator[ProfileRecord]:
+    for record in records:
+        report.rows_read += 1
+        yield record
+
+
+def _fixed_column_positions(header: list[str], column_map: ColumnMap) -> dict[str, int]:
+    lowered = [name.lower() for name in header]
+    positions = {}
+    for fixed in FIXED_COLUMNS:
+        wanted = getattr(column_map, fixed).strip().lower()
+        if wanted in lowered:
+            positions[fixed] = lowered.index(wanted)
+    if "customer_id" not in positions:
+        raise ImportFileError(
+            _("No “%(column)s” column was found. The header row has: %(header)s. "
+              "Name the column that holds the customer id.")
+            % {"column": column_map.customer_id, "header": ", ".join(header)}
+        )
+    return positions
+
+
+def _parse_rows(
+    reader,
+    header: list[str],
+    positions: dict[str, int],
+    attribute_columns: list[tuple[int, str]],
+    attribute_types: _AttributeTypes,
+    report: ImportReport,
+) -> Iterator[ProfileRecord]:
+    width = len(header)
+    previous_end = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            report.rows_read += 1
+            report.reject(reader.line_num, _("The row could not be read as CSV (%(error)s).") % {"error": error})
+            previous_end = reader.line_num
+            continue
+        line, previous_end = previous_end + 1, reader.line_num
+        if not row:
+            continue
+        report.rows_read += 1
+        reason = _row_problem(row, width)
+        if reason:
+            report.reject(line, reason)
+            continue
+        values = {fixed: row[index].strip() for fixed, index in positions.items()}
+        reason = _value_problem(values)
+        if reason:
+            report.reject(line, reason)
+            continue
+        attributes = {}
+        for index, name in attribute_columns:
+            value = row[index].strip()
+            if value:
+                attribute_types.observe(name, value)
+                attributes[name] = _typed(value)
+        yield ProfileRecord(
+            line,
+            values["customer_id"],
+            values.get("email", ""),
+            values.get("first_name", ""),
+            values.get("last_name", ""),
+            attributes,
+        )
+
+
+def _row_problem(row: list[str], width: int) -> str:
+    if len(row) != width:
+        return _("The row has %(found)d values but the header has %(expected)d columns.") % {
+            "found": len(row),
+            "expected": width,
+        }
+    if any(_SURROGATE.search(value) for value in row):
+        return _("The row is not valid UTF-8 text. Save the file as UTF-8 (CSV) and import it again.")
+    return ""
+
+
+def _value_problem(values: dict[str, str]) -> str:
+    if not values["customer_id"]:
+        return _("The row has no customer id.")
+    for name, limit in MAX_LENGTHS.items():
+        if len(values.get(name, "")) > limit:
+            return _("The %(field)s is longer than %(limit)d characters.") % {
+                "field": name.replace("_", " "),
+                "limit": limit,
+            }
+    return ""
+
+
+def _typed(value: str):
+    number = parse_number(value)
+    if number is None:
+        return value
+    return int(number) if number == number.to_integral_value() and "." not in value else float(number)
+
+
+def _store(
+    records: Iterable[ProfileRecord],
+    fixed_columns: set[str],
+    attribute_columns: list[str],
+    report: ImportReport,
+) -> None:
+    updatable = [name for name in FIXED_COLUMNS if name in fixed_columns and name != "customer_id"]
+    if connection.vendor == "postgresql":
+        _store_postgresql(records, updatable, attribute_columns, report)
+    else:
+        _store_batched(records, updatable, attribute_columns, report)
+
+
+@transaction.atomic
+def _store_postgresql(
+    records: Iterable[ProfileRecord],
+    updatable: list[str],
+    attribute_columns: list[str],
+    report: ImportReport,
+) -> None:
+    table = Profile._meta.db_table
+    set_columns = "".join(f"{name} = EXCLUDED.{name}, " for name in updatable)
+    merged_attributes = f"({table}.attributes - %s::text[]) || EXCLUDED.attributes"
+    compared = ", ".join([*(f"{table}.{name}" for name in updatable), f"{table}.attributes"])
+    proposed = ", ".join([*(f"EXCLUDED.{name}" for name in updatable), merged_attributes])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE profile_import_rows (line_no bigint, customer_id text, email text,"
+            " first_name text, last_name text, attributes jsonb) ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(
+            "COPY profile_import_rows (line_no, customer_id, email, first_name, last_name,"
+            " attributes) FROM STDIN"
+        ) as copy:
+            for record in records:
+                copy.write_row((*record[:5], json.dumps(record.attributes, ensure_ascii=False)))
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(
+            f"""
+            WITH latest AS MATERIALIZED (
+                SELECT DISTINCT ON (customer_id) customer_id, email, first_name, last_name, attributes
+                FROM profile_import_rows ORDER BY customer_id, line_no DESC
+            ), upserted AS (
+                INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,
+                                     created_at, updated_at)
+                SELECT customer_id, email, first_name, last_name, attributes, now(), now()
+                FROM latest
+                ON CONFLICT (customer_id) DO UPDATE
+                SET {set_columns} attributes = {merged_attributes}, updated_at = now()
+                WHERE ({compared}) IS DISTINCT FROM ({proposed})
+                RETURNING (xmax = 0) AS created
+            )
+            SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),
+                   (SELECT count(*) FROM latest)
+            FROM upserted
+            """,
+            (attribute_columns, attribute_columns, attribute_columns),
+        )
+        created, updated, distinct = cursor.fetchone()
+    report.created, report.updated = created, updated
+    report.unchanged = distinct - created - updated
+
+
+def _store_batched(
+    records: Iterable[ProfileRecord],
+    updatable: list[str],
+    attribute_columns: list[str],
+    report: ImportReport,
+) -> None:
+    """SQLite: batched upserts. Rows that change nothing are not rewritten."""
+    table = Profile._meta.db_table
+    clear = json.dumps(dict.fromkeys(attribute_columns))
+    set_columns = "".join(f"{name} = excluded.{name}, " for name in updatable)
+    merged = f"json_patch(json_patch({table}.attributes, %s), excluded.attributes)"
+    compared = " OR ".join(
+        [*(f"{table}.{name} IS NOT excluded.{name}" for name in updatable),
+         f"json({table}.attributes) IS NOT json({merged})"]
+    )
+    sql = (
+        f"INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,"
+        " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {set_columns} attributes = {merged},"
+        f" updated_at = CURRENT_TIMESTAMP WHERE {compared}"
+    )
+    iterator = iter(records)
+    with connection.cursor() as cursor:
+        while batch := list(islice(iterator, SQLITE_BATCH_ROWS)):
+            customer_ids = [record.customer_id for record in batch]
+            existing = set(
+                Profile.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True)
+            )
+            changes_before = _sqlite_total_changes(cursor)
+            with transaction.atomic():
+                cursor.executemany(
+                    sql,
+                    [
+                        (*record[1:5], json.dumps(record.attributes, ensure_ascii=False), clear, clear)
+                        for record in batch
+                    ],
+                )
+            written = _sqlite_total_changes(cursor) - changes_before
+            fresh = len(set(customer_ids) - existing)
+            report.created += fresh
+            report.updated += written - fresh
+            report.unchanged += len(batch) - written
+
+
+def _sqlite_total_changes(cursor) -> int:
+    cursor.execute("SELECT total_changes()")
+    return cursor.fetchone()[0]

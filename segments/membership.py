@@ -1,0 +1,50 @@
+"""Materialise a segment's members with set-based SQL: one INSERT ... SELECT, one anti-join DELETE."""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+
+from segments.models import Profile, Segment, SegmentMember
+from segments.rules import compile_rules
+
+
+def matching_profiles(segment: Segment):
+    """The profiles that match the segment's rules now (a lazy queryset, one SQL query)."""
+    return Profile.objects.filter(compile_rules(segment.rules))
+
+
+def estimate_size(rules: dict) -> int:
+    """How many profiles the (validated) rules match right now."""
+    return Profile.objects.filter(compile_rules(rules)).count()
+
+
+@transaction.atomic
+def rematerialise(segment: Segment) -> int:
+    """Replace the segment's stored members with the profiles its rules match; return the count.
+
+    Joiners are inserted and leavers deleted; members who stay are not touched, so the
+    table does not churn on a refresh that changes little.
+    """
+    member_table = SegmentMember._meta.db_table
+    matching_sql, matching_params = (
+        matching_profiles(segment).values("id").query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Lets the anti-join and the conflict check hash a million ids in memory.
+            cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute(
+            f"DELETE FROM {member_table} WHERE segment_id = %s AND NOT EXISTS ("
+            f"SELECT 1 FROM ({matching_sql}) AS matching WHERE matching.id = {member_table}.profile_id)",
+            (segment.pk, *matching_params),
+        )
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
+        cursor.execute(
+            f"INSERT INTO {member_table} (segment_id, profile_id) "
+            f"SELECT %s, matching.id FROM ({matching_sql}) AS matching WHERE true "
+            "ON CONFLICT DO NOTHING",
+            (segment.pk, *matching_params),
+        )
+        cursor.execute(f"SELECT count(*) FROM {member_table} WHERE segment_id = %s", (segment.pk,))
+        (count,) = cursor.fetchone()
+    return count

@@ -1,0 +1,164 @@
+"""Unified customer profiles, the catalogue of their fields, and segments of them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class Profile(models.Model):
+    """One unified customer. ``email`` is kept as imported: exports validate it, not the import."""
+
+    customer_id = models.CharField(_("customer id"), max_length=255, unique=True)
+    email = models.CharField(_("email"), max_length=320, blank=True, default="")
+    first_name = models.CharField(_("first name"), max_length=200, blank=True, default="")
+    last_name = models.CharField(_("last name"), max_length=200, blank=True, default="")
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), db_default=Now())
+    updated_at = models.DateTimeField(_("updated"), db_default=Now())
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+        permissions = [("import_profiles", _("Can import profiles"))]
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class ProfileField(models.Model):
+    """A field that profiles have: the four built-in ones and every imported attribute."""
+
+    class DataType(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+
+    name = models.CharField(_("name"), max_length=255, unique=True)
+    data_type = models.CharField(
+        _("type"), max_length=10, choices=DataType.choices, default=DataType.TEXT
+    )
+    is_builtin = models.BooleanField(_("built in"), default=False)
+    profile_count = models.PositiveIntegerField(_("profiles with a value"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-is_builtin", "name"]
+        verbose_name = _("profile field")
+        verbose_name_plural = _("profile fields")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProfileImport(models.Model):
+    """One CSV import, from the upload page or the command, with its outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        COMPLETED_WITH_ERRORS = "completed_with_errors", _("Completed with errors")
+        FAILED = "failed", _("Failed")
+
+    file_name = models.CharField(_("file"), max_length=255)
+    stored_path = models.CharField(max_length=500, blank=True, default="")
+    column_map = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=30, choices=Status.choices, default=Status.QUEUED
+    )
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    created_count = models.PositiveIntegerField(_("created"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
+    rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
+    rejected_rows = models.JSONField(default=list, blank=True)
+    error = models.TextField(_("error"), blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("profile import")
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class Segment(models.Model):
+    """A named rule tree over profile fields; its members are materialised on refresh."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        INACTIVE = "inactive", _("Inactive")
+        FAILED = "failed", _("Failed")
+
+    class RefreshState(models.TextChoices):
+        IDLE = "idle", _("Idle")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Refreshing")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True, default="")
+    rules = models.JSONField(_("rules"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.INACTIVE
+    )
+    refresh_state = models.CharField(
+        max_length=10, choices=RefreshState.choices, default=RefreshState.IDLE
+    )
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)
+    member_count = models.PositiveIntegerField(_("members"), default=0)
+    last_refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    last_refresh_seconds = models.FloatField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        permissions = [("refresh_segment", _("Can refresh segments"))]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("segments:detail", args=[self.pk])
+
+    @property
+    def is_refreshing(self) -> bool:
+        return self.refresh_state != self.RefreshState.IDLE
+
+
+class SegmentMember(models.Model):
+    """Materialised membership: written only by set-based SQL in ``segments.refresh``."""
+
+    pk = models.CompositePrimaryKey("segment", "profile")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="members")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["profile"], name="segmentmember_profile_idx")]

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.roles import permission_required
+from segments import selectors, services
+from segments.forms import ProfileImportForm
+from segments.models import ProfileField, ProfileImport
+
+CAN_VIEW = gettext_lazy("Only users with a role can see profiles. Ask an administrator for one.")
+CAN_IMPORT = gettext_lazy("Only administrators can import profiles.")
+PAGE_SIZE = 50
+
+
+@permission_required("segments.view_profile", CAN_VIEW)
+def profile_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    page = Paginator(selectors.profile_search(query), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "segments/profiles.html",
+        {"page": page, "query": query, "fields": ProfileField.objects.all()},
+    )
+
+
+@permission_required("segments.import_profiles", CAN_IMPORT)
+def profile_import(request: HttpRequest) -> HttpResponse:
+    form = ProfileImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        started = services.profile_import_start(
+            upload=form.cleaned_data["file"], column_map=form.column_map(), user=request.user
+        )
+        messages.info(request, _("Importing “%(file)s”.") % {"file": started.file_name})
+        return redirect("profiles:import_detail", import_id=started.pk)
+    recent = ProfileImport.objects.all()[:20]
+    return render(request, "segments/import.html", {"form": form, "imports": recent})
+
+
+@permission_required("segments.import_profiles", CAN_IMPORT)
+def profile_import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    profile_import = get_object_or_404(ProfileImport, pk=import_id)
+    context = {"import": profile_import, "rejected": profile_import.rejected_rows[:500]}
+    if request.htmx:
+        return render(request, "segments/import_detail.html#outcome", context)
+    return render(request, "segments/import_detail.html", context)

@@ -1,0 +1,56 @@
+"""Reads on profiles and segments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from segments.models import Profile, ProfileField, Segment, SegmentMember
+
+KEYSET_PAGE = 5_000
+
+
+def profile_search(query: str) -> QuerySet[Profile]:
+    profiles = Profile.objects.order_by("id")
+    for term in query.split():
+        profiles = profiles.filter(
+            Q(email__icontains=term)
+            | Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(customer_id=term)
+        )
+    return profiles
+
+
+def field_names() -> list[str]:
+    return list(ProfileField.objects.values_list("name", flat=True))
+
+
+def segment_preview(segment: Segment) -> QuerySet[Profile]:
+    """The first members, in a stable order."""
+    return Profile.objects.filter(
+        pk__in=SegmentMember.objects.filter(segment=segment).values("profile_id")
+    ).order_by("id")[: settings.SEGMENT_PREVIEW_SIZE]
+
+
+def segment_members_in_pages(segment: Segment, page_size: int = KEYSET_PAGE) -> Iterator[Profile]:
+    """Every member, read with keyset pagination so memory stays flat for any segment size."""
+    last_id = 0
+    while True:
+        page = list(
+            Profile.objects.filter(
+                pk__in=SegmentMember.objects.filter(segment=segment, profile_id__gt=last_id).values(
+                    "profile_id"
+                ),
+            ).order_by("id")[:page_size]
+        )
+        if not page:
+            return
+        yield from page
+        last_id = page[-1].pk
+
+
+def segments_refreshing() -> bool:
+    return Segment.objects.exclude(refresh_state=Segment.RefreshState.IDLE).exists()

@@ -1,0 +1,19 @@
+"""Celery tasks: they take ids and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def refresh_segment(segment_id: int) -> None:
+    from segments.services import segment_refresh
+
+    segment_refresh(segment_id=segment_id)
+
+
+@shared_task(acks_late=True)
+def import_profiles(import_id: int) -> None:
+    from segments.services import profile_import_run
+
+    profile_import_run(import_id=import_id)

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import csv
+import json
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from accounts.roles import permission_required
+from segments import membership, selectors, services
+from segments.forms import SegmentForm, parse_rules
+from segments.models import ProfileField, Segment
+from segments.rules import MATCHES, OPERATORS, OPERATORS_WITHOUT_VALUE, describe
+
+CAN_VIEW = gettext_lazy("Only users with a role can see segments. Ask an administrator for one.")
+CAN_EDIT = gettext_lazy("Viewers cannot change segments. Ask an administrator for the contributor role.")
+CAN_REFRESH = gettext_lazy("Viewers cannot refresh segments. Ask an administrator for the contributor role.")
+
+
+@permission_required("segments.view_segment", CAN_VIEW)
+def segment_list(request: HttpRequest) -> HttpResponse:
+    context = {"segments": Segment.objects.all(), "refreshing": selectors.segments_refreshing()}
+    if request.htmx:
+        return render(request, "segments/list.html#table", context)
+    return render(request, "segments/list.html", context)
+
+
+@permission_required("segments.change_segment", CAN_EDIT)
+def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id) if segment_id else None
+    form = SegmentForm(request.POST or None, instance=segment)
+    if request.method == "POST" and form.is_valid():
+        segment = services.segment_save(
+            segment=segment,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            rules=form.cleaned_data["rules"],
+            user=request.user,
+        )
+        if "save_and_refresh" in request.POST:
+            services.segment_request_refresh(segment=segment)
+        messages.success(request, _("Segment “%(name)s” saved.") % {"name": segment.name})
+        return redirect("segments:detail", segment_id=segment.pk)
+    builder = {
+        "fields": list(ProfileField.objects.values("name", "data_type", "profile_count")),
+        "operators": {key: str(label) for key, label in OPERATORS.items()},
+        "withoutValue": sorted(OPERATORS_WITHOUT_VALUE),
+        "matches": {key: str(label) for key, label in MATCHES.items()},
+        "labels": {
+            "addCondition": _("Add condition"),
+            "addGroup": _("Add group"),
+            "remove": _("Remove"),
+            "field": _("Field"),
+            "operator": _("Comparison"),
+            "value": _("Value"),
+            "match": _("Match"),
+            "listHint": _("Separate values with commas"),
+        },
+    }
+    return render(
+        request, "segments/edit.html", {"form": form, "segment": segment, "builder": builder}
+    )
+
+
+@require_POST
+@permission_required("segments.change_segment", CAN_EDIT)
+def segment_estimate(request: HttpRequest) -> HttpResponse:
+    """The live size estimate shown in the builder while the rules change."""
+    context: dict = {}
+    try:
+        rules = parse_rules(request.POST.get("rules", ""))
+    except ValidationError as error:
+        context["error"] = " ".join(error.messages)
+    else:
+        context["estimate"] = membership.estimate_size(rules)
+    return render(request, "segments/edit.html#estimate", context)
+
+
+@permission_required("segments.view_segment", CAN_VIEW)
+def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id)
+    context = {
+        "segment": segment,
+        "preview": selectors.segment_preview(segment),
+        "rules": describe(segment.rules),
+    }
+    if request.htmx:
+        return render(request, "segments/detail.html#summary", context)
+    return render(request, "segments/detail.html", context)
+
+
+@require_POST
+@permission_required("segments.refresh_segment", CAN_REFRESH)
+def segment_refresh(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id)
+    if services.segment_request_refresh(segment=segment):
+        messages.info(request, _("Refreshing “%(name)s”.") % {"name": segment.name})
+    else:
+        messages.info(request, _("“%(name)s” is already being refreshed.") % {"name": segment.name})
+    if request.POST.get("next") == "detail":
+        return redirect(segment)
+    return redirect("segments:list")
+
+
+@require_POST
+@permission_required("segments.refresh_segment", CAN_REFRESH)
+def segment_refresh_all(request: HttpRequest) -> HttpResponse:
+    count = services.segment_request_refresh_all()
+    messages.info(request, _("Refreshing %(count)d segments.") % {"count": count})
+    return redirect("segments:list")
+
+
+@permission_required("segments.delete_segment", CAN_EDIT)
+def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id)
+    if request.method == "POST":
+        services.segment_delete(segment=segment)
+        messages.success(request, _("Segment “%(name)s” removed.") % {"name": segment.name})
+        return redirect("segments:list")
+    return render(request, "segments/delete.html", {"segment": segment})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@permission_required("segments.view_segment", CAN_VIEW)
+def segment_members_csv(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
+    """Every member as CSV, streamed page by page (memory does not grow with the segment)."""
+    segment = get_object_or_404(Segment, pk=segment_id)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield "\ufeff" + writer.writerow(["customer_id", "email", "first_name", "last_name", "attributes"])
+        for profile in selectors.segment_members_in_pages(segment):
+            yield writer.writerow(
+                [
+                    _csv_safe(profile.customer_id),
+                    _csv_safe(profile.email),
+                    _csv_safe(profile.first_name),
+                    _csv_safe(profile.last_name),
+                    json.dumps(profile.attributes, ensure_ascii=False),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-members.csv"'
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
