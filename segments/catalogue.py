@@ -33,7 +33,9 @@ def refresh_field_catalogue(attribute_types: dict[str, str]) -> None:
         **{
             f"field_{index}": Count(
                 "id",
-                filter=~Q(**{field.name: ""}) if field.is_builtin else Q(attributes__has_key=field.name),
+                filter=~Q(**{field.name: ""})
+                if field.is_builtin
+                else Q(attributes__has_key=field.name),
             )
             for index, field in enumerate(fields)
         }

@@ -69,7 +69,9 @@ class ProfileImportForm(forms.Form):
         if not (upload.name or "").lower().endswith((".csv", ".txt")):
             raise forms.ValidationError(_("The file must be a CSV file (ending in .csv)."))
         if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(_("The file is larger than 1 GB. Split it and import the parts."))
+            raise forms.ValidationError(
+                _("The file is larger than 1 GB. Split it and import the parts.")
+            )
         return upload
 
     def column_map(self) -> ColumnMap:

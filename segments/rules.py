@@ -52,7 +52,7 @@ OPERATORS = {
 OPERATORS_WITHOUT_VALUE = {"is_empty", "is_not_empty"}
 MATCHES = {"all": gettext_lazy("all of"), "any": gettext_lazy("any of")}
 
-_NUMBER = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?$")
+NUMBER_PATTERN = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?$")
 
 
 class RuleError(ValueError):
@@ -65,7 +65,7 @@ def parse_number(text: Any) -> Decimal | None:
         return None
     if isinstance(text, int | float):
         return Decimal(str(text))
-    if isinstance(text, str) and _NUMBER.match(text.strip()):
+    if isinstance(text, str) and NUMBER_PATTERN.match(text.strip()):
         try:
             return Decimal(text.strip())
         except InvalidOperation:
@@ -82,7 +82,9 @@ def validate(tree: Any, known_fields: Iterable[str]) -> dict:
 
 def _validate_group(group: Any, fields: set[str], depth: int, counter: list[int]) -> dict:
     if not isinstance(group, dict) or "conditions" not in group:
-        raise RuleError(_("The rules are not in the expected form. Start again from an empty rule."))
+        raise RuleError(
+            _("The rules are not in the expected form. Start again from an empty rule.")
+        )
     if depth > MAX_DEPTH:
         raise RuleError(_("Groups can be nested at most %(depth)d deep.") % {"depth": MAX_DEPTH})
     match = group.get("match", "all")
@@ -99,7 +101,8 @@ def _validate_group(group: Any, fields: set[str], depth: int, counter: list[int]
             counter[0] += 1
             if counter[0] > MAX_CONDITIONS:
                 raise RuleError(
-                    _("A segment can have at most %(count)d conditions.") % {"count": MAX_CONDITIONS}
+                    _("A segment can have at most %(count)d conditions.")
+                    % {"count": MAX_CONDITIONS}
                 )
             normalised.append(_validate_condition(item, fields))
     return {"match": match, "conditions": normalised}
@@ -126,7 +129,9 @@ def _validate_condition(condition: Any, fields: set[str]) -> dict:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",")]
         if not isinstance(value, list):
-            raise RuleError(_("Give a comma-separated list of values for “%(field)s”.") % {"field": field})
+            raise RuleError(
+                _("Give a comma-separated list of values for “%(field)s”.") % {"field": field}
+            )
         value = [str(part).strip() for part in value if str(part).strip()]
         if not value:
             raise RuleError(_("Give at least one value for “%(field)s”.") % {"field": field})

@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 STALE_REFRESH_AFTER = timedelta(minutes=30)
 
 
-def segment_save(*, segment: Segment | None, name: str, description: str, rules: dict, user) -> Segment:
+def segment_save(
+    *, segment: Segment | None, name: str, description: str, rules: dict, user
+) -> Segment:
     """Create or update a segment. Rules are validated by the form before they get here."""
     if segment is None:
         segment = Segment(created_by=user)
@@ -83,8 +85,13 @@ def segment_refresh(*, segment_id: int) -> Segment:
     segment.refresh_state = Segment.RefreshState.IDLE
     segment.save(
         update_fields=[
-            "status", "member_count", "last_error", "last_refreshed_at",
-            "last_refresh_seconds", "refresh_state", "updated_at",
+            "status",
+            "member_count",
+            "last_error",
+            "last_refreshed_at",
+            "last_refresh_seconds",
+            "refresh_state",
+            "updated_at",
         ]
     )
     return segment
@@ -124,7 +131,9 @@ def profile_import_run(*, import_id: int) -> ProfileImport:
     except (OSError, DatabaseError) as error:
         logger.exception("Profile import %s failed", import_id)
         profile_import.status = ProfileImport.Status.FAILED
-        profile_import.error = _("The import failed: %(error)s") % {"error": error.__class__.__name__}
+        profile_import.error = _("The import failed: %(error)s") % {
+            "error": error.__class__.__name__
+        }
     else:
         record_import_report(profile_import, report)
     finally:

@@ -18,8 +18,12 @@ from segments.models import ProfileField, Segment
 from segments.rules import MATCHES, OPERATORS, OPERATORS_WITHOUT_VALUE, describe
 
 CAN_VIEW = gettext_lazy("Only users with a role can see segments. Ask an administrator for one.")
-CAN_EDIT = gettext_lazy("Viewers cannot change segments. Ask an administrator for the contributor role.")
-CAN_REFRESH = gettext_lazy("Viewers cannot refresh segments. Ask an administrator for the contributor role.")
+CAN_EDIT = gettext_lazy(
+    "Viewers cannot change segments. Ask an administrator for the contributor role."
+)
+CAN_REFRESH = gettext_lazy(
+    "Viewers cannot refresh segments. Ask an administrator for the contributor role."
+)
 
 
 @permission_required("segments.view_segment", CAN_VIEW)
@@ -137,7 +141,9 @@ def segment_members_csv(request: HttpRequest, segment_id: int) -> StreamingHttpR
     writer = csv.writer(_Echo())
 
     def rows():
-        yield "\ufeff" + writer.writerow(["customer_id", "email", "first_name", "last_name", "attributes"])
+        yield "\ufeff" + writer.writerow(
+            ["customer_id", "email", "first_name", "last_name", "attributes"]
+        )
         for profile in selectors.segment_members_in_pages(segment):
             yield writer.writerow(
                 [

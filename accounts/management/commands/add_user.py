@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=Role.values)
-        parser.add_argument("--password", help="Without it the user cannot log in until one is set.")
+        parser.add_argument(
+            "--password", help="Without it the user cannot log in until one is set."
+        )
         parser.add_argument("--email", default="")
 
     def handle(self, *args, username: str, role: str, password: str | None, email: str, **options):

@@ -1,0 +1,22 @@
+"""Print where the demo runs and how to log in."""
+
+from __future__ import annotations
+
+import sys
+
+port = sys.argv[1] if len(sys.argv) > 1 else "8000"
+print(
+    f"""
+  Audience Relay is starting at  http://127.0.0.1:{port}/
+
+  Demo logins (username / password):
+    admin        / admin-demo        Administrator
+    contributor  / contributor-demo  Contributor
+    viewer       / viewer-demo       Viewer
+
+  Local fakes: Campaign Monitor http://127.0.0.1:8101   Autopilot http://127.0.0.1:8102
+               (Autopilot API key for the demo: demo-autopilot-key)
+  Stop with Ctrl+C.
+""",
+    flush=True,
+)

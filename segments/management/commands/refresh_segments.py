@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from segments.models import Segment
+from segments.services import segment_refresh
+
+
+class Command(BaseCommand):
+    help = "Refresh segments now (all of them, or those named) and print their member counts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("names", nargs="*", metavar="NAME")
+
+    def handle(self, *args, names: list[str], **options) -> None:
+        segments = Segment.objects.all()
+        if names:
+            segments = segments.filter(name__in=names)
+            missing = set(names) - set(segments.values_list("name", flat=True))
+            if missing:
+                raise CommandError(f"No segment called: {', '.join(sorted(missing))}")
+        failed = 0
+        for segment in segments:
+            refreshed = segment_refresh(segment_id=segment.pk)
+            if refreshed.status == Segment.Status.FAILED:
+                failed += 1
+                self.stderr.write(f"{refreshed.name}: {refreshed.last_error}")
+            else:
+                self.stdout.write(
+                    f"{refreshed.name}: {refreshed.member_count} members "
+                    f"({refreshed.last_refresh_seconds:.2f}s)"
+                )
+        if failed:
+            raise CommandError(f"{failed} segment(s) failed to refresh.")

@@ -1,0 +1,99 @@
+"""Every URL, visited as anonymous, viewer, contributor and administrator.
+
+A new URL must be added to ACCESS, so that no view ships without a role check.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import ProfileFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+
+ANYONE, VIEWER, CONTRIBUTOR, ADMINISTRATOR = 0, 1, 2, 3
+ROLE_RANK = {"charlie": VIEWER, "bob": CONTRIBUTOR, "alice": ADMINISTRATOR}
+
+# url name: (method, lowest role allowed)
+ACCESS = {
+    "home": ("get", VIEWER),
+    "set_language": ("post", ANYONE),
+    "accounts:login": ("get", ANYONE),
+    "accounts:logout": ("post", ANYONE),
+    "segments:list": ("get", VIEWER),
+    "segments:detail": ("get", VIEWER),
+    "segments:members_csv": ("get", VIEWER),
+    "segments:create": ("get", CONTRIBUTOR),
+    "segments:edit": ("get", CONTRIBUTOR),
+    "segments:estimate": ("post", CONTRIBUTOR),
+    "segments:refresh": ("post", CONTRIBUTOR),
+    "segments:refresh_all": ("post", CONTRIBUTOR),
+    "segments:delete": ("get", CONTRIBUTOR),
+    "profiles:list": ("get", VIEWER),
+    "profiles:import": ("get", ADMINISTRATOR),
+    "profiles:import_detail": ("get", ADMINISTRATOR),
+}
+
+
+def all_url_names(resolver=None, namespace="") -> set[str]:
+    names = set()
+    for pattern in (resolver or get_resolver()).url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            names |= all_url_names(pattern, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(namespace + pattern.name)
+    return names
+
+
+def test_every_url_is_in_the_access_table():
+    missing = all_url_names() - set(ACCESS)
+    assert not missing, f"add these URLs to ACCESS: {sorted(missing)}"
+
+
+@pytest.fixture
+def urls():
+    from segments.models import ProfileImport
+
+    segment = SegmentFactory()
+    ProfileFactory()
+    profile_import = ProfileImport.objects.create(file_name="x.csv")
+    ids = {
+        "segments:detail": [segment.pk],
+        "segments:members_csv": [segment.pk],
+        "segments:edit": [segment.pk],
+        "segments:refresh": [segment.pk],
+        "segments:delete": [segment.pk],
+        "profiles:import_detail": [profile_import.pk],
+    }
+    return {name: reverse(name, args=ids.get(name, [])) for name in ACCESS}
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS))
+def test_anonymous_users_are_sent_to_the_login_page(client, urls, name):
+    method, lowest = ACCESS[name]
+    response = getattr(client, method)(urls[name])
+    if lowest == ANYONE:
+        assert response.status_code in (200, 302)
+    else:
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS))
+@pytest.mark.parametrize("username", ["charlie", "bob", "alice"])
+def test_each_role_gets_exactly_what_it_may(client, urls, name, username, request):
+    user = request.getfixturevalue(username)
+    client.force_login(user)
+    method, lowest = ACCESS[name]
+    response = getattr(client, method)(urls[name], {"rules": "{}"} if method == "post" else None)
+    if ROLE_RANK[username] >= lowest:
+        assert response.status_code in (200, 302), response.content[:300]
+    else:
+        assert response.status_code == 403
+        assert b"You are not allowed to do this" in response.content
+        assert (
+            b"Ask an administrator" in response.content
+            or b"Only administrators" in response.content
+        )

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from accounts.roles import Role
+from accounts.services import user_create_or_update
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls from the
+# test body are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def alice(db):
+    """An administrator."""
+    return user_create_or_update(username="alice", role=Role.ADMINISTRATOR, password=PASSWORD)[0]
+
+
+@pytest.fixture
+def bob(db):
+    """A contributor."""
+    return user_create_or_update(username="bob", role=Role.CONTRIBUTOR, password=PASSWORD)[0]
+
+
+@pytest.fixture
+def charlie(db):
+    """A viewer."""
+    return user_create_or_update(username="charlie", role=Role.VIEWER, password=PASSWORD)[0]
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def as_bob(client, bob):
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def as_charlie(client, charlie):
+    client.force_login(charlie)
+    return client
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium; Playwright's own browser download does not work here."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }

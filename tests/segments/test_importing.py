@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from segments.importing import ColumnMap, ImportFileError, import_csv
+from segments.models import Profile, ProfileField
+
+pytestmark = pytest.mark.django_db
+
+
+def csv_bytes(text: str, bom: bool = False) -> io.BytesIO:
+    return io.BytesIO((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+
+
+def test_it_imports_ten_thousand_rows():
+    lines = ["customer_id,email,first_name,last_name,score"]
+    lines += [f"id{n},p{n}@example.com,First{n},Last{n},{n}" for n in range(10_000)]
+    report = import_csv(csv_bytes("\n".join(lines)))
+    assert (report.rows_read, report.created, report.rejected) == (10_000, 10_000, 0)
+    assert Profile.objects.count() == 10_000
+    profile = Profile.objects.get(customer_id="id9999")
+    assert (profile.email, profile.first_name, profile.attributes) == (
+        "p9999@example.com",
+        "First9999",
+        {"score": 9999},
+    )
+    assert ProfileField.objects.get(name="score").data_type == ProfileField.DataType.NUMBER
+    assert ProfileField.objects.get(name="score").profile_count == 10_000
+
+
+def test_it_reports_malformed_rows_with_their_line_and_keeps_the_rest():
+    data = (
+        b"customer_id,email,city\n"
+        b"1,a@example.com,Oslo\n"
+        b"2,b@example.com\n"  # too few values
+        b"3,c@example.com,Bergen,extra\n"  # too many
+        b"4,d@example.com,Tr\xf8ndelag\n"  # Latin-1, not UTF-8
+        b",e@example.com,Paris\n"  # no customer id
+        b"6,f@example.com,Lyon\n"
+    )
+    report = import_csv(io.BytesIO(data))
+    assert report.created == 2
+    assert [(row.line, row.reason) for row in report.rejected_rows] == [
+        (3, "The row has 2 values but the header has 3 columns."),
+        (4, "The row has 4 values but the header has 3 columns."),
+        (5, "The row is not valid UTF-8 text. Save the file as UTF-8 (CSV) and import it again."),
+        (6, "The row has no customer id."),
+    ]
+    assert set(Profile.objects.values_list("customer_id", flat=True)) == {"1", "6"}
+
+
+def test_it_reads_a_byte_order_mark_and_unicode():
+    report = import_csv(
+        csv_bytes(
+            "customer_id,email,first_name,last_name,city\n9,wang@example.com,伟,王,北京\n", bom=True
+        )
+    )
+    assert report.created == 1
+    profile = Profile.objects.get(customer_id="9")
+    assert (profile.first_name, profile.last_name, profile.attributes) == (
+        "伟",
+        "王",
+        {"city": "北京"},
+    )
+
+
+def test_it_counts_a_quoted_multiline_value_as_one_row():
+    report = import_csv(csv_bytes('customer_id,note\n1,"two\nlines"\n2,x\n3\n'))
+    assert report.created == 2
+    assert report.rejected_rows[0].line == 5
+
+
+def test_it_upserts_changed_rows_and_leaves_unchanged_ones():
+    import_csv(
+        csv_bytes(
+            "customer_id,email,city,tier\n1,a@example.com,Oslo,gold\n2,b@example.com,Paris,\n"
+        )
+    )
+    report = import_csv(
+        csv_bytes(
+            "customer_id,email,city,tier\n1,a@example.com,Bergen,\n2,b@example.com,Paris,\n3,c@example.com,Lyon,gold\n"
+        )
+    )
+    assert (report.created, report.updated, report.unchanged) == (1, 1, 1)
+    # An empty cell clears the attribute; an attribute not in the file is kept.
+    assert Profile.objects.get(customer_id="1").attributes == {"city": "Bergen"}
+    import_csv(csv_bytes("customer_id,vip\n2,yes\n"))
+    two = Profile.objects.get(customer_id="2")
+    assert (two.email, two.attributes) == ("b@example.com", {"city": "Paris", "vip": "yes"})
+
+
+def test_the_last_row_wins_when_a_customer_id_repeats():
+    report = import_csv(csv_bytes("customer_id,email\n1,old@example.com\n1,new@example.com\n"))
+    assert report.created == 1
+    assert Profile.objects.get().email == "new@example.com"
+
+
+def test_it_maps_other_column_names_to_the_fixed_fields():
+    import_csv(
+        csv_bytes("Kundenummer,E-post,Fornavn\nk1,ola@example.no,Ola\n"),
+        ColumnMap(customer_id="Kundenummer", email="E-post", first_name="Fornavn"),
+    )
+    profile = Profile.objects.get(customer_id="k1")
+    assert (profile.email, profile.first_name, profile.attributes) == ("ola@example.no", "Ola", {})
+
+
+def test_it_refuses_a_file_without_a_customer_id_column():
+    with pytest.raises(ImportFileError, match="No “customer_id” column was found"):
+        import_csv(csv_bytes("id,email\n1,a@example.com\n"))
+
+
+def test_the_command_prints_a_summary_and_fails_only_when_nothing_was_imported(tmp_path, capsys):
+    good = tmp_path / "good.csv"
+    good.write_text("customer_id,email\n1,a@example.com\n2\n", encoding="utf-8")
+    call_command("import_profiles", str(good))
+    captured = capsys.readouterr()
+    assert (
+        "2 rows read" in captured.out
+        and "1 created" in captured.out
+        and "1 rejected" in captured.out
+    )
+    assert "line 3: The row has 1 value but the header has 2 columns." in captured.err
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,email\n,a@example.com\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="No row could be imported"):
+        call_command("import_profiles", str(bad))

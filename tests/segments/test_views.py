@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from segments.models import Profile, ProfileImport, Segment
+from tests.factories import ProfileFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+
+OSLO = {"match": "all", "conditions": [{"field": "city", "operator": "equals", "value": "Oslo"}]}
+
+
+def test_a_contributor_saves_a_segment_and_refreshes_it(as_bob, django_capture_on_commit_callbacks):
+    ProfileFactory(attributes={"city": "Oslo"})
+    ProfileFactory(attributes={"city": "Paris"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_bob.post(
+            reverse("segments:create"),
+            {"name": "Oslo", "description": "", "rules": json.dumps(OSLO), "save_and_refresh": "1"},
+        )
+    segment = Segment.objects.get(name="Oslo")
+    assert response.url == reverse("segments:detail", args=[segment.pk])
+    assert (segment.rules, segment.member_count, segment.status) == (OSLO, 1, Segment.Status.ACTIVE)
+    page = as_bob.get(response.url).content.decode()
+    assert 'id="member-count">1<' in page
+
+
+def test_the_builder_refuses_rules_on_an_unknown_field_and_says_why(as_bob):
+    response = as_bob.post(
+        reverse("segments:create"),
+        {
+            "name": "Bad",
+            "rules": json.dumps(
+                {"match": "all", "conditions": [{"field": "shoe", "operator": "is_empty"}]}
+            ),
+        },
+    )
+    assert response.status_code == 200
+    assert "There is no profile field called “shoe”" in response.content.decode()
+    assert not Segment.objects.exists()
+
+
+def test_a_duplicate_segment_name_is_refused_with_a_clear_message(as_bob):
+    SegmentFactory(name="Taken")
+    response = as_bob.post(reverse("segments:create"), {"name": "Taken", "rules": json.dumps(OSLO)})
+    assert "A segment with this name already exists" in response.content.decode()
+
+
+def test_the_estimate_counts_matching_profiles_live(as_bob):
+    ProfileFactory(attributes={"city": "Oslo"})
+    ProfileFactory(attributes={"city": "oslo"})
+    response = as_bob.post(reverse("segments:estimate"), {"rules": json.dumps(OSLO)})
+    assert "Estimated size: 2 profiles" in response.content.decode()
+    response = as_bob.post(reverse("segments:estimate"), {"rules": "{"})
+    assert "The rules could not be read" in response.content.decode()
+
+
+def test_the_members_csv_is_streamed_with_every_member(as_charlie):
+    for number in range(12):
+        ProfileFactory(customer_id=f"p{number:02d}", email=f"=cmd{number}@example.com")
+    segment = SegmentFactory()
+    from segments.services import segment_refresh
+
+    segment_refresh(segment_id=segment.pk)
+    response = as_charlie.get(reverse("segments:members_csv", args=[segment.pk]))
+    assert response.streaming
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "\ufeffcustomer_id,email,first_name,last_name,attributes"
+    assert len(lines) == 13
+    assert lines[1].startswith("p00,'=cmd0@example.com")
+
+
+def test_an_administrator_uploads_a_csv_and_sees_the_outcome(
+    as_alice, django_capture_on_commit_callbacks
+):
+    upload = SimpleUploadedFile(
+        "people.csv", b"customer_id,email\n1,a@example.com\n2\n", "text/csv"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_alice.post(
+            reverse("profiles:import"),
+            {
+                "file": upload,
+                "customer_id_column": "customer_id",
+                "email_column": "email",
+                "first_name_column": "first_name",
+                "last_name_column": "last_name",
+            },
+        )
+    profile_import = ProfileImport.objects.get()
+    assert response.url == reverse("profiles:import_detail", args=[profile_import.pk])
+    assert profile_import.status == ProfileImport.Status.COMPLETED_WITH_ERRORS
+    assert Profile.objects.get().email == "a@example.com"
+    page = as_alice.get(response.url).content.decode()
+    assert "The row has 1 value but the header has 2 columns." in page
+
+
+def test_an_upload_that_is_not_csv_is_refused(as_alice):
+    upload = SimpleUploadedFile("people.xlsx", b"PK\x03\x04", "application/octet-stream")
+    response = as_alice.post(reverse("profiles:import"), {"file": upload})
+    assert "The file must be a CSV file" in response.content.decode()
+
+
+def test_profiles_can_be_searched_by_email_or_name(as_charlie):
+    ProfileFactory(email="ingrid@example.no", first_name="Ingrid")
+    ProfileFactory(email="theo@example.fr", first_name="Théo")
+    page = as_charlie.get(reverse("profiles:list"), {"q": "théo"}).content.decode()
+    assert "theo@example.fr" in page and "ingrid@example.no" not in page
