@@ -29,6 +29,41 @@ class Role(models.TextChoices):
 
 ROLES_BY_RANK = (Role.ADMINISTRATOR, Role.CONTRIBUTOR, Role.VIEWER)
 
+_VIEWER = [
+    "segments.view_profile",
+    "segments.view_segment",
+    "exports.view_export",
+    "exports.view_status",
+]
+_CONTRIBUTOR = [
+    *_VIEWER,
+    "segments.add_segment",
+    "segments.change_segment",
+    "segments.delete_segment",
+    "segments.refresh_segment",
+    "connections.use_connection",
+    "exports.add_export",
+    "exports.change_export",
+    "exports.delete_export",
+    "exports.run_export",
+]
+_ADMINISTRATOR = [
+    *_CONTRIBUTOR,
+    "segments.import_profiles",
+    "connections.add_connection",
+    "connections.change_connection",
+    "connections.delete_connection",
+    "connections.view_connection",
+    "exports.change_schedule",
+]
+#: What each role may do (product.md, Roles). The migrations create the groups from the lists
+#: of their day; ``sync_role_groups`` keeps the groups complete after every migrate and flush.
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.VIEWER: _VIEWER,
+    Role.CONTRIBUTOR: _CONTRIBUTOR,
+    Role.ADMINISTRATOR: _ADMINISTRATOR,
+}
+
 
 def role_of(user: Any) -> Role | None:
     """The highest role the user holds, or None for anonymous users and users without one."""
@@ -79,3 +114,19 @@ def grant_permissions(apps: Any, grants: Mapping[Role, Iterable[str]]) -> None:
             group.permissions.add(
                 permission_model.objects.get(content_type__app_label=app_label, codename=codename)
             )
+
+
+def sync_role_groups(**kwargs: Any) -> None:
+    """post_migrate: make sure every role's group exists and holds its permissions.
+
+    Permissions of apps not migrated yet are skipped; a later post_migrate call adds them.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role.group_name)
+        wanted = [perm.split(".") for perm in perms]
+        query = models.Q()
+        for app_label, codename in wanted:
+            query |= models.Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.add(*Permission.objects.filter(query))

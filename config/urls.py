@@ -11,4 +11,5 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("segments/", include("segments.urls")),
     path("profiles/", include("segments.profile_urls")),
+    path("connections/", include("connections.urls")),
 ]

@@ -53,9 +53,20 @@ def segment_request_refresh(*, segment: Segment) -> bool:
             .update(refresh_state=Segment.RefreshState.QUEUED, refresh_requested_at=timezone.now())
         )
         if queued:
-            segment_id = segment.pk
-            transaction.on_commit(lambda: tasks.refresh_segment.delay(segment_id))
+            transaction.on_commit(lambda: _enqueue_refresh(segment.pk))
     return bool(queued)
+
+
+def _enqueue_refresh(segment_id: int) -> None:
+    try:
+        tasks.refresh_segment.delay(segment_id)
+    except Exception as error:  # the broker is down: say so instead of staying "queued"
+        logger.exception("Could not queue the refresh of segment %s", segment_id)
+        Segment.objects.filter(pk=segment_id).update(
+            refresh_state=Segment.RefreshState.IDLE,
+            last_error=_("The refresh could not be queued (%(error)s). Try again shortly.")
+            % {"error": error.__class__.__name__},
+        )
 
 
 def segment_request_refresh_all() -> int:

@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "accounts",
     "segments",
+    "connections",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -142,7 +144,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis redelivers an unacknowledged task after this long; it must outlast the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600} if REDIS_URL else {}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
@@ -156,6 +159,35 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
 
+# Destinations (connections): base URLs, and the OAuth application registered with Campaign
+# Monitor. Point the URLs at the local fakes for the demo and the end-to-end tests.
+CAMPAIGN_MONITOR_API_URL = env(
+    "CAMPAIGN_MONITOR_API_URL", default="https://api.createsend.com/api/v3.3"
+)
+CAMPAIGN_MONITOR_OAUTH_URL = env("CAMPAIGN_MONITOR_OAUTH_URL", default="https://api.createsend.com/oauth")
+CAMPAIGN_MONITOR_TOKEN_URL = env(
+    "CAMPAIGN_MONITOR_TOKEN_URL", default="https://api.createsend.com/oauth/token"
+)
+CAMPAIGN_MONITOR_CLIENT_ID = env("CAMPAIGN_MONITOR_CLIENT_ID", default="")
+CAMPAIGN_MONITOR_CLIENT_SECRET = env("CAMPAIGN_MONITOR_CLIENT_SECRET", default="")
+AUTOPILOT_API_URL = env("AUTOPILOT_API_URL", default="https://api2.autopilothq.com/v1")
+
 # Bulk work sizes, tunable without code changes.
 PROFILE_IMPORT_CHUNK_ROWS = env.int("PROFILE_IMPORT_CHUNK_ROWS", default=50_000)
 SEGMENT_PREVIEW_SIZE = 100
+
+# Export engine. Rates and concurrency are settings so that benchmarks can raise them together
+# with the fakes' limits.
+EXPORT_CONCURRENCY = env.int("EXPORT_CONCURRENCY", default=4)
+EXPORT_MAX_RETRIES = env.int("EXPORT_MAX_RETRIES", default=6)
+EXPORT_BACKOFF_BASE_SECONDS = env.float("EXPORT_BACKOFF_BASE_SECONDS", default=0.5)
+EXPORT_BACKOFF_MAX_SECONDS = env.float("EXPORT_BACKOFF_MAX_SECONDS", default=60.0)
+EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS", default=900.0)
+EXPORT_HEARTBEAT_SECONDS = env.float("EXPORT_HEARTBEAT_SECONDS", default=5.0)
+EXPORT_STALLED_AFTER_SECONDS = env.float("EXPORT_STALLED_AFTER_SECONDS", default=120.0)
+CELERY_BEAT_SCHEDULE = {
+    "resume-stalled-export-runs": {
+        "task": "exports.tasks.resume_stalled_runs",
+        "schedule": env.float("EXPORT_SWEEP_SECONDS", default=60.0),
+    },
+}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,15 @@ ACCESS = {
     "profiles:list": ("get", VIEWER),
     "profiles:import": ("get", ADMINISTRATOR),
     "profiles:import_detail": ("get", ADMINISTRATOR),
+    "connections:list": ("get", ADMINISTRATOR),
+    "connections:choose_type": ("get", ADMINISTRATOR),
+    "connections:setup": ("get", ADMINISTRATOR),
+    "connections:setup_finish": ("get", ADMINISTRATOR),
+    "connections:authorize": ("post", ADMINISTRATOR),
+    "connections:oauth_callback": ("get", ADMINISTRATOR),
+    "connections:edit": ("get", ADMINISTRATOR),
+    "connections:test": ("post", ADMINISTRATOR),
+    "connections:delete": ("get", ADMINISTRATOR),
 }
 
 
@@ -53,9 +63,12 @@ def test_every_url_is_in_the_access_table():
 
 
 @pytest.fixture
-def urls():
+def urls(settings):
     from segments.models import ProfileImport
 
+    # "Test connection" makes a real request: let it fail fast on a closed local port.
+    settings.AUTOPILOT_API_URL = "http://127.0.0.1:9/v1"
+    connection = ConnectionFactory()
     segment = SegmentFactory()
     ProfileFactory()
     profile_import = ProfileImport.objects.create(file_name="x.csv")
@@ -66,6 +79,11 @@ def urls():
         "segments:refresh": [segment.pk],
         "segments:delete": [segment.pk],
         "profiles:import_detail": [profile_import.pk],
+        "connections:setup": ["autopilot"],
+        "connections:setup_finish": ["expired-setup"],
+        "connections:edit": [connection.pk],
+        "connections:test": [connection.pk],
+        "connections:delete": [connection.pk],
     }
     return {name: reverse(name, args=ids.get(name, [])) for name in ACCESS}
 

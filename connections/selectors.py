@@ -1,0 +1,38 @@
+"""Reads on connections. Nothing here returns secrets."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from connections.models import Connection
+
+#: What a contributor may know about a connection: its name and type, never its settings.
+PUBLIC_FIELDS = ("id", "display_name", "kind")
+
+
+def connection_list() -> QuerySet[Connection]:
+    return Connection.objects.defer("encrypted_credentials").order_by("display_name", "id")
+
+
+def connections_usable_by(user) -> QuerySet[Connection]:
+    """The connections a user may choose for an export: all of them for administrators, those
+    shared with contributors for contributors, none for viewers. Only public fields are loaded."""
+    connections = Connection.objects.only(*PUBLIC_FIELDS).order_by("kind", "display_name")
+    if user.has_perm("connections.change_connection"):
+        return connections
+    if user.has_perm("connections.use_connection"):
+        return connections.filter(who_can_use=Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS)
+    return connections.none()
+
+
+def connection_users(connection: Connection) -> list:
+    """What uses this connection (exports); removal is refused while this is not empty.
+
+    Exports do not exist yet: the exports app will answer here with its exports of this
+    connection, and the removal page will list them.
+    """
+    return []
+
+
+def connection_export_users(connection: Connection) -> list[str]:
+    return list(connection.export_users.order_by("username").values_list("username", flat=True))

@@ -1,0 +1,262 @@
+"""Writes on connections, and the bridge between a connection row and its backend.
+
+Secrets are decrypted only here (and in the backend that this module builds). They are never
+returned to a view, logged or passed to a task: tasks get a connection id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from connections import crypto, selectors
+from connections.models import Connection
+from connections.types import registry
+from connections.types.base import AuthError, AuthRevoked, Backend, BackendError, StepResult
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionInUse(Exception):
+    """The connection cannot be removed while exports use it; ``users`` names them."""
+
+    def __init__(self, users: list):
+        super().__init__("The connection is used by exports.")
+        self.users = users
+
+
+class DatabaseCredentialStore:
+    """A connection's secrets in the database. ``update`` holds the row lock
+    (``SELECT ... FOR UPDATE``) while the change runs, so that two workers refreshing the same
+    OAuth tokens take turns and the second one sees the first one's tokens."""
+
+    def __init__(self, connection_id: int):
+        self.connection_id = connection_id
+
+    def load(self) -> dict[str, Any]:
+        token = (
+            Connection.objects.filter(pk=self.connection_id)
+            .values_list("encrypted_credentials", flat=True)
+            .first()
+        )
+        try:
+            return crypto.decrypt_json(token or "")
+        except crypto.DecryptionError:
+            raise AuthRevoked(
+                _(
+                    "The stored credentials can no longer be read: the encryption key that "
+                    "protected them was removed. Edit the connection and authenticate again."
+                )
+            ) from None
+
+    @sensitive_variables("current", "changed")
+    def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+        with transaction.atomic():
+            row = (
+                Connection.objects.select_for_update()
+                .only("id", "encrypted_credentials")
+                .get(pk=self.connection_id)
+            )
+            current = crypto.decrypt_json(row.encrypted_credentials)
+            changed = change(dict(current))
+            if changed is None:
+                return current
+            Connection.objects.filter(pk=self.connection_id).update(
+                encrypted_credentials=crypto.encrypt_json(changed), updated_at=timezone.now()
+            )
+            return changed
+
+    def auth_failed(self, message: str) -> None:
+        connection_record_auth_failure(connection_id=self.connection_id, message=message)
+
+
+def backend_for(connection: Connection) -> Backend:
+    """The backend of a connection's type, reading its secrets from the database."""
+    return registry.backend_class(connection.kind)(DatabaseCredentialStore(connection.pk))
+
+
+@sensitive_variables("credentials")
+def credentials_verify(*, kind: str, credentials: dict[str, Any]) -> None:
+    """Check typed-in credentials with the service; raises ``BackendError`` with the reason."""
+    registry.backend_class(kind).verify(credentials)
+
+
+def oauth_authorize_url(*, kind: str, redirect_uri: str, state: str) -> str:
+    return registry.backend_class(kind).authorize_url(redirect_uri=redirect_uri, state=state)
+
+
+def oauth_exchange_code(*, kind: str, code: str, redirect_uri: str) -> str:
+    """Exchange an OAuth code; returns the credentials already encrypted, ready to be kept in
+    the session until the connection is saved (or stored at once on re-authentication)."""
+    credentials = registry.backend_class(kind).exchange_code(code=code, redirect_uri=redirect_uri)
+    return crypto.encrypt_json(credentials)
+
+
+@sensitive_variables("credentials")
+def credentials_encrypt(credentials: dict[str, Any]) -> str:
+    return crypto.encrypt_json(credentials)
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    kind: str,
+    display_name: str,
+    who_can_use: str,
+    encrypted_credentials: str,
+    consent_given_by,
+    consent_given_at: dt.datetime,
+    created_by,
+    add_creator_as_export_user: bool,
+) -> Connection:
+    """Save a connection whose credentials were checked (API key) or obtained (OAuth)."""
+    registry.backend_class(kind)  # refuses unknown kinds
+    crypto.decrypt_json(encrypted_credentials)  # refuses tokens that this server cannot read
+    connection = Connection.objects.create(
+        kind=kind,
+        display_name=display_name,
+        who_can_use=who_can_use,
+        encrypted_credentials=encrypted_credentials,
+        consent_given_by=consent_given_by,
+        consent_given_at=consent_given_at,
+        created_by=created_by,
+        status=Connection.Status.HEALTHY,
+        last_checked_at=timezone.now(),
+    )
+    if add_creator_as_export_user and created_by is not None:
+        connection.export_users.add(created_by)
+    return connection
+
+
+@sensitive_variables("credentials")
+@transaction.atomic
+def connection_update(
+    *,
+    connection: Connection,
+    display_name: str,
+    who_can_use: str,
+    credentials: dict[str, Any] | None = None,
+    user=None,
+    user_is_export_user: bool | None = None,
+) -> Connection:
+    """Change the name and who can use it; replace the secrets only when new ones are given
+    (they were checked by the caller). Who-can-use changes never touch exports (C8)."""
+    connection.display_name = display_name
+    connection.who_can_use = who_can_use
+    fields = ["display_name", "who_can_use", "updated_at"]
+    if credentials:
+        connection.encrypted_credentials = crypto.encrypt_json(credentials)
+        _mark_healthy(connection)
+        fields += ["encrypted_credentials", "status", "last_error", "last_checked_at"]
+    connection.save(update_fields=fields)
+    if user is not None and user_is_export_user is not None:
+        if user_is_export_user:
+            connection.export_users.add(user)
+        else:
+            connection.export_users.remove(user)
+    return connection
+
+
+@transaction.atomic
+def connection_set_encrypted_credentials(
+    *, connection: Connection, encrypted_credentials: str
+) -> Connection:
+    """Store credentials from a new OAuth authorization; the connection is healthy again."""
+    crypto.decrypt_json(encrypted_credentials)
+    connection.encrypted_credentials = encrypted_credentials
+    _mark_healthy(connection)
+    connection.save(
+        update_fields=[
+            "encrypted_credentials",
+            "status",
+            "last_error",
+            "last_checked_at",
+            "updated_at",
+        ]
+    )
+    return connection
+
+
+def connection_delete(*, connection: Connection) -> None:
+    """Remove a connection, unless exports use it (then ``ConnectionInUse`` names them)."""
+    with transaction.atomic():
+        users = selectors.connection_users(connection)
+        if users:
+            raise ConnectionInUse(users)
+        connection.delete()
+
+
+def connection_test(*, connection_id: int) -> list[StepResult]:
+    """Run the type's connection test through the real client, and record the outcome."""
+    connection = Connection.objects.get(pk=connection_id)
+    steps = backend_for(connection).test()
+    failed = next((step for step in steps if step.status == "failed"), None)
+    connection.refresh_from_db(fields=["status"])
+    if failed is None:
+        _mark_healthy(connection)
+    else:
+        if isinstance(failed.error, AuthRevoked):
+            connection.status = Connection.Status.NEEDS_REAUTHENTICATION
+        elif not isinstance(failed.error, AuthError):
+            connection.status = Connection.Status.FAILING
+        connection.last_error = failed.message
+        connection.last_checked_at = timezone.now()
+    connection.save(update_fields=["status", "last_error", "last_checked_at", "updated_at"])
+    return steps
+
+
+def connection_record_auth_failure(*, connection_id: int, message: str) -> None:
+    """The service no longer accepts the credentials: an administrator must authenticate again."""
+    logger.warning("Connection %s needs re-authentication", connection_id)
+    Connection.objects.filter(pk=connection_id).update(
+        status=Connection.Status.NEEDS_REAUTHENTICATION,
+        last_error=message,
+        last_checked_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
+def connection_record_error(*, connection_id: int, error: BackendError) -> None:
+    """For the export engine: remember a failure that was not about credentials."""
+    if isinstance(error, AuthRevoked):
+        connection_record_auth_failure(connection_id=connection_id, message=error.message)
+        return
+    Connection.objects.filter(pk=connection_id).exclude(
+        status=Connection.Status.NEEDS_REAUTHENTICATION
+    ).update(
+        status=Connection.Status.FAILING,
+        last_error=error.message,
+        last_checked_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
+def credentials_reencrypt_all() -> int:
+    """Re-encrypt every connection's secrets with the newest key (after adding a key in front
+    of FIELD_ENCRYPTION_KEY); returns how many rows were rewritten."""
+    count = 0
+    for connection_id in Connection.objects.values_list("id", flat=True):
+        with transaction.atomic():
+            row = (
+                Connection.objects.select_for_update()
+                .only("encrypted_credentials")
+                .get(pk=connection_id)
+            )
+            Connection.objects.filter(pk=connection_id).update(
+                encrypted_credentials=crypto.reencrypt(row.encrypted_credentials)
+            )
+        count += 1
+    return count
+
+
+def _mark_healthy(connection: Connection) -> None:
+    connection.status = Connection.Status.HEALTHY
+    connection.last_error = ""
+    connection.last_checked_at = timezone.now()

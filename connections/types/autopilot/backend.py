@@ -1,0 +1,144 @@
+"""Autopilot as an export destination: an API key, bulk upserts of up to 100 contacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from connections.types.autopilot.client import (
+    MAX_BULK,
+    AutopilotClient,
+    custom_key,
+    custom_value,
+)
+from connections.types.autopilot.forms import AutopilotCredentialsForm
+from connections.types.base import (
+    AuthRevoked,
+    Backend,
+    DestinationList,
+    MemoryCredentialStore,
+    Permanent,
+    PushResult,
+    Record,
+    RecordFailure,
+    StepResult,
+    StepSkipped,
+    run_steps,
+)
+
+
+class AutopilotBackend(Backend):
+    label = gettext_lazy("Autopilot")
+    icon = "img/connections/autopilot.svg"
+    help_template = "connections/autopilot/_help.html"
+    batch_size = MAX_BULK
+    rate_limit = 5.0
+    credentials_form_class = AutopilotCredentialsForm
+
+    def __init__(self, store, *, client: AutopilotClient | None = None):
+        super().__init__(store)
+        self.client = client or AutopilotClient(store)
+
+    @classmethod
+    def verify(cls, credentials: dict[str, Any]) -> None:
+        try:
+            cls(MemoryCredentialStore(credentials)).authenticate()
+        except AuthRevoked as error:
+            raise AuthRevoked(
+                _("Autopilot rejected this API key. Check it and try again."),
+                code=error.code,
+                status=error.status,
+            ) from None
+
+    def authenticate(self) -> None:
+        self.client.lists()
+
+    def test(self) -> list[StepResult]:
+        found: dict[str, Any] = {}
+
+        def credentials() -> str:
+            found["lists"] = self.list_destinations()
+            return _("Autopilot accepted the API key.")
+
+        def lists() -> str:
+            if not found["lists"]:
+                return _("No lists found. Create a list in Autopilot before adding an export.")
+            return _("Found %(count)d lists.") % {"count": len(found["lists"])}
+
+        def members() -> str:
+            if not found["lists"]:
+                raise StepSkipped(_("There is no list to read. Create a list in Autopilot."))
+            first = found["lists"][0]
+            next(iter(self.client.list_contacts(first.id)), None)
+            return _("Read the contacts of the list “%(name)s”.") % {"name": first.name}
+
+        return run_steps(
+            [
+                (_("API key accepted"), credentials),
+                (_("Lists readable"), lists),
+                (_("List contacts readable"), members),
+            ],
+            skip_message=_("Skipped: fix the failed step above first."),
+        )
+
+    def list_destinations(self) -> list[DestinationList]:
+        return [
+            DestinationList(id=str(item.get("list_id")), name=str(item.get("title", "")))
+            for item in self.client.lists()
+        ]
+
+    def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
+        self._check_batch(batch)
+        if not batch:
+            return PushResult(accepted=0)
+        reply = self.client.upsert_contacts([self._contact(record, list_id) for record in batch])
+        mapped = reply.get("email_contact_map")
+        if not isinstance(mapped, dict):
+            # Older replies carry only contact_ids: a 200 means every contact was taken.
+            return PushResult(accepted=len(batch))
+        known = {str(email).lower() for email in mapped}
+        failures = [
+            RecordFailure(
+                email=record.email,
+                code="not_accepted",
+                message=_("Autopilot did not accept this contact."),
+            )
+            for record in batch
+            if record.email.lower() not in known
+        ]
+        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+    def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        self._check_batch(emails)
+        failures = []
+        for email in emails:
+            try:
+                self.client.remove_from_list(list_id, email)
+            except Permanent as error:
+                failures.append(RecordFailure(email, str(error.code or ""), error.message))
+        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+
+    def iter_members(self, list_id: str) -> Iterator[str]:
+        for contact in self.client.list_contacts(list_id):
+            email = contact.get("Email") or contact.get("email")
+            if email:
+                yield str(email)
+
+    @staticmethod
+    def _contact(record: Record, list_id: str) -> dict[str, Any]:
+        contact: dict[str, Any] = {"Email": record.email, "_autopilot_list": list_id}
+        if record.first_name:
+            contact["FirstName"] = record.first_name
+        if record.last_name:
+            contact["LastName"] = record.last_name
+        custom = {
+            custom_key(name, value): custom_value(value)
+            for name, value in record.fields.items()
+            if value is not None
+        }
+        if custom:
+            contact["custom"] = custom
+        return contact

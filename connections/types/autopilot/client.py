@@ -1,0 +1,208 @@
+"""A thin client for the Autopilot (Autopilot Journeys) REST API v1.
+
+Contract: ``shared/spec/autopilot_api.md``. All HTTP goes through ``_send``, which adds the
+``autopilotapikey`` header; every error response becomes a typed error in ``_error_for`` (both
+error body shapes, ``{"error", "message"}`` and restify's ``{"code", "message"}``, and empty ones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from connections.types.base import (
+    AuthRevoked,
+    BackendError,
+    CredentialStore,
+    MemoryCredentialStore,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from connections.types.http import (
+    DEFAULT_TIMEOUT,
+    json_or_none,
+    new_session,
+    reason_for,
+    wait_from_headers,
+)
+
+SERVICE = "Autopilot"
+MAX_BULK = 100
+#: Autopilot allows 5 requests per second per key and sends no rate headers.
+DEFAULT_RATE_LIMIT_WAIT = 1.0
+_WHITESPACE = re.compile(r"\s")
+_MAX_PAGES = 1_000_000  # a guard against a service that keeps returning the same bookmark
+
+
+def custom_key(name: str, value: Any) -> str:
+    """The ``custom`` key for a field: ``<type>--<Name>`` with whitespace turned into ``--``."""
+    if isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, int):
+        kind = "integer"
+    elif isinstance(value, float):
+        kind = "float"
+    elif isinstance(value, dt.date | dt.datetime):
+        kind = "date"
+    else:
+        kind = "string"
+    return f"{kind}--{_WHITESPACE.sub('--', name.strip())}"
+
+
+def custom_value(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+class AutopilotClient:
+    """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+
+    def __init__(
+        self,
+        store: CredentialStore | None = None,
+        *,
+        api_url: str | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ):
+        self.store = store if store is not None else MemoryCredentialStore()
+        self.api_url = (api_url or settings.AUTOPILOT_API_URL).rstrip("/")
+        self.session = session or new_session()
+        self.session.headers["Content-Type"] = "application/json"
+        self.timeout = timeout
+
+    # Lists -------------------------------------------------------------------------------------
+
+    def lists(self) -> list[dict[str, Any]]:
+        return (self._api("GET", "lists") or {}).get("lists") or []
+
+    def create_list(self, name: str) -> str:
+        return self._api("POST", "list", json={"name": name})["list_id"]
+
+    def find_or_create_list(self, name: str) -> str:
+        """The list with this title, created when missing (the service may allow duplicates)."""
+        for item in self.lists():
+            if item.get("title") == name:
+                return item["list_id"]
+        return self.create_list(name)
+
+    def list_contacts(self, list_id: str) -> Iterator[dict[str, Any]]:
+        """Every contact on the list, 100 per page; the last page carries no bookmark."""
+        path = f"list/{quote(list_id, safe='')}/contacts"
+        bookmark = None
+        for _page in range(_MAX_PAGES):
+            suffix = f"/{quote(bookmark, safe='')}" if bookmark else ""
+            body = self._api("GET", path + suffix) or {}
+            contacts = body.get("contacts") or []
+            yield from contacts
+            next_bookmark = body.get("bookmark")
+            if not contacts or not next_bookmark or next_bookmark == bookmark:
+                return
+            bookmark = next_bookmark
+
+    def add_to_list(self, list_id: str, contact: str) -> None:
+        self._api("POST", f"list/{quote(list_id, safe='')}/contact/{quote(contact, safe='')}")
+
+    def remove_from_list(self, list_id: str, contact: str) -> bool:
+        """Take a contact (id or email) off a list; False when it was not there (404)."""
+        try:
+            self._api("DELETE", f"list/{quote(list_id, safe='')}/contact/{quote(contact, safe='')}")
+        except Permanent as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    # Contacts ----------------------------------------------------------------------------------
+
+    def upsert_contacts(self, contacts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Add or update up to 100 contacts (keyed on ``Email``); returns the service's reply,
+        whose ``email_contact_map`` names the contact each address became."""
+        if not contacts:
+            return {"contact_ids": [], "email_contact_map": {}}
+        if len(contacts) > MAX_BULK:
+            raise ValueError(f"Autopilot upserts at most {MAX_BULK} contacts per call.")
+        return self._api("POST", "contacts", json={"contacts": list(contacts)}) or {}
+
+    # The one way out, and the one place errors are made ----------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        key = str(self.store.load().get("api_key") or "")
+        try:
+            return self.session.request(
+                method,
+                f"{self.api_url}/{path}",
+                headers={"autopilotapikey": key},
+                timeout=self.timeout,
+                **kwargs,
+            )
+        except requests.RequestException as error:
+            raise Transient(
+                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
+                % {"service": SERVICE, "reason": reason_for(error)}
+            ) from None
+
+    def _error_for(self, response: requests.Response) -> BackendError | None:
+        status = response.status_code
+        if status < 400:
+            return None
+        body = json_or_none(response)
+        body = body if isinstance(body, Mapping) else {}
+        code = body.get("error") or body.get("code")
+        message = str(body.get("message") or code or f"HTTP {status}")
+        if status == 429:
+            wait = wait_from_headers(response)
+            return RateLimited(
+                _("%(service)s asked us to slow down: %(message)s")
+                % {"service": SERVICE, "message": message},
+                wait=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
+                hinted=wait is not None,
+                code=code,
+                status=status,
+            )
+        if status >= 500:
+            return Transient(
+                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
+                % {"service": SERVICE, "status": status},
+                code=code,
+                status=status,
+            )
+        if status in (401, 403) or "autopilotapikey" in message.lower():
+            return AuthRevoked(
+                _(
+                    "Autopilot rejected the stored API key (%(message)s). Edit the connection "
+                    "and enter a new API key."
+                )
+                % {"message": message},
+                code=code,
+                status=status,
+            )
+        if status == 404:
+            return Permanent(
+                _("Autopilot could not find this item: %(message)s") % {"message": message},
+                code=code,
+                status=status,
+            )
+        return Permanent(
+            _("Autopilot refused the request: %(message)s") % {"message": message},
+            code=code,
+            status=status,
+        )
+
+    def _api(self, method: str, path: str, *, json: Any = None) -> Any:
+        response = self._send(method, path, json=json)
+        error = self._error_for(response)
+        if isinstance(error, AuthRevoked):
+            self.store.auth_failed(error.message)
+        if error:
+            raise error
+        return json_or_none(response)

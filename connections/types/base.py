@@ -1,0 +1,306 @@
+"""The small interface between Audience Relay and a destination (an email-marketing service).
+
+The export engine talks only to ``Backend``: it never branches on the destination type. A backend
+is built for one connection by ``connections.services.backend_for(connection)`` and reads and
+replaces that connection's secrets only through a ``CredentialStore``.
+
+Errors are typed so that a caller knows what to do without reading messages:
+
+* ``RateLimited``  - wait ``wait`` seconds, then send the same batch again;
+* ``Transient``    - the service could not be reached or failed; retry later with backoff;
+* ``Permanent``    - the request itself is wrong (bad list id, over a limit); retrying won't help;
+* ``AuthExpired``  - the credentials expired and could not be refreshed right now; retry later;
+* ``AuthRevoked``  - the credentials are no longer accepted; the connection has already been
+  marked "needs re-authentication" and an administrator must authenticate again.
+
+Every message is written for a person and never contains a secret.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from django import forms
+
+
+# Errors ------------------------------------------------------------------------------------------
+
+
+class BackendError(Exception):
+    """A destination call failed. ``message`` is safe to show and to store (no secrets)."""
+
+    permanent: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, code: str | int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RateLimited(BackendError):
+    """The service asked us to slow down. ``wait`` is in seconds; ``hinted`` says whether the
+    service named the wait (a header) or it is our default, to be grown with backoff."""
+
+    def __init__(self, message: str, *, wait: float, hinted: bool = False, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.wait = wait
+        self.hinted = hinted
+
+
+class Transient(BackendError):
+    """Timeout, dropped connection or server error: the same call may succeed later."""
+
+
+class Permanent(BackendError):
+    """The service refused the request itself: the same call will fail again."""
+
+    permanent = True
+
+
+class AuthError(BackendError):
+    """Base of the two authentication errors."""
+
+
+class AuthExpired(AuthError):
+    """The access token expired and one refresh and retry did not help; try again later."""
+
+
+class AuthRevoked(AuthError):
+    """The credentials were rejected or revoked: an administrator must authenticate again."""
+
+    permanent = True
+
+
+# Values exchanged with the engine and the pages -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """One profile to send. ``fields`` maps a destination field name to its value."""
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    fields: Mapping[str, str | int | float | bool | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """A record that the destination refused, with the destination's code and reason."""
+
+    email: str
+    code: str
+    message: str
+
+
+@dataclass
+class PushResult:
+    """What happened to one batch: how many records the destination accepted, and which failed."""
+
+    accepted: int
+    failures: list[RecordFailure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@dataclass(frozen=True)
+class DestinationList:
+    """A list (audience) in the destination that an export can send to."""
+
+    id: str
+    name: str
+
+
+class StepStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One named step of a connection test, with a message a person can act on."""
+
+    name: str
+    status: StepStatus
+    message: str
+    error: BackendError | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == StepStatus.PASSED
+
+
+# The connection's secrets, as the backend sees them ----------------------------------------------
+
+
+class CredentialStore(Protocol):
+    """Where a backend reads its secrets and, under a lock, replaces them."""
+
+    def load(self) -> dict[str, Any]:
+        """The current secrets."""
+
+    def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+        """Call ``change(current)`` while holding the connection's lock. If it returns a mapping,
+        that becomes the stored secrets. Returns the secrets as stored afterwards."""
+
+    def auth_failed(self, message: str) -> None:
+        """The credentials were revoked or rejected: record it on the connection."""
+
+
+class MemoryCredentialStore:
+    """A store that keeps the secrets in memory: for checking credentials before a connection
+    exists, and for tests."""
+
+    def __init__(self, credentials: dict[str, Any] | None = None):
+        self.credentials = dict(credentials or {})
+        self.auth_failures: list[str] = []
+
+    def load(self) -> dict[str, Any]:
+        return dict(self.credentials)
+
+    def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+        changed = change(dict(self.credentials))
+        if changed is not None:
+            self.credentials = dict(changed)
+        return dict(self.credentials)
+
+    def auth_failed(self, message: str) -> None:
+        self.auth_failures.append(message)
+
+
+# The backend -------------------------------------------------------------------------------------
+
+
+class Backend:
+    """One destination type. Subclasses live in ``connections/types/<kind>/backend.py`` and are
+    named in ``connections.types.registry.TYPES``.
+
+    Class attributes describe the type; instance methods work on one connection's credentials.
+    """
+
+    #: Templates may show a backend class's label and icon; they must not instantiate it.
+    do_not_call_in_templates: ClassVar[bool] = True
+
+    #: Shown on the type's button and next to its connections.
+    label: ClassVar[str] = ""
+    #: Static path of a small SVG icon.
+    icon: ClassVar[str] = "img/connections/generic.svg"
+    #: A template included on the setup pages (where to find a key, what happens next), or "".
+    help_template: ClassVar[str] = ""
+    #: The most records ``push`` accepts in one call.
+    batch_size: ClassVar[int] = 100
+    #: Requests per second the service allows per credential, or None when it publishes none
+    #: (then slow down only when ``RateLimited`` is raised).
+    rate_limit: ClassVar[float | None] = None
+    #: The type's secret fields (a ``CredentialsForm`` subclass).
+    credentials_form_class: ClassVar[type[forms.Form]]
+    #: True when credentials come from an OAuth redirect instead of the form.
+    oauth: ClassVar[bool] = False
+    #: The label of the button that starts the OAuth redirect.
+    authenticate_label: ClassVar[str] = ""
+
+    def __init__(self, store: CredentialStore):
+        self.store = store
+
+    # Setting up (class level: no connection exists yet) ------------------------------------------
+
+    @classmethod
+    def verify(cls, credentials: dict[str, Any]) -> None:
+        """Check typed-in credentials against the service; raise ``BackendError`` with a message
+        for the person who typed them. OAuth types need nothing here."""
+        cls(MemoryCredentialStore(credentials)).authenticate()
+
+    @classmethod
+    def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
+        """OAuth types: where to send the browser to grant access."""
+        raise NotImplementedError
+
+    @classmethod
+    def exchange_code(cls, *, code: str, redirect_uri: str) -> dict[str, Any]:
+        """OAuth types: turn the callback's code into the credentials to store."""
+        raise NotImplementedError
+
+    # Using a connection --------------------------------------------------------------------------
+
+    def authenticate(self) -> None:
+        """Make one cheap authenticated call (refreshing tokens when needed); raise on failure."""
+        raise NotImplementedError
+
+    def test(self) -> list[StepResult]:
+        """Run the connection test: named steps, each passed, failed or skipped."""
+        raise NotImplementedError
+
+    def list_destinations(self) -> list[DestinationList]:
+        """The lists an export can send to."""
+        raise NotImplementedError
+
+    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
+        """Make sure the list can take these fields (create missing custom fields). Call once per
+        run before the first ``push``. Types without declared fields do nothing."""
+
+    def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
+        """Add or update up to ``batch_size`` records in the list.
+
+        Returns which records were accepted and which failed (with the destination's reason).
+        A failure of the whole batch raises one of the errors above instead.
+        """
+        raise NotImplementedError
+
+    def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        """Take these addresses off the list (at most ``batch_size``).
+
+        Addresses that are not on the list count as removed."""
+        raise NotImplementedError
+
+    def iter_members(self, list_id: str) -> Iterator[str]:
+        """Every email address currently on the list, page by page."""
+        raise NotImplementedError
+
+    # Helpers for subclasses ----------------------------------------------------------------------
+
+    def _check_batch(self, batch: Sequence[Any]) -> None:
+        if len(batch) > self.batch_size:
+            raise ValueError(f"A batch holds at most {self.batch_size} records, not {len(batch)}.")
+
+
+class StepSkipped(Exception):
+    """Raised by a test step that has nothing to check; the message says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def run_steps(
+    steps: Sequence[tuple[str, Callable[[], str]]], skip_message: str
+) -> list[StepResult]:
+    """Run named test steps in order. A step returns its success message, raises ``StepSkipped``
+    or raises ``BackendError``; after the first failure the remaining steps are skipped with
+    ``skip_message``."""
+    results: list[StepResult] = []
+    failed = False
+    for name, step in steps:
+        if failed:
+            results.append(StepResult(name, StepStatus.SKIPPED, skip_message))
+            continue
+        try:
+            message = step()
+        except StepSkipped as skipped:
+            results.append(StepResult(name, StepStatus.SKIPPED, skipped.message))
+        except BackendError as error:
+            results.append(StepResult(name, StepStatus.FAILED, error.message, error))
+            failed = True
+        else:
+            results.append(StepResult(name, StepStatus.PASSED, message))
+    return results

@@ -1,0 +1,160 @@
+"""Campaign Monitor as an export destination: OAuth 2, imports of up to 1,000 subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from connections.types.base import (
+    Backend,
+    DestinationList,
+    Permanent,
+    PushResult,
+    Record,
+    RecordFailure,
+    StepResult,
+    StepSkipped,
+    run_steps,
+)
+from connections.types.campaign_monitor.client import (
+    MAX_IMPORT,
+    CampaignMonitorClient,
+    ci_get,
+)
+from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsForm
+
+CODE_NOT_IN_LIST = 203
+
+
+class CampaignMonitorBackend(Backend):
+    label = gettext_lazy("Campaign Monitor")
+    icon = "img/connections/campaign_monitor.svg"
+    help_template = "connections/campaign_monitor/_help.html"
+    batch_size = MAX_IMPORT
+    rate_limit = None  # not published; slow down when the service answers 429
+    credentials_form_class = CampaignMonitorCredentialsForm
+    oauth = True
+    authenticate_label = gettext_lazy("Authenticate with Campaign Monitor")
+    #: Unsubscribed people stay unsubscribed: a refused address comes back as a failure (206).
+    resubscribe = False
+
+    def __init__(self, store, *, client: CampaignMonitorClient | None = None):
+        super().__init__(store)
+        self.client = client or CampaignMonitorClient(store)
+        self._field_keys: dict[str, str] = {}
+
+    @classmethod
+    def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
+        return CampaignMonitorClient().authorize_url(redirect_uri=redirect_uri, state=state)
+
+    @classmethod
+    def exchange_code(cls, *, code: str, redirect_uri: str) -> dict[str, Any]:
+        return CampaignMonitorClient().exchange_code(code=code, redirect_uri=redirect_uri)
+
+    def authenticate(self) -> None:
+        self.client.clients()
+
+    def test(self) -> list[StepResult]:
+        found: dict[str, Any] = {}
+
+        def credentials() -> str:
+            found["clients"] = self.client.clients()
+            return _("Campaign Monitor accepted this connection's authorization.")
+
+        def lists() -> str:
+            found["lists"] = self.list_destinations(clients=found["clients"])
+            if not found["lists"]:
+                return _(
+                    "No lists found. Create a list in Campaign Monitor before adding an export."
+                )
+            return _("Found %(count)d lists.") % {"count": len(found["lists"])}
+
+        def list_details() -> str:
+            if not found["lists"]:
+                raise StepSkipped(_("There is no list to read. Create a list in Campaign Monitor."))
+            first = found["lists"][0]
+            self.client.list_details(first.id)
+            fields = self.client.custom_fields(first.id)
+            return _("Read the settings and %(count)d custom fields of the list “%(name)s”.") % {
+                "count": len(fields),
+                "name": first.name,
+            }
+
+        return run_steps(
+            [
+                (_("Credentials accepted"), credentials),
+                (_("Lists readable"), lists),
+                (_("List settings readable"), list_details),
+            ],
+            skip_message=_("Skipped: fix the failed step above first."),
+        )
+
+    def list_destinations(self, *, clients: list[dict] | None = None) -> list[DestinationList]:
+        """Every list of every client the authorization can see, named "Client / List"."""
+        destinations = []
+        for client in self.client.clients() if clients is None else clients:
+            client_name = str(ci_get(client, "Name", ""))
+            for item in self.client.lists(str(ci_get(client, "ClientID"))):
+                name = str(ci_get(item, "Name", ""))
+                destinations.append(
+                    DestinationList(
+                        id=str(ci_get(item, "ListID")),
+                        name=f"{client_name} / {name}" if client_name else name,
+                    )
+                )
+        return destinations
+
+    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
+        """Create the custom fields the list lacks (as Text) and remember every field's key."""
+        existing = {
+            str(ci_get(item, "FieldName", "")).lower(): str(ci_get(item, "Key", ""))
+            for item in self.client.custom_fields(list_id)
+        }
+        for name in field_names:
+            key = existing.get(name.lower())
+            if not key:
+                key = self.client.create_custom_field(list_id, name)
+            self._field_keys[name] = key
+
+    def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
+        self._check_batch(batch)
+        if not batch:
+            return PushResult(accepted=0)
+        result = self.client.import_subscribers(
+            list_id, [self._subscriber(record) for record in batch], resubscribe=self.resubscribe
+        )
+        failures = [
+            RecordFailure(email=failure.email, code=failure.code, message=failure.message)
+            for failure in result.failures
+        ]
+        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+    def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        self._check_batch(emails)
+        failures = []
+        for email in emails:
+            try:
+                self.client.delete_subscriber(list_id, email)
+            except Permanent as error:
+                if error.code != CODE_NOT_IN_LIST:
+                    failures.append(RecordFailure(email, str(error.code or ""), error.message))
+        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+
+    def iter_members(self, list_id: str) -> Iterator[str]:
+        for subscriber in self.client.active_subscribers(list_id):
+            yield str(ci_get(subscriber, "EmailAddress", ""))
+
+    def _subscriber(self, record: Record) -> dict[str, Any]:
+        custom_fields = [
+            {"Key": self._field_keys.get(name, name), "Value": "" if value is None else str(value)}
+            for name, value in record.fields.items()
+        ]
+        return {
+            "EmailAddress": record.email,
+            "Name": " ".join(part for part in (record.first_name, record.last_name) if part),
+            "ConsentToTrack": "Unchanged",
+            "CustomFields": custom_fields,
+        }

@@ -1,0 +1,67 @@
+"""What every destination client shares: a pooled ``requests.Session`` and rate-limit headers."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from django.utils.translation import gettext as _
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+#: (connect, read) seconds. Imports of 1,000 subscribers are synchronous, hence the long read.
+DEFAULT_TIMEOUT = (5.0, 60.0)
+USER_AGENT = "AudienceRelay/0.1 (+https://github.com/audience-relay)"
+
+
+def new_session(*, pool_size: int = 10) -> requests.Session:
+    """A session with connection pooling. Only failures to *connect* are retried here (the
+    request never left, so retrying is safe for any method); every other failure reaches the
+    client, which turns it into a typed error and lets the caller decide."""
+    session = requests.Session()
+    retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def wait_from_headers(response: requests.Response) -> float | None:
+    """Seconds to wait as the server said: ``Retry-After`` or ``X-RateLimit-Reset``.
+
+    ``X-RateLimit-Reset`` is documented as seconds until the reset; a value that looks like a
+    Unix time is read as one, to be tolerant.
+    """
+    for header in ("Retry-After", "X-RateLimit-Reset"):
+        raw = response.headers.get(header)
+        if raw is None:
+            continue
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            continue
+        if value > 1_000_000_000:
+            value -= time.time()
+        return max(0.0, value)
+    return None
+
+
+def reason_for(error: requests.RequestException) -> str:
+    """A short, secret-free description of a transport failure (no URL, no headers)."""
+    if isinstance(error, requests.Timeout):
+        return _("the request timed out")
+    if isinstance(error, requests.ConnectionError):
+        return _("the connection failed")
+    return error.__class__.__name__
+
+
+def json_or_none(response: requests.Response):
+    """The response body as JSON, or None when it is empty or not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

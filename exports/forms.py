@@ -1,0 +1,327 @@
+"""The forms of Data > Exports (**Add export** / **Edit**) and Admin > System > **Schedule**."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.utils.dates import WEEKDAYS
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from connections.models import Connection
+from connections.selectors import connections_usable_by
+from connections.types.base import BackendError
+from exports import limits, selectors
+from exports.models import Export, RefreshSchedule
+from segments.models import Segment
+from segments.rules import BUILTIN_FIELDS
+from segments.selectors import field_names
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionChoiceField(forms.ModelChoiceField):
+    default_error_messages = {
+        "invalid_choice": gettext_lazy(
+            "Choose one of the connections listed here. The one you sent is not available to "
+            "you: only administrators may use it, or it was removed."
+        ),
+    }
+
+
+class ExportForm(forms.Form):
+    """One form for **Add export** and **Edit**. Only the connections the user may use are
+    offered and accepted, and the list id is checked with the service when it answers."""
+
+    connection = ConnectionChoiceField(
+        label=gettext_lazy("Connection for export"),
+        queryset=Connection.objects.none(),
+        empty_label=None,
+        error_messages={"required": gettext_lazy("Choose the connection to export through.")},
+    )
+    display_name = forms.CharField(
+        label=gettext_lazy("Display name"),
+        max_length=200,
+        error_messages={"required": gettext_lazy("Give the export a name you will recognise.")},
+    )
+    list_id = forms.CharField(
+        label=gettext_lazy("List ID"),
+        max_length=200,
+        error_messages={
+            "required": gettext_lazy(
+                "Give the ID of the list to export to, or select “Load lists” and pick one."
+            )
+        },
+    )
+    email_field = forms.ChoiceField(
+        label=gettext_lazy("Email"),
+        error_messages={
+            "required": gettext_lazy("Choose the profile field that holds the email address.")
+        },
+    )
+    first_name_field = forms.ChoiceField(label=gettext_lazy("First name"), required=False)
+    last_name_field = forms.ChoiceField(label=gettext_lazy("Last name"), required=False)
+    segments = forms.ModelMultipleChoiceField(
+        label=gettext_lazy("Segments"),
+        queryset=Segment.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": gettext_lazy("Pick at least one segment to export."),
+            "invalid_choice": gettext_lazy(
+                "One of the segments no longer exists. Pick from the segments listed."
+            ),
+        },
+    )
+    schedule_enabled = forms.BooleanField(
+        label=gettext_lazy("Run with every scheduled refresh"), required=False
+    )
+
+    def __init__(self, *args: Any, user, export: Export | None = None, **kwargs: Any):
+        if export is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "connection": export.connection_id,
+                    "display_name": export.display_name,
+                    "list_id": export.list_id,
+                    "email_field": export.email_field,
+                    "first_name_field": export.first_name_field,
+                    "last_name_field": export.last_name_field,
+                    "segments": [segment.pk for segment in export.segments.all()],
+                    "schedule_enabled": export.schedule_enabled,
+                },
+            )
+        else:
+            kwargs.setdefault("initial", {"email_field": "email", "schedule_enabled": True})
+        super().__init__(*args, **kwargs)
+        self.export = export
+        #: Why the list id could not be checked with the service (the view warns), or "".
+        self.list_unchecked = ""
+        self.fields["connection"].queryset = connections_usable_by(user)
+        self.fields["segments"].queryset = Segment.objects.order_by("name")
+        names = list(dict.fromkeys([*BUILTIN_FIELDS, *field_names()]))
+        if export is not None:  # keep a field the catalogue no longer lists selectable
+            for current in (export.email_field, export.first_name_field, export.last_name_field):
+                if current and current not in names:
+                    names.append(current)
+        choices = [(name, name) for name in names]
+        none = [("", _("— Not exported —"))]
+        self.fields["email_field"].choices = [("", _("— Choose a field —")), *choices]
+        self.fields["first_name_field"].choices = none + choices
+        self.fields["last_name_field"].choices = none + choices
+
+    # For the template --------------------------------------------------------------------------
+
+    def connection_groups(self) -> list[dict[str, Any]]:
+        """The offered connections grouped by type; a type with none has no group."""
+        selected = str(self["connection"].value() or "")
+        limits_by_kind = limits.limits_by_kind()
+        groups: dict[str, dict[str, Any]] = {}
+        for connection in self.fields["connection"].queryset:
+            group = groups.setdefault(
+                connection.kind,
+                {
+                    "kind": connection.kind,
+                    "label": connection.kind_label,
+                    "icon": connection.icon,
+                    "limit": limits_by_kind.get(connection.kind),
+                    "connections": [],
+                },
+            )
+            group["connections"].append(
+                {"connection": connection, "checked": str(connection.pk) == selected}
+            )
+        return list(groups.values())
+
+    def segment_options(self) -> list[dict[str, Any]]:
+        selected = {str(value) for value in (self["segments"].value() or [])}
+        return [
+            {"segment": segment, "checked": str(segment.pk) in selected}
+            for segment in self.fields["segments"].queryset
+        ]
+
+    # Validation --------------------------------------------------------------------------------
+
+    def clean_display_name(self) -> str:
+        return self.cleaned_data["display_name"].strip()
+
+    def clean_list_id(self) -> str:
+        return self.cleaned_data["list_id"].strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        connection = cleaned.get("connection")
+        list_id = cleaned.get("list_id")
+        cleaned["list_name"] = ""
+        if connection is None or not list_id:
+            return cleaned
+        try:
+            lists = selectors.destination_lists(connection)
+        except BackendError as error:
+            self.list_unchecked = error.message
+        except Exception:  # a fault of ours or the service's: never shown as a stack trace
+            logger.exception("Listing the lists of connection %s failed", connection.pk)
+            self.list_unchecked = _("The service did not answer as expected.")
+        else:
+            found = next((item for item in lists if item.id == list_id), None)
+            if found is None:
+                self.add_error(
+                    "list_id",
+                    _(
+                        "This list does not exist in the %(service)s account behind “%(name)s”. "
+                        "Check the List ID, or select “Load lists” and pick one."
+                    )
+                    % {"service": connection.kind_label, "name": connection.display_name},
+                )
+            else:
+                cleaned["list_name"] = found.name
+            return cleaned
+        if self.export is not None and self.export.list_id == list_id:
+            cleaned["list_name"] = self.export.list_name
+        return cleaned
+
+    def export_fields(self) -> dict[str, Any]:
+        """The cleaned values, as ``services.export_save`` takes them."""
+        data = self.cleaned_data
+        return {
+            key: data[key]
+            for key in (
+                "display_name",
+                "connection",
+                "list_id",
+                "list_name",
+                "email_field",
+                "first_name_field",
+                "last_name_field",
+                "segments",
+                "schedule_enabled",
+            )
+        }
+
+    def limit_warning(self) -> str | None:
+        return limits.limit_warning(self.cleaned_data["connection"].kind, self.cleaned_data["segments"])
+
+
+# Admin > System > Schedule --------------------------------------------------------------------
+
+
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+def weekday_choices() -> list[tuple[int, str]]:
+    """ISO weekdays (1 = Monday), named in the user's language."""
+    return [(number, str(WEEKDAYS[number - 1])) for number in range(1, 8)]
+
+
+class TimesWidget(forms.Widget):
+    """Several ``<input type="time" name="times">``; the template draws them."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
+
+
+class TimesField(forms.Field):
+    """Up to four times of day as "HH:MM"; empty inputs are ignored."""
+
+    widget = TimesWidget
+
+    def to_python(self, value) -> list[str]:
+        times = []
+        for text in value or []:
+            text = (text or "").strip()
+            if not text:
+                continue
+            try:
+                parsed = dt.time.fromisoformat(text)
+            except ValueError:
+                raise forms.ValidationError(
+                    _("“%(value)s” is not a time. Use hours and minutes, like 06:30.")
+                    % {"value": text[:20]}
+                ) from None
+            times.append(parsed.strftime("%H:%M"))
+        times = sorted(set(times))
+        if len(times) > RefreshSchedule.MAX_TIMES:
+            raise forms.ValidationError(
+                _("Give at most %(count)d times a day.") % {"count": RefreshSchedule.MAX_TIMES}
+            )
+        return times
+
+
+class ScheduleForm(forms.Form):
+    enabled = forms.BooleanField(label=gettext_lazy("Scheduled refresh is on"), required=False)
+    frequency = forms.ChoiceField(
+        label=gettext_lazy("Repeat"),
+        choices=RefreshSchedule.Frequency.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose Daily or Weekly.")},
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Days"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    time_zone = forms.ChoiceField(
+        label=gettext_lazy("Time zone"),
+        error_messages={
+            "invalid_choice": gettext_lazy("Choose a time zone from the list, like Europe/Oslo.")
+        },
+    )
+    times = TimesField(label=gettext_lazy("Time"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["weekdays"].choices = weekday_choices()
+        self.fields["time_zone"].choices = time_zone_choices()
+
+    @classmethod
+    def for_schedule(cls, schedule: RefreshSchedule) -> ScheduleForm:
+        return cls(
+            initial={
+                "enabled": schedule.enabled,
+                "frequency": schedule.frequency,
+                "weekdays": schedule.weekdays,
+                "time_zone": schedule.time_zone,
+                "times": schedule.times,
+            }
+        )
+
+    @classmethod
+    def with_another_time(cls, data) -> ScheduleForm:
+        """**Add another time**: the same choices, unsaved and unjudged, with one empty time more."""
+        times = [text for text in data.getlist("times") if text.strip()]
+        return cls(
+            initial={
+                "enabled": bool(data.get("enabled")),
+                "frequency": data.get("frequency") or RefreshSchedule.Frequency.DAILY,
+                "weekdays": data.getlist("weekdays"),
+                "time_zone": data.get("time_zone") or "UTC",
+                "times": [*times, ""][: RefreshSchedule.MAX_TIMES],
+            }
+        )
+
+    def time_slots(self) -> list[str]:
+        """The values of the time inputs to draw: at least one, at most four."""
+        value = self["times"].value() or []
+        slots = [str(text) for text in value][: RefreshSchedule.MAX_TIMES]
+        return slots or [""]
+
+    def can_add_time(self) -> bool:
+        return len(self.time_slots()) < RefreshSchedule.MAX_TIMES
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("enabled"):
+            weekly = cleaned.get("frequency") == RefreshSchedule.Frequency.WEEKLY
+            if weekly and not cleaned.get("weekdays"):
+                self.add_error("weekdays", _("Pick at least one day for a weekly schedule."))
+            if "times" in cleaned and not cleaned["times"]:
+                self.add_error("times", _("Give at least one time, like 06:00."))
+        return cleaned

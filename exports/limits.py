@@ -1,0 +1,45 @@
+"""How many profiles each destination type takes in one export (product.md E5).
+
+A backend class may declare ``max_profiles``; until the connection types do, the figures the
+services publish are kept here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils.translation import gettext as _
+
+from connections.types import registry
+from segments.models import Segment
+
+PUBLISHED_LIMITS: dict[str, int] = {"campaign_monitor": 1_000_000, "autopilot": 100_000}
+
+
+def max_profiles(kind: str) -> int | None:
+    """The most profiles one export of this connection type may send, or None for no limit."""
+    try:
+        backend_class = registry.backend_class(kind)
+    except KeyError:
+        return None
+    return getattr(backend_class, "max_profiles", None) or PUBLISHED_LIMITS.get(kind)
+
+
+def limits_by_kind() -> dict[str, int | None]:
+    return {kind: max_profiles(kind) for kind in registry.TYPES}
+
+
+def limit_warning(kind: str, segments: Iterable[Segment]) -> str | None:
+    """A warning when the segments together hold more members than the type takes.
+
+    The sum counts a profile that is in two segments twice, so it can overstate the real
+    number: it is a warning, not a refusal.
+    """
+    limit = max_profiles(kind)
+    total = sum(segment.member_count for segment in segments)
+    if limit is None or total <= limit:
+        return None
+    return _(
+        "The chosen segments hold %(count)s profiles; %(service)s takes at most %(limit)s in one "
+        "export. Choose smaller segments, or split them over several exports."
+    ) % {"count": f"{total:,}", "limit": f"{limit:,}", "service": registry.label(kind)}

@@ -1,0 +1,53 @@
+"""What a run tells a marketer when it stops early: plain words, what to do next, no secrets."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from connections.types.base import AuthRevoked, Backend, BackendError, Permanent, Transient
+
+
+NO_CONNECTION = gettext_lazy(
+    "The export has no connection. Edit the export, choose a connection and run it again."
+)
+UNEXPECTED = gettext_lazy(
+    "The run stopped on an unexpected error. It has been logged; run the export again, and "
+    "tell an administrator if it happens again."
+)
+RATE_LIMITED_TOO_LONG = gettext_lazy(
+    "The service kept asking us to slow down for too long. Run the export again later."
+)
+
+
+def segment_not_ready(segment) -> str:
+    if segment.status == "failed":
+        return _("Skipped: segment “%(name)s” failed to refresh (%(error)s).") % {
+            "name": segment.name,
+            "error": segment.last_error,
+        }
+    return _("Skipped: segment “%(name)s” has not been refreshed yet. Refresh it, then run again.") % {
+        "name": segment.name
+    }
+
+
+def over_limit(count: int, limit: int, backend: Backend) -> str:
+    return _(
+        "%(count)s profiles is more than %(service)s accepts in one export (%(limit)s). "
+        "Narrow the segments and run again."
+    ) % {"count": f"{count:,}", "limit": f"{limit:,}", "service": backend.label}
+
+
+def for_error(error: BackendError) -> str:
+    if isinstance(error, AuthRevoked):
+        return _(
+            "The service no longer accepts this connection's credentials: %(error)s "
+            "An administrator must authenticate the connection again."
+        ) % {"error": error.message}
+    if isinstance(error, Permanent):
+        return _("The service refused the export: %(error)s") % {"error": error.message}
+    if isinstance(error, Transient):
+        return _(
+            "The service could not be reached or kept failing: %(error)s Run the export again later."
+        ) % {"error": error.message}
+    return error.message

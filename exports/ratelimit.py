@@ -1,0 +1,75 @@
+"""Request-rate limits shared by every worker that uses the same credentials.
+
+With Redis, a token bucket lives in Redis (one atomic Lua script), so all workers and threads
+that push through one connection share it. Without Redis (the SQLite demo) the bucket lives in
+the process, which is what a single demo worker needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+
+# KEYS[1]: bucket; ARGV: rate per second, capacity, now (seconds). Returns seconds to wait (0: go).
+_TAKE_TOKEN = """
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
+redis.call('EXPIRE', KEYS[1], 60)
+return tostring(wait)
+"""
+
+
+class RateLimiter:
+    """Blocks ``acquire()`` so that at most ``rate`` requests per second start, shared by key."""
+
+    def __init__(self, key: str, rate: float | None, capacity: float = 1.0):
+        self.key = f"audience-relay:rate:{key}"
+        self.rate = rate
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._local_tokens = capacity
+        self._local_at = time.monotonic()
+        self._script = None
+        if rate and settings.REDIS_URL:
+            import redis
+
+            client = redis.Redis.from_url(settings.REDIS_URL)
+            self._script = client.register_script(_TAKE_TOKEN)
+
+    def acquire(self, stopped: Callable[[], bool] = lambda: False) -> None:
+        if not self.rate:
+            return
+        while not stopped():
+            wait = self._take()
+            if wait <= 0:
+                return
+            time.sleep(min(wait, 1.0))
+
+    def _take(self) -> float:
+        if self._script is not None:
+            return float(self._script(keys=[self.key], args=[self.rate, self.capacity, time.time()]))
+        with self._lock:
+            now = time.monotonic()
+            self._local_tokens = min(
+                self.capacity, self._local_tokens + (now - self._local_at) * self.rate
+            )
+            self._local_at = now
+            if self._local_tokens >= 1:
+                self._local_tokens -= 1
+                return 0.0
+            return (1 - self._local_tokens) / self.rate

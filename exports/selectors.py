@@ -1,0 +1,243 @@
+"""Reads on exports and their runs, for the pages (Data > Exports, Admin > System) and for the
+connections and segments pages that show which exports use them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connections.models import Connection
+from connections.selectors import connections_usable_by
+from connections.services import backend_for
+from connections.types import registry
+from connections.types.base import DestinationList
+from exports.models import Export, ExportRun, ExportRunFailure
+from exports.recipients import SKIP_DUPLICATE_EMAIL, SKIP_INVALID_EMAIL, SKIP_MISSING_EMAIL
+from segments.models import Segment
+
+RECENT_RUNS = 20
+
+
+# Who may do what -------------------------------------------------------------------------------
+
+
+def usable_connection_ids(user) -> set[int]:
+    return set(connections_usable_by(user).values_list("pk", flat=True))
+
+
+def export_writable_by(user, export: Export, usable: set[int] | None = None) -> bool:
+    """Whether the user may change, run or remove the export: contributors only when its
+    connection is one they may use (or it has none). The role is checked by the view."""
+    if export.connection_id is None:
+        return True
+    if usable is None:
+        usable = usable_connection_ids(user)
+    return export.connection_id in usable
+
+
+def permission_label(user, export: Export, usable: set[int]) -> str:
+    """The list's "Your permissions" column."""
+    if not user.has_perm("exports.change_export") or not export_writable_by(user, export, usable):
+        return _("View only")
+    if export.connection_id is None or not user.has_perm("exports.run_export"):
+        return _("Edit")
+    return _("Edit and run")
+
+
+# The exports list ------------------------------------------------------------------------------
+
+
+def _latest_run() -> QuerySet[ExportRun]:
+    return ExportRun.objects.filter(export=OuterRef("pk")).order_by("-created_at", "-id")
+
+
+def exports_annotated() -> QuerySet[Export]:
+    """Exports with their connection, segments and their latest run's status and time."""
+    return (
+        Export.objects.select_related("connection")
+        .prefetch_related("segments")
+        .annotate(
+            last_status=Subquery(_latest_run().values("status")[:1]),
+            last_run_at=Subquery(
+                _latest_run()
+                .annotate(at=Coalesce("finished_at", "started_at", "created_at"))
+                .values("at")[:1]
+            ),
+        )
+    )
+
+
+def export_search(query: str) -> QuerySet[Export]:
+    """Exports whose name, connection name or connection type contains every word of ``query``."""
+    exports = exports_annotated()
+    for term in query.split():
+        kinds = [kind for kind, label in registry.choices() if term.lower() in str(label).lower()]
+        exports = exports.filter(
+            Q(display_name__icontains=term)
+            | Q(connection__display_name__icontains=term)
+            | Q(connection__kind__in=kinds)
+        )
+    return exports
+
+
+def export_list(*, user, query: str = "") -> list[Export]:
+    """The rows of Data > Exports. Each export carries ``last_status_label``, ``can_write``,
+    ``can_run`` and ``permission_label`` for this user."""
+    usable = usable_connection_ids(user)
+    may_change = user.has_perm("exports.change_export")
+    may_run = user.has_perm("exports.run_export")
+    rows = list(export_search(query))
+    for export in rows:
+        export.last_status_label = status_label(export.last_status)
+        export.can_write = may_change and export_writable_by(user, export, usable)
+        export.can_run = may_run and export.connection_id is not None and export.can_write
+        export.permission_label = permission_label(user, export, usable)
+    return rows
+
+
+def status_label(status: str | None) -> str:
+    if not status:
+        return _("Never run")
+    return str(ExportRun.Status(status).label)
+
+
+# One export ------------------------------------------------------------------------------------
+
+
+def export_runs(export: Export, limit: int = RECENT_RUNS) -> list[ExportRun]:
+    return list(export.runs.select_related("triggered_by").order_by("-created_at", "-id")[:limit])
+
+
+def export_active_run(export: Export) -> ExportRun | None:
+    return export.runs.filter(status__in=ExportRun.ACTIVE_STATUSES).first()
+
+
+def exports_using(connection: Connection) -> QuerySet[Export]:
+    """The exports that send through this connection (Admin > Connections > Remove)."""
+    return Export.objects.filter(connection=connection).order_by("display_name", "id")
+
+
+def exports_including(segment: Segment) -> QuerySet[Export]:
+    """The exports that send this segment (shown on the segment's page)."""
+    return segment.exports.select_related("connection").order_by("display_name", "id")
+
+
+def destination_lists(connection: Connection) -> list[DestinationList]:
+    """The lists of the account behind the connection; raises ``BackendError`` with a reason."""
+    return backend_for(connection).list_destinations()
+
+
+# Progress --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What **Progress details** shows for one run."""
+
+    run: ExportRun
+    percent: int
+    per_second: float | None
+    eta_seconds: int | None
+
+
+def run_progress(run: ExportRun, now: dt.datetime | None = None) -> RunProgress:
+    """Percent done, profiles per second (sent and failed since the run started) and, while it
+    runs, the time left at that rate."""
+    now = now or timezone.now()
+    delivered = run.sent + run.failed
+    per_second = eta = None
+    if run.started_at:
+        elapsed = ((run.finished_at or now) - run.started_at).total_seconds()
+        if elapsed > 0 and delivered:
+            per_second = delivered / elapsed
+    if run.status == ExportRun.Status.RUNNING and per_second and run.recipients_ready:
+        remaining = max(0, run.to_send - delivered)
+        eta = round(remaining / per_second)
+    return RunProgress(run=run, percent=run.percent, per_second=per_second, eta_seconds=eta)
+
+
+# Failures --------------------------------------------------------------------------------------
+
+
+def failure_label(code: str) -> str:
+    """Our own skip codes in words; the services' codes are shown as they are."""
+    labels = {
+        SKIP_MISSING_EMAIL: _("No email address"),
+        SKIP_INVALID_EMAIL: _("Not a valid email address"),
+        SKIP_DUPLICATE_EMAIL: _("Duplicate email address"),
+    }
+    return labels.get(code, code)
+
+
+def run_failures(run: ExportRun) -> QuerySet[ExportRunFailure]:
+    return run.failures.order_by("id")
+
+
+# Admin > System > Status -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    kind: str  # "segment" or "export"
+    pk: int
+    name: str
+    task: str
+    status: str
+    status_label: str
+    updated_at: dt.datetime | None
+
+
+def status_rows() -> list[StatusRow]:
+    """Segment refreshes, then export runs: name, status and when it last changed."""
+    rows = []
+    for segment in Segment.objects.order_by("name"):
+        refreshing = segment.is_refreshing
+        rows.append(
+            StatusRow(
+                kind="segment",
+                pk=segment.pk,
+                name=segment.name,
+                task=_("Segment refresh"),
+                status=segment.refresh_state if refreshing else segment.status,
+                status_label=(
+                    segment.get_refresh_state_display() if refreshing
+                    else segment.get_status_display()
+                ),
+                updated_at=segment.last_refreshed_at or segment.updated_at,
+            )
+        )
+    latest = _latest_run()
+    exports = Export.objects.annotate(
+        last_status=Subquery(latest.values("status")[:1]),
+        last_change=Subquery(
+            latest.annotate(
+                at=Coalesce("finished_at", "heartbeat_at", "started_at", "created_at")
+            ).values("at")[:1]
+        ),
+    ).order_by("display_name", "id")
+    for export in exports:
+        rows.append(
+            StatusRow(
+                kind="export",
+                pk=export.pk,
+                name=export.display_name,
+                task=_("Export run"),
+                status=export.last_status or "never",
+                status_label=status_label(export.last_status),
+                updated_at=export.last_change or export.updated_at,
+            )
+        )
+    return rows
+
+
+def status_active() -> bool:
+    """Whether anything on the Status tab is moving, so that the page keeps itself current."""
+    return (
+        ExportRun.objects.filter(status__in=ExportRun.ACTIVE_STATUSES).exists()
+        or Segment.objects.exclude(refresh_state=Segment.RefreshState.IDLE).exists()
+    )

@@ -1,0 +1,227 @@
+"""Writes on exports and their runs. Views, tasks and commands call these."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connections import services as connection_services
+from connections.models import Connection
+from connections.selectors import connections_usable_by
+from exports import runs, tasks
+from exports.models import Export, ExportRun
+
+logger = logging.getLogger(__name__)
+
+
+class ExportAlreadyRunning(Exception):  # noqa: N818 - a refusal, named for what it says
+    """The export has a queued or running run already."""
+
+
+def run_request(*, export: Export, user=None) -> ExportRun:
+    """Queue a run of the export (by a user, or by the schedule when ``user`` is None).
+
+    The database refuses a second active run of one export; that refusal becomes
+    ExportAlreadyRunning.
+    """
+    trigger = ExportRun.Trigger.USER if user else ExportRun.Trigger.SCHEDULE
+    try:
+        with transaction.atomic():
+            run = ExportRun.objects.create(export=export, trigger=trigger, triggered_by=user)
+    except IntegrityError:
+        raise ExportAlreadyRunning(
+            _("“%(name)s” is already running. Wait for it to finish or cancel it.")
+            % {"name": export.display_name}
+        ) from None
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def run_skip(*, export: Export, reason: str) -> ExportRun | None:
+    """Record a scheduled run that was skipped (e.g. its segment failed to refresh)."""
+    try:
+        with transaction.atomic():
+            run = ExportRun.objects.create(export=export, trigger=ExportRun.Trigger.SCHEDULE)
+            return runs.transition(run, ExportRun.Status.SKIPPED, last_error=reason)
+    except IntegrityError:
+        return None
+
+
+def run_cancel(*, run: ExportRun) -> None:
+    """Stop a run: a queued one at once, a running one at its next batch boundary."""
+    cancelled_while_queued = ExportRun.objects.filter(
+        pk=run.pk, status=ExportRun.Status.QUEUED
+    ).update(status=ExportRun.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now())
+    if not cancelled_while_queued:
+        ExportRun.objects.filter(pk=run.pk, status=ExportRun.Status.RUNNING).update(
+            cancel_requested=True
+        )
+    run.refresh_from_db()
+
+
+def runs_resume_stalled() -> int:
+    """Queue again every run whose worker went silent (killed, out of memory, machine lost).
+
+    The engine's claim decides who runs it, so queueing one twice is harmless.
+    """
+    stale = timezone.now() - timedelta(seconds=settings.EXPORT_STALLED_AFTER_SECONDS)
+    stalled = ExportRun.objects.filter(
+        Q(status=ExportRun.Status.RUNNING, heartbeat_at__lt=stale)
+        | Q(status=ExportRun.Status.QUEUED, created_at__lt=stale)
+    ).values_list("pk", flat=True)
+    count = 0
+    for run_id in stalled:
+        logger.warning("Export run %s stalled; queueing it again to resume", run_id)
+        _enqueue(run_id)
+        count += 1
+    return count
+
+
+def _enqueue(run_id: int) -> None:
+    try:
+        tasks.run_export.delay(run_id)
+    except Exception:  # the broker is down: the sweeper queues the run again later
+        logger.exception("Could not queue export run %s; the sweeper will retry", run_id)
+
+
+# Export definitions: what the Data > Exports pages change ---------------------------------------
+
+
+class ExportNotRunnable(Exception):  # noqa: N818 - a refusal, named for what it says
+    """The export cannot run as it stands (it has no connection)."""
+
+
+@transaction.atomic
+def export_save(
+    *,
+    export: Export | None,
+    user,
+    display_name: str,
+    connection: Connection,
+    list_id: str,
+    list_name: str,
+    email_field: str,
+    first_name_field: str,
+    last_name_field: str,
+    segments,
+    schedule_enabled: bool,
+) -> Export:
+    """Create (``export=None``) or change an export. Saving never runs it."""
+    if export is None:
+        export = Export(created_by=user)
+    export.display_name = display_name
+    export.connection = connection
+    export.list_id = list_id
+    export.list_name = list_name
+    export.email_field = email_field
+    export.first_name_field = first_name_field
+    export.last_name_field = last_name_field
+    export.schedule_enabled = schedule_enabled
+    export.save()
+    export.segments.set(segments)
+    return export
+
+
+@transaction.atomic
+def export_duplicate(*, export: Export, user) -> Export:
+    """A copy with the same settings and segments; its schedule is off until someone turns it
+    on, so that the copy does not send the same profiles again on the next refresh."""
+    name = _("Copy of %(name)s") % {"name": export.display_name}
+    copy = Export.objects.create(
+        display_name=name[: Export._meta.get_field("display_name").max_length],
+        connection=export.connection,
+        list_id=export.list_id,
+        list_name=export.list_name,
+        email_field=export.email_field,
+        first_name_field=export.first_name_field,
+        last_name_field=export.last_name_field,
+        schedule_enabled=False,
+        created_by=user,
+    )
+    copy.segments.set(export.segments.all())
+    return copy
+
+
+def export_set_schedule(*, export: Export, enabled: bool) -> Export:
+    export.schedule_enabled = enabled
+    export.save(update_fields=["schedule_enabled", "updated_at"])
+    return export
+
+
+@transaction.atomic
+def export_detach(*, export: Export) -> Export:
+    """Take the export off its connection; it keeps its settings and cannot run until another
+    connection is chosen. A run in progress is cancelled."""
+    export.connection = None
+    export.save(update_fields=["connection", "updated_at"])
+    export_cancel(export=export)
+    return export
+
+
+def export_delete(*, export: Export) -> None:
+    """Remove the export with its run history."""
+    export.delete()
+
+
+def export_run_now(*, export: Export, user) -> ExportRun:
+    """**Run**: queue a run by this user. Refuses an export without a connection, and one that
+    is already running (``ExportAlreadyRunning``)."""
+    if export.connection_id is None:
+        raise ExportNotRunnable(
+            _("“%(name)s” has no connection. Edit it and choose a connection, then run it.")
+            % {"name": export.display_name}
+        )
+    return run_request(export=export, user=user)
+
+
+def export_cancel(*, export: Export) -> ExportRun | None:
+    """**Cancel job**: stop the export's active run, if it has one; returns that run."""
+    active = export.runs.filter(status__in=ExportRun.ACTIVE_STATUSES).first()
+    if active is not None:
+        run_cancel(run=active)
+    return active
+
+
+def exports_run_all(*, user) -> tuple[list[Export], list[Export]]:
+    """**Run all**: queue every export with a schedule that has a connection this user may use.
+
+    Returns the exports queued and those that were already running.
+    """
+    queued: list[Export] = []
+    already_running: list[Export] = []
+    exports = Export.objects.filter(
+        schedule_enabled=True, connection__in=connections_usable_by(user)
+    ).order_by("display_name", "id")
+    for export in exports:
+        try:
+            run_request(export=export, user=user)
+        except ExportAlreadyRunning:
+            already_running.append(export)
+        else:
+            queued.append(export)
+    return queued, already_running
+
+
+EXPORTS_DETACH = "detach"
+EXPORTS_REMOVE = "remove"
+
+
+@transaction.atomic
+def connection_delete_with_exports(*, connection: Connection, exports_action: str = "") -> None:
+    """Remove a connection, first detaching (``"detach"``) or removing (``"remove"``) the
+    exports that use it (C6). Without a choice, a connection in use is refused with
+    ``ConnectionInUse``, which names its exports."""
+    exports = Export.objects.select_for_update().filter(connection=connection)
+    if exports_action == EXPORTS_DETACH:
+        for export in exports:
+            export_detach(export=export)
+    elif exports_action == EXPORTS_REMOVE:
+        for export in exports:
+            export_delete(export=export)
+    connection_services.connection_delete(connection=connection)

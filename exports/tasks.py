@@ -1,0 +1,26 @@
+"""Celery tasks: they take ids and call the engine or a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_export(run_id: int) -> None:
+    from exports.engine import execute
+
+    execute(run_id)
+
+
+@shared_task
+def resume_stalled_runs() -> int:
+    from exports.services import runs_resume_stalled
+
+    return runs_resume_stalled()
+
+
+@shared_task
+def scheduled_refresh() -> dict[str, int]:
+    from exports.schedule import run_refresh_chain
+
+    return run_refresh_chain()

@@ -1,0 +1,327 @@
+"""Data > Exports: the list, **Add export** / **Edit**, the export's page with **Progress
+details** and run history, a run's failures, and the row actions.
+
+Viewers see every page read-only. Contributors change, run and remove only the exports whose
+connection is shared with them (or that have none); the role is checked by the decorator and
+the connection by ``_export_for_writing``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from accounts.roles import permission_required
+from connections.selectors import connections_usable_by
+from connections.types.base import BackendError
+from exports import limits, selectors, services
+from exports.forms import ExportForm
+from exports.models import Export, ExportRun
+
+logger = logging.getLogger(__name__)
+
+FAILURES_PER_PAGE = 100
+
+CAN_VIEW = gettext_lazy("Only users with a role can see exports. Ask an administrator for one.")
+CAN_EDIT = gettext_lazy(
+    "Viewers cannot add or change exports. Ask an administrator for the contributor role."
+)
+CAN_RUN = gettext_lazy(
+    "Viewers cannot run exports. Ask an administrator for the contributor role."
+)
+CAN_REMOVE = gettext_lazy(
+    "Viewers cannot remove exports. Ask an administrator for the contributor role."
+)
+NOT_YOUR_CONNECTION = gettext_lazy(
+    "This export sends through “%(connection)s”, a connection only administrators may use, so "
+    "you can view it but not change, run or remove it. Ask an administrator if it needs a change."
+)
+
+
+def _export(export_id: int) -> Export:
+    return get_object_or_404(
+        Export.objects.select_related("connection").prefetch_related("segments"), pk=export_id
+    )
+
+
+def _export_for_writing(request: HttpRequest, export_id: int) -> Export:
+    export = _export(export_id)
+    if not selectors.export_writable_by(request.user, export):
+        raise PermissionDenied(NOT_YOUR_CONNECTION % {"connection": export.connection})
+    return export
+
+
+def _back(request: HttpRequest, export: Export) -> HttpResponse:
+    """After a row action: back to the list, or to the export's page when it came from there."""
+    if request.POST.get("next") == "detail":
+        return redirect(export)
+    return redirect("exports:list")
+
+
+@permission_required("exports.view_export", CAN_VIEW)
+def export_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    return render(
+        request,
+        "exports/list.html",
+        {"exports": selectors.export_list(user=request.user, query=query), "query": query},
+    )
+
+
+@permission_required("exports.add_export", CAN_EDIT)
+def export_create(request: HttpRequest) -> HttpResponse:
+    return _export_form(request, None)
+
+
+@permission_required("exports.change_export", CAN_EDIT)
+def export_edit(request: HttpRequest, export_id: int) -> HttpResponse:
+    return _export_form(request, _export_for_writing(request, export_id))
+
+
+def _export_form(request: HttpRequest, export: Export | None) -> HttpResponse:
+    form = ExportForm(request.POST or None, user=request.user, export=export)
+    if request.method == "POST" and form.is_valid():
+        export = services.export_save(export=export, user=request.user, **form.export_fields())
+        messages.success(
+            request,
+            _("Export “%(name)s” saved. Saving does not run it: select Run to send it now.")
+            % {"name": export.display_name},
+        )
+        if form.list_unchecked:
+            messages.warning(
+                request,
+                _(
+                    "The List ID could not be checked with the service (%(reason)s). If it is "
+                    "wrong, the run will say so."
+                )
+                % {"reason": form.list_unchecked},
+            )
+        warning = form.limit_warning()
+        if warning:
+            messages.warning(request, warning)
+        return redirect(export)
+    return render(
+        request,
+        "exports/edit.html",
+        {"form": form, "export": export, "limits": limits.limits_by_kind()},
+    )
+
+
+@permission_required("exports.add_export", CAN_EDIT)
+def destination_lists(request: HttpRequest) -> HttpResponse:
+    """**Load lists**: the lists of the chosen connection's account, as options to pick from."""
+    connection_id = request.GET.get("connection", "")
+    connection = (
+        connections_usable_by(request.user).filter(pk=connection_id).first()
+        if connection_id.isdigit()
+        else None
+    )
+    context: dict = {"current": request.GET.get("list_id", "").strip()}
+    if connection is None:
+        context["error"] = _("Choose a connection first, then load its lists.")
+    else:
+        context["connection"] = connection
+        try:
+            context["lists"] = selectors.destination_lists(connection)
+        except BackendError as error:
+            context["error"] = _("%(service)s did not return the lists: %(reason)s") % {
+                "service": connection.kind_label,
+                "reason": error.message,
+            }
+        except Exception:  # never a stack trace on the page
+            logger.exception("Listing the lists of connection %s failed", connection.pk)
+            context["error"] = _(
+                "%(service)s did not answer as expected. Try again, or type the List ID."
+            ) % {"service": connection.kind_label}
+    return render(request, "exports/edit.html#list-picker", context)
+
+
+@permission_required("exports.view_export", CAN_VIEW)
+def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export(export_id)
+    runs = selectors.export_runs(export)
+    latest = runs[0] if runs else None
+    user = request.user
+    can_write = user.has_perm("exports.change_export") and selectors.export_writable_by(
+        user, export
+    )
+    context = {
+        "export": export,
+        "runs": runs,
+        "latest": latest,
+        "progress": selectors.run_progress(latest) if latest else None,
+        "can_write": can_write,
+        "can_run": can_write and user.has_perm("exports.run_export"),
+        "can_remove": can_write and user.has_perm("exports.delete_export"),
+        "can_duplicate": can_write and user.has_perm("exports.add_export"),
+        "limit": limits.max_profiles(export.connection.kind) if export.connection else None,
+    }
+    if request.htmx:
+        return render(request, "exports/detail.html#live", context)
+    return render(request, "exports/detail.html", context)
+
+
+@require_POST
+@permission_required("exports.run_export", CAN_RUN)
+def export_run(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    try:
+        services.export_run_now(export=export, user=request.user)
+    except (services.ExportAlreadyRunning, services.ExportNotRunnable) as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, _("“%(name)s” is queued to run.") % {"name": export.display_name})
+    return _back(request, export)
+
+
+@require_POST
+@permission_required("exports.run_export", CAN_RUN)
+def export_run_all(request: HttpRequest) -> HttpResponse:
+    queued, already_running = services.exports_run_all(user=request.user)
+    if queued:
+        messages.success(
+            request,
+            _("Queued %(count)d exports with a schedule to run.") % {"count": len(queued)},
+        )
+    if already_running:
+        messages.info(
+            request,
+            _("Already running, so not queued again: %(names)s.")
+            % {"names": ", ".join(export.display_name for export in already_running)},
+        )
+    if not queued and not already_running:
+        messages.info(
+            request,
+            _("No export with a schedule is ready to run. Turn on Schedule for an export first."),
+        )
+    return redirect("exports:list")
+
+
+@require_POST
+@permission_required("exports.run_export", CAN_RUN)
+def export_cancel(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    run = services.export_cancel(export=export)
+    if run is None:
+        messages.info(request, _("“%(name)s” is not running.") % {"name": export.display_name})
+    elif run.status == ExportRun.Status.CANCELLED:
+        messages.success(request, _("The run was cancelled before it started."))
+    else:
+        messages.success(
+            request, _("The run stops after the batch it is sending now.")
+        )
+    return _back(request, export)
+
+
+@require_POST
+@permission_required("exports.add_export", CAN_EDIT)
+def export_duplicate(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    copy = services.export_duplicate(export=export, user=request.user)
+    messages.success(
+        request,
+        _("Created “%(name)s”. Its schedule is off: change what you need, then save.")
+        % {"name": copy.display_name},
+    )
+    return redirect("exports:edit", export_id=copy.pk)
+
+
+@require_POST
+@permission_required("exports.change_export", CAN_EDIT)
+def export_schedule(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    enabled = request.POST.get("enabled") == "1"
+    services.export_set_schedule(export=export, enabled=enabled)
+    if enabled:
+        message = _("“%(name)s” now runs with every scheduled refresh.")
+    else:
+        message = _("“%(name)s” no longer runs on the schedule; Run still works.")
+    messages.success(request, message % {"name": export.display_name})
+    return _back(request, export)
+
+
+@require_POST
+@permission_required("exports.change_export", CAN_EDIT)
+def export_detach(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    services.export_detach(export=export)
+    messages.success(
+        request,
+        _(
+            "“%(name)s” is detached: it keeps its settings but cannot run until you edit it and "
+            "choose a connection."
+        )
+        % {"name": export.display_name},
+    )
+    return _back(request, export)
+
+
+@permission_required("exports.delete_export", CAN_REMOVE)
+def export_delete(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    if request.method == "POST":
+        services.export_delete(export=export)
+        messages.success(request, _("Export “%(name)s” removed.") % {"name": export.display_name})
+        return redirect("exports:list")
+    return render(request, "exports/delete.html", {"export": export})
+
+
+@permission_required("exports.view_export", CAN_VIEW)
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(ExportRun.objects.select_related("export", "triggered_by"), pk=run_id)
+    context = {"run": run, "export": run.export, "progress": selectors.run_progress(run)}
+    if request.htmx:
+        return render(request, "exports/run.html#run-progress", context)
+    page = Paginator(selectors.run_failures(run), FAILURES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "exports/run.html", {**context, "page": page})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@permission_required("exports.view_export", CAN_VIEW)
+def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
+    """**Download CSV**: every failed or skipped profile of the run, streamed."""
+    run = get_object_or_404(ExportRun, pk=run_id)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield "\ufeff" + writer.writerow(
+            ["customer_id", "email", "code", "reason", "explanation", "skipped"]
+        )
+        failures = selectors.run_failures(run).values_list(
+            "customer_id", "email", "code", "reason", "skipped"
+        )
+        for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    _csv_safe(customer_id),
+                    _csv_safe(email),
+                    _csv_safe(code),
+                    _csv_safe(reason),
+                    _csv_safe(selectors.failure_label(code)),
+                    "yes" if skipped else "no",
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="export-run-{run.pk}-failures.csv"'
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

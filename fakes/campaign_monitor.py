@@ -1,0 +1,1348 @@
+"""Fake Campaign Monitor: createsend API v3.3, its OAuth flow, and the behaviour our exporter needs.
+
+Contract: /work/shared/spec/campaign_monitor_api.md. Where the contract marks something uncertain
+the fake picks one answer and says so here (and in fakes/README.md):
+
+- Unknown list id, or a list of another account: ``400 {"Code":101,"Message":"Invalid ListID"}``.
+  Unknown client id: ``400 {"Code":102,"Message":"Invalid ClientID"}``.
+- Auth is checked before routing: any path outside ``/oauth`` and ``/_fake/`` needs credentials.
+  Missing header: 401/100; unreadable header: 401/50; unknown API key: 401/100; Bearer tokens:
+  unknown 401/120, expired 401/121, revoked 401/122. Scopes are recorded but not enforced.
+- Paths, query parameter names and JSON keys are case-insensitive. Paths must end in ``.json``
+  (the real API would answer XML); without it the fake answers 404 so the mistake shows.
+- Refresh tokens rotate: every refresh returns a new refresh token and the old one stops working
+  (``--no-rotate-refresh-tokens`` turns that off). Access tokens issued earlier stay valid until
+  they expire. Clients must store whatever comes back.
+- Authorization codes are single-use and live 10 minutes. A wrong client_id/client_secret gets
+  ``400 {"error":"invalid_client",...}``; a wrong, used or expired code or a redirect_uri that
+  differs from the authorize request gets ``400 {"error":"invalid_grant",...}``.
+- Add (``POST /subscribers/{id}.json``) behaves like a one-subscriber import: an unsubscribed,
+  deleted, bounced or suppressed address without ``Resubscribe:true`` gets 400 with the same code
+  the import would put in FailureDetails (206/205/207/204).
+- Unsubscribe honours the list's ``UnsubscribeSetting`` (default ``AllClientLists``: the address
+  becomes Unsubscribed on every list of the client and goes on the client's suppression list).
+  Delete only sets State=Deleted; it never suppresses.
+- Custom field keys: "new date field" becomes ``[newdatefield]`` (everything but letters, digits
+  and ``_`` removed, case kept). Subscriber keys match bare, bracketed or as the field name, in
+  any case. Values for keys the list does not define are kept (lenient). An empty Value without
+  ``Clear:true`` leaves the stored value alone; MultiSelectMany keeps every value sent.
+- PUT with an ``EmailAddress`` that already belongs to another member replaces that member.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from fakes.server import (
+    HTML_CONTENT_TYPE,
+    BadRequestBody,
+    ControlError,
+    FakeApp,
+    Request,
+    Response,
+    as_bool,
+    empty_response,
+    json_response,
+    match_route,
+    option,
+)
+
+API_PREFIX = "/api/v3.3"
+MAX_IMPORT_BATCH = 1000
+AUTHORIZATION_CODE_LIFETIME = 600
+DEFAULT_TOKEN_LIFETIME = 1209600  # 14 days, as in the vendor's fixture
+
+ACTIVE, UNSUBSCRIBED, DELETED, BOUNCED, UNCONFIRMED = (
+    "Active",
+    "Unsubscribed",
+    "Deleted",
+    "Bounced",
+    "Unconfirmed",
+)
+STATES = (ACTIVE, UNSUBSCRIBED, DELETED, BOUNCED, UNCONFIRMED)
+# Why an existing member is not re-added without Resubscribe:true (codes from the contract §6).
+INACTIVE_FAILURES = {
+    UNSUBSCRIBED: (206, "Subscriber Is Unsubscribed"),
+    DELETED: (205, "Subscriber Is Deleted"),
+    BOUNCED: (207, "Subscriber Is Bounced"),
+    UNCONFIRMED: (208, "Subscriber Is Unconfirmed"),
+}
+SUPPRESSED_FAILURE = (204, "Subscriber In Suppression List")
+DATA_TYPES = ("Text", "Number", "MultiSelectOne", "MultiSelectMany", "Date", "Country", "USState")
+UNSUBSCRIBE_SETTINGS = ("AllClientLists", "OnlyThisList")
+SCOPES = (
+    "ViewReports",
+    "ManageLists",
+    "CreateCampaigns",
+    "ImportSubscribers",
+    "SendCampaigns",
+    "ViewSubscribersInReports",
+    "ManageTemplates",
+    "AdministerPersons",
+    "AdministerAccount",
+    "ViewTransactional",
+    "SendTransactional",
+    "Automation",
+)
+# Deterministic ids for the demo data, so the app's saved connection survives a fake restart.
+DEMO_NAMESPACE = uuid.UUID("6f1c2a7e-4b8d-4c51-9a43-2f0d8e6b5c11")
+
+# local@domain.tld: no spaces, one @, a dotted domain with a 2+ letter TLD.
+EMAIL_PATTERN = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,}$"
+)
+
+
+def is_valid_email(address: str) -> bool:
+    return len(address) <= 254 and EMAIL_PATTERN.match(address) is not None
+
+
+@lru_cache(maxsize=4096)
+def derive_key(name: str) -> str:
+    """``"new date field"`` or ``"[newdatefield]"`` → ``"newdatefield"`` (no brackets)."""
+    return re.sub(r"[^0-9A-Za-z_]", "", name.strip().removeprefix("[").removesuffix("]"))
+
+
+def _lowercase_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {key.lower(): value for key, value in pairs}
+
+
+def parse_json_ci(raw: bytes | str) -> Any:
+    """Parse JSON with every object key lower-cased: the API ignores the case of keys."""
+    try:
+        return json.loads(raw or b"null", object_pairs_hook=_lowercase_keys)
+    except ValueError as error:
+        raise BadRequestBody(str(error)) from error
+
+
+def lowercase_keys_deep(value: Any) -> Any:
+    return parse_json_ci(json.dumps(value))
+
+
+def _now_text() -> str:
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass
+class CampaignMonitorSettings:
+    client_id: str = option(
+        "demo-client-id", "client_id of the demo OAuth application.", startup_only=True
+    )
+    client_secret: str = option(
+        "demo-client-secret", "client_secret of the demo OAuth application.", startup_only=True
+    )
+    api_key: str = option(
+        "demo-cm-api-key", "API key of the demo account (HTTP Basic).", startup_only=True
+    )
+    token_lifetime: int = option(
+        DEFAULT_TOKEN_LIFETIME, "Lifetime of newly issued access tokens, in seconds."
+    )
+    rotate_refresh_tokens: bool = option(
+        True, "Refreshing returns a new refresh token and invalidates the old one."
+    )
+    rate_limit: float = option(
+        0.0, "Requests per second per credential (token or API key); 0 disables the limit."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# State
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Application:
+    client_id: str
+    client_secret: str
+    name: str
+    # Empty: any redirect_uri is accepted.
+    redirect_uris: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Account:
+    id: str
+    name: str
+    api_keys: set[str] = field(default_factory=set)
+    client_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Client:
+    id: str
+    name: str
+    account_id: str
+    list_ids: list[str] = field(default_factory=list)
+    # Lower-cased address → address as first suppressed.
+    suppressed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CustomField:
+    field_name: str
+    key: str  # bracketed, e.g. "[newdatefield]"
+    data_type: str
+    options: list[str]
+    visible: bool
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "FieldName": self.field_name,
+            "Key": self.key,
+            "DataType": self.data_type,
+            "FieldOptions": self.options,
+            "VisibleInPreferenceCenter": self.visible,
+        }
+
+
+class Subscriber:
+    """One list member; slotted because the benchmark keeps a million of them."""
+
+    __slots__ = ("consent", "custom", "email", "joined", "name", "state", "state_changed")
+
+    def __init__(self, email: str, now: str) -> None:
+        self.email = email
+        self.name = ""
+        self.state = ACTIVE
+        # Normalised key (lower-case, no brackets) → value, or list of values for MultiSelectMany.
+        self.custom: dict[str, Any] | None = None
+        self.consent = "Unchanged"
+        self.state_changed = now
+        self.joined = now
+
+
+class SubscriberList:
+    def __init__(self, list_id: str, title: str, client_id: str) -> None:
+        self.id = list_id
+        self.title = title
+        self.client_id = client_id
+        self.unsubscribe_setting = "AllClientLists"
+        self.confirmed_opt_in = False
+        self.fields: dict[str, CustomField] = {}
+        # Keys written to subscribers without a field definition: normalised → as first sent.
+        self.undefined_keys: dict[str, str] = {}
+        self.subscribers: dict[str, Subscriber] = {}
+        # Bumped on every write; keys the cache of sorted members used by the paged listings.
+        self.version = 0
+        self._sorted_cache: tuple[tuple[Any, ...], list[Subscriber]] | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "ListID": self.id,
+            "Title": self.title,
+            "UnsubscribePage": "",
+            "ConfirmedOptIn": self.confirmed_opt_in,
+            "ConfirmationSuccessPage": "",
+            "UnsubscribeSetting": self.unsubscribe_setting,
+        }
+
+    def display_key(self, norm: str) -> str:
+        defined = self.fields.get(norm)
+        return defined.key if defined else f"[{self.undefined_keys.get(norm, norm)}]"
+
+    def api_custom_fields(self, subscriber: Subscriber) -> list[dict[str, str]]:
+        """As the vendor's subscriber fixtures: Key is the field name, one entry per value."""
+        entries: list[dict[str, str]] = []
+        for norm, value in (subscriber.custom or {}).items():
+            defined = self.fields.get(norm)
+            name = defined.field_name if defined else self.undefined_keys.get(norm, norm)
+            for item in value if isinstance(value, list) else [value]:
+                entries.append({"Key": name, "Value": item})
+        return entries
+
+    def api_subscriber(self, subscriber: Subscriber) -> dict[str, Any]:
+        return {
+            "EmailAddress": subscriber.email,
+            "Name": subscriber.name,
+            "Date": subscriber.state_changed,
+            "StateChangedDate": subscriber.state_changed,
+            "ListJoinedDate": subscriber.joined,
+            "State": subscriber.state,
+            "CustomFields": self.api_custom_fields(subscriber),
+            "ReadsEmailWith": "",
+            "ConsentToTrack": subscriber.consent,
+        }
+
+    def state_subscriber(self, subscriber: Subscriber) -> dict[str, Any]:
+        """For /_fake/state: custom fields as a dict keyed by the bracketed field key."""
+        return {
+            "EmailAddress": subscriber.email,
+            "Name": subscriber.name,
+            "State": subscriber.state,
+            "CustomFields": {
+                self.display_key(norm): value for norm, value in (subscriber.custom or {}).items()
+            },
+            "ConsentToTrack": subscriber.consent,
+            "Date": subscriber.state_changed,
+            "ListJoinedDate": subscriber.joined,
+        }
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for subscriber in self.subscribers.values():
+            counts[subscriber.state] += 1
+        counts["total"] = len(self.subscribers)
+        return counts
+
+    def sorted_members(self, state: str, order_field: str, descending: bool, since: str) -> list:
+        """Members in ``state``, sorted; cached until the next write so paging stays cheap."""
+        cache_key = (self.version, state, order_field, descending, since)
+        if self._sorted_cache is not None and self._sorted_cache[0] == cache_key:
+            return self._sorted_cache[1]
+        members = [
+            s
+            for s in self.subscribers.values()
+            if s.state == state and (not since or s.state_changed >= since)
+        ]
+        if order_field == "name":
+            members.sort(key=lambda s: (s.name.lower(), s.email.lower()), reverse=descending)
+        elif order_field == "date":
+            members.sort(key=lambda s: (s.state_changed, s.email.lower()), reverse=descending)
+        else:
+            members.sort(key=lambda s: s.email.lower(), reverse=descending)
+        self._sorted_cache = (cache_key, members)
+        return members
+
+
+@dataclass
+class Grant:
+    """One user's consent to one application; tokens hang off it and die with it."""
+
+    account_id: str
+    client_id: str
+    scopes: list[str]
+    refresh_token: str | None = None
+    revoked: bool = False
+    access_tokens: list[AccessToken] = field(default_factory=list)
+
+
+@dataclass
+class AccessToken:
+    token: str
+    grant: Grant
+    expires_at: float
+
+
+@dataclass
+class AuthorizationCode:
+    client_id: str
+    redirect_uri: str
+    account_id: str
+    scopes: list[str]
+    expires_at: float
+
+
+@dataclass
+class Caller:
+    """Who is calling: the account and the credential (rate limits are per credential)."""
+
+    account: Account
+    credential: str
+
+
+class ApiError(Exception):
+    """Answered as ``{"Code": code, "Message": message}`` (plus ResultData if given)."""
+
+    def __init__(
+        self, status: int, code: int, message: str, result_data: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.result_data = result_data
+
+
+# Route table: (method, path segments with "*" for an id, handler name, label for counters).
+ROUTES = (
+    ("GET", ("clients",), "get_clients", "GET /clients.json"),
+    ("GET", ("clients", "*", "lists"), "get_client_lists", "GET /clients/{clientid}/lists.json"),
+    ("GET", ("lists", "*"), "get_list", "GET /lists/{listid}.json"),
+    (
+        "GET",
+        ("lists", "*", "customfields"),
+        "get_custom_fields",
+        "GET /lists/{listid}/customfields.json",
+    ),
+    (
+        "POST",
+        ("lists", "*", "customfields"),
+        "create_custom_field",
+        "POST /lists/{listid}/customfields.json",
+    ),
+    *(
+        (
+            "GET",
+            ("lists", "*", state.lower()),
+            "get_members",
+            f"GET /lists/{{listid}}/{state.lower()}.json",
+        )
+        for state in STATES
+    ),
+    ("POST", ("subscribers", "*"), "add_subscriber", "POST /subscribers/{listid}.json"),
+    ("GET", ("subscribers", "*"), "get_subscriber", "GET /subscribers/{listid}.json"),
+    ("PUT", ("subscribers", "*"), "update_subscriber", "PUT /subscribers/{listid}.json"),
+    ("DELETE", ("subscribers", "*"), "delete_subscriber", "DELETE /subscribers/{listid}.json"),
+    (
+        "POST",
+        ("subscribers", "*", "import"),
+        "import_subscribers",
+        "POST /subscribers/{listid}/import.json",
+    ),
+    (
+        "POST",
+        ("subscribers", "*", "unsubscribe"),
+        "unsubscribe_subscriber",
+        "POST /subscribers/{listid}/unsubscribe.json",
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The fake
+# --------------------------------------------------------------------------------------------
+
+
+class CampaignMonitorFake(FakeApp):
+    kind = "campaign_monitor"
+    api_prefix = API_PREFIX
+    settings_class = CampaignMonitorSettings
+    config_actions = ("expire_tokens",)
+    settings: CampaignMonitorSettings
+
+    def _reset_state(self) -> None:
+        self.applications: dict[str, Application] = {}
+        self.accounts: dict[str, Account] = {}
+        self.clients: dict[str, Client] = {}
+        self.lists: dict[str, SubscriberList] = {}
+        self.api_keys: dict[str, str] = {}  # key → account id
+        self.grants: list[Grant] = []
+        self.access_tokens: dict[str, AccessToken] = {}
+        self.refresh_tokens: dict[str, Grant] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        if self.demo:
+            self._seed_demo()
+
+    def _seed_demo(self) -> None:
+        def demo_id(name: str) -> str:
+            return uuid.uuid5(DEMO_NAMESPACE, name).hex
+
+        settings = self.settings
+        self.seed(
+            {
+                "applications": [
+                    {
+                        "client_id": settings.client_id,
+                        "client_secret": settings.client_secret,
+                        "name": "Audience Relay",
+                    }
+                ],
+                "accounts": [
+                    {
+                        "id": "demo",
+                        "name": "Demo Account",
+                        "api_key": settings.api_key,
+                        "clients": [
+                            {
+                                "id": demo_id("client/Demo Client"),
+                                "name": "Demo Client",
+                                "lists": [
+                                    {"id": demo_id("list/Newsletter"), "title": "Newsletter"},
+                                    {"id": demo_id("list/Customers"), "title": "Customers"},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @staticmethod
+    def error(
+        status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return json_response(status, {"Code": code, "Message": message}, headers)
+
+    def burst_429_response(self) -> Response:
+        limit = int(self.settings.rate_limit) or 60
+        return self.error(429, 429, "Rate limit exceeded", self.burst_headers(limit))
+
+    def server_error_response(self, status: int) -> Response:
+        return self.error(
+            status, status, "Internal Server Error" if status == 500 else "Server Error"
+        )
+
+    # -- request entry point ----------------------------------------------------------------
+
+    def handle_api(self, request: Request) -> Response:
+        path = request.path.lower().rstrip("/")
+        if path == "/oauth":
+            return self.authorize(request)
+        if path == "/oauth/token":
+            return self.exchange_token(request)
+
+        caller_or_error = self.authenticate(request)
+        if isinstance(caller_or_error, Response):
+            return caller_or_error
+        caller = caller_or_error
+
+        rate_headers: dict[str, str] = {}
+        if self.settings.rate_limit > 0:
+            decision = self.limiter.acquire(caller.credential, self.settings.rate_limit)
+            rate_headers = {
+                "X-RateLimit-Limit": str(decision.limit),
+                "X-RateLimit-Remaining": str(decision.remaining),
+                "X-RateLimit-Reset": str(decision.reset_seconds),
+            }
+            if not decision.allowed:
+                return self.error(429, 429, "Rate limit exceeded", rate_headers)
+
+        response = self.route(request, path, caller)
+        response.headers.update(rate_headers)
+        return response
+
+    def route(self, request: Request, path: str, caller: Caller) -> Response:
+        prefix = API_PREFIX.lower() + "/"
+        if not path.startswith(prefix) or not path.endswith(".json"):
+            return self.error(404, 404, "Not Found (the fake speaks JSON only: append .json)")
+        segments = path[len(prefix) : -len(".json")].split("/")
+        match = match_route(ROUTES, request.method, segments)
+        if match is None:
+            return self.error(404, 404, "Not Found")
+        if match is True:
+            return self.error(405, 405, f"The requested resource does not support {request.method}")
+        assert isinstance(match, tuple)
+        handler_name, label, ids = match
+        try:
+            response: Response = getattr(self, handler_name)(request, caller, *ids)
+        except ApiError as error:
+            payload: dict[str, Any] = {}
+            if error.result_data is not None:
+                payload["ResultData"] = error.result_data
+            payload.update({"Code": error.code, "Message": error.message})
+            response = json_response(error.status, payload)
+        except BadRequestBody:
+            response = self.error(400, 400, "Failed to deserialize your request.")
+        response.endpoint = label
+        return response
+
+    # -- authentication ---------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> Caller | Response:
+        header = (request.headers.get("Authorization") or "").strip()
+        if not header:
+            return self.error(401, 100, "Invalid API Key")
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        with self.lock:
+            if scheme.lower() == "basic":
+                try:
+                    decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError):
+                    return self.error(
+                        401, 50, "Must supply a valid HTTP Basic Authorization header"
+                    )
+                api_key = decoded.partition(":")[0]
+                account_id = self.api_keys.get(api_key)
+                if account_id is None:
+                    return self.error(401, 100, "Invalid API Key")
+                return Caller(self.accounts[account_id], f"apikey:{api_key}")
+            if scheme.lower() == "bearer":
+                token = self.access_tokens.get(credential)
+                if token is None:
+                    return self.error(401, 120, "Invalid OAuth Token")
+                if token.grant.revoked:
+                    return self.error(401, 122, "Revoked OAuth Token")
+                if time.time() >= token.expires_at:
+                    return self.error(401, 121, "Expired OAuth Token")
+                return Caller(self.accounts[token.grant.account_id], f"token:{credential}")
+        return self.error(401, 50, "Must supply a valid HTTP Basic Authorization header")
+
+    # -- OAuth ------------------------------------------------------------------------------
+
+    def authorize(self, request: Request) -> Response:
+        """GET: the consent page. POST (its form): redirect back with a code or an error."""
+        params = request.form() if request.method == "POST" else dict(request.query)
+        client_id = params.get("client_id", "")
+        redirect_uri = params.get("redirect_uri", "")
+        scopes = [s.strip() for s in params.get("scope", "").split(",") if s.strip()]
+        with self.lock:
+            application = self.applications.get(client_id)
+            accounts = list(self.accounts.values())
+        if application is None:
+            return self._page(400, "Authorization failed", "<p>Unknown <code>client_id</code>.</p>")
+        if not redirect_uri:
+            return self._page(
+                400, "Authorization failed", "<p>Missing <code>redirect_uri</code>.</p>"
+            )
+        if application.redirect_uris and redirect_uri not in application.redirect_uris:
+            return self._page(
+                400, "Authorization failed", "<p><code>redirect_uri</code> is not registered.</p>"
+            )
+        if request.method == "GET":
+            return self._consent_page(application, params, scopes, accounts)
+        if request.method != "POST":
+            return self._page(405, "Method not allowed", "")
+
+        state = params.get("state")
+        if params.get("decision") != "allow":
+            return self._redirect(
+                redirect_uri,
+                {
+                    "error": "access_denied",
+                    "error_description": "The user denied access to the application.",
+                    **({"state": state} if state is not None else {}),
+                },
+            )
+        account_id = params.get("account_id") or (accounts[0].id if accounts else "")
+        if account_id not in self.accounts:
+            return self._page(400, "Authorization failed", "<p>No such account.</p>")
+        code = secrets.token_urlsafe(18)
+        with self.lock:
+            self.codes[code] = AuthorizationCode(
+                client_id,
+                redirect_uri,
+                account_id,
+                scopes,
+                time.time() + AUTHORIZATION_CODE_LIFETIME,
+            )
+        return self._redirect(
+            redirect_uri, {"code": code, **({"state": state} if state is not None else {})}
+        )
+
+    def _consent_page(
+        self,
+        application: Application,
+        params: dict[str, str],
+        scopes: list[str],
+        accounts: list[Account],
+    ) -> Response:
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+            for name, value in params.items()
+            if name in ("client_id", "redirect_uri", "scope", "state", "type")
+        )
+        scope_items = (
+            "".join(f"<li>{html.escape(scope)}</li>" for scope in scopes) or "<li>(none)</li>"
+        )
+        account_options = "".join(
+            f'<option value="{html.escape(a.id)}">{html.escape(a.name)}</option>' for a in accounts
+        )
+        body = f"""
+<p><strong id="application-name">{html.escape(application.name)}</strong> would like to access
+your Campaign Monitor account.</p>
+<p>It asks for these permissions:</p>
+<ul id="scopes">{scope_items}</ul>
+<form method="post" action="{html.escape((self.public_url or "") + "/oauth")}">
+  {hidden}
+  <p><label>Account <select name="account_id">{account_options}</select></label></p>
+  <button type="submit" name="decision" value="allow">Allow</button>
+  <button type="submit" name="decision" value="deny">Deny</button>
+</form>"""
+        return self._page(200, f"Authorize {application.name}", body)
+
+    @staticmethod
+    def _page(status: int, title: str, body: str) -> Response:
+        document = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f" · Campaign Monitor (fake)</title></head><body><h1>{html.escape(title)}</h1>"
+            f"{body}</body></html>"
+        )
+        return Response(status, document.encode("utf-8"), HTML_CONTENT_TYPE, endpoint="/oauth")
+
+    @staticmethod
+    def _redirect(redirect_uri: str, params: dict[str, str]) -> Response:
+        separator = "&" if "?" in redirect_uri else "?"
+        location = f"{redirect_uri}{separator}{urlencode(params)}"
+        return Response(302, b"", HTML_CONTENT_TYPE, {"Location": location}, endpoint="/oauth")
+
+    def exchange_token(self, request: Request) -> Response:
+        """``POST /oauth/token``: parameters from the form body and/or the query string."""
+        endpoint = "POST /oauth/token"
+        if request.method != "POST":
+            return json_response(405, {"error": "invalid_request", "error_description": "Use POST"})
+        params = request.form()
+        if "json" in (request.headers.get("Content-Type") or "") and request.body.strip():
+            try:
+                body = json.loads(request.body)
+                params.update({k.lower(): str(v) for k, v in body.items()})
+            except (ValueError, AttributeError):
+                pass
+        grant_type = params.get("grant_type", "")
+
+        def oauth_error(error: str, description: str) -> Response:
+            return json_response(
+                400, {"error": error, "error_description": description}, endpoint=endpoint
+            )
+
+        with self.lock:
+            if grant_type == "authorization_code":
+                application = self.applications.get(params.get("client_id", ""))
+                if application is None or application.client_secret != params.get("client_secret"):
+                    return oauth_error("invalid_client", "Invalid client_id or client_secret")
+                code = self.codes.pop(params.get("code", ""), None)
+                if (
+                    code is None
+                    or code.expires_at < time.time()
+                    or code.client_id != application.client_id
+                    or code.redirect_uri != params.get("redirect_uri")
+                ):
+                    return oauth_error("invalid_grant", "Specified code was invalid or expired")
+                grant = Grant(code.account_id, code.client_id, code.scopes)
+                self.grants.append(grant)
+                tokens = self._issue_tokens(grant)
+            elif grant_type == "refresh_token":
+                grant = self.refresh_tokens.get(params.get("refresh_token", ""))
+                if grant is None or grant.revoked:
+                    return oauth_error(
+                        "invalid_grant", "Specified refresh_token was invalid or expired"
+                    )
+                tokens = self._issue_tokens(grant, rotate=self.settings.rotate_refresh_tokens)
+            else:
+                return oauth_error(
+                    "unsupported_grant_type",
+                    "grant_type must be authorization_code or refresh_token",
+                )
+        return json_response(200, tokens, endpoint=endpoint)
+
+    def _issue_tokens(
+        self,
+        grant: Grant,
+        *,
+        rotate: bool = True,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        lifetime: int | None = None,
+    ) -> dict[str, Any]:
+        """Issue an access token, and a refresh token replacing the grant's old one if rotating."""
+        lifetime = self.settings.token_lifetime if lifetime is None else lifetime
+        token = AccessToken(
+            access_token or secrets.token_urlsafe(24), grant, time.time() + lifetime
+        )
+        grant.access_tokens.append(token)
+        self.access_tokens[token.token] = token
+        if rotate or grant.refresh_token is None:
+            if grant.refresh_token is not None:
+                self.refresh_tokens.pop(grant.refresh_token, None)
+            grant.refresh_token = refresh_token or secrets.token_urlsafe(24)
+            self.refresh_tokens[grant.refresh_token] = grant
+        return {
+            "access_token": token.token,
+            "expires_in": lifetime,
+            "refresh_token": grant.refresh_token,
+        }
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def _owned_list(self, caller: Caller, list_id: str) -> SubscriberList:
+        found = self.lists.get(list_id.lower())
+        if found is None or found.client_id not in caller.account.client_ids:
+            raise ApiError(400, 101, "Invalid ListID")
+        return found
+
+    @staticmethod
+    def _json_object(request: Request) -> dict[str, Any]:
+        body = parse_json_ci(request.body)
+        if not isinstance(body, dict):
+            raise BadRequestBody("expected a JSON object")
+        return body
+
+    # -- clients and lists ------------------------------------------------------------------
+
+    def get_clients(self, request: Request, caller: Caller) -> Response:
+        with self.lock:
+            payload = [
+                {"ClientID": self.clients[c].id, "Name": self.clients[c].name}
+                for c in caller.account.client_ids
+            ]
+        return json_response(200, payload)
+
+    def get_client_lists(self, request: Request, caller: Caller, client_id: str) -> Response:
+        with self.lock:
+            client = self.clients.get(client_id.lower())
+            if client is None or client.account_id != caller.account.id:
+                raise ApiError(400, 102, "Invalid ClientID")
+            payload = [
+                {"ListID": self.lists[i].id, "Name": self.lists[i].title} for i in client.list_ids
+            ]
+        return json_response(200, payload)
+
+    def get_list(self, request: Request, caller: Caller, list_id: str) -> Response:
+        with self.lock:
+            return json_response(200, self._owned_list(caller, list_id).details())
+
+    def get_custom_fields(self, request: Request, caller: Caller, list_id: str) -> Response:
+        with self.lock:
+            found = self._owned_list(caller, list_id)
+            return json_response(200, [f.as_api() for f in found.fields.values()])
+
+    def create_custom_field(self, request: Request, caller: Caller, list_id: str) -> Response:
+        body = self._json_object(request)
+        with self.lock:
+            found = self._owned_list(caller, list_id)
+            created = self._add_custom_field(found, body)
+        return json_response(201, created.key)
+
+    def _add_custom_field(self, target: SubscriberList, body: dict[str, Any]) -> CustomField:
+        name = _text(body.get("fieldname")).strip()
+        key = derive_key(name)
+        if not key:
+            raise ApiError(400, 250, "Invalid Field Name")
+        data_type = next(
+            (t for t in DATA_TYPES if t.lower() == _text(body.get("datatype", "Text")).lower()),
+            None,
+        )
+        if data_type is None:
+            raise ApiError(400, 253, f"Invalid Data Type; use one of {', '.join(DATA_TYPES)}")
+        if key.lower() in target.fields:
+            raise ApiError(400, 255, "Field Key Already Exists")
+        options = [str(o) for o in body.get("options") or []]
+        visible = as_bool(body.get("visibleinpreferencecenter"), True)
+        created = CustomField(name, f"[{key}]", data_type, options, visible)
+        target.fields[key.lower()] = created
+        target.undefined_keys.pop(key.lower(), None)
+        target.version += 1
+        return created
+
+    def get_members(self, request: Request, caller: Caller, list_id: str) -> Response:
+        state_segment = request.path.lower().rstrip("/").rsplit("/", 1)[1].removesuffix(".json")
+        state = next(s for s in STATES if s.lower() == state_segment)
+        query = request.query
+        try:
+            page = max(1, int(query.get("page") or 1))
+            page_size = int(query.get("pagesize") or 1000)
+        except ValueError:
+            raise ApiError(400, 801, "Invalid page size or page number") from None
+        if not 10 <= page_size <= 1000:
+            raise ApiError(400, 801, "Invalid Page Size: it must be between 10 and 1000")
+        order_field = (query.get("orderfield") or "email").lower()
+        if order_field not in ("email", "name", "date"):
+            order_field = "email"
+        direction = (query.get("orderdirection") or "asc").lower()
+        if direction not in ("asc", "desc"):
+            direction = "asc"
+        since = query.get("date") or ""
+        with self.lock:
+            found = self._owned_list(caller, list_id)
+            members = found.sorted_members(state, order_field, direction == "desc", since)
+            start = (page - 1) * page_size
+            results = [found.api_subscriber(s) for s in members[start : start + page_size]]
+            total = len(members)
+        return json_response(
+            200,
+            {
+                "Results": results,
+                "ResultsOrderedBy": order_field,
+                "OrderDirection": direction,
+                "PageNumber": page,
+                "PageSize": page_size,
+                "RecordsOnThisPage": len(results),
+                "TotalNumberOfRecords": total,
+                "NumberOfPages": -(-total // page_size),
+            },
+        )
+
+    # -- subscribers ------------------------------------------------------------------------
+
+    def _apply_details(self, target: SubscriberList, subscriber: Subscriber, entry: dict) -> None:
+        """Write Name, ConsentToTrack and CustomFields; omitted fields keep their value."""
+        if "name" in entry:
+            subscriber.name = _text(entry["name"])
+        consent = entry.get("consenttotrack")
+        if consent is not None and str(consent).lower() != "unchanged":
+            subscriber.consent = str(consent).capitalize()
+        items = entry.get("customfields")
+        if not items:
+            return
+        custom = subscriber.custom if subscriber.custom is not None else {}
+        multi_seen: set[str] = set()
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            raw_key = _text(item.get("key"))
+            key = derive_key(raw_key)
+            if not key:
+                continue
+            norm = key.lower()
+            defined = target.fields.get(norm)
+            if defined is None and norm not in target.undefined_keys:
+                target.undefined_keys[norm] = key
+            if as_bool(item.get("clear")):
+                custom.pop(norm, None)
+                continue
+            value = item.get("value")
+            if value is None or value == "":
+                continue
+            if defined is not None and defined.data_type == "MultiSelectMany":
+                # Repeating the key sends several values; the first one in a request replaces.
+                if norm not in multi_seen:
+                    multi_seen.add(norm)
+                    custom[norm] = []
+                custom[norm].append(_text(value))
+            else:
+                # Interned: bulk imports repeat the same values (cities, plans) a million times.
+                custom[norm] = sys.intern(_text(value))
+        subscriber.custom = custom or None
+
+    def _write_member(
+        self,
+        target: SubscriberList,
+        email: str,
+        entry: dict,
+        resubscribe: bool,
+        now: str,
+    ) -> tuple[str, tuple[int, str] | None]:
+        """Add or update one member. Returns ("new" | "existing" | "failed", failure)."""
+        lower = email.lower()
+        if lower == email:
+            lower = email  # one string object for key and address when already lower-case
+        client = self.clients[target.client_id]
+        subscriber = target.subscribers.get(lower)
+        if subscriber is None:
+            if lower in client.suppressed:
+                if not resubscribe:
+                    return "failed", SUPPRESSED_FAILURE
+                del client.suppressed[lower]
+            subscriber = target.subscribers[lower] = Subscriber(email, now)
+            outcome = "new"
+        else:
+            if subscriber.state != ACTIVE:
+                if not resubscribe:
+                    return "failed", INACTIVE_FAILURES[subscriber.state]
+                subscriber.state = ACTIVE
+                subscriber.state_changed = now
+                client.suppressed.pop(lower, None)
+            outcome = "existing"
+        self._apply_details(target, subscriber, entry)
+        return outcome, None
+
+    def _email_param(self, request: Request) -> str:
+        email = (request.query.get("email") or "").strip()
+        if not email:
+            raise ApiError(400, 1, "Invalid Email Address")
+        return email
+
+    def add_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
+        body = self._json_object(request)
+        email = _text(body.get("emailaddress")).strip()
+        with self.lock:
+            target = self._owned_list(caller, list_id)
+            if not is_valid_email(email):
+                raise ApiError(400, 1, "Invalid Email Address")
+            _, failure = self._write_member(
+                target, email, body, as_bool(body.get("resubscribe")), _now_text()
+            )
+            target.version += 1
+        if failure is not None:
+            raise ApiError(400, failure[0], failure[1])
+        return json_response(201, email)
+
+    def get_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
+        email = self._email_param(request)
+        with self.lock:
+            target = self._owned_list(caller, list_id)
+            subscriber = target.subscribers.get(email.lower())
+            if subscriber is None:
+                raise ApiError(400, 203, "Subscriber Not In List")
+            return json_response(200, target.api_subscriber(subscriber))
+
+    def update_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
+        old_email = self._email_param(request)
+        body = self._json_object(request)
+        new_email = _text(body.get("emailaddress") or old_email).strip()
+        with self.lock:
+            target = self._owned_list(caller, list_id)
+            subscriber = target.subscribers.get(old_email.lower())
+            if subscriber is None:
+                raise ApiError(400, 203, "Subscriber Not In List")
+            if not is_valid_email(new_email):
+                raise ApiError(400, 1, "Invalid Email Address")
+            now = _now_text()
+            if new_email.lower() != old_email.lower():
+                del target.subscribers[old_email.lower()]
+                target.subscribers[new_email.lower()] = subscriber
+            subscriber.email = new_email
+            if subscriber.state != ACTIVE and as_bool(body.get("resubscribe")):
+                subscriber.state = ACTIVE
+                subscriber.state_changed = now
+                self.clients[target.client_id].suppressed.pop(new_email.lower(), None)
+            self._apply_details(target, subscriber, body)
+            target.version += 1
+        return empty_response(200)
+
+    def import_subscribers(self, request: Request, caller: Caller, list_id: str) -> Response:
+        body = self._json_object(request)
+        submitted = body.get("subscribers")
+        if not isinstance(submitted, list) or not submitted:
+            raise ApiError(400, 212, "Subscriber Import had no subscribers to import")
+        if len(submitted) > MAX_IMPORT_BATCH:
+            raise ApiError(
+                400,
+                209,
+                "Subscriber Import exceeded the maximum batch size. "
+                f"You can only add {MAX_IMPORT_BATCH} subscribers in one call",
+            )
+        resubscribe = as_bool(body.get("resubscribe"))
+        now = _now_text()
+        failures: list[dict[str, Any]] = []
+        duplicates: list[str] = []
+        seen: set[str] = set()
+        accepted: set[str] = set()
+        counts = {"new": 0, "existing": 0, "failed": 0}
+        with self.lock:
+            target = self._owned_list(caller, list_id)
+            for entry in submitted:
+                if not isinstance(entry, dict):
+                    entry = {}
+                email = _text(entry.get("emailaddress")).strip()
+                lower = email.lower()
+                if lower in seen:
+                    if email not in duplicates:
+                        duplicates.append(email)
+                    # A repeated address updates the first one's record (last details win).
+                    if lower in accepted:
+                        self._apply_details(target, target.subscribers[lower], entry)
+                    continue
+                seen.add(lower)
+                if not is_valid_email(email):
+                    failures.append(
+                        {"EmailAddress": email, "Code": 1, "Message": "Invalid Email Address"}
+                    )
+                    continue
+                outcome, failure = self._write_member(target, email, entry, resubscribe, now)
+                counts[outcome] += 1
+                if failure is not None:
+                    failures.append(
+                        {"EmailAddress": email, "Code": failure[0], "Message": failure[1]}
+                    )
+                else:
+                    accepted.add(lower)
+            target.version += 1
+        result = {
+            "FailureDetails": failures,
+            "TotalUniqueEmailsSubmitted": len(seen),
+            "TotalExistingSubscribers": counts["existing"],
+            "TotalNewSubscribers": counts["new"],
+            "DuplicateEmailsInSubmission": duplicates,
+        }
+        if failures:
+            raise ApiError(400, 210, "Subscriber Import had some failures", result_data=result)
+        return json_response(201, result)
+
+    def unsubscribe_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
+        body = self._json_object(request)
+        email = _text(body.get("emailaddress")).strip()
+        lower = email.lower()
+        with self.lock:
+            target = self._owned_list(caller, list_id)
+            subscriber = target.subscribers.get(lower)
+            if subscriber is None:
+                raise ApiError(400, 203, "Subscriber Not In List")
+            now = _now_text()
+            self._set_state(target, subscriber, UNSUBSCRIBED, now)
+            if target.unsubscribe_setting == "AllClientLists":
+                client = self.clients[target.client_id]
+                client.suppressed.setdefault(lower, subscriber.email)
+                for other_id in client.list_ids:
+                    other = self.lists[other_id]
+                    member = other.subscribers.get(lower)
+                    if member is not None and member.state in (ACTIVE, UNCONFIRMED):
+                        self._set_state(other, member, UNSUBSCRIBED, now)
+        return empty_response(200)
+
+    def delete_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
+        email = self._email_param(request)
+        with self.lock:
+            target = self._owned_list(caller, list_id)
+            subscriber = target.subscribers.get(email.lower())
+            if subscriber is None:
+                raise ApiError(400, 203, "Subscriber Not In List")
+            self._set_state(target, subscriber, DELETED, _now_text())
+        return empty_response(200)
+
+    @staticmethod
+    def _set_state(target: SubscriberList, subscriber: Subscriber, state: str, now: str) -> None:
+        if subscriber.state != state:
+            subscriber.state = state
+            subscriber.state_changed = now
+        target.version += 1
+
+    # -- control: state, seed, revoke, config actions -----------------------------------------
+
+    def snapshot(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /_fake/state[?list=ID][&summary=1][&email=ADDRESS]``."""
+        only_list = (query.get("list") or "").lower()
+        summary = as_bool(query.get("summary"))
+        only_email = (query.get("email") or "").lower()
+        now = time.time()
+        with self.lock:
+            lists = {}
+            for list_id, found in self.lists.items():
+                if only_list and list_id != only_list:
+                    continue
+                entry: dict[str, Any] = {
+                    **found.details(),
+                    "ClientID": found.client_id,
+                    "CustomFields": [f.as_api() for f in found.fields.values()],
+                    "counts": found.counts(),
+                }
+                if only_email:
+                    member = found.subscribers.get(only_email)
+                    entry["subscribers"] = (
+                        {only_email: found.state_subscriber(member)} if member else {}
+                    )
+                elif not summary:
+                    entry["subscribers"] = {
+                        lower: found.state_subscriber(s) for lower, s in found.subscribers.items()
+                    }
+                lists[found.id] = entry
+            return {
+                "kind": self.kind,
+                "applications": [
+                    {"client_id": a.client_id, "name": a.name, "redirect_uris": a.redirect_uris}
+                    for a in self.applications.values()
+                ],
+                "accounts": [
+                    {
+                        "id": a.id,
+                        "name": a.name,
+                        "api_keys": sorted(a.api_keys),
+                        "client_ids": list(a.client_ids),
+                    }
+                    for a in self.accounts.values()
+                ],
+                "clients": {
+                    c.id: {
+                        "ClientID": c.id,
+                        "Name": c.name,
+                        "account_id": c.account_id,
+                        "list_ids": list(c.list_ids),
+                        "suppressed": sorted(c.suppressed.values()),
+                    }
+                    for c in self.clients.values()
+                },
+                "lists": lists,
+                "oauth": {
+                    "pending_codes": len(self.codes),
+                    "grants": [
+                        {
+                            "account_id": g.account_id,
+                            "client_id": g.client_id,
+                            "scopes": g.scopes,
+                            "revoked": g.revoked,
+                            "refresh_token": g.refresh_token,
+                            "access_tokens": [
+                                {
+                                    "access_token": t.token,
+                                    "expires_in": max(0, int(t.expires_at - now)),
+                                    "expired": now >= t.expires_at,
+                                }
+                                for t in g.access_tokens
+                            ],
+                        }
+                        for g in self.grants
+                    ],
+                },
+                "stats": self.stats_snapshot(),
+                "config": self.current_config(),
+            }
+
+    def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/seed``: add applications and accounts; existing ids are extended.
+
+        Shape (all optional)::
+
+            {"applications": [{"client_id", "client_secret", "name", "redirect_uris": []}],
+             "accounts": [{"id", "name", "api_key" | "api_keys": [],
+                           "issue_token": true, "scopes": [...],
+                           "tokens": [{"access_token", "refresh_token", "expires_in"}],
+                           "clients": [{"id", "name", "suppressed": ["a@x.com"],
+                                        "lists": [{"id", "title",
+                                                   "unsubscribe_setting", "confirmed_opt_in",
+                                                   "custom_fields": [{"FieldName", "DataType",
+                                                                      "Options"}],
+                                                   "subscribers": [{"EmailAddress", "Name",
+                                                                    "State", "CustomFields",
+                                                                    "ConsentToTrack"}]}]}]}]}
+
+        Returns the same tree with every id filled in and the issued tokens.
+        """
+        result: dict[str, Any] = {"applications": [], "accounts": []}
+        try:
+            with self.lock:
+                for spec in body.get("applications") or []:
+                    application = Application(
+                        spec.get("client_id") or secrets.token_hex(8),
+                        spec.get("client_secret") or secrets.token_urlsafe(16),
+                        spec.get("name") or "Test Application",
+                        list(spec.get("redirect_uris") or []),
+                    )
+                    self.applications[application.client_id] = application
+                    result["applications"].append(
+                        {
+                            "client_id": application.client_id,
+                            "client_secret": application.client_secret,
+                        }
+                    )
+                for spec in body.get("accounts") or []:
+                    result["accounts"].append(self._seed_account(spec))
+        except (AttributeError, TypeError, KeyError, BadRequestBody) as error:
+            raise ControlError(f"bad seed: {error!r}") from error
+        return result
+
+    def _seed_account(self, spec: dict[str, Any]) -> dict[str, Any]:
+        account_id = str(spec.get("id") or uuid.uuid4().hex)
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = self.accounts[account_id] = Account(account_id, spec.get("name") or "Account")
+        keys = list(spec.get("api_keys") or []) + ([spec["api_key"]] if spec.get("api_key") else [])
+        for key in keys:
+            account.api_keys.add(key)
+            self.api_keys[key] = account.id
+        tokens = []
+        if spec.get("issue_token") or spec.get("tokens"):
+            client_id = next(iter(self.applications), "seeded")
+            grant = Grant(
+                account.id,
+                client_id,
+                list(spec.get("scopes") or ["ManageLists", "ImportSubscribers"]),
+            )
+            self.grants.append(grant)
+            for token_spec in spec.get("tokens") or [{}]:
+                tokens.append(
+                    self._issue_tokens(
+                        grant,
+                        access_token=token_spec.get("access_token"),
+                        refresh_token=token_spec.get("refresh_token"),
+                        lifetime=token_spec.get("expires_in"),
+                    )
+                )
+        clients = [
+            self._seed_client(account, client_spec) for client_spec in spec.get("clients") or []
+        ]
+        return {
+            "id": account.id,
+            "name": account.name,
+            "api_keys": sorted(account.api_keys),
+            "tokens": tokens,
+            "clients": clients,
+        }
+
+    def _seed_client(self, account: Account, spec: dict[str, Any]) -> dict[str, Any]:
+        client_id = str(spec.get("id") or uuid.uuid4().hex).lower()
+        client = self.clients.get(client_id)
+        if client is None:
+            client = self.clients[client_id] = Client(
+                client_id, spec.get("name") or "Client", account.id
+            )
+            account.client_ids.append(client_id)
+        for email in spec.get("suppressed") or []:
+            client.suppressed[email.lower()] = email
+        lists = [self._seed_list(client, list_spec) for list_spec in spec.get("lists") or []]
+        return {"id": client.id, "name": client.name, "lists": lists}
+
+    def _seed_list(self, client: Client, spec: dict[str, Any]) -> dict[str, Any]:
+        list_id = str(spec.get("id") or uuid.uuid4().hex).lower()
+        found = self.lists.get(list_id)
+        if found is None:
+            found = self.lists[list_id] = SubscriberList(
+                list_id, spec.get("title") or "List", client.id
+            )
+            client.list_ids.append(list_id)
+        setting = spec.get("unsubscribe_setting")
+        if setting:
+            if setting not in UNSUBSCRIBE_SETTINGS:
+                raise ControlError(f"unsubscribe_setting must be one of {UNSUBSCRIBE_SETTINGS}")
+            found.unsubscribe_setting = setting
+        found.confirmed_opt_in = as_bool(spec.get("confirmed_opt_in"), found.confirmed_opt_in)
+        for field_spec in lowercase_keys_deep(spec.get("custom_fields") or []):
+            try:
+                self._add_custom_field(found, field_spec)
+            except ApiError as error:
+                raise ControlError(f"custom field {field_spec}: {error.message}") from error
+        now = _now_text()
+        for entry in lowercase_keys_deep(spec.get("subscribers") or []):
+            email = _text(entry.get("emailaddress")).strip()
+            state = next(
+                (s for s in STATES if s.lower() == _text(entry.get("state", ACTIVE)).lower()), None
+            )
+            if not email or state is None:
+                raise ControlError(
+                    f"seeded subscriber needs EmailAddress and a valid State: {entry}"
+                )
+            subscriber = found.subscribers.get(email.lower()) or Subscriber(email, now)
+            found.subscribers[email.lower()] = subscriber
+            subscriber.state = state
+            self._apply_details(found, subscriber, entry)
+        found.version += 1
+        return {"id": found.id, "title": found.title}
+
+    def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/revoke``: ``{"access_token"|"refresh_token"|"api_key"|"account_id": ...}``
+        or ``{"all": true}``. Revoking a token revokes its whole grant (both token kinds → 122 /
+        invalid_grant); revoking an API key makes it unknown (→ 100)."""
+        revoked = {"grants": 0, "api_keys": 0}
+        with self.lock:
+            grants: list[Grant] = []
+            if as_bool(body.get("all")):
+                grants = list(self.grants)
+            if body.get("access_token") in self.access_tokens:
+                grants.append(self.access_tokens[body["access_token"]].grant)
+            if body.get("refresh_token") in self.refresh_tokens:
+                grants.append(self.refresh_tokens[body["refresh_token"]])
+            account_id = body.get("account_id")
+            if account_id:
+                grants.extend(g for g in self.grants if g.account_id == account_id)
+            keys = [body["api_key"]] if body.get("api_key") else []
+            if account_id in self.accounts:
+                keys.extend(self.accounts[account_id].api_keys)
+            for grant in grants:
+                if not grant.revoked:
+                    grant.revoked = True
+                    revoked["grants"] += 1
+            for key in keys:
+                owner = self.api_keys.pop(key, None)
+                if owner is not None:
+                    self.accounts[owner].api_keys.discard(key)
+                    revoked["api_keys"] += 1
+        if not any(revoked.values()):
+            raise ControlError(
+                "nothing matched; give access_token, refresh_token, api_key, account_id or all"
+            )
+        return {"revoked": revoked}
+
+    def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
+        """``{"expire_tokens": true}`` expires every access token issued so far (→ 401/121);
+        a token string or a list of them expires only those. Refresh tokens keep working."""
+        if name != "expire_tokens":
+            return None
+        if value is True or (isinstance(value, str) and value.lower() == "true"):
+            targets = list(self.access_tokens.values())
+        else:
+            wanted = [value] if isinstance(value, str) else list(value or [])
+            targets = [self.access_tokens[t] for t in wanted if t in self.access_tokens]
+        now = time.time()
+        for token in targets:
+            token.expires_at = min(token.expires_at, now)
+        return {"expired": len(targets)}

@@ -1,0 +1,100 @@
+"""The Autopilot backend: what the export engine and the Test connection button see."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from connections.types.autopilot.backend import AutopilotBackend
+from connections.types.base import AuthRevoked, MemoryCredentialStore, Record, StepStatus, Transient
+from tests.connections.conftest import AP_API
+from tests.connections.factories import API_KEY
+
+LIST_ID = "contactlist_AAAA-1111"
+
+
+@pytest.fixture
+def backend():
+    return AutopilotBackend(MemoryCredentialStore({"api_key": API_KEY}))
+
+
+def test_push_upserts_into_the_list_and_reports_contacts_the_service_did_not_take(mocked, backend):
+    mocked.post(
+        f"{AP_API}/contacts",
+        json={"contact_ids": ["person_A"], "email_contact_map": {"a@x.com": "person_A"}},
+    )
+    batch = [
+        Record("A@x.com", "Ann", "Lee", {"Loyalty Tier": "gold", "Age": 42, "Note": None}),
+        Record("b@x.com"),
+    ]
+    result = backend.push(LIST_ID, batch)
+    assert result.accepted == 1
+    assert [f.email for f in result.failures] == ["b@x.com"]
+    sent = json.loads(mocked.calls[0].request.body)["contacts"]
+    assert sent[0] == {
+        "Email": "A@x.com",
+        "FirstName": "Ann",
+        "LastName": "Lee",
+        "_autopilot_list": LIST_ID,
+        "custom": {"string--Loyalty--Tier": "gold", "integer--Age": 42},
+    }
+    assert sent[1] == {"Email": "b@x.com", "_autopilot_list": LIST_ID}
+
+
+def test_a_reply_with_only_contact_ids_means_every_contact_was_taken(mocked, backend):
+    mocked.post(f"{AP_API}/contacts", json={"contact_ids": ["person_A", "person_B"]})
+    result = backend.push(LIST_ID, [Record("a@x.com"), Record("b@x.com")])
+    assert (result.accepted, result.failures) == (2, [])
+
+
+def test_push_refuses_more_than_100_records(backend):
+    with pytest.raises(ValueError):
+        backend.push(LIST_ID, [Record(f"p{i}@x.com") for i in range(101)])
+
+
+def test_verifying_a_rejected_key_says_so_in_words_a_person_can_act_on(mocked):
+    mocked.get(
+        f"{AP_API}/lists",
+        json={"error": "Unauthorized", "message": "Provided autopilotapikey not valid."},
+        status=401,
+    )
+    with pytest.raises(AuthRevoked, match=r"Autopilot rejected this API key\. Check it and try"):
+        AutopilotBackend.verify({"api_key": "wrong"})
+
+
+def test_verifying_when_autopilot_cannot_be_reached_says_so(mocked):
+    mocked.get(f"{AP_API}/lists", body=requests.ConnectionError("refused"))
+    with pytest.raises(Transient, match="Autopilot could not be reached: the connection failed"):
+        AutopilotBackend.verify({"api_key": "k"})
+
+
+def test_the_connection_test_has_named_steps(mocked, backend):
+    mocked.get(f"{AP_API}/lists", json={"lists": [{"list_id": LIST_ID, "title": "News"}]})
+    mocked.get(f"{AP_API}/list/{LIST_ID}/contacts", json={"contacts": [], "total_contacts": 0})
+    steps = backend.test()
+    assert [(s.name, s.status) for s in steps] == [
+        ("API key accepted", StepStatus.PASSED),
+        ("Lists readable", StepStatus.PASSED),
+        ("List contacts readable", StepStatus.PASSED),
+    ]
+
+
+def test_an_unreachable_service_fails_the_first_step_with_a_clear_message(mocked, backend):
+    mocked.get(f"{AP_API}/lists", body=requests.ConnectionError("refused"))
+    steps = backend.test()
+    assert steps[0].status == StepStatus.FAILED
+    assert isinstance(steps[0].error, Transient)
+    assert "Autopilot could not be reached" in steps[0].message
+
+
+def test_iter_members_reads_every_page(mocked, backend):
+    mocked.get(
+        f"{AP_API}/list/{LIST_ID}/contacts",
+        json={"contacts": [{"Email": "a@x.com"}], "bookmark": "person_A"},
+    )
+    mocked.get(
+        f"{AP_API}/list/{LIST_ID}/contacts/person_A", json={"contacts": [{"Email": "b@x.com"}]}
+    )
+    assert list(backend.iter_members(LIST_ID)) == ["a@x.com", "b@x.com"]

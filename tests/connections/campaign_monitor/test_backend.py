@@ -1,0 +1,96 @@
+"""The Campaign Monitor backend: what the export engine and the Test connection button see."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connections.types.base import MemoryCredentialStore, Record, StepStatus
+from connections.types.campaign_monitor.backend import CampaignMonitorBackend
+from tests.connections.campaign_monitor.test_client import LIST_ID, PARTIAL, REVOKED
+from tests.connections.conftest import CM_API
+from tests.connections.factories import campaign_monitor_credentials
+
+
+@pytest.fixture
+def backend():
+    return CampaignMonitorBackend(MemoryCredentialStore(campaign_monitor_credentials()))
+
+
+def test_push_returns_the_refused_records_of_a_partly_failed_import(mocked, backend):
+    mocked.post(f"{CM_API}/subscribers/{LIST_ID}/import.json", json=PARTIAL, status=400)
+    batch = [
+        Record("a@example.com", "Ann", "Lee", {"website": "https://a.example"}),
+        Record("b@example.com"),
+        Record("example+1@example"),
+    ]
+    result = backend.push(LIST_ID, batch)
+    assert result.accepted == 2
+    assert [(f.email, f.code, f.message) for f in result.failures] == [
+        ("example+1@example", "1", "Invalid Email Address")
+    ]
+    sent = json.loads(mocked.calls[0].request.body)["Subscribers"][0]
+    assert sent["Name"] == "Ann Lee"
+    assert sent["CustomFields"] == [{"Key": "website", "Value": "https://a.example"}]
+
+
+def test_prepare_creates_missing_custom_fields_and_push_uses_their_keys(mocked, backend):
+    url = f"{CM_API}/lists/{LIST_ID}/customfields.json"
+    mocked.get(url, json=[{"FieldName": "website", "Key": "[website]", "DataType": "Text"}])
+    mocked.post(url, json="[LoyaltyTier]", status=201)
+    mocked.post(
+        f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
+    )
+    backend.prepare(LIST_ID, ["website", "Loyalty Tier"])
+    backend.push(LIST_ID, [Record("a@x.com", fields={"website": "w", "Loyalty Tier": "gold"})])
+    sent = json.loads(mocked.calls[-1].request.body)["Subscribers"][0]["CustomFields"]
+    assert sent == [{"Key": "[website]", "Value": "w"}, {"Key": "[LoyaltyTier]", "Value": "gold"}]
+
+
+def test_push_refuses_a_batch_over_the_batch_size(backend):
+    with pytest.raises(ValueError):
+        backend.push(LIST_ID, [Record(f"p{i}@x.com") for i in range(backend.batch_size + 1)])
+
+
+def test_the_destinations_are_every_clients_lists(mocked, backend):
+    mocked.get(f"{CM_API}/clients.json", json=[{"ClientID": "c1", "Name": "Shop"}])
+    mocked.get(f"{CM_API}/clients/c1/lists.json", json=[{"ListID": LIST_ID, "Name": "Newsletter"}])
+    assert [(d.id, d.name) for d in backend.list_destinations()] == [(LIST_ID, "Shop / Newsletter")]
+
+
+def test_the_connection_test_passes_every_step_on_a_working_account(mocked, backend):
+    mocked.get(f"{CM_API}/clients.json", json=[{"ClientID": "c1", "Name": "Shop"}])
+    mocked.get(f"{CM_API}/clients/c1/lists.json", json=[{"ListID": LIST_ID, "Name": "News"}])
+    mocked.get(f"{CM_API}/lists/{LIST_ID}.json", json={"ListID": LIST_ID, "Title": "News"})
+    mocked.get(f"{CM_API}/lists/{LIST_ID}/customfields.json", json=[])
+    steps = backend.test()
+    assert [(s.name, s.status) for s in steps] == [
+        ("Credentials accepted", StepStatus.PASSED),
+        ("Lists readable", StepStatus.PASSED),
+        ("List settings readable", StepStatus.PASSED),
+    ]
+
+
+def test_the_connection_test_skips_the_list_step_when_there_is_no_list(mocked, backend):
+    mocked.get(f"{CM_API}/clients.json", json=[{"ClientID": "c1", "Name": "Shop"}])
+    mocked.get(f"{CM_API}/clients/c1/lists.json", json=[])
+    steps = backend.test()
+    assert steps[2].status == StepStatus.SKIPPED
+    assert "Create a list in Campaign Monitor" in steps[2].message
+
+
+def test_a_revoked_authorization_fails_the_first_step_and_skips_the_rest(mocked, backend):
+    mocked.get(f"{CM_API}/clients.json", json=REVOKED, status=401)
+    steps = backend.test()
+    assert [s.status for s in steps] == [StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.SKIPPED]
+    assert "Authenticate with Campaign Monitor again" in steps[0].message
+    assert backend.store.auth_failures
+
+
+def test_remove_treats_an_address_that_is_not_on_the_list_as_removed(mocked, backend):
+    url = f"{CM_API}/subscribers/{LIST_ID}.json"
+    mocked.delete(url, status=200)
+    mocked.delete(url, json={"Code": 203, "Message": "Subscriber not in list"}, status=400)
+    result = backend.remove(LIST_ID, ["a@x.com", "gone@x.com"])
+    assert (result.accepted, result.failures) == (2, [])

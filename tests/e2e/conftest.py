@@ -1,0 +1,138 @@
+"""End-to-end fixtures: a real Celery worker process, Redis, PostgreSQL and the fakes.
+
+The worker is started against the test database (the same one pytest-django created) and
+listens on a queue of its own, so test sessions running side by side never take each other's
+tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery_app import app as celery_app
+from fakes.testing import running_fake
+
+ROOT = Path(settings.BASE_DIR)
+STALLED_AFTER_SECONDS = 3
+
+
+@pytest.fixture
+def cm_fake():
+    with running_fake("campaign_monitor") as fake:
+        yield fake
+
+
+@pytest.fixture
+def autopilot_fake():
+    with running_fake("autopilot", rate_limit=20) as fake:
+        yield fake
+
+
+class Worker:
+    """A Celery worker subprocess that can be killed and started again."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_path: Path):
+        self.env = env
+        self.queue = queue
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "--pool=threads", "--concurrency=2", "--loglevel=INFO",
+                "-Q", self.queue, "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no acknowledgement — as when a machine is lost."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def e2e_settings(settings, cm_fake, autopilot_fake):
+    settings.CAMPAIGN_MONITOR_API_URL = cm_fake.base_url
+    settings.CAMPAIGN_MONITOR_OAUTH_URL = f"{cm_fake.root_url}/oauth"
+    settings.CAMPAIGN_MONITOR_TOKEN_URL = f"{cm_fake.root_url}/oauth/token"
+    settings.AUTOPILOT_API_URL = autopilot_fake.base_url
+    settings.EXPORT_STALLED_AFTER_SECONDS = STALLED_AFTER_SECONDS
+    return settings
+
+
+@pytest.fixture
+def worker(e2e_settings, tmp_path, transactional_db):
+    """Start a worker on the test database; tasks sent from the test go to it, not eagerly."""
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.e2e",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CAMPAIGN_MONITOR_API_URL": e2e_settings.CAMPAIGN_MONITOR_API_URL,
+        "CAMPAIGN_MONITOR_OAUTH_URL": e2e_settings.CAMPAIGN_MONITOR_OAUTH_URL,
+        "CAMPAIGN_MONITOR_TOKEN_URL": e2e_settings.CAMPAIGN_MONITOR_TOKEN_URL,
+        "CAMPAIGN_MONITOR_CLIENT_ID": e2e_settings.CAMPAIGN_MONITOR_CLIENT_ID,
+        "CAMPAIGN_MONITOR_CLIENT_SECRET": e2e_settings.CAMPAIGN_MONITOR_CLIENT_SECRET,
+        "AUTOPILOT_API_URL": e2e_settings.AUTOPILOT_API_URL,
+        "AUTOPILOT_RATE_LIMIT": "20",
+        "EXPORT_STALLED_AFTER_SECONDS": str(STALLED_AFTER_SECONDS),
+        "EXPORT_HEARTBEAT_SECONDS": "0.5",
+        "EXPORT_BACKOFF_BASE_SECONDS": "0.05",
+        "EXPORT_BACKOFF_MAX_SECONDS": "0.5",
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+    }
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
+    process = Worker(env, queue, tmp_path / "worker.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = previous
+
+
+def _database_url() -> str:
+    params = connection.settings_dict
+    return (
+        f"postgres://{params['USER']}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
+        f"{params['NAME']}"
+    )
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")

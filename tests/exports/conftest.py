@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.utils import timezone
+
+from connections.models import Connection
+from connections.types.base import Backend, PushResult, Record, RecordFailure
+from exports.models import Export
+from segments.services import segment_refresh
+from tests.factories import SegmentFactory
+
+
+class RecordingBackend(Backend):
+    """A destination in memory: remembers every record per list, refuses "reject" addresses,
+    and raises the errors queued in ``errors`` before answering."""
+
+    label = "Recording"
+    batch_size = 3
+    rate_limit = None
+
+    def __init__(self):
+        self.lists: dict[str, dict[str, Record]] = {}
+        self.errors: list[Exception] = []
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.before_push = None
+
+    def prepare(self, list_id, field_names):
+        pass
+
+    def push(self, list_id, batch):
+        self._check_batch(batch)
+        with self.lock:
+            self.calls += 1
+            if self.before_push:
+                self.before_push(self)
+            if self.errors:
+                raise self.errors.pop(0)
+            failures = [
+                RecordFailure(record.email, "1", "Invalid Email Address")
+                for record in batch
+                if "reject" in record.email
+            ]
+            for record in batch:
+                if "reject" not in record.email:
+                    self.lists.setdefault(list_id, {})[record.email] = record
+        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    recording = RecordingBackend()
+    monkeypatch.setattr("exports.engine.backend_for", lambda connection: recording)
+    return recording
+
+
+@pytest.fixture
+def connection(db, alice):
+    return Connection.objects.create(
+        kind="autopilot",
+        display_name="Autopilot",
+        consent_given_by=alice,
+        consent_given_at=timezone.now(),
+        created_by=alice,
+    )
+
+
+@pytest.fixture
+def make_export(connection, alice):
+    def make(*segments, **fields):
+        for segment in segments:
+            segment_refresh(segment_id=segment.pk)
+        export = Export.objects.create(
+            display_name=fields.pop("display_name", "Newsletter"),
+            connection=connection,
+            list_id="list-1",
+            first_name_field="first_name",
+            last_name_field="last_name",
+            created_by=alice,
+            **fields,
+        )
+        export.segments.set(segments)
+        return export
+
+    return make
+
+
+@pytest.fixture
+def everyone():
+    return SegmentFactory(
+        name="Everyone", rules={"match": "all", "conditions": [{"field": "customer_id", "operator": "is_not_empty"}]}
+    )

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import pytest
+
+from connections.types.base import AuthRevoked, RateLimited, Transient
+from exports import engine, services
+from exports.models import ExportRun, ExportRunFailure
+from tests.factories import ProfileFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+
+Status = ExportRun.Status
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.EXPORT_BACKOFF_BASE_SECONDS = 0.001
+    settings.EXPORT_BACKOFF_MAX_SECONDS = 0.01
+    settings.EXPORT_CONCURRENCY = 2
+
+
+def run_now(export, user=None) -> ExportRun:
+    run = services.run_request(export=export, user=user)
+    return engine.execute(run.pk)
+
+
+def test_every_member_arrives_once_and_bad_emails_are_skipped_with_a_reason(backend, make_export, everyone):
+    for number in range(7):
+        ProfileFactory(email=f"Person{number}@Example.com", first_name=f"F{number}", last_name="L")
+    ProfileFactory(customer_id="dup", email=" person0@example.COM ")
+    ProfileFactory(customer_id="none", email="")
+    ProfileFactory(customer_id="bad", email="not-an-address")
+    run = run_now(make_export(everyone))
+
+    assert run.status == Status.COMPLETED_WITH_WARNINGS
+    assert (run.profiles_total, run.to_send, run.sent, run.failed, run.skipped) == (10, 7, 7, 0, 3)
+    assert sorted(backend.lists["list-1"]) == [f"person{n}@example.com" for n in range(7)]
+    assert backend.lists["list-1"]["person3@example.com"].first_name == "F3"
+    skipped = {row.customer_id: row.code for row in ExportRunFailure.objects.filter(run=run)}
+    assert skipped == {"dup": "duplicate_email", "none": "missing_email", "bad": "invalid_email"}
+
+
+def test_a_member_of_two_segments_is_sent_once(backend, make_export):
+    ProfileFactory(email="both@example.com", attributes={"a": "1", "b": "1"})
+    ProfileFactory(email="one@example.com", attributes={"a": "1"})
+    first = SegmentFactory(rules={"match": "all", "conditions": [{"field": "a", "operator": "equals", "value": "1"}]})
+    second = SegmentFactory(rules={"match": "all", "conditions": [{"field": "b", "operator": "equals", "value": "1"}]})
+    run = run_now(make_export(first, second))
+    assert (run.status, run.profiles_total, run.sent) == (Status.SUCCEEDED, 2, 2)
+    assert backend.calls == 1
+
+
+def test_records_the_service_refuses_are_listed_with_its_reason(backend, make_export, everyone):
+    ProfileFactory(email="ok@example.com")
+    ProfileFactory(customer_id="r1", email="reject@example.com")
+    run = run_now(make_export(everyone))
+    assert (run.status, run.sent, run.failed) == (Status.COMPLETED_WITH_WARNINGS, 1, 1)
+    failure = ExportRunFailure.objects.get(run=run)
+    assert (failure.customer_id, failure.code, failure.reason) == ("r1", "1", "Invalid Email Address")
+
+
+def test_rate_limits_and_transient_errors_are_waited_out(backend, make_export, everyone):
+    for number in range(10):
+        ProfileFactory(email=f"p{number}@example.com")
+    backend.errors = [RateLimited("slow down", wait=0.01, hinted=True)] * 8 + [Transient("502")] * 3
+    run = run_now(make_export(everyone))
+    assert (run.status, run.sent) == (Status.SUCCEEDED, 10)
+    assert len(backend.lists["list-1"]) == 10
+
+
+def test_a_transient_error_that_never_ends_fails_the_run_in_plain_words(backend, make_export, everyone, settings):
+    settings.EXPORT_MAX_RETRIES = 2
+    ProfileFactory()
+    backend.errors = [Transient("The service answered 503.")] * 10
+    run = run_now(make_export(everyone))
+    assert run.status == Status.FAILED
+    assert "could not be reached or kept failing: The service answered 503." in run.last_error
+
+
+def test_revoked_credentials_fail_the_run_and_mark_the_connection(backend, make_export, everyone, connection):
+    ProfileFactory()
+    backend.errors = [AuthRevoked("Campaign Monitor revoked the access.")]
+    run = run_now(make_export(everyone))
+    assert run.status == Status.FAILED
+    assert "authenticate the connection again" in run.last_error
+
+
+def test_a_second_run_request_is_refused_while_one_is_active(make_export, everyone):
+    export = make_export(everyone)
+    services.run_request(export=export)
+    with pytest.raises(services.ExportAlreadyRunning, match="already running"):
+        services.run_request(export=export)
+    assert ExportRun.objects.filter(export=export).count() == 1
+
+
+def test_a_run_resumes_after_its_checkpoint_when_the_worker_was_lost(backend, make_export, everyone, settings):
+    for number in range(9):
+        ProfileFactory(email=f"p{number}@example.com")
+    export = make_export(everyone)
+    settings.EXPORT_CONCURRENCY = 1
+    run = services.run_request(export=export)
+
+    def die_after_two_batches(recording):
+        if recording.calls == 3:
+            raise SystemExit  # the worker process is gone mid-run
+
+    backend.before_push = die_after_two_batches
+    with pytest.raises(SystemExit):
+        engine.execute(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.checkpoint, run.sent) == (Status.RUNNING, 6, 6)
+
+    backend.before_push = None
+    settings.EXPORT_STALLED_AFTER_SECONDS = 0
+    resumed = engine.execute(run.pk)
+    assert (resumed.status, resumed.sent, resumed.checkpoint) == (Status.SUCCEEDED, 9, 9)
+    assert backend.calls == 4  # the batch in flight when the worker died was sent again, no more
+    assert len(backend.lists["list-1"]) == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_a_run_at_the_next_batch(backend, make_export, everyone, settings, monkeypatch):
+    monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)  # run it here instead
+    settings.EXPORT_CONCURRENCY = 1
+    for number in range(9):
+        ProfileFactory(email=f"p{number}@example.com")
+    run = services.run_request(export=make_export(everyone))
+
+    def cancel_during_first(recording):
+        if recording.calls == 1:
+            services.run_cancel(run=run)
+
+    backend.before_push = cancel_during_first
+    finished = engine.execute(run.pk)
+    assert finished.status == Status.CANCELLED
+    assert finished.sent == 3
+
+
+def test_an_export_whose_segment_failed_is_skipped_with_the_reason(backend, make_export):
+    broken = SegmentFactory(name="Broken", rules={"match": "all", "conditions": [{"field": "gone"}]})
+    run = run_now(make_export(broken))
+    assert run.status == Status.SKIPPED
+    assert "segment “Broken” failed to refresh" in run.last_error
