@@ -14,7 +14,7 @@ DEMO_ENV := DJANGO_SETTINGS_MODULE=config.settings.base \
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test install install-test services chromium messages compilemessages lint bench-data
+.PHONY: demo test install install-test services chromium messages compilemessages lint bench-data bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +67,7 @@ lint: install-test
 ## Import and segment-refresh timings on PostgreSQL (1,000,000 profiles).
 bench-data: install-test services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/bench_data.py
+
+## Everything above plus the export engine against the fakes with a real worker.
+bench: install-test services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/run_all.py

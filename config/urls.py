@@ -12,4 +12,6 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("profiles/", include("segments.profile_urls")),
     path("connections/", include("connections.urls")),
+    path("exports/", include("exports.urls")),
+    path("system/", include("exports.system_urls")),
 ]

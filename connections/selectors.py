@@ -26,12 +26,11 @@ def connections_usable_by(user) -> QuerySet[Connection]:
 
 
 def connection_users(connection: Connection) -> list:
-    """What uses this connection (exports); removal is refused while this is not empty.
+    """What uses this connection (its exports); removal is refused while this is not empty."""
+    # Imported here: exports depend on connections, not the other way round.
+    from exports.selectors import exports_using
 
-    Exports do not exist yet: the exports app will answer here with its exports of this
-    connection, and the removal page will list them.
-    """
-    return []
+    return list(exports_using(connection))
 
 
 def connection_export_users(connection: Connection) -> list[str]:

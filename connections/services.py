@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,10 +39,30 @@ class DatabaseCredentialStore:
     (``SELECT ... FOR UPDATE``) while the change runs, so that two workers refreshing the same
     OAuth tokens take turns and the second one sees the first one's tokens."""
 
+    #: How long ``load`` trusts what it read last. A token another worker refreshed meanwhile is
+    #: still found: a rejected token makes the client refresh through ``update``, which reads
+    #: the row under its lock first.
+    CACHE_SECONDS = 60.0
+
     def __init__(self, connection_id: int):
         self.connection_id = connection_id
+        self._lock = threading.Lock()
+        self._cached: dict[str, Any] | None = None
+        self._cached_at = 0.0
 
     def load(self) -> dict[str, Any]:
+        with self._lock:
+            if self._cached is not None and time.monotonic() - self._cached_at < self.CACHE_SECONDS:
+                return dict(self._cached)
+        credentials = self._read()
+        self._remember(credentials)
+        return dict(credentials)
+
+    def _remember(self, credentials: dict[str, Any]) -> None:
+        with self._lock:
+            self._cached, self._cached_at = dict(credentials), time.monotonic()
+
+    def _read(self) -> dict[str, Any]:
         token = (
             Connection.objects.filter(pk=self.connection_id)
             .values_list("encrypted_credentials", flat=True)
@@ -67,11 +89,13 @@ class DatabaseCredentialStore:
             current = crypto.decrypt_json(row.encrypted_credentials)
             changed = change(dict(current))
             if changed is None:
+                self._remember(current)
                 return current
             Connection.objects.filter(pk=self.connection_id).update(
                 encrypted_credentials=crypto.encrypt_json(changed), updated_at=timezone.now()
             )
-            return changed
+        self._remember(changed)
+        return changed
 
     def auth_failed(self, message: str) -> None:
         connection_record_auth_failure(connection_id=self.connection_id, message=message)

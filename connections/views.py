@@ -335,15 +335,25 @@ def connection_test(request: HttpRequest, connection_id: int) -> HttpResponse:
 
 @permission_required("connections.delete_connection", CAN_MANAGE)
 def connection_delete(request: HttpRequest, connection_id: int) -> HttpResponse:
+    """Confirm; when exports use the connection, list them and offer to remove or detach them
+    (the choice is carried out by ``exports.services``, which owns exports)."""
+    from exports.services import connection_delete_with_exports
+
     connection = _connection(connection_id)
     users = selectors.connection_users(connection)
     if request.method == "POST":
         try:
-            services.connection_delete(connection=connection)
+            connection_delete_with_exports(
+                connection=connection, exports_action=request.POST.get("exports", "")
+            )
         except services.ConnectionInUse as in_use:
             users = in_use.users
             messages.error(
-                request, _("Exports use this connection, so it was not removed. See them below.")
+                request,
+                _(
+                    "Exports use this connection, so it was not removed. Choose what happens to "
+                    "them below."
+                ),
             )
         else:
             messages.success(

@@ -13,15 +13,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db import connection as db_connection
+from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,18 +39,18 @@ from connections.types.base import (
 from exports import messages, runs
 from exports.models import ExportRun, ExportRunFailure, ExportRunRecipient
 from exports.ratelimit import RateLimiter
-from exports.recipients import build_recipients, recipient_page
+from exports.recipients import RecipientReader, build_recipients
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
 
 
-class RunLost(Exception):  # noqa: N818 - a signal that another worker owns the run now
+class RunLost(Exception):
     """Another worker claimed the run: this one must stop without touching it."""
 
 
-class RunCancelled(Exception):  # noqa: N818 - a signal
+class RunCancelled(Exception):
     """Someone asked the run to stop."""
 
 
@@ -150,9 +149,11 @@ def _execute(run: ExportRun, token: str) -> None:
             skipped=counts.skipped,
             recipients_ready=True,
         )
-    limit = getattr(backend, "max_profiles", None)
+    limit = backend.max_profiles
     if limit and run.to_send > limit:
-        _finish(run, token, Status.FAILED, last_error=messages.over_limit(run.to_send, limit, backend))
+        _finish(
+            run, token, Status.FAILED, last_error=messages.over_limit(run.to_send, limit, backend)
+        )
         return
     backend.prepare(export.list_id, [])
     _push_all(run, token, backend)
@@ -169,16 +170,19 @@ def _push_all(run: ExportRun, token: str, backend: Backend) -> None:
     next_position = run.checkpoint
     exhausted = False
     concurrency = max(1, settings.EXPORT_CONCURRENCY)
+    reader = RecipientReader(run, backend.batch_size)
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"export-run-{run.pk}")
     try:
         while True:
             while not exhausted and len(pending) < concurrency:
-                batch = _next_batch(run, next_position, backend.batch_size)
+                batch = _next_batch(reader, next_position)
                 if batch is None:
                     exhausted = True
                     break
                 next_position = batch.last
-                future = pool.submit(_push_with_retries, backend, export.list_id, batch, limiter, stop)
+                future = pool.submit(
+                    _push_with_retries, backend, export.list_id, batch, limiter, stop
+                )
                 pending[future] = batch
             if not pending:
                 return
@@ -193,25 +197,24 @@ def _push_all(run: ExportRun, token: str, backend: Backend) -> None:
                 _save_progress(run, token, progress)
             else:
                 _save(run, token)  # a heartbeat while batches wait for the service
-            if _cancel_requested(run):
+            if run.cancel_requested:
                 raise RunCancelled
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _next_batch(run: ExportRun, after: int, size: int) -> Batch | None:
-    rows = recipient_page(run, after, size)
+def _next_batch(reader: RecipientReader, after: int) -> Batch | None:
+    rows = reader.page(after)
     if not rows:
         return None
     return Batch(
-        first=rows[0]["position"],
-        last=rows[-1]["position"],
+        first=rows[0][0],
+        last=rows[-1][0],
         records=[
-            Record(email=row["email"], first_name=row["first_name_value"], last_name=row["last_name_value"])
-            for row in rows
+            Record(email, first_name, last_name) for _p, email, _c, first_name, last_name in rows
         ],
-        customer_ids={row["email"]: row["customer_id"] for row in rows},
+        customer_ids={email: customer_id for _p, email, customer_id, _f, _l in rows},
     )
 
 
@@ -250,11 +253,15 @@ def _push_with_retries(
 
 def _backoff(attempt: int) -> float:
     """Exponential backoff with full jitter."""
-    ceiling = min(settings.EXPORT_BACKOFF_MAX_SECONDS, settings.EXPORT_BACKOFF_BASE_SECONDS * 2**attempt)
+    ceiling = min(
+        settings.EXPORT_BACKOFF_MAX_SECONDS, settings.EXPORT_BACKOFF_BASE_SECONDS * 2**attempt
+    )
     return random.uniform(ceiling / 2, ceiling)
 
 
-def _failure_rows(run: ExportRun, batch: Batch, failures: list[RecordFailure]) -> list[ExportRunFailure]:
+def _failure_rows(
+    run: ExportRun, batch: Batch, failures: list[RecordFailure]
+) -> list[ExportRunFailure]:
     return [
         ExportRunFailure(
             run=run,
@@ -269,22 +276,30 @@ def _failure_rows(run: ExportRun, batch: Batch, failures: list[RecordFailure]) -
 
 def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
     with transaction.atomic():
-        _save(run, token, sent=progress.sent, failed=progress.failed, checkpoint=progress.checkpoint)
+        _save(
+            run, token, sent=progress.sent, failed=progress.failed, checkpoint=progress.checkpoint
+        )
         ExportRunFailure.objects.bulk_create(progress.failures)
     progress.failures.clear()
 
 
 def _save(run: ExportRun, token: str, **fields) -> None:
-    """Update the run if this worker still owns it (else raise RunLost); always a heartbeat."""
+    """Update the run if this worker still owns it (else raise RunLost), with a heartbeat, and
+    read back whether someone asked it to stop: one statement per acknowledged batch."""
     fields["heartbeat_at"] = timezone.now()
-    if not ExportRun.objects.filter(pk=run.pk, worker_token=token, status=Status.RUNNING).update(**fields):
+    assignments = ", ".join(f"{ExportRun._meta.get_field(name).column} = %s" for name in fields)
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ExportRun._meta.db_table} SET {assignments} "
+            "WHERE id = %s AND worker_token = %s AND status = %s RETURNING cancel_requested",
+            (*fields.values(), run.pk, token, Status.RUNNING),
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise RunLost
     for name, value in fields.items():
         setattr(run, name, value)
-
-
-def _cancel_requested(run: ExportRun) -> bool:
-    return ExportRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+    run.cancel_requested = bool(row[0])
 
 
 def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
@@ -294,4 +309,3 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     runs.transition(run, status, **fields)
     ExportRunRecipient.objects.filter(run=run).delete()
     logger.info("Export run %s finished: %s", run.pk, status)
-

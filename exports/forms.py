@@ -204,7 +204,9 @@ class ExportForm(forms.Form):
         }
 
     def limit_warning(self) -> str | None:
-        return limits.limit_warning(self.cleaned_data["connection"].kind, self.cleaned_data["segments"])
+        return limits.limit_warning(
+            self.cleaned_data["connection"].kind, self.cleaned_data["segments"]
+        )
 
 
 # Admin > System > Schedule --------------------------------------------------------------------
@@ -295,7 +297,7 @@ class ScheduleForm(forms.Form):
 
     @classmethod
     def with_another_time(cls, data) -> ScheduleForm:
-        """**Add another time**: the same choices, unsaved and unjudged, with one empty time more."""
+        """**Add another time**: the choices so far, unsaved and unjudged, and one empty time."""
         times = [text for text in data.getlist("times") if text.strip()]
         return cls(
             initial={

@@ -41,5 +41,7 @@ def limit_warning(kind: str, segments: Iterable[Segment]) -> str | None:
         return None
     return _(
         "The chosen segments hold %(count)s profiles; %(service)s takes at most %(limit)s in one "
-        "export. Choose smaller segments, or split them over several exports."
+        "export. The run is refused if more than that remain once duplicates and profiles "
+        "without an email are left out: choose smaller segments, or split them over several "
+        "exports."
     ) % {"count": f"{total:,}", "limit": f"{limit:,}", "service": registry.label(kind)}

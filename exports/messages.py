@@ -7,7 +7,6 @@ from django.utils.translation import gettext_lazy
 
 from connections.types.base import AuthRevoked, Backend, BackendError, Permanent, Transient
 
-
 NO_CONNECTION = gettext_lazy(
     "The export has no connection. Edit the export, choose a connection and run it again."
 )
@@ -26,9 +25,9 @@ def segment_not_ready(segment) -> str:
             "name": segment.name,
             "error": segment.last_error,
         }
-    return _("Skipped: segment “%(name)s” has not been refreshed yet. Refresh it, then run again.") % {
-        "name": segment.name
-    }
+    return _(
+        "Skipped: segment “%(name)s” has not been refreshed yet. Refresh it, then run again."
+    ) % {"name": segment.name}
 
 
 def over_limit(count: int, limit: int, backend: Backend) -> str:
@@ -48,6 +47,7 @@ def for_error(error: BackendError) -> str:
         return _("The service refused the export: %(error)s") % {"error": error.message}
     if isinstance(error, Transient):
         return _(
-            "The service could not be reached or kept failing: %(error)s Run the export again later."
+            "The service could not be reached or kept failing: %(error)s "
+            "Run the export again later."
         ) % {"error": error.message}
     return error.message

@@ -140,10 +140,17 @@ class ExportRunRecipient(models.Model):
     )
     position = models.PositiveIntegerField()
     profile = models.ForeignKey(
-        "segments.Profile", on_delete=models.DO_NOTHING, db_index=False, db_constraint=False,
+        "segments.Profile",
+        on_delete=models.DO_NOTHING,
+        db_index=False,
+        db_constraint=False,
         related_name="+",
     )
     email = models.CharField(max_length=320)
+    # Copied at build time so that reading a batch is one index range scan, without a join.
+    customer_id = models.CharField(max_length=255, default="")
+    first_name = models.TextField(default="")
+    last_name = models.TextField(default="")
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.position}"

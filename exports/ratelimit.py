@@ -14,7 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 
 # KEYS[1]: bucket; ARGV: rate per second, capacity, now (seconds). Returns seconds to wait (0: go).
-_TAKE_TOKEN = """
+_TAKE_REQUEST_SLOT = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -37,19 +37,21 @@ return tostring(wait)
 class RateLimiter:
     """Blocks ``acquire()`` so that at most ``rate`` requests per second start, shared by key."""
 
-    def __init__(self, key: str, rate: float | None, capacity: float = 1.0):
+    def __init__(self, key: str, rate: float | None, capacity: float | None = None):
+        """``capacity``: the burst allowed after a quiet spell; one second's worth by default,
+        as the services' own token buckets allow."""
         self.key = f"audience-relay:rate:{key}"
         self.rate = rate
-        self.capacity = capacity
+        self.capacity = capacity or max(1.0, rate or 1.0)
         self._lock = threading.Lock()
-        self._local_tokens = capacity
+        self._local_tokens = self.capacity
         self._local_at = time.monotonic()
         self._script = None
         if rate and settings.REDIS_URL:
             import redis
 
             client = redis.Redis.from_url(settings.REDIS_URL)
-            self._script = client.register_script(_TAKE_TOKEN)
+            self._script = client.register_script(_TAKE_REQUEST_SLOT)
 
     def acquire(self, stopped: Callable[[], bool] = lambda: False) -> None:
         if not self.rate:
@@ -62,7 +64,9 @@ class RateLimiter:
 
     def _take(self) -> float:
         if self._script is not None:
-            return float(self._script(keys=[self.key], args=[self.rate, self.capacity, time.time()]))
+            return float(
+                self._script(keys=[self.key], args=[self.rate, self.capacity, time.time()])
+            )
         with self._lock:
             now = time.monotonic()
             self._local_tokens = min(

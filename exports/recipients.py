@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Expression, F, Min, Q, TextField, Value, When
+from django.db.models import Case, Expression, F, IntegerField, TextField, Value, When, Window
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Lower, Trim
+from django.db.models.functions import Cast, Coalesce, Lower, RowNumber, Trim
 
 from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient
 from segments.models import Profile, SegmentMember
@@ -57,104 +57,109 @@ def _with_normalised_email(export: Export):
 
 @transaction.atomic
 def build_recipients(run: ExportRun) -> RecipientCounts:
-    """Fill the run's recipients and skipped members; idempotent for a run (replaces both)."""
+    """Fill the run's recipients and skipped members; idempotent for a run (replaces both).
+
+    One scan of the members fills a temporary table with each member's normalised email,
+    whether it is usable, and its rank among the members sharing that email; recipients and
+    skips are then read from that table.
+    """
     export = run.export
     ExportRunRecipient.objects.filter(run=run).delete()
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
-    members = _with_normalised_email(export)
-    valid = Q(normalised_email__regex=EMAIL_PATTERN)
-
-    chosen_sql, chosen_params = (
-        members.filter(valid)
-        .order_by()
-        .values("normalised_email")
-        .annotate(profile_id=Min("pk"))
-        .values("normalised_email", "profile_id")
+    members = _with_normalised_email(export).annotate(
+        raw_email=Coalesce(field_value(export.email_field), Value("")),
+        mapped_first_name=_mapped(export.first_name_field),
+        mapped_last_name=_mapped(export.last_name_field),
+        usable=Case(
+            When(normalised_email__regex=EMAIL_PATTERN, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+        email_rank=Window(RowNumber(), partition_by=F("normalised_email"), order_by=F("pk").asc()),
+    )
+    members_sql, params = (
+        members.order_by()
+        .values(
+            "id",
+            "customer_id",
+            "raw_email",
+            "normalised_email",
+            "usable",
+            "email_rank",
+            "mapped_first_name",
+            "mapped_last_name",
+        )
         .query.sql_with_params()
     )
-    recipient_table = ExportRunRecipient._meta.db_table
+    recipients = ExportRunRecipient._meta.db_table
+    failures = ExportRunFailure._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("DROP TABLE IF EXISTS run_members")
+        cursor.execute(f"CREATE TEMP TABLE run_members AS {members_sql}", params)
         cursor.execute(
-            f"INSERT INTO {recipient_table} (run_id, position, profile_id, email) "
-            f"SELECT %s, row_number() OVER (ORDER BY chosen.profile_id), chosen.profile_id, "
-            f"chosen.normalised_email FROM ({chosen_sql}) AS chosen",
-            (run.pk, *chosen_params),
+            f"INSERT INTO {recipients} (run_id, position, profile_id, email, customer_id,"
+            " first_name, last_name) "
+            "SELECT %s, row_number() OVER (ORDER BY id), id, normalised_email, customer_id,"
+            " mapped_first_name, mapped_last_name "
+            "FROM run_members WHERE usable = 1 AND email_rank = 1",
+            (run.pk,),
         )
-
-    unusable = members.exclude(valid).annotate(
-        code=Case(
-            When(normalised_email="", then=Value(SKIP_MISSING_EMAIL)),
-            default=Value(SKIP_INVALID_EMAIL),
-            output_field=CharField(),
-        ),
-        reason=Case(
-            When(normalised_email="", then=Value("The profile has no email address.")),
-            default=Value("The email address is not valid."),
-            output_field=CharField(),
-        ),
-    )
-    _insert_skipped(run, unusable, email=field_value(export.email_field))
-
-    duplicates = (
-        members.filter(valid)
-        .exclude(pk__in=ExportRunRecipient.objects.filter(run=run).values("profile_id"))
-        .annotate(
-            code=Value(SKIP_DUPLICATE_EMAIL),
-            reason=Value("Another profile with the same email address is sent instead."),
+        cursor.execute(
+            f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped) "
+            f"SELECT %s, customer_id, substr(raw_email, 1, 320), {_SKIP_CASE}, {_SKIP_CASE}, %s "
+            "FROM run_members WHERE usable = 0 OR email_rank > 1 ORDER BY id",
+            (run.pk, *_SKIP_CODES, *_SKIP_REASONS, True),
         )
-    )
-    _insert_skipped(run, duplicates, email=F("normalised_email"))
-
+        cursor.execute(
+            "SELECT count(*), "
+            "coalesce(sum(CASE WHEN usable = 1 AND email_rank = 1 THEN 1 ELSE 0 END), 0) "
+            "FROM run_members"
+        )
+        member_count, recipient_count = cursor.fetchone()
+        cursor.execute("DROP TABLE run_members")
+        if connection.vendor == "postgresql":
+            # Fresh statistics, or the planner sorts the whole run for every page it reads.
+            cursor.execute(f"ANALYZE {recipients}")
     return RecipientCounts(
-        members=members_of(export).count(),
-        recipients=ExportRunRecipient.objects.filter(run=run).count(),
-        skipped=ExportRunFailure.objects.filter(run=run, skipped=True).count(),
+        members=member_count, recipients=recipient_count, skipped=member_count - recipient_count
     )
 
 
-def _insert_skipped(run: ExportRun, profiles, *, email: Expression) -> None:
-    source_sql, params = (
-        profiles.annotate(skipped_email=Coalesce(email, Value("")))
-        .order_by()
-        .values("customer_id", "skipped_email", "code", "reason")
-        .query.sql_with_params()
-    )
-    failure_table = ExportRunFailure._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {failure_table} (run_id, customer_id, email, code, reason, skipped) "
-            f"SELECT %s, s.customer_id, substr(s.skipped_email, 1, 320), s.code, s.reason, %s "
-            f"FROM ({source_sql}) AS s",
-            (run.pk, True, *params),
+# Why a member is skipped: no address, an unusable one, or one another member already has.
+_SKIP_CASE = (
+    "CASE WHEN usable = 0 AND normalised_email = '' THEN %s WHEN usable = 0 THEN %s ELSE %s END"
+)
+_SKIP_CODES = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL, SKIP_DUPLICATE_EMAIL)
+_SKIP_REASONS = (
+    "The profile has no email address.",
+    "The email address is not valid.",
+    "Another profile with the same email address is sent instead.",
+)
+
+
+class RecipientReader:
+    """Reads a run's recipients page by page: one index range scan per page."""
+
+    def __init__(self, run: ExportRun, size: int):
+        self.run_id = run.pk
+        self.size = size
+        self.sql = (
+            "SELECT position, email, customer_id, first_name, last_name "
+            f"FROM {ExportRunRecipient._meta.db_table} "
+            "WHERE run_id = %s AND position > %s ORDER BY position LIMIT %s"
         )
 
-
-def recipient_page(run: ExportRun, after_position: int, size: int) -> list[dict]:
-    """The next recipients after a position, with the profile fields the export maps."""
-    export = run.export
-    values = {
-        "first_name_value": field_value(export.first_name_field) if export.first_name_field else Value(""),
-        "last_name_value": field_value(export.last_name_field) if export.last_name_field else Value(""),
-    }
-    rows = (
-        ExportRunRecipient.objects.filter(run=run, position__gt=after_position)
-        .order_by("position")
-        .annotate(
-            customer_id=F("profile__customer_id"),
-            **{name: Coalesce(_on_profile(expression), Value("")) for name, expression in values.items()},
-        )
-        .values("position", "email", "customer_id", *values)[:size]
-    )
-    return list(rows)
+    def page(self, after_position: int) -> list[tuple[int, str, str, str, str]]:
+        """(position, email, customer id, first name, last name) of the next recipients."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, (self.run_id, after_position, self.size))
+            return cursor.fetchall()
 
 
-def _on_profile(expression: Expression) -> Expression:
-    """Re-root a Profile field expression at ``profile__`` for a query on recipients."""
-    if isinstance(expression, F):
-        return F(f"profile__{expression.name}")
-    if isinstance(expression, Cast):
-        key = expression.source_expressions[0]
-        return Cast(KeyTextTransform(key.key_name, "profile__attributes"), TextField())
-    return expression
+def _mapped(name: str) -> Expression:
+    """A mapped profile field as text, or an empty string when the export maps none."""
+    if not name:
+        return Value("")
+    return Coalesce(field_value(name), Value(""))

@@ -29,7 +29,7 @@ FINISHED = {
 }
 
 
-class IllegalTransition(Exception):  # noqa: N818 - named for the refusal it is
+class IllegalTransition(Exception):
     """A run was asked to move to a state it cannot reach from where it is."""
 
 
@@ -42,7 +42,9 @@ def transition(run: ExportRun, target: str, **fields) -> ExportRun:
     changes = {"status": target, **fields}
     if target in FINISHED:
         changes.setdefault("finished_at", timezone.now())
-    moved = ExportRun.objects.filter(pk=run.pk, status__in=allowed_sources(target)).update(**changes)
+    moved = ExportRun.objects.filter(pk=run.pk, status__in=allowed_sources(target)).update(
+        **changes
+    )
     if not moved:
         current = ExportRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
         raise IllegalTransition(f"run {run.pk} cannot go from {current} to {target}")

@@ -26,12 +26,15 @@ _CRON_DAY = {1: "1", 2: "2", 3: "3", 4: "4", 5: "5", 6: "6", 7: "0"}
 
 
 @transaction.atomic
-def schedule_save(*, enabled: bool, frequency: str, weekdays: list[int], time_zone: str,
-                  times: list[str], user) -> RefreshSchedule:
+def schedule_save(
+    *, enabled: bool, frequency: str, weekdays: list[int], time_zone: str, times: list[str], user
+) -> RefreshSchedule:
     schedule = RefreshSchedule.load()
     schedule.enabled = enabled
     schedule.frequency = frequency
-    schedule.weekdays = sorted(set(weekdays)) if frequency == RefreshSchedule.Frequency.WEEKLY else []
+    schedule.weekdays = (
+        sorted(set(weekdays)) if frequency == RefreshSchedule.Frequency.WEEKLY else []
+    )
     schedule.time_zone = time_zone
     schedule.times = times[: RefreshSchedule.MAX_TIMES]
     schedule.updated_by = user
@@ -52,15 +55,22 @@ def apply_to_beat(schedule: RefreshSchedule) -> None:
         for index, time_text in enumerate(schedule.times, start=1):
             hour, minute = (int(part) for part in time_text.split(":"))
             crontab, _created = CrontabSchedule.objects.get_or_create(
-                minute=str(minute), hour=str(hour), day_of_week=day_of_week,
-                day_of_month="*", month_of_year="*", timezone=schedule.time_zone,
+                minute=str(minute),
+                hour=str(hour),
+                day_of_week=day_of_week,
+                day_of_month="*",
+                month_of_year="*",
+                timezone=schedule.time_zone,
             )
             name = f"{TASK_NAME_PREFIX} {index}"
             PeriodicTask.objects.update_or_create(
-                name=name, defaults={"task": TASK, "crontab": crontab, "interval": None, "enabled": True}
+                name=name,
+                defaults={"task": TASK, "crontab": crontab, "interval": None, "enabled": True},
             )
             wanted.append(name)
-    for stale in PeriodicTask.objects.filter(name__startswith=TASK_NAME_PREFIX).exclude(name__in=wanted):
+    for stale in PeriodicTask.objects.filter(name__startswith=TASK_NAME_PREFIX).exclude(
+        name__in=wanted
+    ):
         stale.delete()
 
 
@@ -77,7 +87,9 @@ def run_refresh_chain() -> dict[str, int]:
         else:
             refreshed += 1
     queued = skipped = 0
-    for export in Export.objects.filter(schedule_enabled=True, connection__isnull=False).prefetch_related("segments"):
+    for export in Export.objects.filter(
+        schedule_enabled=True, connection__isnull=False
+    ).prefetch_related("segments"):
         broken = next((s for s in export.segments.all() if s.status == Segment.Status.FAILED), None)
         if broken is not None:
             services.run_skip(export=export, reason=segment_not_ready(broken))
@@ -88,5 +100,9 @@ def run_refresh_chain() -> dict[str, int]:
             queued += 1
         except services.ExportAlreadyRunning:
             logger.info("Scheduled run of export %s skipped: it is already running", export.pk)
-    return {"segments_refreshed": refreshed, "segments_failed": failed_segments,
-            "exports_queued": queued, "exports_skipped": skipped}
+    return {
+        "segments_refreshed": refreshed,
+        "segments_failed": failed_segments,
+        "exports_queued": queued,
+        "exports_skipped": skipped,
+    }

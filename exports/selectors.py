@@ -205,7 +205,8 @@ def status_rows() -> list[StatusRow]:
                 task=_("Segment refresh"),
                 status=segment.refresh_state if refreshing else segment.status,
                 status_label=(
-                    segment.get_refresh_state_display() if refreshing
+                    segment.get_refresh_state_display()
+                    if refreshing
                     else segment.get_status_display()
                 ),
                 updated_at=segment.last_refreshed_at or segment.updated_at,

@@ -20,7 +20,7 @@ from exports.models import Export, ExportRun
 logger = logging.getLogger(__name__)
 
 
-class ExportAlreadyRunning(Exception):  # noqa: N818 - a refusal, named for what it says
+class ExportAlreadyRunning(Exception):
     """The export has a queued or running run already."""
 
 
@@ -93,7 +93,7 @@ def _enqueue(run_id: int) -> None:
 # Export definitions: what the Data > Exports pages change ---------------------------------------
 
 
-class ExportNotRunnable(Exception):  # noqa: N818 - a refusal, named for what it says
+class ExportNotRunnable(Exception):
     """The export cannot run as it stands (it has no connection)."""
 
 

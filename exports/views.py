@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.roles import permission_required
@@ -35,9 +35,7 @@ CAN_VIEW = gettext_lazy("Only users with a role can see exports. Ask an administ
 CAN_EDIT = gettext_lazy(
     "Viewers cannot add or change exports. Ask an administrator for the contributor role."
 )
-CAN_RUN = gettext_lazy(
-    "Viewers cannot run exports. Ask an administrator for the contributor role."
-)
+CAN_RUN = gettext_lazy("Viewers cannot run exports. Ask an administrator for the contributor role.")
 CAN_REMOVE = gettext_lazy(
     "Viewers cannot remove exports. Ask an administrator for the contributor role."
 )
@@ -190,7 +188,12 @@ def export_run_all(request: HttpRequest) -> HttpResponse:
     if queued:
         messages.success(
             request,
-            _("Queued %(count)d exports with a schedule to run.") % {"count": len(queued)},
+            ngettext(
+                "Queued %(count)d export with a schedule to run.",
+                "Queued %(count)d exports with a schedule to run.",
+                len(queued),
+            )
+            % {"count": len(queued)},
         )
     if already_running:
         messages.info(
@@ -216,9 +219,7 @@ def export_cancel(request: HttpRequest, export_id: int) -> HttpResponse:
     elif run.status == ExportRun.Status.CANCELLED:
         messages.success(request, _("The run was cancelled before it started."))
     else:
-        messages.success(
-            request, _("The run stops after the batch it is sending now.")
-        )
+        messages.success(request, _("The run stops after the batch it is sending now."))
     return _back(request, export)
 
 
@@ -305,14 +306,17 @@ def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse
         failures = selectors.run_failures(run).values_list(
             "customer_id", "email", "code", "reason", "skipped"
         )
+        labels: dict[str, str] = {}
         for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
+            if code not in labels:
+                labels[code] = selectors.failure_label(code)
             yield writer.writerow(
                 [
                     _csv_safe(customer_id),
                     _csv_safe(email),
                     _csv_safe(code),
                     _csv_safe(reason),
-                    _csv_safe(selectors.failure_label(code)),
+                    _csv_safe(labels[code]),
                     "yes" if skipped else "no",
                 ]
             )

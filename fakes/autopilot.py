@@ -32,7 +32,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -660,54 +660,58 @@ class AutopilotFake(FakeApp):
         summary = as_bool(query.get("summary"))
         only_email = (query.get("email") or "").lower()
         with self.lock:
-            accounts = []
-            for account in self.accounts.values():
-
-                def wanted(contact: Contact, account: Account = account) -> bool:
-                    return not only_email or account.state_key(contact) == only_email
-
-                lists = {}
-                for found in account.lists.values():
-                    if only_list and found.list_id != only_list:
-                        continue
-                    entry: dict[str, Any] = {
-                        "list_id": found.list_id,
-                        "title": found.title,
-                        "count": found.members.count,
-                    }
-                    if not summary:
-                        members = (account.contacts[i] for i in found.members)
-                        entry["members"] = {
-                            account.state_key(c): c.as_state() for c in members if wanted(c)
-                        }
-                    lists[found.list_id] = entry
-                entry = {
-                    "id": account.id,
-                    "name": account.name,
-                    "api_keys": sorted(account.api_keys),
-                    "counts": {
-                        "contacts": len(account.contacts),
-                        "unsubscribed": sum(c.unsubscribed for c in account.contacts.values()),
-                    },
-                    "custom_fields": [
-                        {"key": key, "name": name, "fieldType": field_type}
-                        for key, (name, field_type) in account.custom_fields.items()
-                    ],
-                    "lists": lists,
-                }
-                if not summary and not only_list:
-                    entry["contacts"] = {
-                        account.state_key(c): c.as_state()
-                        for c in account.contacts.values()
-                        if wanted(c)
-                    }
-                accounts.append(entry)
+            accounts = [
+                self._account_state(account, only_list, summary, only_email)
+                for account in self.accounts.values()
+            ]
             return {
                 "kind": self.kind,
                 "accounts": accounts,
                 "stats": self.stats_snapshot(),
                 "config": self.current_config(),
             }
+
+    @staticmethod
+    def _account_state(
+        account: Account, only_list: str, summary: bool, only_email: str
+    ) -> dict[str, Any]:
+        def contacts_by_email(contacts: Iterable[Contact]) -> dict[str, Any]:
+            return {
+                account.state_key(c): c.as_state()
+                for c in contacts
+                if not only_email or account.state_key(c) == only_email
+            }
+
+        lists = {}
+        for found in account.lists.values():
+            if only_list and found.list_id != only_list:
+                continue
+            entry: dict[str, Any] = {
+                "list_id": found.list_id,
+                "title": found.title,
+                "count": found.members.count,
+            }
+            if not summary:
+                entry["members"] = contacts_by_email(account.contacts[i] for i in found.members)
+            lists[found.list_id] = entry
+        state: dict[str, Any] = {
+            "id": account.id,
+            "name": account.name,
+            "api_keys": sorted(account.api_keys),
+            "counts": {
+                "contacts": len(account.contacts),
+                "unsubscribed": sum(c.unsubscribed for c in account.contacts.values()),
+            },
+            "custom_fields": [
+                {"key": key, "name": name, "fieldType": field_type}
+                for key, (name, field_type) in account.custom_fields.items()
+            ],
+            "lists": lists,
+        }
+        # The account-wide contact dump is left out when one list was asked for.
+        if not summary and not only_list:
+            state["contacts"] = contacts_by_email(account.contacts.values())
+        return state
 
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /_fake/seed``: add accounts, or extend one by giving its id.

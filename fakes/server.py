@@ -222,8 +222,8 @@ class FaultInjector:
             self._random = random.Random(self.config.seed)
 
     def _fires(self, next_attr: str, rate: float) -> bool:
-        # "next N" counters are consumed first; a rate only costs a random draw when it is set,
-        # so a given seed yields the same sequence whatever else is configured.
+        # "next N" counters are consumed first. A rate draws from the seeded generator only when
+        # it is set, so the same seed and request sequence replay the same faults.
         remaining = getattr(self.config, next_attr)
         if remaining > 0:
             setattr(self.config, next_attr, remaining - 1)

@@ -52,4 +52,7 @@ def rematerialise(segment: Segment) -> int:
         )
         cursor.execute(f"SELECT count(*) FROM {member_table} WHERE segment_id = %s", (segment.pk,))
         (count,) = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            # Exports join this table right away; stale statistics would mislead their plans.
+            cursor.execute(f"ANALYZE {member_table}")
     return count

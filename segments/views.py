@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.roles import permission_required
+from exports.selectors import exports_including
 from segments import membership, selectors, services
 from segments.forms import SegmentForm, parse_rules
 from segments.models import ProfileField, Segment
@@ -92,6 +93,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
         "segment": segment,
         "preview": selectors.segment_preview(segment),
         "rules": describe(segment.rules),
+        "exports": exports_including(segment),
     }
     if request.htmx:
         return render(request, "segments/detail.html#summary", context)

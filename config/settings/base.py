@@ -164,13 +164,17 @@ LOGGING = {
 CAMPAIGN_MONITOR_API_URL = env(
     "CAMPAIGN_MONITOR_API_URL", default="https://api.createsend.com/api/v3.3"
 )
-CAMPAIGN_MONITOR_OAUTH_URL = env("CAMPAIGN_MONITOR_OAUTH_URL", default="https://api.createsend.com/oauth")
+CAMPAIGN_MONITOR_OAUTH_URL = env(
+    "CAMPAIGN_MONITOR_OAUTH_URL", default="https://api.createsend.com/oauth"
+)
 CAMPAIGN_MONITOR_TOKEN_URL = env(
     "CAMPAIGN_MONITOR_TOKEN_URL", default="https://api.createsend.com/oauth/token"
 )
 CAMPAIGN_MONITOR_CLIENT_ID = env("CAMPAIGN_MONITOR_CLIENT_ID", default="")
 CAMPAIGN_MONITOR_CLIENT_SECRET = env("CAMPAIGN_MONITOR_CLIENT_SECRET", default="")
 AUTOPILOT_API_URL = env("AUTOPILOT_API_URL", default="https://api2.autopilothq.com/v1")
+# Requests per second per API key (Autopilot documents 5); shared by every worker through Redis.
+AUTOPILOT_RATE_LIMIT = env.float("AUTOPILOT_RATE_LIMIT", default=5.0)
 
 # Bulk work sizes, tunable without code changes.
 PROFILE_IMPORT_CHUNK_ROWS = env.int("PROFILE_IMPORT_CHUNK_ROWS", default=50_000)
@@ -178,7 +182,7 @@ SEGMENT_PREVIEW_SIZE = 100
 
 # Export engine. Rates and concurrency are settings so that benchmarks can raise them together
 # with the fakes' limits.
-EXPORT_CONCURRENCY = env.int("EXPORT_CONCURRENCY", default=4)
+EXPORT_CONCURRENCY = env.int("EXPORT_CONCURRENCY", default=16)
 EXPORT_MAX_RETRIES = env.int("EXPORT_MAX_RETRIES", default=6)
 EXPORT_BACKOFF_BASE_SECONDS = env.float("EXPORT_BACKOFF_BASE_SECONDS", default=0.5)
 EXPORT_BACKOFF_MAX_SECONDS = env.float("EXPORT_BACKOFF_MAX_SECONDS", default=60.0)

@@ -203,6 +203,8 @@ class Backend:
     #: Requests per second the service allows per credential, or None when it publishes none
     #: (then slow down only when ``RateLimited`` is raised).
     rate_limit: ClassVar[float | None] = None
+    #: The most profiles one export may send, or None when the service sets no limit.
+    max_profiles: ClassVar[int | None] = None
     #: The type's secret fields (a ``CredentialsForm`` subclass).
     credentials_form_class: ClassVar[type[forms.Form]]
     #: True when credentials come from an OAuth redirect instead of the form.

@@ -43,6 +43,23 @@ ACCESS = {
     "connections:edit": ("get", ADMINISTRATOR),
     "connections:test": ("post", ADMINISTRATOR),
     "connections:delete": ("get", ADMINISTRATOR),
+    "exports:list": ("get", VIEWER),
+    "exports:detail": ("get", VIEWER),
+    "exports:run_detail": ("get", VIEWER),
+    "exports:run_failures_csv": ("get", VIEWER),
+    "exports:create": ("get", CONTRIBUTOR),
+    "exports:edit": ("get", CONTRIBUTOR),
+    "exports:destination_lists": ("get", CONTRIBUTOR),
+    "exports:run": ("post", CONTRIBUTOR),
+    "exports:run_all": ("post", CONTRIBUTOR),
+    "exports:cancel": ("post", CONTRIBUTOR),
+    "exports:duplicate": ("post", CONTRIBUTOR),
+    "exports:schedule": ("post", CONTRIBUTOR),
+    "exports:detach": ("post", CONTRIBUTOR),
+    "exports:delete": ("get", CONTRIBUTOR),
+    "system:status": ("get", VIEWER),
+    "system:status_detail": ("get", VIEWER),
+    "system:schedule": ("get", VIEWER),
 }
 
 
@@ -64,6 +81,7 @@ def test_every_url_is_in_the_access_table():
 
 @pytest.fixture
 def urls(settings):
+    from exports.models import Export, ExportRun
     from segments.models import ProfileImport
 
     # "Test connection" makes a real request: let it fail fast on a closed local port.
@@ -72,6 +90,14 @@ def urls(settings):
     segment = SegmentFactory()
     ProfileFactory()
     profile_import = ProfileImport.objects.create(file_name="x.csv")
+    # An export on a connection shared with contributors: they may change and run it.
+    export = Export.objects.create(
+        display_name="Newsletter",
+        connection=ConnectionFactory(who_can_use="administrators_and_contributors"),
+        list_id="list-1",
+    )
+    export.segments.set([segment])
+    run = ExportRun.objects.create(export=export, trigger="schedule", status="succeeded")
     ids = {
         "segments:detail": [segment.pk],
         "segments:members_csv": [segment.pk],
@@ -84,6 +110,17 @@ def urls(settings):
         "connections:edit": [connection.pk],
         "connections:test": [connection.pk],
         "connections:delete": [connection.pk],
+        "exports:detail": [export.pk],
+        "exports:edit": [export.pk],
+        "exports:run": [export.pk],
+        "exports:cancel": [export.pk],
+        "exports:duplicate": [export.pk],
+        "exports:schedule": [export.pk],
+        "exports:detach": [export.pk],
+        "exports:delete": [export.pk],
+        "exports:run_detail": [run.pk],
+        "exports:run_failures_csv": [run.pk],
+        "system:status_detail": ["export", export.pk],
     }
     return {name: reverse(name, args=ids.get(name, [])) for name in ACCESS}
 

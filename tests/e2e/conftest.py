@@ -51,11 +51,25 @@ class Worker:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "--pool=threads", "--concurrency=2", "--loglevel=INFO",
-                "-Q", self.queue, "--without-gossip", "--without-mingle", "--without-heartbeat",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=threads",
+                "--concurrency=2",
+                "--loglevel=INFO",
+                "-Q",
+                self.queue,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
             ],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def kill(self) -> None:
@@ -104,6 +118,8 @@ def worker(e2e_settings, tmp_path, transactional_db):
         "AUTOPILOT_RATE_LIMIT": "20",
         "EXPORT_STALLED_AFTER_SECONDS": str(STALLED_AFTER_SECONDS),
         "EXPORT_HEARTBEAT_SECONDS": "0.5",
+        # Few batches in flight, so that a test can stop a run half way.
+        "EXPORT_CONCURRENCY": "2",
         "EXPORT_BACKOFF_BASE_SECONDS": "0.05",
         "EXPORT_BACKOFF_MAX_SECONDS": "0.5",
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),

@@ -90,5 +90,9 @@ def make_export(connection, alice):
 @pytest.fixture
 def everyone():
     return SegmentFactory(
-        name="Everyone", rules={"match": "all", "conditions": [{"field": "customer_id", "operator": "is_not_empty"}]}
+        name="Everyone",
+        rules={
+            "match": "all",
+            "conditions": [{"field": "customer_id", "operator": "is_not_empty"}],
+        },
     )

@@ -24,7 +24,9 @@ def run_now(export, user=None) -> ExportRun:
     return engine.execute(run.pk)
 
 
-def test_every_member_arrives_once_and_bad_emails_are_skipped_with_a_reason(backend, make_export, everyone):
+def test_every_member_arrives_once_and_bad_emails_are_skipped_with_a_reason(
+    backend, make_export, everyone
+):
     for number in range(7):
         ProfileFactory(email=f"Person{number}@Example.com", first_name=f"F{number}", last_name="L")
     ProfileFactory(customer_id="dup", email=" person0@example.COM ")
@@ -43,8 +45,12 @@ def test_every_member_arrives_once_and_bad_emails_are_skipped_with_a_reason(back
 def test_a_member_of_two_segments_is_sent_once(backend, make_export):
     ProfileFactory(email="both@example.com", attributes={"a": "1", "b": "1"})
     ProfileFactory(email="one@example.com", attributes={"a": "1"})
-    first = SegmentFactory(rules={"match": "all", "conditions": [{"field": "a", "operator": "equals", "value": "1"}]})
-    second = SegmentFactory(rules={"match": "all", "conditions": [{"field": "b", "operator": "equals", "value": "1"}]})
+    first = SegmentFactory(
+        rules={"match": "all", "conditions": [{"field": "a", "operator": "equals", "value": "1"}]}
+    )
+    second = SegmentFactory(
+        rules={"match": "all", "conditions": [{"field": "b", "operator": "equals", "value": "1"}]}
+    )
     run = run_now(make_export(first, second))
     assert (run.status, run.profiles_total, run.sent) == (Status.SUCCEEDED, 2, 2)
     assert backend.calls == 1
@@ -56,7 +62,11 @@ def test_records_the_service_refuses_are_listed_with_its_reason(backend, make_ex
     run = run_now(make_export(everyone))
     assert (run.status, run.sent, run.failed) == (Status.COMPLETED_WITH_WARNINGS, 1, 1)
     failure = ExportRunFailure.objects.get(run=run)
-    assert (failure.customer_id, failure.code, failure.reason) == ("r1", "1", "Invalid Email Address")
+    assert (failure.customer_id, failure.code, failure.reason) == (
+        "r1",
+        "1",
+        "Invalid Email Address",
+    )
 
 
 def test_rate_limits_and_transient_errors_are_waited_out(backend, make_export, everyone):
@@ -68,7 +78,9 @@ def test_rate_limits_and_transient_errors_are_waited_out(backend, make_export, e
     assert len(backend.lists["list-1"]) == 10
 
 
-def test_a_transient_error_that_never_ends_fails_the_run_in_plain_words(backend, make_export, everyone, settings):
+def test_a_transient_error_that_never_ends_fails_the_run_in_plain_words(
+    backend, make_export, everyone, settings
+):
     settings.EXPORT_MAX_RETRIES = 2
     ProfileFactory()
     backend.errors = [Transient("The service answered 503.")] * 10
@@ -77,7 +89,9 @@ def test_a_transient_error_that_never_ends_fails_the_run_in_plain_words(backend,
     assert "could not be reached or kept failing: The service answered 503." in run.last_error
 
 
-def test_revoked_credentials_fail_the_run_and_mark_the_connection(backend, make_export, everyone, connection):
+def test_revoked_credentials_fail_the_run_and_mark_the_connection(
+    backend, make_export, everyone, connection
+):
     ProfileFactory()
     backend.errors = [AuthRevoked("Campaign Monitor revoked the access.")]
     run = run_now(make_export(everyone))
@@ -93,7 +107,9 @@ def test_a_second_run_request_is_refused_while_one_is_active(make_export, everyo
     assert ExportRun.objects.filter(export=export).count() == 1
 
 
-def test_a_run_resumes_after_its_checkpoint_when_the_worker_was_lost(backend, make_export, everyone, settings):
+def test_a_run_resumes_after_its_checkpoint_when_the_worker_was_lost(
+    backend, make_export, everyone, settings
+):
     for number in range(9):
         ProfileFactory(email=f"p{number}@example.com")
     export = make_export(everyone)
@@ -119,7 +135,9 @@ def test_a_run_resumes_after_its_checkpoint_when_the_worker_was_lost(backend, ma
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cancel_stops_a_run_at_the_next_batch(backend, make_export, everyone, settings, monkeypatch):
+def test_cancel_stops_a_run_at_the_next_batch(
+    backend, make_export, everyone, settings, monkeypatch
+):
     monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)  # run it here instead
     settings.EXPORT_CONCURRENCY = 1
     for number in range(9):
@@ -137,7 +155,9 @@ def test_cancel_stops_a_run_at_the_next_batch(backend, make_export, everyone, se
 
 
 def test_an_export_whose_segment_failed_is_skipped_with_the_reason(backend, make_export):
-    broken = SegmentFactory(name="Broken", rules={"match": "all", "conditions": [{"field": "gone"}]})
+    broken = SegmentFactory(
+        name="Broken", rules={"match": "all", "conditions": [{"field": "gone"}]}
+    )
     run = run_now(make_export(broken))
     assert run.status == Status.SKIPPED
     assert "segment “Broken” failed to refresh" in run.last_error

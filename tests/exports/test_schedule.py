@@ -11,29 +11,57 @@ pytestmark = pytest.mark.django_db
 
 
 def test_saving_the_schedule_creates_one_beat_entry_per_time(alice):
-    schedule_save(enabled=True, frequency="weekly", weekdays=[1, 3, 7], time_zone="Europe/Oslo",
-                  times=["06:30", "18:00"], user=alice)
-    entries = {task.name: task for task in PeriodicTask.objects.filter(name__startswith="Scheduled refresh")}
+    schedule_save(
+        enabled=True,
+        frequency="weekly",
+        weekdays=[1, 3, 7],
+        time_zone="Europe/Oslo",
+        times=["06:30", "18:00"],
+        user=alice,
+    )
+    entries = {
+        task.name: task
+        for task in PeriodicTask.objects.filter(name__startswith="Scheduled refresh")
+    }
     assert set(entries) == {"Scheduled refresh 1", "Scheduled refresh 2"}
     first = entries["Scheduled refresh 1"].crontab
-    assert (first.hour, first.minute, first.day_of_week, str(first.timezone)) == ("6", "30", "1,3,0", "Europe/Oslo")
+    assert (first.hour, first.minute, first.day_of_week, str(first.timezone)) == (
+        "6",
+        "30",
+        "1,3,0",
+        "Europe/Oslo",
+    )
     assert entries["Scheduled refresh 1"].task == "exports.tasks.scheduled_refresh"
 
-    schedule_save(enabled=True, frequency="daily", weekdays=[1], time_zone="UTC", times=["07:00"], user=alice)
+    schedule_save(
+        enabled=True, frequency="daily", weekdays=[1], time_zone="UTC", times=["07:00"], user=alice
+    )
     entries = PeriodicTask.objects.filter(name__startswith="Scheduled refresh")
     assert [(t.name, t.crontab.day_of_week) for t in entries] == [("Scheduled refresh 1", "*")]
     assert RefreshSchedule.load().weekdays == []
 
-    schedule_save(enabled=False, frequency="daily", weekdays=[], time_zone="UTC", times=["07:00"], user=alice)
+    schedule_save(
+        enabled=False, frequency="daily", weekdays=[], time_zone="UTC", times=["07:00"], user=alice
+    )
     assert not PeriodicTask.objects.filter(name__startswith="Scheduled refresh").exists()
 
 
-def test_the_chain_refreshes_segments_first_and_skips_exports_whose_segment_failed(make_export, monkeypatch):
+def test_the_chain_refreshes_segments_first_and_skips_exports_whose_segment_failed(
+    make_export, monkeypatch
+):
     monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)
     ProfileFactory(attributes={"city": "Oslo"})
-    good = SegmentFactory(rules={"match": "all", "conditions": [{"field": "city", "operator": "equals", "value": "Oslo"}]})
+    good = SegmentFactory(
+        rules={
+            "match": "all",
+            "conditions": [{"field": "city", "operator": "equals", "value": "Oslo"}],
+        }
+    )
     healthy = make_export(good, display_name="Healthy")
-    broken = SegmentFactory(name="Broken", rules={"match": "all", "conditions": [{"field": "city", "operator": "is_empty"}]})
+    broken = SegmentFactory(
+        name="Broken",
+        rules={"match": "all", "conditions": [{"field": "city", "operator": "is_empty"}]},
+    )
     failing = make_export(broken, display_name="Failing")
     broken.rules = {"match": "all", "conditions": [{"field": "gone", "operator": "is_empty"}]}
     broken.save()
@@ -42,7 +70,12 @@ def test_the_chain_refreshes_segments_first_and_skips_exports_whose_segment_fail
 
     outcome = run_refresh_chain()
 
-    assert outcome == {"segments_refreshed": 1, "segments_failed": 1, "exports_queued": 1, "exports_skipped": 1}
+    assert outcome == {
+        "segments_refreshed": 1,
+        "segments_failed": 1,
+        "exports_queued": 1,
+        "exports_skipped": 1,
+    }
     good.refresh_from_db()
     assert good.member_count == 1
     assert ExportRun.objects.get(export=healthy).status == ExportRun.Status.QUEUED

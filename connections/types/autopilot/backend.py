@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -35,7 +36,8 @@ class AutopilotBackend(Backend):
     icon = "img/connections/autopilot.svg"
     help_template = "connections/autopilot/_help.html"
     batch_size = MAX_BULK
-    rate_limit = 5.0
+    #: Autopilot accepts at most 100,000 profiles in total per export (product.md, E5).
+    max_profiles = 100_000
     credentials_form_class = AutopilotCredentialsForm
 
     def __init__(self, store, *, client: AutopilotClient | None = None):
@@ -52,6 +54,11 @@ class AutopilotBackend(Backend):
                 code=error.code,
                 status=error.status,
             ) from None
+
+    @property
+    def rate_limit(self) -> float:  # type: ignore[override]
+        """Requests per second per API key: Autopilot documents 5; a setting, for benchmarks."""
+        return settings.AUTOPILOT_RATE_LIMIT
 
     def authenticate(self) -> None:
         self.client.lists()

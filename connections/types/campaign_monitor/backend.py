@@ -34,6 +34,8 @@ class CampaignMonitorBackend(Backend):
     icon = "img/connections/campaign_monitor.svg"
     help_template = "connections/campaign_monitor/_help.html"
     batch_size = MAX_IMPORT
+    #: Campaign Monitor takes up to 1,000,000 profiles per export (product.md, E5).
+    max_profiles = 1_000_000
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True

@@ -6,7 +6,9 @@ from exports.schedule import run_refresh_chain
 
 
 class Command(BaseCommand):
-    help = "Run the scheduled refresh now: refresh every segment, then queue every scheduled export."
+    help = (
+        "Run the scheduled refresh now: refresh every segment, then queue every scheduled export."
+    )
 
     def handle(self, *args, **options) -> None:
         outcome = run_refresh_chain()

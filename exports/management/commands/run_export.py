@@ -12,11 +12,13 @@ POLL_SECONDS = 1.0
 
 
 class Command(BaseCommand):
-    help = "Queue a run of an export (by id or display name); with --wait, print progress until it ends."
+    help = "Queue a run of an export (id or display name); --wait prints progress until it ends."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("export", metavar="ID_OR_NAME")
-        parser.add_argument("--wait", action="store_true", help="Wait for the run and print progress.")
+        parser.add_argument(
+            "--wait", action="store_true", help="Wait for the run and print progress."
+        )
 
     def handle(self, *args, export: str, wait: bool, **options) -> None:
         query = Q(display_name=export) | (Q(pk=int(export)) if export.isdigit() else Q())
@@ -36,7 +38,8 @@ class Command(BaseCommand):
         while True:
             run.refresh_from_db()
             line = (
-                f"{run.get_status_display()}: {run.percent}% — {run.sent} sent, {run.failed} failed, "
+                f"{run.get_status_display()}: {run.percent}% — {run.sent} sent,"
+                f" {run.failed} failed, "
                 f"{run.skipped} skipped of {run.profiles_total}"
             )
             if line != last_line:
@@ -47,5 +50,9 @@ class Command(BaseCommand):
             time.sleep(POLL_SECONDS)
         if run.last_error:
             self.stderr.write(run.last_error)
-        if run.status in (ExportRun.Status.FAILED, ExportRun.Status.CANCELLED, ExportRun.Status.SKIPPED):
+        if run.status in (
+            ExportRun.Status.FAILED,
+            ExportRun.Status.CANCELLED,
+            ExportRun.Status.SKIPPED,
+        ):
             raise CommandError(f"Run {run.pk} ended: {run.get_status_display()}.")

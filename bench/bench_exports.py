@@ -1,0 +1,304 @@
+"""Benchmark the export engine on PostgreSQL and Redis, with a real Celery worker and the fakes.
+
+Needs the 1,000,000 profiles that bench_data.py leaves in the bench database. Measures:
+- e2e_s: a run started as the Run button starts it, until it succeeded (Campaign Monitor fake);
+- floor_s: the same rows read with a plain psycopg cursor and POSTed 1,000 at a time, one
+  after another from one thread, to the same fake; ratio = e2e_s / floor_s;
+- peak_rss_mb: the worker's peak resident memory;
+- e2e_latency_s: the run again with 100 ms added to every request;
+- autopilot_s for 100,000 profiles against the fake limited to 50 requests per second, and its
+  floor, batches / rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_relay"
+)
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+AUTOPILOT_RATE = 50
+AUTOPILOT_PROFILES = 100_000
+ENCRYPTION_KEY = "YmVuY2htYXJrLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> dict:
+    cm_port, ap_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark",
+        "FIELD_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "DATABASE_URL": BENCH_DATABASE_URL,
+        "REDIS_URL": BENCH_REDIS_URL,
+        "CAMPAIGN_MONITOR_API_URL": f"http://127.0.0.1:{cm_port}/api/v3.3",
+        "CAMPAIGN_MONITOR_TOKEN_URL": f"http://127.0.0.1:{cm_port}/oauth/token",
+        "AUTOPILOT_API_URL": f"http://127.0.0.1:{ap_port}/v1",
+        "AUTOPILOT_RATE_LIMIT": str(AUTOPILOT_RATE),
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    import redis
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "fakes", "campaign_monitor", "--port", str(cm_port), "--quiet"],
+            cwd=ROOT,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fakes",
+                "autopilot",
+                "--port",
+                str(ap_port),
+                "--quiet",
+                "--rate-limit",
+                str(AUTOPILOT_RATE),
+            ],
+            cwd=ROOT,
+        ),
+    ]
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=threads",
+            "--concurrency=2",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    processes.append(worker)
+    try:
+        time.sleep(3)
+        return _measure(cm_port, ap_port, worker.pid)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from connections.models import Connection
+    from connections.services import credentials_encrypt
+    from exports import services
+    from exports.models import Export, ExportRun
+    from fakes.testing import FakeControl
+    from segments.models import Segment
+    from segments.services import segment_refresh
+
+    cm = FakeControl(f"http://127.0.0.1:{cm_port}", "/api/v3.3")
+    autopilot = FakeControl(f"http://127.0.0.1:{ap_port}", "/v1")
+    client_id = next(iter(cm.state(summary=True)["clients"]))
+    lists = cm.seed(
+        accounts=[
+            {
+                "id": "demo",
+                "tokens": [
+                    {
+                        "access_token": "bench-access",
+                        "refresh_token": "bench-refresh",
+                        "expires_in": 86400,
+                    }
+                ],
+                "clients": [
+                    {
+                        "id": client_id,
+                        "lists": [
+                            {"title": "Bench run"},
+                            {"title": "Bench floor"},
+                            {"title": "Bench latency"},
+                        ],
+                    }
+                ],
+            }
+        ]
+    )["accounts"][0]["clients"][0]["lists"]
+    run_list, floor_list, latency_list = (item["id"] for item in lists[-3:])
+
+    user, _created = User.objects.get_or_create(username="bench")
+    cm_connection = Connection.objects.create(
+        kind="campaign_monitor",
+        display_name="Bench CM",
+        consent_given_by=user,
+        consent_given_at=timezone.now(),
+        encrypted_credentials=credentials_encrypt(
+            {
+                "access_token": "bench-access",
+                "refresh_token": "bench-refresh",
+                "expires_in": 86400,
+                "expires_at": time.time() + 86400,
+            }
+        ),
+    )
+    everyone, _created = Segment.objects.get_or_create(
+        name="Everyone",
+        defaults={
+            "rules": {
+                "match": "all",
+                "conditions": [{"field": "customer_id", "operator": "is_not_empty"}],
+            }
+        },
+    )
+    segment_refresh(segment_id=everyone.pk)
+
+    def timed_run(connection, list_id, segment, name) -> tuple[float, ExportRun]:
+        export = Export.objects.create(
+            display_name=name,
+            connection=connection,
+            list_id=list_id,
+            first_name_field="first_name",
+            last_name_field="last_name",
+        )
+        export.segments.set([segment])
+        started = time.monotonic()
+        run = services.run_request(export=export, user=user)
+        while True:
+            run.refresh_from_db()
+            if not run.is_active:
+                break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        print(
+            f"{name}: {run.status} {run.sent:,} sent, {run.failed:,} failed,"
+            f" {run.skipped:,} skipped "
+            f"in {elapsed:.1f}s {run.last_error}",
+            file=sys.stderr,
+        )
+        return elapsed, run
+
+    e2e_s, run = timed_run(cm_connection, run_list, everyone, "Campaign Monitor, 1M")
+    peak_rss_mb = _peak_rss_mb(worker_pid)
+    floor_s = _floor(cm, floor_list, everyone.pk)
+    print(f"floor: {floor_s:.1f}s", file=sys.stderr)
+
+    cm.configure(latency_ms=100)
+    e2e_latency_s, _run = timed_run(
+        cm_connection, latency_list, everyone, "Campaign Monitor, 1M, 100 ms latency"
+    )
+    cm.configure(latency_ms=0)
+
+    first_100k, _created = Segment.objects.get_or_create(
+        name="First 100,000",
+        defaults={
+            "rules": {
+                "match": "all",
+                "conditions": [
+                    {
+                        "field": "customer_id",
+                        "operator": "less_than",
+                        "value": f"cust-{AUTOPILOT_PROFILES + 1:07d}",
+                    }
+                ],
+            }
+        },
+    )
+    segment_refresh(segment_id=first_100k.pk)
+    ap_connection = Connection.objects.create(
+        kind="autopilot",
+        display_name="Bench Autopilot",
+        consent_given_by=user,
+        consent_given_at=timezone.now(),
+        encrypted_credentials=credentials_encrypt({"api_key": "demo-autopilot-key"}),
+    )
+    ap_list = next(iter(autopilot.state(summary=True)["accounts"][0]["lists"]))
+    autopilot_s, ap_run = timed_run(ap_connection, ap_list, first_100k, "Autopilot, 100k")
+    autopilot_floor_s = math.ceil(ap_run.to_send / 100) / AUTOPILOT_RATE
+
+    return {
+        "profiles": run.profiles_total,
+        "sent": run.sent,
+        "e2e_s": round(e2e_s, 2),
+        "floor_s": round(floor_s, 2),
+        "ratio": round(e2e_s / floor_s, 2),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "e2e_latency_s": round(e2e_latency_s, 2),
+        "autopilot_profiles": ap_run.profiles_total,
+        "autopilot_s": round(autopilot_s, 2),
+        "autopilot_floor_s": round(autopilot_floor_s, 2),
+        "autopilot_ratio": round(autopilot_s / autopilot_floor_s, 3),
+    }
+
+
+def _floor(cm, list_id: str, segment_id: int) -> float:
+    """The raw floor: one process, one thread, a plain cursor and sequential POSTs."""
+    import psycopg
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer bench-access"
+    url = f"{cm.base_url}/subscribers/{list_id}/import.json"
+    started = time.monotonic()
+    with (
+        psycopg.connect(BENCH_DATABASE_URL) as connection,
+        connection.cursor(name="floor") as cursor,
+    ):
+        cursor.itersize = 1000
+        cursor.execute(
+            "SELECT p.email, p.first_name, p.last_name FROM segments_profile p "
+            "JOIN segments_segmentmember m ON m.profile_id = p.id WHERE m.segment_id = %s",
+            (segment_id,),
+        )
+        while rows := cursor.fetchmany(1000):
+            body = {
+                "Subscribers": [
+                    {"EmailAddress": email, "Name": f"{first} {last}".strip()}
+                    for email, first, last in rows
+                ],
+                "Resubscribe": False,
+                "ConsentToTrack": "Unchanged",
+            }
+            session.post(url, json=body, timeout=60)
+    return time.monotonic() - started
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))

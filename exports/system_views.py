@@ -1,0 +1,84 @@
+"""Admin > System: the **Schedule** tab (administrators change it, everyone else reads it) and
+the **Status** tab (segment refreshes and export runs)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.roles import permission_required
+from exports import selectors
+from exports.forms import ScheduleForm
+from exports.models import Export, RefreshSchedule
+from exports.schedule import schedule_save
+from segments.models import Segment
+
+CAN_VIEW = gettext_lazy(
+    "Only users with a role can see the system status. Ask an administrator for one."
+)
+CAN_CHANGE_SCHEDULE = gettext_lazy(
+    "Only administrators can change the schedule. Ask an administrator to change it."
+)
+RECENT_RUNS = 10
+
+
+@permission_required("exports.view_status", CAN_VIEW)
+def system_schedule(request: HttpRequest) -> HttpResponse:
+    schedule = RefreshSchedule.load()
+    can_change = request.user.has_perm("exports.change_schedule")
+    if request.method == "POST":
+        if not can_change:
+            raise PermissionDenied(CAN_CHANGE_SCHEDULE)
+        if "add_time" in request.POST:
+            form = ScheduleForm.with_another_time(request.POST)
+        else:
+            form = ScheduleForm(request.POST)
+            if form.is_valid():
+                schedule_save(**form.cleaned_data, user=request.user)
+                messages.success(request, _("Schedule saved. It applies from now on."))
+                return redirect("system:schedule")
+    else:
+        form = ScheduleForm.for_schedule(schedule)
+    return render(
+        request,
+        "system/schedule.html",
+        {"form": form, "schedule": schedule, "can_change": can_change, "tab": "schedule"},
+    )
+
+
+@permission_required("exports.view_status", CAN_VIEW)
+def system_status(request: HttpRequest) -> HttpResponse:
+    context = {
+        "rows": selectors.status_rows(),
+        "active": selectors.status_active(),
+        "tab": "status",
+    }
+    if request.htmx:
+        return render(request, "system/status.html#status-table", context)
+    return render(request, "system/status.html", context)
+
+
+@permission_required("exports.view_status", CAN_VIEW)
+def status_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """A click on a Status row: a segment's refresh, or an export's recent runs and the
+    progress details of the latest."""
+    if kind == "segment":
+        context = {"segment": get_object_or_404(Segment, pk=pk)}
+    elif kind == "export":
+        export = get_object_or_404(Export.objects.select_related("connection"), pk=pk)
+        runs = selectors.export_runs(export, limit=RECENT_RUNS)
+        context = {
+            "export": export,
+            "runs": runs,
+            "progress": selectors.run_progress(runs[0]) if runs else None,
+        }
+    else:
+        raise Http404("No such task.")
+    context.update({"kind": kind, "pk": pk, "tab": "status"})
+    if request.htmx:
+        return render(request, "system/status_detail.html#detail", context)
+    return render(request, "system/status_detail.html", context)

@@ -1,0 +1,42 @@
+"""Small filters for the exports and system pages."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext as _
+
+from exports import selectors
+from exports.models import ExportRun
+
+register = template.Library()
+
+
+@register.filter
+def failure_label(code: str) -> str:
+    """A failure's code in words when it is one of our own skips."""
+    return selectors.failure_label(code)
+
+
+@register.filter
+def started_by(run: ExportRun) -> str:
+    """ "Schedule", or the name of the user who selected Run."""
+    if run.trigger == ExportRun.Trigger.SCHEDULE:
+        return _("Schedule")
+    if run.triggered_by is None:
+        return _("A removed user")
+    return run.triggered_by.get_full_name() or run.triggered_by.get_username()
+
+
+@register.filter
+def duration(seconds: float | int | None) -> str:
+    """Seconds as "1 h 5 min", "4 min 10 s" or "12 s"."""
+    if seconds is None:
+        return ""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+    if minutes:
+        return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": secs}
+    return _("%(seconds)d s") % {"seconds": secs}

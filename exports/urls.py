@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from exports import views
+
+app_name = "exports"
+
+urlpatterns = [
+    path("", views.export_list, name="list"),
+    path("add/", views.export_create, name="create"),
+    path("lists/", views.destination_lists, name="destination_lists"),
+    path("run-all/", views.export_run_all, name="run_all"),
+    path("<int:export_id>/", views.export_detail, name="detail"),
+    path("<int:export_id>/edit/", views.export_edit, name="edit"),
+    path("<int:export_id>/run/", views.export_run, name="run"),
+    path("<int:export_id>/cancel/", views.export_cancel, name="cancel"),
+    path("<int:export_id>/duplicate/", views.export_duplicate, name="duplicate"),
+    path("<int:export_id>/schedule/", views.export_schedule, name="schedule"),
+    path("<int:export_id>/detach/", views.export_detach, name="detach"),
+    path("<int:export_id>/remove/", views.export_delete, name="delete"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/failures.csv", views.run_failures_csv, name="run_failures_csv"),
+]
