@@ -32,16 +32,16 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 compilemessages:
-	cd . && $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	@$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
 
 ## Start the whole app on SQLite with an embedded broker: web, worker, beat and both fakes.
 demo: install compilemessages
 	@test -f .env || $(BIN)/python scripts/make_env.py > .env
-	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
-	$(DEMO_ENV) $(BIN)/python manage.py createcachetable
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
+	@$(DEMO_ENV) $(BIN)/python manage.py createcachetable
+	@$(DEMO_ENV) $(BIN)/python manage.py seed_demo
 	@$(BIN)/python scripts/demo_banner.py $(DEMO_PORT)
-	$(DEMO_ENV) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho -f Procfile.demo start
+	@$(DEMO_ENV) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho -f Procfile.demo start
 
 ## Install what the tests need and run the whole suite against PostgreSQL and Redis.
 test: install-test services chromium compilemessages

@@ -1,7 +1,6 @@
 """How many profiles each destination type takes in one export (product.md E5).
 
-A backend class may declare ``max_profiles``; until the connection types do, the figures the
-services publish are kept here.
+Each backend class declares its ``max_profiles``; the engine refuses a run over it.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from django.utils.translation import gettext as _
 from connections.types import registry
 from segments.models import Segment
 
-PUBLISHED_LIMITS: dict[str, int] = {"campaign_monitor": 1_000_000, "autopilot": 100_000}
-
 
 def max_profiles(kind: str) -> int | None:
     """The most profiles one export of this connection type may send, or None for no limit."""
@@ -22,7 +19,7 @@ def max_profiles(kind: str) -> int | None:
         backend_class = registry.backend_class(kind)
     except KeyError:
         return None
-    return getattr(backend_class, "max_profiles", None) or PUBLISHED_LIMITS.get(kind)
+    return backend_class.max_profiles
 
 
 def limits_by_kind() -> dict[str, int | None]:

@@ -8,7 +8,6 @@ the connection by ``_export_for_writing``.
 
 from __future__ import annotations
 
-import csv
 import logging
 
 from django.contrib import messages
@@ -26,6 +25,7 @@ from connections.types.base import BackendError
 from exports import limits, selectors, services
 from exports.forms import ExportForm
 from exports.models import Export, ExportRun
+from segments.csv_stream import streaming_csv
 
 logger = logging.getLogger(__name__)
 
@@ -288,44 +288,23 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "exports/run.html", {**context, "page": page})
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @permission_required("exports.view_export", CAN_VIEW)
 def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     """**Download CSV**: every failed or skipped profile of the run, streamed."""
     run = get_object_or_404(ExportRun, pk=run_id)
-    writer = csv.writer(_Echo())
+    failures = selectors.run_failures(run).values_list(
+        "customer_id", "email", "code", "reason", "skipped"
+    )
+    labels: dict[str, str] = {}
 
     def rows():
-        yield "\ufeff" + writer.writerow(
-            ["customer_id", "email", "code", "reason", "explanation", "skipped"]
-        )
-        failures = selectors.run_failures(run).values_list(
-            "customer_id", "email", "code", "reason", "skipped"
-        )
-        labels: dict[str, str] = {}
         for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
             if code not in labels:
                 labels[code] = selectors.failure_label(code)
-            yield writer.writerow(
-                [
-                    _csv_safe(customer_id),
-                    _csv_safe(email),
-                    _csv_safe(code),
-                    _csv_safe(reason),
-                    _csv_safe(labels[code]),
-                    "yes" if skipped else "no",
-                ]
-            )
+            yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="export-run-{run.pk}-failures.csv"'
-    return response
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return streaming_csv(
+        f"export-run-{run.pk}-failures.csv",
+        ["customer_id", "email", "code", "reason", "explanation", "skipped"],
+        rows(),
+    )

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import json
 
 from django.contrib import messages
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts.roles import permission_required
 from exports.selectors import exports_including
 from segments import membership, selectors, services
+from segments.csv_stream import streaming_csv
 from segments.forms import SegmentForm, parse_rules
 from segments.models import ProfileField, Segment
 from segments.rules import MATCHES, OPERATORS, OPERATORS_WITHOUT_VALUE, describe
@@ -131,37 +131,22 @@ def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     return render(request, "segments/delete.html", {"segment": segment})
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @permission_required("segments.view_segment", CAN_VIEW)
 def segment_members_csv(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
     """Every member as CSV, streamed page by page (memory does not grow with the segment)."""
     segment = get_object_or_404(Segment, pk=segment_id)
-    writer = csv.writer(_Echo())
-
-    def rows():
-        yield "\ufeff" + writer.writerow(
-            ["customer_id", "email", "first_name", "last_name", "attributes"]
-        )
-        for profile in selectors.segment_members_in_pages(segment):
-            yield writer.writerow(
-                [
-                    _csv_safe(profile.customer_id),
-                    _csv_safe(profile.email),
-                    _csv_safe(profile.first_name),
-                    _csv_safe(profile.last_name),
-                    json.dumps(profile.attributes, ensure_ascii=False),
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-members.csv"'
-    return response
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    rows = (
+        [
+            profile.customer_id,
+            profile.email,
+            profile.first_name,
+            profile.last_name,
+            json.dumps(profile.attributes, ensure_ascii=False),
+        ]
+        for profile in selectors.segment_members_in_pages(segment)
+    )
+    return streaming_csv(
+        f"segment-{segment.pk}-members.csv",
+        ["customer_id", "email", "first_name", "last_name", "attributes"],
+        rows,
+    )
