@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import requests
+from django.conf import settings
 from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -14,10 +15,12 @@ DEFAULT_TIMEOUT = (5.0, 60.0)
 USER_AGENT = "AudienceRelay/0.1 (+https://github.com/audience-relay)"
 
 
-def new_session(*, pool_size: int = 10) -> requests.Session:
-    """A session with connection pooling. Only failures to *connect* are retried here (the
-    request never left, so retrying is safe for any method); every other failure reaches the
-    client, which turns it into a typed error and lets the caller decide."""
+def new_session(*, pool_size: int | None = None) -> requests.Session:
+    """A session with connection pooling, one pooled connection per export thread by default.
+    Only failures to *connect* are retried here (the request never left, so retrying is safe
+    for any method); every other failure reaches the client, which turns it into a typed error
+    and lets the caller decide."""
+    pool_size = pool_size or max(10, settings.EXPORT_CONCURRENCY)
     session = requests.Session()
     retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
