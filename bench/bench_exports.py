@@ -183,15 +183,17 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
     )
     segment_refresh(segment_id=everyone.pk)
 
-    def timed_run(connection, list_id, segment, name) -> tuple[float, ExportRun]:
-        export = Export.objects.create(
-            display_name=name,
-            connection=connection,
-            list_id=list_id,
-            first_name_field="first_name",
-            last_name_field="last_name",
-        )
-        export.segments.set([segment])
+    def timed_run(connection, list_id, segment, name, export=None) -> tuple[float, ExportRun]:
+        if export is None:
+            export = Export.objects.create(
+                display_name=name,
+                connection=connection,
+                list_id=list_id,
+                first_name_field="first_name",
+                last_name_field="last_name",
+                sync_mode=Export.SyncMode.MIRROR,
+            )
+            export.segments.set([segment])
         started = time.monotonic()
         run = services.run_request(export=export, user=user)
         while True:
@@ -211,6 +213,7 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
     e2e_s, run = timed_run(cm_connection, run_list, everyone, "Campaign Monitor, 1M")
     peak_rss_mb = _peak_rss_mb(worker_pid)
     floor_s = _floor(cm, floor_list, everyone.pk)
+    delta = _delta_reruns(cm, run.export, everyone, timed_run)
     print(f"floor: {floor_s:.1f}s", file=sys.stderr)
 
     cm.configure(latency_ms=100)
@@ -258,6 +261,44 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
         "autopilot_s": round(autopilot_s, 2),
         "autopilot_floor_s": round(autopilot_floor_s, 2),
         "autopilot_ratio": round(autopilot_s / autopilot_floor_s, 3),
+        **delta,
+    }
+
+
+def _delta_reruns(cm, export, segment, timed_run) -> dict:
+    """Issue 5: the same export again with nothing changed, then with 1% of the profiles
+    changed and 1% gone from the segment (mirror mode)."""
+    from django.db import connection
+
+    from segments.services import segment_refresh
+
+    def requests_so_far() -> int:
+        return cm.state(summary=True)["stats"]["total_requests"]
+
+    before = requests_so_far()
+    unchanged_rerun_s, unchanged = timed_run(None, None, None, "Unchanged re-run", export=export)
+    requests_sent = requests_so_far() - before
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE segments_profile SET first_name = first_name || 'x' WHERE id % 100 = 1"
+        )
+        cursor.execute(
+            "DELETE FROM segments_segmentmember WHERE profile_id IN "
+            "(SELECT id FROM segments_profile WHERE id % 100 = 2)"
+        )
+        cursor.execute("DELETE FROM segments_profile WHERE id % 100 = 2")
+    segment_refresh(segment_id=segment.pk)
+    delta_rerun_s, delta = timed_run(None, None, None, "1% changed, 1% left", export=export)
+    return {
+        "unchanged_rerun_s": round(unchanged_rerun_s, 2),
+        "requests_sent": requests_sent,
+        "unchanged_members": unchanged.unchanged,
+        "delta_rerun_s": round(delta_rerun_s, 2),
+        "delta_added": delta.added,
+        "delta_updated": delta.updated,
+        "delta_removed": delta.removed,
+        "delta_unchanged": delta.unchanged,
     }
 
 

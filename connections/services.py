@@ -237,14 +237,29 @@ def connection_test(*, connection_id: int) -> list[StepResult]:
 
 
 def connection_record_auth_failure(*, connection_id: int, message: str) -> None:
-    """The service no longer accepts the credentials: an administrator must authenticate again."""
+    """The service no longer accepts the credentials: an administrator must authenticate again.
+
+    The first time (the status changes), the creators and administrators are e-mailed; the
+    status is changed in one guarded UPDATE so that workers failing at once alert only once.
+    """
     logger.warning("Connection %s needs re-authentication", connection_id)
-    Connection.objects.filter(pk=connection_id).update(
-        status=Connection.Status.NEEDS_REAUTHENTICATION,
-        last_error=message,
-        last_checked_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    changes = {
+        "status": Connection.Status.NEEDS_REAUTHENTICATION,
+        "last_error": message,
+        "last_checked_at": timezone.now(),
+        "updated_at": timezone.now(),
+    }
+    connections = Connection.objects.filter(pk=connection_id)
+    changed = connections.exclude(status=Connection.Status.NEEDS_REAUTHENTICATION).update(**changes)
+    if not changed:
+        connections.update(**changes)
+        return
+    from exports import alerts  # exports imports connections: importing here avoids a cycle
+
+    try:
+        alerts.connection_needs_reauthentication(connection_id)
+    except Exception:  # an alert must never hide the authentication error from the caller
+        logger.exception("Alert for connection %s failed", connection_id)
 
 
 def connection_record_error(*, connection_id: int, error: BackendError) -> None:

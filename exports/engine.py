@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,14 +38,23 @@ from connections.types.base import (
     RecordFailure,
     Transient,
 )
-from exports import messages, runs
-from exports.models import ExportRun, ExportRunFailure, ExportRunRecipient
+from exports import alerts, messages, runs
+from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient, SyncState
 from exports.ratelimit import RateLimiter
 from exports.recipients import RecipientReader, build_recipients
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
+REMOVE, RETURNING = "remove", "return"
+IN_LIST, OPTED_OUT, REMOVED = (
+    SyncState.State.IN_LIST,
+    SyncState.State.OPTED_OUT,
+    SyncState.State.REMOVED,
+)
+COUNTED = ("sent", "failed", "added", "updated", "removed")
+# Removing is one call per address at some services: smaller batches keep progress moving.
+REMOVAL_BATCH = 100
 
 
 class RunLost(Exception):
@@ -60,31 +71,70 @@ class Batch:
     last: int
     records: list[Record]
     customer_ids: dict[str, str]
+    # Per record: "add", "update" or "remove" (a batch never mixes removals with the rest).
+    actions: list[str]
+    hashes: list[str]
+
+    @property
+    def removing(self) -> bool:
+        return self.actions[0] == REMOVE
 
 
 @dataclass
 class Progress:
-    """What acknowledged batches beyond the checkpoint hold, until the checkpoint reaches them."""
+    """What acknowledged batches beyond the checkpoint hold, until the checkpoint reaches them.
 
+    When the checkpoint passes a batch, its counts and failures are saved with it in one
+    transaction (``_save_progress``). The sync state follows in bulk (``_sync``): everything
+    up to the checkpoint except what the service refused is, by then, acknowledged.
+    """
+
+    run: ExportRun
+    opted_out_codes: frozenset[str]
     checkpoint: int
-    sent: int = 0
-    failed: int = 0
+    counts: Counter = field(default_factory=Counter)
     failures: list[ExportRunFailure] = field(default_factory=list)
+    opted_out: list[SyncState] = field(default_factory=list)
     waiting: dict[int, tuple[Batch, PushResult]] = field(default_factory=dict)
 
-    def acknowledge(self, run: ExportRun, batch: Batch, result: PushResult) -> bool:
+    def acknowledge(self, batch: Batch, result: PushResult) -> bool:
         """Record a batch; return True when the checkpoint moved."""
         self.waiting[batch.first] = (batch, result)
         moved = False
         while (self.checkpoint + 1) in self.waiting:
             batch, result = self.waiting.pop(self.checkpoint + 1)
-            failed_emails = {failure.email.strip().lower() for failure in result.failures}
-            self.failed += len(failed_emails)
-            self.sent += len(batch.records) - len(failed_emails)
-            self.failures.extend(_failure_rows(run, batch, result.failures))
+            self._count(batch, result)
             self.checkpoint = batch.last
             moved = True
         return moved
+
+    def _count(self, batch: Batch, result: PushResult) -> None:
+        refused = {failure.email.strip().lower(): failure for failure in result.failures}
+        self.failures.extend(_failure_rows(self.run, batch, result.failures))
+        for record, action, fields_hash in zip(
+            batch.records, batch.actions, batch.hashes, strict=True
+        ):
+            failure = refused.get(record.email)
+            if failure is not None:
+                self.counts["failed"] += 1
+                if str(failure.code) in self.opted_out_codes:
+                    self.opted_out.append(
+                        SyncState(
+                            export_id=self.run.export_id,
+                            email=record.email,
+                            fields_hash=fields_hash,
+                            state=OPTED_OUT,
+                            confirmed_by_id=self.run.pk,
+                        )
+                    )
+            elif action == REMOVE:
+                self.counts["removed"] += 1
+            else:
+                self.counts["sent"] += 1
+                self.counts["updated" if action == "update" else "added"] += 1
+
+    def totals(self) -> dict[str, int]:
+        return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}
 
 
 def execute(run_id: int) -> ExportRun | None:
@@ -147,6 +197,8 @@ def _execute(run: ExportRun, token: str) -> None:
             profiles_total=counts.members,
             to_send=counts.recipients,
             skipped=counts.skipped,
+            unchanged=counts.unchanged,
+            to_remove=counts.to_remove,
             recipients_ready=True,
         )
     limit = backend.max_profiles
@@ -156,21 +208,27 @@ def _execute(run: ExportRun, token: str) -> None:
         )
         return
     backend.prepare(export.list_id, [])
-    _push_all(run, token, backend)
+    _push_all(run, token, backend, removing=False)
+    _push_all(run, token, backend, removing=True)
     status = Status.SUCCEEDED if not (run.failed or run.skipped) else Status.COMPLETED_WITH_WARNINGS
+    if export.resend_next_run and run.retry_of_id is None:
+        Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, status)
 
 
-def _push_all(run: ExportRun, token: str, backend: Backend) -> None:
+def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -> None:
+    """Push the adds and updates, or (then) the removals, from the checkpoint on."""
     export = run.export
     limiter = RateLimiter(f"connection:{export.connection_id}", backend.rate_limit)
     stop = threading.Event()
-    progress = Progress(checkpoint=run.checkpoint, sent=run.sent, failed=run.failed)
+    progress = Progress(run, frozenset(backend.opted_out_codes), checkpoint=run.checkpoint)
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
     exhausted = False
     concurrency = max(1, settings.EXPORT_CONCURRENCY)
-    reader = RecipientReader(run, backend.batch_size)
+    size = min(backend.batch_size, REMOVAL_BATCH) if removing else backend.batch_size
+    reader = RecipientReader(run, size, removing=removing)
+    synced_at = time.monotonic()
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"export-run-{run.pk}")
     try:
         while True:
@@ -192,9 +250,12 @@ def _push_all(run: ExportRun, token: str, backend: Backend) -> None:
             moved = False
             for future in finished:
                 batch = pending.pop(future)
-                moved |= progress.acknowledge(run, batch, future.result())
+                moved |= progress.acknowledge(batch, future.result())
             if moved:
                 _save_progress(run, token, progress)
+                if time.monotonic() - synced_at > settings.EXPORT_SYNC_STATE_SECONDS:
+                    _sync(run, token)
+                    synced_at = time.monotonic()
             else:
                 _save(run, token)  # a heartbeat while batches wait for the service
             if run.cancel_requested:
@@ -211,10 +272,10 @@ def _next_batch(reader: RecipientReader, after: int) -> Batch | None:
     return Batch(
         first=rows[0][0],
         last=rows[-1][0],
-        records=[
-            Record(email, first_name, last_name) for _p, email, _c, first_name, last_name in rows
-        ],
-        customer_ids={email: customer_id for _p, email, customer_id, _f, _l in rows},
+        records=[Record(row[1], row[3], row[4], returning=row[5] == RETURNING) for row in rows],
+        customer_ids={row[1]: row[2] for row in rows},
+        actions=[row[5] for row in rows],
+        hashes=[row[6] for row in rows],
     )
 
 
@@ -233,6 +294,8 @@ def _push_with_retries(
                 raise RunCancelled
             limiter.acquire(stopped=stop.is_set)
             try:
+                if batch.removing:
+                    return backend.remove(list_id, [record.email for record in batch.records])
                 return backend.push(list_id, batch.records)
             except RateLimited as error:
                 wait_for = error.wait if error.hinted else _backoff(min(attempt + 1, 6))
@@ -275,12 +338,59 @@ def _failure_rows(
 
 
 def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
+    """Counts, checkpoint, failures and sync state of the acknowledged batches, all or none."""
     with transaction.atomic():
-        _save(
-            run, token, sent=progress.sent, failed=progress.failed, checkpoint=progress.checkpoint
-        )
+        _save(run, token, checkpoint=progress.checkpoint, **progress.totals())
         ExportRunFailure.objects.bulk_create(progress.failures)
+        SyncState.objects.bulk_create(
+            progress.opted_out,
+            update_conflicts=True,
+            unique_fields=["export", "email"],
+            update_fields=["fields_hash", "state", "confirmed_by", "confirmed_at"],
+        )
+    progress.counts.clear()
     progress.failures.clear()
+    progress.opted_out.clear()
+
+
+def _sync(run: ExportRun, token: str) -> None:
+    """Bring the sync state up to the checkpoint, in one statement.
+
+    Every recipient up to the checkpoint was acknowledged; those the service refused have a
+    failure row of this run and are left out. Writing in bulk, sorted by address, costs a
+    fraction of writing batch by batch; a worker lost before this runs leaves nothing wrong
+    behind, only work for the run that resumes.
+    """
+    if run.checkpoint <= run.synced_up_to:
+        return
+    with transaction.atomic():
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {SyncState._meta.db_table}"
+                " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
+                "SELECT %s, r.email, r.fields_hash,"
+                " CASE WHEN r.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
+                f"FROM {ExportRunRecipient._meta.db_table} r "
+                "WHERE r.run_id = %s AND r.position > %s AND r.position <= %s AND NOT EXISTS ("
+                f"SELECT 1 FROM {ExportRunFailure._meta.db_table} f"
+                " WHERE f.run_id = r.run_id AND f.skipped = %s AND lower(f.email) = r.email) "
+                "ORDER BY r.email "
+                "ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
+                " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
+                " confirmed_at = excluded.confirmed_at",
+                (
+                    run.export_id,
+                    REMOVE,
+                    REMOVED,
+                    IN_LIST,
+                    run.pk,
+                    run.pk,
+                    run.synced_up_to,
+                    run.checkpoint,
+                    False,
+                ),
+            )
+        _save(run, token, synced_up_to=run.checkpoint)
 
 
 def _save(run: ExportRun, token: str, **fields) -> None:
@@ -306,6 +416,12 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     owned = ExportRun.objects.filter(pk=run.pk, worker_token=token)
     if not owned.exists():
         return
+    if run.recipients_ready:
+        _sync(run, token)
     runs.transition(run, status, **fields)
     ExportRunRecipient.objects.filter(run=run).delete()
     logger.info("Export run %s finished: %s", run.pk, status)
+    try:
+        alerts.run_finished(run.pk)
+    except Exception:  # an alert must never change how a run ended
+        logger.exception("Alerts for export run %s failed", run.pk)

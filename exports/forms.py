@@ -80,6 +80,28 @@ class ExportForm(forms.Form):
     schedule_enabled = forms.BooleanField(
         label=gettext_lazy("Run with every scheduled refresh"), required=False
     )
+    sync_mode = forms.ChoiceField(
+        label=gettext_lazy("Sync mode"),
+        choices=[
+            (
+                Export.SyncMode.ADD_AND_UPDATE,
+                gettext_lazy(
+                    "Add and update: new and changed members are sent; unchanged ones cost "
+                    "no call to the service."
+                ),
+            ),
+            (
+                Export.SyncMode.MIRROR,
+                gettext_lazy(
+                    "Mirror: also take people who left the segments off the list (deleted, "
+                    "not unsubscribed, so they can come back)."
+                ),
+            ),
+        ],
+        widget=forms.RadioSelect,
+        initial=Export.SyncMode.ADD_AND_UPDATE,
+        required=False,
+    )
 
     def __init__(self, *args: Any, user, export: Export | None = None, **kwargs: Any):
         if export is not None:
@@ -94,10 +116,18 @@ class ExportForm(forms.Form):
                     "last_name_field": export.last_name_field,
                     "segments": [segment.pk for segment in export.segments.all()],
                     "schedule_enabled": export.schedule_enabled,
+                    "sync_mode": export.sync_mode,
                 },
             )
         else:
-            kwargs.setdefault("initial", {"email_field": "email", "schedule_enabled": True})
+            kwargs.setdefault(
+                "initial",
+                {
+                    "email_field": "email",
+                    "schedule_enabled": True,
+                    "sync_mode": Export.SyncMode.ADD_AND_UPDATE,
+                },
+            )
         super().__init__(*args, **kwargs)
         self.export = export
         #: Why the list id could not be checked with the service (the view warns), or "".
@@ -185,6 +215,9 @@ class ExportForm(forms.Form):
             cleaned["list_name"] = self.export.list_name
         return cleaned
 
+    def clean_sync_mode(self) -> str:
+        return self.cleaned_data.get("sync_mode") or Export.SyncMode.ADD_AND_UPDATE
+
     def export_fields(self) -> dict[str, Any]:
         """The cleaned values, as ``services.export_save`` takes them."""
         data = self.cleaned_data
@@ -200,6 +233,7 @@ class ExportForm(forms.Form):
                 "last_name_field",
                 "segments",
                 "schedule_enabled",
+                "sync_mode",
             )
         }
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from connections.models import Connection
@@ -31,7 +32,18 @@ class Export(models.Model):
     first_name_field = models.CharField(_("first name"), max_length=255, blank=True, default="")
     last_name_field = models.CharField(_("last name"), max_length=255, blank=True, default="")
     segments = models.ManyToManyField(Segment, verbose_name=_("segments"), related_name="exports")
+
+    class SyncMode(models.TextChoices):
+        ADD_AND_UPDATE = "add_update", _("Add and update")
+        MIRROR = "mirror", _("Mirror")
+
     schedule_enabled = models.BooleanField(_("runs on schedule"), default=True)
+    # Why the schedule paused itself (``exports.alerts``); cleared when it is turned on again.
+    schedule_paused_reason = models.TextField(_("why the schedule paused"), blank=True, default="")
+    sync_mode = models.CharField(
+        _("sync mode"), max_length=20, choices=SyncMode.choices, default=SyncMode.ADD_AND_UPDATE
+    )
+    resend_next_run = models.BooleanField(_("resend everything on the next run"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -84,6 +96,17 @@ class ExportRun(models.Model):
     profiles_total = models.PositiveIntegerField(_("profiles"), default=0)
     to_send = models.PositiveIntegerField(default=0)
     sent = models.PositiveIntegerField(_("sent"), default=0)
+    added = models.PositiveIntegerField(_("added"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    to_remove = models.PositiveIntegerField(default=0)
+    # The position up to which the sync state holds what the service acknowledged.
+    synced_up_to = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(_("removed"), default=0)
+    # The run whose refused records this run sends again ("Retry failed records"), if any.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     # The highest recipient position up to which every batch was acknowledged by the service.
@@ -118,13 +141,14 @@ class ExportRun(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.sent + self.failed + self.skipped
+        return self.sent + self.failed + self.skipped + self.unchanged + self.removed
 
     @property
     def percent(self) -> int:
-        if not self.profiles_total:
+        work = self.profiles_total + self.to_remove
+        if not work:
             return 100 if not self.is_active else 0
-        return min(100, int(100 * self.processed / self.profiles_total))
+        return min(100, int(100 * self.processed / work))
 
 
 class ExportRunRecipient(models.Model):
@@ -147,6 +171,9 @@ class ExportRunRecipient(models.Model):
         related_name="+",
     )
     email = models.CharField(max_length=320)
+    # "add", "update" or "remove"; removals come after every add and update.
+    action = models.CharField(max_length=10, default="add")
+    fields_hash = models.CharField(max_length=32, default="")
     # Copied at build time so that reading a batch is one index range scan, without a join.
     customer_id = models.CharField(max_length=255, default="")
     first_name = models.TextField(default="")
@@ -154,6 +181,34 @@ class ExportRunRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.position}"
+
+
+class SyncState(models.Model):
+    """What the service last confirmed for one address of one export.
+
+    Written only after the service acknowledged the record, so a record that failed is sent
+    again on the next run instead of being taken for unchanged.
+    """
+
+    class State(models.TextChoices):
+        IN_LIST = "in_list", _("In the list")
+        OPTED_OUT = "opted_out", _("Opted out at the service")
+        REMOVED = "removed", _("Removed by a mirror run")
+
+    pk = models.CompositePrimaryKey("export", "email")
+    export = models.ForeignKey(
+        Export, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    email = models.CharField(max_length=320)
+    fields_hash = models.CharField(max_length=32)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_LIST)
+    confirmed_by = models.ForeignKey(
+        ExportRun, null=True, on_delete=models.SET_NULL, db_constraint=False, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.export_id}:{self.email}"
 
 
 class ExportRunFailure(models.Model):
@@ -171,6 +226,38 @@ class ExportRunFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email}: {self.code}"
+
+
+class Alert(models.Model):
+    """An e-mail sent about an export or a connection (``exports.alerts``); the rows are also
+    what limits alerts to one a day."""
+
+    class Kind(models.TextChoices):
+        RUN_FAILED = "run_failed", _("Run failed")
+        RUN_REFUSED = "run_refused", _("Records refused by the service")
+        SCHEDULE_PAUSED = "schedule_paused", _("Schedule paused")
+        NEEDS_REAUTHENTICATION = "needs_reauthentication", _("Connection needs re-authentication")
+
+    export = models.ForeignKey(
+        Export, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+    recipients = models.JSONField(_("recipients"), default=list)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        verbose_name = _("alert")
+        indexes = [
+            models.Index(fields=["export", "sent_at"], name="alert_export_sent"),
+            models.Index(fields=["connection", "sent_at"], name="alert_connection_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sent_at:%Y-%m-%d %H:%M}"
 
 
 class RefreshSchedule(models.Model):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import Case, Expression, F, IntegerField, TextField, Value, When, Window
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Lower, RowNumber, Trim
+from django.db.models.functions import MD5, Cast, Coalesce, Concat, Lower, RowNumber, Trim
 
-from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient
+from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient, SyncState
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
 
@@ -26,6 +26,7 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 SKIP_MISSING_EMAIL = "missing_email"
 SKIP_INVALID_EMAIL = "invalid_email"
 SKIP_DUPLICATE_EMAIL = "duplicate_email"
+SKIP_OPTED_OUT = "opted_out"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class RecipientCounts:
     members: int
     recipients: int
     skipped: int
+    unchanged: int = 0
+    to_remove: int = 0
 
 
 def field_value(name: str) -> Expression:
@@ -60,8 +63,10 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
     """Fill the run's recipients and skipped members; idempotent for a run (replaces both).
 
     One scan of the members fills a temporary table with each member's normalised email,
-    whether it is usable, and its rank among the members sharing that email; recipients and
-    skips are then read from that table.
+    whether it is usable, its rank among the members sharing that email, and a hash of the
+    fields sent. Compared with the export's sync state, each usable member is then added,
+    updated, left alone (unchanged) or skipped (opted out at the service); in mirror mode the
+    addresses that left the segments are queued for removal after every add and update.
     """
     export = run.export
     ExportRunRecipient.objects.filter(run=run).delete()
@@ -77,6 +82,18 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
         ),
         email_rank=Window(RowNumber(), partition_by=F("normalised_email"), order_by=F("pk").asc()),
     )
+    members = members.annotate(
+        fields_hash=MD5(
+            Concat(
+                F("normalised_email"),
+                Value("\x1f"),
+                F("mapped_first_name"),
+                Value("\x1f"),
+                F("mapped_last_name"),
+                output_field=TextField(),
+            )
+        )
+    )
     members_sql, params = (
         members.order_by()
         .values(
@@ -88,73 +105,130 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
             "email_rank",
             "mapped_first_name",
             "mapped_last_name",
+            "fields_hash",
         )
         .query.sql_with_params()
     )
     recipients = ExportRunRecipient._meta.db_table
     failures = ExportRunFailure._meta.db_table
+    states = SyncState._meta.db_table
+    resend = export.resend_next_run or run.retry_of_id is not None
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("DROP TABLE IF EXISTS run_members")
         cursor.execute(f"CREATE TEMP TABLE run_members AS {members_sql}", params)
+        if run.retry_of_id:
+            # "Retry failed records": only the addresses the service refused in that run.
+            cursor.execute(
+                f"DELETE FROM run_members WHERE usable = 1 AND email_rank = 1 AND normalised_email "
+                f"NOT IN (SELECT lower(email) FROM {failures} WHERE run_id = %s AND skipped = %s)",
+                (run.retry_of_id, False),
+            )
         cursor.execute(
             f"INSERT INTO {recipients} (run_id, position, profile_id, email, customer_id,"
-            " first_name, last_name) "
-            "SELECT %s, row_number() OVER (ORDER BY id), id, normalised_email, customer_id,"
-            " mapped_first_name, mapped_last_name "
-            "FROM run_members WHERE usable = 1 AND email_rank = 1",
-            (run.pk,),
+            " first_name, last_name, action, fields_hash) "
+            "SELECT %s, row_number() OVER (ORDER BY m.id), m.id, m.normalised_email, m.customer_id,"
+            " m.mapped_first_name, m.mapped_last_name,"
+            " CASE WHEN s.email IS NULL THEN 'add' WHEN s.state = %s THEN 'return'"
+            " ELSE 'update' END, m.fields_hash "
+            f"FROM run_members m LEFT JOIN {states} s"
+            " ON s.export_id = %s AND s.email = m.normalised_email "
+            "WHERE m.usable = 1 AND m.email_rank = 1 AND (s.email IS NULL OR s.state = %s"
+            " OR (s.state = %s AND (s.fields_hash <> m.fields_hash OR %s)))",
+            (
+                run.pk,
+                SyncState.State.REMOVED,
+                export.pk,
+                SyncState.State.REMOVED,
+                SyncState.State.IN_LIST,
+                resend,
+            ),
         )
         cursor.execute(
             f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped) "
-            f"SELECT %s, customer_id, substr(raw_email, 1, 320), {_SKIP_CASE}, {_SKIP_CASE}, %s "
-            "FROM run_members WHERE usable = 0 OR email_rank > 1 ORDER BY id",
-            (run.pk, *_SKIP_CODES, *_SKIP_REASONS, True),
+            "SELECT %s, m.customer_id, substr(m.raw_email, 1, 320),"
+            f" {_SKIP_CASE}, {_SKIP_CASE}, %s "
+            f"FROM run_members m LEFT JOIN {states} s"
+            " ON s.export_id = %s AND s.email = m.normalised_email AND m.usable = 1 "
+            "WHERE m.usable = 0 OR m.email_rank > 1 OR s.state = %s ORDER BY m.id",
+            (
+                run.pk,
+                *_SKIP_CODES,
+                *_SKIP_REASONS,
+                True,
+                export.pk,
+                SyncState.State.OPTED_OUT,
+            ),
         )
         cursor.execute(
             "SELECT count(*), "
             "coalesce(sum(CASE WHEN usable = 1 AND email_rank = 1 THEN 1 ELSE 0 END), 0) "
             "FROM run_members"
         )
-        member_count, recipient_count = cursor.fetchone()
+        member_count, usable_count = cursor.fetchone()
+        to_send = ExportRunRecipient.objects.filter(run=run).count()
+        skipped = ExportRunFailure.objects.filter(run=run, skipped=True).count()
+        to_remove = 0
+        if export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id:
+            cursor.execute(
+                f"INSERT INTO {recipients} (run_id, position, profile_id, email, action,"
+                " fields_hash, customer_id, first_name, last_name) "
+                "SELECT %s, %s + row_number() OVER (ORDER BY s.email), 0, s.email, 'remove', '',"
+                " '', '', '' "
+                f"FROM {states} s WHERE s.export_id = %s AND s.state = %s AND NOT EXISTS ("
+                "SELECT 1 FROM run_members m WHERE m.usable = 1 AND m.email_rank = 1"
+                " AND m.normalised_email = s.email)",
+                (run.pk, to_send, export.pk, SyncState.State.IN_LIST),
+            )
+            to_remove = cursor.rowcount
         cursor.execute("DROP TABLE run_members")
         if connection.vendor == "postgresql":
             # Fresh statistics, or the planner sorts the whole run for every page it reads.
             cursor.execute(f"ANALYZE {recipients}")
     return RecipientCounts(
-        members=member_count, recipients=recipient_count, skipped=member_count - recipient_count
+        members=member_count,
+        recipients=to_send,
+        skipped=skipped,
+        unchanged=usable_count - to_send - (skipped - (member_count - usable_count)),
+        to_remove=to_remove,
     )
 
 
-# Why a member is skipped: no address, an unusable one, or one another member already has.
+# Why a member is skipped: no address, an unusable one, one another member already has, or
+# an address that opted out at the service (never re-subscribed, not retried every run).
 _SKIP_CASE = (
-    "CASE WHEN usable = 0 AND normalised_email = '' THEN %s WHEN usable = 0 THEN %s ELSE %s END"
+    "CASE WHEN m.usable = 0 AND m.normalised_email = '' THEN %s WHEN m.usable = 0 THEN %s"
+    " WHEN m.email_rank > 1 THEN %s ELSE %s END"
 )
-_SKIP_CODES = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL, SKIP_DUPLICATE_EMAIL)
+_SKIP_CODES = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL, SKIP_DUPLICATE_EMAIL, SKIP_OPTED_OUT)
 _SKIP_REASONS = (
     "The profile has no email address.",
     "The email address is not valid.",
     "Another profile with the same email address is sent instead.",
+    "The person opted out at the service; they are not sent again.",
 )
 
 
 class RecipientReader:
     """Reads a run's recipients page by page: one index range scan per page."""
 
-    def __init__(self, run: ExportRun, size: int):
+    def __init__(self, run: ExportRun, size: int, *, removing: bool = False):
         self.run_id = run.pk
         self.size = size
+        self.removing = removing
         self.sql = (
-            "SELECT position, email, customer_id, first_name, last_name "
+            "SELECT position, email, customer_id, first_name, last_name, action, fields_hash "
             f"FROM {ExportRunRecipient._meta.db_table} "
-            "WHERE run_id = %s AND position > %s ORDER BY position LIMIT %s"
+            "WHERE run_id = %s AND position > %s AND (action = 'remove') = %s "
+            "ORDER BY position LIMIT %s"
         )
 
-    def page(self, after_position: int) -> list[tuple[int, str, str, str, str]]:
-        """(position, email, customer id, first name, last name) of the next recipients."""
+    def page(self, after_position: int) -> list[tuple]:
+        """(position, email, customer id, first name, last name, action, hash) of the next
+        recipients."""
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, (self.run_id, after_position, self.size))
+            cursor.execute(self.sql, (self.run_id, after_position, self.removing, self.size))
             return cursor.fetchall()
 
 

@@ -17,7 +17,12 @@ from connections.services import backend_for
 from connections.types import registry
 from connections.types.base import DestinationList
 from exports.models import Export, ExportRun, ExportRunFailure
-from exports.recipients import SKIP_DUPLICATE_EMAIL, SKIP_INVALID_EMAIL, SKIP_MISSING_EMAIL
+from exports.recipients import (
+    SKIP_DUPLICATE_EMAIL,
+    SKIP_INVALID_EMAIL,
+    SKIP_MISSING_EMAIL,
+    SKIP_OPTED_OUT,
+)
 from segments.models import Segment
 
 RECENT_RUNS = 20
@@ -170,6 +175,7 @@ def failure_label(code: str) -> str:
         SKIP_MISSING_EMAIL: _("No email address"),
         SKIP_INVALID_EMAIL: _("Not a valid email address"),
         SKIP_DUPLICATE_EMAIL: _("Duplicate email address"),
+        SKIP_OPTED_OUT: _("Opted out at the service"),
     }
     return labels.get(code, code)
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,7 +15,7 @@ from connections import services as connection_services
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from exports import runs, tasks
-from exports.models import Export, ExportRun
+from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,9 @@ class ExportAlreadyRunning(Exception):
     """The export has a queued or running run already."""
 
 
-def run_request(*, export: Export, user=None) -> ExportRun:
-    """Queue a run of the export (by a user, or by the schedule when ``user`` is None).
+def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None) -> ExportRun:
+    """Queue a run of the export (by a user, or by the schedule when ``user`` is None); with
+    ``retry_of``, a run that sends again only the records the service refused in that run.
 
     The database refuses a second active run of one export; that refusal becomes
     ExportAlreadyRunning.
@@ -33,7 +34,9 @@ def run_request(*, export: Export, user=None) -> ExportRun:
     trigger = ExportRun.Trigger.USER if user else ExportRun.Trigger.SCHEDULE
     try:
         with transaction.atomic():
-            run = ExportRun.objects.create(export=export, trigger=trigger, triggered_by=user)
+            run = ExportRun.objects.create(
+                export=export, trigger=trigger, triggered_by=user, retry_of=retry_of
+            )
     except IntegrityError:
         raise ExportAlreadyRunning(
             _("“%(name)s” is already running. Wait for it to finish or cancel it.")
@@ -111,6 +114,7 @@ def export_save(
     last_name_field: str,
     segments,
     schedule_enabled: bool,
+    sync_mode: str = Export.SyncMode.ADD_AND_UPDATE,
 ) -> Export:
     """Create (``export=None``) or change an export. Saving never runs it."""
     if export is None:
@@ -123,6 +127,7 @@ def export_save(
     export.first_name_field = first_name_field
     export.last_name_field = last_name_field
     export.schedule_enabled = schedule_enabled
+    export.sync_mode = sync_mode
     export.save()
     export.segments.set(segments)
     return export
@@ -149,8 +154,13 @@ def export_duplicate(*, export: Export, user) -> Export:
 
 
 def export_set_schedule(*, export: Export, enabled: bool) -> Export:
+    """Turn the schedule on or off; turning it on forgets why it paused itself, if it did."""
     export.schedule_enabled = enabled
-    export.save(update_fields=["schedule_enabled", "updated_at"])
+    fields = ["schedule_enabled", "updated_at"]
+    if enabled:
+        export.schedule_paused_reason = ""
+        fields.append("schedule_paused_reason")
+    export.save(update_fields=fields)
     return export
 
 
@@ -225,3 +235,72 @@ def connection_delete_with_exports(*, connection: Connection, exports_action: st
         for export in exports:
             export_delete(export=export)
     connection_services.connection_delete(connection=connection)
+
+
+def export_request_resend(*, export: Export) -> None:
+    """**Resend everything**: the next run sends every member, changed or not."""
+    Export.objects.filter(pk=export.pk).update(resend_next_run=True)
+    export.resend_next_run = True
+
+
+def run_retry_failed(*, run: ExportRun, user) -> ExportRun:
+    """**Retry failed records**: a run that sends only what the service refused in ``run``."""
+    if not run.export.connection_id:
+        raise ExportNotRunnable(
+            _("“%(name)s” has no connection. Edit it and choose a connection, then run it.")
+            % {"name": run.export.display_name}
+        )
+    return run_request(export=run.export, user=user, retry_of=run)
+
+
+class _PreviewDone(Exception):
+    pass
+
+
+def export_preview(*, export: Export, sample_size: int = 10) -> dict:
+    """**Preview** (dry run): what the next run would add, update, remove and skip, with samples.
+
+    The next run's recipients are computed exactly as the run will, inside a transaction that
+    is then rolled back; nothing is sent and nothing is kept.
+    """
+    from exports.recipients import build_recipients
+
+    preview: dict = {}
+    try:
+        with transaction.atomic():
+            run = ExportRun.objects.create(
+                export=export, trigger=ExportRun.Trigger.USER, status=ExportRun.Status.SKIPPED
+            )
+            counts = build_recipients(run)
+            recipients = ExportRunRecipient.objects.filter(run=run).order_by("position")
+            preview = {
+                "members": counts.members,
+                "added": recipients.filter(action="add").count(),
+                "updated": recipients.filter(action="update").count(),
+                "removed": counts.to_remove,
+                "unchanged": counts.unchanged,
+                "skipped": counts.skipped,
+                "skipped_by_reason": list(
+                    ExportRunFailure.objects.filter(run=run, skipped=True)
+                    .values("code")
+                    .annotate(count=Count("id"))
+                    .order_by("-count")
+                ),
+                "samples": {
+                    action: list(
+                        recipients.filter(action=action).values(
+                            "email", "customer_id", "first_name", "last_name"
+                        )[:sample_size]
+                    )
+                    for action in ("add", "update", "remove")
+                },
+                "skipped_samples": list(
+                    ExportRunFailure.objects.filter(run=run, skipped=True).values(
+                        "customer_id", "email", "code"
+                    )[:sample_size]
+                ),
+            }
+            raise _PreviewDone
+    except _PreviewDone:
+        pass
+    return preview

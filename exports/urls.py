@@ -19,6 +19,9 @@ urlpatterns = [
     path("<int:export_id>/schedule/", views.export_schedule, name="schedule"),
     path("<int:export_id>/detach/", views.export_detach, name="detach"),
     path("<int:export_id>/remove/", views.export_delete, name="delete"),
+    path("<int:export_id>/preview/", views.export_preview, name="preview"),
+    path("<int:export_id>/resend/", views.export_resend, name="resend"),
+    path("runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<int:run_id>/failures.csv", views.run_failures_csv, name="run_failures_csv"),
 ]

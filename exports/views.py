@@ -279,7 +279,13 @@ def export_delete(request: HttpRequest, export_id: int) -> HttpResponse:
 @permission_required("exports.view_export", CAN_VIEW)
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(ExportRun.objects.select_related("export", "triggered_by"), pk=run_id)
-    context = {"run": run, "export": run.export, "progress": selectors.run_progress(run)}
+    context = {
+        "run": run,
+        "export": run.export,
+        "progress": selectors.run_progress(run),
+        "can_run": request.user.has_perm("exports.run_export")
+        and selectors.export_writable_by(request.user, run.export),
+    }
     if request.htmx:
         return render(request, "exports/run.html#run-progress", context)
     page = Paginator(selectors.run_failures(run), FAILURES_PER_PAGE).get_page(
@@ -308,3 +314,35 @@ def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse
         ["customer_id", "email", "code", "reason", "explanation", "skipped"],
         rows(),
     )
+
+
+@permission_required("exports.view_export", CAN_VIEW)
+def export_preview(request: HttpRequest, export_id: int) -> HttpResponse:
+    """**Preview**: what the next run would do, computed without calling the service."""
+    export = _export(export_id)
+    preview = services.export_preview(export=export) if export.segments.exists() else None
+    return render(request, "exports/preview.html", {"export": export, "preview": preview})
+
+
+@require_POST
+@permission_required("exports.run_export", CAN_RUN)
+def export_resend(request: HttpRequest, export_id: int) -> HttpResponse:
+    export = _export_for_writing(request, export_id)
+    services.export_request_resend(export=export)
+    messages.success(request, _("The next run sends every member again, changed or not."))
+    return redirect(export)
+
+
+@require_POST
+@permission_required("exports.run_export", CAN_RUN)
+def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    """**Retry failed records** of a run."""
+    run = get_object_or_404(ExportRun.objects.select_related("export"), pk=run_id)
+    _export_for_writing(request, run.export_id)
+    try:
+        services.run_retry_failed(run=run, user=request.user)
+    except (services.ExportAlreadyRunning, services.ExportNotRunnable) as refusal:
+        messages.error(request, str(refusal))
+        return redirect("exports:run_detail", run_id=run.pk)
+    messages.success(request, _("The failed records are queued to be sent again."))
+    return redirect(run.export)

@@ -189,6 +189,21 @@ EXPORT_BACKOFF_MAX_SECONDS = env.float("EXPORT_BACKOFF_MAX_SECONDS", default=60.
 EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS", default=900.0)
 EXPORT_HEARTBEAT_SECONDS = env.float("EXPORT_HEARTBEAT_SECONDS", default=5.0)
 EXPORT_STALLED_AFTER_SECONDS = env.float("EXPORT_STALLED_AFTER_SECONDS", default=120.0)
+# How often a run writes the sync state of what the service acknowledged (also at its end).
+EXPORT_SYNC_STATE_SECONDS = env.float("EXPORT_SYNC_STATE_SECONDS", default=10.0)
+# Alerts (exports.alerts): a run that completed with warnings alerts when the service refused
+# at least this share of what it was sent, and at least this many records.
+EXPORT_ALERT_FAILED_SHARE = env.float("EXPORT_ALERT_FAILED_SHARE", default=0.05)
+EXPORT_ALERT_MIN_FAILED = env.int("EXPORT_ALERT_MIN_FAILED", default=10)
+# Alerts are e-mailed; the demo prints them on the console. Links in them start with SITE_URL.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-relay@localhost")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 CELERY_BEAT_SCHEDULE = {
     "resume-stalled-export-runs": {
         "task": "exports.tasks.resume_stalled_runs",

@@ -84,12 +84,17 @@ class AuthRevoked(AuthError):
 
 @dataclass(frozen=True)
 class Record:
-    """One profile to send. ``fields`` maps a destination field name to its value."""
+    """One profile to send. ``fields`` maps a destination field name to its value.
+
+    ``returning`` marks an address that an earlier mirror run removed from this list and that
+    is back in the segments: a service that keeps removed addresses apart must let it in again.
+    """
 
     email: str
     first_name: str = ""
     last_name: str = ""
     fields: Mapping[str, str | int | float | bool | None] = field(default_factory=dict)
+    returning: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,9 @@ class Backend:
     rate_limit: ClassVar[float | None] = None
     #: The most profiles one export may send, or None when the service sets no limit.
     max_profiles: ClassVar[int | None] = None
+    #: Per-record failure codes that mean the person opted out at the service (unsubscribed,
+    #: bounced, suppressed): recorded as such and not sent again on every run.
+    opted_out_codes: ClassVar[frozenset[str]] = frozenset()
     #: The type's secret fields (a ``CredentialsForm`` subclass).
     credentials_form_class: ClassVar[type[forms.Form]]
     #: True when credentials come from an OAuth redirect instead of the form.

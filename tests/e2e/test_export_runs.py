@@ -327,3 +327,49 @@ def test_cancel_job_stops_a_running_export(worker, autopilot_fake, autopilot_con
     run = finished(run)
     assert run.status == Status.CANCELLED
     assert 0 < run.sent < 2000
+
+
+def test_mirror_mode_keeps_the_list_equal_to_the_segment_run_after_run(
+    worker, cm_fake, cm_connection, people, alice
+):
+    list_id = cm_list_id(cm_fake)
+    export = make_export(cm_connection, list_id, people, alice)
+    export.sync_mode = Export.SyncMode.MIRROR
+    export.save()
+    first = finished(services.run_request(export=export, user=alice))
+    assert first.added == 200, worker.log()[-3000:]
+
+    imports_before = cm_fake.state()["stats"]["requests_by_endpoint"].get(
+        "POST /subscribers/{listid}/import.json"
+    )
+    unchanged = finished(services.run_request(export=export, user=alice))
+    stats = cm_fake.state()["stats"]["requests_by_endpoint"]
+    assert (unchanged.unchanged, unchanged.sent) == (200, 0)
+    assert stats.get("POST /subscribers/{listid}/import.json") == imports_before
+
+    from segments.models import Profile
+
+    Profile.objects.filter(customer_id__in=["c010", "c011", "c012"]).delete()
+    Profile.objects.filter(customer_id="c020").update(first_name="Renamed")
+    segment_refresh(segment_id=people.pk)
+    third = finished(services.run_request(export=export, user=alice))
+
+    assert (third.removed, third.updated, third.unchanged) == (3, 1, 196), worker.log()[-3000:]
+    subscribers = cm_fake.state(list=list_id)["lists"][list_id]["subscribers"]
+    active = {email for email, subscriber in subscribers.items() if subscriber["State"] == "Active"}
+    assert active == EXPECTED - {
+        "person10@example.com",
+        "person11@example.com",
+        "person12@example.com",
+    }
+    assert subscribers["person10@example.com"]["State"] == "Deleted"
+    assert subscribers["person20@example.com"]["Name"] == "Renamed Ødegård"
+
+    ProfileFactory(customer_id="back", email="person10@example.com", first_name="Back")
+    segment_refresh(segment_id=people.pk)
+    fourth = finished(services.run_request(export=export, user=alice))
+    assert (fourth.added, fourth.failed) == (1, 0), worker.log()[-3000:]
+    subscriber = cm_fake.state(list=list_id)["lists"][list_id]["subscribers"][
+        "person10@example.com"
+    ]
+    assert (subscriber["State"], subscriber["Name"]) == ("Active", "Back Lee")

@@ -19,11 +19,14 @@ class RecordingBackend(Backend):
     label = "Recording"
     batch_size = 3
     rate_limit = None
+    opted_out_codes = frozenset({"206"})
 
     def __init__(self):
         self.lists: dict[str, dict[str, Record]] = {}
         self.errors: list[Exception] = []
         self.calls = 0
+        self.pushed: list[str] = []
+        self.removed: list[str] = []
         self.lock = threading.Lock()
         self.before_push = None
 
@@ -42,11 +45,26 @@ class RecordingBackend(Backend):
                 RecordFailure(record.email, "1", "Invalid Email Address")
                 for record in batch
                 if "reject" in record.email
+            ] + [
+                RecordFailure(record.email, "206", "Subscriber Is Unsubscribed")
+                for record in batch
+                if "unsubscribed" in record.email
             ]
+            refused = {failure.email for failure in failures}
             for record in batch:
-                if "reject" not in record.email:
+                if record.email not in refused:
                     self.lists.setdefault(list_id, {})[record.email] = record
+                    self.pushed.append(record.email)
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+    def remove(self, list_id, emails):
+        self._check_batch(emails)
+        with self.lock:
+            self.calls += 1
+            for email in emails:
+                self.lists.get(list_id, {}).pop(email, None)
+                self.removed.append(email)
+        return PushResult(accepted=len(emails))
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ class CampaignMonitorBackend(Backend):
     batch_size = MAX_IMPORT
     #: Campaign Monitor takes up to 1,000,000 profiles per export (product.md, E5).
     max_profiles = 1_000_000
+    #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
+    opted_out_codes = frozenset({"204", "206", "207"})
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True
@@ -125,13 +127,22 @@ class CampaignMonitorBackend(Backend):
         self._check_batch(batch)
         if not batch:
             return PushResult(accepted=0)
-        result = self.client.import_subscribers(
-            list_id, [self._subscriber(record) for record in batch], resubscribe=self.resubscribe
-        )
-        failures = [
-            RecordFailure(email=failure.email, code=failure.code, message=failure.message)
-            for failure in result.failures
-        ]
+        failures = []
+        # Addresses we deleted earlier come back only with Resubscribe (else Code 205); the
+        # rest keep Resubscribe off, so that people who unsubscribed stay unsubscribed.
+        for resubscribe, records in (
+            (self.resubscribe, [record for record in batch if not record.returning]),
+            (True, [record for record in batch if record.returning]),
+        ):
+            if not records:
+                continue
+            result = self.client.import_subscribers(
+                list_id, [self._subscriber(record) for record in records], resubscribe=resubscribe
+            )
+            failures += [
+                RecordFailure(email=failure.email, code=failure.code, message=failure.message)
+                for failure in result.failures
+            ]
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:

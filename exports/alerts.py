@@ -1,0 +1,337 @@
+"""E-mail alerts about exports that need someone's attention.
+
+Three things raise an alert: a run that failed, a run whose records the service refused in
+numbers (at least ``EXPORT_ALERT_MIN_FAILED`` and at least ``EXPORT_ALERT_FAILED_SHARE`` of what
+it was sent; the profiles we skipped ourselves do not count), and a connection that needs
+re-authentication. The mail goes to the export's creator and to every active administrator
+with an e-mail address, as one message.
+
+How often:
+
+- At most one alert per export per calendar day (in ``TIME_ZONE``). Calendar days rather than
+  a rolling 24 hours, so that an export scheduled daily at the same time is not silenced on
+  the second day by a mail sent a few seconds later the day before.
+- The one exception is the notice that the schedule paused itself (after
+  ``PAUSE_AFTER_FAILURES`` failed scheduled runs in a row): it is sent even when the export
+  had an alert that day, because someone has to turn the schedule on again by hand. It can
+  only come again after that, so an export gets two mails a day at the very most.
+- One re-authentication alert per connection per day, listing every export that uses the
+  connection (one mail rather than one per export; those exports' own failures are still
+  alerted about separately, under the per-export limit).
+
+Each alert sent is an ``Alert`` row, which is also what the limits are checked against. A mail
+that could not be sent is logged and its row removed, so that the next occasion tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts.roles import Role
+from connections.models import Connection
+from exports.models import Alert, Export, ExportRun
+
+logger = logging.getLogger(__name__)
+Status = ExportRun.Status
+
+#: Failed scheduled runs in a row after which the export's schedule pauses itself.
+PAUSE_AFTER_FAILURES = 3
+
+
+def run_finished(run_id: int) -> None:
+    """Call once a run has ended. Pauses the export's schedule after ``PAUSE_AFTER_FAILURES``
+    failed scheduled runs in a row, and sends the alert the run calls for, if any.
+
+    A mail that cannot be sent is logged, not raised.
+    """
+    run = ExportRun.objects.select_related("export__created_by").get(pk=run_id)
+    export = run.export
+    with translation.override(settings.LANGUAGE_CODE):
+        paused = _pause_schedule_if_failing(run)
+        if paused:
+            kind = Alert.Kind.SCHEDULE_PAUSED
+        elif run.status == Status.FAILED:
+            kind = Alert.Kind.RUN_FAILED
+        elif run.status == Status.COMPLETED_WITH_WARNINGS and refused_too_many(run):
+            kind = Alert.Kind.RUN_REFUSED
+        else:
+            return
+        _send(
+            kind=kind,
+            export=export,
+            recipients=_recipients([export.created_by]),
+            subject=_run_subject(kind, run),
+            body=_run_body(kind, run),
+        )
+
+
+def connection_needs_reauthentication(connection_id: int) -> None:
+    """Call when a connection has just moved to "needs re-authentication": one mail, at most
+    once a day per connection, naming every export that uses it.
+
+    A mail that cannot be sent is logged, not raised.
+    """
+    connection = Connection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return
+    exports = list(
+        Export.objects.filter(connection=connection)
+        .select_related("created_by")
+        .order_by("display_name", "id")
+    )
+    with translation.override(settings.LANGUAGE_CODE):
+        _send(
+            kind=Alert.Kind.NEEDS_REAUTHENTICATION,
+            connection=connection,
+            recipients=_recipients(export.created_by for export in exports),
+            subject=_("Connection “%(name)s” needs re-authentication")
+            % {"name": connection.display_name},
+            body=_reauthentication_body(connection, exports),
+        )
+
+
+def refused_too_many(run: ExportRun) -> bool:
+    """Whether the service refused enough of the run's records to tell someone.
+
+    Counts only records the service refused (``run.failed``), never the ones we skipped. The
+    share is taken of everything the run asked the service to do (sends and removals).
+    """
+    asked = run.to_send + run.to_remove
+    return (
+        run.failed > 0
+        and run.failed >= settings.EXPORT_ALERT_MIN_FAILED
+        and run.failed >= settings.EXPORT_ALERT_FAILED_SHARE * asked
+    )
+
+
+# Pausing the schedule ----------------------------------------------------------------------------
+
+
+def _pause_schedule_if_failing(run: ExportRun) -> bool:
+    """Turn the schedule off when this run is the last of ``PAUSE_AFTER_FAILURES`` failed
+    scheduled runs in a row; return whether it did.
+
+    Runs started by a user that failed neither count nor break the streak (someone is already
+    looking); any run that delivered (successful or with warnings) breaks it. Skipped and
+    cancelled runs are left out: they say nothing about whether the export works.
+    """
+    if run.status != Status.FAILED or run.trigger != ExportRun.Trigger.SCHEDULE:
+        return False
+    latest = list(
+        ExportRun.objects.filter(export_id=run.export_id, pk__lte=run.pk)
+        .filter(
+            Q(status__in=[Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS])
+            | Q(status=Status.FAILED, trigger=ExportRun.Trigger.SCHEDULE)
+        )
+        .order_by("-pk")
+        .values_list("status", flat=True)[:PAUSE_AFTER_FAILURES]
+    )
+    if len(latest) < PAUSE_AFTER_FAILURES or any(status != Status.FAILED for status in latest):
+        return False
+    reason = _paused_reason(run)
+    paused = Export.objects.filter(pk=run.export_id, schedule_enabled=True).update(
+        schedule_enabled=False, schedule_paused_reason=reason, updated_at=timezone.now()
+    )
+    if not paused:  # already off: nothing to pause, nothing to announce
+        return False
+    logger.warning("Export %s: schedule paused after failed scheduled runs", run.export_id)
+    run.export.schedule_enabled = False
+    run.export.schedule_paused_reason = reason
+    return True
+
+
+def _paused_reason(run: ExportRun) -> str:
+    reason = ngettext(
+        "Paused on %(date)s because the last scheduled run failed.",
+        "Paused on %(date)s because the last %(count)s scheduled runs failed in a row.",
+        PAUSE_AFTER_FAILURES,
+    ) % {"date": _when(run.finished_at), "count": PAUSE_AFTER_FAILURES}
+    if run.last_error:
+        reason += " " + _("The last one said: %(error)s") % {"error": run.last_error}
+    return reason
+
+
+# Sending -----------------------------------------------------------------------------------------
+
+
+def _send(
+    *,
+    kind: str,
+    recipients: list[str],
+    subject: str,
+    body: str,
+    export: Export | None = None,
+    connection: Connection | None = None,
+) -> bool:
+    """Send the mail unless the export (or connection) had its alert today; record it."""
+    if not recipients:
+        logger.info("No one with an e-mail address to send the %s alert to", kind)
+        return False
+    target: models.Model = export if export is not None else connection  # type: ignore[assignment]
+    scope = {"export": export} if export is not None else {"connection": connection}
+    with transaction.atomic():
+        # The row lock makes two workers that finish at once check and record in turn.
+        type(target).objects.select_for_update().filter(pk=target.pk).values_list(
+            "pk", flat=True
+        ).first()
+        sent_today = Alert.objects.filter(**scope, sent_at__gte=_start_of_today())
+        if kind != Alert.Kind.SCHEDULE_PAUSED and sent_today.exists():
+            logger.info("Alert %s about %r not sent: one was sent today", kind, target)
+            return False
+        alert = Alert.objects.create(kind=kind, recipients=recipients, **scope)
+    try:
+        EmailMessage(subject=subject, body=body, to=recipients).send()
+    except Exception:
+        logger.exception("Could not send the %s alert about %r", kind, target)
+        alert.delete()
+        return False
+    return True
+
+
+def _recipients(creators: Iterable) -> list[str]:
+    """The creators given and every active administrator, by e-mail address, each once."""
+    users = [user for user in creators if user is not None and user.is_active and user.email]
+    administrators = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(email="")
+        .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMINISTRATOR.group_name))
+        .distinct()
+    )
+    addresses: dict[str, str] = {}
+    for user in [*users, *administrators]:
+        addresses.setdefault(user.email.strip().lower(), user.email.strip())
+    return sorted(addresses.values(), key=str.lower)
+
+
+def _start_of_today() -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
+
+
+# Wording -----------------------------------------------------------------------------------------
+
+
+def _run_subject(kind: str, run: ExportRun) -> str:
+    name = run.export.display_name
+    if kind == Alert.Kind.SCHEDULE_PAUSED:
+        return _("Export “%(name)s” failed and its schedule is paused") % {"name": name}
+    if kind == Alert.Kind.RUN_FAILED:
+        return _("Export “%(name)s” failed") % {"name": name}
+    return ngettext(
+        "Export “%(name)s”: the service refused %(count)s profile",
+        "Export “%(name)s”: the service refused %(count)s profiles",
+        run.failed,
+    ) % {"name": name, "count": f"{run.failed:,}"}
+
+
+def _run_body(kind: str, run: ExportRun) -> str:
+    export = run.export
+    names = {
+        "name": export.display_name,
+        "list": export.list_name or export.list_id,
+        "when": _when(run.finished_at),
+    }
+    paragraphs = [_("Hello,")]
+    if kind == Alert.Kind.RUN_REFUSED:
+        asked = run.to_send + run.to_remove
+        paragraphs.append(
+            ngettext(
+                "The export “%(name)s” to the list “%(list)s” finished on %(when)s, but the "
+                "service refused %(count)s profile of %(asked)s (%(share)s).",
+                "The export “%(name)s” to the list “%(list)s” finished on %(when)s, but the "
+                "service refused %(count)s profiles of %(asked)s (%(share)s).",
+                run.failed,
+            )
+            % {
+                **names,
+                "count": f"{run.failed:,}",
+                "asked": f"{asked:,}",
+                "share": f"{run.failed / max(asked, 1):.0%}",
+            }
+        )
+        paragraphs.append(
+            _("The run's page on the export lists each refused profile with the service's reason.")
+        )
+    else:
+        paragraphs.append(
+            _("The export “%(name)s” to the list “%(list)s” failed on %(when)s.") % names
+        )
+        if run.last_error:
+            paragraphs.append(_("What went wrong: %(error)s") % {"error": run.last_error})
+    if kind == Alert.Kind.SCHEDULE_PAUSED:
+        paragraphs.append(export.schedule_paused_reason)
+        paragraphs.append(
+            _(
+                "The export no longer runs on schedule. Once the cause is fixed, select "
+                "“Schedule on” on the export page to start it again."
+            )
+        )
+    paragraphs.append(_("Open the export: %(url)s") % {"url": _absolute(export.get_absolute_url())})
+    paragraphs.append(
+        _(
+            "You receive this e-mail because you created this export or are an administrator "
+            "of Audience Relay. At most one such e-mail is sent per export per day."
+        )
+    )
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _reauthentication_body(connection: Connection, exports: list[Export]) -> str:
+    names = {"name": connection.display_name, "service": connection.kind_label}
+    paragraphs = [
+        _("Hello,"),
+        _(
+            "%(service)s no longer accepts the credentials of the connection “%(name)s”. "
+            "The exports that use it cannot run until an administrator edits the connection "
+            "and authenticates again."
+        )
+        % names,
+    ]
+    if connection.last_error:
+        paragraphs.append(
+            _("What %(service)s said: %(error)s") % {**names, "error": connection.last_error}
+        )
+    paragraphs.append(
+        _("Authenticate again: %(url)s")
+        % {"url": _absolute(reverse("connections:edit", args=[connection.pk]))}
+    )
+    if exports:
+        heading = ngettext(
+            "The export that uses this connection:",
+            "The %(count)s exports that use this connection:",
+            len(exports),
+        ) % {"count": len(exports)}
+        lines = [
+            f"- {export.display_name}: {_absolute(export.get_absolute_url())}" for export in exports
+        ]
+        paragraphs.append("\n".join([heading, *lines]))
+    paragraphs.append(
+        _(
+            "You receive this e-mail because you created one of these exports or are an "
+            "administrator of Audience Relay. At most one such e-mail is sent per connection "
+            "per day."
+        )
+    )
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _when(moment: dt.datetime | None) -> str:
+    moment = timezone.localtime(moment or timezone.now())
+    return f"{date_format(moment, 'DATETIME_FORMAT')} ({settings.TIME_ZONE})"
+
+
+def _absolute(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path

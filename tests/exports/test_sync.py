@@ -1,0 +1,260 @@
+"""Delta sync: what each run sends, updates, removes and leaves alone (issue 5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from exports import engine, services
+from exports.models import Export, ExportRun, ExportRunFailure, SyncState
+from segments.services import segment_refresh
+from tests.factories import ProfileFactory
+
+pytestmark = pytest.mark.django_db
+Status = ExportRun.Status
+
+
+@pytest.fixture(autouse=True)
+def one_batch_at_a_time(settings):
+    settings.EXPORT_CONCURRENCY = 1
+
+
+def run_now(export, **fields) -> ExportRun:
+    run = services.run_request(export=export)
+    if fields:
+        ExportRun.objects.filter(pk=run.pk).update(**fields)
+    return engine.execute(run.pk)
+
+
+def counts(run: ExportRun) -> dict[str, int]:
+    return {
+        name: getattr(run, name)
+        for name in ("added", "updated", "unchanged", "removed", "skipped", "failed")
+    }
+
+
+@pytest.fixture
+def five(everyone):
+    return [
+        ProfileFactory(email=f"p{number}@example.com", first_name=f"F{number}")
+        for number in range(5)
+    ]
+
+
+def test_the_first_run_sends_all_and_the_second_sends_none(backend, make_export, everyone, five):
+    export = make_export(everyone)
+    first = run_now(export)
+    assert counts(first) == {
+        "added": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "skipped": 0,
+        "failed": 0,
+    }
+    calls = backend.calls
+
+    second = run_now(export)
+    assert (second.status, backend.calls) == (Status.SUCCEEDED, calls)
+    assert counts(second) == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": 5,
+        "removed": 0,
+        "skipped": 0,
+        "failed": 0,
+    }
+    assert second.percent == 100
+
+
+def test_a_changed_name_is_sent_again_as_an_update(backend, make_export, everyone, five):
+    export = make_export(everyone)
+    run_now(export)
+    five[2].first_name = "Changed"
+    five[2].save()
+    backend.pushed.clear()
+
+    run = run_now(export)
+    assert (run.updated, run.unchanged, backend.pushed) == (1, 4, ["p2@example.com"])
+    assert backend.lists["list-1"]["p2@example.com"].first_name == "Changed"
+
+
+@pytest.mark.parametrize(
+    ("mode", "removed"),
+    [(Export.SyncMode.MIRROR, ["p4@example.com"]), (Export.SyncMode.ADD_AND_UPDATE, [])],
+)
+def test_a_leaver_is_removed_in_mirror_mode_and_kept_otherwise(
+    backend, make_export, everyone, five, mode, removed
+):
+    export = make_export(everyone, sync_mode=mode)
+    run_now(export)
+    five[4].delete()
+    segment_refresh(segment_id=everyone.pk)
+
+    run = run_now(export)
+    assert (run.removed, backend.removed) == (len(removed), removed)
+    assert ("p4@example.com" in backend.lists["list-1"]) is not bool(removed)
+    state = SyncState.objects.get(export=export, email="p4@example.com").state
+    assert state == ("removed" if removed else "in_list")
+
+
+def test_a_removed_leaver_who_comes_back_is_added_again(backend, make_export, everyone, five):
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    run_now(export)
+    email = five[4].email
+    five[4].delete()
+    segment_refresh(segment_id=everyone.pk)
+    run_now(export)
+    ProfileFactory(email=email)
+    segment_refresh(segment_id=everyone.pk)
+    backend.pushed.clear()
+
+    run = run_now(export)
+    assert (run.added, run.unchanged, backend.pushed) == (1, 4, [email])
+    assert backend.lists["list-1"][email].returning
+    assert SyncState.objects.get(export=export, email=email).state == "in_list"
+
+
+def test_a_record_that_failed_is_sent_again_on_the_next_run(backend, make_export, everyone):
+    profile = ProfileFactory(email="reject@example.com")
+    ProfileFactory(email="ok@example.com")
+    export = make_export(everyone)
+    first = run_now(export)
+    assert (first.added, first.failed) == (1, 1)
+    assert not SyncState.objects.filter(email="reject@example.com").exists()
+
+    profile.email = "accepted-now@example.com"
+    profile.save()
+    backend.pushed.clear()
+    run_now(export)
+    assert backend.pushed == ["accepted-now@example.com"]
+
+
+def test_an_address_unsubscribed_at_the_service_is_not_retried_every_run(
+    backend, make_export, everyone
+):
+    ProfileFactory(customer_id="gone", email="unsubscribed@example.com")
+    ProfileFactory(email="ok@example.com")
+    export = make_export(everyone)
+    first = run_now(export)
+    assert (first.failed, SyncState.objects.get(email="unsubscribed@example.com").state) == (
+        1,
+        "opted_out",
+    )
+
+    calls = backend.calls
+    second = run_now(export)
+    assert backend.calls == calls
+    skipped = ExportRunFailure.objects.get(run=second)
+    assert (skipped.customer_id, skipped.code, skipped.skipped) == ("gone", "opted_out", True)
+
+
+def test_resend_everything_sends_unchanged_members_once_and_resets(
+    backend, make_export, everyone, five
+):
+    export = make_export(everyone)
+    run_now(export)
+    Export.objects.filter(pk=export.pk).update(resend_next_run=True)
+    backend.pushed.clear()
+
+    run = run_now(Export.objects.get(pk=export.pk))
+    assert (run.updated, len(backend.pushed)) == (5, 5)
+    assert not Export.objects.get(pk=export.pk).resend_next_run
+
+
+def test_retry_failed_records_sends_only_those(backend, make_export, everyone, five):
+    ProfileFactory(email="reject-me@example.com")
+    export = make_export(everyone)
+    first = run_now(export)
+    assert first.failed == 1
+    backend.pushed.clear()
+
+    retry = run_now(export, retry_of=first)
+    assert backend.pushed == []  # still refused by the service, and nothing else was sent
+    assert (retry.to_send, retry.failed, retry.unchanged) == (1, 1, 0)
+
+
+def test_a_worker_lost_mid_run_leaves_only_acknowledged_records_in_the_sync_state(
+    backend, make_export, everyone, five, settings
+):
+    export = make_export(everyone)
+    run = services.run_request(export=export)
+
+    def die_on_second_batch(recording):
+        if recording.calls == 2:
+            raise SystemExit
+
+    backend.before_push = die_on_second_batch
+    with pytest.raises(SystemExit):
+        engine.execute(run.pk)
+    confirmed = set(SyncState.objects.filter(export=export).values_list("email", flat=True))
+    assert confirmed <= set(backend.lists["list-1"])  # nothing the service did not acknowledge
+
+    backend.before_push = None
+    settings.EXPORT_STALLED_AFTER_SECONDS = 0
+    resumed = engine.execute(run.pk)
+    confirmed = set(SyncState.objects.filter(export=export).values_list("email", flat=True))
+    assert resumed.status == Status.SUCCEEDED
+    assert confirmed == set(backend.lists["list-1"]) == {f"p{n}@example.com" for n in range(5)}
+
+
+@pytest.mark.parametrize("mode", [Export.SyncMode.MIRROR, Export.SyncMode.ADD_AND_UPDATE])
+def test_the_preview_matches_what_the_next_run_does_count_for_count(
+    backend, make_export, everyone, five, mode
+):
+    ProfileFactory(email="")
+    ProfileFactory(email="reject@example.com")
+    export = make_export(everyone, sync_mode=mode)
+    run_now(export)
+    five[0].first_name = "Changed"
+    five[0].save()
+    five[1].delete()
+    ProfileFactory(email="new@example.com")
+    segment_refresh(segment_id=everyone.pk)
+    calls = backend.calls
+
+    preview = services.export_preview(export=export)
+    assert backend.calls == calls  # nothing reached the service
+    assert not ExportRun.objects.filter(status=Status.SKIPPED).exists()  # nothing kept
+    run = run_now(export)
+    assert {
+        name: preview[name] for name in ("added", "updated", "removed", "unchanged", "skipped")
+    } == {
+        "added": run.added + run.failed,  # the refused address is attempted as an add again
+        "updated": run.updated,
+        "removed": run.removed,
+        "unchanged": run.unchanged,
+        "skipped": run.skipped,
+    }
+    assert [row["email"] for row in preview["samples"]["update"]] == ["p0@example.com"]
+
+
+def test_the_preview_page_shows_what_the_next_run_would_do(
+    as_bob, backend, make_export, everyone, five
+):
+    from django.urls import reverse
+
+    export = make_export(everyone)
+    page = as_bob.get(reverse("exports:preview", args=[export.pk])).content.decode()
+    assert 'class="count-added">5<' in page
+    assert "Nothing was sent to the service" in page
+    assert backend.calls == 0
+
+
+def test_resend_everything_and_retry_failed_records_are_buttons_away(
+    as_bob, backend, make_export, everyone, five, bob
+):
+    from django.urls import reverse
+
+    ProfileFactory(email="reject@example.com")
+    export = make_export(everyone)
+    export.connection.who_can_use = "administrators_and_contributors"
+    export.connection.save()
+    first = run_now(export)
+
+    as_bob.post(reverse("exports:resend", args=[export.pk]))
+    assert Export.objects.get(pk=export.pk).resend_next_run
+
+    response = as_bob.post(reverse("exports:run_retry", args=[first.pk]))
+    assert response.status_code == 302
+    retry = ExportRun.objects.get(retry_of=first)
+    assert (retry.status, retry.triggered_by) == (Status.QUEUED, bob)
