@@ -207,9 +207,10 @@ def _execute(run: ExportRun, token: str) -> None:
             run, token, Status.FAILED, last_error=messages.over_limit(run.to_send, limit, backend)
         )
         return
-    backend.prepare(export.list_id, [])
-    _push_all(run, token, backend, removing=False)
-    _push_all(run, token, backend, removing=True)
+    if run.to_send or run.to_remove:  # an unchanged run makes no call at all
+        backend.prepare(export.list_id, [])
+        _push_all(run, token, backend, removing=False)
+        _push_all(run, token, backend, removing=True)
     status = Status.SUCCEEDED if not (run.failed or run.skipped) else Status.COMPLETED_WITH_WARNINGS
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)

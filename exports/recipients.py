@@ -117,7 +117,14 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("DROP TABLE IF EXISTS run_members")
-        cursor.execute(f"CREATE TEMP TABLE run_members AS {members_sql}", params)
+        # What the service last confirmed for each address is joined in once, here.
+        cursor.execute(
+            "CREATE TEMP TABLE run_members AS SELECT m.*, s.state AS known_state,"
+            f" s.fields_hash AS known_hash FROM ({members_sql}) AS m LEFT JOIN {states} s"
+            " ON s.export_id = %s AND s.email = m.normalised_email"
+            " AND m.usable = 1 AND m.email_rank = 1",
+            (*params, export.pk),
+        )
         if run.retry_of_id:
             # "Retry failed records": only the addresses the service refused in that run.
             cursor.execute(
@@ -128,18 +135,16 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
         cursor.execute(
             f"INSERT INTO {recipients} (run_id, position, profile_id, email, customer_id,"
             " first_name, last_name, action, fields_hash) "
-            "SELECT %s, row_number() OVER (ORDER BY m.id), m.id, m.normalised_email, m.customer_id,"
-            " m.mapped_first_name, m.mapped_last_name,"
-            " CASE WHEN s.email IS NULL THEN 'add' WHEN s.state = %s THEN 'return'"
-            " ELSE 'update' END, m.fields_hash "
-            f"FROM run_members m LEFT JOIN {states} s"
-            " ON s.export_id = %s AND s.email = m.normalised_email "
-            "WHERE m.usable = 1 AND m.email_rank = 1 AND (s.email IS NULL OR s.state = %s"
-            " OR (s.state = %s AND (s.fields_hash <> m.fields_hash OR %s)))",
+            "SELECT %s, row_number() OVER (ORDER BY id), id, normalised_email, customer_id,"
+            " mapped_first_name, mapped_last_name,"
+            " CASE WHEN known_state IS NULL THEN 'add' WHEN known_state = %s THEN 'return'"
+            " ELSE 'update' END, fields_hash "
+            "FROM run_members "
+            "WHERE usable = 1 AND email_rank = 1 AND (known_state IS NULL OR known_state = %s"
+            " OR (known_state = %s AND (known_hash <> fields_hash OR %s)))",
             (
                 run.pk,
                 SyncState.State.REMOVED,
-                export.pk,
                 SyncState.State.REMOVED,
                 SyncState.State.IN_LIST,
                 resend,
@@ -149,17 +154,9 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
             f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped) "
             "SELECT %s, m.customer_id, substr(m.raw_email, 1, 320),"
             f" {_SKIP_CASE}, {_SKIP_CASE}, %s "
-            f"FROM run_members m LEFT JOIN {states} s"
-            " ON s.export_id = %s AND s.email = m.normalised_email AND m.usable = 1 "
-            "WHERE m.usable = 0 OR m.email_rank > 1 OR s.state = %s ORDER BY m.id",
-            (
-                run.pk,
-                *_SKIP_CODES,
-                *_SKIP_REASONS,
-                True,
-                export.pk,
-                SyncState.State.OPTED_OUT,
-            ),
+            "FROM run_members m "
+            "WHERE m.usable = 0 OR m.email_rank > 1 OR m.known_state = %s ORDER BY m.id",
+            (run.pk, *_SKIP_CODES, *_SKIP_REASONS, True, SyncState.State.OPTED_OUT),
         )
         cursor.execute(
             "SELECT count(*), "
@@ -171,6 +168,8 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
         skipped = ExportRunFailure.objects.filter(run=run, skipped=True).count()
         to_remove = 0
         if export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id:
+            if connection.vendor == "postgresql":
+                cursor.execute("ANALYZE run_members")  # for a hashed anti-join below
             cursor.execute(
                 f"INSERT INTO {recipients} (run_id, position, profile_id, email, action,"
                 " fields_hash, customer_id, first_name, last_name) "
