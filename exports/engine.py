@@ -190,7 +190,15 @@ def _execute(run: ExportRun, token: str) -> None:
         return
     backend = backend_for(export.connection)
     if not run.recipients_ready:
+        started = time.monotonic()
         counts = build_recipients(run)
+        logger.info(
+            "Export run %s: %s recipients of %s members in %.1fs",
+            run.pk,
+            counts.recipients,
+            counts.members,
+            time.monotonic() - started,
+        )
         _save(
             run,
             token,
@@ -229,7 +237,7 @@ def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -
     concurrency = max(1, settings.EXPORT_CONCURRENCY)
     size = min(backend.batch_size, REMOVAL_BATCH) if removing else backend.batch_size
     reader = RecipientReader(run, size, removing=removing)
-    synced_at = time.monotonic()
+    background_sync = BackgroundSync(run, token)
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"export-run-{run.pk}")
     try:
         while True:
@@ -254,9 +262,7 @@ def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -
                 moved |= progress.acknowledge(batch, future.result())
             if moved:
                 _save_progress(run, token, progress)
-                if time.monotonic() - synced_at > settings.EXPORT_SYNC_STATE_SECONDS:
-                    _sync(run, token)
-                    synced_at = time.monotonic()
+                background_sync.maybe_start()
             else:
                 _save(run, token)  # a heartbeat while batches wait for the service
             if run.cancel_requested:
@@ -264,6 +270,7 @@ def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        background_sync.join()
 
 
 def _next_batch(reader: RecipientReader, after: int) -> Batch | None:
@@ -355,43 +362,84 @@ def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
 
 
 def _sync(run: ExportRun, token: str) -> None:
-    """Bring the sync state up to the checkpoint, in one statement.
+    """Bring the sync state up to the checkpoint now (at the end of a run)."""
+    if run.checkpoint > run.synced_up_to:
+        _write_sync_state(run, token, run.synced_up_to, run.checkpoint)
+        run.synced_up_to = run.checkpoint
+
+
+def _write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> None:
+    """Record what the service acknowledged between two positions, in one statement.
 
     Every recipient up to the checkpoint was acknowledged; those the service refused have a
     failure row of this run and are left out. Writing in bulk, sorted by address, costs a
     fraction of writing batch by batch; a worker lost before this runs leaves nothing wrong
-    behind, only work for the run that resumes.
+    behind, only work for the run that resumes. Safe on any thread.
     """
-    if run.checkpoint <= run.synced_up_to:
-        return
-    with transaction.atomic():
-        with db_connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {SyncState._meta.db_table}"
-                " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
-                "SELECT %s, r.email, r.fields_hash,"
-                " CASE WHEN r.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
-                f"FROM {ExportRunRecipient._meta.db_table} r "
-                "WHERE r.run_id = %s AND r.position > %s AND r.position <= %s AND NOT EXISTS ("
-                f"SELECT 1 FROM {ExportRunFailure._meta.db_table} f"
-                " WHERE f.run_id = r.run_id AND f.skipped = %s AND lower(f.email) = r.email) "
-                "ORDER BY r.email "
-                "ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
-                " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
-                " confirmed_at = excluded.confirmed_at",
-                (
-                    run.export_id,
-                    REMOVE,
-                    REMOVED,
-                    IN_LIST,
-                    run.pk,
-                    run.pk,
-                    run.synced_up_to,
-                    run.checkpoint,
-                    False,
-                ),
-            )
-        _save(run, token, synced_up_to=run.checkpoint)
+    started = time.monotonic()
+    with transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {SyncState._meta.db_table}"
+            " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
+            "SELECT %s, r.email, r.fields_hash,"
+            " CASE WHEN r.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
+            f"FROM {ExportRunRecipient._meta.db_table} r "
+            "WHERE r.run_id = %s AND r.position > %s AND r.position <= %s AND NOT EXISTS ("
+            f"SELECT 1 FROM {ExportRunFailure._meta.db_table} f"
+            " WHERE f.run_id = r.run_id AND f.skipped = %s AND lower(f.email) = r.email) "
+            "ORDER BY r.email "
+            "ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
+            " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
+            " confirmed_at = excluded.confirmed_at",
+            (run.export_id, REMOVE, REMOVED, IN_LIST, run.pk, run.pk, after, up_to, False),
+        )
+        cursor.execute(
+            f"UPDATE {ExportRun._meta.db_table} SET synced_up_to = %s"
+            " WHERE id = %s AND worker_token = %s",
+            (up_to, run.pk, token),
+        )
+    logger.info(
+        "Export run %s: sync state up to position %s in %.1fs",
+        run.pk,
+        up_to,
+        time.monotonic() - started,
+    )
+
+
+class BackgroundSync:
+    """Writes the sync state on its own thread (and database connection) while the batches go
+    on; at most one write at a time, each from where the last one ended."""
+
+    def __init__(self, run: ExportRun, token: str):
+        self.run = run
+        self.token = token
+        self.thread: threading.Thread | None = None
+        self.last_started = time.monotonic()
+
+    def maybe_start(self) -> None:
+        due = time.monotonic() - self.last_started > settings.EXPORT_SYNC_STATE_SECONDS
+        busy = self.thread is not None and self.thread.is_alive()
+        if not due or busy or self.run.checkpoint <= self.run.synced_up_to:
+            return
+        self.last_started = time.monotonic()
+        after, up_to = self.run.synced_up_to, self.run.checkpoint
+        self.thread = threading.Thread(
+            target=self._write, args=(after, up_to), name=f"sync-state-{self.run.pk}", daemon=True
+        )
+        self.thread.start()
+
+    def _write(self, after: int, up_to: int) -> None:
+        try:
+            _write_sync_state(self.run, self.token, after, up_to)
+            self.run.synced_up_to = up_to
+        except Exception:  # the final write at the end of the run covers this range again
+            logger.exception("Export run %s: writing the sync state failed", self.run.pk)
+        finally:
+            db_connection.close()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _save(run: ExportRun, token: str, **fields) -> None:
