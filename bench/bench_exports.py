@@ -30,6 +30,8 @@ BENCH_DATABASE_URL = os.environ.get(
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 AUTOPILOT_RATE = 50
 AUTOPILOT_PROFILES = 100_000
+# A subset of the stages, for working on one figure (delta needs e2e; it changes the data).
+STAGES = set(os.environ.get("BENCH_STAGES", "e2e,floor,delta,latency,autopilot").split(","))
 ENCRYPTION_KEY = "YmVuY2htYXJrLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
 
 
@@ -53,7 +55,7 @@ def main() -> dict:
         "CAMPAIGN_MONITOR_TOKEN_URL": f"http://127.0.0.1:{cm_port}/oauth/token",
         "AUTOPILOT_API_URL": f"http://127.0.0.1:{ap_port}/v1",
         "AUTOPILOT_RATE_LIMIT": str(AUTOPILOT_RATE),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
     os.environ.update(env)
     import django
@@ -63,6 +65,7 @@ def main() -> dict:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    _forget_earlier_runs()
 
     redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     processes = [
@@ -105,7 +108,7 @@ def main() -> dict:
     processes.append(worker)
     try:
         time.sleep(3)
-        return _measure(cm_port, ap_port, worker.pid)
+        return _measure(cm_port, ap_port, worker.pid, [p.pid for p in processes[:2]])
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -116,7 +119,25 @@ def main() -> dict:
                 process.kill()
 
 
-def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
+def _forget_earlier_runs() -> None:
+    """Each invocation starts from the profiles alone: no exports, runs or sync state of an
+    earlier one (the state of earlier runs would make every figure a little slower)."""
+    from django.db import connection
+
+    from connections.models import Connection
+    from exports.models import Export, ExportRun, ExportRunFailure, SyncState
+
+    tables = [model._meta.db_table for model in (SyncState, ExportRunFailure, ExportRun, Export)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)}, {Connection._meta.db_table} CASCADE")
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename ~ '^export_run_[0-9]+_recipients$'"
+        )
+        for (table,) in cursor.fetchall():
+            cursor.execute(f'DROP TABLE "{table}"')
+
+
+def _measure(cm_port: int, ap_port: int, worker_pid: int, fake_pids: list[int]) -> dict:
     from django.contrib.auth.models import User
     from django.utils import timezone
 
@@ -129,6 +150,7 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
     from segments.services import segment_refresh
 
     cm = FakeControl(f"http://127.0.0.1:{cm_port}", "/api/v3.3")
+    cpu = CpuMeter(worker=[worker_pid], fakes=fake_pids, postgres=_postgres_pids)
     autopilot = FakeControl(f"http://127.0.0.1:{ap_port}", "/v1")
     client_id = next(iter(cm.state(summary=True)["clients"]))
     lists = cm.seed(
@@ -194,6 +216,7 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
                 sync_mode=Export.SyncMode.MIRROR,
             )
             export.segments.set([segment])
+        cpu.since_last()
         started = time.monotonic()
         run = services.run_request(export=export, user=user)
         while True:
@@ -205,22 +228,50 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
         print(
             f"{name}: {run.status} {run.sent:,} sent, {run.failed:,} failed,"
             f" {run.skipped:,} skipped "
-            f"in {elapsed:.1f}s {run.last_error}",
+            f"in {elapsed:.1f}s {run.last_error}; CPU seconds {cpu.since_last()}",
             file=sys.stderr,
         )
         return elapsed, run
 
-    e2e_s, run = timed_run(cm_connection, run_list, everyone, "Campaign Monitor, 1M")
-    peak_rss_mb = _peak_rss_mb(worker_pid)
-    floor_s = _floor(cm, floor_list, everyone.pk)
-    delta = _delta_reruns(cm, run.export, everyone, timed_run)
-    print(f"floor: {floor_s:.1f}s", file=sys.stderr)
+    figures = {}
+    if "e2e" in STAGES:
+        e2e_s, run = timed_run(cm_connection, run_list, everyone, "Campaign Monitor, 1M")
+        figures.update(
+            profiles=run.profiles_total,
+            sent=run.sent,
+            e2e_s=round(e2e_s, 2),
+            peak_rss_mb=round(_peak_rss_mb(worker_pid), 1),
+        )
+    if "floor" in STAGES:
+        floor_s = _floor(cm, floor_list, everyone.pk)
+        print(f"floor: {floor_s:.1f}s; CPU seconds {cpu.since_last()}", file=sys.stderr)
+        figures["floor_s"] = round(floor_s, 2)
+        if "e2e_s" in figures:
+            figures["ratio"] = round(figures["e2e_s"] / floor_s, 2)
+    if "delta" in STAGES and "e2e" in STAGES:
+        figures.update(_delta_reruns(cm, run.export, everyone, timed_run))
 
-    cm.configure(latency_ms=100)
-    e2e_latency_s, _run = timed_run(
-        cm_connection, latency_list, everyone, "Campaign Monitor, 1M, 100 ms latency"
-    )
-    cm.configure(latency_ms=0)
+    if "latency" in STAGES:
+        cm.configure(latency_ms=100)
+        e2e_latency_s, _run = timed_run(
+            cm_connection, latency_list, everyone, "Campaign Monitor, 1M, 100 ms latency"
+        )
+        cm.configure(latency_ms=0)
+        figures["e2e_latency_s"] = round(e2e_latency_s, 2)
+
+    if "autopilot" in STAGES:
+        figures.update(_autopilot(autopilot, user, timed_run))
+    return figures
+
+
+def _autopilot(autopilot, user, timed_run) -> dict:
+    """100,000 profiles to the Autopilot fake limited to 50 requests a second."""
+    from django.utils import timezone
+
+    from connections.models import Connection
+    from connections.services import credentials_encrypt
+    from segments.models import Segment
+    from segments.services import segment_refresh
 
     first_100k, _created = Segment.objects.get_or_create(
         name="First 100,000",
@@ -248,20 +299,11 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int) -> dict:
     ap_list = next(iter(autopilot.state(summary=True)["accounts"][0]["lists"]))
     autopilot_s, ap_run = timed_run(ap_connection, ap_list, first_100k, "Autopilot, 100k")
     autopilot_floor_s = math.ceil(ap_run.to_send / 100) / AUTOPILOT_RATE
-
     return {
-        "profiles": run.profiles_total,
-        "sent": run.sent,
-        "e2e_s": round(e2e_s, 2),
-        "floor_s": round(floor_s, 2),
-        "ratio": round(e2e_s / floor_s, 2),
-        "peak_rss_mb": round(peak_rss_mb, 1),
-        "e2e_latency_s": round(e2e_latency_s, 2),
         "autopilot_profiles": ap_run.profiles_total,
         "autopilot_s": round(autopilot_s, 2),
         "autopilot_floor_s": round(autopilot_floor_s, 2),
         "autopilot_ratio": round(autopilot_s / autopilot_floor_s, 3),
-        **delta,
     }
 
 
@@ -332,6 +374,45 @@ def _floor(cm, list_id: str, segment_id: int) -> float:
             }
             session.post(url, json=body, timeout=60)
     return time.monotonic() - started
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes between two readings: where a run's time goes."""
+
+    def __init__(self, **groups):
+        self.groups = groups
+        self.last = self._read()
+
+    def _read(self) -> dict[str, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        totals = {}
+        for name, pids in self.groups.items():
+            total = 0
+            for pid in pids() if callable(pids) else pids:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+            totals[name] = total / ticks
+        return totals
+
+    def since_last(self) -> str:
+        now = self._read()
+        spent = {name: round(now[name] - self.last.get(name, 0), 1) for name in now}
+        self.last = now
+        return ", ".join(f"{name} {seconds}" for name, seconds in spent.items())
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
 
 
 def _peak_rss_mb(pid: int) -> float:

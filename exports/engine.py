@@ -15,14 +15,14 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -39,14 +39,21 @@ from connections.types.base import (
     Transient,
 )
 from exports import alerts, messages, runs
-from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient, SyncState
+from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.ratelimit import RateLimiter
-from exports.recipients import RecipientReader, build_recipients
+from exports.recipients import (
+    ADD,
+    REMOVE,
+    RETURN,
+    UPDATE,
+    RecipientTable,
+    acknowledged_params,
+    build_recipients,
+)
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
-REMOVE, RETURNING = "remove", "return"
 IN_LIST, OPTED_OUT, REMOVED = (
     SyncState.State.IN_LIST,
     SyncState.State.OPTED_OUT,
@@ -95,14 +102,19 @@ class Progress:
     counts: Counter = field(default_factory=Counter)
     failures: list[ExportRunFailure] = field(default_factory=list)
     opted_out: list[SyncState] = field(default_factory=list)
+    # The first positions of the batches sent, in order; positions are profile ids, not dense.
+    in_flight: deque[int] = field(default_factory=deque)
     waiting: dict[int, tuple[Batch, PushResult]] = field(default_factory=dict)
+
+    def sending(self, batch: Batch) -> None:
+        self.in_flight.append(batch.first)
 
     def acknowledge(self, batch: Batch, result: PushResult) -> bool:
         """Record a batch; return True when the checkpoint moved."""
         self.waiting[batch.first] = (batch, result)
         moved = False
-        while (self.checkpoint + 1) in self.waiting:
-            batch, result = self.waiting.pop(self.checkpoint + 1)
+        while self.in_flight and self.in_flight[0] in self.waiting:
+            batch, result = self.waiting.pop(self.in_flight.popleft())
             self._count(batch, result)
             self.checkpoint = batch.last
             moved = True
@@ -131,7 +143,7 @@ class Progress:
                 self.counts["removed"] += 1
             else:
                 self.counts["sent"] += 1
-                self.counts["updated" if action == "update" else "added"] += 1
+                self.counts["updated" if action == UPDATE else "added"] += 1
 
     def totals(self) -> dict[str, int]:
         return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}
@@ -189,6 +201,11 @@ def _execute(run: ExportRun, token: str) -> None:
         _finish(run, token, Status.SKIPPED, last_error=messages.segment_not_ready(unusable))
         return
     backend = backend_for(export.connection)
+    table = RecipientTable(run)
+    if run.recipients_ready and not table.exists():
+        # The database lost the table (it is unlogged: a crash empties it). Positions are
+        # profile ids, so the table built again puts the checkpoint where it was.
+        build_recipients(run)
     if not run.recipients_ready:
         started = time.monotonic()
         counts = build_recipients(run)
@@ -217,15 +234,17 @@ def _execute(run: ExportRun, token: str) -> None:
         return
     if run.to_send or run.to_remove:  # an unchanged run makes no call at all
         backend.prepare(export.list_id, [])
-        _push_all(run, token, backend, removing=False)
-        _push_all(run, token, backend, removing=True)
+        _push_all(run, token, backend, table, removing=False)
+        _push_all(run, token, backend, table, removing=True)
     status = Status.SUCCEEDED if not (run.failed or run.skipped) else Status.COMPLETED_WITH_WARNINGS
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, status)
 
 
-def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -> None:
+def _push_all(
+    run: ExportRun, token: str, backend: Backend, table: RecipientTable, *, removing: bool
+) -> None:
     """Push the adds and updates, or (then) the removals, from the checkpoint on."""
     export = run.export
     limiter = RateLimiter(f"connection:{export.connection_id}", backend.rate_limit)
@@ -236,17 +255,17 @@ def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -
     exhausted = False
     concurrency = max(1, settings.EXPORT_CONCURRENCY)
     size = min(backend.batch_size, REMOVAL_BATCH) if removing else backend.batch_size
-    reader = RecipientReader(run, size, removing=removing)
     background_sync = BackgroundSync(run, token)
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"export-run-{run.pk}")
     try:
         while True:
             while not exhausted and len(pending) < concurrency:
-                batch = _next_batch(reader, next_position)
+                batch = _next_batch(table.page(next_position, size, removing=removing))
                 if batch is None:
                     exhausted = True
                     break
                 next_position = batch.last
+                progress.sending(batch)
                 future = pool.submit(
                     _push_with_retries, backend, export.list_id, batch, limiter, stop
                 )
@@ -273,14 +292,13 @@ def _push_all(run: ExportRun, token: str, backend: Backend, *, removing: bool) -
         background_sync.join()
 
 
-def _next_batch(reader: RecipientReader, after: int) -> Batch | None:
-    rows = reader.page(after)
+def _next_batch(rows: list[tuple]) -> Batch | None:
     if not rows:
         return None
     return Batch(
         first=rows[0][0],
         last=rows[-1][0],
-        records=[Record(row[1], row[3], row[4], returning=row[5] == RETURNING) for row in rows],
+        records=[Record(row[1], row[3], row[4], returning=row[5] == RETURN) for row in rows],
         customer_ids={row[1]: row[2] for row in rows},
         actions=[row[5] for row in rows],
         hashes=[row[6] for row in rows],
@@ -369,7 +387,7 @@ def _sync(run: ExportRun, token: str) -> None:
 
 
 def _write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> None:
-    """Record what the service acknowledged between two positions, in one statement.
+    """Record what the service acknowledged between two positions, in bulk.
 
     Every recipient up to the checkpoint was acknowledged; those the service refused have a
     failure row of this run and are left out. Writing in bulk, sorted by address, costs a
@@ -378,21 +396,15 @@ def _write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> Non
     """
     started = time.monotonic()
     with transaction.atomic(), db_connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {SyncState._meta.db_table}"
-            " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
-            "SELECT %s, r.email, r.fields_hash,"
-            " CASE WHEN r.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
-            f"FROM {ExportRunRecipient._meta.db_table} r "
-            "WHERE r.run_id = %s AND r.position > %s AND r.position <= %s AND NOT EXISTS ("
-            f"SELECT 1 FROM {ExportRunFailure._meta.db_table} f"
-            " WHERE f.run_id = r.run_id AND f.skipped = %s AND lower(f.email) = r.email) "
-            "ORDER BY r.email "
-            "ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
-            " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
-            " confirmed_at = excluded.confirmed_at",
-            (run.export_id, REMOVE, REMOVED, IN_LIST, run.pk, run.pk, after, up_to, False),
-        )
+        # An address the run adds has no sync state yet (one run per export at a time), so a
+        # plain insert does, at a third of the cost of an upsert; should one exist after all,
+        # the upsert below takes over.
+        try:
+            with transaction.atomic():
+                cursor.execute(*_sync_state_insert(run, after, up_to, adding=True))
+        except IntegrityError:
+            cursor.execute(*_sync_state_insert(run, after, up_to, adding=True, upsert=True))
+        cursor.execute(*_sync_state_insert(run, after, up_to, adding=False, upsert=True))
         cursor.execute(
             f"UPDATE {ExportRun._meta.db_table} SET synced_up_to = %s"
             " WHERE id = %s AND worker_token = %s",
@@ -404,6 +416,37 @@ def _write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> Non
         up_to,
         time.monotonic() - started,
     )
+
+
+def _sync_state_insert(
+    run: ExportRun, after: int, up_to: int, *, adding: bool, upsert: bool = False
+) -> tuple[str, tuple]:
+    """The statement that records the acknowledged adds, or the other acknowledged rows."""
+    sql = (
+        f"INSERT INTO {SyncState._meta.db_table}"
+        " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
+        "SELECT %s, a.email, a.fields_hash,"
+        " CASE WHEN a.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
+        f"FROM ({RecipientTable(run).acknowledged_sql()}) a WHERE (a.action = %s) = %s"
+        " ORDER BY a.email"
+    )
+    if upsert:
+        sql += (
+            " ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
+            " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
+            " confirmed_at = excluded.confirmed_at"
+        )
+    params = (
+        run.export_id,
+        REMOVE,
+        REMOVED,
+        IN_LIST,
+        run.pk,
+        *acknowledged_params(after, up_to),
+        ADD,
+        adding,
+    )
+    return sql, params
 
 
 class BackgroundSync:
@@ -465,10 +508,11 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     owned = ExportRun.objects.filter(pk=run.pk, worker_token=token)
     if not owned.exists():
         return
-    if run.recipients_ready:
+    table = RecipientTable(run)
+    if run.recipients_ready and table.exists():
         _sync(run, token)
     runs.transition(run, status, **fields)
-    ExportRunRecipient.objects.filter(run=run).delete()
+    table.drop()
     logger.info("Export run %s finished: %s", run.pk, status)
     try:
         alerts.run_finished(run.pk)

@@ -101,7 +101,7 @@ class ExportRun(models.Model):
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
     to_remove = models.PositiveIntegerField(default=0)
     # The position up to which the sync state holds what the service acknowledged.
-    synced_up_to = models.PositiveIntegerField(default=0)
+    synced_up_to = models.PositiveBigIntegerField(default=0)
     removed = models.PositiveIntegerField(_("removed"), default=0)
     # The run whose refused records this run sends again ("Retry failed records"), if any.
     retry_of = models.ForeignKey(
@@ -109,8 +109,8 @@ class ExportRun(models.Model):
     )
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
-    # The highest recipient position up to which every batch was acknowledged by the service.
-    checkpoint = models.PositiveIntegerField(default=0)
+    # The recipient position (a profile id) up to which the service acknowledged every batch.
+    checkpoint = models.PositiveBigIntegerField(default=0)
     recipients_ready = models.BooleanField(default=False)
     cancel_requested = models.BooleanField(default=False)
     worker_token = models.CharField(max_length=64, blank=True, default="")
@@ -151,38 +151,6 @@ class ExportRun(models.Model):
         return min(100, int(100 * self.processed / work))
 
 
-class ExportRunRecipient(models.Model):
-    """The run's de-duplicated recipients in a fixed order, so that a run can resume at a position.
-
-    Filled once per run by one INSERT ... SELECT; no database foreign keys, for the same reason
-    as ``SegmentMember``. Removed when the run finishes.
-    """
-
-    pk = models.CompositePrimaryKey("run", "position")
-    run = models.ForeignKey(
-        ExportRun, on_delete=models.CASCADE, db_index=False, db_constraint=False, related_name="+"
-    )
-    position = models.PositiveIntegerField()
-    profile = models.ForeignKey(
-        "segments.Profile",
-        on_delete=models.DO_NOTHING,
-        db_index=False,
-        db_constraint=False,
-        related_name="+",
-    )
-    email = models.CharField(max_length=320)
-    # "add", "update" or "remove"; removals come after every add and update.
-    action = models.CharField(max_length=10, default="add")
-    fields_hash = models.CharField(max_length=32, default="")
-    # Copied at build time so that reading a batch is one index range scan, without a join.
-    customer_id = models.CharField(max_length=255, default="")
-    first_name = models.TextField(default="")
-    last_name = models.TextField(default="")
-
-    def __str__(self) -> str:
-        return f"{self.run_id}:{self.position}"
-
-
 class SyncState(models.Model):
     """What the service last confirmed for one address of one export.
 
@@ -195,15 +163,23 @@ class SyncState(models.Model):
         OPTED_OUT = "opted_out", _("Opted out at the service")
         REMOVED = "removed", _("Removed by a mirror run")
 
+    # The primary key is the only index: a first run writes a million rows here, and every
+    # further index would cost as much again (the key already serves lookups by export).
     pk = models.CompositePrimaryKey("export", "email")
     export = models.ForeignKey(
-        Export, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        Export, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
     )
     email = models.CharField(max_length=320)
     fields_hash = models.CharField(max_length=32)
     state = models.CharField(max_length=10, choices=State.choices, default=State.IN_LIST)
+    # Runs are deleted only with their export, and its sync state goes with it.
     confirmed_by = models.ForeignKey(
-        ExportRun, null=True, on_delete=models.SET_NULL, db_constraint=False, related_name="+"
+        ExportRun,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     confirmed_at = models.DateTimeField(auto_now=True)
 

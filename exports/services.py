@@ -15,7 +15,7 @@ from connections import services as connection_services
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from exports import runs, tasks
-from exports.models import Export, ExportRun, ExportRunFailure, ExportRunRecipient
+from exports.models import Export, ExportRun, ExportRunFailure
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,18 @@ def runs_resume_stalled() -> int:
         logger.warning("Export run %s stalled; queueing it again to resume", run_id)
         _enqueue(run_id)
         count += 1
+    _drop_orphaned_recipient_tables()
     return count
+
+
+def _drop_orphaned_recipient_tables() -> None:
+    """A run normally drops its recipient table when it ends; this catches the rare run whose
+    ending was lost with its worker."""
+    from exports.recipients import drop_orphaned_tables
+
+    active = ExportRun.objects.filter(status__in=ExportRun.ACTIVE_STATUSES)
+    for name in drop_orphaned_tables(active.values_list("pk", flat=True)):
+        logger.info("Dropped the recipient table %s of a run that ended", name)
 
 
 def _enqueue(run_id: int) -> None:
@@ -263,7 +274,7 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
     The next run's recipients are computed exactly as the run will, inside a transaction that
     is then rolled back; nothing is sent and nothing is kept.
     """
-    from exports.recipients import build_recipients
+    from exports.recipients import ADD, REMOVE, RETURN, UPDATE, RecipientTable, build_recipients
 
     preview: dict = {}
     try:
@@ -272,11 +283,11 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
                 export=export, trigger=ExportRun.Trigger.USER, status=ExportRun.Status.SKIPPED
             )
             counts = build_recipients(run)
-            recipients = ExportRunRecipient.objects.filter(run=run).order_by("position")
+            table = RecipientTable(run)
             preview = {
                 "members": counts.members,
-                "added": recipients.filter(action="add").count(),
-                "updated": recipients.filter(action="update").count(),
+                "added": counts.added,
+                "updated": counts.updated,
                 "removed": counts.to_remove,
                 "unchanged": counts.unchanged,
                 "skipped": counts.skipped,
@@ -287,12 +298,9 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
                     .order_by("-count")
                 ),
                 "samples": {
-                    action: list(
-                        recipients.filter(action=action).values(
-                            "email", "customer_id", "first_name", "last_name"
-                        )[:sample_size]
-                    )
-                    for action in ("add", "update", "remove")
+                    ADD: table.sample((ADD, RETURN), sample_size),
+                    UPDATE: table.sample((UPDATE,), sample_size),
+                    REMOVE: table.sample((REMOVE,), sample_size),
                 },
                 "skipped_samples": list(
                     ExportRunFailure.objects.filter(run=run, skipped=True).values(
