@@ -19,6 +19,7 @@ from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -29,6 +30,7 @@ from django.utils import timezone
 
 from connections.services import backend_for, connection_record_error
 from connections.types.base import (
+    NO_FIELDS,
     AuthExpired,
     Backend,
     BackendError,
@@ -74,17 +76,24 @@ class RunCancelled(Exception):
 
 @dataclass
 class Batch:
-    first: int
-    last: int
+    """Consecutive recipients as read from the run's table, and the records sent for them."""
+
+    # (position, email, customer id, first name, last name, action, fields hash); the action
+    # is "add", "update", "return" or "remove" (a batch never mixes removals with the rest).
+    rows: list[tuple]
     records: list[Record]
-    customer_ids: dict[str, str]
-    # Per record: "add", "update" or "remove" (a batch never mixes removals with the rest).
-    actions: list[str]
-    hashes: list[str]
+
+    @property
+    def first(self) -> int:
+        return self.rows[0][0]
+
+    @property
+    def last(self) -> int:
+        return self.rows[-1][0]
 
     @property
     def removing(self) -> bool:
-        return self.actions[0] == REMOVE
+        return self.rows[0][5] == REMOVE
 
 
 @dataclass
@@ -121,29 +130,36 @@ class Progress:
         return moved
 
     def _count(self, batch: Batch, result: PushResult) -> None:
-        refused = {failure.email.strip().lower(): failure for failure in result.failures}
-        self.failures.extend(_failure_rows(self.run, batch, result.failures))
-        for record, action, fields_hash in zip(
-            batch.records, batch.actions, batch.hashes, strict=True
-        ):
-            failure = refused.get(record.email)
-            if failure is not None:
-                self.counts["failed"] += 1
-                if str(failure.code) in self.opted_out_codes:
-                    self.opted_out.append(
-                        SyncState(
-                            export_id=self.run.export_id,
-                            email=record.email,
-                            fields_hash=fields_hash,
-                            state=OPTED_OUT,
-                            confirmed_by_id=self.run.pk,
-                        )
+        if not result.failures:
+            done = Counter(map(itemgetter(5), batch.rows))
+        else:
+            done = self._count_refused(batch, result.failures)
+        self.counts["failed"] += len(batch.rows) - done.total()
+        self.counts["removed"] += done[REMOVE]
+        self.counts["updated"] += done[UPDATE]
+        self.counts["added"] += done[ADD] + done[RETURN]
+        self.counts["sent"] += done[ADD] + done[RETURN] + done[UPDATE]
+
+    def _count_refused(self, batch: Batch, failures: list[RecordFailure]) -> Counter:
+        """Keep the refusals, and the opted-out addresses among them; count the rest by action."""
+        self.failures.extend(_failure_rows(self.run, batch, failures))
+        refused = {failure.email.strip().lower(): failure for failure in failures}
+        done = Counter()
+        for _position, email, _customer_id, _first, _last, action, fields_hash in batch.rows:
+            failure = refused.get(email)
+            if failure is None:
+                done[action] += 1
+            elif str(failure.code) in self.opted_out_codes:
+                self.opted_out.append(
+                    SyncState(
+                        export_id=self.run.export_id,
+                        email=email,
+                        fields_hash=fields_hash,
+                        state=OPTED_OUT,
+                        confirmed_by_id=self.run.pk,
                     )
-            elif action == REMOVE:
-                self.counts["removed"] += 1
-            else:
-                self.counts["sent"] += 1
-                self.counts["updated" if action == UPDATE else "added"] += 1
+                )
+        return done
 
     def totals(self) -> dict[str, int]:
         return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}
@@ -295,14 +311,11 @@ def _push_all(
 def _next_batch(rows: list[tuple]) -> Batch | None:
     if not rows:
         return None
-    return Batch(
-        first=rows[0][0],
-        last=rows[-1][0],
-        records=[Record(row[1], row[3], row[4], returning=row[5] == RETURN) for row in rows],
-        customer_ids={row[1]: row[2] for row in rows},
-        actions=[row[5] for row in rows],
-        hashes=[row[6] for row in rows],
-    )
+    records = [
+        Record(email, first_name, last_name, NO_FIELDS, action == RETURN)
+        for _position, email, _customer_id, first_name, last_name, action, _hash in rows
+    ]
+    return Batch(rows, records)
 
 
 def _push_with_retries(
@@ -351,11 +364,12 @@ def _backoff(attempt: int) -> float:
 def _failure_rows(
     run: ExportRun, batch: Batch, failures: list[RecordFailure]
 ) -> list[ExportRunFailure]:
+    customer_ids = {row[1]: row[2] for row in batch.rows}
     return [
         ExportRunFailure(
             run=run,
             email=failure.email[:320],
-            customer_id=batch.customer_ids.get(failure.email.strip().lower(), ""),
+            customer_id=customer_ids.get(failure.email.strip().lower(), ""),
             code=str(failure.code)[:50],
             reason=failure.message,
         )

@@ -21,7 +21,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from django import forms
@@ -82,18 +83,21 @@ class AuthRevoked(AuthError):
 # Values exchanged with the engine and the pages -------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Record:
+NO_FIELDS: Mapping[str, str | int | float | bool | None] = MappingProxyType({})
+
+
+class Record(NamedTuple):
     """One profile to send. ``fields`` maps a destination field name to its value.
 
     ``returning`` marks an address that an earlier mirror run removed from this list and that
     is back in the segments: a service that keeps removed addresses apart must let it in again.
+    A tuple, because a run makes a million of them.
     """
 
     email: str
     first_name: str = ""
     last_name: str = ""
-    fields: Mapping[str, str | int | float | bool | None] = field(default_factory=dict)
+    fields: Mapping[str, str | int | float | bool | None] = NO_FIELDS
     returning: bool = False
 
 

@@ -130,10 +130,9 @@ class CampaignMonitorBackend(Backend):
         failures = []
         # Addresses we deleted earlier come back only with Resubscribe (else Code 205); the
         # rest keep Resubscribe off, so that people who unsubscribed stay unsubscribed.
-        for resubscribe, records in (
-            (self.resubscribe, [record for record in batch if not record.returning]),
-            (True, [record for record in batch if record.returning]),
-        ):
+        returning = [record for record in batch if record.returning]
+        staying = [record for record in batch if not record.returning] if returning else batch
+        for resubscribe, records in ((self.resubscribe, staying), (True, returning)):
             if not records:
                 continue
             result = self.client.import_subscribers(
@@ -161,13 +160,20 @@ class CampaignMonitorBackend(Backend):
             yield str(ci_get(subscriber, "EmailAddress", ""))
 
     def _subscriber(self, record: Record) -> dict[str, Any]:
-        custom_fields = [
-            {"Key": self._field_keys.get(name, name), "Value": "" if value is None else str(value)}
-            for name, value in record.fields.items()
-        ]
+        custom_fields = (
+            [
+                {
+                    "Key": self._field_keys.get(name, name),
+                    "Value": "" if value is None else str(value),
+                }
+                for name, value in record.fields.items()
+            ]
+            if record.fields
+            else []
+        )
         return {
             "EmailAddress": record.email,
-            "Name": " ".join(part for part in (record.first_name, record.last_name) if part),
+            "Name": f"{record.first_name} {record.last_name}".strip(),
             "ConsentToTrack": "Unchanged",
             "CustomFields": custom_fields,
         }
