@@ -98,7 +98,7 @@ def main() -> dict:
             "worker",
             "--pool=threads",
             "--concurrency=2",
-            "--loglevel=WARNING",
+            f"--loglevel={env['LOG_LEVEL']}",
             "--without-gossip",
             "--without-mingle",
         ],

@@ -64,6 +64,7 @@ IN_LIST, OPTED_OUT, REMOVED = (
 COUNTED = ("sent", "failed", "added", "updated", "removed")
 # Removing is one call per address at some services: smaller batches keep progress moving.
 REMOVAL_BATCH = 100
+STATISTICS_AFTER_ROWS = 10_000
 
 
 class RunLost(Exception):
@@ -525,6 +526,11 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     table = RecipientTable(run)
     if run.recipients_ready and table.exists():
         _sync(run, token)
+        if run.sent + run.removed >= STATISTICS_AFTER_ROWS and db_connection.vendor == "postgresql":
+            # The next run's plan depends on how many addresses the export has; autovacuum
+            # would tell the planner only after a while.
+            with db_connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {SyncState._meta.db_table}")
     runs.transition(run, status, **fields)
     table.drop()
     logger.info("Export run %s finished: %s", run.pk, status)

@@ -27,10 +27,9 @@ from django.db.models import (
     TextField,
     Value,
     When,
-    Window,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Collate, Concat, Lower, RowNumber, Trim
+from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
 
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from segments.models import Profile, SegmentMember
@@ -181,133 +180,32 @@ def drop_orphaned_tables(active_run_ids) -> list[str]:
 def build_recipients(run: ExportRun) -> RecipientCounts:
     """Fill the run's recipient table and its skipped members; idempotent for a run.
 
-    One scan of the members computes each one's normalised email, whether it is usable, its
-    rank among the members sharing that email, a hash of the fields sent and, compared with
-    the export's sync state, its action. Positions are profile ids, so a table built again
-    (after the database lost it) puts everyone where they were.
+    One parallel scan of the members computes each one's normalised email, whether it is
+    usable, a hash of the fields sent and, compared with the export's sync state, its action.
+    Then the few members that share an address with a member of lower id are marked as
+    duplicates (cheaper than ranking every member by address), the skipped are listed and, in
+    mirror mode, the addresses that left are queued for removal. Positions are profile ids, so
+    a table built again (after the database lost it) puts everyone where they were.
     """
     export = run.export
     table = RecipientTable(run)
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
-    normalised = F("normalised_email")
-    if connection.vendor == "postgresql":
-        normalised = Collate(normalised, "C")  # byte order: a third faster to sort
-    members = _with_normalised_email(export).annotate(
-        raw_email=Coalesce(field_value(export.email_field), Value("")),
-        mapped_first_name=_mapped(export.first_name_field),
-        mapped_last_name=_mapped(export.last_name_field),
-        usable=Case(
-            When(normalised_email__regex=EMAIL_PATTERN, then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
-        email_rank=Window(RowNumber(), partition_by=normalised, order_by=F("pk").asc()),
-    )
-    members = members.annotate(
-        fields_hash=FieldsHash(
-            Concat(
-                F("normalised_email"),
-                Value("\x1f"),
-                F("mapped_first_name"),
-                Value("\x1f"),
-                F("mapped_last_name"),
-                output_field=TextField(),
-            )
-        )
-    )
-    members_sql, params = (
-        members.order_by()
-        .values(
-            "id",
-            "customer_id",
-            "raw_email",
-            "normalised_email",
-            "usable",
-            "email_rank",
-            "mapped_first_name",
-            "mapped_last_name",
-            "fields_hash",
-        )
-        .query.sql_with_params()
-    )
-    failures = ExportRunFailure._meta.db_table
-    states = SyncState._meta.db_table
-    resend = export.resend_next_run or run.retry_of_id is not None
-    retry_filter, retry_params = "", ()
-    if run.retry_of_id:
-        # "Retry failed records": only the addresses the service refused in that run.
-        retry_filter = (
-            " WHERE NOT (m.usable = 1 AND m.email_rank = 1 AND m.normalised_email NOT IN ("
-            f"SELECT lower(email) FROM {failures} WHERE run_id = %s AND skipped = %s))"
-        )
-        retry_params = (run.retry_of_id, False)
-    unlogged = "UNLOGGED " if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
-        # What the service last confirmed for each address is joined in once, here.
-        cursor.execute(
-            f"CREATE {unlogged}TABLE {table.name} AS SELECT m.id AS position,"
-            " m.normalised_email AS email, m.raw_email, m.customer_id,"
-            " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
-            " m.fields_hash, CASE"
-            " WHEN m.usable = 0 AND m.normalised_email = '' THEN %s"
-            " WHEN m.usable = 0 THEN %s WHEN m.email_rank > 1 THEN %s"
-            " WHEN s.state IS NULL THEN %s WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
-            " WHEN s.fields_hash <> m.fields_hash OR %s THEN %s ELSE %s END AS action"
-            f" FROM ({members_sql}) AS m LEFT JOIN {states} s ON s.export_id = %s"
-            " AND s.email = m.normalised_email AND m.usable = 1 AND m.email_rank = 1"
-            f"{retry_filter}",
-            (
-                SKIP_MISSING_EMAIL,
-                SKIP_INVALID_EMAIL,
-                SKIP_DUPLICATE_EMAIL,
-                ADD,
-                SyncState.State.REMOVED,
-                RETURN,
-                SyncState.State.OPTED_OUT,
-                SKIP_OPTED_OUT,
-                resend,
-                UPDATE,
-                UNCHANGED,
-                *params,
-                export.pk,
-                *retry_params,
-            ),
-        )
-        skip_codes = tuple(SKIP_REASONS)
-        cursor.execute(
-            f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped) "
-            "SELECT %s, customer_id, substr(raw_email, 1, 320), action, CASE action"
-            f" {' '.join('WHEN %s THEN %s' for _code in skip_codes)} END, %s "
-            f"FROM {table.name} WHERE action IN ({_placeholders(skip_codes)}) ORDER BY position",
-            (
-                run.pk,
-                *(value for code in skip_codes for value in (code, SKIP_REASONS[code])),
-                True,
-                *skip_codes,
-            ),
-        )
+        _create_table(cursor, table, run)
+        if connection.vendor == "postgresql":
+            # Fresh statistics: hashed joins below, and index scans for the pages later.
+            cursor.execute(f"ANALYZE {table.name}")
+        _mark_duplicates(cursor, table)
+        _list_skipped(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
         by_action = dict(cursor.fetchall())
-        if connection.vendor == "postgresql":
-            # Fresh statistics: a hashed anti-join below, and index scans for the pages.
-            cursor.execute(f"ANALYZE {table.name}")
         to_remove = 0
         if export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id:
-            present = (*SENT_ACTIONS, UNCHANGED, SKIP_OPTED_OUT)
-            cursor.execute(
-                f"INSERT INTO {table.name} (position, email, raw_email, customer_id,"
-                " first_name, last_name, fields_hash, action) "
-                f"SELECT (SELECT coalesce(max(position), 0) FROM {table.name})"
-                " + row_number() OVER (ORDER BY s.email), s.email, s.email, '', '', '', '', %s"
-                f" FROM {states} s WHERE s.export_id = %s AND s.state = %s AND NOT EXISTS ("
-                f"SELECT 1 FROM {table.name} m WHERE m.email = s.email"
-                f" AND m.action IN ({_placeholders(present)}))",
-                (REMOVE, export.pk, SyncState.State.IN_LIST, *present),
-            )
-            to_remove = cursor.rowcount
+            # Every address in the list that a member still has is updated or unchanged.
+            still_in_list = by_action.get(UPDATE, 0) + by_action.get(UNCHANGED, 0)
+            to_remove = _queue_leavers(cursor, table, export, still_in_list)
         index = connection.ops.quote_name(f"{_TABLE_NAME.format(run.pk)}_position")
         cursor.execute(f"CREATE INDEX {index} ON {table.name} (position) WHERE {_TO_PUSH}")
     return RecipientCounts(
@@ -319,6 +217,142 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
         added=by_action.get(ADD, 0) + by_action.get(RETURN, 0),
         updated=by_action.get(UPDATE, 0),
     )
+
+
+def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
+    """One row per member: its address, the fields sent, their hash and its action, from what
+    the service last confirmed for the address (joined in once, here)."""
+    export = run.export
+    members = _with_normalised_email(export).annotate(
+        raw_email=Coalesce(field_value(export.email_field), Value("")),
+        mapped_first_name=_mapped(export.first_name_field),
+        mapped_last_name=_mapped(export.last_name_field),
+        usable=Case(
+            When(normalised_email__regex=EMAIL_PATTERN, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+        fields_hash=FieldsHash(
+            Concat(
+                F("normalised_email"),
+                Value("\x1f"),
+                F("mapped_first_name"),
+                Value("\x1f"),
+                F("mapped_last_name"),
+                output_field=TextField(),
+            )
+        ),
+    )
+    members_sql, params = (
+        members.order_by()
+        .values(
+            "id",
+            "customer_id",
+            "raw_email",
+            "normalised_email",
+            "usable",
+            "mapped_first_name",
+            "mapped_last_name",
+            "fields_hash",
+        )
+        .query.sql_with_params()
+    )
+    resend = export.resend_next_run or run.retry_of_id is not None
+    retry_filter, retry_params = "", ()
+    if run.retry_of_id:
+        # "Retry failed records": only the addresses the service refused in that run.
+        retry_filter = (
+            " WHERE NOT (m.usable = 1 AND m.normalised_email NOT IN ("
+            f"SELECT lower(email) FROM {ExportRunFailure._meta.db_table}"
+            " WHERE run_id = %s AND skipped = %s))"
+        )
+        retry_params = (run.retry_of_id, False)
+    unlogged = "UNLOGGED " if connection.vendor == "postgresql" else ""
+    cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
+    cursor.execute(
+        f"CREATE {unlogged}TABLE {table.name} AS SELECT m.id AS position,"
+        " m.normalised_email AS email, m.raw_email, m.customer_id,"
+        " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
+        " m.fields_hash, CASE"
+        " WHEN m.usable = 0 AND m.normalised_email = '' THEN %s WHEN m.usable = 0 THEN %s"
+        " WHEN s.state IS NULL THEN %s WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
+        " WHEN s.fields_hash <> m.fields_hash OR %s THEN %s ELSE %s END AS action"
+        f" FROM ({members_sql}) AS m LEFT JOIN {SyncState._meta.db_table} s"
+        f" ON s.export_id = %s AND s.email = m.normalised_email{retry_filter}",
+        (
+            SKIP_MISSING_EMAIL,
+            SKIP_INVALID_EMAIL,
+            ADD,
+            SyncState.State.REMOVED,
+            RETURN,
+            SyncState.State.OPTED_OUT,
+            SKIP_OPTED_OUT,
+            resend,
+            UPDATE,
+            UNCHANGED,
+            *params,
+            export.pk,
+            *retry_params,
+        ),
+    )
+
+
+def _mark_duplicates(cursor, table: RecipientTable) -> None:
+    """Of the members sharing a usable address, the one with the lowest id is sent."""
+    unusable = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL)
+    cursor.execute(
+        f"UPDATE {table.name} SET action = %s WHERE position IN (SELECT position FROM ("
+        " SELECT position,"
+        " row_number() OVER (PARTITION BY email ORDER BY position) AS email_rank"
+        f" FROM {table.name} WHERE action NOT IN ({_placeholders(unusable)}) AND email IN ("
+        f"SELECT email FROM {table.name} GROUP BY email HAVING count(*) > 1)) AS ranked"
+        " WHERE email_rank > 1)",
+        (SKIP_DUPLICATE_EMAIL, *unusable),
+    )
+
+
+def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
+    skip_codes = tuple(SKIP_REASONS)
+    cursor.execute(
+        f"INSERT INTO {ExportRunFailure._meta.db_table}"
+        " (run_id, customer_id, email, code, reason, skipped) "
+        "SELECT %s, customer_id, substr(raw_email, 1, 320), action, CASE action"
+        f" {' '.join('WHEN %s THEN %s' for _code in skip_codes)} END, %s "
+        f"FROM {table.name} WHERE action IN ({_placeholders(skip_codes)}) ORDER BY position",
+        (
+            run.pk,
+            *(value for code in skip_codes for value in (code, SKIP_REASONS[code])),
+            True,
+            *skip_codes,
+        ),
+    )
+
+
+def _queue_leavers(cursor, table: RecipientTable, export: Export, still_in_list: int) -> int:
+    """Queue for removal, after every member, the addresses in the list that no member has;
+    return how many."""
+    states = SyncState._meta.db_table
+    cursor.execute(
+        f"SELECT count(*) FROM {states} WHERE export_id = %s AND state = %s",
+        (export.pk, SyncState.State.IN_LIST),
+    )
+    if cursor.fetchone()[0] == still_in_list:
+        return 0  # nobody left: no need to compare a million addresses
+    present = (*SENT_ACTIONS, UNCHANGED, SKIP_OPTED_OUT)
+    if connection.vendor == "postgresql":
+        # Sorting a million addresses to merge them costs more than hashing them.
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+    cursor.execute(
+        f"INSERT INTO {table.name} (position, email, raw_email, customer_id,"
+        " first_name, last_name, fields_hash, action) "
+        f"SELECT (SELECT coalesce(max(position), 0) FROM {table.name})"
+        " + row_number() OVER (ORDER BY s.email), s.email, s.email, '', '', '', '', %s"
+        f" FROM {states} s WHERE s.export_id = %s AND s.state = %s AND NOT EXISTS ("
+        f"SELECT 1 FROM {table.name} m WHERE m.email = s.email"
+        f" AND m.action IN ({_placeholders(present)}))",
+        (REMOVE, export.pk, SyncState.State.IN_LIST, *present),
+    )
+    return cursor.rowcount
 
 
 def _placeholders(values) -> str:

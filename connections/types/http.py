@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import requests
@@ -15,13 +16,22 @@ DEFAULT_TIMEOUT = (5.0, 60.0)
 USER_AGENT = "AudienceRelay/0.1 (+https://github.com/audience-relay)"
 
 
-def new_session(*, pool_size: int | None = None) -> requests.Session:
+def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
     """A session with connection pooling, one pooled connection per export thread by default.
     Only failures to *connect* are retried here (the request never left, so retrying is safe
     for any method); every other failure reaches the client, which turns it into a typed error
-    and lets the caller decide."""
+    and lets the caller decide.
+
+    The environment (proxies for ``url``, a CA bundle) is read once here: requests would read
+    it again on every request, which costs a third of a small request's time.
+    """
     pool_size = pool_size or max(10, settings.EXPORT_CONCURRENCY)
     session = requests.Session()
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(url)
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
     retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
     session.mount("https://", adapter)

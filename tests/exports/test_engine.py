@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from connections.types.base import AuthRevoked, RateLimited, Transient
-from exports import engine, services
-from exports.models import ExportRun, ExportRunFailure
+from exports import engine, runs, services
+from exports.models import ExportRun, ExportRunFailure, SyncState
+from exports.recipients import RecipientTable, build_recipients
 from tests.factories import ProfileFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +163,47 @@ def test_an_export_whose_segment_failed_is_skipped_with_the_reason(backend, make
     run = run_now(make_export(broken))
     assert run.status == Status.SKIPPED
     assert "segment “Broken” failed to refresh" in run.last_error
+
+
+def test_a_run_whose_recipient_table_was_lost_builds_it_again_and_resumes_at_its_checkpoint(
+    backend, make_export, everyone, settings
+):
+    """The table is unlogged: a database crash empties it. The run must still reach everyone."""
+    profiles = [ProfileFactory(email=f"p{number}@example.com") for number in range(9)]
+    export = make_export(everyone)
+    settings.EXPORT_CONCURRENCY = 1
+    run = services.run_request(export=export)
+
+    def die_after_two_batches(recording):
+        if recording.calls == 3:
+            raise SystemExit
+
+    backend.before_push = die_after_two_batches
+    with pytest.raises(SystemExit):
+        engine.execute(run.pk)
+    RecipientTable(run).drop()
+
+    backend.before_push = None
+    settings.EXPORT_STALLED_AFTER_SECONDS = 0
+    resumed = engine.execute(run.pk)
+    assert resumed.status == Status.SUCCEEDED
+    assert resumed.checkpoint == profiles[8].pk
+    assert sorted(backend.lists["list-1"]) == [f"p{number}@example.com" for number in range(9)]
+    assert not RecipientTable(run).exists()
+    # Everyone acknowledged is in the sync state, the batches before the loss included.
+    assert SyncState.objects.filter(export=export, state=SyncState.State.IN_LIST).count() == 9
+
+
+def test_the_sweeper_drops_the_recipient_tables_of_runs_that_ended(make_export, everyone):
+    ProfileFactory()
+    export = make_export(everyone)
+    ended = services.run_request(export=export)
+    build_recipients(ended)
+    runs.transition(ended, Status.CANCELLED)
+    active = services.run_request(export=make_export(everyone))
+    build_recipients(active)
+
+    services.runs_resume_stalled()
+
+    assert not RecipientTable(ended).exists()
+    assert RecipientTable(active).exists()
