@@ -1,0 +1,48 @@
+"""How many batches a run keeps in flight at once.
+
+More batches in flight hide the service's latency, until the work per batch (ours, the
+service's, the database's) saturates the machine: from then on each extra batch only waits,
+makes every batch slower and, on a small machine, steals CPU from the rest. The limit follows
+TCP Vegas: from the fastest round trip seen (the cost of a batch with no queue) and the
+current one, it estimates how many batches are queueing rather than being served, and grows
+while fewer than ``QUEUED_LOW`` are, shrinks while more than ``QUEUED_HIGH`` are. It starts
+low and doubles each round until batches queue (slow start), so a distant service still gets
+``EXPORT_CONCURRENCY`` batches in flight within a few round trips.
+"""
+
+from __future__ import annotations
+
+import math
+
+QUEUED_LOW = 2
+QUEUED_HIGH = 4
+INITIAL = 4
+
+
+class InFlightLimit:
+    def __init__(self, maximum: int, minimum: int = 2):
+        self.maximum = max(1, maximum)
+        self.minimum = min(minimum, self.maximum)
+        self.limit = min(INITIAL, self.maximum)
+        self.base_round_trip = math.inf
+        self.slow_start = True
+        self._round: list[float] = []
+
+    def completed(self, round_trip: float) -> None:
+        """A batch came back after ``round_trip`` seconds; adjust the limit once per round
+        (once as many batches as the limit allows have come back)."""
+        self.base_round_trip = min(self.base_round_trip, round_trip)
+        self._round.append(round_trip)
+        if len(self._round) < self.limit:
+            return
+        typical = sorted(self._round)[len(self._round) // 2]
+        self._round.clear()
+        queued = self.limit * (1 - self.base_round_trip / typical) if typical > 0 else 0
+        if queued < QUEUED_LOW:
+            grown = self.limit * 2 if self.slow_start else self.limit + 1
+            self.limit = min(self.maximum, grown)
+        elif queued > QUEUED_HIGH:
+            self.slow_start = False
+            self.limit = max(self.minimum, self.limit - 1)
+        else:
+            self.slow_start = False

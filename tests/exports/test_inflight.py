@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from exports.inflight import InFlightLimit
+
+
+def run_rounds(limit: InFlightLimit, round_trip_for, rounds: int) -> list[int]:
+    """Feed ``rounds`` rounds of completions; the round trip depends on the limit."""
+    seen = []
+    for _round in range(rounds):
+        for _batch in range(limit.limit):
+            limit.completed(round_trip_for(limit.limit))
+        seen.append(limit.limit)
+    return seen
+
+
+def test_a_distant_service_gets_every_batch_allowed_in_flight_within_a_few_rounds():
+    limit = InFlightLimit(16)
+    seen = run_rounds(limit, lambda _in_flight: 0.1, rounds=5)  # latency: no queueing
+    assert seen[:3] == [8, 16, 16]
+    assert limit.limit == 16
+
+
+def test_a_saturated_machine_keeps_few_batches_in_flight():
+    # Two cores, 8 ms of work per batch: beyond two in flight, batches only queue.
+    limit = InFlightLimit(16)
+    seen = run_rounds(limit, lambda in_flight: 0.008 * max(1, in_flight / 2), rounds=40)
+    assert max(seen[5:]) <= 8  # two served, a few queued: never the sixteen allowed
+
+
+def test_the_limit_comes_down_when_the_service_slows_down_and_stays_within_bounds():
+    limit = InFlightLimit(16)
+    run_rounds(limit, lambda _in_flight: 0.05, rounds=5)
+    assert limit.limit == 16
+    run_rounds(limit, lambda in_flight: 0.05 * in_flight, rounds=40)  # now every batch queues
+    assert limit.limit == 5  # one served, four queued at most
+    single = InFlightLimit(1)
+    run_rounds(single, lambda _in_flight: 0.01, rounds=5)
+    assert single.limit == 1
