@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-# KEYS[1]: bucket; ARGV: rate per second, capacity, now (seconds). Returns seconds to wait (0: go).
+# KEYS[1]: bucket; ARGV: rate per second, capacity, now (seconds). Takes the next request slot,
+# now or in the future (the bucket may go below zero: slots are reserved in order), and returns
+# the seconds to wait for it, so that a waiting thread sleeps once instead of asking again.
 _TAKE_REQUEST_SLOT = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -21,16 +23,13 @@ local now = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait = (1 - tokens) / rate
-end
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate) - 1
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
 redis.call('EXPIRE', KEYS[1], 60)
-return tostring(wait)
+if tokens >= 0 then
+  return '0'
+end
+return tostring(-tokens / rate)
 """
 
 
@@ -54,13 +53,15 @@ class RateLimiter:
             self._script = client.register_script(_TAKE_REQUEST_SLOT)
 
     def acquire(self, stopped: Callable[[], bool] = lambda: False) -> None:
+        """Wait for this request's slot (unless ``stopped`` turns true meanwhile)."""
         if not self.rate:
             return
+        deadline = time.monotonic() + self._take()
         while not stopped():
-            wait = self._take()
-            if wait <= 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return
-            time.sleep(min(wait, 1.0))
+            time.sleep(min(remaining, 0.25))
 
     def _take(self) -> float:
         if self._script is not None:
@@ -69,11 +70,8 @@ class RateLimiter:
             )
         with self._lock:
             now = time.monotonic()
-            self._local_tokens = min(
-                self.capacity, self._local_tokens + (now - self._local_at) * self.rate
+            self._local_tokens = (
+                min(self.capacity, self._local_tokens + (now - self._local_at) * self.rate) - 1
             )
             self._local_at = now
-            if self._local_tokens >= 1:
-                self._local_tokens -= 1
-                return 0.0
-            return (1 - self._local_tokens) / self.rate
+            return max(0.0, -self._local_tokens / self.rate)
