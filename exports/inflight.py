@@ -2,11 +2,13 @@
 
 More batches in flight hide the service's latency, until the work per batch (ours, the
 service's, the database's) saturates the machine: from then on each extra batch only waits,
-makes every batch slower and, on a small machine, steals CPU from the rest. The limit follows
-TCP Vegas: from the fastest round trip seen (the cost of a batch with no queue) and the
-current one, it estimates how many batches are queueing rather than being served, and grows
-while fewer than ``QUEUED_LOW`` are, shrinks while more than ``QUEUED_HIGH`` are. It starts
-low and doubles each round until batches queue (slow start), so a distant service still gets
+makes every batch slower and, on a small machine, steals CPU from the rest. From the fastest
+round trip seen (the cost of a batch with no queue) and the current one, the limit estimates
+the share of the batches in flight that are queueing rather than being served (as TCP Vegas
+does), and grows while that share is under ``QUEUED_LOW``, shrinks while it is over
+``QUEUED_HIGH``. A share, not a count: a distant service's round trips vary by some tens of
+milliseconds whatever we do, and that must not hold sixteen batches back. The limit starts low
+and doubles each round until batches queue (slow start), so a distant service gets
 ``EXPORT_CONCURRENCY`` batches in flight within a few round trips.
 """
 
@@ -14,8 +16,8 @@ from __future__ import annotations
 
 import math
 
-QUEUED_LOW = 2
-QUEUED_HIGH = 4
+QUEUED_LOW = 0.25
+QUEUED_HIGH = 0.5
 INITIAL = 4
 
 
@@ -37,7 +39,7 @@ class InFlightLimit:
             return
         typical = sorted(self._round)[len(self._round) // 2]
         self._round.clear()
-        queued = self.limit * (1 - self.base_round_trip / typical) if typical > 0 else 0
+        queued = 1 - self.base_round_trip / typical if typical > 0 else 0
         if queued < QUEUED_LOW:
             grown = self.limit * 2 if self.slow_start else self.limit + 1
             self.limit = min(self.maximum, grown)

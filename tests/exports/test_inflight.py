@@ -27,12 +27,18 @@ def test_a_saturated_machine_keeps_few_batches_in_flight():
     assert max(seen[5:]) <= 8  # two served, a few queued: never the sixteen allowed
 
 
+def test_round_trips_that_vary_a_little_do_not_hold_a_distant_service_back():
+    limit = InFlightLimit(16)
+    run_rounds(limit, lambda in_flight: 0.1 + 0.002 * in_flight, rounds=10)
+    assert limit.limit == 16
+
+
 def test_the_limit_comes_down_when_the_service_slows_down_and_stays_within_bounds():
     limit = InFlightLimit(16)
     run_rounds(limit, lambda _in_flight: 0.05, rounds=5)
     assert limit.limit == 16
     run_rounds(limit, lambda in_flight: 0.05 * in_flight, rounds=40)  # now every batch queues
-    assert limit.limit == 5  # one served, four queued at most
+    assert limit.limit == 2
     single = InFlightLimit(1)
     run_rounds(single, lambda _in_flight: 0.01, rounds=5)
     assert single.limit == 1
