@@ -6,6 +6,7 @@ import pytest
 
 from exports import engine, services
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
+from exports.recipients import build_recipients
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
 
@@ -258,3 +259,23 @@ def test_resend_everything_and_retry_failed_records_are_buttons_away(
     assert response.status_code == 302
     retry = ExportRun.objects.get(retry_of=first)
     assert (retry.status, retry.triggered_by) == (Status.QUEUED, bob)
+
+
+def test_an_added_address_that_has_a_sync_state_after_all_is_updated_not_refused(
+    make_export, everyone, five
+):
+    """Adds are recorded with a plain insert; should a state exist meanwhile (which one run
+    per export at a time prevents), the upsert takes over instead of failing the run."""
+    export = make_export(everyone)
+    run = services.run_request(export=export)
+    build_recipients(run)
+    SyncState.objects.create(export=export, email="p0@example.com", fields_hash="stale")
+    ExportRun.objects.filter(pk=run.pk).update(worker_token="token")
+
+    engine._write_sync_state(run, "token", 0, five[-1].pk)
+
+    states = SyncState.objects.filter(export=export)
+    assert states.count() == 5
+    assert states.get(email="p0@example.com").fields_hash != "stale"
+    run.refresh_from_db()
+    assert run.synced_up_to == five[-1].pk
