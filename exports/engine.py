@@ -51,7 +51,6 @@ from exports.recipients import (
     RETURN,
     UPDATE,
     RecipientTable,
-    acknowledged_params,
     build_recipients,
 )
 from segments.models import Segment
@@ -408,19 +407,18 @@ def _failure_rows(
 
 def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
     """Counts, checkpoint, failures and sync state of the acknowledged batches, all or none."""
-    if not (progress.failures or progress.opted_out):
+    if progress.failures or progress.opted_out:
+        with transaction.atomic():
+            _save(run, token, checkpoint=progress.checkpoint, **progress.totals())
+            ExportRunFailure.objects.bulk_create(progress.failures)
+            SyncState.objects.bulk_create(
+                progress.opted_out,
+                update_conflicts=True,
+                unique_fields=["export", "email"],
+                update_fields=["fields_hash", "state", "confirmed_by", "confirmed_at"],
+            )
+    else:
         _save(run, token, checkpoint=progress.checkpoint, **progress.totals())  # one statement
-        progress.counts.clear()
-        return
-    with transaction.atomic():
-        _save(run, token, checkpoint=progress.checkpoint, **progress.totals())
-        ExportRunFailure.objects.bulk_create(progress.failures)
-        SyncState.objects.bulk_create(
-            progress.opted_out,
-            update_conflicts=True,
-            unique_fields=["export", "email"],
-            update_fields=["fields_hash", "state", "confirmed_by", "confirmed_at"],
-        )
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
@@ -469,13 +467,13 @@ def _sync_state_insert(
     run: ExportRun, after: int, up_to: int, *, adding: bool, upsert: bool = False
 ) -> tuple[str, tuple]:
     """The statement that records the acknowledged adds, or the other acknowledged rows."""
+    acknowledged, acknowledged_params = RecipientTable(run).acknowledged(after, up_to)
     sql = (
         f"INSERT INTO {SyncState._meta.db_table}"
         " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
         "SELECT %s, a.email, a.fields_hash,"
         " CASE WHEN a.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
-        f"FROM ({RecipientTable(run).acknowledged_sql()}) a WHERE (a.action = %s) = %s"
-        " ORDER BY a.email"
+        f"FROM ({acknowledged}) a WHERE (a.action = %s) = %s ORDER BY a.email"
     )
     if upsert:
         sql += (
@@ -489,7 +487,7 @@ def _sync_state_insert(
         REMOVED,
         IN_LIST,
         run.pk,
-        *acknowledged_params(after, up_to),
+        *acknowledged_params,
         ADD,
         adding,
     )

@@ -146,20 +146,17 @@ class RecipientTable:
             columns = ("email", "customer_id", "first_name", "last_name")
             return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
-    def acknowledged_sql(self) -> str:
-        """The rows sent or removed between two positions (``%s`` and ``%s``) that the service
-        did not refuse: what the sync state records once the run's checkpoint passed them."""
-        failures = ExportRunFailure._meta.db_table
-        return (
+    def acknowledged(self, after: int, up_to: int) -> tuple[str, tuple]:
+        """A query (and its parameters) for the rows sent or removed between two positions that
+        the service did not refuse: what the sync state records once the checkpoint passed."""
+        actions = (*SENT_ACTIONS, REMOVE)
+        sql = (
             f"SELECT r.email, r.fields_hash, r.action FROM {self.name} r "
-            f"WHERE r.position > %s AND r.position <= %s AND r.action IN ({_placeholders(4)})"
-            f" AND NOT EXISTS (SELECT 1 FROM {failures} f WHERE f.run_id = {int(self.run_id)}"
-            " AND f.skipped = %s AND lower(f.email) = r.email)"
+            f"WHERE r.position > %s AND r.position <= %s AND r.action IN ({_placeholders(actions)})"
+            f" AND NOT EXISTS (SELECT 1 FROM {ExportRunFailure._meta.db_table} f"
+            " WHERE f.run_id = %s AND f.skipped = %s AND lower(f.email) = r.email)"
         )
-
-
-def acknowledged_params(after: int, up_to: int) -> tuple:
-    return (after, up_to, *SENT_ACTIONS, REMOVE, False)
+        return sql, (after, up_to, *actions, self.run_id, False)
 
 
 def drop_orphaned_tables(active_run_ids) -> list[str]:
@@ -356,8 +353,7 @@ def _queue_leavers(cursor, table: RecipientTable, export: Export, still_in_list:
 
 
 def _placeholders(values) -> str:
-    count = values if isinstance(values, int) else len(values)
-    return ", ".join(["%s"] * count)
+    return ", ".join(["%s"] * len(values))
 
 
 def _mapped(name: str) -> Expression:
