@@ -52,6 +52,7 @@ from exports.recipients import (
     UPDATE,
     RecipientTable,
     build_recipients,
+    tune_for_bulk,
 )
 from segments.models import Segment
 
@@ -441,6 +442,7 @@ def _write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> Non
     """
     started = time.monotonic()
     with transaction.atomic(), db_connection.cursor() as cursor:
+        tune_for_bulk(cursor)  # room to hash the run's refusals even when there are many
         # An address the run adds has no sync state yet (one run per export at a time), so a
         # plain insert does, at a third of the cost of an upsert; should one exist after all,
         # the upsert below takes over.

@@ -19,14 +19,11 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import (
-    Case,
     Expression,
     F,
     Func,
-    IntegerField,
     TextField,
     Value,
-    When,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
@@ -148,15 +145,31 @@ class RecipientTable:
 
     def acknowledged(self, after: int, up_to: int) -> tuple[str, tuple]:
         """A query (and its parameters) for the rows sent or removed between two positions that
-        the service did not refuse: what the sync state records once the checkpoint passed."""
+        the service did not refuse: what the sync state records once the checkpoint passed.
+
+        ``NOT IN`` rather than ``NOT EXISTS``: the refusals are hashed once whatever the
+        planner believes. The table's statistics predate the removals queued after them, and
+        with an estimate of one row the anti-join scanned every refusal of the run once per
+        removal (30 s for 9,301 removals and 59,200 skipped members).
+        """
         actions = (*SENT_ACTIONS, REMOVE)
         sql = (
             f"SELECT r.email, r.fields_hash, r.action FROM {self.name} r "
             f"WHERE r.position > %s AND r.position <= %s AND r.action IN ({_placeholders(actions)})"
-            f" AND NOT EXISTS (SELECT 1 FROM {ExportRunFailure._meta.db_table} f"
-            " WHERE f.run_id = %s AND f.skipped = %s AND lower(f.email) = r.email)"
+            f" AND r.email NOT IN (SELECT lower(f.email) FROM {ExportRunFailure._meta.db_table} f"
+            " WHERE f.run_id = %s AND f.skipped = %s)"
         )
         return sql, (after, up_to, *actions, self.run_id, False)
+
+
+def tune_for_bulk(cursor) -> None:
+    """Settings for the rest of the transaction, for statements over a million rows (on
+    PostgreSQL): memory to hash them, and no JIT compilation. Compiling took longer than
+    running (1.7 s of the mirror anti-join's 2 s): the estimated costs pass the thresholds for
+    full optimisation, and each statement runs once."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
 
 
 def drop_orphaned_tables(active_run_ids) -> list[str]:
@@ -188,8 +201,7 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
     table = RecipientTable(run)
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+        tune_for_bulk(cursor)
         _create_table(cursor, table, run)
         if connection.vendor == "postgresql":
             # Fresh statistics: hashed joins below, and index scans for the pages later.
@@ -224,11 +236,6 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         raw_email=Coalesce(field_value(export.email_field), Value("")),
         mapped_first_name=_mapped(export.first_name_field),
         mapped_last_name=_mapped(export.last_name_field),
-        usable=Case(
-            When(normalised_email__regex=EMAIL_PATTERN, then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
         fields_hash=FieldsHash(
             Concat(
                 F("normalised_email"),
@@ -247,7 +254,6 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             "customer_id",
             "raw_email",
             "normalised_email",
-            "usable",
             "mapped_first_name",
             "mapped_last_name",
             "fields_hash",
@@ -255,29 +261,33 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         .query.sql_with_params()
     )
     resend = export.resend_next_run or run.retry_of_id is not None
+    usable = f"m.normalised_email {connection.operators['regex'] % '%s'}"
     retry_filter, retry_params = "", ()
     if run.retry_of_id:
         # "Retry failed records": only the addresses the service refused in that run.
         retry_filter = (
-            " WHERE NOT (m.usable = 1 AND m.normalised_email NOT IN ("
+            f" WHERE NOT ({usable} AND m.normalised_email NOT IN ("
             f"SELECT lower(email) FROM {ExportRunFailure._meta.db_table}"
             " WHERE run_id = %s AND skipped = %s))"
         )
-        retry_params = (run.retry_of_id, False)
+        retry_params = (EMAIL_PATTERN, run.retry_of_id, False)
     unlogged = "UNLOGGED " if connection.vendor == "postgresql" else ""
     cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
     cursor.execute(
         f"CREATE {unlogged}TABLE {table.name} AS SELECT m.id AS position,"
         " m.normalised_email AS email, m.raw_email, m.customer_id,"
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
-        " m.fields_hash, CASE"
-        " WHEN m.usable = 0 AND m.normalised_email = '' THEN %s WHEN m.usable = 0 THEN %s"
-        " WHEN s.state IS NULL THEN %s WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
+        # An address with a sync state passed the check when it was sent: the pattern is
+        # matched only for the others (on a re-run it was a third of the statement's time).
+        " m.fields_hash, CASE WHEN s.state IS NULL THEN CASE"
+        f" WHEN m.normalised_email = '' THEN %s WHEN NOT ({usable}) THEN %s ELSE %s END"
+        " WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
         " WHEN s.fields_hash <> m.fields_hash OR %s THEN %s ELSE %s END AS action"
         f" FROM ({members_sql}) AS m LEFT JOIN {SyncState._meta.db_table} s"
         f" ON s.export_id = %s AND s.email = m.normalised_email{retry_filter}",
         (
             SKIP_MISSING_EMAIL,
+            EMAIL_PATTERN,
             SKIP_INVALID_EMAIL,
             ADD,
             SyncState.State.REMOVED,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
@@ -26,7 +29,7 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
     it again on every request, which costs a third of a small request's time.
     """
     pool_size = pool_size or max(10, settings.EXPORT_CONCURRENCY)
-    session = requests.Session()
+    session = TemplateSession()
     session.trust_env = False
     session.proxies = requests.utils.get_environ_proxies(url)
     session.verify = (
@@ -39,6 +42,51 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
     return session
+
+
+class TemplateSession(requests.Session):
+    """A session that prepares a request without a body once per method, URL and headers and
+    then only adds each call's query string.
+
+    Preparing a request (merging the session's headers, parsing and re-quoting the URL) costs
+    a third of a small call's CPU, and removing subscribers is one call per address. Anything
+    with a body, cookies, auth or per-call transport settings takes the ordinary path.
+    """
+
+    MAX_TEMPLATES = 64
+
+    def __init__(self):
+        super().__init__()
+        self._templates: dict[tuple, requests.PreparedRequest] = {}
+        self._templates_lock = threading.Lock()
+
+    def request(self, method, url, params=None, headers=None, timeout=None, **kwargs):
+        ordinary = any(value is not None for value in kwargs.values()) or not (
+            params is None or isinstance(params, Mapping)
+        )
+        if ordinary:
+            return super().request(
+                method, url, params=params, headers=headers, timeout=timeout, **kwargs
+            )
+        prepared = self._template(method, url, headers).copy()
+        query = urlencode(
+            [(name, value) for name, value in (params or {}).items() if value is not None],
+            doseq=True,
+        )
+        if query:
+            prepared.url += ("&" if "?" in prepared.url else "?") + query
+        return self.send(prepared, timeout=timeout)
+
+    def _template(self, method, url, headers) -> requests.PreparedRequest:
+        key = (method.upper(), url, tuple(sorted((headers or {}).items())))
+        template = self._templates.get(key)
+        if template is None:
+            template = self.prepare_request(requests.Request(method, url, headers=headers))
+            with self._templates_lock:
+                if len(self._templates) >= self.MAX_TEMPLATES:
+                    self._templates.clear()  # tokens were refreshed many times: start again
+                self._templates[key] = template
+        return template
 
 
 def wait_from_headers(response: requests.Response) -> float | None:
