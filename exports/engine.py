@@ -18,7 +18,7 @@ import uuid
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from operator import itemgetter
 
@@ -47,11 +47,15 @@ from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.ratelimit import RateLimiter
 from exports.recipients import (
     ADD,
+    MEMBERS_FROM,
     REMOVE,
     RETURN,
     UPDATE,
+    RecipientCounts,
     RecipientTable,
+    build_members,
     build_recipients,
+    queue_removals,
     tune_for_bulk,
 )
 from segments.models import Segment
@@ -224,12 +228,12 @@ def _execute(run: ExportRun, token: str) -> None:
     backend = backend_for(export.connection)
     table = RecipientTable(run)
     if run.recipients_ready and not table.exists():
-        # The database lost the table (it is unlogged: a crash empties it). Positions are
-        # profile ids, so the table built again puts the checkpoint where it was.
+        # The database lost the tables (they are unlogged: a crash empties them). Positions
+        # are stable, so the tables built again put the checkpoint where it was.
         build_recipients(run)
     if not run.recipients_ready:
         started = time.monotonic()
-        counts = build_recipients(run)
+        counts = _build_while_removing(run, token, backend, table)
         logger.info(
             "Export run %s: %s recipients of %s members in %.1fs",
             run.pk,
@@ -254,14 +258,57 @@ def _execute(run: ExportRun, token: str) -> None:
         )
         return
     if run.to_send or run.to_remove:  # an unchanged run makes no call at all
-        backend.prepare(export.list_id, [])
         with _commits_without_waiting():
-            _push_all(run, token, backend, table, removing=False)
             _push_all(run, token, backend, table, removing=True)
+            if run.to_send:
+                backend.prepare(export.list_id, [])
+                _push_all(run, token, backend, table, removing=False)
     status = Status.SUCCEEDED if not (run.failed or run.skipped) else Status.COMPLETED_WITH_WARNINGS
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, status)
+
+
+def _build_while_removing(
+    run: ExportRun, token: str, backend: Backend, table: RecipientTable
+) -> RecipientCounts:
+    """Build the run's tables. In mirror mode on PostgreSQL, the members' table is built on a
+    thread of its own while the removals are computed and sent: building is the database's
+    work, removing (one call per address at some services) is ours and the service's, so a
+    run that removes takes about the longer of the two instead of both."""
+    if not _removes_while_building(run, backend):
+        return build_recipients(run)
+    with ThreadPoolExecutor(1, thread_name_prefix=f"export-run-{run.pk}-build") as builder:
+        members = builder.submit(_on_own_connection, build_members, run)
+        to_remove = queue_removals(run)
+        if to_remove:
+            _save(run, token, to_remove=to_remove)
+            with _commits_without_waiting():
+                _push_all(run, token, backend, table, removing=True)
+        counts = members.result()
+    return replace(counts, to_remove=to_remove)
+
+
+def _removes_while_building(run: ExportRun, backend: Backend) -> bool:
+    export = run.export
+    if export.sync_mode != Export.SyncMode.MIRROR or run.retry_of_id:
+        return False
+    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
+        # SQLite takes one writer at a time; and inside a transaction, what the builder's
+        # connection would see is not what this one sees.
+        return False
+    # A run over the destination's limit is refused before anything is sent; the segments'
+    # sizes bound the number of members.
+    limit = backend.max_profiles
+    return not limit or sum(segment.member_count for segment in export.segments.all()) <= limit
+
+
+def _on_own_connection(function, *args):
+    """Call ``function`` on a pool thread, which has a database connection of its own."""
+    try:
+        return function(*args)
+    finally:
+        db_connection.close()
 
 
 @contextmanager
@@ -556,7 +603,8 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     if not owned.exists():
         return
     table = RecipientTable(run)
-    if run.recipients_ready and table.exists():
+    # Removals may have been acknowledged while the members' table was still being built.
+    if run.checkpoint > run.synced_up_to and table.exists(members=run.checkpoint >= MEMBERS_FROM):
         _sync(run, token)
         if run.sent + run.removed >= STATISTICS_AFTER_ROWS and db_connection.vendor == "postgresql":
             # The next run's plan depends on how many addresses the export has; autovacuum

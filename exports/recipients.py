@@ -1,21 +1,28 @@
 """Who a run sends to: the union of the export's segments, de-duplicated by normalised email.
 
-Computed once per run in set-based SQL into a table of the run's own (``RecipientTable``): one
-row per member, at the position of its profile id, with what the run does with it: add,
-update, return (re-add an address a mirror run removed), leave alone (unchanged) or skip (with
-the reason); in mirror mode the addresses that left the segments follow as removals. The
-engine streams the table in batches and resumes after a position; skipped members are written
-to ``ExportRunFailure`` with their reason: nobody is dropped silently.
+Computed once per run in set-based SQL into two tables of the run's own (``RecipientTable``):
 
-The table is one per run, and on PostgreSQL unlogged: what it holds can be computed again
-from the segments and the sync state, so it costs no write-ahead log, and dropping it at the
-end of the run costs nothing (deleting a million rows from a shared table does).
+- the **removals** (mirror mode): the addresses in the list that no member has any more,
+  numbered in address order;
+- the **members**: one row per member, at ``MEMBERS_FROM`` + its profile id, with what the run
+  does with it: add, update, return (re-add an address a mirror run removed), leave alone
+  (unchanged) or skip (with the reason).
+
+The engine streams removals, then members, in batches, and resumes after a position. The
+removals need nothing from the members' table, so the engine can send them while that table
+is being built. Skipped members are written to ``ExportRunFailure`` with their reason: nobody
+is dropped silently.
+
+The tables are one pair per run, dropped when it ends (deleting a million rows from a shared
+table costs seconds). The members' table is unlogged on PostgreSQL: it can be computed again
+from the segments and the sync state, with everyone at the same position, so it costs no
+write-ahead log. The removals are computed once per run and kept (see ``queue_removals``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -51,9 +58,12 @@ SKIP_REASONS = {
     SKIP_OPTED_OUT: "The person opted out at the service; they are not sent again.",
 }
 _TABLE_NAME = "export_run_{}_recipients"
-_TABLE_PATTERN = re.compile(r"^export_run_(\d+)_recipients$")
+_REMOVALS_NAME = "export_run_{}_removals"
+_TABLE_PATTERN = re.compile(r"^export_run_(\d+)_(recipients|removals)$")
+# Members come after every removal: removals are at sync state ids, which stay far below.
+MEMBERS_FROM = 1 << 48
 # The rows the engine reads, as a literal for the partial index (our own constants).
-_TO_PUSH = "action IN ({})".format(", ".join(f"'{action}'" for action in (*SENT_ACTIONS, REMOVE)))
+_TO_PUSH = "action IN ({})".format(", ".join(f"'{action}'" for action in SENT_ACTIONS))
 
 
 @dataclass(frozen=True)
@@ -107,36 +117,42 @@ def _with_normalised_email(export: Export):
 
 
 class RecipientTable:
-    """The table of one run's members and what the run does with each."""
+    """The tables of one run's removals and members, and what the run does with each."""
 
     def __init__(self, run: ExportRun):
         self.run_id = run.pk
         self.name = connection.ops.quote_name(_TABLE_NAME.format(run.pk))
+        self.removals = connection.ops.quote_name(_REMOVALS_NAME.format(run.pk))
 
-    def exists(self) -> bool:
-        return _TABLE_NAME.format(self.run_id) in connection.introspection.table_names()
+    def exists(self, *, members: bool = True) -> bool:
+        """Whether the removals table, and the members' table too unless told, exist."""
+        names = connection.introspection.table_names()
+        needed = (_REMOVALS_NAME, _TABLE_NAME) if members else (_REMOVALS_NAME,)
+        return all(name.format(self.run_id) in names for name in needed)
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.removals}")
 
     def page(self, after_position: int, size: int, *, removing: bool = False) -> list[tuple]:
         """(position, email, customer id, first name, last name, action, hash) of the next
         recipients to send, or to remove."""
-        actions = (REMOVE,) if removing else SENT_ACTIONS
+        table, actions = (self.removals, (REMOVE,)) if removing else (self.name, SENT_ACTIONS)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT position, email, customer_id, first_name, last_name, action, fields_hash"
-                f" FROM {self.name} WHERE position > %s AND action IN ({_placeholders(actions)})"
+                f" FROM {table} WHERE position > %s AND action IN ({_placeholders(actions)})"
                 " ORDER BY position LIMIT %s",
                 (after_position, *actions, size),
             )
             return cursor.fetchall()
 
     def sample(self, actions: tuple[str, ...], size: int) -> list[dict]:
+        table = self.removals if actions == (REMOVE,) else self.name
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT email, customer_id, first_name, last_name FROM {self.name}"
+                f"SELECT email, customer_id, first_name, last_name FROM {table}"
                 f" WHERE action IN ({_placeholders(actions)}) ORDER BY position LIMIT %s",
                 (*actions, size),
             )
@@ -147,19 +163,30 @@ class RecipientTable:
         """A query (and its parameters) for the rows sent or removed between two positions that
         the service did not refuse: what the sync state records once the checkpoint passed.
 
+        Only the tables the range reaches are read: while the removals are sent, the members'
+        table may still be being built, in a transaction of its own.
+
         ``NOT IN`` rather than ``NOT EXISTS``: the refusals are hashed once whatever the
-        planner believes. The table's statistics predate the removals queued after them, and
-        with an estimate of one row the anti-join scanned every refusal of the run once per
-        removal (30 s for 9,301 removals and 59,200 skipped members).
+        planner believes. With an estimate of one removal (statistics predating them), the
+        anti-join scanned every refusal of the run once per removal (30 s for 9,301 removals
+        and 59,200 skipped members).
         """
-        actions = (*SENT_ACTIONS, REMOVE)
+        parts, params = [], []
+        if after < MEMBERS_FROM:
+            parts.append(f"SELECT email, fields_hash, action, position FROM {self.removals}")
+        if up_to >= MEMBERS_FROM:
+            parts.append(
+                f"SELECT email, fields_hash, action, position FROM {self.name}"
+                f" WHERE action IN ({_placeholders(SENT_ACTIONS)})"
+            )
+            params.extend(SENT_ACTIONS)
         sql = (
-            f"SELECT r.email, r.fields_hash, r.action FROM {self.name} r "
-            f"WHERE r.position > %s AND r.position <= %s AND r.action IN ({_placeholders(actions)})"
+            f"SELECT r.email, r.fields_hash, r.action FROM ({' UNION ALL '.join(parts)}) r "
+            "WHERE r.position > %s AND r.position <= %s"
             f" AND r.email NOT IN (SELECT lower(f.email) FROM {ExportRunFailure._meta.db_table} f"
             " WHERE f.run_id = %s AND f.skipped = %s)"
         )
-        return sql, (after, up_to, *actions, self.run_id, False)
+        return sql, (*params, after, up_to, self.run_id, False)
 
 
 def tune_for_bulk(cursor) -> None:
@@ -186,35 +213,74 @@ def drop_orphaned_tables(active_run_ids) -> list[str]:
     return orphaned
 
 
-@transaction.atomic
 def build_recipients(run: ExportRun) -> RecipientCounts:
-    """Fill the run's recipient table and its skipped members; idempotent for a run.
+    """Fill both of the run's tables and list its skipped members; idempotent for a run."""
+    to_remove = queue_removals(run)
+    return replace(build_members(run), to_remove=to_remove)
 
-    One parallel scan of the members computes each one's normalised email, whether it is
-    usable, a hash of the fields sent and, compared with the export's sync state, its action.
-    Then the few members that share an address with a member of lower id are marked as
-    duplicates (cheaper than ranking every member by address), the skipped are listed and, in
-    mirror mode, the addresses that left are queued for removal. Positions are profile ids, so
-    a table built again (after the database lost it) puts everyone where they were.
+
+@transaction.atomic
+def queue_removals(run: ExportRun) -> int:
+    """Fill the run's removals table: in mirror mode, the addresses in the list (by the sync
+    state) that no member has; return how many. Empty in other modes and for retries.
+
+    Computed once per run, and kept in an ordinary (logged) table: a resumed run carries on
+    after its checkpoint among the same removals, numbered as before, even though the sync
+    state no longer lists those it already removed.
     """
     export = run.export
+    table = RecipientTable(run)
+    with connection.cursor() as cursor:
+        if table.exists(members=False):
+            cursor.execute(f"SELECT count(*) FROM {table.removals}")
+            return cursor.fetchone()[0]
+        mirror = export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id
+        members_sql, members_params = (
+            _with_normalised_email(export)
+            .order_by()
+            .values("normalised_email")
+            .query.sql_with_params()
+        )
+        tune_for_bulk(cursor)
+        if connection.vendor == "postgresql":
+            # Sorting a million addresses to merge them costs more than hashing them.
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+        cursor.execute(
+            f"CREATE TABLE {table.removals} AS SELECT"
+            " row_number() OVER (ORDER BY s.email) AS position, s.email,"
+            f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
+            f" '' AS fields_hash FROM {SyncState._meta.db_table} s"
+            " WHERE %s AND s.export_id = %s AND s.state = %s AND NOT EXISTS ("
+            f"SELECT 1 FROM ({members_sql}) m WHERE m.normalised_email = s.email)",
+            (mirror, export.pk, SyncState.State.IN_LIST, *members_params),
+        )
+        index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
+        cursor.execute(f"CREATE INDEX {index} ON {table.removals} (position)")
+        cursor.execute(f"SELECT count(*) FROM {table.removals}")
+        return cursor.fetchone()[0]
+
+
+@transaction.atomic
+def build_members(run: ExportRun) -> RecipientCounts:
+    """Fill the run's members table and list its skipped members; idempotent for a run.
+
+    One parallel scan of the members computes each one's normalised email, a hash of the
+    fields sent and, compared with the export's sync state, its action. Then the few members
+    that share an address with a member of lower id are marked as duplicates (cheaper than
+    ranking every member by address) and the skipped are listed.
+    """
     table = RecipientTable(run)
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
         _create_table(cursor, table, run)
         if connection.vendor == "postgresql":
-            # Fresh statistics: hashed joins below, and index scans for the pages later.
+            # Fresh statistics: a hashed join below, and index scans for the pages later.
             cursor.execute(f"ANALYZE {table.name}")
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
         by_action = dict(cursor.fetchall())
-        to_remove = 0
-        if export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id:
-            # Every address in the list that a member still has is updated or unchanged.
-            still_in_list = by_action.get(UPDATE, 0) + by_action.get(UNCHANGED, 0)
-            to_remove = _queue_leavers(cursor, table, export, still_in_list)
         index = connection.ops.quote_name(f"{_TABLE_NAME.format(run.pk)}_position")
         cursor.execute(f"CREATE INDEX {index} ON {table.name} (position) WHERE {_TO_PUSH}")
     return RecipientCounts(
@@ -222,7 +288,6 @@ def build_recipients(run: ExportRun) -> RecipientCounts:
         recipients=sum(by_action.get(action, 0) for action in SENT_ACTIONS),
         skipped=sum(by_action.get(code, 0) for code in SKIP_REASONS),
         unchanged=by_action.get(UNCHANGED, 0),
-        to_remove=to_remove,
         added=by_action.get(ADD, 0) + by_action.get(RETURN, 0),
         updated=by_action.get(UPDATE, 0),
     )
@@ -274,7 +339,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
     unlogged = "UNLOGGED " if connection.vendor == "postgresql" else ""
     cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
     cursor.execute(
-        f"CREATE {unlogged}TABLE {table.name} AS SELECT m.id AS position,"
+        f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
         " m.normalised_email AS email, m.raw_email, m.customer_id,"
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
         # An address with a sync state passed the check when it was sent: the pattern is
@@ -286,6 +351,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f" FROM ({members_sql}) AS m LEFT JOIN {SyncState._meta.db_table} s"
         f" ON s.export_id = %s AND s.email = m.normalised_email{retry_filter}",
         (
+            MEMBERS_FROM,
             SKIP_MISSING_EMAIL,
             EMAIL_PATTERN,
             SKIP_INVALID_EMAIL,
@@ -333,33 +399,6 @@ def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
             *skip_codes,
         ),
     )
-
-
-def _queue_leavers(cursor, table: RecipientTable, export: Export, still_in_list: int) -> int:
-    """Queue for removal, after every member, the addresses in the list that no member has;
-    return how many."""
-    states = SyncState._meta.db_table
-    cursor.execute(
-        f"SELECT count(*) FROM {states} WHERE export_id = %s AND state = %s",
-        (export.pk, SyncState.State.IN_LIST),
-    )
-    if cursor.fetchone()[0] == still_in_list:
-        return 0  # nobody left: no need to compare a million addresses
-    present = (*SENT_ACTIONS, UNCHANGED, SKIP_OPTED_OUT)
-    if connection.vendor == "postgresql":
-        # Sorting a million addresses to merge them costs more than hashing them.
-        cursor.execute("SET LOCAL enable_mergejoin = off")
-    cursor.execute(
-        f"INSERT INTO {table.name} (position, email, raw_email, customer_id,"
-        " first_name, last_name, fields_hash, action) "
-        f"SELECT (SELECT coalesce(max(position), 0) FROM {table.name})"
-        " + row_number() OVER (ORDER BY s.email), s.email, s.email, '', '', '', '', %s"
-        f" FROM {states} s WHERE s.export_id = %s AND s.state = %s AND NOT EXISTS ("
-        f"SELECT 1 FROM {table.name} m WHERE m.email = s.email"
-        f" AND m.action IN ({_placeholders(present)}))",
-        (REMOVE, export.pk, SyncState.State.IN_LIST, *present),
-    )
-    return cursor.rowcount
 
 
 def _placeholders(values) -> str:

@@ -5,7 +5,7 @@ import pytest
 from connections.types.base import AuthRevoked, RateLimited, Transient
 from exports import engine, runs, services
 from exports.models import ExportRun, ExportRunFailure, SyncState
-from exports.recipients import RecipientTable, build_recipients
+from exports.recipients import MEMBERS_FROM, RecipientTable, build_recipients
 from tests.factories import ProfileFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,14 +124,19 @@ def test_a_run_resumes_after_its_checkpoint_when_the_worker_was_lost(
     with pytest.raises(SystemExit):
         engine.execute(run.pk)
     run.refresh_from_db()
-    # Positions are profile ids: the checkpoint is the last profile of the second batch.
-    assert (run.status, run.checkpoint, run.sent) == (Status.RUNNING, profiles[5].pk, 6)
+    # Members' positions follow their profile ids: the checkpoint is the last profile of the
+    # second batch.
+    assert (run.status, run.checkpoint, run.sent) == (
+        Status.RUNNING,
+        MEMBERS_FROM + profiles[5].pk,
+        6,
+    )
 
     backend.before_push = None
     settings.EXPORT_STALLED_AFTER_SECONDS = 0
     resumed = engine.execute(run.pk)
     assert (resumed.status, resumed.sent) == (Status.SUCCEEDED, 9)
-    assert resumed.checkpoint == profiles[8].pk
+    assert resumed.checkpoint == MEMBERS_FROM + profiles[8].pk
     assert backend.calls == 4  # the batch in flight when the worker died was sent again, no more
     assert len(backend.lists["list-1"]) == 9
 
@@ -187,7 +192,7 @@ def test_a_run_whose_recipient_table_was_lost_builds_it_again_and_resumes_at_its
     settings.EXPORT_STALLED_AFTER_SECONDS = 0
     resumed = engine.execute(run.pk)
     assert resumed.status == Status.SUCCEEDED
-    assert resumed.checkpoint == profiles[8].pk
+    assert resumed.checkpoint == MEMBERS_FROM + profiles[8].pk
     assert sorted(backend.lists["list-1"]) == [f"p{number}@example.com" for number in range(9)]
     assert not RecipientTable(run).exists()
     # Everyone acknowledged is in the sync state, the batches before the loss included.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from exports import engine, services
+from exports import engine, recipients, services
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
-from exports.recipients import build_recipients
+from exports.recipients import MEMBERS_FROM, build_recipients
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
 
@@ -272,10 +274,96 @@ def test_an_added_address_that_has_a_sync_state_after_all_is_updated_not_refused
     SyncState.objects.create(export=export, email="p0@example.com", fields_hash="stale")
     ExportRun.objects.filter(pk=run.pk).update(worker_token="token")
 
-    engine._write_sync_state(run, "token", 0, five[-1].pk)
+    engine._write_sync_state(run, "token", 0, MEMBERS_FROM + five[-1].pk)
 
     states = SyncState.objects.filter(export=export)
     assert states.count() == 5
     assert states.get(email="p0@example.com").fields_hash != "stale"
     run.refresh_from_db()
-    assert run.synced_up_to == five[-1].pk
+    assert run.synced_up_to == MEMBERS_FROM + five[-1].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mirror_removals_are_sent_while_the_members_are_being_built(
+    backend, make_export, everyone, monkeypatch
+):
+    monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)  # run it here instead
+    profiles = [
+        ProfileFactory(email=f"p{number}@example.com", first_name=f"F{number}")
+        for number in range(8)
+    ]
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    run_now(export)
+    for profile in profiles[:4]:
+        profile.delete()
+    profiles[4].first_name = "Changed"
+    profiles[4].save()
+    segment_refresh(segment_id=everyone.pk)
+
+    removal_sent = threading.Event()
+    recording_remove, build_members = backend.remove, engine.build_members
+
+    def remove(list_id, emails):
+        result = recording_remove(list_id, emails)
+        removal_sent.set()
+        return result
+
+    def build_once_a_removal_was_sent(run):
+        # Sequential steps would wait here forever: the removals come while this builds.
+        assert removal_sent.wait(5), "no removal was sent while the members were being built"
+        return build_members(run)
+
+    monkeypatch.setattr(backend, "remove", remove)
+    monkeypatch.setattr(engine, "build_members", build_once_a_removal_was_sent)
+    monkeypatch.setattr(recipients, "build_members", build_once_a_removal_was_sent)
+    run = run_now(export)
+
+    assert run.status == Status.SUCCEEDED
+    assert (run.removed, run.updated, run.unchanged) == (4, 1, 3)
+    assert sorted(backend.removed) == [f"p{number}@example.com" for number in range(4)]
+    assert sorted(backend.lists["list-1"]) == [f"p{number}@example.com" for number in range(4, 8)]
+    assert backend.lists["list-1"]["p4@example.com"].first_name == "Changed"
+    states = dict(SyncState.objects.filter(export=export).values_list("email", "state"))
+    assert states == {
+        f"p{number}@example.com": "removed" if number < 4 else "in_list" for number in range(8)
+    }
+
+
+def test_a_resumed_mirror_run_carries_on_among_the_same_removals(
+    backend, make_export, everyone, five, settings, monkeypatch
+):
+    """The sync state of removals acknowledged before the worker was lost may already say
+    "removed"; the resumed run must not renumber the rest and skip some of them."""
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    run_now(export)
+    for profile in five:
+        profile.delete()
+    segment_refresh(segment_id=everyone.pk)
+    recording_remove = backend.remove
+
+    def lost_at_the_second_batch(list_id, emails):
+        if backend.removed:
+            raise SystemExit  # the worker process is gone
+        return recording_remove(list_id, emails)
+
+    monkeypatch.setattr(backend, "remove", lost_at_the_second_batch)
+    run = services.run_request(export=export)
+    with pytest.raises(SystemExit):
+        engine.execute(run.pk)
+    run.refresh_from_db()
+    assert (run.checkpoint, backend.removed) == (
+        3,
+        ["p0@example.com", "p1@example.com", "p2@example.com"],
+    )
+    # As the background sync-state writer would have recorded them.
+    engine._write_sync_state(run, run.worker_token, 0, run.checkpoint)
+
+    monkeypatch.setattr(backend, "remove", recording_remove)
+    settings.EXPORT_STALLED_AFTER_SECONDS = 0
+    resumed = engine.execute(run.pk)
+
+    assert (resumed.status, resumed.removed) == (Status.SUCCEEDED, 5)
+    assert backend.removed == [f"p{number}@example.com" for number in range(5)]
+    assert set(SyncState.objects.filter(export=export).values_list("state", flat=True)) == {
+        "removed"
+    }
