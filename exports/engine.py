@@ -53,8 +53,9 @@ from exports.recipients import (
     UPDATE,
     RecipientCounts,
     RecipientTable,
-    build_members,
     build_recipients,
+    complete_members,
+    create_members,
     queue_removals,
     tune_for_bulk,
 )
@@ -272,20 +273,21 @@ def _execute(run: ExportRun, token: str) -> None:
 def _build_while_removing(
     run: ExportRun, token: str, backend: Backend, table: RecipientTable
 ) -> RecipientCounts:
-    """Build the run's tables. In mirror mode on PostgreSQL, the members' table is built on a
-    thread of its own while the removals are computed and sent: building is the database's
-    work, removing (one call per address at some services) is ours and the service's, so a
-    run that removes takes about the longer of the two instead of both."""
+    """Build the run's tables. In mirror mode on PostgreSQL, once the members' table is
+    created, a thread of its own completes it (duplicates, skipped list, counts) while the
+    removals are computed and sent: completing is the database's work, removing (one call per
+    address at some services) is ours and the service's, so the two overlap."""
     if not _removes_while_building(run, backend):
         return build_recipients(run)
+    create_members(run)
     with ThreadPoolExecutor(1, thread_name_prefix=f"export-run-{run.pk}-build") as builder:
-        members = builder.submit(_on_own_connection, build_members, run)
+        completing = builder.submit(_on_own_connection, complete_members, run)
         to_remove = queue_removals(run)
         if to_remove:
             _save(run, token, to_remove=to_remove)
             with _commits_without_waiting():
                 _push_all(run, token, backend, table, removing=True)
-        counts = members.result()
+        counts = completing.result()
     return replace(counts, to_remove=to_remove)
 
 

@@ -214,69 +214,35 @@ def drop_orphaned_tables(active_run_ids) -> list[str]:
 
 
 def build_recipients(run: ExportRun) -> RecipientCounts:
-    """Fill both of the run's tables and list its skipped members; idempotent for a run."""
-    to_remove = queue_removals(run)
-    return replace(build_members(run), to_remove=to_remove)
+    """Fill both of the run's tables and list its skipped members, one step after the other;
+    idempotent for a run."""
+    create_members(run)
+    counts = complete_members(run)
+    return replace(counts, to_remove=queue_removals(run))
 
 
 @transaction.atomic
-def queue_removals(run: ExportRun) -> int:
-    """Fill the run's removals table: in mirror mode, the addresses in the list (by the sync
-    state) that no member has; return how many. Empty in other modes and for retries.
-
-    Computed once per run, and kept in an ordinary (logged) table: a resumed run carries on
-    after its checkpoint among the same removals, numbered as before, even though the sync
-    state no longer lists those it already removed.
-    """
-    export = run.export
+def create_members(run: ExportRun) -> None:
+    """Fill the run's members table: one parallel scan of the members computes each one's
+    normalised email, a hash of the fields sent and, compared with the export's sync state,
+    its action."""
     table = RecipientTable(run)
-    with connection.cursor() as cursor:
-        if table.exists(members=False):
-            cursor.execute(f"SELECT count(*) FROM {table.removals}")
-            return cursor.fetchone()[0]
-        mirror = export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id
-        members_sql, members_params = (
-            _with_normalised_email(export)
-            .order_by()
-            .values("normalised_email")
-            .query.sql_with_params()
-        )
-        tune_for_bulk(cursor)
-        if connection.vendor == "postgresql":
-            # Sorting a million addresses to merge them costs more than hashing them.
-            cursor.execute("SET LOCAL enable_mergejoin = off")
-        cursor.execute(
-            f"CREATE TABLE {table.removals} AS SELECT"
-            " row_number() OVER (ORDER BY s.email) AS position, s.email,"
-            f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
-            f" '' AS fields_hash FROM {SyncState._meta.db_table} s"
-            " WHERE %s AND s.export_id = %s AND s.state = %s AND NOT EXISTS ("
-            f"SELECT 1 FROM ({members_sql}) m WHERE m.normalised_email = s.email)",
-            (mirror, export.pk, SyncState.State.IN_LIST, *members_params),
-        )
-        index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
-        cursor.execute(f"CREATE INDEX {index} ON {table.removals} (position)")
-        cursor.execute(f"SELECT count(*) FROM {table.removals}")
-        return cursor.fetchone()[0]
-
-
-@transaction.atomic
-def build_members(run: ExportRun) -> RecipientCounts:
-    """Fill the run's members table and list its skipped members; idempotent for a run.
-
-    One parallel scan of the members computes each one's normalised email, a hash of the
-    fields sent and, compared with the export's sync state, its action. Then the few members
-    that share an address with a member of lower id are marked as duplicates (cheaper than
-    ranking every member by address) and the skipped are listed.
-    """
-    table = RecipientTable(run)
-    ExportRunFailure.objects.filter(run=run, skipped=True).delete()
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
         _create_table(cursor, table, run)
         if connection.vendor == "postgresql":
-            # Fresh statistics: a hashed join below, and index scans for the pages later.
+            # Fresh statistics: hashed joins next, and index scans for the pages later.
             cursor.execute(f"ANALYZE {table.name}")
+
+
+@transaction.atomic
+def complete_members(run: ExportRun) -> RecipientCounts:
+    """Mark the few members that share an address with a member of lower id as duplicates
+    (cheaper than ranking every member by address), list the skipped, and count."""
+    table = RecipientTable(run)
+    ExportRunFailure.objects.filter(run=run, skipped=True).delete()
+    with connection.cursor() as cursor:
+        tune_for_bulk(cursor)
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
@@ -291,6 +257,42 @@ def build_members(run: ExportRun) -> RecipientCounts:
         added=by_action.get(ADD, 0) + by_action.get(RETURN, 0),
         updated=by_action.get(UPDATE, 0),
     )
+
+
+@transaction.atomic
+def queue_removals(run: ExportRun) -> int:
+    """Fill the run's removals table: in mirror mode, the addresses in the list (by the sync
+    state) that no member has; return how many. Empty in other modes and for retries.
+
+    Needs the members table as ``create_members`` leaves it, not its duplicates: a shared
+    address is present either way. Computed once per run, and kept in an ordinary (logged)
+    table: a resumed run carries on after its checkpoint among the same removals, numbered as
+    before, even though the sync state no longer lists those it already removed.
+    """
+    export = run.export
+    table = RecipientTable(run)
+    with connection.cursor() as cursor:
+        if table.exists(members=False):
+            cursor.execute(f"SELECT count(*) FROM {table.removals}")
+            return cursor.fetchone()[0]
+        mirror = export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id
+        tune_for_bulk(cursor)
+        if connection.vendor == "postgresql":
+            # Sorting a million addresses to merge them costs more than hashing them.
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+        cursor.execute(
+            f"CREATE TABLE {table.removals} AS SELECT"
+            " row_number() OVER (ORDER BY s.email) AS position, s.email,"
+            f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
+            f" '' AS fields_hash FROM {SyncState._meta.db_table} s"
+            " WHERE %s AND s.export_id = %s AND s.state = %s AND NOT EXISTS ("
+            f"SELECT 1 FROM {table.name} m WHERE m.email = s.email)",
+            (mirror, export.pk, SyncState.State.IN_LIST),
+        )
+        index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
+        cursor.execute(f"CREATE INDEX {index} ON {table.removals} (position)")
+        cursor.execute(f"SELECT count(*) FROM {table.removals}")
+        return cursor.fetchone()[0]
 
 
 def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:

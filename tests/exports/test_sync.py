@@ -284,7 +284,7 @@ def test_an_added_address_that_has_a_sync_state_after_all_is_updated_not_refused
 
 
 @pytest.mark.django_db(transaction=True)
-def test_mirror_removals_are_sent_while_the_members_are_being_built(
+def test_mirror_removals_are_sent_while_the_members_table_is_completed(
     backend, make_export, everyone, monkeypatch
 ):
     monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)  # run it here instead
@@ -301,21 +301,21 @@ def test_mirror_removals_are_sent_while_the_members_are_being_built(
     segment_refresh(segment_id=everyone.pk)
 
     removal_sent = threading.Event()
-    recording_remove, build_members = backend.remove, engine.build_members
+    recording_remove, complete_members = backend.remove, recipients.complete_members
 
     def remove(list_id, emails):
         result = recording_remove(list_id, emails)
         removal_sent.set()
         return result
 
-    def build_once_a_removal_was_sent(run):
-        # Sequential steps would wait here forever: the removals come while this builds.
-        assert removal_sent.wait(5), "no removal was sent while the members were being built"
-        return build_members(run)
+    def complete_once_a_removal_was_sent(run):
+        # One step after the other would wait here in vain: the removals come meanwhile.
+        assert removal_sent.wait(5), "no removal was sent while the members were completed"
+        return complete_members(run)
 
     monkeypatch.setattr(backend, "remove", remove)
-    monkeypatch.setattr(engine, "build_members", build_once_a_removal_was_sent)
-    monkeypatch.setattr(recipients, "build_members", build_once_a_removal_was_sent)
+    monkeypatch.setattr(engine, "complete_members", complete_once_a_removal_was_sent)
+    monkeypatch.setattr(recipients, "complete_members", complete_once_a_removal_was_sent)
     run = run_now(export)
 
     assert run.status == Status.SUCCEEDED
