@@ -18,7 +18,7 @@ import uuid
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from operator import itemgetter
 
@@ -42,21 +42,16 @@ from connections.types.base import (
     Transient,
 )
 from exports import alerts, messages, runs
-from exports.inflight import InFlightLimit
+from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.ratelimit import RateLimiter
 from exports.recipients import (
     ADD,
-    MEMBERS_FROM,
     REMOVE,
     RETURN,
     UPDATE,
-    RecipientCounts,
     RecipientTable,
     build_recipients,
-    complete_members,
-    create_members,
-    queue_removals,
     tune_for_bulk,
 )
 from segments.models import Segment
@@ -234,7 +229,7 @@ def _execute(run: ExportRun, token: str) -> None:
         build_recipients(run)
     if not run.recipients_ready:
         started = time.monotonic()
-        counts = _build_while_removing(run, token, backend, table)
+        counts = build_recipients(run)
         logger.info(
             "Export run %s: %s recipients of %s members in %.1fs",
             run.pk,
@@ -270,49 +265,6 @@ def _execute(run: ExportRun, token: str) -> None:
     _finish(run, token, status)
 
 
-def _build_while_removing(
-    run: ExportRun, token: str, backend: Backend, table: RecipientTable
-) -> RecipientCounts:
-    """Build the run's tables. In mirror mode on PostgreSQL, once the members' table is
-    created, a thread of its own completes it (duplicates, skipped list, counts) while the
-    removals are computed and sent: completing is the database's work, removing (one call per
-    address at some services) is ours and the service's, so the two overlap."""
-    if not _removes_while_building(run, backend):
-        return build_recipients(run)
-    create_members(run)
-    with ThreadPoolExecutor(1, thread_name_prefix=f"export-run-{run.pk}-build") as builder:
-        completing = builder.submit(_on_own_connection, complete_members, run)
-        to_remove = queue_removals(run)
-        if to_remove:
-            _save(run, token, to_remove=to_remove)
-            with _commits_without_waiting():
-                _push_all(run, token, backend, table, removing=True)
-        counts = completing.result()
-    return replace(counts, to_remove=to_remove)
-
-
-def _removes_while_building(run: ExportRun, backend: Backend) -> bool:
-    export = run.export
-    if export.sync_mode != Export.SyncMode.MIRROR or run.retry_of_id:
-        return False
-    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
-        # SQLite takes one writer at a time; and inside a transaction, what the builder's
-        # connection would see is not what this one sees.
-        return False
-    # A run over the destination's limit is refused before anything is sent; the segments'
-    # sizes bound the number of members.
-    limit = backend.max_profiles
-    return not limit or sum(segment.member_count for segment in export.segments.all()) <= limit
-
-
-def _on_own_connection(function, *args):
-    """Call ``function`` on a pool thread, which has a database connection of its own."""
-    try:
-        return function(*args)
-    finally:
-        db_connection.close()
-
-
 @contextmanager
 def _commits_without_waiting():
     """Progress is saved after every batch, and waiting for each commit to reach the disk
@@ -342,7 +294,7 @@ def _push_all(
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
     exhausted = False
-    in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY)
+    in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
     size = min(backend.batch_size, REMOVAL_BATCH) if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
     pool = ThreadPoolExecutor(in_flight.maximum, thread_name_prefix=f"export-run-{run.pk}")
@@ -605,8 +557,7 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     if not owned.exists():
         return
     table = RecipientTable(run)
-    # Removals may have been acknowledged while the members' table was still being built.
-    if run.checkpoint > run.synced_up_to and table.exists(members=run.checkpoint >= MEMBERS_FROM):
+    if run.checkpoint > run.synced_up_to and table.exists():
         _sync(run, token)
         if run.sent + run.removed >= STATISTICS_AFTER_ROWS and db_connection.vendor == "postgresql":
             # The next run's plan depends on how many addresses the export has; autovacuum

@@ -10,6 +10,11 @@ does), and grows while that share is under ``QUEUED_LOW``, shrinks while it is o
 milliseconds whatever we do, and that must not hold sixteen batches back. The limit starts low
 and doubles each round until batches queue (slow start), so a distant service gets
 ``EXPORT_CONCURRENCY`` batches in flight within a few round trips.
+
+The fastest round trip is only the cost of a batch with no queue if some batch went alone: a
+batch of removals is a hundred calls, mostly our own CPU, and four of them from the start are
+already slowed by each other, so that they looked unqueued at six or seven in flight (each
+one more costs a GIL-bound worker time). Removals therefore start from one.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ INITIAL = 4
 
 
 class InFlightLimit:
-    def __init__(self, maximum: int, minimum: int = 2):
+    def __init__(self, maximum: int, minimum: int = 2, initial: int = INITIAL):
         self.maximum = max(1, maximum)
         self.minimum = min(minimum, self.maximum)
-        self.limit = min(INITIAL, self.maximum)
+        self.limit = min(initial, self.maximum)
         self.base_round_trip = math.inf
         self.slow_start = True
         self._round: list[float] = []

@@ -8,10 +8,9 @@ Computed once per run in set-based SQL into two tables of the run's own (``Recip
   does with it: add, update, return (re-add an address a mirror run removed), leave alone
   (unchanged) or skip (with the reason).
 
-The engine streams removals, then members, in batches, and resumes after a position. The
-removals need nothing from the members' table, so the engine can send them while that table
-is being built. Skipped members are written to ``ExportRunFailure`` with their reason: nobody
-is dropped silently.
+The engine streams removals, then members, in batches, and resumes after a position.
+Skipped members are written to ``ExportRunFailure`` with their reason: nobody is dropped
+silently.
 
 The tables are one pair per run, dropped when it ends (deleting a million rows from a shared
 table costs seconds). The members' table is unlogged on PostgreSQL: it can be computed again
@@ -214,35 +213,30 @@ def drop_orphaned_tables(active_run_ids) -> list[str]:
 
 
 def build_recipients(run: ExportRun) -> RecipientCounts:
-    """Fill both of the run's tables and list its skipped members, one step after the other;
-    idempotent for a run."""
-    create_members(run)
-    counts = complete_members(run)
-    return replace(counts, to_remove=queue_removals(run))
+    """Fill both of the run's tables and list its skipped members; idempotent for a run."""
+    counts = build_members(run)
+    # Every address in the list that a member still has is updated or unchanged.
+    still_in_list = counts.updated + counts.unchanged
+    return replace(counts, to_remove=queue_removals(run, still_in_list))
 
 
 @transaction.atomic
-def create_members(run: ExportRun) -> None:
-    """Fill the run's members table: one parallel scan of the members computes each one's
-    normalised email, a hash of the fields sent and, compared with the export's sync state,
-    its action."""
-    table = RecipientTable(run)
-    with connection.cursor() as cursor:
-        tune_for_bulk(cursor)
-        _create_table(cursor, table, run)
-        if connection.vendor == "postgresql":
-            # Fresh statistics: hashed joins next, and index scans for the pages later.
-            cursor.execute(f"ANALYZE {table.name}")
+def build_members(run: ExportRun) -> RecipientCounts:
+    """Fill the run's members table and list its skipped members.
 
-
-@transaction.atomic
-def complete_members(run: ExportRun) -> RecipientCounts:
-    """Mark the few members that share an address with a member of lower id as duplicates
-    (cheaper than ranking every member by address), list the skipped, and count."""
+    One parallel scan of the members computes each one's normalised email, a hash of the
+    fields sent and, compared with the export's sync state, its action. Then the few members
+    that share an address with a member of lower id are marked as duplicates (cheaper than
+    ranking every member by address), and the skipped are listed and counted.
+    """
     table = RecipientTable(run)
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
+        _create_table(cursor, table, run)
+        if connection.vendor == "postgresql":
+            # Fresh statistics: a hashed join next, and index scans for the pages later.
+            cursor.execute(f"ANALYZE {table.name}")
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
@@ -260,14 +254,13 @@ def complete_members(run: ExportRun) -> RecipientCounts:
 
 
 @transaction.atomic
-def queue_removals(run: ExportRun) -> int:
+def queue_removals(run: ExportRun, still_in_list: int) -> int:
     """Fill the run's removals table: in mirror mode, the addresses in the list (by the sync
     state) that no member has; return how many. Empty in other modes and for retries.
 
-    Needs the members table as ``create_members`` leaves it, not its duplicates: a shared
-    address is present either way. Computed once per run, and kept in an ordinary (logged)
-    table: a resumed run carries on after its checkpoint among the same removals, numbered as
-    before, even though the sync state no longer lists those it already removed.
+    Computed once per run, and kept in an ordinary (logged) table: a resumed run carries on
+    after its checkpoint among the same removals, numbered as before, even though the sync
+    state no longer lists those it already removed.
     """
     export = run.export
     table = RecipientTable(run)
@@ -276,6 +269,14 @@ def queue_removals(run: ExportRun) -> int:
             cursor.execute(f"SELECT count(*) FROM {table.removals}")
             return cursor.fetchone()[0]
         mirror = export.sync_mode == Export.SyncMode.MIRROR and not run.retry_of_id
+        if mirror:
+            cursor.execute(
+                f"SELECT count(*) FROM {SyncState._meta.db_table}"
+                " WHERE export_id = %s AND state = %s",
+                (export.pk, SyncState.State.IN_LIST),
+            )
+            # Nobody left: no need to compare a million addresses.
+            mirror = cursor.fetchone()[0] != still_in_list
         tune_for_bulk(cursor)
         if connection.vendor == "postgresql":
             # Sorting a million addresses to merge them costs more than hashing them.

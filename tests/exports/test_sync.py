@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection as db_connection
 
-from exports import engine, recipients, services
+from exports import engine, services
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.recipients import MEMBERS_FROM, build_recipients
 from segments.services import segment_refresh
@@ -282,54 +279,6 @@ def test_an_added_address_that_has_a_sync_state_after_all_is_updated_not_refused
     assert states.get(email="p0@example.com").fields_hash != "stale"
     run.refresh_from_db()
     assert run.synced_up_to == MEMBERS_FROM + five[-1].pk
-
-
-@pytest.mark.django_db(transaction=True)
-def test_mirror_removals_are_sent_while_the_members_table_is_completed(
-    backend, make_export, everyone, monkeypatch
-):
-    if db_connection.vendor != "postgresql":
-        pytest.skip("SQLite takes one writer at a time: there the steps follow one another")
-    monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)  # run it here instead
-    profiles = [
-        ProfileFactory(email=f"p{number}@example.com", first_name=f"F{number}")
-        for number in range(8)
-    ]
-    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
-    run_now(export)
-    for profile in profiles[:4]:
-        profile.delete()
-    profiles[4].first_name = "Changed"
-    profiles[4].save()
-    segment_refresh(segment_id=everyone.pk)
-
-    removal_sent = threading.Event()
-    recording_remove, complete_members = backend.remove, recipients.complete_members
-
-    def remove(list_id, emails):
-        result = recording_remove(list_id, emails)
-        removal_sent.set()
-        return result
-
-    def complete_once_a_removal_was_sent(run):
-        # One step after the other would wait here in vain: the removals come meanwhile.
-        assert removal_sent.wait(5), "no removal was sent while the members were completed"
-        return complete_members(run)
-
-    monkeypatch.setattr(backend, "remove", remove)
-    monkeypatch.setattr(engine, "complete_members", complete_once_a_removal_was_sent)
-    monkeypatch.setattr(recipients, "complete_members", complete_once_a_removal_was_sent)
-    run = run_now(export)
-
-    assert run.status == Status.SUCCEEDED
-    assert (run.removed, run.updated, run.unchanged) == (4, 1, 3)
-    assert sorted(backend.removed) == [f"p{number}@example.com" for number in range(4)]
-    assert sorted(backend.lists["list-1"]) == [f"p{number}@example.com" for number in range(4, 8)]
-    assert backend.lists["list-1"]["p4@example.com"].first_name == "Changed"
-    states = dict(SyncState.objects.filter(export=export).values_list("email", "state"))
-    assert states == {
-        f"p{number}@example.com": "removed" if number < 4 else "in_list" for number in range(8)
-    }
 
 
 def test_a_resumed_mirror_run_carries_on_among_the_same_removals(
