@@ -224,8 +224,8 @@ def _execute(run: ExportRun, token: str) -> None:
     backend = backend_for(export.connection)
     table = RecipientTable(run)
     if run.recipients_ready and not table.exists():
-        # The database lost the tables (they are unlogged: a crash empties them). Positions
-        # are stable, so the tables built again put the checkpoint where it was.
+        # The database lost the members' table (it is unlogged: a crash empties it).
+        # Positions are stable, so the table built again puts the checkpoint where it was.
         build_recipients(run)
     if not run.recipients_ready:
         started = time.monotonic()
@@ -557,7 +557,7 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     if not owned.exists():
         return
     table = RecipientTable(run)
-    if run.checkpoint > run.synced_up_to and table.exists():
+    if run.recipients_ready and table.exists():
         _sync(run, token)
         if run.sent + run.removed >= STATISTICS_AFTER_ROWS and db_connection.vendor == "postgresql":
             # The next run's plan depends on how many addresses the export has; autovacuum

@@ -59,7 +59,7 @@ SKIP_REASONS = {
 _TABLE_NAME = "export_run_{}_recipients"
 _REMOVALS_NAME = "export_run_{}_removals"
 _TABLE_PATTERN = re.compile(r"^export_run_(\d+)_(recipients|removals)$")
-# Members come after every removal: removals are at sync state ids, which stay far below.
+# Members come after every removal: removals are numbered from one, and no list holds 2**48.
 MEMBERS_FROM = 1 << 48
 # The rows the engine reads, as a literal for the partial index (our own constants).
 _TO_PUSH = "action IN ({})".format(", ".join(f"'{action}'" for action in SENT_ACTIONS))
@@ -162,13 +162,10 @@ class RecipientTable:
         """A query (and its parameters) for the rows sent or removed between two positions that
         the service did not refuse: what the sync state records once the checkpoint passed.
 
-        Only the tables the range reaches are read: while the removals are sent, the members'
-        table may still be being built, in a transaction of its own.
-
-        ``NOT IN`` rather than ``NOT EXISTS``: the refusals are hashed once whatever the
-        planner believes. With an estimate of one removal (statistics predating them), the
-        anti-join scanned every refusal of the run once per removal (30 s for 9,301 removals
-        and 59,200 skipped members).
+        Only the tables the range reaches are read. ``NOT IN`` rather than ``NOT EXISTS``: the
+        refusals are hashed once whatever the planner believes. With an estimate of one
+        removal, the anti-join scanned every refusal of the run once per removal (30 s for
+        9,301 removals and 59,200 skipped members).
         """
         parts, params = [], []
         if after < MEMBERS_FROM:
