@@ -238,8 +238,9 @@ def build_members(run: ExportRun) -> RecipientCounts:
         _list_skipped(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
         by_action = dict(cursor.fetchall())
-        index = connection.ops.quote_name(f"{_TABLE_NAME.format(run.pk)}_position")
-        cursor.execute(f"CREATE INDEX {index} ON {table.name} (position) WHERE {_TO_PUSH}")
+        if any(by_action.get(action) for action in SENT_ACTIONS):  # else nothing is paged
+            index = connection.ops.quote_name(f"{_TABLE_NAME.format(run.pk)}_position")
+            cursor.execute(f"CREATE INDEX {index} ON {table.name} (position) WHERE {_TO_PUSH}")
     return RecipientCounts(
         members=sum(by_action.values()),
         recipients=sum(by_action.get(action, 0) for action in SENT_ACTIONS),
