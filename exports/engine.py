@@ -471,12 +471,15 @@ def _sync_state_insert(
 ) -> tuple[str, tuple]:
     """The statement that records the acknowledged adds, or the other acknowledged rows."""
     acknowledged, acknowledged_params = RecipientTable(run).acknowledged(after, up_to)
+    # Sorted for locality in the key's index. Byte order serves that as well as the database's
+    # collation and sorts in half the time (sorting was a third of the statement).
+    bytewise = ' COLLATE "C"' if db_connection.vendor == "postgresql" else ""
     sql = (
         f"INSERT INTO {SyncState._meta.db_table}"
         " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
         "SELECT %s, a.email, a.fields_hash,"
         " CASE WHEN a.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
-        f"FROM ({acknowledged}) a WHERE (a.action = %s) = %s ORDER BY a.email"
+        f"FROM ({acknowledged}) a WHERE (a.action = %s) = %s ORDER BY a.email{bytewise}"
     )
     if upsert:
         sql += (

@@ -195,6 +195,15 @@ def tune_for_bulk(cursor) -> None:
         cursor.execute("SET LOCAL jit = off")
 
 
+def _analyze(cursor, table_name: str) -> None:
+    """Statistics for a table just filled (PostgreSQL), for the joins and pages that follow.
+    A small sample is enough to tell a hash join from an index scan, and costs a tenth."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL default_statistics_target = 10")
+        cursor.execute(f"ANALYZE {table_name}")
+        cursor.execute("RESET default_statistics_target")
+
+
 def drop_orphaned_tables(active_run_ids) -> list[str]:
     """Drop the tables of runs that are no longer active; return their names."""
     active = set(active_run_ids)
@@ -231,9 +240,7 @@ def build_members(run: ExportRun) -> RecipientCounts:
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
         _create_table(cursor, table, run)
-        if connection.vendor == "postgresql":
-            # Fresh statistics: a hashed join next, and index scans for the pages later.
-            cursor.execute(f"ANALYZE {table.name}")
+        _analyze(cursor, table.name)
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
@@ -337,7 +344,11 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             " WHERE run_id = %s AND skipped = %s))"
         )
         retry_params = (EMAIL_PATTERN, run.retry_of_id, False)
-    unlogged = "UNLOGGED " if connection.vendor == "postgresql" else ""
+    postgresql = connection.vendor == "postgresql"
+    unlogged = "UNLOGGED " if postgresql else ""
+    # OFFSET 0 keeps PostgreSQL from inlining the members' query, which would compute the
+    # normalised email and the hash again wherever they are used (a tenth of the statement).
+    fence = " OFFSET 0" if postgresql else ""
     cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
     cursor.execute(
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
@@ -349,7 +360,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f" WHEN m.normalised_email = '' THEN %s WHEN NOT ({usable}) THEN %s ELSE %s END"
         " WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
         " WHEN s.fields_hash <> m.fields_hash OR %s THEN %s ELSE %s END AS action"
-        f" FROM ({members_sql}) AS m LEFT JOIN {SyncState._meta.db_table} s"
+        f" FROM ({members_sql}{fence}) AS m LEFT JOIN {SyncState._meta.db_table} s"
         f" ON s.export_id = %s AND s.email = m.normalised_email{retry_filter}",
         (
             MEMBERS_FROM,
@@ -372,17 +383,28 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
 
 
 def _mark_duplicates(cursor, table: RecipientTable) -> None:
-    """Of the members sharing a usable address, the one with the lowest id is sent."""
+    """Of the members sharing a usable address, the one with the lowest id is sent.
+
+    Members sharing an address share its usability, so a usable member with a namesake of
+    lower id is a duplicate. They are found by a query first, which PostgreSQL runs in
+    parallel (an UPDATE runs alone: twice the time), and then marked.
+    """
     unusable = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL)
+    duplicates = connection.ops.quote_name(f"export_run_{table.run_id}_duplicates")
     cursor.execute(
-        f"UPDATE {table.name} SET action = %s WHERE position IN (SELECT position FROM ("
-        " SELECT position,"
-        " row_number() OVER (PARTITION BY email ORDER BY position) AS email_rank"
-        f" FROM {table.name} WHERE action NOT IN ({_placeholders(unusable)}) AND email IN ("
-        f"SELECT email FROM {table.name} GROUP BY email HAVING count(*) > 1)) AS ranked"
-        " WHERE email_rank > 1)",
-        (SKIP_DUPLICATE_EMAIL, *unusable),
+        f"CREATE TEMPORARY TABLE {duplicates} AS SELECT m.position FROM {table.name} m"
+        f" WHERE m.action NOT IN ({_placeholders(unusable)}) AND EXISTS (SELECT 1"
+        f" FROM {table.name} earlier WHERE earlier.email = m.email"
+        " AND earlier.position < m.position)",
+        unusable,
     )
+    _analyze(cursor, duplicates)
+    cursor.execute(
+        f"UPDATE {table.name} SET action = %s"
+        f" WHERE position IN (SELECT position FROM {duplicates})",
+        (SKIP_DUPLICATE_EMAIL,),
+    )
+    cursor.execute(f"DROP TABLE {duplicates}")
 
 
 def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:

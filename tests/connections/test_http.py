@@ -6,6 +6,7 @@ import requests
 import responses
 
 from connections.types.http import new_session
+from fakes.testing import running_fake
 
 URL = "https://api.example.test/v1/subscribers/list-1.json"
 
@@ -55,3 +56,28 @@ def test_a_request_with_a_body_takes_the_ordinary_path():
     assert reply.json() == {"ok": True}
     assert responses.calls[0].request.url == f"{URL}?a=1"
     assert responses.calls[0].request.body == b'{"Subscribers": []}'
+
+
+@responses.activate
+def test_a_redirected_call_is_followed_as_requests_would_follow_it():
+    moved = "https://api.example.test/v2/subscribers/list-1.json"
+    responses.add(responses.GET, URL, status=301, headers={"Location": moved})
+    responses.add(responses.GET, moved, status=200, json={"moved": True})
+    session = new_session(URL)
+
+    reply = session.request("GET", URL, params={"page": 1}, headers={"Authorization": "Bearer t"})
+
+    assert reply.status_code == 200 and reply.json() == {"moved": True}
+    assert [call.request.url for call in responses.calls] == [f"{URL}?page=1", moved]
+
+
+def test_calls_without_a_body_reuse_one_pooled_connection():
+    with running_fake("campaign_monitor") as fake:
+        url = f"{fake.base_url}/clients.json"
+        session = new_session(url)
+        for _attempt in range(3):
+            reply = session.request("GET", url, params={"page": 1}, headers={"X-Try": "1"})
+            assert reply.status_code == 401  # read, and the connection handed back
+
+        pools = session.get_adapter(url).poolmanager.pools  # a container that is not iterable
+        assert [pools[key].num_connections for key in list(pools.keys())] == [1]
