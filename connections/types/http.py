@@ -32,9 +32,10 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
     session = TemplateSession()
     session.trust_env = False
     session.proxies = requests.utils.get_environ_proxies(url)
-    session.verify = (
-        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    )
+    # A CA bundle only matters to HTTPS; given one, requests checks on disk whether it is a
+    # directory on every call, plain HTTP (the local fakes) included.
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    session.verify = bundle if bundle and url.lower().startswith("https:") else True
     retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
     session.mount("https://", adapter)

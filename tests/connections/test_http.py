@@ -81,3 +81,10 @@ def test_calls_without_a_body_reuse_one_pooled_connection():
 
         pools = session.get_adapter(url).poolmanager.pools  # a container that is not iterable
         assert [pools[key].num_connections for key in list(pools.keys())] == [1]
+
+
+def test_a_ca_bundle_from_the_environment_applies_to_https_only(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/company-ca.pem")
+
+    assert new_session("https://api.example.test/v1").verify == "/etc/ssl/certs/company-ca.pem"
+    assert new_session("http://127.0.0.1:8101/api").verify is True
