@@ -190,7 +190,8 @@ EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("EXPORT_MAX_RATE_LIMIT_WAIT_SECON
 EXPORT_HEARTBEAT_SECONDS = env.float("EXPORT_HEARTBEAT_SECONDS", default=5.0)
 EXPORT_STALLED_AFTER_SECONDS = env.float("EXPORT_STALLED_AFTER_SECONDS", default=120.0)
 # How often a run writes the sync state of what the service acknowledged (also at its end).
-EXPORT_SYNC_STATE_SECONDS = env.float("EXPORT_SYNC_STATE_SECONDS", default=10.0)
+# Often enough that the write at the end, which the run waits for, stays short.
+EXPORT_SYNC_STATE_SECONDS = env.float("EXPORT_SYNC_STATE_SECONDS", default=3.0)
 # Alerts (exports.alerts): a run that completed with warnings alerts when the service refused
 # at least this share of what it was sent, and at least this many records.
 EXPORT_ALERT_FAILED_SHARE = env.float("EXPORT_ALERT_FAILED_SHARE", default=0.05)
