@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types.base import BackendError
+from connections.types.registry import backend_class
 from exports import limits, selectors
 from exports.models import Export, RefreshSchedule
 from segments.models import Segment
@@ -23,6 +24,8 @@ from segments.rules import BUILTIN_FIELDS
 from segments.selectors import field_names
 
 logger = logging.getLogger(__name__)
+
+NO_LIST = gettext_lazy("Give the ID of the list to export to, or select “Load lists” and pick one.")
 
 
 class ConnectionChoiceField(forms.ModelChoiceField):
@@ -49,14 +52,9 @@ class ExportForm(forms.Form):
         max_length=200,
         error_messages={"required": gettext_lazy("Give the export a name you will recognise.")},
     )
-    list_id = forms.CharField(
-        label=gettext_lazy("List ID"),
-        max_length=200,
-        error_messages={
-            "required": gettext_lazy(
-                "Give the ID of the list to export to, or select “Load lists” and pick one."
-            )
-        },
+    list_id = forms.CharField(label=gettext_lazy("List ID"), max_length=200, required=False)
+    new_list_name = forms.CharField(
+        label=gettext_lazy("Or create a list named"), max_length=200, required=False
     )
     email_field = forms.ChoiceField(
         label=gettext_lazy("Email"),
@@ -183,12 +181,21 @@ class ExportForm(forms.Form):
     def clean_list_id(self) -> str:
         return self.cleaned_data["list_id"].strip()
 
+    def clean_new_list_name(self) -> str:
+        return self.cleaned_data["new_list_name"].strip()
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         connection = cleaned.get("connection")
         list_id = cleaned.get("list_id")
         cleaned["list_name"] = ""
-        if connection is None or not list_id:
+        if cleaned.get("new_list_name"):
+            self._check_new_list(connection, list_id)  # created on save, not while checking
+            return cleaned
+        if not list_id:
+            self.add_error("list_id", NO_LIST)
+            return cleaned
+        if connection is None:
             return cleaned
         try:
             lists = selectors.destination_lists(connection)
@@ -215,6 +222,22 @@ class ExportForm(forms.Form):
             cleaned["list_name"] = self.export.list_name
         return cleaned
 
+    def _check_new_list(self, connection: Connection | None, list_id: str) -> None:
+        if list_id:
+            self.add_error(
+                "new_list_name",
+                _("Either give a List ID or name a new list, not both: clear one of them."),
+            )
+        elif connection is not None and not backend_class(connection.kind).creates_lists:
+            self.add_error(
+                "new_list_name",
+                _(
+                    "Lists of %(service)s are created in %(service)s itself. Create it there, "
+                    "then give its List ID."
+                )
+                % {"service": connection.kind_label},
+            )
+
     def clean_sync_mode(self) -> str:
         return self.cleaned_data.get("sync_mode") or Export.SyncMode.ADD_AND_UPDATE
 
@@ -228,6 +251,7 @@ class ExportForm(forms.Form):
                 "connection",
                 "list_id",
                 "list_name",
+                "new_list_name",
                 "email_field",
                 "first_name_field",
                 "last_name_field",

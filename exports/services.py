@@ -126,8 +126,16 @@ def export_save(
     segments,
     schedule_enabled: bool,
     sync_mode: str = Export.SyncMode.ADD_AND_UPDATE,
+    new_list_name: str = "",
 ) -> Export:
-    """Create (``export=None``) or change an export. Saving never runs it."""
+    """Create (``export=None``) or change an export. Saving never runs it.
+
+    With ``new_list_name``, the export's list is the account's list of that name, created
+    first when there is none (raises ``BackendError`` with the service's reason).
+    """
+    if new_list_name:
+        created = connection_services.backend_for(connection).create_destination(new_list_name)
+        list_id, list_name = created.id, created.name
     if export is None:
         export = Export(created_by=user)
     export.display_name = display_name

@@ -88,25 +88,51 @@ def export_edit(request: HttpRequest, export_id: int) -> HttpResponse:
 def _export_form(request: HttpRequest, export: Export | None) -> HttpResponse:
     form = ExportForm(request.POST or None, user=request.user, export=export)
     if request.method == "POST" and form.is_valid():
-        export = services.export_save(export=export, user=request.user, **form.export_fields())
-        messages.success(
-            request,
-            _("Export “%(name)s” saved. Saving does not run it: select Run to send it now.")
-            % {"name": export.display_name},
-        )
-        if form.list_unchecked:
-            messages.warning(
-                request,
-                _(
-                    "The List ID could not be checked with the service (%(reason)s). If it is "
-                    "wrong, the run will say so."
-                )
-                % {"reason": form.list_unchecked},
+        try:
+            saved = services.export_save(export=export, user=request.user, **form.export_fields())
+        except BackendError as error:
+            form.add_error(
+                "new_list_name",
+                _("%(service)s did not create the list: %(reason)s")
+                % {"service": form.cleaned_data["connection"].kind_label, "reason": error.message},
             )
-        warning = form.limit_warning()
-        if warning:
-            messages.warning(request, warning)
-        return redirect(export)
+            return _render_export_form(request, form, export)
+        return _saved(request, form, saved)
+    return _render_export_form(request, form, export)
+
+
+def _saved(request: HttpRequest, form: ExportForm, export: Export) -> HttpResponse:
+    if form.cleaned_data["new_list_name"]:
+        messages.info(
+            request,
+            _("The export sends to the list “%(list)s” (ID %(id)s) in %(service)s.")
+            % {
+                "list": export.list_name,
+                "id": export.list_id,
+                "service": export.connection.kind_label,
+            },
+        )
+    messages.success(
+        request,
+        _("Export “%(name)s” saved. Saving does not run it: select Run to send it now.")
+        % {"name": export.display_name},
+    )
+    if form.list_unchecked:
+        messages.warning(
+            request,
+            _(
+                "The List ID could not be checked with the service (%(reason)s). If it is "
+                "wrong, the run will say so."
+            )
+            % {"reason": form.list_unchecked},
+        )
+    warning = form.limit_warning()
+    if warning:
+        messages.warning(request, warning)
+    return redirect(export)
+
+
+def _render_export_form(request: HttpRequest, form: ExportForm, export: Export | None):
     return render(
         request,
         "exports/edit.html",

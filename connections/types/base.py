@@ -223,6 +223,8 @@ class Backend:
     oauth: ClassVar[bool] = False
     #: The label of the button that starts the OAuth redirect.
     authenticate_label: ClassVar[str] = ""
+    #: True when an export may create its list from our form (``create_destination``).
+    creates_lists: ClassVar[bool] = False
 
     def __init__(self, store: CredentialStore):
         self.store = store
@@ -257,6 +259,10 @@ class Backend:
 
     def list_destinations(self) -> list[DestinationList]:
         """The lists an export can send to."""
+        raise NotImplementedError
+
+    def create_destination(self, name: str) -> DestinationList:
+        """The list with this name, created when the account has none (``creates_lists``)."""
         raise NotImplementedError
 
     def prepare(self, list_id: str, field_names: Sequence[str]) -> None:

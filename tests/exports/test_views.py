@@ -11,6 +11,7 @@ from django.utils import timezone
 from connections.models import Connection
 from connections.types.base import DestinationList, Permanent
 from exports.models import Export, ExportRun, ExportRunFailure
+from fakes.testing import running_fake
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
 
@@ -236,6 +237,82 @@ def test_a_list_id_the_account_cannot_see_is_refused(as_bob, shared, segment, li
         response
     )
     assert not Export.objects.exists()
+
+
+@pytest.fixture
+def autopilot(settings):
+    with running_fake("autopilot", rate_limit=0) as fake:
+        settings.AUTOPILOT_API_URL = fake.base_url
+        yield fake
+
+
+def autopilot_lists(fake) -> list[tuple[str, str]]:
+    """(title, id) of every list in the fake's accounts."""
+    return [
+        (item["title"], list_id)
+        for account in fake.state()["accounts"]
+        for list_id, item in account["lists"].items()
+    ]
+
+
+def test_an_autopilot_export_creates_its_list_on_save_or_uses_the_one_of_that_name(
+    as_bob, segment, autopilot
+):
+    connection = ConnectionFactory(
+        display_name="Marketing AP",
+        who_can_use=SHARED,
+        credentials={"api_key": "demo-autopilot-key"},
+    )
+    new_list = {"list_id": "", "new_list_name": "Spring promo"}
+
+    response = as_bob.post(
+        reverse("exports:create"), form_data(connection, segment, **new_list), follow=True
+    )
+    again = as_bob.post(
+        reverse("exports:create"),
+        form_data(connection, segment, display_name="Spring reminders", **new_list),
+    )
+
+    created = [list_id for title, list_id in autopilot_lists(autopilot) if title == "Spring promo"]
+    assert len(created) == 1
+    first, second = Export.objects.order_by("pk")
+    assert (first.list_id, first.list_name) == (created[0], "Spring promo")
+    assert f"sends to the list “Spring promo” (ID {created[0]}) in Autopilot" in page(response)
+    assert again.status_code == 302 and second.list_id == created[0]
+    assert not ExportRun.objects.exists()
+
+
+def test_a_list_is_named_only_for_a_type_that_creates_lists_and_never_beside_a_list_id(
+    as_bob, shared, segment, lists
+):
+    on_campaign_monitor = as_bob.post(
+        reverse("exports:create"), form_data(shared, segment, list_id="", new_list_name="Promo")
+    )
+    both = as_bob.post(reverse("exports:create"), form_data(shared, segment, new_list_name="Promo"))
+    neither = as_bob.post(reverse("exports:create"), form_data(shared, segment, list_id=""))
+
+    assert "Lists of Campaign Monitor are created in Campaign Monitor itself" in page(
+        on_campaign_monitor
+    )
+    assert "Either give a List ID or name a new list, not both" in page(both)
+    assert "Give the ID of the list to export to" in page(neither)
+    assert not Export.objects.exists()
+
+
+def test_when_the_service_refuses_to_create_the_list_the_form_says_why_and_saves_nothing(
+    as_bob, segment, autopilot
+):
+    connection = ConnectionFactory(who_can_use=SHARED, credentials={"api_key": "revoked-key"})
+
+    response = as_bob.post(
+        reverse("exports:create"),
+        form_data(connection, segment, list_id="", new_list_name="Spring promo"),
+    )
+
+    assert response.status_code == 200
+    assert "Autopilot did not create the list:" in page(response)
+    assert not Export.objects.exists()
+    assert "Spring promo" not in [title for title, _id in autopilot_lists(autopilot)]
 
 
 def test_a_contributor_cannot_forge_an_administrators_only_connection_into_the_form(

@@ -39,6 +39,7 @@ class AutopilotBackend(Backend):
     #: Autopilot accepts at most 100,000 profiles in total per export (product.md, E5).
     max_profiles = 100_000
     credentials_form_class = AutopilotCredentialsForm
+    creates_lists = True
 
     def __init__(self, store, *, client: AutopilotClient | None = None):
         super().__init__(store)
@@ -96,6 +97,9 @@ class AutopilotBackend(Backend):
             DestinationList(id=str(item.get("list_id")), name=str(item.get("title", "")))
             for item in self.client.lists()
         ]
+
+    def create_destination(self, name: str) -> DestinationList:
+        return DestinationList(id=str(self.client.find_or_create_list(name)), name=name)
 
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         self._check_batch(batch)
