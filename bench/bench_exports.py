@@ -5,6 +5,8 @@ Needs the 1,000,000 profiles that bench_data.py leaves in the bench database. Me
 - floor_s: the same rows read with a plain psycopg cursor and POSTed 1,000 at a time, one
   after another from one thread, to the same fake; ratio = e2e_s / floor_s;
 - peak_rss_mb: the worker's peak resident memory;
+- e2e_cpu_s and delta_cpu_s: the CPU seconds those runs cost the worker, the fakes and
+  PostgreSQL (less dependent on the machine's speed than the seconds they took);
 - e2e_latency_s: the run again with 100 ms added to every request;
 - autopilot_s for 100,000 profiles against the fake limited to 50 requests per second, and its
   floor, batches / rate.
@@ -241,6 +243,7 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int, fake_pids: list[int]) 
             sent=run.sent,
             e2e_s=round(e2e_s, 2),
             peak_rss_mb=round(_peak_rss_mb(worker_pid), 1),
+            e2e_cpu_s=cpu.spent,
         )
     if "floor" in STAGES:
         floor_s = _floor(cm, floor_list, everyone.pk)
@@ -250,6 +253,7 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int, fake_pids: list[int]) 
             figures["ratio"] = round(figures["e2e_s"] / floor_s, 2)
     if "delta" in STAGES and "e2e" in STAGES:
         figures.update(_delta_reruns(cm, run.export, everyone, timed_run))
+        figures["delta_cpu_s"] = cpu.spent
 
     if "latency" in STAGES:
         cm.configure(latency_ms=100)
@@ -399,9 +403,9 @@ class CpuMeter:
 
     def since_last(self) -> str:
         now = self._read()
-        spent = {name: round(now[name] - self.last.get(name, 0), 1) for name in now}
+        self.spent = {name: round(now[name] - self.last.get(name, 0), 1) for name in now}
         self.last = now
-        return ", ".join(f"{name} {seconds}" for name, seconds in spent.items())
+        return ", ".join(f"{name} {seconds}" for name, seconds in self.spent.items())
 
 
 def _postgres_pids() -> list[int]:
