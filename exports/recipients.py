@@ -387,7 +387,7 @@ def _mark_duplicates(cursor, table: RecipientTable) -> None:
 
     Members sharing an address share its usability, so a usable member with a namesake of
     lower id is a duplicate. They are found by a query first, which PostgreSQL runs in
-    parallel (an UPDATE runs alone: twice the time), and then marked.
+    parallel (an UPDATE never does; it took half as long again), and then marked.
     """
     unusable = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL)
     duplicates = connection.ops.quote_name(f"export_run_{table.run_id}_duplicates")
