@@ -111,7 +111,6 @@ class ExportNotRunnable(Exception):
     """The export cannot run as it stands (it has no connection)."""
 
 
-@transaction.atomic
 def export_save(
     *,
     export: Export | None,
@@ -133,22 +132,23 @@ def export_save(
     With ``new_list_name``, the export's list is the account's list of that name, created
     first when there is none (raises ``BackendError`` with the service's reason).
     """
-    if new_list_name:
+    if new_list_name:  # before the transaction: no database lock waits for the service
         created = connection_services.backend_for(connection).create_destination(new_list_name)
         list_id, list_name = created.id, created.name
-    if export is None:
-        export = Export(created_by=user)
-    export.display_name = display_name
-    export.connection = connection
-    export.list_id = list_id
-    export.list_name = list_name
-    export.email_field = email_field
-    export.first_name_field = first_name_field
-    export.last_name_field = last_name_field
-    export.schedule_enabled = schedule_enabled
-    export.sync_mode = sync_mode
-    export.save()
-    export.segments.set(segments)
+    with transaction.atomic():
+        if export is None:
+            export = Export(created_by=user)
+        export.display_name = display_name
+        export.connection = connection
+        export.list_id = list_id
+        export.list_name = list_name
+        export.email_field = email_field
+        export.first_name_field = first_name_field
+        export.last_name_field = last_name_field
+        export.schedule_enabled = schedule_enabled
+        export.sync_mode = sync_mode
+        export.save()
+        export.segments.set(segments)
     return export
 
 

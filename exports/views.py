@@ -132,7 +132,9 @@ def _saved(request: HttpRequest, form: ExportForm, export: Export) -> HttpRespon
     return redirect(export)
 
 
-def _render_export_form(request: HttpRequest, form: ExportForm, export: Export | None):
+def _render_export_form(
+    request: HttpRequest, form: ExportForm, export: Export | None
+) -> HttpResponse:
     return render(
         request,
         "exports/edit.html",

@@ -6,6 +6,7 @@ import pytest
 
 from accounts.roles import Role
 from accounts.services import user_create_or_update
+from fakes.testing import running_fake
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from the
 # test body are still plain synchronous calls.
@@ -65,3 +66,11 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture
+def autopilot(settings):
+    """The Autopilot fake, without a rate limit, and the app's settings pointing at it."""
+    with running_fake("autopilot", rate_limit=0) as fake:
+        settings.AUTOPILOT_API_URL = fake.base_url
+        yield fake

@@ -39,13 +39,6 @@ def cm(settings):
         yield fake
 
 
-@pytest.fixture
-def ap(settings):
-    with running_fake("autopilot", rate_limit=0) as fake:
-        settings.AUTOPILOT_API_URL = fake.base_url
-        yield fake
-
-
 def add_campaign_monitor(client, decision: str = "allow"):
     """Walk the pages: Connect, Authenticate (the fake's consent form), back to our callback."""
     finish = client.post(
@@ -122,7 +115,7 @@ def test_denying_consent_at_campaign_monitor_leaves_nothing_behind(as_alice, cm)
     assert not Connection.objects.exists()
 
 
-def test_autopilot_connects_lists_and_pushes_into_a_list(as_alice, ap):
+def test_autopilot_connects_lists_and_pushes_into_a_list(as_alice, autopilot):
     setup = reverse("connections:setup", args=["autopilot"])
     form = {"display_name": "AP", "who_can_use": "administrators", "agree": "on"}
     wrong = as_alice.post(setup, {**form, "api_key": "wrong-key"})

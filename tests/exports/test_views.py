@@ -11,7 +11,6 @@ from django.utils import timezone
 from connections.models import Connection
 from connections.types.base import DestinationList, Permanent
 from exports.models import Export, ExportRun, ExportRunFailure
-from fakes.testing import running_fake
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
 
@@ -237,13 +236,6 @@ def test_a_list_id_the_account_cannot_see_is_refused(as_bob, shared, segment, li
         response
     )
     assert not Export.objects.exists()
-
-
-@pytest.fixture
-def autopilot(settings):
-    with running_fake("autopilot", rate_limit=0) as fake:
-        settings.AUTOPILOT_API_URL = fake.base_url
-        yield fake
 
 
 def autopilot_lists(fake) -> list[tuple[str, str]]:
