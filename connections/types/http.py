@@ -12,6 +12,9 @@ import requests
 from django.conf import settings
 from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPConnectionPool
 from urllib3.util.retry import Retry
 
 #: (connect, read) seconds. Imports of 1,000 subscribers are synchronous, hence the long read.
@@ -36,13 +39,73 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
     # directory on every call, plain HTTP (the local fakes) included.
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     session.verify = bundle if bundle and url.lower().startswith("https:") else True
-    retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
+    # A 429 or 503 with Retry-After reaches the client too: it waits as told, and waiting for a
+    # rate limit must not use up a retry.
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=0,
+        status=0,
+        other=0,
+        backoff_factor=0.2,
+        respect_retry_after_header=False,
+    )
+    adapter = ApiAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
     return session
+
+
+class ApiAdapter(HTTPAdapter):
+    """An adapter for API calls, which come by the thousand to one host: it remembers the
+    connection pool of each host instead of working it out again on every call, and its
+    responses skip the cookie jar (an API authenticates by header).
+
+    Together a tenth of a small call's CPU. Calls through a proxy take the ordinary path.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pools: dict[tuple, HTTPConnectionPool] = {}
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        if proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        scheme, _separator, rest = request.url.partition("://")
+        key = (scheme.lower(), rest.split("/", 1)[0].lower(), verify, _hashable(cert))
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:  # not seen yet, or closed
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pools[key] = pool
+        return pool
+
+    def request_url(self, request, proxies):
+        if proxies:
+            return super().request_url(request, proxies)
+        url = request.path_url
+        return f"/{url.lstrip('/')}" if url.startswith("//") else url
+
+    def build_response(self, req, resp) -> requests.Response:
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self):
+        self._pools.clear()
+        super().close()
+
+
+def _hashable(cert):
+    return tuple(cert) if isinstance(cert, list) else cert
 
 
 class TemplateSession(requests.Session):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 import responses
 
-from connections.types.http import new_session
+from connections.types.http import new_session, wait_from_headers
 from fakes.testing import running_fake
 
 URL = "https://api.example.test/v1/subscribers/list-1.json"
@@ -88,3 +88,43 @@ def test_a_ca_bundle_from_the_environment_applies_to_https_only(monkeypatch):
 
     assert new_session("https://api.example.test/v1").verify == "/etc/ssl/certs/company-ca.pem"
     assert new_session("http://127.0.0.1:8101/api").verify is True
+
+
+def test_a_closed_pool_is_replaced():
+    with running_fake("campaign_monitor") as fake:
+        url = f"{fake.base_url}/clients.json"
+        session = new_session(url)
+        adapter = session.get_adapter(url)
+        assert session.request("GET", url, params={"page": 1}).status_code == 401
+        [first_pool] = adapter._pools.values()
+
+        first_pool.close()
+        adapter.poolmanager.clear()
+
+        assert session.request("GET", url, params={"page": 2}).status_code == 401
+        [pool] = adapter._pools.values()
+        assert pool is not first_pool and pool.pool is not None
+
+
+@responses.activate
+def test_responses_carry_status_headers_and_the_request():
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "3"}, json={"Code": 1})
+    session = new_session(URL)
+
+    reply = session.request("GET", URL, params={"page": 1})
+
+    assert reply.status_code == 429 and reply.json() == {"Code": 1}
+    assert reply.headers["retry-after"] == "3"
+    assert reply.url == f"{URL}?page=1" and reply.request.method == "GET"
+    assert reply.encoding == "utf-8"
+
+
+@responses.activate
+def test_a_rate_limited_call_with_retry_after_reaches_the_client():
+    responses.add(responses.DELETE, URL, status=429, headers={"Retry-After": "3"})
+    session = new_session(URL)
+
+    reply = session.request("DELETE", URL, params={"email": "a@example.com"})
+
+    assert reply.status_code == 429 and wait_from_headers(reply) == 3.0
+    assert len(responses.calls) == 1
