@@ -190,7 +190,12 @@ class SyncState(models.Model):
 class ExportRunFailure(models.Model):
     """A profile that was not delivered, and why: refused by the service or skipped by us."""
 
-    run = models.ForeignKey(ExportRun, on_delete=models.CASCADE, related_name="failures")
+    # Not a database constraint: a run lists its skipped members in one statement, tens of
+    # thousands of rows, and checking the key of each at commit cost as much as the insert.
+    # Rows are written only for the run being executed, and deleted with it by Django.
+    run = models.ForeignKey(
+        ExportRun, on_delete=models.CASCADE, db_constraint=False, related_name="failures"
+    )
     customer_id = models.CharField(_("customer id"), max_length=255, blank=True, default="")
     email = models.CharField(_("email"), max_length=320, blank=True, default="")
     code = models.CharField(_("code"), max_length=50)
