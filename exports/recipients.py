@@ -33,6 +33,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
+from django.utils.translation import gettext_noop
 
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from segments.models import Profile, SegmentMember
@@ -50,11 +51,14 @@ SKIP_DUPLICATE_EMAIL = "duplicate_email"
 SKIP_OPTED_OUT = "opted_out"
 # Why a member is skipped: no address, an unusable one, one another member already has, or
 # an address that opted out at the service (never re-subscribed, not retried every run).
+# Stored in English; pages and downloads show them in the reader's language (``failure_reason``).
 SKIP_REASONS = {
-    SKIP_MISSING_EMAIL: "The profile has no email address.",
-    SKIP_INVALID_EMAIL: "The email address is not valid.",
-    SKIP_DUPLICATE_EMAIL: "Another profile with the same email address is sent instead.",
-    SKIP_OPTED_OUT: "The person opted out at the service; they are not sent again.",
+    SKIP_MISSING_EMAIL: gettext_noop("The profile has no email address."),
+    SKIP_INVALID_EMAIL: gettext_noop("The email address is not valid."),
+    SKIP_DUPLICATE_EMAIL: gettext_noop(
+        "Another profile with the same email address is sent instead."
+    ),
+    SKIP_OPTED_OUT: gettext_noop("The person opted out at the service; they are not sent again."),
 }
 _TABLE_NAME = "export_run_{}_recipients"
 _REMOVALS_NAME = "export_run_{}_removals"

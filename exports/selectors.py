@@ -22,6 +22,7 @@ from exports.recipients import (
     SKIP_INVALID_EMAIL,
     SKIP_MISSING_EMAIL,
     SKIP_OPTED_OUT,
+    SKIP_REASONS,
 )
 from segments.models import Segment
 
@@ -178,6 +179,14 @@ def failure_label(code: str) -> str:
         SKIP_OPTED_OUT: _("Opted out at the service"),
     }
     return labels.get(code, code)
+
+
+def failure_reason(code: str, reason: str, skipped: bool) -> str:
+    """Why a profile was not delivered, in the reader's language when the reason is our own
+    skip; the services' reasons are shown as they sent them."""
+    if skipped and code in SKIP_REASONS:
+        return _(SKIP_REASONS[code])
+    return reason
 
 
 def run_failures(run: ExportRun) -> QuerySet[ExportRunFailure]:

@@ -335,6 +335,7 @@ def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse
         for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
             if code not in labels:
                 labels[code] = selectors.failure_label(code)
+            reason = selectors.failure_reason(code, reason, skipped)
             yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
 
     return streaming_csv(

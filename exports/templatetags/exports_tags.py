@@ -18,6 +18,12 @@ def failure_label(code: str) -> str:
 
 
 @register.filter
+def failure_reason(failure) -> str:
+    """A failure's reason, in the reader's language when it is one of our own skips."""
+    return selectors.failure_reason(failure.code, failure.reason, failure.skipped)
+
+
+@register.filter
 def started_by(run: ExportRun) -> str:
     """ "Schedule", or the name of the user who selected Run."""
     if run.trigger == ExportRun.Trigger.SCHEDULE:

@@ -592,8 +592,39 @@ def test_the_failures_csv_holds_every_failure_of_the_run(as_charlie, shared, seg
     body = b"".join(response.streaming_content).decode()
     lines = body.lstrip("\ufeff").splitlines()
     assert lines[0] == "customer_id,email,code,reason,explanation,skipped"
-    assert lines[1] == "c1,,duplicate_email,Dup,Duplicate email address,yes"
+    assert lines[1] == (
+        "c1,,duplicate_email,Another profile with the same email address is sent instead.,"
+        "Duplicate email address,yes"
+    )
     assert lines[2] == "c2,'=cmd@x.com,1,Invalid Email Address,1,no"
+
+
+def test_our_skip_reasons_are_shown_in_the_readers_language(as_charlie, shared, segment):
+    export = export_on(shared, segment)
+    run = ExportRun.objects.create(
+        export=export, trigger="schedule", status="completed_with_warnings"
+    )
+    ExportRunFailure.objects.create(
+        run=run,
+        customer_id="c1",
+        email="x@y",
+        code="invalid_email",
+        reason="The email address is not valid.",
+        skipped=True,
+    )
+    ExportRunFailure.objects.create(
+        run=run, customer_id="c2", email="a@b.com", code="1", reason="Invalid Email Address"
+    )
+    norwegian = {"HTTP_ACCEPT_LANGUAGE": "nb"}
+
+    html = page(as_charlie.get(reverse("exports:run_detail", args=[run.pk]), **norwegian))
+    csv = as_charlie.get(reverse("exports:run_failures_csv", args=[run.pk]), **norwegian)
+
+    assert "E-postadressen er ikke gyldig." in html
+    assert "The email address is not valid." not in html
+    assert "Invalid Email Address" in html  # the service's words, as it sent them
+    body = b"".join(csv.streaming_content).decode()
+    assert "E-postadressen er ikke gyldig." in body
 
 
 def test_run_sends_the_segment_and_the_page_shows_the_outcome(
