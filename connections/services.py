@@ -15,9 +15,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
+from config.translation import LaterText, stored
 from connections import crypto, selectors
 from connections.models import Connection
 from connections.types import registry
@@ -72,9 +73,11 @@ class DatabaseCredentialStore:
             return crypto.decrypt_json(token or "")
         except crypto.DecryptionError:
             raise AuthRevoked(
-                _(
-                    "The stored credentials can no longer be read: the encryption key that "
-                    "protected them was removed. Edit the connection and authenticate again."
+                LaterText(
+                    gettext_noop(
+                        "The stored credentials can no longer be read: the encryption key that "
+                        "protected them was removed. Edit the connection and authenticate again."
+                    )
                 )
             ) from None
 
@@ -230,13 +233,13 @@ def connection_test(*, connection_id: int) -> list[StepResult]:
             connection.status = Connection.Status.NEEDS_REAUTHENTICATION
         elif not isinstance(failed.error, AuthError):
             connection.status = Connection.Status.FAILING
-        connection.last_error = failed.message
+        connection.last_error = stored(failed.message)
         connection.last_checked_at = timezone.now()
     connection.save(update_fields=["status", "last_error", "last_checked_at", "updated_at"])
     return steps
 
 
-def connection_record_auth_failure(*, connection_id: int, message: str) -> None:
+def connection_record_auth_failure(*, connection_id: int, message: LaterText | str) -> None:
     """The service no longer accepts the credentials: an administrator must authenticate again.
 
     The first time (the status changes), the creators and administrators are e-mailed; the
@@ -245,7 +248,7 @@ def connection_record_auth_failure(*, connection_id: int, message: str) -> None:
     logger.warning("Connection %s needs re-authentication", connection_id)
     changes = {
         "status": Connection.Status.NEEDS_REAUTHENTICATION,
-        "last_error": message,
+        "last_error": stored(message),
         "last_checked_at": timezone.now(),
         "updated_at": timezone.now(),
     }
@@ -271,7 +274,7 @@ def connection_record_error(*, connection_id: int, error: BackendError) -> None:
         status=Connection.Status.NEEDS_REAUTHENTICATION
     ).update(
         status=Connection.Status.FAILING,
-        last_error=error.message,
+        last_error=stored(error.message),
         last_checked_at=timezone.now(),
         updated_at=timezone.now(),
     )

@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.roles import Role
+from config.translation import shown
 from connections.models import Connection
 from exports.models import Alert, Export, ExportRun
 
@@ -160,7 +161,7 @@ def _paused_reason(run: ExportRun) -> str:
         PAUSE_AFTER_FAILURES,
     ) % {"date": _when(run.finished_at), "count": PAUSE_AFTER_FAILURES}
     if run.last_error:
-        reason += " " + _("The last one said: %(error)s") % {"error": run.last_error}
+        reason += " " + _("The last one said: %(error)s") % {"error": shown(run.last_error)}
     return reason
 
 
@@ -270,7 +271,7 @@ def _run_body(kind: str, run: ExportRun) -> str:
             _("The export “%(name)s” to the list “%(list)s” failed on %(when)s.") % names
         )
         if run.last_error:
-            paragraphs.append(_("What went wrong: %(error)s") % {"error": run.last_error})
+            paragraphs.append(_("What went wrong: %(error)s") % {"error": shown(run.last_error)})
     if kind == Alert.Kind.SCHEDULE_PAUSED:
         paragraphs.append(export.schedule_paused_reason)
         paragraphs.append(
@@ -302,7 +303,7 @@ def _reauthentication_body(connection: Connection, exports: list[Export]) -> str
     ]
     if connection.last_error:
         paragraphs.append(
-            _("What %(service)s said: %(error)s") % {**names, "error": connection.last_error}
+            _("What %(service)s said: %(error)s") % {**names, "error": shown(connection.last_error)}
         )
     paragraphs.append(
         _("Authenticate again: %(url)s")

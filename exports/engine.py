@@ -189,7 +189,7 @@ def execute(run_id: int) -> ExportRun | None:
         _finish(run, token, Status.FAILED, last_error=messages.for_error(error))
     except Exception:
         logger.exception("Export run %s stopped on an unexpected error", run_id)
-        _finish(run, token, Status.FAILED, last_error=str(messages.UNEXPECTED))
+        _finish(run, token, Status.FAILED, last_error=messages.UNEXPECTED)
     run.refresh_from_db()
     return run
 
@@ -215,7 +215,7 @@ def _execute(run: ExportRun, token: str) -> None:
     if run.cancel_requested:
         raise RunCancelled
     if export.connection is None:
-        _finish(run, token, Status.FAILED, last_error=str(messages.NO_CONNECTION))
+        _finish(run, token, Status.FAILED, last_error=messages.NO_CONNECTION)
         return
     unusable = export.segments.exclude(status=Segment.Status.ACTIVE).first()
     if unusable is not None:
@@ -370,7 +370,7 @@ def _push_with_retries(
                 wait_for = error.wait if error.hinted else _backoff(min(attempt + 1, 6))
                 rate_limited_for += wait_for
                 if rate_limited_for > settings.EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS:
-                    raise Transient(str(messages.RATE_LIMITED_TOO_LONG)) from error
+                    raise Transient(messages.RATE_LIMITED_TOO_LONG) from error
                 stop.wait(wait_for)
             except (Transient, AuthExpired) as error:
                 attempt += 1

@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-
+from config.translation import LaterText, from_stored
+from config.translation import gettext_later as _
 from connections.types.base import AuthRevoked, Backend, BackendError, Permanent, Transient
 
-NO_CONNECTION = gettext_lazy(
+NO_CONNECTION = _(
     "The export has no connection. Edit the export, choose a connection and run it again."
 )
-UNEXPECTED = gettext_lazy(
+UNEXPECTED = _(
     "The run stopped on an unexpected error. It has been logged; run the export again, and "
     "tell an administrator if it happens again."
 )
-RATE_LIMITED_TOO_LONG = gettext_lazy(
+RATE_LIMITED_TOO_LONG = _(
     "The service kept asking us to slow down for too long. Run the export again later."
 )
 
 
-def segment_not_ready(segment) -> str:
+def segment_not_ready(segment) -> LaterText:
     if segment.status == "failed":
         return _("Skipped: segment “%(name)s” failed to refresh (%(error)s).") % {
             "name": segment.name,
-            "error": segment.last_error,
+            "error": from_stored(segment.last_error),
         }
     return _(
         "Skipped: segment “%(name)s” has not been refreshed yet. Refresh it, then run again."
     ) % {"name": segment.name}
 
 
-def over_limit(count: int, limit: int, backend: Backend) -> str:
+def over_limit(count: int, limit: int, backend: Backend) -> LaterText:
     return _(
         "%(count)s profiles is more than %(service)s accepts in one export (%(limit)s). "
         "Narrow the segments and run again."
-    ) % {"count": f"{count:,}", "limit": f"{limit:,}", "service": backend.label}
+    ) % {"count": f"{count:,}", "limit": f"{limit:,}", "service": str(backend.label)}
 
 
-def for_error(error: BackendError) -> str:
+def for_error(error: BackendError) -> LaterText | str:
     if isinstance(error, AuthRevoked):
         return _(
             "The service no longer accepts this connection's credentials: %(error)s "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from config.translation import stored
 from exports.models import ExportRun
 
 Status = ExportRun.Status
@@ -40,6 +41,8 @@ def allowed_sources(target: str) -> list[str]:
 def transition(run: ExportRun, target: str, **fields) -> ExportRun:
     """Move the run to ``target`` in one guarded UPDATE; raise IllegalTransition if it can't."""
     changes = {"status": target, **fields}
+    if "last_error" in changes:
+        changes["last_error"] = stored(changes["last_error"])
     if target in FINISHED:
         changes.setdefault("finished_at", timezone.now())
     moved = ExportRun.objects.filter(pk=run.pk, status__in=allowed_sources(target)).update(

@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.translation import LaterText
 from connections import services as connection_services
 from connections.models import Connection
 from connections.selectors import connections_usable_by
@@ -46,7 +47,7 @@ def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None)
     return run
 
 
-def run_skip(*, export: Export, reason: str) -> ExportRun | None:
+def run_skip(*, export: Export, reason: LaterText | str) -> ExportRun | None:
     """Record a scheduled run that was skipped (e.g. its segment failed to refresh)."""
     try:
         with transaction.atomic():

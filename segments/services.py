@@ -12,8 +12,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
+from config.translation import gettext_later as _
+from config.translation import stored
 from segments import membership, tasks
 from segments.importing import ColumnMap, ImportFileError, ImportReport, import_csv
 from segments.models import ProfileImport, Segment
@@ -64,8 +65,10 @@ def _enqueue_refresh(segment_id: int) -> None:
         logger.exception("Could not queue the refresh of segment %s", segment_id)
         Segment.objects.filter(pk=segment_id).update(
             refresh_state=Segment.RefreshState.IDLE,
-            last_error=_("The refresh could not be queued (%(error)s). Try again shortly.")
-            % {"error": error.__class__.__name__},
+            last_error=stored(
+                _("The refresh could not be queued (%(error)s). Try again shortly.")
+                % {"error": error.__class__.__name__}
+            ),
         )
 
 
@@ -84,9 +87,13 @@ def segment_refresh(*, segment_id: int) -> Segment:
     except (DatabaseError, RuleError) as error:
         logger.exception("Refreshing segment %s failed", segment_id)
         segment.status = Segment.Status.FAILED
-        segment.last_error = _(
-            "The segment could not be refreshed: %(error)s. Check its rules and refresh it again."
-        ) % {"error": str(error).splitlines()[0] if str(error) else error.__class__.__name__}
+        segment.last_error = stored(
+            _(
+                "The segment could not be refreshed: %(error)s. Check its rules and refresh it "
+                "again."
+            )
+            % {"error": str(error).splitlines()[0] if str(error) else error.__class__.__name__}
+        )
     else:
         segment.status = Segment.Status.ACTIVE
         segment.member_count = count
@@ -142,9 +149,9 @@ def profile_import_run(*, import_id: int) -> ProfileImport:
     except (OSError, DatabaseError) as error:
         logger.exception("Profile import %s failed", import_id)
         profile_import.status = ProfileImport.Status.FAILED
-        profile_import.error = _("The import failed: %(error)s") % {
-            "error": error.__class__.__name__
-        }
+        profile_import.error = stored(
+            _("The import failed: %(error)s") % {"error": error.__class__.__name__}
+        )
     else:
         record_import_report(profile_import, report)
     finally:
@@ -163,7 +170,7 @@ def record_import_report(profile_import: ProfileImport, report: ImportReport) ->
     profile_import.rejected_rows = [vars(row) for row in report.rejected_rows]
     if report.imported == 0 and report.rejected:
         profile_import.status = ProfileImport.Status.FAILED
-        profile_import.error = _("No row could be imported.")
+        profile_import.error = stored(_("No row could be imported."))
     elif report.rejected:
         profile_import.status = ProfileImport.Status.COMPLETED_WITH_ERRORS
     else:

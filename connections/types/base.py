@@ -27,30 +27,41 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 if TYPE_CHECKING:
     from django import forms
 
+    from config.translation import LaterText
+
 
 # Errors ------------------------------------------------------------------------------------------
 
 
 class BackendError(Exception):
-    """A destination call failed. ``message`` is safe to show and to store (no secrets)."""
+    """A destination call failed. ``message`` is safe to show and to store (no secrets); made
+    with ``gettext_later``, it is shown in each reader's language (``config.translation``)."""
 
     permanent: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, code: str | int | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: LaterText | str,
+        *,
+        code: str | int | None = None,
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
 
     def __str__(self) -> str:
-        return self.message
+        return str(self.message)
 
 
 class RateLimited(BackendError):
     """The service asked us to slow down. ``wait`` is in seconds; ``hinted`` says whether the
     service named the wait (a header) or it is our default, to be grown with backoff."""
 
-    def __init__(self, message: str, *, wait: float, hinted: bool = False, **kwargs: Any):
+    def __init__(
+        self, message: LaterText | str, *, wait: float, hinted: bool = False, **kwargs: Any
+    ):
         super().__init__(message, **kwargs)
         self.wait = wait
         self.hinted = hinted
@@ -142,7 +153,7 @@ class StepResult:
 
     name: str
     status: StepStatus
-    message: str
+    message: LaterText | str
     error: BackendError | None = None
 
     @property

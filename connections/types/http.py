@@ -10,12 +10,13 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPConnectionPool
 from urllib3.util.retry import Retry
+
+from config.translation import gettext_later as _
 
 #: (connect, read) seconds. Imports of 1,000 subscribers are synchronous, hence the long read.
 DEFAULT_TIMEOUT = (5.0, 60.0)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 from django.db import connection as db_connection
 
+from config.translation import shown
 from connections import selectors, services
 from connections.models import Connection
 from connections.services import DatabaseCredentialStore
@@ -61,7 +62,7 @@ def test_a_backend_error_seen_by_an_export_marks_the_connection_failing():
     )
     connection.refresh_from_db()
     assert connection.status == Connection.Status.FAILING
-    assert connection.last_error == "Autopilot had a server error."
+    assert shown(connection.last_error) == "Autopilot had a server error."
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection as db_connection
 
+from config.translation import shown
 from connections.types.base import AuthRevoked, RateLimited, Transient
 from exports import engine, runs, services
 from exports.models import ExportRun, ExportRunFailure, SyncState
@@ -88,7 +89,8 @@ def test_a_transient_error_that_never_ends_fails_the_run_in_plain_words(
     backend.errors = [Transient("The service answered 503.")] * 10
     run = run_now(make_export(everyone))
     assert run.status == Status.FAILED
-    assert "could not be reached or kept failing: The service answered 503." in run.last_error
+    error = shown(run.last_error)
+    assert "could not be reached or kept failing: The service answered 503." in error
 
 
 def test_revoked_credentials_fail_the_run_and_mark_the_connection(
@@ -98,7 +100,7 @@ def test_revoked_credentials_fail_the_run_and_mark_the_connection(
     backend.errors = [AuthRevoked("Campaign Monitor revoked the access.")]
     run = run_now(make_export(everyone))
     assert run.status == Status.FAILED
-    assert "authenticate the connection again" in run.last_error
+    assert "authenticate the connection again" in shown(run.last_error)
 
 
 def test_a_second_run_request_is_refused_while_one_is_active(make_export, everyone):
@@ -168,7 +170,7 @@ def test_an_export_whose_segment_failed_is_skipped_with_the_reason(backend, make
     )
     run = run_now(make_export(broken))
     assert run.status == Status.SKIPPED
-    assert "segment “Broken” failed to refresh" in run.last_error
+    assert "segment “Broken” failed to refresh" in shown(run.last_error)
 
 
 def test_a_run_whose_recipient_table_was_lost_builds_it_again_and_resumes_at_its_checkpoint(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from config.translation import shown
 from exports.models import ExportRun, RefreshSchedule
 from exports.schedule import run_refresh_chain, schedule_save
 from tests.factories import ProfileFactory, SegmentFactory
@@ -81,4 +82,4 @@ def test_the_chain_refreshes_segments_first_and_skips_exports_whose_segment_fail
     assert ExportRun.objects.get(export=healthy).status == ExportRun.Status.QUEUED
     skipped = ExportRun.objects.get(export=failing)
     assert skipped.status == ExportRun.Status.SKIPPED
-    assert "segment “Broken” failed to refresh" in skipped.last_error
+    assert "segment “Broken” failed to refresh" in shown(skipped.last_error)

@@ -6,10 +6,13 @@ import datetime as dt
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from config.translation import gettext_later
 from connections.models import Connection
-from connections.types.base import DestinationList, Permanent
+from connections.types.base import DestinationList, Permanent, Transient
+from exports import runs
+from exports.messages import for_error
 from exports.models import Export, ExportRun, ExportRunFailure
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
@@ -625,6 +628,22 @@ def test_our_skip_reasons_are_shown_in_the_readers_language(as_charlie, shared, 
     assert "Invalid Email Address" in html  # the service's words, as it sent them
     body = b"".join(csv.streaming_content).decode()
     assert "E-postadressen er ikke gyldig." in body
+
+
+def test_a_run_that_failed_in_a_worker_reads_in_the_readers_language(as_charlie, shared, segment):
+    run = ExportRun.objects.create(export=export_on(shared, segment), trigger="schedule")
+    runs.transition(run, ExportRun.Status.RUNNING)
+    unreachable = gettext_later(
+        "%(service)s could not be reached: %(reason)s. Try again in a few minutes."
+    ) % {"service": "Autopilot", "reason": "HTTP 503"}
+    with translation.override("en"):  # the worker's language
+        runs.transition(run, ExportRun.Status.FAILED, last_error=for_error(Transient(unreachable)))
+
+    url = reverse("exports:run_detail", args=[run.pk])
+    html = page(as_charlie.get(url, HTTP_ACCEPT_LANGUAGE="nb"))
+
+    assert "Kunne ikke nå Autopilot: HTTP 503." in html
+    assert "could not be reached" not in html
 
 
 def test_run_sends_the_segment_and_the_page_shows_the_outcome(

@@ -20,8 +20,8 @@ from urllib.parse import quote, urlencode
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext as _
 
+from config.translation import gettext_later as _
 from connections.types.base import (
     AuthExpired,
     AuthRevoked,

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
+from config.translation import shown
 from exports import services
 from exports.models import Export, ExportRun
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
                 break
             time.sleep(POLL_SECONDS)
         if run.last_error:
-            self.stderr.write(run.last_error)
+            self.stderr.write(shown(run.last_error))
         if run.status in (
             ExportRun.Status.FAILED,
             ExportRun.Status.CANCELLED,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.translation import shown
 from segments.models import Segment
 from segments.services import segment_refresh
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             refreshed = segment_refresh(segment_id=segment.pk)
             if refreshed.status == Segment.Status.FAILED:
                 failed += 1
-                self.stderr.write(f"{refreshed.name}: {refreshed.last_error}")
+                self.stderr.write(f"{refreshed.name}: {shown(refreshed.last_error)}")
             else:
                 self.stdout.write(
                     f"{refreshed.name}: {refreshed.member_count} members "

@@ -7,6 +7,7 @@ import json
 import pytest
 import requests
 
+from config.translation import shown
 from connections.models import Connection
 from connections.services import DatabaseCredentialStore
 from connections.types.autopilot.client import AutopilotClient, custom_key
@@ -126,7 +127,7 @@ def test_a_rejected_key_marks_the_connection_as_needing_re_authentication(mocked
     assert API_KEY not in caught.value.message
     connection.refresh_from_db()
     assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
-    assert "enter a new API key" in connection.last_error
+    assert "enter a new API key" in shown(connection.last_error)
 
 
 @pytest.mark.parametrize(
