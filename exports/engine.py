@@ -377,10 +377,19 @@ def _push_with_retries(
                 if attempt > settings.EXPORT_MAX_RETRIES:
                     raise
                 logger.info("Batch %s-%s: %s; retry %s", batch.first, batch.last, error, attempt)
-                stop.wait(_backoff(attempt))
+                stop.wait(_retry_pause(error, attempt))
     finally:
         if db_connection.connection is not None:  # a token refresh used the database here
             db_connection.close()
+
+
+def _retry_pause(error: BackendError, attempt: int) -> float:
+    """Backoff, or longer when the service said how long to wait (``Retry-After`` on a 503)."""
+    pause = _backoff(attempt)
+    asked = getattr(error, "wait", None)
+    if asked:
+        pause = max(pause, min(asked, settings.EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS))
+    return pause
 
 
 def _backoff(attempt: int) -> float:

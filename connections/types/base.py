@@ -68,7 +68,12 @@ class RateLimited(BackendError):
 
 
 class Transient(BackendError):
-    """Timeout, dropped connection or server error: the same call may succeed later."""
+    """Timeout, dropped connection or server error: the same call may succeed later. ``wait``
+    is how many seconds the service asked us to wait first (``Retry-After``), when it said."""
+
+    def __init__(self, message: LaterText | str, *, wait: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.wait = wait
 
 
 class Permanent(BackendError):

@@ -93,6 +93,16 @@ def test_a_transient_error_that_never_ends_fails_the_run_in_plain_words(
     assert "could not be reached or kept failing: The service answered 503." in error
 
 
+def test_a_retry_waits_as_long_as_the_service_asked_and_within_bounds(settings):
+    settings.EXPORT_BACKOFF_BASE_SECONDS = 0.5
+    settings.EXPORT_BACKOFF_MAX_SECONDS = 10
+    settings.EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS = 60
+    assert engine._retry_pause(Transient("503", wait=30), attempt=1) == 30
+    assert engine._retry_pause(Transient("503", wait=3600), attempt=1) == 60
+    unhinted = engine._retry_pause(Transient("503"), attempt=1)
+    assert 0.5 <= unhinted <= 1.0  # backoff with jitter: half to all of base * 2
+
+
 def test_revoked_credentials_fail_the_run_and_mark_the_connection(
     backend, make_export, everyone, connection
 ):

@@ -173,6 +173,7 @@ class AutopilotClient:
             return Transient(
                 _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
                 % {"service": SERVICE, "status": status},
+                wait=wait_from_headers(response),
                 code=code,
                 status=status,
             )

@@ -320,6 +320,7 @@ class CampaignMonitorClient:
             return Transient(
                 _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
                 % {"service": SERVICE, "status": status},
+                wait=wait_from_headers(response),
                 code=code,
                 status=status,
             )

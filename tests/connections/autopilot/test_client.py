@@ -161,3 +161,10 @@ def test_server_errors_and_transport_failures_are_transient(mocked, client, fail
     with pytest.raises(Transient) as caught:
         client.lists()
     assert API_KEY not in caught.value.message
+
+
+def test_a_server_error_says_how_long_the_service_asked_us_to_wait(mocked, client):
+    mocked.get(f"{AP_API}/lists", status=503, headers={"Retry-After": "7"})
+    with pytest.raises(Transient) as caught:
+        client.lists()
+    assert caught.value.wait == 7.0

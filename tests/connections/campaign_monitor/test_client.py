@@ -389,3 +389,10 @@ def test_it_reads_and_creates_custom_fields(mocked, client):
 def test_it_reads_list_details(mocked, client):
     mocked.get(f"{CM_API}/lists/{LIST_ID}.json", json={"ListID": LIST_ID, "Title": "List One"})
     assert client.list_details(LIST_ID)["Title"] == "List One"
+
+
+def test_a_server_error_says_how_long_the_service_asked_us_to_wait(mocked, client):
+    mocked.get(f"{CM_API}/clients.json", status=503, headers={"Retry-After": "7"})
+    with pytest.raises(Transient) as caught:
+        client.clients()
+    assert caught.value.wait == 7.0
