@@ -29,6 +29,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.translation import stored
 from connections.services import backend_for, connection_record_error
 from connections.types.base import (
     NO_FIELDS,
@@ -410,7 +411,7 @@ def _failure_rows(
             email=failure.email[:320],
             customer_id=customer_ids.get(failure.email.strip().lower(), ""),
             code=str(failure.code)[:50],
-            reason=failure.message,
+            reason=stored(failure.message),
         )
         for failure in failures
     ]

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.translation import shown
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.services import backend_for
@@ -182,11 +183,11 @@ def failure_label(code: str) -> str:
 
 
 def failure_reason(code: str, reason: str, skipped: bool) -> str:
-    """Why a profile was not delivered, in the reader's language when the reason is our own
-    skip; the services' reasons are shown as they sent them."""
+    """Why a profile was not delivered, in the reader's language when the words are ours (a
+    skip, or a refusal our client put in words); the services' own words are shown as sent."""
     if skipped and code in SKIP_REASONS:
         return _(SKIP_REASONS[code])
-    return reason
+    return shown(reason)
 
 
 def run_failures(run: ExportRun) -> QuerySet[ExportRunFailure]:

@@ -8,6 +8,7 @@ from django.utils import translation
 from config.translation import LaterText, from_stored, gettext_later, shown, stored
 from connections.types.base import Transient
 from exports import messages
+from exports.selectors import failure_reason
 
 UNREACHABLE = gettext_later(
     "%(service)s could not be reached: %(reason)s. Try again in a few minutes."
@@ -60,3 +61,15 @@ def test_values_that_are_not_json_are_stored_as_text():
     message = LaterText("%(when)s") % {"when": When()}
 
     assert from_stored(stored(message)) == LaterText("%(when)s", {"when": "today"})
+
+
+def test_a_refusal_our_client_put_in_words_reads_in_the_readers_language():
+    refused = gettext_later("Campaign Monitor refused the request (code %(code)s): %(message)s")
+    reason = stored(refused % {"code": 1, "message": "Invalid Email Address"})
+
+    with translation.override("nb"):
+        shown_reason = failure_reason("1", reason, skipped=False)
+        service_words = failure_reason("1", "Invalid Email Address", skipped=False)
+
+    assert shown_reason == "Campaign Monitor avviste forespørselen (kode 1): Invalid Email Address"
+    assert service_words == "Invalid Email Address"

@@ -119,11 +119,12 @@ class Record(NamedTuple):
 
 @dataclass(frozen=True)
 class RecordFailure:
-    """A record that the destination refused, with the destination's code and reason."""
+    """A record that the destination refused, with the destination's code and reason (the
+    service's own words, or ours made with ``gettext_later``)."""
 
     email: str
     code: str
-    message: str
+    message: LaterText | str
 
 
 @dataclass

@@ -129,7 +129,7 @@ class AutopilotBackend(Backend):
             try:
                 self.client.remove_from_list(list_id, email)
             except Permanent as error:
-                failures.append(RecordFailure(email, str(error.code or ""), str(error.message)))
+                failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 
     def iter_members(self, list_id: str) -> Iterator[str]:

@@ -152,7 +152,7 @@ class CampaignMonitorBackend(Backend):
                 self.client.delete_subscriber(list_id, email)
             except Permanent as error:
                 if error.code != CODE_NOT_IN_LIST:
-                    failures.append(RecordFailure(email, str(error.code or ""), str(error.message)))
+                    failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 
     def iter_members(self, list_id: str) -> Iterator[str]:
