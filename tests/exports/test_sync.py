@@ -98,6 +98,27 @@ def test_a_leaver_is_removed_in_mirror_mode_and_kept_otherwise(
     assert state == ("removed" if removed else "in_list")
 
 
+def test_under_a_rate_limit_each_removal_takes_its_own_token(
+    backend, make_export, everyone, five, monkeypatch
+):
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    run_now(export)
+    for profile in five[2:]:
+        profile.delete()
+    segment_refresh(segment_id=everyone.pk)
+    monkeypatch.setattr(backend, "rate_limit", 5.0)
+    tokens = []
+    monkeypatch.setattr(
+        "exports.engine.RateLimiter.acquire", lambda limiter, **_kwargs: tokens.append(1)
+    )
+    backend.calls = 0
+
+    run = run_now(export)
+
+    assert run.removed == 3 and sorted(backend.removed) == sorted(p.email for p in five[2:])
+    assert backend.calls == len(tokens) == 3  # one address a call, one token a call
+
+
 def test_a_removed_leaver_who_comes_back_is_added_again(backend, make_export, everyone, five):
     export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
     run_now(export)
