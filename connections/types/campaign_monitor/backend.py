@@ -171,9 +171,14 @@ class CampaignMonitorBackend(Backend):
             if record.fields
             else []
         )
-        return {
+        subscriber = {
             "EmailAddress": record.email,
-            "Name": f"{record.first_name} {record.last_name}".strip(),
             "ConsentToTrack": "Unchanged",
             "CustomFields": custom_fields,
         }
+        # Without names to send, the name already in the list is kept (an empty one would
+        # overwrite it, for instance when the export maps no name fields).
+        name = f"{record.first_name} {record.last_name}".strip()
+        if name:
+            subscriber["Name"] = name
+        return subscriber

@@ -35,6 +35,16 @@ def test_push_returns_the_refused_records_of_a_partly_failed_import(mocked, back
     assert sent["CustomFields"] == [{"Key": "website", "Value": "https://a.example"}]
 
 
+def test_a_record_without_names_leaves_the_name_in_the_list_alone(mocked, backend):
+    mocked.post(
+        f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
+    )
+    backend.push(LIST_ID, [Record("a@example.com", "Ann", ""), Record("b@example.com")])
+    sent = json.loads(mocked.calls[0].request.body)["Subscribers"]
+    assert sent[0]["Name"] == "Ann"
+    assert "Name" not in sent[1]  # an empty Name would overwrite the one Campaign Monitor has
+
+
 def test_prepare_creates_missing_custom_fields_and_push_uses_their_keys(mocked, backend):
     url = f"{CM_API}/lists/{LIST_ID}/customfields.json"
     mocked.get(url, json=[{"FieldName": "website", "Key": "[website]", "DataType": "Text"}])
