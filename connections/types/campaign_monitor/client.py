@@ -54,6 +54,8 @@ REFRESH_AHEAD = 300.0
 CODE_PARTIAL_IMPORT = 210
 CODES_EXPIRED = {120, 121}  # invalid or expired token: one refresh may fix it
 CODE_REVOKED = 122
+#: Invalid ListID / Invalid ClientID: an item this account does not have (answered with 401).
+CODES_NOT_IN_ACCOUNT = {101, 102}
 
 
 def ci_get(mapping: Any, key: str, default: Any = None) -> Any:
@@ -349,6 +351,16 @@ class CampaignMonitorClient:
             )
         if status == 400 and code in accept_codes:
             return None
+        if status == 401 and code in CODES_NOT_IN_ACCOUNT:
+            return Permanent(
+                _(
+                    "Campaign Monitor says this account has no such list or client (%(detail)s). "
+                    "Check the list ID of the export."
+                )
+                % {"detail": message or f"code {code}"},
+                code=code,
+                status=status,
+            )
         if status == 401 and code in CODES_EXPIRED:
             return AuthExpired(
                 _("Campaign Monitor says the access token expired."), code=code, status=status

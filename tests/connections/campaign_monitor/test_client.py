@@ -396,3 +396,19 @@ def test_a_server_error_says_how_long_the_service_asked_us_to_wait(mocked, clien
     with pytest.raises(Transient) as caught:
         client.clients()
     assert caught.value.wait == 7.0
+
+
+@pytest.mark.parametrize(("code", "text"), [(101, "Invalid ListID"), (102, "Invalid ClientID")])
+def test_a_list_the_account_does_not_have_is_refused_without_blaming_the_credentials(
+    mocked, client, code, text
+):
+    mocked.post(
+        f"{CM_API}/subscribers/{LIST_ID}/import.json",
+        json={"Code": code, "Message": text},
+        status=401,
+    )
+    with pytest.raises(Permanent) as caught:
+        client.import_subscribers(LIST_ID, subscribers("a@x.com"))
+    assert not isinstance(caught.value, AuthRevoked)
+    assert text in str(caught.value) and "Check the list ID" in str(caught.value)
+    assert client.store.auth_failures == []
