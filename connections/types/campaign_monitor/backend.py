@@ -27,6 +27,7 @@ from connections.types.campaign_monitor.client import (
 from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsForm
 
 CODE_NOT_IN_LIST = 203
+CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
 
 
 class CampaignMonitorBackend(Backend):
@@ -127,22 +128,31 @@ class CampaignMonitorBackend(Backend):
         self._check_batch(batch)
         if not batch:
             return PushResult(accepted=0)
-        failures = []
-        # Addresses we deleted earlier come back only with Resubscribe (else Code 205); the
-        # rest keep Resubscribe off, so that people who unsubscribed stay unsubscribed.
+        # Addresses deleted from the list (by a mirror run, or by someone at the service) come
+        # back only with Resubscribe, else Code 205. The rest keep Resubscribe off, so that
+        # people who unsubscribed stay unsubscribed.
         returning = [record for record in batch if record.returning]
         staying = [record for record in batch if not record.returning] if returning else batch
-        for resubscribe, records in ((self.resubscribe, staying), (True, returning)):
-            if not records:
-                continue
-            result = self.client.import_subscribers(
-                list_id, [self._subscriber(record) for record in records], resubscribe=resubscribe
-            )
-            failures += [
-                RecordFailure(email=failure.email, code=failure.code, message=failure.message)
-                for failure in result.failures
-            ]
+        failures = self._import(list_id, staying, resubscribe=self.resubscribe)
+        deleted = {f.email.lower() for f in failures if f.code == CODE_IS_DELETED}
+        if deleted:
+            failures = [failure for failure in failures if failure.email.lower() not in deleted]
+            returning += [record for record in staying if record.email.lower() in deleted]
+        failures += self._import(list_id, returning, resubscribe=True)
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+    def _import(
+        self, list_id: str, records: Sequence[Record], *, resubscribe: bool
+    ) -> list[RecordFailure]:
+        if not records:
+            return []
+        result = self.client.import_subscribers(
+            list_id, [self._subscriber(record) for record in records], resubscribe=resubscribe
+        )
+        return [
+            RecordFailure(email=failure.email, code=failure.code, message=failure.message)
+            for failure in result.failures
+        ]
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         self._check_batch(emails)

@@ -35,6 +35,25 @@ def test_push_returns_the_refused_records_of_a_partly_failed_import(mocked, back
     assert sent["CustomFields"] == [{"Key": "website", "Value": "https://a.example"}]
 
 
+def test_an_address_deleted_at_the_service_is_added_again_with_resubscribe(mocked, backend):
+    url = f"{CM_API}/subscribers/{LIST_ID}/import.json"
+    deleted = {"EmailAddress": "B@example.com", "Code": 205, "Message": "Subscriber Is Deleted"}
+    unsubscribed = {"EmailAddress": "c@example.com", "Code": 206, "Message": "Is Unsubscribed"}
+    refused = {"Code": 210, "ResultData": {"FailureDetails": [deleted, unsubscribed]}}
+    mocked.post(url, json=refused, status=400)
+    mocked.post(url, json={"FailureDetails": []}, status=201)
+    batch = [Record("a@example.com"), Record("b@example.com"), Record("c@example.com")]
+
+    result = backend.push(LIST_ID, batch)
+
+    assert result.accepted == 2
+    assert [(f.email, f.code) for f in result.failures] == [("c@example.com", "206")]
+    first, second = (json.loads(call.request.body) for call in mocked.calls)
+    assert first["Resubscribe"] is False and len(first["Subscribers"]) == 3
+    assert second["Resubscribe"] is True  # only the deleted one: the unsubscribed stays out
+    assert [item["EmailAddress"] for item in second["Subscribers"]] == ["b@example.com"]
+
+
 def test_a_record_without_names_leaves_the_name_in_the_list_alone(mocked, backend):
     mocked.post(
         f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
