@@ -129,6 +129,8 @@ class AutopilotBackend(Backend):
             try:
                 self.client.remove_from_list(list_id, email)
             except Permanent as error:
+                if error.status == 404:  # the list itself is gone: the export must stop
+                    raise
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 

@@ -63,6 +63,14 @@ def custom_value(value: Any) -> Any:
     return value
 
 
+class NotFound(Permanent):
+    """A 404, with the service's own words (``service_message``; empty when it sent none)."""
+
+    def __init__(self, message, *, service_message: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.service_message = service_message
+
+
 class AutopilotClient:
     """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
 
@@ -113,13 +121,22 @@ class AutopilotClient:
         self._api("POST", f"list/{quote(list_id, safe='')}/contact/{quote(contact, safe='')}")
 
     def remove_from_list(self, list_id: str, contact: str) -> bool:
-        """Take a contact (id or email) off a list; False when it was not there (404)."""
+        """Take a contact (id or email) off a list; False when Autopilot has no such contact.
+
+        Any other 404 (an unknown list answers with an empty body, or names the list) is an
+        error: counting it as "not there" would record every address as removed.
+        """
         try:
             self._api("DELETE", f"list/{quote(list_id, safe='')}/contact/{quote(contact, safe='')}")
-        except Permanent as error:
-            if error.status == 404:
+        except NotFound as error:
+            if "contact" in error.service_message.lower():
                 return False
-            raise
+            raise Permanent(
+                _("Autopilot has no list with the ID %(list)s. Edit the export and choose a list.")
+                % {"list": list_id},
+                code=error.code,
+                status=error.status,
+            ) from None
         return True
 
     # Contacts ----------------------------------------------------------------------------------
@@ -188,8 +205,9 @@ class AutopilotClient:
                 status=status,
             )
         if status == 404:
-            return Permanent(
+            return NotFound(
                 _("Autopilot could not find this item: %(message)s") % {"message": message},
+                service_message=str(body.get("message") or ""),
                 code=code,
                 status=status,
             )

@@ -8,7 +8,14 @@ import pytest
 import requests
 
 from connections.types.autopilot.backend import AutopilotBackend
-from connections.types.base import AuthRevoked, MemoryCredentialStore, Record, StepStatus, Transient
+from connections.types.base import (
+    AuthRevoked,
+    MemoryCredentialStore,
+    Permanent,
+    Record,
+    StepStatus,
+    Transient,
+)
 from tests.connections.conftest import AP_API
 from tests.connections.factories import API_KEY
 
@@ -98,3 +105,10 @@ def test_iter_members_reads_every_page(mocked, backend):
         f"{AP_API}/list/{LIST_ID}/contacts/person_A", json={"contacts": [{"Email": "b@x.com"}]}
     )
     assert list(backend.iter_members(LIST_ID)) == ["a@x.com", "b@x.com"]
+
+
+def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):
+    mocked.delete(f"{AP_API}/list/contactlist_gone/contact/a%40x.com", body="", status=404)
+    with pytest.raises(Permanent):
+        backend.remove("contactlist_gone", ["a@x.com", "b@x.com"])
+    assert len(mocked.calls) == 1

@@ -83,10 +83,27 @@ def test_it_pages_list_contacts_until_a_page_has_no_bookmark(mocked, client):
 
 
 def test_removing_a_contact_that_is_not_on_the_list_is_not_an_error(mocked, client):
+    unknown = {"error": "Not Found", "message": "Contact could not be found."}
     mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/a%40x.com", json={})
-    mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/b%40x.com", body="", status=404)
+    mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/b%40x.com", json=unknown, status=404)
+    mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/c%40x.com", json={"not_modified": True})
     assert client.remove_from_list(LIST_ID, "a@x.com") is True
     assert client.remove_from_list(LIST_ID, "b@x.com") is False
+    assert client.remove_from_list(LIST_ID, "c@x.com") is True
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": "", "status": 404},  # how Autopilot answers for an unknown list
+        {"json": {"error": "Not Found", "message": "List could not be found."}, "status": 404},
+    ],
+)
+def test_removing_from_a_list_that_is_gone_is_an_error_not_a_removal(mocked, client, answer):
+    mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/a%40x.com", **answer)
+    with pytest.raises(Permanent) as caught:
+        client.remove_from_list(LIST_ID, "a@x.com")
+    assert "no list with the ID contactlist_AAAA-1111" in str(caught.value)
 
 
 @pytest.mark.parametrize(
