@@ -16,6 +16,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
+from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
     AuthRevoked,
@@ -66,7 +67,7 @@ def custom_value(value: Any) -> Any:
 class NotFound(Permanent):
     """A 404, with the service's own words (``service_message``; empty when it sent none)."""
 
-    def __init__(self, message, *, service_message: str, **kwargs):
+    def __init__(self, message: LaterText | str, *, service_message: str, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.service_message = service_message
 
