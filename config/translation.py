@@ -59,12 +59,6 @@ class LaterText:
     def __contains__(self, text: str) -> bool:
         return text in str(self)
 
-    def __add__(self, other: object) -> str:
-        return str(self) + str(other)
-
-    def __radd__(self, other: object) -> str:
-        return str(other) + str(self)
-
     def as_json(self) -> dict[str, Any]:
         params = None
         if self.params is not None:
