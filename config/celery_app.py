@@ -23,7 +23,8 @@ GC_YOUNG_THRESHOLD = 10_000
 def tune_garbage_collection(**_signal) -> None:
     """An export run makes millions of short-lived tuples and dicts. With the default
     thresholds the collector ran so often, and through the whole heap of a worker that has
-    loaded Django, that it took a third of the CPU of reading, building and sending a batch.
+    loaded Django, that it was a large share of the CPU of reading, building and sending a
+    batch.
 
     What exists once the worker is ready (modules, settings) lives as long as the worker, so it
     is frozen out of collections, and the youngest generation is collected less often.

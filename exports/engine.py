@@ -10,6 +10,7 @@ that were in flight are sent twice (the destinations upsert, so a repeat is harm
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import threading
@@ -19,14 +20,11 @@ from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from operator import itemgetter
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db import transaction
 from django.utils import timezone
 
 from config.translation import stored
@@ -52,26 +50,21 @@ from exports.recipients import (
     RETURN,
     UPDATE,
     RecipientTable,
+    analyze_sync_state,
     build_recipients,
-    tune_for_bulk,
+    record_opted_out,
+    write_sync_state,
 )
+from exports.runs import RunLost
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
-IN_LIST, OPTED_OUT, REMOVED = (
-    SyncState.State.IN_LIST,
-    SyncState.State.OPTED_OUT,
-    SyncState.State.REMOVED,
-)
+OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ("sent", "failed", "added", "updated", "removed")
 # Removing is one call per address at some services: smaller batches keep progress moving.
 REMOVAL_BATCH = 100
 STATISTICS_AFTER_ROWS = 10_000
-
-
-class RunLost(Exception):
-    """Another worker claimed the run: this one must stop without touching it."""
 
 
 class RunCancelled(Exception):
@@ -174,7 +167,8 @@ class Progress:
 def execute(run_id: int) -> ExportRun | None:
     """Claim and execute a run; return it, or None when another worker owns it or it ended."""
     token = uuid.uuid4().hex
-    run = _claim(run_id, token)
+    stalled_before = timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALLED_AFTER_SECONDS)
+    run = runs.claim(run_id, token, stalled_before=stalled_before)
     if run is None:
         return None
     try:
@@ -193,22 +187,6 @@ def execute(run_id: int) -> ExportRun | None:
         _finish(run, token, Status.FAILED, last_error=messages.UNEXPECTED)
     run.refresh_from_db()
     return run
-
-
-def _claim(run_id: int, token: str) -> ExportRun | None:
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.EXPORT_STALLED_AFTER_SECONDS)
-    claimed = ExportRun.objects.filter(
-        Q(status=Status.QUEUED) | Q(status=Status.RUNNING, heartbeat_at__lt=stale), pk=run_id
-    ).update(
-        status=Status.RUNNING,
-        worker_token=token,
-        heartbeat_at=now,
-        started_at=Coalesce(F("started_at"), now),
-    )
-    if not claimed:
-        return None
-    return ExportRun.objects.select_related("export__connection").get(pk=run_id)
 
 
 def _execute(run: ExportRun, token: str) -> None:
@@ -238,7 +216,7 @@ def _execute(run: ExportRun, token: str) -> None:
             counts.members,
             time.monotonic() - started,
         )
-        _save(
+        runs.save(
             run,
             token,
             profiles_total=counts.members,
@@ -260,10 +238,9 @@ def _execute(run: ExportRun, token: str) -> None:
             if run.to_send:
                 backend.prepare(export.list_id, [])
                 _push_all(run, token, backend, table, removing=False)
-    status = Status.SUCCEEDED if not (run.failed or run.skipped) else Status.COMPLETED_WITH_WARNINGS
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
-    _finish(run, token, status)
+    _finish(run, token, runs.outcome(run))
 
 
 @contextmanager
@@ -326,7 +303,7 @@ def _push_all(
                 _save_progress(run, token, progress)
                 background_sync.maybe_start()
             else:
-                _save(run, token)  # a heartbeat while batches wait for the service
+                runs.save(run, token)  # a heartbeat while batches wait for the service
             if run.cancel_requested:
                 raise RunCancelled
     finally:
@@ -429,93 +406,14 @@ def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
     """Counts, checkpoint, failures and sync state of the acknowledged batches, all or none."""
     if progress.failures or progress.opted_out:
         with transaction.atomic():
-            _save(run, token, checkpoint=progress.checkpoint, **progress.totals())
+            runs.save(run, token, checkpoint=progress.checkpoint, **progress.totals())
             ExportRunFailure.objects.bulk_create(progress.failures)
-            SyncState.objects.bulk_create(
-                progress.opted_out,
-                update_conflicts=True,
-                unique_fields=["export", "email"],
-                update_fields=["fields_hash", "state", "confirmed_by", "confirmed_at"],
-            )
+            record_opted_out(progress.opted_out)
     else:
-        _save(run, token, checkpoint=progress.checkpoint, **progress.totals())  # one statement
+        runs.save(run, token, checkpoint=progress.checkpoint, **progress.totals())  # one statement
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
-
-
-def _sync(run: ExportRun, token: str) -> None:
-    """Bring the sync state up to the checkpoint now (at the end of a run)."""
-    if run.checkpoint > run.synced_up_to:
-        _write_sync_state(run, token, run.synced_up_to, run.checkpoint)
-        run.synced_up_to = run.checkpoint
-
-
-def _write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> None:
-    """Record what the service acknowledged between two positions, in bulk.
-
-    Every recipient up to the checkpoint was acknowledged; those the service refused have a
-    failure row of this run and are left out. Writing in bulk, sorted by address, costs a
-    fraction of writing batch by batch; a worker lost before this runs leaves nothing wrong
-    behind, only work for the run that resumes. Safe on any thread.
-    """
-    started = time.monotonic()
-    with transaction.atomic(), db_connection.cursor() as cursor:
-        tune_for_bulk(cursor)  # room to hash the run's refusals even when there are many
-        # An address the run adds has no sync state yet (one run per export at a time), so a
-        # plain insert does, at a third of the cost of an upsert; should one exist after all,
-        # the upsert below takes over.
-        try:
-            with transaction.atomic():
-                cursor.execute(*_sync_state_insert(run, after, up_to, adding=True))
-        except IntegrityError:
-            cursor.execute(*_sync_state_insert(run, after, up_to, adding=True, upsert=True))
-        cursor.execute(*_sync_state_insert(run, after, up_to, adding=False, upsert=True))
-        cursor.execute(
-            f"UPDATE {ExportRun._meta.db_table} SET synced_up_to = %s"
-            " WHERE id = %s AND worker_token = %s",
-            (up_to, run.pk, token),
-        )
-    logger.info(
-        "Export run %s: sync state up to position %s in %.1fs",
-        run.pk,
-        up_to,
-        time.monotonic() - started,
-    )
-
-
-def _sync_state_insert(
-    run: ExportRun, after: int, up_to: int, *, adding: bool, upsert: bool = False
-) -> tuple[str, tuple]:
-    """The statement that records the acknowledged adds, or the other acknowledged rows."""
-    acknowledged, acknowledged_params = RecipientTable(run).acknowledged(after, up_to)
-    # Sorted for locality in the key's index. Byte order serves that as well as the database's
-    # collation and sorts in half the time (sorting was a third of the statement).
-    bytewise = ' COLLATE "C"' if db_connection.vendor == "postgresql" else ""
-    sql = (
-        f"INSERT INTO {SyncState._meta.db_table}"
-        " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
-        "SELECT %s, a.email, a.fields_hash,"
-        " CASE WHEN a.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
-        f"FROM ({acknowledged}) a WHERE (a.action = %s) = %s ORDER BY a.email{bytewise}"
-    )
-    if upsert:
-        sql += (
-            " ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
-            " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
-            " confirmed_at = excluded.confirmed_at"
-        )
-    params = (
-        run.export_id,
-        REMOVE,
-        REMOVED,
-        IN_LIST,
-        run.pk,
-        *acknowledged_params,
-        ADD,
-        adding,
-    )
-    return sql, params
 
 
 class BackgroundSync:
@@ -542,7 +440,7 @@ class BackgroundSync:
 
     def _write(self, after: int, up_to: int) -> None:
         try:
-            _write_sync_state(self.run, self.token, after, up_to)
+            write_sync_state(self.run, self.token, after, up_to)
             self.run.synced_up_to = up_to
         except Exception:  # the final write at the end of the run covers this range again
             logger.exception("Export run %s: writing the sync state failed", self.run.pk)
@@ -554,41 +452,33 @@ class BackgroundSync:
             self.thread.join()
 
 
-def _save(run: ExportRun, token: str, **fields) -> None:
-    """Update the run if this worker still owns it (else raise RunLost), with a heartbeat, and
-    read back whether someone asked it to stop: one statement per acknowledged batch."""
-    fields["heartbeat_at"] = timezone.now()
-    assignments = ", ".join(f"{ExportRun._meta.get_field(name).column} = %s" for name in fields)
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {ExportRun._meta.db_table} SET {assignments} "
-            "WHERE id = %s AND worker_token = %s AND status = %s RETURNING cancel_requested",
-            (*fields.values(), run.pk, token, Status.RUNNING),
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise RunLost
-    for name, value in fields.items():
-        setattr(run, name, value)
-    run.cancel_requested = bool(row[0])
-
-
 def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
-    owned = ExportRun.objects.filter(pk=run.pk, worker_token=token)
-    if not owned.exists():
+    if not runs.owned_by(run, token):
         return
     table = RecipientTable(run)
     if run.recipients_ready and table.exists():
         _sync(run, token)
-        if run.sent + run.removed >= STATISTICS_AFTER_ROWS and db_connection.vendor == "postgresql":
-            # The next run's plan depends on how many addresses the export has; autovacuum
-            # would tell the planner only after a while.
-            with db_connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {SyncState._meta.db_table}")
-    runs.transition(run, status, **fields)
+        if run.sent + run.removed >= STATISTICS_AFTER_ROWS:
+            analyze_sync_state()
+    try:
+        runs.transition(run, status, token=token, **fields)
+    except runs.IllegalTransition:
+        logger.warning("Export run %s was claimed by another worker before it ended", run.pk)
+        return
     table.drop()
     logger.info("Export run %s finished: %s", run.pk, status)
+    if status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS) and runs.unaccounted(run):
+        logger.error(
+            "Export run %s: %s addresses are in none of its counts", run.pk, runs.unaccounted(run)
+        )
     try:
         alerts.run_finished(run.pk)
     except Exception:  # an alert must never change how a run ended
         logger.exception("Alerts for export run %s failed", run.pk)
+
+
+def _sync(run: ExportRun, token: str) -> None:
+    """Bring the sync state up to the checkpoint now (at the end of a run)."""
+    if run.checkpoint > run.synced_up_to:
+        write_sync_state(run, token, run.synced_up_to, run.checkpoint)
+        run.synced_up_to = run.checkpoint

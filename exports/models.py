@@ -164,7 +164,7 @@ class SyncState(models.Model):
         REMOVED = "removed", _("Removed by a mirror run")
 
     # The primary key is the only index: a first run writes a million rows here, and every
-    # further index would cost as much again (the key already serves lookups by export).
+    # further index would be written for each of them (the key serves lookups by export).
     pk = models.CompositePrimaryKey("export", "email")
     export = models.ForeignKey(
         Export, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
@@ -191,7 +191,7 @@ class ExportRunFailure(models.Model):
     """A profile that was not delivered, and why: refused by the service or skipped by us."""
 
     # Not a database constraint: a run lists its skipped members in one statement, tens of
-    # thousands of rows, and checking the key of each at commit cost as much as the insert.
+    # thousands of rows, and the key of each would be checked again at commit.
     # Rows are written only for the run being executed, and deleted with it by Django.
     run = models.ForeignKey(
         ExportRun, on_delete=models.CASCADE, db_constraint=False, related_name="failures"

@@ -59,14 +59,7 @@ def run_skip(*, export: Export, reason: LaterText | str) -> ExportRun | None:
 
 def run_cancel(*, run: ExportRun) -> None:
     """Stop a run: a queued one at once, a running one at its next batch boundary."""
-    cancelled_while_queued = ExportRun.objects.filter(
-        pk=run.pk, status=ExportRun.Status.QUEUED
-    ).update(status=ExportRun.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now())
-    if not cancelled_while_queued:
-        ExportRun.objects.filter(pk=run.pk, status=ExportRun.Status.RUNNING).update(
-            cancel_requested=True
-        )
-    run.refresh_from_db()
+    runs.request_cancel(run)
 
 
 def runs_resume_stalled() -> int:

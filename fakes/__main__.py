@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _collect_garbage_less_often() -> None:
     """A fake holds every subscriber it was sent (a million in the benchmark), and with
-    Python's default thresholds the collector went through them so often that it took two
-    fifths of the CPU of an import of 1,000. The fake stands in for a service on other
-    machines; its CPU on ours should be its own work."""
+    Python's default thresholds the collector goes through them again and again. The fake
+    stands in for a service on other machines; its CPU on ours should be its own work."""
     gc.freeze()
     gc.set_threshold(10_000, *gc.get_threshold()[1:])
 

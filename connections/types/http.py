@@ -30,7 +30,7 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
     and lets the caller decide.
 
     The environment (proxies for ``url``, a CA bundle) is read once here: requests would read
-    it again on every request, which costs a third of a small request's time.
+    it again on every request, and a run makes hundreds of thousands.
     """
     pool_size = pool_size or max(10, settings.EXPORT_CONCURRENCY)
     session = TemplateSession()
@@ -62,9 +62,8 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
 class ApiAdapter(HTTPAdapter):
     """An adapter for API calls, which come by the thousand to one host: it remembers the
     connection pool of each host instead of working it out again on every call, and its
-    responses skip the cookie jar (an API authenticates by header).
-
-    Together a tenth of a small call's CPU. Calls through a proxy take the ordinary path.
+    responses skip the cookie jar (an API authenticates by header). Calls through a proxy
+    take the ordinary path.
     """
 
     def __init__(self, *args, **kwargs):
@@ -113,8 +112,8 @@ class TemplateSession(requests.Session):
     """A session that prepares a request without a body once per method, URL and headers and
     then only adds each call's query string.
 
-    Preparing a request (merging the session's headers, parsing and re-quoting the URL) costs
-    a third of a small call's CPU, and removing subscribers is one call per address. Anything
+    Preparing a request (merging the session's headers, parsing and re-quoting the URL) is a
+    large part of a small call's CPU, and removing subscribers is one call per address. Anything
     with a body, cookies, auth or per-call transport settings takes the ordinary path.
     """
 
@@ -143,8 +142,8 @@ class TemplateSession(requests.Session):
         return self._send_to_adapter(prepared, timeout)
 
     def _send_to_adapter(self, prepared, timeout) -> requests.Response:
-        """``Session.send`` without the hooks and cookie jars these calls never use (a fifth of
-        a small call's CPU); a redirect is followed as ``send`` would follow it."""
+        """``Session.send`` without the hooks and cookie jars these calls never use; a redirect
+        is followed as ``send`` would follow it."""
         settings = {
             "timeout": timeout,
             "verify": self.verify,

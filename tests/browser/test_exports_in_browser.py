@@ -67,6 +67,12 @@ def test_a_contributor_adds_an_export_runs_it_and_sees_it_finish(
     expect(page.get_by_label("List ID")).to_have_value("list-vip")
     page.get_by_label("Email").select_option("email")
     page.get_by_label("Readers").check()
+    readers = page.locator("label.checkbox", has_text="Readers")
+    assert_on_one_line(page.get_by_label("Readers"), readers, "8 members")
+    page.set_viewport_size({"width": 640, "height": 900})  # a long label must wrap beside it
+    mirror = page.locator("label.checkbox", has_text="Mirror:")
+    assert_on_one_line(page.get_by_label("Mirror:"), mirror, "Mirror:")
+    page.set_viewport_size({"width": 1280, "height": 720})
     warning = page.locator("#limit-warning")
     page.get_by_label("Everyone in the world").check()
     expect(warning).to_contain_text("Campaign Monitor takes at most 1,000,000")
@@ -82,10 +88,31 @@ def test_a_contributor_adds_an_export_runs_it_and_sees_it_finish(
     page.get_by_role("button", name="Run", exact=True).click()
     progress = page.get_by_role("progressbar")
     expect(progress).to_have_attribute("aria-valuenow", "100")
-    expect(page.locator("#export-live")).to_contain_text("Completed with warnings")
+    expect(page.locator("#export-live")).to_contain_text("Successful")
     expect(page.locator(".count-sent")).to_have_text("7")
     expect(page.locator(".count-skipped")).to_have_text("1")
     assert len(backend.lists["list-vip"]) == 7
+
+
+FIRST_LINE_OF_TEXT = """(element, text) => {
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.data.indexOf(text);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + 1);
+        return range.getBoundingClientRect().top;
+    }
+    return null;
+}"""
+
+
+def assert_on_one_line(box, label, text: str) -> None:
+    """The box and the first line of ``text`` in its label are on the same line."""
+    box_area = box.bounding_box()
+    text_top = label.evaluate(FIRST_LINE_OF_TEXT, text)
+    assert text_top is not None and abs(box_area["y"] - text_top) < 16, (box_area, text_top)
 
 
 def test_an_administrator_sets_a_weekly_schedule_with_two_times_by_keyboard(

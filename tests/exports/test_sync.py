@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from exports import engine, services
+from exports import engine, recipients, runs, services
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.recipients import MEMBERS_FROM, build_recipients
+from segments.models import Profile
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
 
@@ -293,7 +294,7 @@ def test_an_added_address_that_has_a_sync_state_after_all_is_updated_not_refused
     SyncState.objects.create(export=export, email="p0@example.com", fields_hash="stale")
     ExportRun.objects.filter(pk=run.pk).update(worker_token="token")
 
-    engine._write_sync_state(run, "token", 0, MEMBERS_FROM + five[-1].pk)
+    recipients.write_sync_state(run, "token", 0, MEMBERS_FROM + five[-1].pk)
 
     states = SyncState.objects.filter(export=export)
     assert states.count() == 5
@@ -329,7 +330,7 @@ def test_a_resumed_mirror_run_carries_on_among_the_same_removals(
         ["p0@example.com", "p1@example.com", "p2@example.com"],
     )
     # As the background sync-state writer would have recorded them.
-    engine._write_sync_state(run, run.worker_token, 0, run.checkpoint)
+    recipients.write_sync_state(run, run.worker_token, 0, run.checkpoint)
 
     monkeypatch.setattr(backend, "remove", recording_remove)
     settings.EXPORT_STALLED_AFTER_SECONDS = 0
@@ -340,3 +341,49 @@ def test_a_resumed_mirror_run_carries_on_among_the_same_removals(
     assert set(SyncState.objects.filter(export=export).values_list("state", flat=True)) == {
         "removed"
     }
+
+
+def test_skips_for_the_data_alone_leave_a_run_successful_and_a_refusal_does_not(
+    backend, make_export, everyone, five
+):
+    ProfileFactory(customer_id="none", email="")
+    ProfileFactory(customer_id="bad", email="not-an-address")
+    ProfileFactory(customer_id="dup", email="P1@example.com")
+    ProfileFactory(customer_id="gone", email="unsubscribed@example.com")
+    export = make_export(everyone)
+    first = run_now(export)  # the service refuses the unsubscribed address: a warning
+    assert (first.status, first.failed, first.skipped) == (Status.COMPLETED_WITH_WARNINGS, 1, 3)
+
+    second = run_now(export)  # now it is skipped as opted out, like the data's own skips
+    assert (second.status, second.failed, second.skipped) == (Status.SUCCEEDED, 0, 4)
+    assert set(
+        ExportRunFailure.objects.filter(run=second, skipped=True).values_list("code", flat=True)
+    ) == {"missing_email", "invalid_email", "duplicate_email", "opted_out"}
+
+
+def test_every_address_a_run_considers_is_in_exactly_one_count(
+    backend, make_export, everyone, five
+):
+    ProfileFactory(email="leaver@example.com")
+    ProfileFactory(customer_id="bad", email="not-an-address")
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    first = run_now(export)
+    assert runs.unaccounted(first) == 0
+
+    Profile.objects.filter(email="leaver@example.com").delete()
+    five[0].first_name = "Changed"
+    five[0].save()
+    ProfileFactory(email="new@example.com")
+    ProfileFactory(email="reject@example.com")
+    segment_refresh(segment_id=everyone.pk)
+
+    run = run_now(export)
+    assert counts(run) == {
+        "added": 1,
+        "updated": 1,
+        "unchanged": 4,
+        "removed": 1,
+        "skipped": 1,
+        "failed": 1,
+    }
+    assert (run.profiles_total, run.to_remove, runs.unaccounted(run)) == (8, 1, 0)

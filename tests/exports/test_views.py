@@ -658,10 +658,13 @@ def test_run_sends_the_segment_and_the_page_shows_the_outcome(
     with django_capture_on_commit_callbacks(execute=True):
         as_bob.post(reverse("exports:run", args=[export.pk]))
     run = ExportRun.objects.get()
-    assert run.status == "completed_with_warnings"
+    assert run.status == "succeeded"
     assert set(backend.lists["list-1"]) == {"ann@example.com"}
     html = page(as_bob.get(reverse("exports:detail", args=[export.pk])))
-    assert 'aria-valuenow="100"' in html and "Completed with warnings" in html
+    assert 'aria-valuenow="100"' in html and "Successful" in html
+    assert "1 profile was skipped for its own data" in html
+    run_page = page(as_bob.get(reverse("exports:run_detail", args=[run.pk])))
+    assert "Completed with warnings: the service refused some profiles." in run_page
     assert "bob" in html
 
 
