@@ -42,7 +42,7 @@ from connections.types.base import (
     RecordFailure,
     Transient,
 )
-from exports import alerts, messages, runs
+from exports import messages, runs, services
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.ratelimit import RateLimiter
@@ -589,6 +589,6 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     table.drop()
     logger.info("Export run %s finished: %s", run.pk, status)
     try:
-        alerts.run_finished(run.pk)
+        services.run_after_finish(run.pk)
     except Exception:  # an alert must never change how a run ended
         logger.exception("Alerts for export run %s failed", run.pk)
