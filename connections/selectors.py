@@ -26,11 +26,9 @@ def connections_usable_by(user) -> QuerySet[Connection]:
 
 
 def connection_users(connection: Connection) -> list:
-    """What uses this connection (its exports); removal is refused while this is not empty."""
-    # Imported here: exports depend on connections, not the other way round.
-    from exports.selectors import exports_using
-
-    return list(exports_using(connection))
+    """What uses this connection: the exports that point at it (``Export.connection``, whose
+    ``related_name`` is "exports"). Removing it asks what happens to them."""
+    return list(connection.exports.order_by("display_name", "id"))
 
 
 def connection_export_users(connection: Connection) -> list[str]:

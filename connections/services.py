@@ -19,16 +19,24 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 from config.translation import LaterText, stored
-from connections import crypto, selectors
+from connections import crypto, signals
 from connections.models import Connection
 from connections.types import registry
-from connections.types.base import AuthError, AuthRevoked, Backend, BackendError, StepResult
+from connections.types.base import (
+    AuthError,
+    AuthRevoked,
+    Backend,
+    BackendError,
+    DestinationList,
+    StepResult,
+)
 
 logger = logging.getLogger(__name__)
 
 
 class ConnectionInUse(Exception):
-    """The connection cannot be removed while exports use it; ``users`` names them."""
+    """The connection cannot be removed while exports use it and nobody chose what happens to
+    them; ``users`` names them. Raised by a ``signals.connection_deleting`` receiver."""
 
     def __init__(self, users: list):
         super().__init__("The connection is used by exports.")
@@ -211,13 +219,20 @@ def connection_set_encrypted_credentials(
     return connection
 
 
-def connection_delete(*, connection: Connection) -> None:
-    """Remove a connection, unless exports use it (then ``ConnectionInUse`` names them)."""
+def connection_delete(*, connection: Connection, dependants_action: str = "") -> None:
+    """Remove a connection. What uses it is detached (``signals.DETACH``) or removed
+    (``signals.REMOVE``) first, by the receivers of ``signals.connection_deleting``; without a
+    choice, a connection in use is refused with ``ConnectionInUse``, which names its users."""
     with transaction.atomic():
-        users = selectors.connection_users(connection)
-        if users:
-            raise ConnectionInUse(users)
+        signals.connection_deleting.send(
+            sender=Connection, connection=connection, dependants_action=dependants_action
+        )
         connection.delete()
+
+
+def destination_lists(connection: Connection) -> list[DestinationList]:
+    """The lists of the account behind the connection; raises ``BackendError`` with a reason."""
+    return backend_for(connection).list_destinations()
 
 
 def connection_test(*, connection_id: int) -> list[StepResult]:
@@ -242,8 +257,9 @@ def connection_test(*, connection_id: int) -> list[StepResult]:
 def connection_record_auth_failure(*, connection_id: int, message: LaterText | str) -> None:
     """The service no longer accepts the credentials: an administrator must authenticate again.
 
-    The first time (the status changes), the creators and administrators are e-mailed; the
-    status is changed in one guarded UPDATE so that workers failing at once alert only once.
+    The first time (the status changes), ``signals.connection_needs_reauthentication`` is
+    sent (exports e-mail the creators and administrators); the status is changed in one guarded
+    UPDATE so that workers failing at once announce it only once.
     """
     logger.warning("Connection %s needs re-authentication", connection_id)
     changes = {
@@ -257,12 +273,11 @@ def connection_record_auth_failure(*, connection_id: int, message: LaterText | s
     if not changed:
         connections.update(**changes)
         return
-    from exports import alerts  # exports imports connections: importing here avoids a cycle
-
-    try:
-        alerts.connection_needs_reauthentication(connection_id)
-    except Exception:  # an alert must never hide the authentication error from the caller
-        logger.exception("Alert for connection %s failed", connection_id)
+    # send_robust: a receiver that fails (an alert that cannot go out) is logged by Django and
+    # never hides the authentication error from the caller.
+    signals.connection_needs_reauthentication.send_robust(
+        sender=Connection, connection_id=connection_id
+    )
 
 
 def connection_record_error(*, connection_id: int, error: BackendError) -> None:

@@ -336,15 +336,13 @@ def connection_test(request: HttpRequest, connection_id: int) -> HttpResponse:
 @permission_required("connections.delete_connection", CAN_MANAGE)
 def connection_delete(request: HttpRequest, connection_id: int) -> HttpResponse:
     """Confirm; when exports use the connection, list them and offer to remove or detach them
-    (the choice is carried out by ``exports.services``, which owns exports)."""
-    from exports.services import connection_delete_with_exports
-
+    (the exports app carries out the choice, see ``connections.signals``)."""
     connection = _connection(connection_id)
     users = selectors.connection_users(connection)
     if request.method == "POST":
         try:
-            connection_delete_with_exports(
-                connection=connection, exports_action=request.POST.get("exports", "")
+            services.connection_delete(
+                connection=connection, dependants_action=request.POST.get("exports", "")
             )
         except services.ConnectionInUse as in_use:
             users = in_use.users

@@ -11,10 +11,10 @@ How often:
 - At most one alert per export per calendar day (in ``TIME_ZONE``). Calendar days rather than
   a rolling 24 hours, so that an export scheduled daily at the same time is not silenced on
   the second day by a mail sent a few seconds later the day before.
-- The one exception is the notice that the schedule paused itself (after
-  ``PAUSE_AFTER_FAILURES`` failed scheduled runs in a row): it is sent even when the export
-  had an alert that day, because someone has to turn the schedule on again by hand. It can
-  only come again after that, so an export gets two mails a day at the very most.
+- The one exception is the notice that the schedule paused itself (``exports.services``
+  pauses it after ``PAUSE_AFTER_FAILURES`` failed scheduled runs in a row): it is sent even
+  when the export had an alert that day, because someone has to turn the schedule on again by
+  hand. It can only come again after that, so an export gets two mails a day at the very most.
 - One re-authentication alert per connection per day, listing every export that uses the
   connection (one mail rather than one per export; those exports' own failures are still
   alerted about separately, under the per-export limit).
@@ -48,21 +48,17 @@ from exports.models import Alert, Export, ExportRun
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
 
-#: Failed scheduled runs in a row after which the export's schedule pauses itself.
-PAUSE_AFTER_FAILURES = 3
 
-
-def run_finished(run_id: int) -> None:
-    """Call once a run has ended. Pauses the export's schedule after ``PAUSE_AFTER_FAILURES``
-    failed scheduled runs in a row, and sends the alert the run calls for, if any.
+def run_finished(run_id: int, *, schedule_paused: bool = False) -> None:
+    """Call once a run has ended (``services.run_after_finish`` does), saying whether the run
+    paused the export's schedule; sends the alert the run calls for, if any.
 
     A mail that cannot be sent is logged, not raised.
     """
     run = ExportRun.objects.select_related("export__created_by").get(pk=run_id)
     export = run.export
     with translation.override(settings.LANGUAGE_CODE):
-        paused = _pause_schedule_if_failing(run)
-        if paused:
+        if schedule_paused:
             kind = Alert.Kind.SCHEDULE_PAUSED
         elif run.status == Status.FAILED:
             kind = Alert.Kind.RUN_FAILED
@@ -116,53 +112,6 @@ def refused_too_many(run: ExportRun) -> bool:
         and run.failed >= settings.EXPORT_ALERT_MIN_FAILED
         and run.failed >= settings.EXPORT_ALERT_FAILED_SHARE * asked
     )
-
-
-# Pausing the schedule ----------------------------------------------------------------------------
-
-
-def _pause_schedule_if_failing(run: ExportRun) -> bool:
-    """Turn the schedule off when this run is the last of ``PAUSE_AFTER_FAILURES`` failed
-    scheduled runs in a row; return whether it did.
-
-    Runs started by a user that failed neither count nor break the streak (someone is already
-    looking); any run that delivered (successful or with warnings) breaks it. Skipped and
-    cancelled runs are left out: they say nothing about whether the export works.
-    """
-    if run.status != Status.FAILED or run.trigger != ExportRun.Trigger.SCHEDULE:
-        return False
-    latest = list(
-        ExportRun.objects.filter(export_id=run.export_id, pk__lte=run.pk)
-        .filter(
-            Q(status__in=[Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS])
-            | Q(status=Status.FAILED, trigger=ExportRun.Trigger.SCHEDULE)
-        )
-        .order_by("-pk")
-        .values_list("status", flat=True)[:PAUSE_AFTER_FAILURES]
-    )
-    if len(latest) < PAUSE_AFTER_FAILURES or any(status != Status.FAILED for status in latest):
-        return False
-    reason = _paused_reason(run)
-    paused = Export.objects.filter(pk=run.export_id, schedule_enabled=True).update(
-        schedule_enabled=False, schedule_paused_reason=reason, updated_at=timezone.now()
-    )
-    if not paused:  # already off: nothing to pause, nothing to announce
-        return False
-    logger.warning("Export %s: schedule paused after failed scheduled runs", run.export_id)
-    run.export.schedule_enabled = False
-    run.export.schedule_paused_reason = reason
-    return True
-
-
-def _paused_reason(run: ExportRun) -> str:
-    reason = ngettext(
-        "Paused on %(date)s because the last scheduled run failed.",
-        "Paused on %(date)s because the last %(count)s scheduled runs failed in a row.",
-        PAUSE_AFTER_FAILURES,
-    ) % {"date": _when(run.finished_at), "count": PAUSE_AFTER_FAILURES}
-    if run.last_error:
-        reason += " " + _("The last one said: %(error)s") % {"error": shown(run.last_error)}
-    return reason
 
 
 # Sending -----------------------------------------------------------------------------------------

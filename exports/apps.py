@@ -7,3 +7,14 @@ from django.utils.translation import gettext_lazy as _
 class ExportsConfig(AppConfig):
     name = "exports"
     verbose_name = _("Exports")
+
+    def ready(self) -> None:
+        from connections import signals
+        from exports import receivers
+
+        signals.connection_deleting.connect(
+            receivers.release_exports_of_removed_connection, dispatch_uid="exports.release"
+        )
+        signals.connection_needs_reauthentication.connect(
+            receivers.alert_connection_needs_reauthentication, dispatch_uid="exports.reauth_alert"
+        )

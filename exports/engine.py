@@ -40,7 +40,7 @@ from connections.types.base import (
     RecordFailure,
     Transient,
 )
-from exports import alerts, messages, runs
+from exports import messages, runs, services
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.ratelimit import RateLimiter
@@ -472,7 +472,7 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
             "Export run %s: %s addresses are in none of its counts", run.pk, runs.unaccounted(run)
         )
     try:
-        alerts.run_finished(run.pk)
+        services.run_after_finish(run.pk)
     except Exception:  # an alert must never change how a run ended
         logger.exception("Alerts for export run %s failed", run.pk)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import zoneinfo
 from functools import cache
 from typing import Any
@@ -15,17 +14,19 @@ from django.utils.translation import gettext_lazy
 
 from connections.models import Connection
 from connections.selectors import connections_usable_by
-from connections.types.base import BackendError
-from connections.types.registry import backend_class
-from exports import limits, selectors
+from exports import destinations, limits, selectors
 from exports.models import Export, RefreshSchedule
 from segments.models import Segment
 from segments.rules import BUILTIN_FIELDS
 from segments.selectors import field_names
 
-logger = logging.getLogger(__name__)
-
 NO_LIST = gettext_lazy("Give the ID of the list to export to, or select “Load lists” and pick one.")
+
+
+def _new_export_initial() -> dict[str, Any]:
+    """What **Add export** starts with: the model's defaults of the settings that have one."""
+    fields = (Export._meta.get_field(name) for name in Export.SETTINGS_FIELDS)
+    return {field.name: field.get_default() for field in fields if field.has_default()}
 
 
 class ConnectionChoiceField(forms.ModelChoiceField):
@@ -103,29 +104,9 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args: Any, user, export: Export | None = None, **kwargs: Any):
         if export is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "connection": export.connection_id,
-                    "display_name": export.display_name,
-                    "list_id": export.list_id,
-                    "email_field": export.email_field,
-                    "first_name_field": export.first_name_field,
-                    "last_name_field": export.last_name_field,
-                    "segments": [segment.pk for segment in export.segments.all()],
-                    "schedule_enabled": export.schedule_enabled,
-                    "sync_mode": export.sync_mode,
-                },
-            )
+            kwargs.setdefault("initial", selectors.export_settings(export))
         else:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "email_field": "email",
-                    "schedule_enabled": True,
-                    "sync_mode": Export.SyncMode.ADD_AND_UPDATE,
-                },
-            )
+            kwargs.setdefault("initial", _new_export_initial())
         super().__init__(*args, **kwargs)
         self.export = export
         #: Why the list id could not be checked with the service (the view warns), or "".
@@ -189,46 +170,36 @@ class ExportForm(forms.Form):
         connection = cleaned.get("connection")
         list_id = cleaned.get("list_id")
         cleaned["list_name"] = ""
-        if cleaned.get("new_list_name"):
-            self._check_new_list(connection, list_id)  # created on save, not while checking
+        if cleaned.get("new_list_name"):  # created on save, not while checking
+            self._refuse_new_list(destinations.new_list_check(connection, list_id), connection)
             return cleaned
         if not list_id:
             self.add_error("list_id", NO_LIST)
             return cleaned
         if connection is None:
             return cleaned
-        try:
-            lists = selectors.destination_lists(connection)
-        except BackendError as error:
-            self.list_unchecked = error.message
-        except Exception:  # a fault of ours or the service's: never shown as a stack trace
-            logger.exception("Listing the lists of connection %s failed", connection.pk)
-            self.list_unchecked = _("The service did not answer as expected.")
-        else:
-            found = next((item for item in lists if item.id == list_id), None)
-            if found is None:
-                self.add_error(
-                    "list_id",
-                    _(
-                        "This list does not exist in the %(service)s account behind “%(name)s”. "
-                        "Check the List ID, or select “Load lists” and pick one."
-                    )
-                    % {"service": connection.kind_label, "name": connection.display_name},
+        check = destinations.destination_list_check(connection, list_id, saved=self.export)
+        if check.outcome == destinations.NOT_FOUND:
+            self.add_error(
+                "list_id",
+                _(
+                    "This list does not exist in the %(service)s account behind “%(name)s”. "
+                    "Check the List ID, or select “Load lists” and pick one."
                 )
-            else:
-                cleaned["list_name"] = found.name
-            return cleaned
-        if self.export is not None and self.export.list_id == list_id:
-            cleaned["list_name"] = self.export.list_name
+                % {"service": connection.kind_label, "name": connection.display_name},
+            )
+        elif check.outcome == destinations.UNCHECKED:
+            self.list_unchecked = check.reason
+        cleaned["list_name"] = check.name
         return cleaned
 
-    def _check_new_list(self, connection: Connection | None, list_id: str) -> None:
-        if list_id:
+    def _refuse_new_list(self, refusal: str, connection: Connection | None) -> None:
+        if refusal == destinations.BOTH_GIVEN:
             self.add_error(
                 "new_list_name",
                 _("Either give a List ID or name a new list, not both: clear one of them."),
             )
-        elif connection is not None and not backend_class(connection.kind).creates_lists:
+        elif refusal == destinations.NOT_CREATABLE and connection is not None:
             self.add_error(
                 "new_list_name",
                 _(
@@ -243,22 +214,8 @@ class ExportForm(forms.Form):
 
     def export_fields(self) -> dict[str, Any]:
         """The cleaned values, as ``services.export_save`` takes them."""
-        data = self.cleaned_data
         return {
-            key: data[key]
-            for key in (
-                "display_name",
-                "connection",
-                "list_id",
-                "list_name",
-                "new_list_name",
-                "email_field",
-                "first_name_field",
-                "last_name_field",
-                "segments",
-                "schedule_enabled",
-                "sync_mode",
-            )
+            name: self.cleaned_data[name] for name in (*Export.SETTINGS_FIELDS, "new_list_name")
         }
 
     def limit_warning(self) -> str | None:

@@ -16,6 +16,21 @@ from segments.models import Segment
 class Export(models.Model):
     """Segments, matched to a destination list through one connection."""
 
+    #: What a user sets on an export (the form, ``export_save``, ``export_duplicate``): a field
+    #: added here is shown, saved and copied everywhere. ``list_name`` comes with the list id.
+    SETTINGS_FIELDS = (
+        "display_name",
+        "connection",
+        "list_id",
+        "list_name",
+        "email_field",
+        "first_name_field",
+        "last_name_field",
+        "segments",
+        "schedule_enabled",
+        "sync_mode",
+    )
+
     display_name = models.CharField(_("display name"), max_length=200)
     connection = models.ForeignKey(
         Connection,
@@ -38,7 +53,7 @@ class Export(models.Model):
         MIRROR = "mirror", _("Mirror")
 
     schedule_enabled = models.BooleanField(_("runs on schedule"), default=True)
-    # Why the schedule paused itself (``exports.alerts``); cleared when it is turned on again.
+    # Why the schedule paused itself (``exports.services``); cleared when it is turned on again.
     schedule_paused_reason = models.TextField(_("why the schedule paused"), blank=True, default="")
     sync_mode = models.CharField(
         _("sync mode"), max_length=20, choices=SyncMode.choices, default=SyncMode.ADD_AND_UPDATE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -14,9 +15,7 @@ from django.utils.translation import gettext as _
 from config.translation import shown
 from connections.models import Connection
 from connections.selectors import connections_usable_by
-from connections.services import backend_for
 from connections.types import registry
-from connections.types.base import DestinationList
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.recipients import (
     SKIP_DUPLICATE_EMAIL,
@@ -124,19 +123,25 @@ def export_active_run(export: Export) -> ExportRun | None:
     return export.runs.filter(status__in=ExportRun.ACTIVE_STATUSES).first()
 
 
+def export_settings(export: Export) -> dict[str, Any]:
+    """What a user set on the export (``Export.SETTINGS_FIELDS``), as ``export_save`` takes it:
+    related rows as instances, many-to-many ones as a list."""
+    settings: dict[str, Any] = {}
+    for name in Export.SETTINGS_FIELDS:
+        value = getattr(export, name)
+        settings[name] = list(value.all()) if Export._meta.get_field(name).many_to_many else value
+    return settings
+
+
 def exports_using(connection: Connection) -> QuerySet[Export]:
-    """The exports that send through this connection (Admin > Connections > Remove)."""
+    """The exports that send through this connection (removing the connection asks what
+    happens to them)."""
     return Export.objects.filter(connection=connection).order_by("display_name", "id")
 
 
 def exports_including(segment: Segment) -> QuerySet[Export]:
     """The exports that send this segment (shown on the segment's page)."""
     return segment.exports.select_related("connection").order_by("display_name", "id")
-
-
-def destination_lists(connection: Connection) -> list[DestinationList]:
-    """The lists of the account behind the connection; raises ``BackendError`` with a reason."""
-    return backend_for(connection).list_destinations()
 
 
 # Progress --------------------------------------------------------------------------------------

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from config.translation import LaterText
+from config.translation import LaterText, shown
 from connections import services as connection_services
+from connections import signals as connection_signals
 from connections.models import Connection
 from connections.selectors import connections_usable_by
-from exports import runs, tasks
+from exports import alerts, runs, tasks
 from exports.models import Export, ExportRun, ExportRunFailure
+from exports.selectors import export_settings, exports_using
 
 logger = logging.getLogger(__name__)
 
@@ -105,65 +110,50 @@ class ExportNotRunnable(Exception):
     """The export cannot run as it stands (it has no connection)."""
 
 
-def export_save(
-    *,
-    export: Export | None,
-    user,
-    display_name: str,
-    connection: Connection,
-    list_id: str,
-    list_name: str,
-    email_field: str,
-    first_name_field: str,
-    last_name_field: str,
-    segments,
-    schedule_enabled: bool,
-    sync_mode: str = Export.SyncMode.ADD_AND_UPDATE,
-    new_list_name: str = "",
-) -> Export:
-    """Create (``export=None``) or change an export. Saving never runs it.
+def export_save(*, export: Export | None, user, new_list_name: str = "", **values: Any) -> Export:
+    """Create (``export=None``) or change an export. ``values`` are every one of
+    ``Export.SETTINGS_FIELDS`` by name (``segments`` as the segments). Saving never runs it.
 
     With ``new_list_name``, the export's list is the account's list of that name, created
     first when there is none (raises ``BackendError`` with the service's reason).
     """
+    if set(values) != set(Export.SETTINGS_FIELDS):
+        raise TypeError(
+            "export_save takes Export.SETTINGS_FIELDS, no more and no less: "
+            f"missing {sorted(set(Export.SETTINGS_FIELDS) - set(values))}, "
+            f"unknown {sorted(set(values) - set(Export.SETTINGS_FIELDS))}"
+        )
     if new_list_name:  # before the transaction: no database lock waits for the service
-        created = connection_services.backend_for(connection).create_destination(new_list_name)
-        list_id, list_name = created.id, created.name
+        backend = connection_services.backend_for(values["connection"])
+        created = backend.create_destination(new_list_name)
+        values["list_id"], values["list_name"] = created.id, created.name
     with transaction.atomic():
-        if export is None:
-            export = Export(created_by=user)
-        export.display_name = display_name
-        export.connection = connection
-        export.list_id = list_id
-        export.list_name = list_name
-        export.email_field = email_field
-        export.first_name_field = first_name_field
-        export.last_name_field = last_name_field
-        export.schedule_enabled = schedule_enabled
-        export.sync_mode = sync_mode
-        export.save()
-        export.segments.set(segments)
-    return export
+        return _apply_settings(export if export is not None else Export(created_by=user), values)
 
 
 @transaction.atomic
 def export_duplicate(*, export: Export, user) -> Export:
     """A copy with the same settings and segments; its schedule is off until someone turns it
     on, so that the copy does not send the same profiles again on the next refresh."""
+    values = export_settings(export)
     name = _("Copy of %(name)s") % {"name": export.display_name}
-    copy = Export.objects.create(
-        display_name=name[: Export._meta.get_field("display_name").max_length],
-        connection=export.connection,
-        list_id=export.list_id,
-        list_name=export.list_name,
-        email_field=export.email_field,
-        first_name_field=export.first_name_field,
-        last_name_field=export.last_name_field,
-        schedule_enabled=False,
-        created_by=user,
-    )
-    copy.segments.set(export.segments.all())
-    return copy
+    values["display_name"] = name[: Export._meta.get_field("display_name").max_length]
+    values["schedule_enabled"] = False
+    return _apply_settings(Export(created_by=user), values)
+
+
+def _apply_settings(export: Export, values: dict[str, Any]) -> Export:
+    """Set ``Export.SETTINGS_FIELDS`` on the export and save it, many-to-many ones after."""
+    relations = {}
+    for name, value in values.items():
+        if Export._meta.get_field(name).many_to_many:
+            relations[name] = value
+        else:
+            setattr(export, name, value)
+    export.save()
+    for name, value in relations.items():
+        getattr(export, name).set(value)
+    return export
 
 
 def export_set_schedule(*, export: Export, enabled: bool) -> Export:
@@ -175,6 +165,68 @@ def export_set_schedule(*, export: Export, enabled: bool) -> Export:
         fields.append("schedule_paused_reason")
     export.save(update_fields=fields)
     return export
+
+
+# When a run ends: the schedule pauses itself after failed scheduled runs ----------------------
+
+#: Failed scheduled runs in a row after which the export's schedule pauses itself.
+PAUSE_AFTER_FAILURES = 3
+
+
+def run_after_finish(run_id: int) -> None:
+    """Call once a run has ended (the engine does): pause the export's schedule when it keeps
+    failing, then send the alert the run calls for (``exports.alerts``), if any."""
+    run = ExportRun.objects.select_related("export").get(pk=run_id)
+    paused = export_pause_schedule_if_failing(run)
+    alerts.run_finished(run.pk, schedule_paused=paused)
+
+
+def export_pause_schedule_if_failing(run: ExportRun) -> bool:
+    """Turn the schedule off when this run is the last of ``PAUSE_AFTER_FAILURES`` failed
+    scheduled runs in a row; return whether it did.
+
+    Runs started by a user that failed neither count nor break the streak (someone is already
+    looking); any run that delivered (successful or with warnings) breaks it. Skipped and
+    cancelled runs are left out: they say nothing about whether the export works.
+    """
+    Status = ExportRun.Status
+    if run.status != Status.FAILED or run.trigger != ExportRun.Trigger.SCHEDULE:
+        return False
+    latest = list(
+        ExportRun.objects.filter(export_id=run.export_id, pk__lte=run.pk)
+        .filter(
+            Q(status__in=[Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS])
+            | Q(status=Status.FAILED, trigger=ExportRun.Trigger.SCHEDULE)
+        )
+        .order_by("-pk")
+        .values_list("status", flat=True)[:PAUSE_AFTER_FAILURES]
+    )
+    if len(latest) < PAUSE_AFTER_FAILURES or any(status != Status.FAILED for status in latest):
+        return False
+    with translation.override(settings.LANGUAGE_CODE):  # the same language as the alert's
+        reason = _paused_reason(run)
+    paused = Export.objects.filter(pk=run.export_id, schedule_enabled=True).update(
+        schedule_enabled=False, schedule_paused_reason=reason, updated_at=timezone.now()
+    )
+    if not paused:  # already off: nothing to pause, nothing to announce
+        return False
+    logger.warning("Export %s: schedule paused after failed scheduled runs", run.export_id)
+    run.export.schedule_enabled = False
+    run.export.schedule_paused_reason = reason
+    return True
+
+
+def _paused_reason(run: ExportRun) -> str:
+    finished_at = timezone.localtime(run.finished_at or timezone.now())
+    when = f"{date_format(finished_at, 'DATETIME_FORMAT')} ({settings.TIME_ZONE})"
+    reason = ngettext(
+        "Paused on %(date)s because the last scheduled run failed.",
+        "Paused on %(date)s because the last %(count)s scheduled runs failed in a row.",
+        PAUSE_AFTER_FAILURES,
+    ) % {"date": when, "count": PAUSE_AFTER_FAILURES}
+    if run.last_error:
+        reason += " " + _("The last one said: %(error)s") % {"error": shown(run.last_error)}
+    return reason
 
 
 @transaction.atomic
@@ -231,23 +283,22 @@ def exports_run_all(*, user) -> tuple[list[Export], list[Export]]:
     return queued, already_running
 
 
-EXPORTS_DETACH = "detach"
-EXPORTS_REMOVE = "remove"
-
-
-@transaction.atomic
-def connection_delete_with_exports(*, connection: Connection, exports_action: str = "") -> None:
-    """Remove a connection, first detaching (``"detach"``) or removing (``"remove"``) the
-    exports that use it (C6). Without a choice, a connection in use is refused with
-    ``ConnectionInUse``, which names its exports."""
-    exports = Export.objects.select_for_update().filter(connection=connection)
-    if exports_action == EXPORTS_DETACH:
+def exports_release_connection(*, connection: Connection, action: str) -> None:
+    """Before a connection is removed (inside that transaction): detach
+    (``connections.signals.DETACH``) or remove (``REMOVE``) the exports that use it (C6).
+    Without a choice, a connection in use is refused with ``ConnectionInUse``, which names its
+    exports."""
+    exports = list(exports_using(connection).select_for_update())
+    if not exports:
+        return
+    if action == connection_signals.DETACH:
         for export in exports:
             export_detach(export=export)
-    elif exports_action == EXPORTS_REMOVE:
+    elif action == connection_signals.REMOVE:
         for export in exports:
             export_delete(export=export)
-    connection_services.connection_delete(connection=connection)
+    else:
+        raise connection_services.ConnectionInUse(exports)
 
 
 def export_request_resend(*, export: Export) -> None:

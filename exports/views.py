@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.roles import permission_required
+from connections import services as connection_services
 from connections.selectors import connections_usable_by
 from connections.types.base import BackendError
 from exports import limits, selectors, services
@@ -157,7 +158,7 @@ def destination_lists(request: HttpRequest) -> HttpResponse:
     else:
         context["connection"] = connection
         try:
-            context["lists"] = selectors.destination_lists(connection)
+            context["lists"] = connection_services.destination_lists(connection)
         except BackendError as error:
             context["error"] = _("%(service)s did not return the lists: %(reason)s") % {
                 "service": connection.kind_label,

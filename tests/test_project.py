@@ -1,7 +1,9 @@
-"""The project's shape: the compose file, the translation catalogues."""
+"""The project's shape: the compose file, the translation catalogues, the import graph."""
 
 from __future__ import annotations
 
+import ast
+import re
 import shlex
 import shutil
 from importlib.util import find_spec
@@ -82,3 +84,46 @@ def test_the_catalogues_hold_every_message_in_the_source(tmp_path, settings, mon
     shipped = {entry.msgid for entry in polib.pofile(str(ROOT / "locale/fr/LC_MESSAGES/django.po"))}
     missing = fresh - shipped
     assert not missing, f"run `make messages` and translate: {sorted(missing)[:10]}"
+
+
+def _imported_modules(tree: ast.AST):
+    """(line, module) of every import in a module, at any depth (a lazy import inside a function
+    ties modules together as much as one at the top), and of ``import_module("...")`` calls."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", ""))
+            in {"import_module", "__import__"}
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            yield node.lineno, node.args[0].value
+
+
+def test_nothing_in_connections_imports_exports():
+    """Exports are built on connections, never the other way round: what exports must know
+    about a connection (its removal, its need to re-authenticate) is announced through
+    ``connections.signals``, and its exports are reached through the reverse relation."""
+    modules = sorted((ROOT / "connections").rglob("*.py"))
+    assert ROOT / "connections" / "types" / "base.py" in modules  # types/ is walked too
+    arrows = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in modules
+        for line, module in _imported_modules(ast.parse(path.read_text(), str(path)))
+        if module == "exports" or module.startswith("exports.")
+    ]
+    exports_tags = {path.stem for path in (ROOT / "exports" / "templatetags").glob("*.py")}
+    for template in sorted((ROOT / "templates" / "connections").rglob("*.html")):
+        for libraries in re.findall(r"{%\s*load\s+([^%]*?)\s*%}", template.read_text()):
+            arrows += [
+                f"{template.relative_to(ROOT)} loads {library}"
+                for library in libraries.split()
+                if library in exports_tags
+            ]
+    assert not arrows, arrows

@@ -34,7 +34,7 @@ def test_a_contributor_adds_an_export_runs_it_and_sees_it_finish(
     page: Page, live_server, bob, monkeypatch
 ):
     backend = RecordingBackendWithLists()
-    monkeypatch.setattr("exports.selectors.backend_for", lambda connection: backend)
+    monkeypatch.setattr("connections.services.backend_for", lambda connection: backend)
     monkeypatch.setattr("exports.engine.backend_for", lambda connection: backend)
     ConnectionFactory(
         campaign_monitor=True,

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection as db_connection
 
 from config.translation import shown
-from connections import selectors, services
+from connections import selectors, services, signals
 from connections.models import Connection
 from connections.services import DatabaseCredentialStore
 from connections.types.base import Transient
@@ -103,3 +103,73 @@ def test_two_workers_refreshing_at_once_spend_the_rotating_refresh_token_only_on
     assert DatabaseCredentialStore(connection.pk).load()["refresh_token"] == "rotated"
     connection.refresh_from_db()
     assert connection.status == Connection.Status.HEALTHY
+
+
+# What connections announce (connections.signals) ----------------------------------------------
+
+
+@pytest.fixture
+def received():
+    """The re-authentication announcements, as the receivers get them."""
+    calls = []
+
+    def receiver(sender, connection_id, **kwargs):
+        calls.append(connection_id)
+
+    signals.connection_needs_reauthentication.connect(receiver, dispatch_uid="test.received")
+    yield calls
+    signals.connection_needs_reauthentication.disconnect(dispatch_uid="test.received")
+
+
+@pytest.mark.django_db
+def test_needing_re_authentication_is_announced_once_while_it_lasts(received):
+    connection = ConnectionFactory()
+
+    services.connection_record_auth_failure(connection_id=connection.pk, message="Revoked.")
+    services.connection_record_auth_failure(connection_id=connection.pk, message="Revoked.")
+
+    assert received == [connection.pk]
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_fails_never_hides_the_authentication_error(caplog):
+    connection = ConnectionFactory()
+
+    def broken(sender, connection_id, **kwargs):
+        raise RuntimeError("no SMTP server")
+
+    signals.connection_needs_reauthentication.connect(broken, dispatch_uid="test.broken")
+    try:
+        services.connection_record_auth_failure(connection_id=connection.pk, message="Revoked.")
+    finally:
+        signals.connection_needs_reauthentication.disconnect(dispatch_uid="test.broken")
+
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
+    assert shown(connection.last_error) == "Revoked."
+    assert "no SMTP server" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_refused_removal_undoes_what_the_receivers_did_before_the_refusal():
+    connection = ConnectionFactory(display_name="Journeys")
+    seen = []
+
+    def renames(sender, connection, dependants_action, **kwargs):
+        Connection.objects.filter(pk=connection.pk).update(display_name="Half removed")
+        seen.append(dependants_action)
+
+    def refuses(sender, connection, dependants_action, **kwargs):
+        raise services.ConnectionInUse(["Weekly newsletter"])
+
+    signals.connection_deleting.connect(renames, dispatch_uid="test.renames")
+    signals.connection_deleting.connect(refuses, dispatch_uid="test.refuses")
+    try:
+        with pytest.raises(services.ConnectionInUse):
+            services.connection_delete(connection=connection, dependants_action="")
+    finally:
+        signals.connection_deleting.disconnect(dispatch_uid="test.renames")
+        signals.connection_deleting.disconnect(dispatch_uid="test.refuses")
+
+    assert seen == [""]
+    assert Connection.objects.get(pk=connection.pk).display_name == "Journeys"

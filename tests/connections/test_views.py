@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from config.translation import shown
+from connections import services, signals
 from connections.models import Connection
 from tests.connections.conftest import AP_API, CM_API
 from tests.connections.factories import ACCESS_TOKEN, API_KEY, REFRESH_TOKEN, ConnectionFactory
@@ -168,11 +169,18 @@ def test_removing_asks_for_confirmation_then_removes(as_alice, autopilot):
     assert not Connection.objects.filter(pk=autopilot.pk).exists()
 
 
-def test_removal_is_refused_while_exports_use_the_connection(as_alice, autopilot, monkeypatch):
-    from connections import selectors
+def test_removal_is_refused_while_exports_use_the_connection(as_alice, autopilot):
+    """What uses a connection refuses its removal through ``connections.signals`` (the exports
+    app does; ``tests/exports/test_views.py`` removes a connection with real exports)."""
 
-    monkeypatch.setattr(selectors, "connection_users", lambda connection: ["Weekly newsletter"])
-    response = as_alice.post(reverse("connections:delete", args=[autopilot.pk]))
+    def in_use(sender, connection, dependants_action, **kwargs):
+        raise services.ConnectionInUse(["Weekly newsletter"])
+
+    signals.connection_deleting.connect(in_use, dispatch_uid="test.in_use")
+    try:
+        response = as_alice.post(reverse("connections:delete", args=[autopilot.pk]))
+    finally:
+        signals.connection_deleting.disconnect(dispatch_uid="test.in_use")
     html = response.content.decode()
     assert "Weekly newsletter" in html and "not removed" in html
     assert Connection.objects.filter(pk=autopilot.pk).exists()

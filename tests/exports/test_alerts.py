@@ -56,7 +56,7 @@ def finished(export, status, trigger=Trigger.SCHEDULE, **fields) -> ExportRun:
     run = ExportRun.objects.create(
         export=export, status=status, trigger=trigger, finished_at=timezone.now(), **fields
     )
-    alerts.run_finished(run.pk)
+    services.run_after_finish(run.pk)
     export.refresh_from_db()
     return run
 
@@ -143,7 +143,7 @@ def test_a_mail_that_cannot_be_sent_is_logged_and_tried_again_next_time(
 
 
 def test_an_alert_that_breaks_never_changes_how_the_run_ended(backend, export, monkeypatch):
-    def broken(run_id):
+    def broken(run_id, **kwargs):
         raise RuntimeError("alerts are broken")
 
     monkeypatch.setattr(alerts, "run_finished", broken)
@@ -332,6 +332,21 @@ def test_a_connection_that_needs_re_authentication_again_the_next_day_alerts_aga
     Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.HEALTHY)
     connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
     assert len(mail.outbox) == 2
+
+
+def test_an_alert_that_breaks_never_hides_that_the_connection_needs_re_authentication(
+    connection, monkeypatch, caplog
+):
+    def broken(connection_id):
+        raise RuntimeError("alerts are broken")
+
+    monkeypatch.setattr(alerts, "connection_needs_reauthentication", broken)
+
+    connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
+
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
+    assert "alerts are broken" in caplog.text
 
 
 def test_a_run_refused_for_its_credentials_alerts_about_the_connection(backend, export):

@@ -45,7 +45,7 @@ class FakeLists:
 @pytest.fixture
 def lists(monkeypatch):
     fake = FakeLists()
-    monkeypatch.setattr("exports.selectors.backend_for", lambda connection: fake)
+    monkeypatch.setattr("connections.services.backend_for", lambda connection: fake)
     return fake
 
 

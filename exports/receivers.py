@@ -1,0 +1,16 @@
+"""How exports answer what connections announce (``connections.signals``); connected in
+``ExportsConfig.ready``."""
+
+from __future__ import annotations
+
+from exports import alerts, services
+
+
+def release_exports_of_removed_connection(
+    sender, *, connection, dependants_action: str, **kwargs
+) -> None:
+    services.exports_release_connection(connection=connection, action=dependants_action)
+
+
+def alert_connection_needs_reauthentication(sender, *, connection_id: int, **kwargs) -> None:
+    alerts.connection_needs_reauthentication(connection_id)
