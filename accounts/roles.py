@@ -34,6 +34,8 @@ _VIEWER = [
     "segments.view_segment",
     "exports.view_export",
     "exports.view_status",
+    # Every role may hold personal API tokens; a token can do what its user can.
+    "accounts.add_apitoken",
 ]
 _CONTRIBUTOR = [
     *_VIEWER,
@@ -55,6 +57,7 @@ _ADMINISTRATOR = [
     "connections.delete_connection",
     "connections.view_connection",
     "exports.change_schedule",
+    "accounts.manage_users",
 ]
 #: What each role may do (product.md, Roles). The migrations create the groups from the lists
 #: of their day; ``sync_role_groups`` keeps the groups complete after every migrate and flush.

@@ -1,18 +1,72 @@
-"""Writes on users."""
+"""Writes on users: create, change role, deactivate and reactivate.
+
+The pages (Admin > Users), the API and the ``add_user`` command all go through these, so the
+rules below hold whichever way a change arrives.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import ROLES_BY_RANK, Role
+from accounts.roles import ROLES_BY_RANK, Role, role_of
+
+
+class LastAdministrator(Exception):
+    """The change would leave Audience Relay without an active administrator."""
+
+    message = _(
+        "Audience Relay needs at least one active administrator. Make another user an "
+        "administrator first."
+    )
+
+
+def _administrators() -> Q:
+    return Q(is_superuser=True) | Q(groups__name=Role.ADMINISTRATOR.group_name)
+
+
+def _refuse_if_last_administrator(user: User) -> None:
+    """Raise LastAdministrator if ``user`` is the only active administrator left."""
+    if role_of(user) != Role.ADMINISTRATOR or not user.is_active:
+        return
+    # Lock the administrators' rows so that two administrators demoting each other at the
+    # same moment cannot both succeed.
+    administrators = set(
+        User.objects.select_for_update(of=("self",))
+        .filter(_administrators(), is_active=True)
+        .values_list("pk", flat=True)
+    )
+    if not administrators - {user.pk}:
+        raise LastAdministrator()
 
 
 @transaction.atomic
 def user_set_role(*, user: User, role: Role) -> None:
-    """Make ``role`` the user's only role."""
+    """Make ``role`` the user's only role; refused for the last active administrator."""
+    if role != Role.ADMINISTRATOR:
+        _refuse_if_last_administrator(user)
     user.groups.remove(*Group.objects.filter(name__in=[r.group_name for r in ROLES_BY_RANK]))
     user.groups.add(Group.objects.get(name=role.group_name))
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> None:
+    """Deactivate the user: their sessions and API tokens stop working on the next request.
+
+    ``ModelBackend`` refuses inactive users when a session is loaded, and
+    ``accounts.tokens.token_authenticate`` refuses tokens of inactive users, so nothing has to
+    be deleted: reactivating gives the user their tokens back.
+    """
+    _refuse_if_last_administrator(user)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def user_reactivate(*, user: User) -> None:
+    user.is_active = True
+    user.save(update_fields=["is_active"])
 
 
 @transaction.atomic

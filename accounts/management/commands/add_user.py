@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.roles import Role
-from accounts.services import user_create_or_update
+from accounts.services import LastAdministrator, user_create_or_update
 
 
 class Command(BaseCommand):
@@ -25,8 +25,11 @@ class Command(BaseCommand):
                 validate_password(password)
             except ValidationError as error:
                 raise CommandError(" ".join(error.messages)) from error
-        user, created = user_create_or_update(
-            username=username, role=Role(role), password=password, email=email
-        )
+        try:
+            user, created = user_create_or_update(
+                username=username, role=Role(role), password=password, email=email
+            )
+        except LastAdministrator as error:
+            raise CommandError(str(error.message)) from error
         verb = "Created" if created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} {user.username} ({Role(role).label})"))
