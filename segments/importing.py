@@ -36,6 +36,8 @@ FIXED_COLUMNS = ("customer_id", "email", "first_name", "last_name")
 IDENTIFYING_COLUMNS = ("customer_id", "email")
 SHORTENED_COLUMNS = tuple(name for name in FIXED_COLUMNS if name not in IDENTIFYING_COLUMNS)
 MAX_LENGTHS = {name: Profile._meta.get_field(name).max_length for name in FIXED_COLUMNS}
+_IDENTIFYING_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in IDENTIFYING_COLUMNS)
+_SHORTENED_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in SHORTENED_COLUMNS)
 MAX_LISTED_REJECTIONS = 10_000
 MAX_LISTED_WARNINGS = 10_000
 SQLITE_BATCH_ROWS = 5_000
@@ -196,8 +198,8 @@ def _checked(record: ProfileRecord, report: ImportReport) -> ProfileRecord | Non
         report.reject(record.line, reason)
         return None
     shortened_names = {}
-    for name in SHORTENED_COLUMNS:
-        value, limit = getattr(record, name), MAX_LENGTHS[name]
+    for name, limit in _SHORTENED_LIMITS:
+        value = getattr(record, name)
         if len(value) > limit:
             kept = shortened(value, limit)
             report.warn(ShortenedValue(record.line, name, len(value), len(kept)))
@@ -307,8 +309,7 @@ def _row_problem(row: list[str], width: int) -> str:
 def _identity_problem(record: ProfileRecord) -> str:
     if not record.customer_id:
         return _("The row has no customer id.")
-    for name in IDENTIFYING_COLUMNS:
-        limit = MAX_LENGTHS[name]
+    for name, limit in _IDENTIFYING_LIMITS:
         if len(getattr(record, name)) > limit:
             return _("The %(field)s is longer than %(limit)d characters.") % {
                 "field": Profile._meta.get_field(name).verbose_name,
