@@ -168,6 +168,8 @@ def record_import_report(profile_import: ProfileImport, report: ImportReport) ->
     profile_import.unchanged_count = report.unchanged
     profile_import.rejected_count = report.rejected
     profile_import.rejected_rows = [vars(row) for row in report.rejected_rows]
+    profile_import.warning_count = report.warned
+    profile_import.warnings = [vars(warning) for warning in report.warnings]
     if report.imported == 0 and report.rejected:
         profile_import.status = ProfileImport.Status.FAILED
         profile_import.error = stored(_("No row could be imported."))

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.text import shortened
 from connections.types.base import (
     Backend,
     DestinationList,
@@ -28,6 +29,8 @@ from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsF
 
 CODE_NOT_IN_LIST = 203
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
+#: Campaign Monitor keeps at most 250 characters of a name or custom field value (spec §3).
+MAX_VALUE_LENGTH = 250
 
 
 class CampaignMonitorBackend(Backend):
@@ -174,7 +177,7 @@ class CampaignMonitorBackend(Backend):
             [
                 {
                     "Key": self._field_keys.get(name, name),
-                    "Value": "" if value is None else str(value),
+                    "Value": "" if value is None else shortened(str(value), MAX_VALUE_LENGTH),
                 }
                 for name, value in record.fields.items()
             ]
@@ -190,5 +193,5 @@ class CampaignMonitorBackend(Backend):
         # overwrite it, for instance when the export maps no name fields).
         name = f"{record.first_name} {record.last_name}".strip()
         if name:
-            subscriber["Name"] = name
+            subscriber["Name"] = shortened(name, MAX_VALUE_LENGTH).rstrip()
         return subscriber

@@ -64,6 +64,32 @@ def test_a_record_without_names_leaves_the_name_in_the_list_alone(mocked, backen
     assert "Name" not in sent[1]  # an empty Name would overwrite the one Campaign Monitor has
 
 
+def test_push_sends_at_most_250_characters_per_value_and_keeps_every_record(mocked, backend):
+    mocked.post(
+        f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
+    )
+    long_first, long_last = "Å" * 200, "Ø" * 200
+    batch = [
+        Record("a@example.com", long_first, long_last, {"bio": "x" * 300, "score": 7}),
+        Record("b@example.com", "é" * 249, "Lee"),  # the cut falls after the space
+    ]
+
+    result = backend.push(LIST_ID, batch)
+
+    assert result.accepted == 2 and result.failures == []
+    sent = json.loads(mocked.calls[0].request.body)["Subscribers"]
+    assert len(sent) == 2
+    assert sent[0]["Name"] == f"{long_first} {long_last[:49]}"
+    assert sent[0]["CustomFields"] == [
+        {"Key": "bio", "Value": "x" * 250},
+        {"Key": "score", "Value": "7"},
+    ]
+    assert sent[1]["Name"] == "é" * 249
+    values = [item["Name"] for item in sent]
+    values += [field["Value"] for item in sent for field in item["CustomFields"]]
+    assert max(len(value) for value in values) <= 250
+
+
 def test_prepare_creates_missing_custom_fields_and_push_uses_their_keys(mocked, backend):
     url = f"{CM_API}/lists/{LIST_ID}/customfields.json"
     mocked.get(url, json=[{"FieldName": "website", "Key": "[website]", "DataType": "Text"}])
