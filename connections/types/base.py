@@ -19,6 +19,7 @@ Every message is written for a person and never contains a secret.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -174,7 +175,8 @@ class CredentialStore(Protocol):
     """Where a backend reads its secrets and, under a lock, replaces them."""
 
     def load(self) -> dict[str, Any]:
-        """The current secrets."""
+        """The current secrets; waits while an ``update`` of them runs (a token refresh), so
+        that a caller never picks up the secrets being replaced."""
 
     def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
         """Call ``change(current)`` while holding the connection's lock. If it returns a mapping,
@@ -186,20 +188,23 @@ class CredentialStore(Protocol):
 
 class MemoryCredentialStore:
     """A store that keeps the secrets in memory: for checking credentials before a connection
-    exists, and for tests."""
+    exists, and for tests. As the database's store, ``load`` waits while ``update`` runs."""
 
     def __init__(self, credentials: dict[str, Any] | None = None):
         self.credentials = dict(credentials or {})
         self.auth_failures: list[str] = []
+        self._lock = threading.Lock()
 
     def load(self) -> dict[str, Any]:
-        return dict(self.credentials)
+        with self._lock:
+            return dict(self.credentials)
 
     def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
-        changed = change(dict(self.credentials))
-        if changed is not None:
-            self.credentials = dict(changed)
-        return dict(self.credentials)
+        with self._lock:
+            changed = change(dict(self.credentials))
+            if changed is not None:
+                self.credentials = dict(changed)
+            return dict(self.credentials)
 
     def auth_failed(self, message: str) -> None:
         self.auth_failures.append(message)

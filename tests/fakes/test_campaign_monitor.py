@@ -166,6 +166,24 @@ class TestAuthentication:
         )
         assert fresh.status_code == 200
 
+    def test_tokens_can_expire_after_a_chosen_number_of_requests(self, cm):
+        token = seeded_token(cm)
+        cm.configure(expire_tokens_after=2)
+        answers = [
+            requests.get(f"{cm.base_url}/clients.json", headers=bearer(token["access_token"]))
+            for _ in range(3)
+        ]
+        assert [answer.status_code for answer in answers] == [200, 200, 401]
+        assert answers[2].json()["Code"] == 121
+
+    def test_refused_calls_are_counted_under_their_endpoint(self, cm):
+        token = seeded_token(cm)
+        cm.configure(expire_tokens=True)
+        requests.get(f"{cm.base_url}/clients.json", headers=bearer(token["access_token"]))
+        stats = cm.state(summary=True)["stats"]
+        assert stats["requests_by_endpoint"]["GET /clients.json"] == 1
+        assert stats["responses_by_status"]["401"] == 1
+
     def test_token_lifetime_is_configurable(self):
         with running_fake("campaign_monitor", token_lifetime=0) as cm:
             tokens = exchange(cm, authorize_code(cm)).json()
