@@ -1353,6 +1353,19 @@ your Campaign Monitor account.</p>
             )
         return {"revoked": revoked}
 
+    def delete_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/delete_list {"list_id": ...}``: from then on the list id is unknown
+        (``400 {"Code":101,"Message":"Invalid ListID"}``) and the list leaves its client."""
+        list_id = str(body.get("list_id") or "")
+        with self.lock:
+            found = self.lists.pop(list_id.lower(), None)
+            if found is None:
+                raise ControlError(f"no list {list_id!r}")
+            client = self.clients.get(found.client_id)
+            if client is not None:
+                client.list_ids = [i for i in client.list_ids if i.lower() != found.id.lower()]
+        return {"deleted": found.id}
+
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
         """``{"expire_tokens": true}`` expires every access token issued so far (→ 401/121);
         a token string or a list of them expires only those. ``{"expire_tokens_after": N}``

@@ -8,7 +8,8 @@ Errors are typed so that a caller knows what to do without reading messages:
 
 * ``RateLimited``  - wait ``wait`` seconds, then send the same batch again;
 * ``Transient``    - the service could not be reached or failed; retry later with backoff;
-* ``Permanent``    - the request itself is wrong (bad list id, over a limit); retrying won't help;
+* ``Permanent``    - the request itself is wrong (over a limit); retrying won't help;
+* ``ListNotFound`` - a ``Permanent`` error: the export's list is not (or no longer) at the service;
 * ``AuthExpired``  - the credentials expired and could not be refreshed right now; retry later;
 * ``AuthRevoked``  - the credentials are no longer accepted; the connection has already been
   marked "needs re-authentication" and an administrator must authenticate again.
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+from config.translation import gettext_later as _
 
 if TYPE_CHECKING:
     from django import forms
@@ -81,6 +84,22 @@ class Permanent(BackendError):
     """The service refused the request itself: the same call will fail again."""
 
     permanent = True
+
+
+class ListNotFound(Permanent):
+    """The service has no list with this id (deleted there after the export was saved, or
+    never in this account). The connection is fine; the export must choose another list."""
+
+    def __init__(self, *, service: str, list_id: str, **kwargs: Any):
+        super().__init__(
+            _(
+                "%(service)s has no list with the ID %(list)s: it may have been deleted there. "
+                "Edit the export and choose another list."
+            )
+            % {"service": service, "list": list_id},
+            **kwargs,
+        )
+        self.list_id = list_id
 
 
 class AuthError(BackendError):

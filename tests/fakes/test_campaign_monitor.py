@@ -757,6 +757,16 @@ class TestControl:
         assert list(cm.state(list=newsletter)["lists"]) == [newsletter]
         assert cm.state(email="a@x.com")["lists"][newsletter]["subscribers"]["a@x.com"]
 
+    def test_a_deleted_list_is_an_invalid_list_id(self, cm, cm_session, newsletter):
+        assert cm.delete_list(newsletter) == {"deleted": newsletter}
+        response = run_import(cm_session, cm, newsletter, subscribers("a@x.com"))
+        assert response.status_code == 400
+        assert response.json() == {"Code": 101, "Message": "Invalid ListID"}
+        client = next(iter(cm.state(summary=True)["clients"].values()))
+        assert newsletter not in client["list_ids"]
+        with pytest.raises(Exception, match="no list"):
+            cm.delete_list(newsletter)
+
     def test_reset_goes_back_to_the_demo_data(self, cm, cm_session, newsletter):
         run_import(cm_session, cm, newsletter, subscribers("a@x.com"))
         cm.configure(latency_ms=5)
