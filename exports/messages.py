@@ -44,13 +44,10 @@ def over_limit(count: int, limit: int, backend: Backend) -> LaterText:
 
 
 def for_error(error: BackendError) -> LaterText | str:
-    if isinstance(error, AuthRevoked):
-        return _(
-            "The service no longer accepts this connection's credentials: %(error)s "
-            "An administrator must authenticate the connection again."
-        ) % {"error": error.message}
-    if isinstance(error, ListNotFound):
-        return error.message  # names the list and what to do: nothing to add
+    if isinstance(error, AuthRevoked | ListNotFound):
+        # Their messages say what happened and what to do (authenticate the connection again,
+        # choose another list): wrapped in words of our own, they said it twice.
+        return error.message
     if isinstance(error, Permanent):
         return _("The service refused the export: %(error)s") % {"error": error.message}
     if isinstance(error, Transient):

@@ -110,10 +110,12 @@ def test_revoked_credentials_fail_the_run_and_mark_the_connection(
     backend, make_export, everyone, connection
 ):
     ProfileFactory()
-    backend.errors = [AuthRevoked("Campaign Monitor revoked the access.")]
+    revoked = "Autopilot rejected the stored API key. Edit the connection and enter a new one."
+    backend.errors = [AuthRevoked(revoked)]
     run = run_now(make_export(everyone))
-    assert run.status == Status.FAILED
-    assert "authenticate the connection again" in shown(run.last_error)
+    assert (run.status, shown(run.last_error)) == (Status.FAILED, revoked)  # said once
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
 
 
 def test_a_list_gone_from_the_service_fails_the_run_at_once_and_alerts_once(
