@@ -4,5 +4,8 @@ really go through the broker."""
 from __future__ import annotations
 
 from .test import *  # noqa: F403
+from .test import env
 
 CELERY_TASK_ALWAYS_EAGER = False
+# The tests read the mail a worker sent from files (EMAIL_BACKEND=...filebased.EmailBackend).
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=None)

@@ -12,6 +12,7 @@ from config.text import shortened
 from connections.types.base import (
     Backend,
     DestinationList,
+    ListNotFound,
     Permanent,
     PushResult,
     Record,
@@ -163,6 +164,8 @@ class CampaignMonitorBackend(Backend):
         for email in emails:
             try:
                 self.client.delete_subscriber(list_id, email)
+            except ListNotFound:
+                raise  # the list itself is gone: the export must stop
             except Permanent as error:
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))

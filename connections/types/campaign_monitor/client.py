@@ -27,6 +27,7 @@ from connections.types.base import (
     AuthRevoked,
     BackendError,
     CredentialStore,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     RateLimited,
@@ -55,7 +56,8 @@ CODE_PARTIAL_IMPORT = 210
 CODES_EXPIRED = {120, 121}  # invalid or expired token: one refresh may fix it
 CODE_REVOKED = 122
 #: Invalid ListID / Invalid ClientID: an item this account does not have (answered with 401).
-CODES_NOT_IN_ACCOUNT = {101, 102}
+CODE_INVALID_LIST = 101
+CODES_NOT_IN_ACCOUNT = {CODE_INVALID_LIST, 102}
 
 
 def ci_get(mapping: Any, key: str, default: Any = None) -> Any:
@@ -188,10 +190,12 @@ class CampaignMonitorClient:
         return self._api("GET", f"clients/{quote(client_id, safe='')}/lists.json").json() or []
 
     def list_details(self, list_id: str) -> dict[str, Any]:
-        return self._api("GET", f"lists/{quote(list_id, safe='')}.json").json() or {}
+        path = f"lists/{quote(list_id, safe='')}.json"
+        return self._api("GET", path, list_id=list_id).json() or {}
 
     def custom_fields(self, list_id: str) -> list[dict[str, Any]]:
-        return self._api("GET", f"lists/{quote(list_id, safe='')}/customfields.json").json() or []
+        path = f"lists/{quote(list_id, safe='')}/customfields.json"
+        return self._api("GET", path, list_id=list_id).json() or []
 
     def create_custom_field(
         self,
@@ -210,7 +214,7 @@ class CampaignMonitorClient:
             "VisibleInPreferenceCenter": visible_in_preference_center,
         }
         response = self._api(
-            "POST", f"lists/{quote(list_id, safe='')}/customfields.json", json=body
+            "POST", f"lists/{quote(list_id, safe='')}/customfields.json", json=body, list_id=list_id
         )
         key = json_or_none(response)
         return key if isinstance(key, str) else f"[{name}]"
@@ -238,6 +242,7 @@ class CampaignMonitorClient:
             f"subscribers/{quote(list_id, safe='')}/import.json",
             json=body,
             accept_codes={CODE_PARTIAL_IMPORT},
+            list_id=list_id,
         )
         reply = json_or_none(response) or {}
         if ci_get(reply, "ResultData") is not None:
@@ -259,7 +264,12 @@ class CampaignMonitorClient:
         )
 
     def delete_subscriber(self, list_id: str, email: str) -> None:
-        self._api("DELETE", f"subscribers/{quote(list_id, safe='')}.json", params={"email": email})
+        self._api(
+            "DELETE",
+            f"subscribers/{quote(list_id, safe='')}.json",
+            params={"email": email},
+            list_id=list_id,
+        )
 
     def active_subscribers(self, list_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[dict]:
         """Every active subscriber of the list, fetched page by page."""
@@ -272,7 +282,12 @@ class CampaignMonitorClient:
                 "orderfield": "email",
                 "orderdirection": "asc",
             }
-            reply = self._api("GET", f"lists/{quote(list_id, safe='')}/active.json", params=params)
+            reply = self._api(
+                "GET",
+                f"lists/{quote(list_id, safe='')}/active.json",
+                params=params,
+                list_id=list_id,
+            )
             body = reply.json() or {}
             results = ci_get(body, "Results") or []
             yield from results
@@ -298,8 +313,10 @@ class CampaignMonitorClient:
         *,
         accept_codes: set[int] | frozenset[int] = frozenset(),
         oauth_step: str = "",
+        list_id: str = "",
     ) -> BackendError | None:
-        """The typed error for a response, or None when it succeeded."""
+        """The typed error for a response, or None when it succeeded. ``list_id`` names the
+        list the call is about: an answer that the list does not exist is ``ListNotFound``."""
         status = response.status_code
         if status < 400:
             return None
@@ -351,6 +368,9 @@ class CampaignMonitorClient:
             )
         if status == 400 and code in accept_codes:
             return None
+        # An unknown or deleted list: 400 or 401 with Code 101 (the contract is unsure which).
+        if list_id and ((code == CODE_INVALID_LIST and status in (400, 401)) or status == 404):
+            return ListNotFound(service=SERVICE, list_id=list_id, code=code, status=status)
         if status == 401 and code in CODES_NOT_IN_ACCOUNT:
             return Permanent(
                 _(
@@ -400,15 +420,18 @@ class CampaignMonitorClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         accept_codes: set[int] | frozenset[int] = frozenset(),
+        list_id: str = "",
     ) -> requests.Response:
         try:
-            return self._api_with_refresh(method, path, params, json, accept_codes)
+            return self._api_with_refresh(method, path, params, json, accept_codes, list_id)
         except AuthRevoked as error:
             # Outside the token lock's transaction, so that the status change is kept.
             self.store.auth_failed(error.message)
             raise
 
-    def _api_with_refresh(self, method, path, params, json, accept_codes) -> requests.Response:
+    def _api_with_refresh(
+        self, method, path, params, json, accept_codes, list_id
+    ) -> requests.Response:
         url = f"{self.api_url}/{path}"
         credentials = self._fresh_credentials()
         for attempt in (1, 2):
@@ -419,7 +442,7 @@ class CampaignMonitorClient:
                 json=json,
                 headers={"Authorization": f"Bearer {credentials['access_token']}"},
             )
-            error = self._error_for(response, accept_codes=accept_codes)
+            error = self._error_for(response, accept_codes=accept_codes, list_id=list_id)
             if error is None:
                 return response
             if isinstance(error, AuthExpired) and attempt == 1:

@@ -10,8 +10,8 @@ import requests
 from connections.types.autopilot.backend import AutopilotBackend
 from connections.types.base import (
     AuthRevoked,
+    ListNotFound,
     MemoryCredentialStore,
-    Permanent,
     Record,
     StepStatus,
     Transient,
@@ -107,8 +107,19 @@ def test_iter_members_reads_every_page(mocked, backend):
     assert list(backend.iter_members(LIST_ID)) == ["a@x.com", "b@x.com"]
 
 
+def test_a_push_into_a_list_that_is_gone_raises_list_not_found(mocked, backend):
+    mocked.post(
+        f"{AP_API}/contacts",
+        json={"error": "Not Found", "message": "List could not be found."},
+        status=404,
+    )
+    with pytest.raises(ListNotFound) as caught:
+        backend.push(LIST_ID, [Record("a@x.com")])
+    assert caught.value.list_id == LIST_ID
+
+
 def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):
     mocked.delete(f"{AP_API}/list/contactlist_gone/contact/a%40x.com", body="", status=404)
-    with pytest.raises(Permanent):
+    with pytest.raises(ListNotFound):
         backend.remove("contactlist_gone", ["a@x.com", "b@x.com"])
     assert len(mocked.calls) == 1

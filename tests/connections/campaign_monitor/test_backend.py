@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from connections.types.base import MemoryCredentialStore, Record, StepStatus
+from connections.types.base import ListNotFound, MemoryCredentialStore, Record, StepStatus
 from connections.types.campaign_monitor.backend import CampaignMonitorBackend
 from tests.connections.campaign_monitor.test_client import LIST_ID, PARTIAL, REVOKED
 from tests.connections.conftest import CM_API
@@ -149,3 +149,11 @@ def test_remove_treats_an_address_that_is_not_on_the_list_as_removed(mocked, bac
     mocked.delete(url, json={"Code": 203, "Message": "Subscriber not in list"}, status=400)
     result = backend.remove(LIST_ID, ["a@x.com", "gone@x.com"])
     assert (result.accepted, result.failures) == (2, [])
+
+
+def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):
+    url = f"{CM_API}/subscribers/{LIST_ID}.json"
+    mocked.delete(url, json={"Code": 101, "Message": "Invalid ListID"}, status=400)
+    with pytest.raises(ListNotFound):
+        backend.remove(LIST_ID, ["a@x.com", "b@x.com"])
+    assert len(mocked.calls) == 1
