@@ -42,9 +42,9 @@ logger = logging.getLogger(__name__)
 
 #: How much of a response the delivery log keeps.
 RESPONSE_EXCERPT_CHARS = 500
-#: Retries due within this many seconds are queued with a countdown; later ones are left to the
-#: sweeper (Redis would hand a task with a far ETA to a worker again after its visibility
-#: timeout).
+#: Retries due within this many seconds are queued with a countdown by the task that made the
+#: attempt; later ones are left to the sweeper (Redis would hand a task with a far ETA to a
+#: worker again after its visibility timeout).
 COUNTDOWN_LIMIT_SECONDS = 3600
 
 
@@ -184,10 +184,10 @@ def _delivery_create(
     return delivery
 
 
-def _enqueue(delivery_id: int, countdown: float = 0) -> None:
+def _enqueue(delivery_id: int) -> None:
     """Queue an attempt; if the broker is down the delivery stays due and the sweeper sends it."""
     try:
-        tasks.deliver.apply_async((delivery_id,), countdown=countdown or None)
+        tasks.deliver.delay(delivery_id)
     except Exception:
         logger.exception("Could not queue webhook delivery %s; the sweeper will", delivery_id)
 
@@ -330,10 +330,6 @@ def _record(
         )
         if not delivery.is_test and endpoint.is_enabled:
             disabled = _keep_streak(endpoint, succeeded=succeeded, now=now)
-        if next_retry_at and not disabled:
-            countdown = (next_retry_at - now).total_seconds()
-            if countdown <= COUNTDOWN_LIMIT_SECONDS:
-                transaction.on_commit(lambda: _enqueue(delivery.pk, countdown))
     if disabled:
         attempt.next_retry_at = None
     logger.info(

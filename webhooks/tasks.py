@@ -5,11 +5,19 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(acks_late=True)
-def deliver(delivery_id: int) -> None:
-    from webhooks.services import delivery_attempt
+@shared_task(bind=True, acks_late=True)
+def deliver(self, delivery_id: int) -> None:
+    """Attempt the delivery; queue the retry when it is due soon (the sweeper queues the rest)."""
+    from django.utils import timezone
 
-    delivery_attempt(delivery_id)
+    from webhooks.services import COUNTDOWN_LIMIT_SECONDS, delivery_attempt
+
+    attempt = delivery_attempt(delivery_id)
+    if attempt is None or attempt.next_retry_at is None:
+        return
+    countdown = (attempt.next_retry_at - timezone.now()).total_seconds()
+    if countdown <= COUNTDOWN_LIMIT_SECONDS:
+        self.apply_async((delivery_id,), countdown=max(countdown, 0))
 
 
 @shared_task(acks_late=True)

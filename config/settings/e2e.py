@@ -3,6 +3,9 @@ really go through the broker."""
 
 from __future__ import annotations
 
+from .base import env
 from .test import *  # noqa: F403
 
 CELERY_TASK_ALWAYS_EAGER = False
+# The queue the test session's worker listens to, for the tasks the worker queues itself.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")

@@ -284,9 +284,7 @@ def test_first_attempts_are_queued_when_the_transaction_commits(
     endpoint, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr(
-        services.tasks.deliver, "apply_async", lambda args, countdown=None: queued.append(args)
-    )
+    monkeypatch.setattr(services.tasks.deliver, "delay", lambda *args: queued.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         delivery = publish()
         assert queued == []
