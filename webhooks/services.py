@@ -34,7 +34,7 @@ from django.utils.translation import gettext
 
 from config.translation import gettext_later as _
 from config.translation import shown, stored
-from connections.crypto import decrypt_json, encrypt_json
+from connections.crypto import DecryptionError, decrypt_json, encrypt_json
 from webhooks import events, http, signing, tasks
 from webhooks.models import Attempt, Delivery, Endpoint
 
@@ -193,8 +193,12 @@ def _enqueue(delivery_id: int) -> None:
 
 
 def deliveries_enqueue_due(*, now: dt.datetime | None = None, limit: int = 500) -> int:
-    """Queue an attempt of every delivery that is due (the beat sweeper); return how many."""
+    """Queue an attempt of every delivery that is due (the beat sweeper); return how many.
+    Also forgets deliveries that ended more than ``WEBHOOK_LOG_DAYS`` ago, with their log."""
     now = now or timezone.now()
+    Delivery.objects.filter(
+        finished_at__lt=now - dt.timedelta(days=settings.WEBHOOK_LOG_DAYS)
+    ).delete()
     due = list(
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at")
@@ -233,7 +237,9 @@ def delivery_attempt(delivery_id: int, *, now: dt.datetime | None = None) -> Att
     )
     if not claimed:
         return None
-    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # the endpoint was removed meanwhile
+        return None
     outcome = _send(delivery, now=now)
     return _record(delivery, now=now, **outcome)
 
@@ -242,14 +248,27 @@ def _send(delivery: Delivery, *, now: dt.datetime) -> dict[str, Any]:
     """One signed POST; what happened, for the log. Never raises for what the network does."""
     endpoint = delivery.endpoint
     body = delivery.body.encode()
-    headers = signing.signed_headers(
-        secret=endpoint_secret(endpoint),
-        message_id=str(delivery.message_id),
-        timestamp=int(now.timestamp()),
-        body=body,
-    )
     started = time.monotonic()
     status_code, excerpt, error = None, "", None
+    try:
+        headers = signing.signed_headers(
+            secret=endpoint_secret(endpoint),
+            message_id=str(delivery.message_id),
+            timestamp=int(now.timestamp()),
+            body=body,
+        )
+    except DecryptionError:
+        error = _(
+            "The signing secret could not be decrypted (the encryption keys changed). Rotate "
+            "the secret and give the new one to the receiver."
+        )
+        return {
+            "status_code": None,
+            "excerpt": "",
+            "error": error,
+            "succeeded": False,
+            "duration_ms": 0,
+        }
     try:
         with http.post(endpoint.url, body=body, headers=headers) as response:
             status_code = response.status_code

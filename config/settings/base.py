@@ -228,3 +228,5 @@ WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
 )
 # An endpoint whose every attempt failed for this long (since the first failure) is disabled.
 WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24.0)
+# Deliveries that ended longer ago than this are removed from the delivery log.
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)

@@ -316,3 +316,28 @@ def test_the_secret_is_never_logged(endpoint, secret, caplog):
     assert caplog.records
     assert secret not in caplog.text
     assert all(secret not in str(record.args) for record in caplog.records)
+
+
+@responses.activate
+def test_the_sweeper_forgets_deliveries_that_ended_long_ago(endpoint, settings):
+    settings.WEBHOOK_LOG_DAYS = 30
+    responses.post(URL, status=200)
+    old, recent = publish(now=T0), publish(now=T0)
+    services.delivery_attempt(old.pk, now=T0)
+    services.delivery_attempt(recent.pk, now=T0 + dt.timedelta(days=29))
+
+    services.deliveries_enqueue_due(now=T0 + dt.timedelta(days=31))
+
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert Attempt.objects.get().delivery_id == recent.pk
+
+
+@responses.activate
+def test_a_secret_that_cannot_be_decrypted_is_a_failed_attempt_not_a_crash(endpoint, settings):
+    settings.FIELD_ENCRYPTION_KEY = ["_D6knpdbJ6LfNr_8TeKe-m144__1zy6Ey0JXCLeJAZc="]
+
+    attempt = services.delivery_attempt(publish().pk, now=T0)
+
+    assert len(responses.calls) == 0
+    assert "Rotate the secret" in services.shown(attempt.error)
+    assert attempt.next_retry_at == T0 + dt.timedelta(seconds=60)
