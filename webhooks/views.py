@@ -6,6 +6,7 @@ or rotating its secret), which is never cached. No page shows it afterwards.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -49,6 +50,7 @@ def _signature_help() -> dict:
     return {
         "signature_version": signing.SIGNATURE_VERSION,
         "tolerance": signing.DEFAULT_TOLERANCE_SECONDS,
+        "timeout": f"{settings.WEBHOOK_TIMEOUT_SECONDS:g}",
     }
 
 
