@@ -167,6 +167,11 @@ def _recipients(creators: Iterable) -> list[str]:
     return sorted(addresses.values(), key=str.lower)
 
 
+def administrator_addresses() -> list[str]:
+    """The address of every active administrator, each once (for other apps' alerts)."""
+    return _recipients([])
+
+
 def _start_of_today() -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
 

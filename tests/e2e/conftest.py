@@ -144,6 +144,8 @@ def worker(e2e_settings, tmp_path, transactional_db):
         "EXPORT_BACKOFF_BASE_SECONDS": "0.05",
         "EXPORT_BACKOFF_MAX_SECONDS": "0.5",
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        # Tasks the worker queues itself (webhook deliveries) go to its own queue too.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
     celery_app.conf.task_always_eager = False
