@@ -7,6 +7,7 @@ rules below hold whichever way a change arrives.
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -73,14 +74,50 @@ def user_reactivate(*, user: User) -> None:
 def user_create_or_update(
     *, username: str, role: Role, password: str | None = None, email: str = ""
 ) -> tuple[User, bool]:
-    """Create the user, or update an existing one's role, e-mail and (when given) password."""
+    """Create the user, or update an existing one's role, e-mail and (when given) password.
+
+    The password must pass ``AUTH_PASSWORD_VALIDATORS``; otherwise ``ValidationError`` is raised
+    and nothing is saved.
+    """
     user, created = User.objects.get_or_create(username=username)
     if email:
         user.email = email
     if password:
+        validate_password(password, user)
         user.set_password(password)
     elif created:
         user.set_unusable_password()
     user.save()
     user_set_role(user=user, role=role)
     return user, created
+
+
+@transaction.atomic
+def user_invite(
+    *, username: str, email: str, role: Role, first_name: str = "", last_name: str = ""
+) -> User:
+    """Create a user without a password and e-mail them a one-time link to choose one."""
+    from accounts.invitations import send_set_password_link
+
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    user.set_unusable_password()
+    user.save()
+    user_set_role(user=user, role=role)
+    transaction.on_commit(lambda: send_set_password_link(user=user, invitation=True))
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, first_name: str, last_name: str, email: str, role: Role) -> None:
+    """Change the user's name, e-mail and role; the role change follows ``user_set_role``."""
+    if role != role_of(user):
+        user_set_role(user=user, role=role)
+    user.first_name, user.last_name, user.email = first_name, last_name, email
+    user.save(update_fields=["first_name", "last_name", "email"])
+
+
+def user_send_password_reset(*, user: User) -> None:
+    """E-mail the user a one-time link to choose a new password; the old one keeps working."""
+    from accounts.invitations import send_set_password_link
+
+    send_set_password_link(user=user, invitation=False)

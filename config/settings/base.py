@@ -104,8 +104,16 @@ else:
     }
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
+# Invitation and password-reset links (accounts/invitations.py) work once, for 72 hours.
+PASSWORD_RESET_TIMEOUT = 72 * 3600
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "segments:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
