@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "accounts",
     "segments",
     "connections",
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,6 +117,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Invitation and password-reset links (accounts/invitations.py) work once, for 72 hours.
 PASSWORD_RESET_TIMEOUT = 72 * 3600
+# Login throttling (django-axes): this many failures for one username, or from one address,
+# pause logging in for that username or address (accounts/throttling.py shows why).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "segments:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
