@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+import audit
 from accounts import selectors, services
 from accounts.forms import UserAddForm, UserForm
 from accounts.invitations import set_password_token
@@ -130,5 +131,6 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        audit.record("user.password_set", form.user, after={}, actor=form.user)
         messages.success(self.request, _("Your password is set. Log in with it now."))
         return response

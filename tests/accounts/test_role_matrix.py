@@ -31,6 +31,8 @@ ACCESS = {
     "users:reactivate": ("post", ADMINISTRATOR),
     "users:reset_password": ("post", ADMINISTRATOR),
     "users:set_password": ("get", ANYONE),
+    "audit:list": ("get", ADMINISTRATOR),
+    "audit:csv": ("get", ADMINISTRATOR),
     "segments:list": ("get", VIEWER),
     "segments:detail": ("get", VIEWER),
     "segments:members_csv": ("get", VIEWER),
