@@ -24,6 +24,8 @@ ACCESS = {
     "set_language": ("post", ANYONE),
     "accounts:login": ("get", ANYONE),
     "accounts:logout": ("post", ANYONE),
+    "sso:start": ("get", ANYONE),
+    "sso:callback": ("get", ANYONE),
     "users:list": ("get", ADMINISTRATOR),
     "users:add": ("get", ADMINISTRATOR),
     "users:edit": ("get", ADMINISTRATOR),
