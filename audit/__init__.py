@@ -21,8 +21,21 @@ SECRET_FIELDS: dict[str, set[str]] = {
 }
 #: Any field whose name contains one of these is left out too, declared or not.
 SECRET_NAME_PARTS = ("secret", "password", "credential", "digest", "api_key", "token")
-#: Bookkeeping that changes on every save and says nothing about who changed what.
-NOISE_FIELDS = {"updated_at", "last_login", "last_used_at", "heartbeat_at"}
+#: Bookkeeping that says nothing about who changed what: timestamps the entry has anyway.
+NOISE_FIELDS = {"created_at", "updated_at", "date_joined", "last_login", "last_used_at"}
+#: State that the application computes (refreshes, checks), by model label: not a person's change.
+STATE_FIELDS: dict[str, set[str]] = {
+    "segments.segment": {
+        "member_count",
+        "refresh_state",
+        "refresh_requested_at",
+        "last_refreshed_at",
+        "last_refresh_seconds",
+        "last_error",
+        "status",
+    },
+    "connections.connection": {"last_checked_at"},
+}
 
 _SNAPSHOT = object()
 _FROM_CONTEXT = object()
@@ -31,8 +44,10 @@ SCHEDULE = "schedule"
 
 
 def _is_recorded(model: type[models.Model], field: models.Field) -> bool:
-    name = field.name
-    if name in SECRET_FIELDS.get(model._meta.label_lower, set()) or name in NOISE_FIELDS:
+    name, label = field.name, model._meta.label_lower
+    if name in NOISE_FIELDS or name in SECRET_FIELDS.get(label, ()):
+        return False
+    if name in STATE_FIELDS.get(label, ()):
         return False
     return not any(part in name.lower() for part in SECRET_NAME_PARTS)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -77,7 +79,19 @@ class AuditEntry(models.Model):
     def actor_display(self) -> str:
         return ACTORS.get(self.actor_label, self.actor_label)
 
-    def changes(self) -> list[tuple[str, object, object]]:
-        """(field, before, after) for each field the entry names, in field-name order."""
+    def changes(self) -> list[tuple[str, str | None, str | None]]:
+        """(field, before, after) as text, in field-name order; fields empty on both sides
+        (a new object's blank fields) are left out."""
         before, after = self.before or {}, self.after or {}
-        return [(name, before.get(name), after.get(name)) for name in sorted(before | after)]
+        rows = []
+        for name in sorted(before | after):
+            old, new = _as_text(before.get(name)), _as_text(after.get(name))
+            if old or new:
+                rows.append((name, old, new))
+        return rows
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

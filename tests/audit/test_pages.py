@@ -123,3 +123,23 @@ def test_only_administrators_find_the_audit_log_in_the_menu(client, alice, bob):
     assert reverse("audit:list") in client.get(reverse("segments:list")).content.decode()
     client.force_login(bob)
     assert reverse("audit:list") not in client.get(reverse("segments:list")).content.decode()
+
+
+def test_changes_are_shown_as_text_and_blank_fields_of_a_new_object_are_left_out(alice):
+    entry = audit.record(
+        "segment.created",
+        object_type="segment",
+        after={"name": "VIP", "description": "", "rules": {"match": "all"}, "count": 0},
+    )
+    assert entry.changes() == [
+        ("count", None, "0"),
+        ("name", None, "VIP"),
+        ("rules", None, '{"match": "all"}'),
+    ]
+
+
+def test_computed_state_and_timestamps_are_not_recorded(alice):
+    segment = SegmentFactory(member_count=12)
+    values = audit.snapshot(segment)
+    assert "member_count" not in values and "created_at" not in values
+    assert "rules" in values and "name" in values
