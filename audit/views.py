@@ -45,8 +45,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @permission_required("audit.view_auditentry", CAN_VIEW)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     _form, entries = _filtered(request)
-    header = ["when", "who", "action", "object type", "object id", "object", "before", "after"]
-    header.append("address")
+    header = ["at", "actor", "action", "object_type", "object_id", "object", "before", "after"]
+    header.append("remote_address")
     rows = (
         [
             entry.at.isoformat(),

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.roles import Role, role_of
 from accounts.services import user_create_or_update
+from audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,8 @@ def test_adding_a_user_sends_a_one_time_link_that_sets_a_valid_password(as_alice
     done = as_alice.post(form_url, {"new_password1": good, "new_password2": good})
     assert done.status_code == 302 and done.url == reverse("accounts:login")
     assert as_alice.login(username="dana", password=good)
+    set_by = AuditEntry.objects.get(action="user.password_set", object_id=str(dana.pk))
+    assert set_by.actor_label == "dana" and set_by.after == {}
 
     as_alice.logout()
     again = as_alice.get(link, follow=True)

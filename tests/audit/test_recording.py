@@ -14,7 +14,12 @@ from django.utils import timezone
 import audit
 from accounts import tokens
 from accounts.roles import Role
-from accounts.services import user_create_or_update, user_deactivate, user_set_role
+from accounts.services import (
+    user_create_or_update,
+    user_deactivate,
+    user_reactivate,
+    user_set_role,
+)
 from audit.labels import ACTIONS
 from audit.models import AuditEntry
 from connections import crypto
@@ -175,6 +180,10 @@ def test_user_role_and_token_changes_are_recorded(alice, bob, entries):
     tokens.token_revoke(token=token)
     role = AuditEntry.objects.filter(action="user.role_changed", object_id=str(bob.pk))[0]
     assert (role.before, role.after) == ({"role": "contributor"}, {"role": "viewer"})
+    deactivated = AuditEntry.objects.get(action="user.deactivated")
+    assert deactivated.object_id == str(bob.pk) and deactivated.after == {"is_active": False}
+    user_reactivate(user=bob)
+    assert AuditEntry.objects.filter(action="user.reactivated", object_id=str(bob.pk)).exists()
     assert entries(object_type="apitoken") == [
         ("api_token.created", "apitoken", "system"),
         ("api_token.revoked", "apitoken", "system"),
@@ -220,3 +229,22 @@ def test_snapshots_leave_out_declared_secrets_and_secret_looking_names():
     assert "encrypted_credentials" not in values and "display_name" in values
     segment = SegmentFactory.build()
     assert "name" in audit.snapshot(segment)
+
+
+def test_inviting_resetting_and_setting_a_password_are_recorded(as_alice, bob, settings):
+    settings.SITE_URL = "http://testserver"
+    bob.email = "bob@example.com"
+    bob.save()
+    as_alice.post(
+        reverse("users:add"), {"username": "dana", "email": "dana@example.com", "role": "viewer"}
+    )
+    as_alice.post(reverse("users:reset_password", args=[bob.pk]))
+    recorded = [
+        (entry.action, entry.object_label, entry.actor_label)
+        for entry in AuditEntry.objects.filter(actor_label="alice").order_by("id")
+    ]
+    assert recorded == [
+        ("user.created", "dana", "alice"),
+        ("user.role_changed", "dana", "alice"),
+        ("user.password_reset_sent", "bob", "alice"),
+    ]
