@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 
@@ -28,6 +29,21 @@ def current_actor() -> Actor | None:
     return _current.get()
 
 
+def client_address(request: HttpRequest) -> str | None:
+    """The address the request came from, also for login throttling (``AXES_CLIENT_IP_CALLABLE``).
+
+    Behind ``TRUSTED_PROXY_COUNT`` reverse proxies, each of which appends the address it saw to
+    X-Forwarded-For, the client is the entry that many places from the end; what comes before
+    it was written by the client and is not trusted.
+    """
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if proxies and forwarded:
+        return forwarded[-min(proxies, len(forwarded))]
+    return request.META.get("REMOTE_ADDR") or None
+
+
 class AuditContextMiddleware:
     """Place after AuthenticationMiddleware."""
 
@@ -35,8 +51,7 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        address = request.META.get("REMOTE_ADDR") or None
-        token = _current.set(Actor(request=request, remote_address=address))
+        token = _current.set(Actor(request=request, remote_address=client_address(request)))
         try:
             return self.get_response(request)
         finally:

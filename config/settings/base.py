@@ -132,6 +132,10 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: none, use the
+# connection's address). Login throttling and the audit log both read the client address so.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "audit.context.client_address"
 # Single sign-on with OpenID Connect (accounts/oidc.py): on when OIDC_RP_CLIENT_ID is set.
 OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", default="")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)

@@ -51,6 +51,31 @@ def test_repeated_failures_from_one_address_lock_it_for_every_username(client, a
     assert _log_in(client, "bob", PASSWORD, "192.0.2.8").status_code == 302
 
 
+def test_behind_a_proxy_each_client_is_counted_on_its_own(client, settings, alice, bob):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _attempt in range(3):
+        client.post(
+            reverse("accounts:login"),
+            {"username": "mallory", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.254",
+            HTTP_X_FORWARDED_FOR="203.0.113.66",
+        )
+    locked = client.post(
+        reverse("accounts:login"),
+        {"username": "bob", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.254",
+        HTTP_X_FORWARDED_FOR="203.0.113.66",
+    )
+    assert locked.status_code == 429
+    other = client.post(
+        reverse("accounts:login"),
+        {"username": "bob", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.254",
+        HTTP_X_FORWARDED_FOR="198.51.100.3",
+    )
+    assert other.status_code == 302
+
+
 def test_a_successful_login_before_the_limit_resets_the_count(client, alice):
     _log_in(client, "alice", "wrong")
     _log_in(client, "alice", "wrong")
