@@ -130,8 +130,11 @@ def user_update(*, user: User, first_name: str, last_name: str, email: str, role
 
 
 def user_send_password_reset(*, user: User) -> None:
-    """E-mail the user a one-time link to choose a new password; the old one keeps working."""
+    """E-mail the user a one-time link to choose a new password; the old one keeps working.
+
+    A user who never chose a password gets the invitation again instead.
+    """
     from accounts.invitations import send_set_password_link
 
-    send_set_password_link(user=user, invitation=False)
+    send_set_password_link(user=user, invitation=not user.has_usable_password())
     audit.record("user.password_reset_sent", user, after={"email": user.email})

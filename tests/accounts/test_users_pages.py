@@ -200,3 +200,15 @@ def test_the_demo_passwords_pass_the_validators(db):
 
     for username, role, password in DEMO_USERS:
         user_create_or_update(username=username, role=role, password=password)
+
+
+def test_an_invited_user_who_never_chose_a_password_gets_the_invitation_again(
+    as_alice, invite, settings
+):
+    settings.SITE_URL = "http://testserver"
+    invite(as_alice)
+    dana = User.objects.get(username="dana")
+    assert b"Invited, no password yet" in as_alice.get(reverse("users:list")).content
+    as_alice.post(reverse("users:reset_password", args=[dana.pk]))
+    assert mail.outbox[-1].subject == "You are invited to Audience Relay"
+    assert _link_in_last_mail()
