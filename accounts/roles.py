@@ -59,6 +59,7 @@ _ADMINISTRATOR = [
     "exports.change_schedule",
     "accounts.manage_users",
     "webhooks.manage_webhook",
+    "audit.view_auditentry",
 ]
 #: What each role may do (product.md, Roles). The migrations create the groups from the lists
 #: of their day; ``sync_role_groups`` keeps the groups complete after every migrate and flush.

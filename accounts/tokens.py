@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from accounts.models import ApiToken
 
 #: Every token starts with this, so that secret scanners and people can recognise one.
@@ -36,6 +37,7 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         prefix=raw_token[: len(TOKEN_PREFIX) + 6],
         digest=_digest(raw_token),
     )
+    audit.record("api_token.created", token)
     return token, raw_token
 
 
@@ -43,6 +45,7 @@ def token_revoke(*, token: ApiToken) -> None:
     """Revoke the token; it stops authenticating at once. Revoking twice changes nothing."""
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     token.refresh_from_db(fields=["revoked_at"])
+    audit.record("api_token.revoked", token, after={"revoked_at": token.revoked_at})
 
 
 def token_authenticate(raw_token: str) -> ApiToken | None:

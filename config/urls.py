@@ -8,6 +8,9 @@ from django.views.i18n import set_language
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="segments:list"), name="home"),
     path("accounts/", include("accounts.urls")),
+    path("users/", include("accounts.user_urls")),
+    path("sso/", include("accounts.oidc_urls")),
+    path("audit/", include("audit.urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("segments/", include("segments.urls")),
     path("profiles/", include("segments.profile_urls")),

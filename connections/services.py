@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
+import audit
 from config.translation import LaterText, stored
 from connections import crypto, signals
 from connections.models import Connection
@@ -184,6 +185,7 @@ def connection_create(
     )
     if add_creator_as_export_user and created_by is not None:
         connection.export_users.add(created_by)
+    audit.record("connection.created", connection)
     return connection
 
 
@@ -200,6 +202,7 @@ def connection_update(
 ) -> Connection:
     """Change the name and who can use it; replace the secrets only when new ones are given
     (they were checked by the caller). Who-can-use changes never touch exports (C8)."""
+    before = audit.snapshot(connection)
     connection.display_name = display_name
     connection.who_can_use = who_can_use
     fields = ["display_name", "who_can_use", "updated_at"]
@@ -213,6 +216,8 @@ def connection_update(
             connection.export_users.add(user)
         else:
             connection.export_users.remove(user)
+    action = "connection.credentials_replaced" if credentials else "connection.updated"
+    audit.record(action, connection, before=before)
     return connection
 
 
@@ -222,6 +227,7 @@ def connection_set_encrypted_credentials(
 ) -> Connection:
     """Store credentials from a new OAuth authorization; the connection is healthy again."""
     crypto.decrypt_json(encrypted_credentials)
+    before = audit.snapshot(connection)
     connection.encrypted_credentials = encrypted_credentials
     _mark_healthy(connection)
     connection.save(
@@ -233,6 +239,7 @@ def connection_set_encrypted_credentials(
             "updated_at",
         ]
     )
+    audit.record("connection.reauthenticated", connection, before=before)
     return connection
 
 
@@ -243,6 +250,9 @@ def connection_delete(*, connection: Connection, dependants_action: str = "") ->
     with transaction.atomic():
         signals.connection_deleting.send(
             sender=Connection, connection=connection, dependants_action=dependants_action
+        )
+        audit.record(
+            "connection.deleted", connection, before=audit.snapshot(connection), after=None
         )
         connection.delete()
 
@@ -327,6 +337,7 @@ def credentials_reencrypt_all() -> int:
                 encrypted_credentials=crypto.reencrypt(row.encrypted_credentials)
             )
         count += 1
+    audit.record("connection.keys_rotated", object_type="connection", after={"connections": count})
     return count
 
 

@@ -11,6 +11,7 @@ import logging
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+import audit
 from exports import services
 from exports.messages import segment_not_ready
 from exports.models import Export, RefreshSchedule
@@ -30,6 +31,7 @@ def schedule_save(
     *, enabled: bool, frequency: str, weekdays: list[int], time_zone: str, times: list[str], user
 ) -> RefreshSchedule:
     schedule = RefreshSchedule.load()
+    before = audit.snapshot(schedule)
     schedule.enabled = enabled
     schedule.frequency = frequency
     schedule.weekdays = (
@@ -39,6 +41,7 @@ def schedule_save(
     schedule.times = times[: RefreshSchedule.MAX_TIMES]
     schedule.updated_by = user
     schedule.save()
+    audit.record("schedule.updated", schedule, before=before)
     apply_to_beat(schedule)
     return schedule
 

@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+import audit
 from config.translation import LaterText, shown
 from connections import services as connection_services
 from connections import signals as connection_signals
@@ -48,6 +49,8 @@ def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None)
             _("“%(name)s” is already running. Wait for it to finish or cancel it.")
             % {"name": export.display_name}
         ) from None
+    started = {"run": run.pk, "trigger": trigger, "retry_of": retry_of and retry_of.pk}
+    audit.record("run.started", export, after=started, actor=user, actor_label=audit.SCHEDULE)
     transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
@@ -65,6 +68,7 @@ def run_skip(*, export: Export, reason: LaterText | str) -> ExportRun | None:
 def run_cancel(*, run: ExportRun) -> None:
     """Stop a run: a queued one at once, a running one at its next batch boundary."""
     runs.request_cancel(run)
+    audit.record("run.cancelled", run.export, after={"run": run.pk})
 
 
 def runs_resume_stalled() -> int:
@@ -128,7 +132,10 @@ def export_save(*, export: Export | None, user, new_list_name: str = "", **value
         created = backend.create_destination(new_list_name)
         values["list_id"], values["list_name"] = created.id, created.name
     with transaction.atomic():
-        return _apply_settings(export if export is not None else Export(created_by=user), values)
+        before = audit.snapshot(export) if export is not None else None
+        saved = _apply_settings(export if export is not None else Export(created_by=user), values)
+        audit.record("export.updated" if before else "export.created", saved, before=before)
+        return saved
 
 
 @transaction.atomic
@@ -139,7 +146,9 @@ def export_duplicate(*, export: Export, user) -> Export:
     name = _("Copy of %(name)s") % {"name": export.display_name}
     values["display_name"] = name[: Export._meta.get_field("display_name").max_length]
     values["schedule_enabled"] = False
-    return _apply_settings(Export(created_by=user), values)
+    copy = _apply_settings(Export(created_by=user), values)
+    audit.record("export.duplicated", copy, before={"copied_from": export.pk})
+    return copy
 
 
 def _apply_settings(export: Export, values: dict[str, Any]) -> Export:
@@ -158,12 +167,14 @@ def _apply_settings(export: Export, values: dict[str, Any]) -> Export:
 
 def export_set_schedule(*, export: Export, enabled: bool) -> Export:
     """Turn the schedule on or off; turning it on forgets why it paused itself, if it did."""
+    before = audit.snapshot(export)
     export.schedule_enabled = enabled
     fields = ["schedule_enabled", "updated_at"]
     if enabled:
         export.schedule_paused_reason = ""
         fields.append("schedule_paused_reason")
     export.save(update_fields=fields)
+    audit.record("export.schedule_changed", export, before=before)
     return export
 
 
@@ -212,8 +223,10 @@ def export_pause_schedule_if_failing(run: ExportRun) -> bool:
     if not paused:  # already off: nothing to pause, nothing to announce
         return False
     logger.warning("Export %s: schedule paused after failed scheduled runs", run.export_id)
+    before = audit.snapshot(run.export)
     run.export.schedule_enabled = False
     run.export.schedule_paused_reason = reason
+    audit.record("export.schedule_paused", run.export, before=before, actor=None)
     return True
 
 
@@ -234,14 +247,18 @@ def _paused_reason(run: ExportRun) -> str:
 def export_detach(*, export: Export) -> Export:
     """Take the export off its connection; it keeps its settings and cannot run until another
     connection is chosen. A run in progress is cancelled."""
+    before = audit.snapshot(export)
     export.connection = None
     export.save(update_fields=["connection", "updated_at"])
+    audit.record("export.detached", export, before=before)
     export_cancel(export=export)
     return export
 
 
+@transaction.atomic
 def export_delete(*, export: Export) -> None:
     """Remove the export with its run history."""
+    audit.record("export.deleted", export, before=audit.snapshot(export), after=None)
     export.delete()
 
 

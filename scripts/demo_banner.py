@@ -10,9 +10,9 @@ print(
   Audience Relay is starting at  http://127.0.0.1:{port}/
 
   Demo logins (username / password):
-    admin        / admin-demo        Administrator
-    contributor  / contributor-demo  Contributor
-    viewer       / viewer-demo       Viewer
+    admin        / demo-admin-relay        Administrator
+    contributor  / demo-contributor-relay  Contributor
+    viewer       / demo-viewer-relay       Viewer
 
   Local fakes: Campaign Monitor http://127.0.0.1:8101   Autopilot http://127.0.0.1:8102
                (Autopilot API key for the demo: demo-autopilot-key)

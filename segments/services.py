@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+import audit
 from config.translation import gettext_later as _
 from config.translation import stored
 from segments import membership, signals, tasks
@@ -26,18 +27,23 @@ logger = logging.getLogger(__name__)
 STALE_REFRESH_AFTER = timedelta(minutes=30)
 
 
+@transaction.atomic
 def segment_save(
     *, segment: Segment | None, name: str, description: str, rules: dict, user
 ) -> Segment:
     """Create or update a segment. Rules are validated by the form before they get here."""
+    before = audit.snapshot(segment) if segment is not None else None
     if segment is None:
         segment = Segment(created_by=user)
     segment.name, segment.description, segment.rules = name, description, rules
     segment.save()
+    audit.record("segment.updated" if before else "segment.created", segment, before=before)
     return segment
 
 
+@transaction.atomic
 def segment_delete(*, segment: Segment) -> None:
+    audit.record("segment.deleted", segment, before=audit.snapshot(segment), after=None)
     segment.delete()
 
 

@@ -17,6 +17,8 @@ CELERY_BROKER_URL = REDIS_URL
 # Unit tests run tasks in-process; the end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Login throttling is on only in the test that proves it (tests/accounts/test_throttling.py).
+AXES_ENABLED = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.roles import Role
+from accounts.services import user_create_or_update
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
 
@@ -22,6 +24,17 @@ ACCESS = {
     "set_language": ("post", ANYONE),
     "accounts:login": ("get", ANYONE),
     "accounts:logout": ("post", ANYONE),
+    "sso:start": ("get", ANYONE),
+    "sso:callback": ("get", ANYONE),
+    "users:list": ("get", ADMINISTRATOR),
+    "users:add": ("get", ADMINISTRATOR),
+    "users:edit": ("get", ADMINISTRATOR),
+    "users:deactivate": ("post", ADMINISTRATOR),
+    "users:reactivate": ("post", ADMINISTRATOR),
+    "users:reset_password": ("post", ADMINISTRATOR),
+    "users:set_password": ("get", ANYONE),
+    "audit:list": ("get", ADMINISTRATOR),
+    "audit:csv": ("get", ADMINISTRATOR),
     "segments:list": ("get", VIEWER),
     "segments:detail": ("get", VIEWER),
     "segments:members_csv": ("get", VIEWER),
@@ -112,7 +125,13 @@ def urls(settings):
     export.segments.set([segment])
     run = ExportRun.objects.create(export=export, trigger="schedule", status="succeeded")
     endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=[])
+    dave = user_create_or_update(username="dave", role=Role.VIEWER, email="dave@example.com")[0]
     ids = {
+        "users:edit": [dave.pk],
+        "users:deactivate": [dave.pk],
+        "users:reactivate": [dave.pk],
+        "users:reset_password": [dave.pk],
+        "users:set_password": ["MQ", "expired-token"],
         "segments:detail": [segment.pk],
         "segments:members_csv": [segment.pk],
         "segments:edit": [segment.pk],

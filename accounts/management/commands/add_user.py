@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -20,15 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
 
     def handle(self, *args, username: str, role: str, password: str | None, email: str, **options):
-        if password:
-            try:
-                validate_password(password)
-            except ValidationError as error:
-                raise CommandError(" ".join(error.messages)) from error
         try:
             user, created = user_create_or_update(
                 username=username, role=Role(role), password=password, email=email
             )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
         except LastAdministrator as error:
             raise CommandError(str(error.message)) from error
         verb = "Created" if created else "Updated"

@@ -13,9 +13,9 @@ from segments.models import Segment
 from segments.services import segment_refresh
 
 DEMO_USERS = [
-    ("admin", Role.ADMINISTRATOR, "admin-demo"),
-    ("contributor", Role.CONTRIBUTOR, "contributor-demo"),
-    ("viewer", Role.VIEWER, "viewer-demo"),
+    ("admin", Role.ADMINISTRATOR, "demo-admin-relay"),
+    ("contributor", Role.CONTRIBUTOR, "demo-contributor-relay"),
+    ("viewer", Role.VIEWER, "demo-viewer-relay"),
 ]
 
 
