@@ -33,6 +33,12 @@ ACTIONS = {
     "user.password_set": _("Password set"),
     "api_token.created": _("API token created"),
     "api_token.revoked": _("API token revoked"),
+    "webhook.created": _("Webhook added"),
+    "webhook.updated": _("Webhook changed"),
+    "webhook.secret_rotated": _("Webhook secret rotated"),
+    "webhook.enabled": _("Webhook enabled"),
+    "webhook.disabled": _("Webhook disabled"),
+    "webhook.deleted": _("Webhook removed"),
 }
 
 #: Who acted when no user did.
@@ -45,4 +51,5 @@ OBJECT_TYPES = {
     "refreshschedule": _("Refresh schedule"),
     "user": _("User"),
     "apitoken": _("API token"),
+    "endpoint": _("Webhook"),
 }

@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+import audit
 from config.translation import gettext_later as _
 from config.translation import shown, stored
 from connections.crypto import DecryptionError, decrypt_json, encrypt_json
@@ -65,14 +66,17 @@ def endpoint_create(
         created_by=user,
     )
     logger.info("Webhook endpoint %s created", endpoint.pk)
+    audit.record("webhook.created", endpoint)
     return endpoint, secret
 
 
 def endpoint_update(
     *, endpoint: Endpoint, url: str, description: str, events: Iterable[str]
 ) -> Endpoint:
+    before = audit.snapshot(endpoint)
     endpoint.url, endpoint.description, endpoint.events = url, description, list(events)
     endpoint.save(update_fields=["url", "description", "events", "updated_at"])
+    audit.record("webhook.updated", endpoint, before=before)
     return endpoint
 
 
@@ -83,11 +87,15 @@ def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
     endpoint.secret_rotated_at = timezone.now()
     endpoint.save(update_fields=["encrypted_secret", "secret_rotated_at", "updated_at"])
     logger.info("Webhook endpoint %s: secret rotated", endpoint.pk)
+    audit.record(
+        "webhook.secret_rotated", endpoint, after={"secret_rotated_at": endpoint.secret_rotated_at}
+    )
     return secret
 
 
 def endpoint_enable(*, endpoint: Endpoint) -> None:
     """Enable the endpoint and start a new failure streak from nothing."""
+    before = audit.snapshot(endpoint)
     endpoint.is_enabled = True
     endpoint.disabled_reason = ""
     endpoint.disabled_at = None
@@ -101,6 +109,7 @@ def endpoint_enable(*, endpoint: Endpoint) -> None:
             "updated_at",
         ]
     )
+    audit.record("webhook.enabled", endpoint, before=before)
 
 
 def endpoint_disable(
@@ -109,6 +118,7 @@ def endpoint_disable(
     """Disable the endpoint and cancel what was waiting to be sent to it."""
     now = now or timezone.now()
     with transaction.atomic():
+        before = audit.snapshot(endpoint)
         endpoint.is_enabled = False
         endpoint.disabled_reason = stored(reason) if reason else ""
         endpoint.disabled_at = now
@@ -122,10 +132,12 @@ def endpoint_disable(
         endpoint.deliveries.filter(status=Delivery.Status.PENDING, is_test=False).update(
             status=Delivery.Status.CANCELLED, next_attempt_at=None, finished_at=now
         )
+        audit.record("webhook.disabled", endpoint, before=before)
 
 
 def endpoint_delete(*, endpoint: Endpoint) -> None:
     logger.info("Webhook endpoint %s removed", endpoint.pk)
+    audit.record("webhook.deleted", endpoint, before=audit.snapshot(endpoint), after=None)
     endpoint.delete()
 
 

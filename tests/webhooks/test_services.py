@@ -341,3 +341,29 @@ def test_a_secret_that_cannot_be_decrypted_is_a_failed_attempt_not_a_crash(endpo
     assert len(responses.calls) == 0
     assert "Rotate the secret" in services.shown(attempt.error)
     assert attempt.next_retry_at == T0 + dt.timedelta(seconds=60)
+
+
+def test_every_change_to_an_endpoint_is_in_the_audit_log_without_its_secret(endpoint, secret):
+    from audit.models import AuditEntry
+
+    services.endpoint_update(endpoint=endpoint, url=URL, description="Growth team", events=[])
+    new_secret = services.endpoint_rotate_secret(endpoint=endpoint)
+    services.endpoint_disable(endpoint=endpoint)
+    services.endpoint_enable(endpoint=endpoint)
+    services.endpoint_delete(endpoint=endpoint)
+
+    entries = AuditEntry.objects.filter(object_type="endpoint").order_by("pk")
+    assert [entry.action for entry in entries] == [
+        "webhook.created",
+        "webhook.updated",
+        "webhook.secret_rotated",
+        "webhook.disabled",
+        "webhook.enabled",
+        "webhook.deleted",
+    ]
+    updated = entries[1]
+    assert updated.before["description"] == "Data team"
+    assert updated.after["description"] == "Growth team"
+    recorded = json.dumps([[entry.before, entry.after] for entry in entries])
+    assert secret not in recorded and new_secret not in recorded
+    assert "encrypted_secret" not in recorded
