@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from fakes.autopilot import AutopilotFake
 from fakes.campaign_monitor import CampaignMonitorFake
+from fakes.mailchimp import MailchimpFake
 from fakes.server import FakeApp
 
 # kind (as on the command line) → the fake serving it.
 FAKES: dict[str, type[FakeApp]] = {
     CampaignMonitorFake.kind: CampaignMonitorFake,
     AutopilotFake.kind: AutopilotFake,
+    MailchimpFake.kind: MailchimpFake,
 }
-DEFAULT_PORTS = {"campaign_monitor": 8101, "autopilot": 8102}
+DEFAULT_PORTS = {"campaign_monitor": 8101, "autopilot": 8102, "mailchimp": 8103}

@@ -278,6 +278,10 @@ class Backend:
         """The lists an export can send to."""
         raise NotImplementedError
 
+    def find_destination(self, list_id: str) -> DestinationList | None:
+        """The list an export's list id names, or None when the account has no such list."""
+        return next((item for item in self.list_destinations() if item.id == list_id), None)
+
     def create_destination(self, name: str) -> DestinationList:
         """The list with this name, created when the account has none (``creates_lists``)."""
         raise NotImplementedError

@@ -19,6 +19,7 @@ TYPES: dict[str, tuple[str, str]] = {
         "connections.types.campaign_monitor.backend.CampaignMonitorBackend",
     ),
     "autopilot": (_("Autopilot"), "connections.types.autopilot.backend.AutopilotBackend"),
+    "mailchimp": (_("Mailchimp"), "connections.types.mailchimp.backend.MailchimpBackend"),
 }
 
 

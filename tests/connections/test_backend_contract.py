@@ -14,10 +14,12 @@ import requests
 from connections.services import backend_for
 from connections.types.base import Backend, PushResult, Record, StepStatus
 from connections.types.campaign_monitor.client import CampaignMonitorClient
+from connections.types.mailchimp.client import MailchimpClient
 from fakes.testing import running_fake
 from tests.connections.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db
+MAILCHIMP_KEY = "demo0mailchimp0key-us21"
 
 
 class BackendContract:
@@ -103,3 +105,56 @@ class TestAutopilotBackend(BackendContract):
         with running_fake("autopilot", rate_limit=0) as fake:
             settings.AUTOPILOT_API_URL = fake.base_url
             yield backend_for(ConnectionFactory(credentials={"api_key": "demo-autopilot-key"}))
+
+
+class TestMailchimpBackendWithAnApiKey(BackendContract):
+    @pytest.fixture
+    def backend(self, settings):
+        with running_fake("mailchimp") as fake:
+            settings.MAILCHIMP_API_URL = fake.base_url
+            yield backend_for(
+                ConnectionFactory(kind="mailchimp", credentials={"api_key": MAILCHIMP_KEY})
+            )
+
+
+class TestMailchimpBackendSignedInByOAuth(BackendContract):
+    @pytest.fixture
+    def backend(self, settings):
+        with running_fake("mailchimp") as fake:
+            settings.MAILCHIMP_API_URL = fake.base_url
+            settings.MAILCHIMP_OAUTH_URL = fake.root_url + "/oauth2"
+            settings.MAILCHIMP_CLIENT_ID = "demo-mailchimp-client-id"
+            settings.MAILCHIMP_CLIENT_SECRET = "demo-mailchimp-client-secret"
+            redirect_uri = "https://relay.test/callback/"
+            allowed = requests.post(
+                fake.root_url + "/oauth2/authorize",
+                data={
+                    "client_id": "demo-mailchimp-client-id",
+                    "redirect_uri": redirect_uri,
+                    "decision": "allow",
+                },
+                allow_redirects=False,
+                timeout=5,
+            )
+            code = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"][0]
+            credentials = MailchimpClient().exchange_code(code=code, redirect_uri=redirect_uri)
+            assert credentials["dc"] == "us21"
+            yield backend_for(ConnectionFactory(kind="mailchimp", credentials=credentials))
+
+
+class TestMailchimpBackendWithATag(BackendContract):
+    """An export to one tag of an audience: members carry the tag, leavers lose it."""
+
+    @pytest.fixture
+    def backend(self, settings):
+        with running_fake("mailchimp") as fake:
+            settings.MAILCHIMP_API_URL = fake.base_url
+            yield backend_for(
+                ConnectionFactory(kind="mailchimp", credentials={"api_key": MAILCHIMP_KEY})
+            )
+
+    @pytest.fixture
+    def destination(self, backend: Backend) -> str:
+        destination = backend.list_destinations()[0].id + "#Segment VIP"
+        backend.prepare(destination, ["Tier"])
+        return destination

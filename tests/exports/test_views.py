@@ -10,7 +10,7 @@ from django.utils import timezone, translation
 
 from config.translation import gettext_later
 from connections.models import Connection
-from connections.types.base import DestinationList, Permanent, Transient
+from connections.types.base import Backend, DestinationList, Permanent, Transient
 from exports import runs
 from exports.messages import for_error
 from exports.models import Export, ExportRun, ExportRunFailure
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 SHARED = Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS
 
 
-class FakeLists:
+class FakeLists(Backend):
     """A backend that only lists destinations, as the pages need."""
 
     def __init__(self, lists=None, error=None):
