@@ -10,6 +10,7 @@ from __future__ import annotations
 from fakes.autopilot import AutopilotFake
 from fakes.campaign_monitor import CampaignMonitorFake
 from fakes.mailchimp import MailchimpFake
+from fakes.ortto import OrttoFake
 from fakes.server import FakeApp
 
 # kind (as on the command line) → the fake serving it.
@@ -17,5 +18,6 @@ FAKES: dict[str, type[FakeApp]] = {
     CampaignMonitorFake.kind: CampaignMonitorFake,
     AutopilotFake.kind: AutopilotFake,
     MailchimpFake.kind: MailchimpFake,
+    OrttoFake.kind: OrttoFake,
 }
-DEFAULT_PORTS = {"campaign_monitor": 8101, "autopilot": 8102, "mailchimp": 8103}
+DEFAULT_PORTS = {"campaign_monitor": 8101, "autopilot": 8102, "mailchimp": 8103, "ortto": 8104}

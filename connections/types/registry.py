@@ -20,6 +20,7 @@ TYPES: dict[str, tuple[str, str]] = {
     ),
     "autopilot": (_("Autopilot"), "connections.types.autopilot.backend.AutopilotBackend"),
     "mailchimp": (_("Mailchimp"), "connections.types.mailchimp.backend.MailchimpBackend"),
+    "ortto": (_("Ortto"), "connections.types.ortto.backend.OrttoBackend"),
 }
 
 

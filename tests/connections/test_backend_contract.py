@@ -20,6 +20,7 @@ from tests.connections.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db
 MAILCHIMP_KEY = "demo0mailchimp0key-us21"
+ORTTO_PREFIXES = {"global": "", "au": "/au", "eu": "/eu"}
 
 
 class BackendContract:
@@ -158,3 +159,41 @@ class TestMailchimpBackendWithATag(BackendContract):
         destination = backend.list_destinations()[0].id + "#Segment VIP"
         backend.prepare(destination, ["Tier"])
         return destination
+
+
+def ortto_urls(fake) -> dict[str, str]:
+    return {region: f"{fake.root_url}{prefix}/v1" for region, prefix in ORTTO_PREFIXES.items()}
+
+
+class TestOrttoBackend(BackendContract):
+    @pytest.fixture
+    def backend(self, settings):
+        with running_fake("ortto", rate_limit=0) as fake:
+            settings.ORTTO_API_URLS = ortto_urls(fake)
+            yield backend_for(
+                ConnectionFactory(
+                    kind="ortto", credentials={"api_key": "demo-ortto-key", "region": "global"}
+                )
+            )
+
+
+class TestOrttoBackendInEurope(BackendContract):
+    """The region picks the host: an EU key works only against the EU host."""
+
+    @pytest.fixture
+    def backend(self, settings):
+        with running_fake("ortto", rate_limit=0) as fake:
+            fake.seed(
+                accounts=[
+                    {
+                        "id": "eu",
+                        "region": "eu",
+                        "api_keys": ["eu-key"],
+                        "audiences": [{"name": "EU news", "marker": "bol:cm:eu-news"}],
+                    }
+                ]
+            )
+            settings.ORTTO_API_URLS = ortto_urls(fake)
+            yield backend_for(
+                ConnectionFactory(kind="ortto", credentials={"api_key": "eu-key", "region": "eu"})
+            )
