@@ -226,6 +226,10 @@ class Backend:
     help_template: ClassVar[str] = ""
     #: The most records ``push`` accepts in one call.
     batch_size: ClassVar[int] = 100
+    #: The most addresses one ``remove`` call takes. The engine takes one token of
+    #: ``rate_limit`` per call, so a type whose ``remove`` makes one request per address and
+    #: that has a published rate limit takes 1.
+    removal_batch_size: ClassVar[int] = 100
     #: Requests per second the service allows per credential, or None when it publishes none
     #: (then slow down only when ``RateLimited`` is raised).
     rate_limit: ClassVar[float | None] = None
@@ -299,7 +303,7 @@ class Backend:
         raise NotImplementedError
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        """Take these addresses off the list (at most ``batch_size``).
+        """Take these addresses off the list (at most ``removal_batch_size``).
 
         Addresses that are not on the list count as removed."""
         raise NotImplementedError
@@ -310,9 +314,10 @@ class Backend:
 
     # Helpers for subclasses ----------------------------------------------------------------------
 
-    def _check_batch(self, batch: Sequence[Any]) -> None:
-        if len(batch) > self.batch_size:
-            raise ValueError(f"A batch holds at most {self.batch_size} records, not {len(batch)}.")
+    def _check_batch(self, batch: Sequence[Any], limit: int | None = None) -> None:
+        limit = self.batch_size if limit is None else limit
+        if len(batch) > limit:
+            raise ValueError(f"A batch holds at most {limit} records, not {len(batch)}.")
 
 
 class StepSkipped(Exception):

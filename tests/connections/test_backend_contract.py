@@ -38,6 +38,7 @@ class BackendContract:
 
     def test_it_declares_its_limits(self, backend):
         assert backend.batch_size >= 1
+        assert backend.removal_batch_size >= 1
         assert backend.rate_limit is None or backend.rate_limit > 0
 
     def test_every_step_of_the_connection_test_passes(self, backend):
@@ -66,6 +67,14 @@ class BackendContract:
     def test_a_batch_over_the_batch_size_is_refused_before_sending(self, backend, destination):
         with pytest.raises(ValueError):
             backend.push(destination, self.records(backend.batch_size + 1))
+
+    def test_a_full_removal_batch_is_taken_and_one_over_refused(self, backend, destination):
+        size = backend.removal_batch_size
+        backend.push(destination, self.records(min(size, backend.batch_size)))
+        emails = [r.email for r in self.records(size)]
+        assert backend.remove(destination, emails).failures == []
+        with pytest.raises(ValueError):
+            backend.remove(destination, [*emails, "one.more@example.com"])
 
     def test_removed_addresses_leave_the_list(self, backend, destination):
         backend.push(destination, self.records(2))

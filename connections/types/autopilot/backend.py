@@ -36,6 +36,9 @@ class AutopilotBackend(Backend):
     icon = "img/connections/autopilot.svg"
     help_template = "connections/autopilot/_help.html"
     batch_size = MAX_BULK
+    #: A removal is one DELETE per address and each ``remove`` takes one token of the 5 calls
+    #: a second: one address per call.
+    removal_batch_size = 1
     #: Autopilot accepts at most 100,000 profiles in total per export (product.md, E5).
     max_profiles = 100_000
     credentials_form_class = AutopilotCredentialsForm
@@ -123,7 +126,7 @@ class AutopilotBackend(Backend):
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         failures = []
         for email in emails:
             try:

@@ -35,6 +35,8 @@ class CampaignMonitorBackend(Backend):
     icon = "img/connections/campaign_monitor.svg"
     help_template = "connections/campaign_monitor/_help.html"
     batch_size = MAX_IMPORT
+    #: A removal is one DELETE per address: batches of 100 keep progress moving.
+    removal_batch_size = 100
     #: Campaign Monitor takes up to 1,000,000 profiles per export (product.md, E5).
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
@@ -155,7 +157,7 @@ class CampaignMonitorBackend(Backend):
         ]
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         failures = []
         for email in emails:
             try:

@@ -77,6 +77,8 @@ def name_tags(merge_fields: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
 class MailchimpBackend(Backend):
     label = gettext_lazy("Mailchimp")
     batch_size = MAX_BATCH
+    #: A removal is one call per address: ten small batches in flight use the ten connections.
+    removal_batch_size = 10
     #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
@@ -237,7 +239,7 @@ class MailchimpBackend(Backend):
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Archive leavers (never the permanent delete), or take the export's tag off them."""
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         audience_id, tag = split_destination(list_id)
         failures = []
         for email in emails:

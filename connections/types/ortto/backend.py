@@ -50,6 +50,8 @@ def marker_of(audience: dict[str, Any]) -> str:
 class OrttoBackend(Backend):
     label = gettext_lazy("Ortto")
     batch_size = MAX_PEOPLE
+    #: Clearing the marker is one merge of up to 100 people: one token of the rate limit.
+    removal_batch_size = MAX_PEOPLE
     #: As Autopilot, which Ortto replaces: 100,000 profiles in total per export (product.md E5).
     max_profiles = 100_000
     #: The address is on Ortto's email suppression list.
@@ -145,7 +147,7 @@ class OrttoBackend(Backend):
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Clear the marker: the audience's filter drops them. Nobody is archived, and
         addresses Ortto does not know are not created."""
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         if not emails:
             return PushResult(accepted=0)
         marker = self._marker(list_id)
