@@ -224,6 +224,10 @@ class Backend:
     icon: ClassVar[str] = "img/connections/generic.svg"
     #: A template included on the setup pages (where to find a key, what happens next), or "".
     help_template: ClassVar[str] = ""
+    #: One line on the export form about the list id of this type (how to pick or name one).
+    list_hint: ClassVar[str] = ""
+    #: One line on the export form about where the mapped fields go in the service.
+    fields_hint: ClassVar[str] = ""
     #: The most records ``push`` accepts in one call.
     batch_size: ClassVar[int] = 100
     #: The most addresses one ``remove`` call takes. The engine takes one token of

@@ -33,6 +33,13 @@ from connections.types.base import (
 
 class AutopilotBackend(Backend):
     label = gettext_lazy("Autopilot")
+    list_hint = gettext_lazy(
+        "Autopilot: leave List ID empty and name a list here. Saving creates it in the account, "
+        "or uses the account's list of that name if there is one."
+    )
+    fields_hint = gettext_lazy(
+        "Autopilot receives the first and last name as FirstName and LastName."
+    )
     icon = "img/connections/autopilot.svg"
     help_template = "connections/autopilot/_help.html"
     batch_size = MAX_BULK

@@ -32,6 +32,8 @@ CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the lis
 
 class CampaignMonitorBackend(Backend):
     label = gettext_lazy("Campaign Monitor")
+    list_hint = gettext_lazy("Campaign Monitor: lists are shown as “Client / List”.")
+    fields_hint = gettext_lazy("Campaign Monitor receives the first and last name joined as Name.")
     icon = "img/connections/campaign_monitor.svg"
     help_template = "connections/campaign_monitor/_help.html"
     batch_size = MAX_IMPORT

@@ -76,6 +76,14 @@ def name_tags(merge_fields: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
 
 class MailchimpBackend(Backend):
     label = gettext_lazy("Mailchimp")
+    list_hint = gettext_lazy(
+        "Mailchimp: an audience ID, or the audience ID, # and a tag (a1b2c3d4e5#VIP) to keep "
+        "this export's people under one tag of the audience, as Mailchimp recommends."
+    )
+    fields_hint = gettext_lazy(
+        "Mailchimp receives the first and last name in the audience's merge fields for them (FNAME "
+        "and LNAME, or the fields named First Name and Last Name)."
+    )
     batch_size = MAX_BATCH
     #: A removal is one call per address: ten small batches in flight use the ten connections.
     removal_batch_size = 10

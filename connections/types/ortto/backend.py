@@ -49,6 +49,13 @@ def marker_of(audience: dict[str, Any]) -> str:
 
 class OrttoBackend(Backend):
     label = gettext_lazy("Ortto")
+    list_hint = gettext_lazy(
+        "Ortto: pick an audience whose filter is “a Yes/No custom field is true”; the export "
+        "sets that field on its people and clears it for those who leave."
+    )
+    fields_hint = gettext_lazy(
+        "Ortto receives the first and last name as its first and last name fields."
+    )
     batch_size = MAX_PEOPLE
     #: Clearing the marker is one merge of up to 100 people: one token of the rate limit.
     removal_batch_size = MAX_PEOPLE
