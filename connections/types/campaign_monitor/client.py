@@ -27,18 +27,10 @@ from connections.types.base import (
     AuthRevoked,
     BackendError,
     CredentialStore,
-    MemoryCredentialStore,
     Permanent,
-    RateLimited,
     Transient,
 )
-from connections.types.http import (
-    DEFAULT_TIMEOUT,
-    json_or_none,
-    new_session,
-    reason_for,
-    wait_from_headers,
-)
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +99,11 @@ def tokens_from(body: Any) -> dict[str, Any]:
     }
 
 
-class CampaignMonitorClient:
+class CampaignMonitorClient(ServiceClient):
     """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+
+    service = SERVICE
+    default_rate_limit_wait = DEFAULT_RATE_LIMIT_WAIT
 
     def __init__(
         self,
@@ -122,7 +117,6 @@ class CampaignMonitorClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
-        self.store = store if store is not None else MemoryCredentialStore()
         self.api_url = (api_url or settings.CAMPAIGN_MONITOR_API_URL).rstrip("/")
         self.oauth_url = oauth_url or settings.CAMPAIGN_MONITOR_OAUTH_URL
         self.token_url = token_url or settings.CAMPAIGN_MONITOR_TOKEN_URL
@@ -130,8 +124,9 @@ class CampaignMonitorClient:
         self.client_secret = (
             client_secret if client_secret is not None else settings.CAMPAIGN_MONITOR_CLIENT_SECRET
         )
-        self.session = session or new_session(self.api_url)
-        self.timeout = timeout
+        super().__init__(
+            store, base_url=self.api_url, session=session, timeout=timeout, json_body=False
+        )
 
     # OAuth -----------------------------------------------------------------------------------
 
@@ -283,15 +278,6 @@ class CampaignMonitorClient:
 
     # The one way out, and the one place errors are made ----------------------------------------
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise Transient(
-                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
-                % {"service": SERVICE, "reason": reason_for(error)}
-            ) from None
-
     def _error_for(
         self,
         response: requests.Response,
@@ -308,24 +294,11 @@ class CampaignMonitorClient:
         with contextlib.suppress(TypeError, ValueError):
             code = int(code)
         message = str(ci_get(body, "Message") or ci_get(body, "error_description") or "")
-        if status == 429:
-            wait = wait_from_headers(response)
-            return RateLimited(
-                _("%(service)s asked us to slow down (rate limit exceeded).")
-                % {"service": SERVICE},
-                wait=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
-                hinted=wait is not None,
-                code=code,
-                status=status,
-            )
-        if status >= 500:
-            return Transient(
-                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
-                % {"service": SERVICE, "status": status},
-                wait=wait_from_headers(response),
-                code=code,
-                status=status,
-            )
+        common = self._common_error(
+            response, message=message or _("rate limit exceeded"), code=code
+        )
+        if common is not None:
+            return common
         if oauth_step:
             oauth_error = str(ci_get(body, "error") or "")
             detail = message or oauth_error or f"HTTP {status}"

@@ -1,6 +1,6 @@
 """A thin client for the Mailchimp Marketing API 3.0 (audience member sync).
 
-Contract: ``shared/spec/mailchimp_api.md``. All HTTP goes through ``_send``, which takes one of
+Contract: ``shared/spec/mailchimp_api.md``. API calls go through ``_send_api``, which takes one of
 the account's connection slots (10 at once, shared by every worker: ``slots``) and adds the
 credentials: HTTP Basic with an API key, or ``Bearer`` with an OAuth token. Every error response
 becomes a typed error in ``_error_for``. The data centre comes from the API key's suffix or,
@@ -20,29 +20,13 @@ from django.conf import settings
 
 from config.translation import LaterText
 from config.translation import gettext_later as _
-from connections.types.base import (
-    AuthRevoked,
-    BackendError,
-    CredentialStore,
-    MemoryCredentialStore,
-    Permanent,
-    RateLimited,
-    Transient,
-)
-from connections.types.http import (
-    DEFAULT_TIMEOUT,
-    json_or_none,
-    new_session,
-    reason_for,
-    wait_from_headers,
-)
+from connections.types.base import AuthRevoked, BackendError, CredentialStore, Permanent
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 from connections.types.mailchimp.slots import ConnectionSlots
 
 SERVICE = "Mailchimp"
 MAX_BATCH = 500
 PAGE_SIZE = 1000
-#: Mailchimp sends no rate headers: wait this long before the first retry (then back off).
-DEFAULT_RATE_LIMIT_WAIT = 1.0
 
 
 def subscriber_hash(email: str) -> str:
@@ -64,8 +48,11 @@ class NotRemovable(Permanent):
     """A 405 on archive: the member is pending, cleaned or already archived."""
 
 
-class MailchimpClient:
-    """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+class MailchimpClient(ServiceClient):
+    """One client per connection (or per setup, with a ``MemoryCredentialStore``). Mailchimp
+    sends no rate headers: an unhinted 429 waits the default second, then backs off."""
+
+    service = SERVICE
 
     def __init__(
         self,
@@ -74,13 +61,12 @@ class MailchimpClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
-        self.store = store if store is not None else MemoryCredentialStore()
+        super().__init__(
+            store, base_url=settings.MAILCHIMP_API_URL, session=session, timeout=timeout
+        )
         self.oauth_url = settings.MAILCHIMP_OAUTH_URL.rstrip("/")
         self.client_id = settings.MAILCHIMP_CLIENT_ID
         self.client_secret = settings.MAILCHIMP_CLIENT_SECRET
-        self.session = session or new_session(settings.MAILCHIMP_API_URL)
-        self.session.headers["Content-Type"] = "application/json"
-        self.timeout = timeout
         self._slots: ConnectionSlots | None = None
 
     # OAuth -------------------------------------------------------------------------------------
@@ -116,7 +102,7 @@ class MailchimpClient:
         token = body.get("access_token") if isinstance(body, Mapping) else None
         if response.status_code >= 400 or not token:
             raise self._sign_in_refused(response, body)
-        metadata = self._send_plain(
+        metadata = self._send(
             "GET", f"{self.oauth_url}/metadata", headers={"Authorization": f"OAuth {token}"}
         )
         details = json_or_none(metadata)
@@ -130,11 +116,9 @@ class MailchimpClient:
         }
 
     def _sign_in_refused(self, response: requests.Response, body: Any) -> BackendError:
-        if response.status_code >= 500:
-            return Transient(
-                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
-                % {"service": SERVICE, "status": response.status_code}
-            )
+        common = self._common_error(response, message=f"HTTP {response.status_code}")
+        if common is not None:
+            return common
         detail = ""
         if isinstance(body, Mapping):
             detail = str(body.get("error_description") or body.get("error") or "")
@@ -248,7 +232,8 @@ class MailchimpClient:
         account = hashlib.sha256(secret.encode("utf-8")).hexdigest()[:32]
         return header, account
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _send_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """An API call, holding one of the account's connection slots."""
         header, account = self._authorization()
         if self._slots is None or not self._slots.key.endswith(account):
             self._slots = ConnectionSlots(
@@ -256,19 +241,10 @@ class MailchimpClient:
             )
         url = f"{self.base_url()}/{path}"
         with self._slots.slot():
-            return self._send_plain(method, url, headers={"Authorization": header}, **kwargs)
-
-    def _send_plain(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise Transient(
-                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
-                % {"service": SERVICE, "reason": reason_for(error)}
-            ) from None
+            return self._send(method, url, headers={"Authorization": header}, **kwargs)
 
     def _post_form(self, url: str, form: Mapping[str, str]) -> requests.Response:
-        return self._send_plain(
+        return self._send(
             "POST", url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
         )
 
@@ -280,26 +256,12 @@ class MailchimpClient:
         body = body if isinstance(body, Mapping) else None
         title = str((body or {}).get("title") or "")
         detail = str((body or {}).get("detail") or title or f"HTTP {status}")
-        if status == 429 or (status == 403 and body is None):
-            # More than 10 requests at once; a 403 without a problem body is the firewall
-            # throttling a busy account (mailchimp_api.md §7).
-            wait = wait_from_headers(response)
-            return RateLimited(
-                _("%(service)s asked us to slow down: %(message)s")
-                % {"service": SERVICE, "message": detail},
-                wait=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
-                hinted=wait is not None,
-                code=title or None,
-                status=status,
-            )
-        if status >= 500:
-            return Transient(
-                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
-                % {"service": SERVICE, "status": status},
-                wait=wait_from_headers(response),
-                code=title or None,
-                status=status,
-            )
+        if status == 403 and body is None:
+            # The firewall throttling a busy account (mailchimp_api.md §7): as a 429.
+            return self._rate_limited(response, message=detail, code=None)
+        common = self._common_error(response, message=detail, code=title or None)
+        if common is not None:
+            return common
         if status == 401 or (status == 403 and title in ("User Disabled", "Wrong Datacenter")):
             return AuthRevoked(
                 _(
@@ -327,7 +289,7 @@ class MailchimpClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
     ) -> Any:
-        response = self._send(method, path, params=params, json=json)
+        response = self._send_api(method, path, params=params, json=json)
         error = self._error_for(response)
         if isinstance(error, AuthRevoked):
             self.store.auth_failed(error.message)

@@ -1,8 +1,9 @@
 """A thin client for Ortto's person and audience API v1 (API key, one host per region).
 
-Contract: ``shared/spec/ortto_api.md``. All HTTP goes through ``_send`` (the ``X-Api-Key``
-header, the region's host from ``ORTTO_API_URLS``); every error response becomes a typed
-error in ``_error_for``: a 429 waits as long as its body's ``try-in-seconds`` says.
+Contract: ``shared/spec/ortto_api.md``. All HTTP goes through ``_api`` (the ``X-Api-Key``
+header, the region's host from ``ORTTO_API_URLS``) and the shared ``ServiceClient._send``;
+every error response becomes a typed error in ``_error_for``: a 429 waits as long as its
+body's ``try-in-seconds`` says.
 """
 
 from __future__ import annotations
@@ -14,34 +15,19 @@ import requests
 from django.conf import settings
 
 from config.translation import gettext_later as _
-from connections.types.base import (
-    AuthRevoked,
-    BackendError,
-    CredentialStore,
-    MemoryCredentialStore,
-    Permanent,
-    RateLimited,
-    Transient,
-)
-from connections.types.http import (
-    DEFAULT_TIMEOUT,
-    json_or_none,
-    new_session,
-    reason_for,
-    wait_from_headers,
-)
+from connections.types.base import AuthRevoked, BackendError, CredentialStore, Permanent
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
-SERVICE = "Ortto"
 MAX_PEOPLE = 100
 AUDIENCE_PAGE = 40
 MEMBER_PAGE = 500
 REGIONS = ("global", "au", "eu")
-#: Without ``try-in-seconds`` (or a header), wait this long first; the caller backs off further.
-DEFAULT_RATE_LIMIT_WAIT = 1.0
 
 
-class OrttoClient:
+class OrttoClient(ServiceClient):
     """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+
+    service = "Ortto"
 
     def __init__(
         self,
@@ -50,14 +36,10 @@ class OrttoClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
-        self.store = store if store is not None else MemoryCredentialStore()
-        credentials = self.store.load()
-        region = str(credentials.get("region") or "global")
-        self.api_url = settings.ORTTO_API_URLS.get(region, settings.ORTTO_API_URLS["global"])
-        self.api_url = self.api_url.rstrip("/")
-        self.session = session or new_session(self.api_url)
-        self.session.headers["Content-Type"] = "application/json"
-        self.timeout = timeout
+        region = str((store.load() if store is not None else {}).get("region") or "global")
+        urls = settings.ORTTO_API_URLS
+        self.api_url = urls.get(region, urls["global"]).rstrip("/")
+        super().__init__(store, base_url=self.api_url, session=session, timeout=timeout)
 
     def audiences(self, *, limit: int = AUDIENCE_PAGE) -> list[dict[str, Any]]:
         """Every audience with its filter (40 a page, the most Ortto gives)."""
@@ -114,22 +96,6 @@ class OrttoClient:
 
     # The one way out, and the one place errors are made ----------------------------------------
 
-    def _send(self, method: str, path: str, body: Any) -> requests.Response:
-        key = str(self.store.load().get("api_key") or "")
-        try:
-            return self.session.request(
-                method,
-                f"{self.api_url}/{path}",
-                json=body,
-                headers={"X-Api-Key": key},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as error:
-            raise Transient(
-                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
-                % {"service": SERVICE, "reason": reason_for(error)}
-            ) from None
-
     def _error_for(self, response: requests.Response) -> BackendError | None:
         status = response.status_code
         if status < 400:
@@ -142,26 +108,11 @@ class OrttoClient:
         else:
             code = None
             message = str(error or (response.text or "")[:200] or f"HTTP {status}")
-        if status == 429:
-            wait = _try_in_seconds(error)
-            if wait is None:
-                wait = wait_from_headers(response)
-            return RateLimited(
-                _("%(service)s asked us to slow down: %(message)s")
-                % {"service": SERVICE, "message": message},
-                wait=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
-                hinted=wait is not None,
-                code=code,
-                status=status,
-            )
-        if status >= 500:
-            return Transient(
-                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
-                % {"service": SERVICE, "status": status},
-                wait=wait_from_headers(response),
-                code=code,
-                status=status,
-            )
+        common = self._common_error(
+            response, message=message, code=code, wait=_try_in_seconds(error)
+        )
+        if common is not None:
+            return common
         if status in (401, 403):
             return AuthRevoked(
                 _(
@@ -185,7 +136,10 @@ class OrttoClient:
         )
 
     def _api(self, method: str, path: str, body: Any) -> Any:
-        response = self._send(method, path, body)
+        key = str(self.store.load().get("api_key") or "")
+        response = self._send(
+            method, f"{self.api_url}/{path}", json=body, headers={"X-Api-Key": key}
+        )
         error = self._error_for(response)
         if isinstance(error, AuthRevoked):
             self.store.auth_failed(error.message)
