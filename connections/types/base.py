@@ -19,7 +19,7 @@ Every message is written for a person and never contains a secret.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
@@ -310,10 +310,6 @@ class Backend:
         """Take these addresses off the list (at most ``removal_batch_size``).
 
         Addresses that are not on the list count as removed."""
-        raise NotImplementedError
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        """Every email address currently on the list, page by page."""
         raise NotImplementedError
 
     # Helpers for subclasses ----------------------------------------------------------------------

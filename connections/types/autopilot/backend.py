@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -143,12 +143,6 @@ class AutopilotBackend(Backend):
                     raise
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        for contact in self.client.list_contacts(list_id):
-            email = contact.get("Email") or contact.get("email")
-            if email:
-                yield str(email)
 
     @staticmethod
     def _contact(record: Record, list_id: str) -> dict[str, Any]:

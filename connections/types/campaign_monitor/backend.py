@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -168,10 +168,6 @@ class CampaignMonitorBackend(Backend):
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        for subscriber in self.client.active_subscribers(list_id):
-            yield str(ci_get(subscriber, "EmailAddress", ""))
 
     def _subscriber(self, record: Record) -> dict[str, Any]:
         custom_fields = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 SERVICE = "Campaign Monitor"
 SCOPE = "ManageLists,ImportSubscribers"
 MAX_IMPORT = 1000
-PAGE_SIZE = 1000
 #: Without a rate header, wait this long before the first retry (the caller backs off further).
 DEFAULT_RATE_LIMIT_WAIT = 5.0
 #: Refresh this many seconds before the stored expiry (at most a tenth of the token's lifetime).
@@ -255,26 +254,6 @@ class CampaignMonitorClient(ServiceClient):
 
     def delete_subscriber(self, list_id: str, email: str) -> None:
         self._api("DELETE", f"subscribers/{quote(list_id, safe='')}.json", params={"email": email})
-
-    def active_subscribers(self, list_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[dict]:
-        """Every active subscriber of the list, fetched page by page."""
-        page = 1
-        while True:
-            params = {
-                "date": "",
-                "page": page,
-                "pagesize": page_size,
-                "orderfield": "email",
-                "orderdirection": "asc",
-            }
-            reply = self._api("GET", f"lists/{quote(list_id, safe='')}/active.json", params=params)
-            body = reply.json() or {}
-            results = ci_get(body, "Results") or []
-            yield from results
-            pages = int(ci_get(body, "NumberOfPages", 0) or 0)
-            if not results or page >= pages:
-                return
-            page += 1
 
     # The one way out, and the one place errors are made ----------------------------------------
 

@@ -10,7 +10,7 @@ and the list picker and the connection test say so.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils.translation import gettext_lazy
@@ -264,15 +264,6 @@ class MailchimpBackend(Backend):
             except Permanent as error:
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        audience_id, tag = split_destination(list_id)
-        for member in self.client.members(audience_id):
-            if member.get("status") != "subscribed":
-                continue
-            tags = {str(item.get("name") or "").lower() for item in member.get("tags") or []}
-            if not tag or tag.lower() in tags:
-                yield str(member.get("email_address") or "")
 
     # Helpers -------------------------------------------------------------------------------
 

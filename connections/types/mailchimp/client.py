@@ -152,13 +152,6 @@ class MailchimpClient(ServiceClient):
     def merge_fields(self, list_id: str) -> list[dict[str, Any]]:
         return list(self._pages(f"lists/{quote(list_id, safe='')}/merge-fields", "merge_fields"))
 
-    def members(self, list_id: str) -> Iterator[dict[str, Any]]:
-        """Every member of the audience (any status), with its tags."""
-        fields = "members.email_address,members.status,members.tags,total_items"
-        yield from self._pages(
-            f"lists/{quote(list_id, safe='')}/members", "members", {"fields": fields}
-        )
-
     # Members -----------------------------------------------------------------------------------
 
     def batch_upsert(self, list_id: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

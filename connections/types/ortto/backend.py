@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -160,9 +160,6 @@ class OrttoBackend(Backend):
         marker = self._marker(list_id)
         people = [{"str::email": email, marker: False} for email in emails]
         return self._result(list(emails), self.client.merge(people, skip_non_existing=True))
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        return self.client.members(list_id)
 
     # Helpers -------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ body's ``try-in-seconds`` says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -20,7 +20,6 @@ from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 MAX_PEOPLE = 100
 AUDIENCE_PAGE = 40
-MEMBER_PAGE = 500
 REGIONS = ("global", "au", "eu")
 
 
@@ -73,26 +72,6 @@ class OrttoClient(ServiceClient):
         }
         reply = self._api("POST", "person/merge", body)
         return list((reply or {}).get("people") or [])
-
-    def members(self, audience_id: str) -> Iterator[str]:
-        """Every email address in the audience, page by page."""
-        offset = 0
-        while True:
-            body = {
-                "audience_id": audience_id,
-                "limit": MEMBER_PAGE,
-                "offset": offset,
-                "fields": ["str::email"],
-            }
-            reply = self._api("POST", "person/get", body) or {}
-            contacts = reply.get("contacts") or []
-            for contact in contacts:
-                email = (contact.get("fields") or {}).get("str::email")
-                if email:
-                    yield str(email)
-            if not contacts or not reply.get("has_more"):
-                return
-            offset = int(reply.get("next_offset") or offset + len(contacts))
 
     # The one way out, and the one place errors are made ----------------------------------------
 
