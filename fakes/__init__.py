@@ -1,7 +1,7 @@
 """Local fakes of the email-marketing APIs Audience Relay exports to.
 
 Standard library only (no Django), so they run anywhere: ``python -m fakes campaign_monitor
---port 8101`` and ``python -m fakes autopilot --port 8102``; ``fakes.testing.running_fake`` runs
+--port 8101``, ``autopilot --port 8102``, ``mailchimp --port 8103``, ``ortto --port 8104``; ``fakes.testing.running_fake`` runs
 one in a background thread for tests. See fakes/README.md.
 """
 
