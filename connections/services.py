@@ -43,10 +43,29 @@ class ConnectionInUse(Exception):
         self.users = users
 
 
+#: One lock per connection in this process, shared by every store (every run) of the
+#: connection: see ``DatabaseCredentialStore``.
+_connection_locks: dict[int, threading.Lock] = {}
+_connection_locks_guard = threading.Lock()
+
+
+def _connection_lock(connection_id: int) -> threading.Lock:
+    with _connection_locks_guard:
+        return _connection_locks.setdefault(connection_id, threading.Lock())
+
+
 class DatabaseCredentialStore:
-    """A connection's secrets in the database. ``update`` holds the row lock
-    (``SELECT ... FOR UPDATE``) while the change runs, so that two workers refreshing the same
-    OAuth tokens take turns and the second one sees the first one's tokens."""
+    """A connection's secrets in the database.
+
+    ``update`` holds the row lock (``SELECT ... FOR UPDATE``) while the change runs, so that
+    workers in other processes refreshing the same OAuth tokens take turns and the second one
+    sees (and uses) the first one's tokens instead of spending a rotated refresh token twice.
+
+    Within a process, ``update`` also holds a lock of the connection's, and ``load`` waits for
+    it: while one batch refreshes an expired token, the batches about to be sent wait for the
+    new token instead of going out with the old one to be refused, and the other batches that
+    were refused queue here rather than each holding a database connection on the row lock.
+    """
 
     #: How long ``load`` trusts what it read last. A token another worker refreshed meanwhile is
     #: still found: a rejected token makes the client refresh through ``update``, which reads
@@ -55,21 +74,18 @@ class DatabaseCredentialStore:
 
     def __init__(self, connection_id: int):
         self.connection_id = connection_id
-        self._lock = threading.Lock()
+        self._lock = _connection_lock(connection_id)
         self._cached: dict[str, Any] | None = None
         self._cached_at = 0.0
 
     def load(self) -> dict[str, Any]:
         with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached_at < self.CACHE_SECONDS:
-                return dict(self._cached)
-        credentials = self._read()
-        self._remember(credentials)
-        return dict(credentials)
+            if self._cached is None or time.monotonic() - self._cached_at >= self.CACHE_SECONDS:
+                self._remember(self._read())
+            return dict(self._cached)
 
     def _remember(self, credentials: dict[str, Any]) -> None:
-        with self._lock:
-            self._cached, self._cached_at = dict(credentials), time.monotonic()
+        self._cached, self._cached_at = dict(credentials), time.monotonic()
 
     def _read(self) -> dict[str, Any]:
         token = (
@@ -91,22 +107,23 @@ class DatabaseCredentialStore:
 
     @sensitive_variables("current", "changed")
     def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
-        with transaction.atomic():
-            row = (
-                Connection.objects.select_for_update()
-                .only("id", "encrypted_credentials")
-                .get(pk=self.connection_id)
-            )
-            current = crypto.decrypt_json(row.encrypted_credentials)
-            changed = change(dict(current))
-            if changed is None:
-                self._remember(current)
-                return current
-            Connection.objects.filter(pk=self.connection_id).update(
-                encrypted_credentials=crypto.encrypt_json(changed), updated_at=timezone.now()
-            )
-        self._remember(changed)
-        return changed
+        with self._lock:
+            with transaction.atomic():
+                row = (
+                    Connection.objects.select_for_update()
+                    .only("id", "encrypted_credentials")
+                    .get(pk=self.connection_id)
+                )
+                current = crypto.decrypt_json(row.encrypted_credentials)
+                changed = change(dict(current))
+                if changed is not None:
+                    Connection.objects.filter(pk=self.connection_id).update(
+                        encrypted_credentials=crypto.encrypt_json(changed),
+                        updated_at=timezone.now(),
+                    )
+                    current = changed
+            self._remember(current)
+        return dict(current)
 
     def auth_failed(self, message: str) -> None:
         connection_record_auth_failure(connection_id=self.connection_id, message=message)

@@ -167,6 +167,11 @@ def _recipients(creators: Iterable) -> list[str]:
     return sorted(addresses.values(), key=str.lower)
 
 
+def administrator_addresses() -> list[str]:
+    """The address of every active administrator, each once (for other apps' alerts)."""
+    return _recipients([])
+
+
 def _start_of_today() -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
 
@@ -241,19 +246,21 @@ def _run_body(kind: str, run: ExportRun) -> str:
 
 def _reauthentication_body(connection: Connection, exports: list[Export]) -> str:
     names = {"name": connection.display_name, "service": connection.kind_label}
+    # The connection's error says what the service refused and what to do about it: said once,
+    # not again in words of our own.
+    what_happened = (
+        shown(connection.last_error)
+        or _(
+            "%(service)s no longer accepts the credentials of the connection “%(name)s”: an "
+            "administrator must edit the connection and authenticate again."
+        )
+        % names
+    )
     paragraphs = [
         _("Hello,"),
-        _(
-            "%(service)s no longer accepts the credentials of the connection “%(name)s”. "
-            "The exports that use it cannot run until an administrator edits the connection "
-            "and authenticates again."
-        )
-        % names,
+        what_happened,
+        _("Until then, the exports that use the connection “%(name)s” cannot run.") % names,
     ]
-    if connection.last_error:
-        paragraphs.append(
-            _("What %(service)s said: %(error)s") % {**names, "error": shown(connection.last_error)}
-        )
     paragraphs.append(
         _("Authenticate again: %(url)s")
         % {"url": _absolute(reverse("connections:edit", args=[connection.pk]))}

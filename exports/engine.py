@@ -34,6 +34,7 @@ from connections.types.base import (
     AuthExpired,
     Backend,
     BackendError,
+    ListNotFound,
     PushResult,
     RateLimited,
     Record,
@@ -177,7 +178,9 @@ def execute(run_id: int) -> ExportRun | None:
     except RunCancelled:
         _finish(run, token, Status.CANCELLED)
     except BackendError as error:
-        if error.permanent and run.export.connection_id:
+        # A list gone from the service is the export's fault, not the connection's.
+        blames_connection = error.permanent and not isinstance(error, ListNotFound)
+        if blames_connection and run.export.connection_id:
             connection_record_error(connection_id=run.export.connection_id, error=error)
         _finish(run, token, Status.FAILED, last_error=messages.for_error(error))
     except Exception:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from config.translation import LaterText, from_stored
 from config.translation import gettext_later as _
-from connections.types.base import AuthRevoked, Backend, BackendError, Permanent, Transient
+from connections.types.base import (
+    AuthRevoked,
+    Backend,
+    BackendError,
+    ListNotFound,
+    Permanent,
+    Transient,
+)
 
 NO_CONNECTION = _(
     "The export has no connection. Edit the export, choose a connection and run it again."
@@ -37,11 +44,10 @@ def over_limit(count: int, limit: int, backend: Backend) -> LaterText:
 
 
 def for_error(error: BackendError) -> LaterText | str:
-    if isinstance(error, AuthRevoked):
-        return _(
-            "The service no longer accepts this connection's credentials: %(error)s "
-            "An administrator must authenticate the connection again."
-        ) % {"error": error.message}
+    if isinstance(error, AuthRevoked | ListNotFound):
+        # Their messages say what happened and what to do (authenticate the connection again,
+        # choose another list): wrapped in words of our own, they said it twice.
+        return error.message
     if isinstance(error, Permanent):
         return _("The service refused the export: %(error)s") % {"error": error.message}
     if isinstance(error, Transient):

@@ -19,7 +19,7 @@ from connections import services as connection_services
 from connections import signals as connection_signals
 from connections.models import Connection
 from connections.selectors import connections_usable_by
-from exports import alerts, runs, tasks
+from exports import alerts, runs, signals, tasks
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.selectors import export_settings, exports_using
 
@@ -179,6 +179,7 @@ def run_after_finish(run_id: int) -> None:
     run = ExportRun.objects.select_related("export").get(pk=run_id)
     paused = export_pause_schedule_if_failing(run)
     alerts.run_finished(run.pk, schedule_paused=paused)
+    signals.export_run_finished.send_robust(sender=ExportRun, run_id=run.pk)
 
 
 def export_pause_schedule_if_failing(run: ExportRun) -> bool:

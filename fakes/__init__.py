@@ -1,8 +1,8 @@
 """Local fakes of the email-marketing APIs Audience Relay exports to.
 
 Standard library only (no Django), so they run anywhere: ``python -m fakes campaign_monitor
---port 8101``, ``autopilot --port 8102``, ``mailchimp --port 8103``, ``ortto --port 8104``; ``fakes.testing.running_fake`` runs
-one in a background thread for tests. See fakes/README.md.
+--port 8101``, ``autopilot --port 8102``, ``mailchimp --port 8103``, ``ortto --port 8104``;
+``fakes.testing.running_fake`` runs one in a background thread for tests. See fakes/README.md.
 """
 
 from __future__ import annotations

@@ -767,6 +767,20 @@ class AutopilotFake(FakeApp):
             raise ControlError(f"bad seed: {error!r}") from error
         return {"accounts": result}
 
+    def delete_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/delete_list {"list_id": ...}``: the list is gone from its account, its
+        contacts stay; calls naming it get ``404 {"error":"Not Found","message":"List could not
+        be found."}`` (an upsert naming it in ``_autopilot_list`` writes nothing)."""
+        list_id = str(body.get("list_id") or "")
+        with self.lock:
+            for account in self.accounts.values():
+                found = account.lists.pop(list_id, None)
+                if found is not None:
+                    for contact in account.contacts.values():
+                        contact.lists.discard(list_id)
+                    return {"deleted": list_id}
+        raise ControlError(f"no list {list_id!r}")
+
     def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /_fake/revoke``: ``{"api_key": KEY}`` or ``{"all": true}`` → 401 from then on."""
         with self.lock:

@@ -426,7 +426,7 @@ class CampaignMonitorFake(FakeApp):
     kind = "campaign_monitor"
     api_prefix = API_PREFIX
     settings_class = CampaignMonitorSettings
-    config_actions = ("expire_tokens",)
+    config_actions = ("expire_tokens", "expire_tokens_after")
     settings: CampaignMonitorSettings
 
     def _reset_state(self) -> None:
@@ -439,6 +439,8 @@ class CampaignMonitorFake(FakeApp):
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, Grant] = {}
         self.codes: dict[str, AuthorizationCode] = {}
+        # Bearer requests still answered before every access token expires (0: not armed).
+        self.expire_tokens_countdown = 0
         if self.demo:
             self._seed_demo()
 
@@ -504,6 +506,9 @@ class CampaignMonitorFake(FakeApp):
 
         caller_or_error = self.authenticate(request)
         if isinstance(caller_or_error, Response):
+            # Counted under the endpoint that was called, so that a client's refused calls
+            # (an expired token's 121s) show in requests_by_endpoint beside the answered ones.
+            caller_or_error.endpoint = self._endpoint_label(request.method, path)
             return caller_or_error
         caller = caller_or_error
 
@@ -522,11 +527,23 @@ class CampaignMonitorFake(FakeApp):
         response.headers.update(rate_headers)
         return response
 
-    def route(self, request: Request, path: str, caller: Caller) -> Response:
+    @staticmethod
+    def _segments(path: str) -> list[str] | None:
+        """The path's segments after the API prefix, or None when it is not a JSON API path."""
         prefix = API_PREFIX.lower() + "/"
         if not path.startswith(prefix) or not path.endswith(".json"):
+            return None
+        return path[len(prefix) : -len(".json")].split("/")
+
+    def _endpoint_label(self, method: str, path: str) -> str | None:
+        segments = self._segments(path)
+        match = match_route(ROUTES, method, segments) if segments is not None else None
+        return match[1] if isinstance(match, tuple) else None
+
+    def route(self, request: Request, path: str, caller: Caller) -> Response:
+        segments = self._segments(path)
+        if segments is None:
             return self.error(404, 404, "Not Found (the fake speaks JSON only: append .json)")
-        segments = path[len(prefix) : -len(".json")].split("/")
         match = match_route(ROUTES, request.method, segments)
         if match is None:
             return self.error(404, 404, "Not Found")
@@ -576,6 +593,10 @@ class CampaignMonitorFake(FakeApp):
                     return self.error(401, 122, "Revoked OAuth Token")
                 if time.time() >= token.expires_at:
                     return self.error(401, 121, "Expired OAuth Token")
+                if self.expire_tokens_countdown:
+                    self.expire_tokens_countdown -= 1
+                    if not self.expire_tokens_countdown:
+                        self._expire(list(self.access_tokens.values()))
                 return Caller(self.accounts[token.grant.account_id], f"token:{credential}")
         return self.error(401, 50, "Must supply a valid HTTP Basic Authorization header")
 
@@ -1332,9 +1353,31 @@ your Campaign Monitor account.</p>
             )
         return {"revoked": revoked}
 
+    def delete_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/delete_list {"list_id": ...}``: from then on the list id is unknown
+        (``400 {"Code":101,"Message":"Invalid ListID"}``) and the list leaves its client."""
+        list_id = str(body.get("list_id") or "")
+        with self.lock:
+            found = self.lists.pop(list_id.lower(), None)
+            if found is None:
+                raise ControlError(f"no list {list_id!r}")
+            client = self.clients.get(found.client_id)
+            if client is not None:
+                client.list_ids = [i for i in client.list_ids if i.lower() != found.id.lower()]
+        return {"deleted": found.id}
+
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
         """``{"expire_tokens": true}`` expires every access token issued so far (→ 401/121);
-        a token string or a list of them expires only those. Refresh tokens keep working."""
+        a token string or a list of them expires only those. ``{"expire_tokens_after": N}``
+        lets N more Bearer requests through, then expires every access token issued until then
+        (a token that runs out in the middle of a run, at a request the test chooses).
+        Refresh tokens keep working."""
+        if name == "expire_tokens_after":
+            try:
+                self.expire_tokens_countdown = max(0, int(value))
+            except (TypeError, ValueError) as error:
+                raise ControlError("expire_tokens_after must be a number of requests") from error
+            return {"after": self.expire_tokens_countdown}
         if name != "expire_tokens":
             return None
         if value is True or (isinstance(value, str) and value.lower() == "true"):
@@ -1342,7 +1385,11 @@ your Campaign Monitor account.</p>
         else:
             wanted = [value] if isinstance(value, str) else list(value or [])
             targets = [self.access_tokens[t] for t in wanted if t in self.access_tokens]
+        return {"expired": self._expire(targets)}
+
+    @staticmethod
+    def _expire(tokens: list[AccessToken]) -> int:
         now = time.time()
-        for token in targets:
+        for token in tokens:
             token.expires_at = min(token.expires_at, now)
-        return {"expired": len(targets)}
+        return len(tokens)

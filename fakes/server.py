@@ -348,7 +348,7 @@ class FakeApp:
     """Base of one vendor fake: state, settings, faults and the ``/_fake/`` control surface.
 
     Subclasses set ``kind``, ``api_prefix`` and ``settings_class`` and implement ``handle_api``,
-    the 429/5xx bodies, ``_reset_state``, ``snapshot``, ``seed`` and ``revoke``.
+    the 429/5xx bodies, ``_reset_state``, ``snapshot``, ``seed``, ``revoke`` and ``delete_list``.
     """
 
     kind: ClassVar[str]
@@ -400,6 +400,11 @@ class FakeApp:
         raise NotImplementedError
 
     def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def delete_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/delete_list {"list_id": ...}``: the list is gone, as when someone deletes
+        it at the service; calls naming it get the vendor's answer for an unknown list."""
         raise NotImplementedError
 
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
@@ -475,6 +480,7 @@ class FakeApp:
                 "config": self.configure,
                 "seed": self.seed,
                 "revoke": self.revoke,
+                "delete_list": self.delete_list,
             }
             if request.method == "POST" and action in handlers:
                 return json_response(200, handlers[action](body))

@@ -81,6 +81,10 @@ class FakeControl:
         """``POST /_fake/revoke``, e.g. ``revoke(access_token=...)`` or ``revoke(api_key=...)``."""
         return self._call("POST", "revoke", what)
 
+    def delete_list(self, list_id: str) -> dict[str, Any]:
+        """``POST /_fake/delete_list``: delete a list, as someone at the service would."""
+        return self._call("POST", "delete_list", {"list_id": list_id})
+
 
 class RunningFake(FakeControl):
     """A fake serving from a daemon thread of this process; ``app`` is its live state."""

@@ -3,7 +3,12 @@
 The file is never held in memory: rows are parsed one at a time and streamed into the
 database (``COPY`` into a temporary table on PostgreSQL, then one set-based upsert; batched
 ``INSERT ... ON CONFLICT`` on SQLite). A malformed row is rejected with its line number and
-the reason; the valid rows are kept.
+the reason; the valid rows are kept. A name longer than its column is shortened and kept, with
+a warning: only a customer id or e-mail that does not fit rejects the row, because a shortened
+one would name someone else.
+
+``import_records`` is the one way in for profiles (the CSV import, the demo seeder, and any
+later API): every record passes the same checks before the same upsert.
 """
 
 from __future__ import annotations
@@ -21,13 +26,20 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from config.text import shortened
 from segments.catalogue import refresh_field_catalogue
 from segments.models import Profile, ProfileField
 from segments.rules import NUMBER_PATTERN
 
 FIXED_COLUMNS = ("customer_id", "email", "first_name", "last_name")
-MAX_LENGTHS = {"customer_id": 255, "email": 320, "first_name": 200, "last_name": 200}
+#: Fixed fields that identify the person: too long, the row is rejected rather than shortened.
+IDENTIFYING_COLUMNS = ("customer_id", "email")
+SHORTENED_COLUMNS = tuple(name for name in FIXED_COLUMNS if name not in IDENTIFYING_COLUMNS)
+MAX_LENGTHS = {name: Profile._meta.get_field(name).max_length for name in FIXED_COLUMNS}
+_IDENTIFYING_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in IDENTIFYING_COLUMNS)
+_SHORTENED_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in SHORTENED_COLUMNS)
 MAX_LISTED_REJECTIONS = 10_000
+MAX_LISTED_WARNINGS = 10_000
 SQLITE_BATCH_ROWS = 5_000
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -58,6 +70,16 @@ class RejectedRow:
 
 
 @dataclass
+class ShortenedValue:
+    """A warning: the value of ``field`` on ``line`` did not fit and its start was kept."""
+
+    line: int
+    field: str
+    original_length: int
+    kept_length: int
+
+
+@dataclass
 class ImportReport:
     rows_read: int = 0
     created: int = 0
@@ -65,6 +87,8 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     rejected_rows: list[RejectedRow] = field(default_factory=list)
+    warned: int = 0
+    warnings: list[ShortenedValue] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -74,6 +98,11 @@ class ImportReport:
         self.rejected += 1
         if len(self.rejected_rows) < MAX_LISTED_REJECTIONS:
             self.rejected_rows.append(RejectedRow(line, reason))
+
+    def warn(self, warning: ShortenedValue) -> None:
+        self.warned += 1
+        if len(self.warnings) < MAX_LISTED_WARNINGS:
+            self.warnings.append(warning)
 
 
 @dataclass
@@ -145,11 +174,37 @@ def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> Import
 def import_records(
     records: Iterable[ProfileRecord], attribute_types: dict[str, str]
 ) -> ImportReport:
-    """Import already-parsed records (the demo seeder uses this); every fixed field is set."""
+    """Import already-parsed records (the demo seeder uses this); every fixed field is set.
+
+    The records are checked as CSV rows are: no or an over-long customer id or e-mail rejects
+    the record, an over-long name is shortened with a warning naming ``record.line``.
+    """
     report = ImportReport()
-    _store(_count_read(records, report), set(FIXED_COLUMNS), list(attribute_types), report)
+    kept = (
+        checked
+        for record in _count_read(records, report)
+        if (checked := _checked(record, report)) is not None
+    )
+    _store(kept, set(FIXED_COLUMNS), list(attribute_types), report)
     refresh_field_catalogue(attribute_types)
     return report
+
+
+def _checked(record: ProfileRecord, report: ImportReport) -> ProfileRecord | None:
+    """The record as it can be kept, names shortened to fit (with a warning each), or None
+    when it is rejected (recorded on ``report``). Every record passes here before the upsert."""
+    reason = _identity_problem(record)
+    if reason:
+        report.reject(record.line, reason)
+        return None
+    shortened_names = {}
+    for name, limit in _SHORTENED_LIMITS:
+        value = getattr(record, name)
+        if len(value) > limit:
+            kept = shortened(value, limit)
+            report.warn(ShortenedValue(record.line, name, len(value), len(kept)))
+            shortened_names[name] = kept
+    return record._replace(**shortened_names) if shortened_names else record
 
 
 def _count_read(records: Iterable[ProfileRecord], report: ImportReport) -> Iterator[ProfileRecord]:
@@ -211,24 +266,27 @@ def _parse_rows(
             report.reject(line, reason)
             continue
         values = {fixed: row[index].strip() for fixed, index in positions.items()}
-        reason = _value_problem(values)
-        if reason:
-            report.reject(line, reason)
+        record = _checked(
+            ProfileRecord(
+                line,
+                values["customer_id"],
+                values.get("email", ""),
+                values.get("first_name", ""),
+                values.get("last_name", ""),
+                {},
+            ),
+            report,
+        )
+        if record is None:
             continue
-        attributes = {}
+        # Attributes are read only from kept rows, so a rejected row adds no type to the catalogue.
+        attributes = record.attributes
         for index, name in attribute_columns:
             value = row[index].strip()
             if value:
                 attributes[name], kind = _classify(value)
                 seen[name].add(kind)
-        yield ProfileRecord(
-            line,
-            values["customer_id"],
-            values.get("email", ""),
-            values.get("first_name", ""),
-            values.get("last_name", ""),
-            attributes,
-        )
+        yield record
 
 
 def _row_problem(row: list[str], width: int) -> str:
@@ -248,13 +306,13 @@ def _row_problem(row: list[str], width: int) -> str:
     return ""
 
 
-def _value_problem(values: dict[str, str]) -> str:
-    if not values["customer_id"]:
+def _identity_problem(record: ProfileRecord) -> str:
+    if not record.customer_id:
         return _("The row has no customer id.")
-    for name, limit in MAX_LENGTHS.items():
-        if len(values.get(name, "")) > limit:
+    for name, limit in _IDENTIFYING_LIMITS:
+        if len(getattr(record, name)) > limit:
             return _("The %(field)s is longer than %(limit)d characters.") % {
-                "field": name.replace("_", " "),
+                "field": Profile._meta.get_field(name).verbose_name,
                 "limit": limit,
             }
     return ""

@@ -80,6 +80,9 @@ class ProfileImport(models.Model):
     unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
     rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
     rejected_rows = models.JSONField(default=list, blank=True)
+    #: Values kept shortened: ``{"line", "field", "original_length", "kept_length"}`` each.
+    warning_count = models.PositiveIntegerField(_("warnings"), default=0)
+    warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(_("error"), blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

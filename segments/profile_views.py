@@ -44,7 +44,7 @@ def profile_import(request: HttpRequest) -> HttpResponse:
 @permission_required("segments.import_profiles", CAN_IMPORT)
 def profile_import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     profile_import = get_object_or_404(ProfileImport, pk=import_id)
-    context = {"import": profile_import, "rejected": profile_import.rejected_rows[:500]}
+    context = {"import": profile_import, **selectors.import_problems(profile_import)}
     if request.htmx:
         return render(request, "segments/import_detail.html#outcome", context)
     return render(request, "segments/import_detail.html", context)

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from segments.models import Profile, ProfileField, Segment, SegmentMember
+from segments.models import Profile, ProfileField, ProfileImport, Segment, SegmentMember
 
 KEYSET_PAGE = 5_000
+SHOWN_IMPORT_PROBLEMS = 500
 
 
 def profile_search(query: str) -> QuerySet[Profile]:
@@ -22,6 +23,16 @@ def profile_search(query: str) -> QuerySet[Profile]:
             | Q(customer_id=term)
         )
     return profiles
+
+
+def import_problems(profile_import: ProfileImport) -> dict[str, list[dict]]:
+    """The first rejected rows and warnings of an import, as the report page lists them; each
+    warning names its field by the field's label, in the reader's language."""
+    warnings = [
+        {**warning, "field": Profile._meta.get_field(warning["field"]).verbose_name}
+        for warning in profile_import.warnings[:SHOWN_IMPORT_PROBLEMS]
+    ]
+    return {"rejected": profile_import.rejected_rows[:SHOWN_IMPORT_PROBLEMS], "warnings": warnings}
 
 
 def field_names() -> list[str]:

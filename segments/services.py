@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from config.translation import gettext_later as _
 from config.translation import stored
-from segments import membership, tasks
+from segments import membership, signals, tasks
 from segments.importing import ColumnMap, ImportFileError, ImportReport, import_csv
 from segments.models import ProfileImport, Segment
 from segments.rules import RuleError
@@ -112,6 +112,8 @@ def segment_refresh(*, segment_id: int) -> Segment:
             "updated_at",
         ]
     )
+    if segment.status == Segment.Status.ACTIVE:
+        signals.segment_refreshed.send_robust(sender=Segment, segment_id=segment.pk)
     return segment
 
 
@@ -168,6 +170,8 @@ def record_import_report(profile_import: ProfileImport, report: ImportReport) ->
     profile_import.unchanged_count = report.unchanged
     profile_import.rejected_count = report.rejected
     profile_import.rejected_rows = [vars(row) for row in report.rejected_rows]
+    profile_import.warning_count = report.warned
+    profile_import.warnings = [vars(warning) for warning in report.warnings]
     if report.imported == 0 and report.rejected:
         profile_import.status = ProfileImport.Status.FAILED
         profile_import.error = stored(_("No row could be imported."))

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "segments",
     "connections",
     "exports",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -228,4 +229,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exports.tasks.resume_stalled_runs",
         "schedule": env.float("EXPORT_SWEEP_SECONDS", default=60.0),
     },
+    "deliver-due-webhooks": {
+        "task": "webhooks.tasks.deliver_due",
+        "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=30.0),
+    },
 }
+
+# Webhooks (webhooks.services): endpoints must use HTTPS unless DEBUG or WEBHOOKS_ALLOW_HTTP.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds to wait before each retry of a failed delivery; after the last, it has failed.
+WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS", cast=float, default=[60, 300, 1800, 7200, 21600, 43200, 43200]
+)
+# An endpoint whose every attempt failed for this long (since the first failure) is disabled.
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24.0)
+# Deliveries that ended longer ago than this are removed from the delivery log.
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)

@@ -8,7 +8,8 @@ Errors are typed so that a caller knows what to do without reading messages:
 
 * ``RateLimited``  - wait ``wait`` seconds, then send the same batch again;
 * ``Transient``    - the service could not be reached or failed; retry later with backoff;
-* ``Permanent``    - the request itself is wrong (bad list id, over a limit); retrying won't help;
+* ``Permanent``    - the request itself is wrong (over a limit); retrying won't help;
+* ``ListNotFound`` - a ``Permanent`` error: the export's list is not (or no longer) at the service;
 * ``AuthExpired``  - the credentials expired and could not be refreshed right now; retry later;
 * ``AuthRevoked``  - the credentials are no longer accepted; the connection has already been
   marked "needs re-authentication" and an administrator must authenticate again.
@@ -19,10 +20,13 @@ Every message is written for a person and never contains a secret.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+from config.translation import gettext_later as _
 
 if TYPE_CHECKING:
     from django import forms
@@ -80,6 +84,22 @@ class Permanent(BackendError):
     """The service refused the request itself: the same call will fail again."""
 
     permanent = True
+
+
+class ListNotFound(Permanent):
+    """The service has no list with this id (deleted there after the export was saved, or
+    never in this account). The connection is fine; the export must choose another list."""
+
+    def __init__(self, *, service: str, list_id: str, **kwargs: Any):
+        super().__init__(
+            _(
+                "%(service)s has no list with the ID %(list)s: it may have been deleted there. "
+                "Edit the export and choose another list."
+            )
+            % {"service": service, "list": list_id},
+            **kwargs,
+        )
+        self.list_id = list_id
 
 
 class AuthError(BackendError):
@@ -174,7 +194,8 @@ class CredentialStore(Protocol):
     """Where a backend reads its secrets and, under a lock, replaces them."""
 
     def load(self) -> dict[str, Any]:
-        """The current secrets."""
+        """The current secrets; waits while an ``update`` of them runs (a token refresh), so
+        that a caller never picks up the secrets being replaced."""
 
     def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
         """Call ``change(current)`` while holding the connection's lock. If it returns a mapping,
@@ -186,20 +207,23 @@ class CredentialStore(Protocol):
 
 class MemoryCredentialStore:
     """A store that keeps the secrets in memory: for checking credentials before a connection
-    exists, and for tests."""
+    exists, and for tests. As the database's store, ``load`` waits while ``update`` runs."""
 
     def __init__(self, credentials: dict[str, Any] | None = None):
         self.credentials = dict(credentials or {})
         self.auth_failures: list[str] = []
+        self._lock = threading.Lock()
 
     def load(self) -> dict[str, Any]:
-        return dict(self.credentials)
+        with self._lock:
+            return dict(self.credentials)
 
     def update(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
-        changed = change(dict(self.credentials))
-        if changed is not None:
-            self.credentials = dict(changed)
-        return dict(self.credentials)
+        with self._lock:
+            changed = change(dict(self.credentials))
+            if changed is not None:
+                self.credentials = dict(changed)
+            return dict(self.credentials)
 
     def auth_failed(self, message: str) -> None:
         self.auth_failures.append(message)

@@ -63,6 +63,15 @@ ACCESS = {
     "system:status": ("get", VIEWER),
     "system:status_detail": ("get", VIEWER),
     "system:schedule": ("get", VIEWER),
+    "webhooks:list": ("get", ADMINISTRATOR),
+    "webhooks:create": ("get", ADMINISTRATOR),
+    "webhooks:detail": ("get", ADMINISTRATOR),
+    "webhooks:edit": ("get", ADMINISTRATOR),
+    "webhooks:enable": ("post", ADMINISTRATOR),
+    "webhooks:disable": ("post", ADMINISTRATOR),
+    "webhooks:rotate_secret": ("post", ADMINISTRATOR),
+    "webhooks:test": ("post", ADMINISTRATOR),
+    "webhooks:delete": ("get", ADMINISTRATOR),
 }
 
 
@@ -86,6 +95,7 @@ def test_every_url_is_in_the_access_table():
 def urls(settings):
     from exports.models import Export, ExportRun
     from segments.models import ProfileImport
+    from webhooks.models import Endpoint
 
     # "Test connection" makes a real request: let it fail fast on a closed local port.
     settings.AUTOPILOT_API_URL = "http://127.0.0.1:9/v1"
@@ -101,6 +111,7 @@ def urls(settings):
     )
     export.segments.set([segment])
     run = ExportRun.objects.create(export=export, trigger="schedule", status="succeeded")
+    endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=[])
     ids = {
         "segments:detail": [segment.pk],
         "segments:members_csv": [segment.pk],
@@ -127,6 +138,10 @@ def urls(settings):
         "exports:run_detail": [run.pk],
         "exports:run_failures_csv": [run.pk],
         "system:status_detail": ["export", export.pk],
+        **{
+            f"webhooks:{name}": [endpoint.pk]
+            for name in ("detail", "edit", "enable", "disable", "rotate_secret", "test", "delete")
+        },
     }
     return {name: reverse(name, args=ids.get(name, [])) for name in ACCESS}
 

@@ -66,7 +66,13 @@ def test_a_backend_error_seen_by_an_export_marks_the_connection_failing():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_refreshing_at_once_spend_the_rotating_refresh_token_only_once(mocked):
+@pytest.mark.parametrize("processes", ["one process", "two processes"])
+def test_two_workers_refreshing_at_once_spend_the_rotating_refresh_token_only_once(
+    mocked, monkeypatch, processes
+):
+    if processes == "two processes":
+        # Workers in two processes share no lock of this process: only the row lock is left.
+        monkeypatch.setattr(services, "_connection_lock", lambda connection_id: threading.Lock())
     connection = ConnectionFactory(
         campaign_monitor=True, credentials=campaign_monitor_credentials(expires_at=time.time() - 1)
     )

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
+from email import message_from_string, policy
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -38,13 +40,23 @@ def autopilot_fake():
         yield fake
 
 
-class Worker:
-    """A Celery worker subprocess that can be killed and started again."""
+#: How Django's file e-mail backend ends each message it writes.
+MAIL_SEPARATOR = "\n" + "-" * 79 + "\n"
 
-    def __init__(self, env: dict[str, str], queue: str, log_path: Path):
-        self.env = env
+
+class Worker:
+    """A Celery worker subprocess that can be killed and started again. The mail it sends is
+    written to files in ``mail_dir`` (``sent_mail()``)."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_path: Path, mail_dir: Path):
+        self.env = {
+            **env,
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(mail_dir),
+        }
         self.queue = queue
         self.log_path = log_path
+        self.mail_dir = mail_dir
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -89,6 +101,15 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def sent_mail(self) -> list[Message]:
+        """Every e-mail the worker sent so far."""
+        messages = []
+        for path in sorted(self.mail_dir.glob("*.log")):
+            for text in path.read_text(errors="replace").split(MAIL_SEPARATOR):
+                if text.strip():
+                    messages.append(message_from_string(text, policy=policy.default))
+        return messages
+
 
 @pytest.fixture
 def e2e_settings(settings, cm_fake, autopilot_fake):
@@ -123,11 +144,13 @@ def worker(e2e_settings, tmp_path, transactional_db):
         "EXPORT_BACKOFF_BASE_SECONDS": "0.05",
         "EXPORT_BACKOFF_MAX_SECONDS": "0.5",
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        # Tasks the worker queues itself (webhook deliveries) go to its own queue too.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
     celery_app.conf.task_always_eager = False
     celery_app.conf.task_default_queue = queue
-    process = Worker(env, queue, tmp_path / "worker.log")
+    process = Worker(env, queue, tmp_path / "worker.log", tmp_path / "mail")
     process.start()
     try:
         yield process

@@ -7,12 +7,15 @@ import threading
 import time
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
+from config.translation import shown
 from connections.models import Connection
 from connections.services import credentials_encrypt
 from exports import runs, services
-from exports.models import Export, ExportRun, ExportRunFailure
+from exports.models import Alert, Export, ExportRun, ExportRunFailure
 from exports.runs import OUTCOME_COUNTS
 from segments.services import segment_refresh
 from tests.e2e.conftest import STALLED_AFTER_SECONDS, wait_until
@@ -20,6 +23,7 @@ from tests.factories import ProfileFactory, SegmentFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 Status = ExportRun.Status
+CM_IMPORTS = "POST /subscribers/{listid}/import.json"
 
 
 def cm_list_id(fake) -> str:
@@ -377,3 +381,53 @@ def test_mirror_mode_keeps_the_list_equal_to_the_segment_run_after_run(
         "person10@example.com"
     ]
     assert (subscriber["State"], subscriber["Name"]) == ("Active", "Back Lee")
+
+
+@pytest.mark.parametrize("kind", ["campaign_monitor", "autopilot"])
+def test_a_list_deleted_at_the_service_fails_the_run_at_once_and_alerts_once(
+    worker, cm_fake, autopilot_fake, cm_connection, autopilot_connection, people, alice, kind
+):
+    alice.email = "alice@example.com"
+    alice.save()
+    fake, connection, service, endpoint = {
+        "campaign_monitor": (cm_fake, cm_connection, "Campaign Monitor", CM_IMPORTS),
+        "autopilot": (autopilot_fake, autopilot_connection, "Autopilot", "POST /contacts"),
+    }[kind]
+    list_ids = (
+        next(iter(fake.state()["clients"].values()))["list_ids"]
+        if kind == "campaign_monitor"
+        else list(fake.state()["accounts"][0]["lists"])
+    )
+    export = make_export(connection, list_ids[0], people, alice)
+    fake.delete_list(list_ids[0])
+
+    run = finished(services.run_request(export=export, user=alice))
+
+    message = (
+        f"{service} has no list with the ID {list_ids[0]}: it may have been deleted there. "
+        "Edit the export and choose another list."
+    )
+    assert (run.status, shown(run.last_error)) == (Status.FAILED, message), worker.log()[-3000:]
+    # At once: no batch after the first refusal (Campaign Monitor refuses the list before any
+    # import, when the run reads its custom fields), and nothing retried.
+    calls = fake.state(summary=True)["stats"]["requests_by_endpoint"].get(endpoint, 0)
+    assert calls <= (0 if kind == "campaign_monitor" else 2)
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.HEALTHY
+    mail = wait_until(worker.sent_mail, message="the alert")
+    time.sleep(0.5)  # a second alert, if there were one, would be on its way by now
+    assert [item["Subject"] for item in worker.sent_mail()] == [
+        f"Export “{export.display_name}” failed"
+    ]
+    assert message in mail[0].get_content()
+    assert Alert.objects.filter(export=export).count() == 1
+
+    page = Client()
+    page.force_login(alice)
+    assert message in page.get(reverse("exports:detail", args=[export.pk])).content.decode()
+
+    # What the message says to do: choose another list, and the next run delivers.
+    export.list_id = list_ids[1]
+    export.save()
+    again = finished(services.run_request(export=export, user=alice))
+    assert (again.status, again.sent) == (Status.SUCCEEDED, 200), worker.log()[-3000:]

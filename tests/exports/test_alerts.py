@@ -320,6 +320,30 @@ def test_a_connection_that_needs_re_authentication_sends_one_mail_naming_its_exp
     )
 
 
+def test_the_re_authentication_alert_says_what_the_service_refused_once(connection):
+    revoked = (
+        "Autopilot rejected the stored API key (Provided autopilotapikey not valid.). Edit "
+        "the connection and enter a new API key."
+    )
+    connection_services.connection_record_auth_failure(connection_id=connection.pk, message=revoked)
+
+    [message] = mail.outbox
+    assert message.body.count(revoked) == 1
+    assert message.body.count("no longer accepts") == 0
+    assert "Until then, the exports that use the connection “Autopilot” cannot run." in (
+        message.body
+    )
+
+
+def test_a_re_authentication_alert_without_the_services_words_says_what_to_do(connection):
+    Connection.objects.filter(pk=connection.pk).update(last_error="")
+    alerts.connection_needs_reauthentication(connection.pk)
+
+    [message] = mail.outbox
+    assert message.body.count("no longer accepts the credentials") == 1
+    assert "an administrator must edit the connection and authenticate again" in message.body
+
+
 def test_a_connection_that_needs_re_authentication_again_the_next_day_alerts_again(
     export, connection
 ):

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from django.core import mail
 from django.db import connection as db_connection
 
 from config.translation import shown
-from connections.types.base import AuthRevoked, RateLimited, Transient
+from connections.models import Connection
+from connections.types.base import AuthRevoked, ListNotFound, RateLimited, Transient
 from exports import engine, runs, services
 from exports.models import ExportRun, ExportRunFailure, SyncState
 from exports.recipients import MEMBERS_FROM, RecipientTable, build_recipients
@@ -108,10 +110,33 @@ def test_revoked_credentials_fail_the_run_and_mark_the_connection(
     backend, make_export, everyone, connection
 ):
     ProfileFactory()
-    backend.errors = [AuthRevoked("Campaign Monitor revoked the access.")]
+    revoked = "Autopilot rejected the stored API key. Edit the connection and enter a new one."
+    backend.errors = [AuthRevoked(revoked)]
     run = run_now(make_export(everyone))
-    assert run.status == Status.FAILED
-    assert "authenticate the connection again" in shown(run.last_error)
+    assert (run.status, shown(run.last_error)) == (Status.FAILED, revoked)  # said once
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
+
+
+def test_a_list_gone_from_the_service_fails_the_run_at_once_and_alerts_once(
+    backend, make_export, everyone, connection, alice, settings
+):
+    settings.EXPORT_CONCURRENCY = 1
+    alice.email = "alice@example.com"
+    alice.save()
+    for number in range(9):  # three batches
+        ProfileFactory(email=f"p{number}@example.com")
+    backend.errors = [ListNotFound(service="Autopilot", list_id="list-1")] * 3
+    run = run_now(make_export(everyone))
+
+    assert (run.status, backend.calls) == (Status.FAILED, 1)  # no retry, no next batch
+    assert shown(run.last_error) == (
+        "Autopilot has no list with the ID list-1: it may have been deleted there. "
+        "Edit the export and choose another list."
+    )
+    connection.refresh_from_db()
+    assert (connection.status, connection.last_error) == (Connection.Status.HEALTHY, "")
+    assert [message.subject for message in mail.outbox] == ["Export “Newsletter” failed"]
 
 
 def test_a_second_run_request_is_refused_while_one_is_active(make_export, everyone):

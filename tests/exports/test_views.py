@@ -5,12 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import responses
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from config.translation import gettext_later
 from connections.models import Connection
-from connections.types.base import Backend, DestinationList, Permanent, Transient
+from connections.types.base import (
+    AuthRevoked,
+    Backend,
+    DestinationList,
+    MemoryCredentialStore,
+    Permanent,
+    Transient,
+)
+from connections.types.campaign_monitor.client import CampaignMonitorClient
 from exports import runs
 from exports.messages import for_error
 from exports.models import Export, ExportRun, ExportRunFailure
@@ -663,6 +672,34 @@ def test_a_run_that_failed_in_a_worker_reads_in_the_readers_language(as_charlie,
 
     assert "Kunne ikke nå Autopilot: HTTP 503." in html
     assert "could not be reached" not in html
+
+
+def revoked_by_campaign_monitor() -> AuthRevoked:
+    """The error our Campaign Monitor client makes of a revoked token (401, Code 122)."""
+    api = "https://cm.test/api/v3.3"
+    client = CampaignMonitorClient(
+        MemoryCredentialStore({"access_token": "a", "refresh_token": "r"}), api_url=api
+    )
+    with responses.RequestsMock() as service:
+        service.get(f"{api}/clients.json", status=401, json={"Code": 122, "Message": "Revoked"})
+        with pytest.raises(AuthRevoked) as caught:
+            client.clients()
+    return caught.value
+
+
+def test_a_run_stopped_by_revoked_credentials_says_so_once(as_alice, shared, segment):
+    export = export_on(shared, segment)
+    run = ExportRun.objects.create(export=export, trigger="schedule")
+    runs.transition(run, ExportRun.Status.RUNNING)
+    runs.transition(
+        run, ExportRun.Status.FAILED, last_error=for_error(revoked_by_campaign_monitor())
+    )
+
+    html = page(as_alice.get(reverse("exports:detail", args=[export.pk])))
+
+    assert html.count("no longer accepts") == 1
+    assert html.lower().count("authenticate") == 1
+    assert "Edit the connection and select Authenticate with Campaign Monitor again." in html
 
 
 def test_run_sends_the_segment_and_the_page_shows_the_outcome(

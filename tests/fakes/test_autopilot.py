@@ -211,6 +211,19 @@ class TestContacts:
         assert ap_session.get(f"{ap.base_url}/contact/a@x.com").json()["unsubscribed"] is True
         assert demo_account(ap)["contacts"]["a@x.com"]["unsubscribed"] is True
 
+    def test_a_deleted_list_is_not_found_and_an_upsert_naming_it_writes_nothing(
+        self, ap, ap_session, newsletter
+    ):
+        assert ap.delete_list(newsletter) == {"deleted": newsletter}
+        assert "Newsletter" not in lists_by_title(ap_session, ap)
+        response = upsert_many(
+            ap_session, ap, [{"Email": "a@x.com", "_autopilot_list": newsletter}]
+        )
+        assert response.status_code == 404
+        assert response.json() == {"error": "Not Found", "message": "List could not be found."}
+        assert demo_account(ap)["counts"]["contacts"] == 0
+        assert ap_session.get(f"{ap.base_url}/list/{newsletter}/contacts").status_code == 404
+
 
 class TestPaging:
     def test_contacts_come_100_a_page_and_the_last_page_has_no_bookmark(self, ap, ap_session):

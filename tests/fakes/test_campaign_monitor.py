@@ -166,6 +166,24 @@ class TestAuthentication:
         )
         assert fresh.status_code == 200
 
+    def test_tokens_can_expire_after_a_chosen_number_of_requests(self, cm):
+        token = seeded_token(cm)
+        cm.configure(expire_tokens_after=2)
+        answers = [
+            requests.get(f"{cm.base_url}/clients.json", headers=bearer(token["access_token"]))
+            for _ in range(3)
+        ]
+        assert [answer.status_code for answer in answers] == [200, 200, 401]
+        assert answers[2].json()["Code"] == 121
+
+    def test_refused_calls_are_counted_under_their_endpoint(self, cm):
+        token = seeded_token(cm)
+        cm.configure(expire_tokens=True)
+        requests.get(f"{cm.base_url}/clients.json", headers=bearer(token["access_token"]))
+        stats = cm.state(summary=True)["stats"]
+        assert stats["requests_by_endpoint"]["GET /clients.json"] == 1
+        assert stats["responses_by_status"]["401"] == 1
+
     def test_token_lifetime_is_configurable(self):
         with running_fake("campaign_monitor", token_lifetime=0) as cm:
             tokens = exchange(cm, authorize_code(cm)).json()
@@ -738,6 +756,16 @@ class TestControl:
         assert "subscribers" not in cm.state(summary=True)["lists"][newsletter]
         assert list(cm.state(list=newsletter)["lists"]) == [newsletter]
         assert cm.state(email="a@x.com")["lists"][newsletter]["subscribers"]["a@x.com"]
+
+    def test_a_deleted_list_is_an_invalid_list_id(self, cm, cm_session, newsletter):
+        assert cm.delete_list(newsletter) == {"deleted": newsletter}
+        response = run_import(cm_session, cm, newsletter, subscribers("a@x.com"))
+        assert response.status_code == 400
+        assert response.json() == {"Code": 101, "Message": "Invalid ListID"}
+        client = next(iter(cm.state(summary=True)["clients"].values()))
+        assert newsletter not in client["list_ids"]
+        with pytest.raises(Exception, match="no list"):
+            cm.delete_list(newsletter)
 
     def test_reset_goes_back_to_the_demo_data(self, cm, cm_session, newsletter):
         run_import(cm_session, cm, newsletter, subscribers("a@x.com"))

@@ -5,7 +5,14 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from segments.importing import ColumnMap, ImportFileError, import_csv
+from segments.importing import (
+    ColumnMap,
+    ImportFileError,
+    ProfileRecord,
+    ShortenedValue,
+    import_csv,
+    import_records,
+)
 from segments.models import Profile, ProfileField
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +74,62 @@ def test_it_reads_a_byte_order_mark_and_unicode():
     )
 
 
+def test_a_300_character_first_name_keeps_the_profile_with_a_warning_naming_the_line():
+    report = import_csv(
+        csv_bytes(
+            f"customer_id,email,first_name\n1,a@example.com,Ann\n2,b@example.com,{'N' * 300}\n"
+        )
+    )
+    assert (report.created, report.rejected) == (2, 0)
+    assert report.warned == 1
+    assert report.warnings == [ShortenedValue(3, "first_name", 300, 200)]
+    assert Profile.objects.get(customer_id="2").first_name == "N" * 200
+
+
+@pytest.mark.parametrize(("field", "limit"), [("first_name", 200), ("last_name", 200)])
+def test_every_over_long_name_field_is_shortened_and_the_row_kept(field, limit):
+    too_long = "王" * (limit + 50)
+    report = import_csv(csv_bytes(f"customer_id,{field},city\n7,{too_long},Oslo\n"))
+    assert (report.created, report.rejected, report.warned) == (1, 0, 1)
+    assert report.warnings == [ShortenedValue(2, field, limit + 50, limit)]
+    profile = Profile.objects.get(customer_id="7")
+    assert getattr(profile, field) == "王" * limit
+    assert profile.attributes == {"city": "Oslo"}
+
+
+def test_a_name_is_shortened_before_a_combining_accent_never_through_it():
+    name = "e" * 199 + "e\u0301" + "f" * 10
+    report = import_csv(csv_bytes(f"customer_id,last_name\n1,{name}\n"))
+    assert Profile.objects.get().last_name == "e" * 199
+    assert report.warnings == [ShortenedValue(2, "last_name", 211, 199)]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("customer_id", "c" * 256, "The customer id is longer than 255 characters."),
+        ("email", "e" * 310 + "@example.com", "The email is longer than 320 characters."),
+    ],
+)
+def test_an_over_long_customer_id_or_email_still_rejects_the_row(column, value, reason):
+    other = "email" if column == "customer_id" else "customer_id"
+    report = import_csv(csv_bytes(f"{column},{other}\n{value},x\nkept,kept\n"))
+    assert report.created == 1 and Profile.objects.get().customer_id == "kept"
+    assert [(row.line, row.reason) for row in report.rejected_rows] == [(2, reason)]
+    assert report.warned == 0
+
+
+def test_records_from_code_are_checked_like_csv_rows():
+    records = [
+        ProfileRecord(1, "a", "a@example.com", "A" * 250, "Lee", {}),
+        ProfileRecord(2, "b" * 300, "b@example.com", "", "", {}),
+    ]
+    report = import_records(records, {})
+    assert report.warnings == [ShortenedValue(1, "first_name", 250, 200)]
+    assert [row.line for row in report.rejected_rows] == [2]
+    assert Profile.objects.get().first_name == "A" * 200
+
+
 def test_it_counts_a_quoted_multiline_value_as_one_row():
     report = import_csv(csv_bytes('customer_id,note\n1,"two\nlines"\n2,x\n3\n'))
     assert report.created == 2
@@ -123,6 +186,13 @@ def test_the_command_prints_a_summary_and_fails_only_when_nothing_was_imported(t
         and "1 rejected" in captured.out
     )
     assert "line 3: The row has 1 value but the header has 2 columns." in captured.err
+
+    long_name = tmp_path / "long_name.csv"
+    long_name.write_text(f"customer_id,first_name\n3,{'x' * 300}\n", encoding="utf-8")
+    call_command("import_profiles", str(long_name))
+    captured = capsys.readouterr()
+    assert "1 created" in captured.out and "1 values shortened" in captured.out
+    assert "line 2: first_name shortened from 300 to 200 characters" in captured.err
 
     bad = tmp_path / "bad.csv"
     bad.write_text("customer_id,email\n,a@example.com\n", encoding="utf-8")

@@ -99,6 +99,40 @@ def test_an_administrator_uploads_a_csv_and_sees_the_outcome(
     assert "The row has 1 value but the header has 2 columns." in page
 
 
+def test_the_import_report_lists_shortened_names_as_warnings_beside_rejections(
+    as_alice, django_capture_on_commit_callbacks
+):
+    rows = f"customer_id,email,first_name\n1,a@example.com,{'M' * 300}\n2\n".encode()
+    upload = SimpleUploadedFile("people.csv", rows, "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_alice.post(
+            reverse("profiles:import"),
+            {
+                "file": upload,
+                "customer_id_column": "customer_id",
+                "email_column": "email",
+                "first_name_column": "first_name",
+                "last_name_column": "last_name",
+            },
+        )
+    profile_import = ProfileImport.objects.get()
+    assert (profile_import.rejected_count, profile_import.warning_count) == (1, 1)
+    assert profile_import.warnings == [
+        {"line": 2, "field": "first_name", "original_length": 300, "kept_length": 200}
+    ]
+    assert Profile.objects.get().first_name == "M" * 200
+    page = as_alice.get(response.url).content.decode()
+    assert 'id="warning-count">1<' in page
+    assert '<h2 id="warnings">Warnings</h2>' in page
+    assert (
+        '<tr><td class="num">2</td><td>First name</td><td class="num">300</td>'
+        '<td class="num">200</td></tr>'
+    ) in page
+    assert "The row has 1 value but the header has 3 columns." in page
+    listing = as_alice.get(reverse("profiles:import")).content.decode()
+    assert '<th scope="col" class="num">Warnings</th>' in listing
+
+
 def test_an_upload_that_is_not_csv_is_refused(as_alice):
     upload = SimpleUploadedFile("people.xlsx", b"PK\x03\x04", "application/octet-stream")
     response = as_alice.post(reverse("profiles:import"), {"file": upload})

@@ -20,6 +20,7 @@ from connections.types.base import (
     AuthRevoked,
     Backend,
     DestinationList,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     PushResult,
@@ -115,7 +116,9 @@ class AutopilotBackend(Backend):
         self._check_batch(batch)
         if not batch:
             return PushResult(accepted=0)
-        reply = self.client.upsert_contacts([self._contact(record, list_id) for record in batch])
+        reply = self.client.upsert_contacts(
+            [self._contact(record, list_id) for record in batch], list_id=list_id
+        )
         mapped = reply.get("email_contact_map")
         if not isinstance(mapped, dict):
             # Older replies carry only contact_ids: a 200 means every contact was taken.
@@ -138,9 +141,9 @@ class AutopilotBackend(Backend):
         for email in emails:
             try:
                 self.client.remove_from_list(list_id, email)
+            except ListNotFound:
+                raise  # the list itself is gone: the export must stop
             except Permanent as error:
-                if error.status == 404:  # the list itself is gone: the export must stop
-                    raise
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 

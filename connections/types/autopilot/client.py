@@ -19,7 +19,13 @@ from django.conf import settings
 
 from config.translation import LaterText
 from config.translation import gettext_later as _
-from connections.types.base import AuthRevoked, BackendError, CredentialStore, Permanent
+from connections.types.base import (
+    AuthRevoked,
+    BackendError,
+    CredentialStore,
+    ListNotFound,
+    Permanent,
+)
 from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 SERVICE = "Autopilot"
@@ -55,6 +61,10 @@ class NotFound(Permanent):
     def __init__(self, message: LaterText | str, *, service_message: str, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.service_message = service_message
+
+
+def list_not_found(list_id: str, error: NotFound) -> ListNotFound:
+    return ListNotFound(service=SERVICE, list_id=list_id, code=error.code, status=error.status)
 
 
 class AutopilotClient(ServiceClient):
@@ -96,7 +106,10 @@ class AutopilotClient(ServiceClient):
         bookmark = None
         for _page in range(_MAX_PAGES):
             suffix = f"/{quote(bookmark, safe='')}" if bookmark else ""
-            body = self._api("GET", path + suffix) or {}
+            try:
+                body = self._api("GET", path + suffix) or {}
+            except NotFound as error:
+                raise list_not_found(list_id, error) from None
             contacts = body.get("contacts") or []
             yield from contacts
             next_bookmark = body.get("bookmark")
@@ -118,24 +131,29 @@ class AutopilotClient(ServiceClient):
         except NotFound as error:
             if "contact" in error.service_message.lower():
                 return False
-            raise Permanent(
-                _("Autopilot has no list with the ID %(list)s. Edit the export and choose a list.")
-                % {"list": list_id},
-                code=error.code,
-                status=error.status,
-            ) from None
+            raise list_not_found(list_id, error) from None
         return True
 
     # Contacts ----------------------------------------------------------------------------------
 
-    def upsert_contacts(self, contacts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def upsert_contacts(
+        self, contacts: Sequence[Mapping[str, Any]], *, list_id: str = ""
+    ) -> dict[str, Any]:
         """Add or update up to 100 contacts (keyed on ``Email``); returns the service's reply,
-        whose ``email_contact_map`` names the contact each address became."""
+        whose ``email_contact_map`` names the contact each address became.
+
+        ``list_id`` is the list the contacts name in ``_autopilot_list``: the only thing this
+        call can fail to find, so a 404 is ``ListNotFound``."""
         if not contacts:
             return {"contact_ids": [], "email_contact_map": {}}
         if len(contacts) > MAX_BULK:
             raise ValueError(f"Autopilot upserts at most {MAX_BULK} contacts per call.")
-        return self._api("POST", "contacts", json={"contacts": list(contacts)}) or {}
+        try:
+            return self._api("POST", "contacts", json={"contacts": list(contacts)}) or {}
+        except NotFound as error:
+            if not list_id:
+                raise
+            raise list_not_found(list_id, error) from None
 
     # The one way out, and the one place errors are made ----------------------------------------
 

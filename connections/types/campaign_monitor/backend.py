@@ -8,9 +8,11 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.text import shortened
 from connections.types.base import (
     Backend,
     DestinationList,
+    ListNotFound,
     Permanent,
     PushResult,
     Record,
@@ -28,6 +30,8 @@ from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsF
 
 CODE_NOT_IN_LIST = 203
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
+#: Campaign Monitor keeps at most 250 characters of a name or custom field value (spec §3).
+MAX_VALUE_LENGTH = 250
 
 
 class CampaignMonitorBackend(Backend):
@@ -164,6 +168,8 @@ class CampaignMonitorBackend(Backend):
         for email in emails:
             try:
                 self.client.delete_subscriber(list_id, email)
+            except ListNotFound:
+                raise  # the list itself is gone: the export must stop
             except Permanent as error:
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
@@ -174,7 +180,7 @@ class CampaignMonitorBackend(Backend):
             [
                 {
                     "Key": self._field_keys.get(name, name),
-                    "Value": "" if value is None else str(value),
+                    "Value": "" if value is None else shortened(str(value), MAX_VALUE_LENGTH),
                 }
                 for name, value in record.fields.items()
             ]
@@ -190,5 +196,5 @@ class CampaignMonitorBackend(Backend):
         # overwrite it, for instance when the export maps no name fields).
         name = f"{record.first_name} {record.last_name}".strip()
         if name:
-            subscriber["Name"] = name
+            subscriber["Name"] = shortened(name, MAX_VALUE_LENGTH).rstrip()
         return subscriber

@@ -27,6 +27,7 @@ from connections.types.base import (
     AuthRevoked,
     BackendError,
     CredentialStore,
+    ListNotFound,
     Permanent,
     Transient,
 )
@@ -46,7 +47,8 @@ CODE_PARTIAL_IMPORT = 210
 CODES_EXPIRED = {120, 121}  # invalid or expired token: one refresh may fix it
 CODE_REVOKED = 122
 #: Invalid ListID / Invalid ClientID: an item this account does not have (answered with 401).
-CODES_NOT_IN_ACCOUNT = {101, 102}
+CODE_INVALID_LIST = 101
+CODES_NOT_IN_ACCOUNT = {CODE_INVALID_LIST, 102}
 
 
 def ci_get(mapping: Any, key: str, default: Any = None) -> Any:
@@ -182,10 +184,12 @@ class CampaignMonitorClient(ServiceClient):
         return self._api("GET", f"clients/{quote(client_id, safe='')}/lists.json").json() or []
 
     def list_details(self, list_id: str) -> dict[str, Any]:
-        return self._api("GET", f"lists/{quote(list_id, safe='')}.json").json() or {}
+        path = f"lists/{quote(list_id, safe='')}.json"
+        return self._api("GET", path, list_id=list_id).json() or {}
 
     def custom_fields(self, list_id: str) -> list[dict[str, Any]]:
-        return self._api("GET", f"lists/{quote(list_id, safe='')}/customfields.json").json() or []
+        path = f"lists/{quote(list_id, safe='')}/customfields.json"
+        return self._api("GET", path, list_id=list_id).json() or []
 
     def create_custom_field(
         self,
@@ -204,7 +208,7 @@ class CampaignMonitorClient(ServiceClient):
             "VisibleInPreferenceCenter": visible_in_preference_center,
         }
         response = self._api(
-            "POST", f"lists/{quote(list_id, safe='')}/customfields.json", json=body
+            "POST", f"lists/{quote(list_id, safe='')}/customfields.json", json=body, list_id=list_id
         )
         key = json_or_none(response)
         return key if isinstance(key, str) else f"[{name}]"
@@ -232,6 +236,7 @@ class CampaignMonitorClient(ServiceClient):
             f"subscribers/{quote(list_id, safe='')}/import.json",
             json=body,
             accept_codes={CODE_PARTIAL_IMPORT},
+            list_id=list_id,
         )
         reply = json_or_none(response) or {}
         if ci_get(reply, "ResultData") is not None:
@@ -253,7 +258,12 @@ class CampaignMonitorClient(ServiceClient):
         )
 
     def delete_subscriber(self, list_id: str, email: str) -> None:
-        self._api("DELETE", f"subscribers/{quote(list_id, safe='')}.json", params={"email": email})
+        self._api(
+            "DELETE",
+            f"subscribers/{quote(list_id, safe='')}.json",
+            params={"email": email},
+            list_id=list_id,
+        )
 
     # The one way out, and the one place errors are made ----------------------------------------
 
@@ -263,8 +273,10 @@ class CampaignMonitorClient(ServiceClient):
         *,
         accept_codes: set[int] | frozenset[int] = frozenset(),
         oauth_step: str = "",
+        list_id: str = "",
     ) -> BackendError | None:
-        """The typed error for a response, or None when it succeeded."""
+        """The typed error for a response, or None when it succeeded. ``list_id`` names the
+        list the call is about: an answer that the list does not exist is ``ListNotFound``."""
         status = response.status_code
         if status < 400:
             return None
@@ -303,6 +315,9 @@ class CampaignMonitorClient(ServiceClient):
             )
         if status == 400 and code in accept_codes:
             return None
+        # An unknown or deleted list: 400 or 401 with Code 101 (the contract is unsure which).
+        if list_id and ((code == CODE_INVALID_LIST and status in (400, 401)) or status == 404):
+            return ListNotFound(service=SERVICE, list_id=list_id, code=code, status=status)
         if status == 401 and code in CODES_NOT_IN_ACCOUNT:
             return Permanent(
                 _(
@@ -352,15 +367,18 @@ class CampaignMonitorClient(ServiceClient):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         accept_codes: set[int] | frozenset[int] = frozenset(),
+        list_id: str = "",
     ) -> requests.Response:
         try:
-            return self._api_with_refresh(method, path, params, json, accept_codes)
+            return self._api_with_refresh(method, path, params, json, accept_codes, list_id)
         except AuthRevoked as error:
             # Outside the token lock's transaction, so that the status change is kept.
             self.store.auth_failed(error.message)
             raise
 
-    def _api_with_refresh(self, method, path, params, json, accept_codes) -> requests.Response:
+    def _api_with_refresh(
+        self, method, path, params, json, accept_codes, list_id
+    ) -> requests.Response:
         url = f"{self.api_url}/{path}"
         credentials = self._fresh_credentials()
         for attempt in (1, 2):
@@ -371,7 +389,7 @@ class CampaignMonitorClient(ServiceClient):
                 json=json,
                 headers={"Authorization": f"Bearer {credentials['access_token']}"},
             )
-            error = self._error_for(response, accept_codes=accept_codes)
+            error = self._error_for(response, accept_codes=accept_codes, list_id=list_id)
             if error is None:
                 return response
             if isinstance(error, AuthExpired) and attempt == 1:

@@ -21,6 +21,7 @@ from connections.types.base import (
     AuthRevoked,
     Backend,
     DestinationList,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     PushResult,
@@ -220,7 +221,10 @@ class MailchimpBackend(Backend):
             if tag:
                 member["tags"] = [tag]
             members.append(member)
-        reply = self.client.batch_upsert(audience_id, members)
+        try:
+            reply = self.client.batch_upsert(audience_id, members)
+        except NotFound:  # the batch endpoint is the audience itself: it is gone
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
         done = {
             str(member.get("email_address") or "").lower()
             for key in ("new_members", "updated_members")
@@ -297,14 +301,7 @@ class MailchimpBackend(Backend):
         try:
             self.client.audience(audience_id)
         except NotFound:
-            raise Permanent(
-                _(
-                    "Mailchimp has no audience with the ID %(list)s. Edit the export and choose "
-                    "an audience."
-                )
-                % {"list": audience_id},
-                status=404,
-            ) from None
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
         self._audiences_known.add(audience_id)
 
     @staticmethod

@@ -23,6 +23,7 @@ from connections.types.base import (
     AuthRevoked,
     Backend,
     DestinationList,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     PushResult,
@@ -169,14 +170,7 @@ class OrttoBackend(Backend):
                 (a for a in self.client.audiences() if str(a.get("id")) == audience_id), None
             )
             if audience is None:
-                raise Permanent(
-                    _(
-                        "Ortto has no audience with the ID %(list)s. Edit the export and choose "
-                        "an audience."
-                    )
-                    % {"list": audience_id},
-                    status=404,
-                )
+                raise ListNotFound(service="Ortto", list_id=audience_id, status=404)
             self._markers[audience_id] = marker_of(audience)
         if not self._markers[audience_id]:
             raise Permanent(_NO_MARKER_ERROR % {"name": audience_id})

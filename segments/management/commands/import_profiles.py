@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from segments.importing import ColumnMap, ImportFileError, import_csv
 
 SHOWN_REJECTIONS = 100
+SHOWN_WARNINGS = 100
 
 
 class Command(BaseCommand):
@@ -45,9 +46,17 @@ class Command(BaseCommand):
             self.stderr.write(f"line {row.line}: {row.reason}")
         if report.rejected > SHOWN_REJECTIONS:
             self.stderr.write(f"... and {report.rejected - SHOWN_REJECTIONS} more rejected rows")
+        for warning in report.warnings[:SHOWN_WARNINGS]:
+            self.stderr.write(
+                f"line {warning.line}: {warning.field} shortened from"
+                f" {warning.original_length} to {warning.kept_length} characters"
+            )
+        if report.warned > SHOWN_WARNINGS:
+            self.stderr.write(f"... and {report.warned - SHOWN_WARNINGS} more shortened values")
         self.stdout.write(
             f"{report.rows_read} rows read in {elapsed:.1f}s: {report.created} created, "
-            f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected"
+            f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected,"
+            f" {report.warned} values shortened"
         )
         if report.imported == 0:
             raise CommandError("No row could be imported.")

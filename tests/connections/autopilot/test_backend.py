@@ -10,8 +10,8 @@ import requests
 from connections.types.autopilot.backend import AutopilotBackend
 from connections.types.base import (
     AuthRevoked,
+    ListNotFound,
     MemoryCredentialStore,
-    Permanent,
     Record,
     StepStatus,
     Transient,
@@ -96,8 +96,19 @@ def test_an_unreachable_service_fails_the_first_step_with_a_clear_message(mocked
     assert "Autopilot could not be reached" in steps[0].message
 
 
+def test_a_push_into_a_list_that_is_gone_raises_list_not_found(mocked, backend):
+    mocked.post(
+        f"{AP_API}/contacts",
+        json={"error": "Not Found", "message": "List could not be found."},
+        status=404,
+    )
+    with pytest.raises(ListNotFound) as caught:
+        backend.push(LIST_ID, [Record("a@x.com")])
+    assert caught.value.list_id == LIST_ID
+
+
 def test_a_removal_from_a_list_that_is_gone_stops_the_export(mocked, backend):
     mocked.delete(f"{AP_API}/list/contactlist_gone/contact/a%40x.com", body="", status=404)
-    with pytest.raises(Permanent):
+    with pytest.raises(ListNotFound):
         backend.remove("contactlist_gone", ["a@x.com"])
     assert len(mocked.calls) == 1

@@ -13,6 +13,7 @@ from connections.services import DatabaseCredentialStore
 from connections.types.autopilot.client import AutopilotClient, custom_key
 from connections.types.base import (
     AuthRevoked,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     RateLimited,
@@ -101,9 +102,34 @@ def test_removing_a_contact_that_is_not_on_the_list_is_not_an_error(mocked, clie
 )
 def test_removing_from_a_list_that_is_gone_is_an_error_not_a_removal(mocked, client, answer):
     mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/a%40x.com", **answer)
-    with pytest.raises(Permanent) as caught:
+    with pytest.raises(ListNotFound) as caught:
         client.remove_from_list(LIST_ID, "a@x.com")
     assert "no list with the ID contactlist_AAAA-1111" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": "", "status": 404},
+        {"json": {"error": "Not Found", "message": "List could not be found."}, "status": 404},
+    ],
+)
+def test_an_upsert_into_a_list_that_is_gone_is_a_list_not_found(mocked, client, answer):
+    mocked.post(f"{AP_API}/contacts", **answer)
+    with pytest.raises(ListNotFound) as caught:
+        client.upsert_contacts([{"Email": "a@x.com", "_autopilot_list": LIST_ID}], list_id=LIST_ID)
+    assert caught.value.permanent and caught.value.list_id == LIST_ID
+    assert str(caught.value) == (
+        "Autopilot has no list with the ID contactlist_AAAA-1111: it may have been deleted "
+        "there. Edit the export and choose another list."
+    )
+    assert client.store.auth_failures == []
+
+
+def test_reading_a_list_that_is_gone_is_a_list_not_found(mocked, client):
+    mocked.get(f"{AP_API}/list/{LIST_ID}/contacts", body="", status=404)
+    with pytest.raises(ListNotFound):
+        list(client.list_contacts(LIST_ID))
 
 
 @pytest.mark.parametrize(

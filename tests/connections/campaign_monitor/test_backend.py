@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from connections.types.base import MemoryCredentialStore, Record, StepStatus
+from connections.types.base import ListNotFound, MemoryCredentialStore, Record, StepStatus
 from connections.types.campaign_monitor.backend import CampaignMonitorBackend
 from tests.connections.campaign_monitor.test_client import LIST_ID, PARTIAL, REVOKED
 from tests.connections.conftest import CM_API
@@ -62,6 +62,32 @@ def test_a_record_without_names_leaves_the_name_in_the_list_alone(mocked, backen
     sent = json.loads(mocked.calls[0].request.body)["Subscribers"]
     assert sent[0]["Name"] == "Ann"
     assert "Name" not in sent[1]  # an empty Name would overwrite the one Campaign Monitor has
+
+
+def test_push_sends_at_most_250_characters_per_value_and_keeps_every_record(mocked, backend):
+    mocked.post(
+        f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
+    )
+    long_first, long_last = "Å" * 200, "Ø" * 200
+    batch = [
+        Record("a@example.com", long_first, long_last, {"bio": "x" * 300, "score": 7}),
+        Record("b@example.com", "é" * 249, "Lee"),  # the cut falls after the space
+    ]
+
+    result = backend.push(LIST_ID, batch)
+
+    assert result.accepted == 2 and result.failures == []
+    sent = json.loads(mocked.calls[0].request.body)["Subscribers"]
+    assert len(sent) == 2
+    assert sent[0]["Name"] == f"{long_first} {long_last[:49]}"
+    assert sent[0]["CustomFields"] == [
+        {"Key": "bio", "Value": "x" * 250},
+        {"Key": "score", "Value": "7"},
+    ]
+    assert sent[1]["Name"] == "é" * 249
+    values = [item["Name"] for item in sent]
+    values += [field["Value"] for item in sent for field in item["CustomFields"]]
+    assert max(len(value) for value in values) <= 250
 
 
 def test_prepare_creates_missing_custom_fields_and_push_uses_their_keys(mocked, backend):
@@ -123,3 +149,11 @@ def test_remove_treats_an_address_that_is_not_on_the_list_as_removed(mocked, bac
     mocked.delete(url, json={"Code": 203, "Message": "Subscriber not in list"}, status=400)
     result = backend.remove(LIST_ID, ["a@x.com", "gone@x.com"])
     assert (result.accepted, result.failures) == (2, [])
+
+
+def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):
+    url = f"{CM_API}/subscribers/{LIST_ID}.json"
+    mocked.delete(url, json={"Code": 101, "Message": "Invalid ListID"}, status=400)
+    with pytest.raises(ListNotFound):
+        backend.remove(LIST_ID, ["a@x.com", "b@x.com"])
+    assert len(mocked.calls) == 1

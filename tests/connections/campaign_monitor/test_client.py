@@ -15,6 +15,7 @@ from connections.services import DatabaseCredentialStore
 from connections.types.base import (
     AuthExpired,
     AuthRevoked,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     RateLimited,
@@ -366,17 +367,43 @@ def test_a_server_error_says_how_long_the_service_asked_us_to_wait(mocked, clien
     assert caught.value.wait == 7.0
 
 
-@pytest.mark.parametrize(("code", "text"), [(101, "Invalid ListID"), (102, "Invalid ClientID")])
-def test_a_list_the_account_does_not_have_is_refused_without_blaming_the_credentials(
-    mocked, client, code, text
-):
-    mocked.post(
-        f"{CM_API}/subscribers/{LIST_ID}/import.json",
-        json={"Code": code, "Message": text},
-        status=401,
+@pytest.mark.parametrize("status", [400, 401])
+def test_a_list_deleted_at_the_service_is_a_list_not_found_that_names_it(mocked, client, status):
+    mocked.post(IMPORT_URL, json={"Code": 101, "Message": "Invalid ListID"}, status=status)
+    with pytest.raises(ListNotFound) as caught:
+        client.import_subscribers(LIST_ID, subscribers("a@x.com"))
+    assert caught.value.permanent and caught.value.list_id == LIST_ID
+    assert str(caught.value) == (
+        f"Campaign Monitor has no list with the ID {LIST_ID}: it may have been deleted there. "
+        "Edit the export and choose another list."
     )
+    assert client.store.auth_failures == []
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "call"),
+    [
+        ("GET", f"{CM_API}/lists/{LIST_ID}/customfields.json", lambda c: c.custom_fields(LIST_ID)),
+        ("GET", f"{CM_API}/lists/{LIST_ID}.json", lambda c: c.list_details(LIST_ID)),
+        (
+            "DELETE",
+            f"{CM_API}/subscribers/{LIST_ID}.json",
+            lambda c: c.delete_subscriber(LIST_ID, "a@x.com"),
+        ),
+    ],
+)
+def test_every_call_about_a_list_that_is_gone_says_so(mocked, client, method, url, call):
+    mocked.add(method, url, json={"Code": 101, "Message": "Invalid ListID"}, status=400)
+    with pytest.raises(ListNotFound):
+        call(client)
+
+
+def test_a_client_the_account_does_not_have_is_refused_without_blaming_the_credentials(
+    mocked, client
+):
+    mocked.post(IMPORT_URL, json={"Code": 102, "Message": "Invalid ClientID"}, status=401)
     with pytest.raises(Permanent) as caught:
         client.import_subscribers(LIST_ID, subscribers("a@x.com"))
-    assert not isinstance(caught.value, AuthRevoked)
-    assert text in str(caught.value) and "Check the list ID" in str(caught.value)
+    assert not isinstance(caught.value, AuthRevoked | ListNotFound)
+    assert "Invalid ClientID" in str(caught.value) and "Check the list ID" in str(caught.value)
     assert client.store.auth_failures == []

@@ -10,6 +10,7 @@ import requests
 
 from connections.types.base import (
     AuthRevoked,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     RateLimited,
@@ -276,8 +277,16 @@ def test_removing_from_an_unknown_audience_stops_the_export(mocked, backend):
         **problem(404, "Resource Not Found"),
     )
     mocked.get(f"{API}/lists/{AUDIENCE}", **problem(404, "Resource Not Found"))
-    with pytest.raises(Permanent, match="no audience"):
+    with pytest.raises(ListNotFound):
         backend.remove(AUDIENCE, ["a@x.com"])
+
+
+def test_a_push_to_an_audience_that_is_gone_raises_list_not_found(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    mocked.post(f"{API}/lists/{AUDIENCE}", **problem(404, "Resource Not Found"))
+    with pytest.raises(ListNotFound) as caught:
+        backend.push(AUDIENCE, [Record("a@x.com")])
+    assert caught.value.list_id == AUDIENCE
 
 
 def test_leavers_of_a_tagged_export_lose_the_tag(mocked, backend):

@@ -9,6 +9,7 @@ import requests
 
 from connections.types.base import (
     AuthRevoked,
+    ListNotFound,
     MemoryCredentialStore,
     Permanent,
     RateLimited,
@@ -125,6 +126,12 @@ def test_leavers_get_the_marker_cleared_and_are_never_archived(mocked, backend):
     assert body["skip_non_existing"] is True
     assert body["people"][0]["fields"] == {"str::email": "a@x.com", "bol:cm:vip-segment": False}
     assert not any("archive" in call.request.url for call in mocked.calls)
+
+
+def test_an_audience_that_is_gone_raises_list_not_found(mocked, backend):
+    mocked.post(f"{EU}/audiences/get", json=[AUDIENCE])
+    with pytest.raises(ListNotFound):
+        backend.push("gone", [Record("a@x.com")])
 
 
 def test_an_audience_without_a_marker_stops_the_export_with_what_to_do(mocked, backend):

@@ -1,0 +1,13 @@
+"""What exports announce, so that apps built on them (webhooks) can act without exports
+knowing them.
+
+``export_run_finished`` is sent with ``run_id`` once per run that ended, after the schedule
+and the alerts were seen to (``services.run_after_finish``). Receivers that fail are logged
+(``send_robust``) and never change the run.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+export_run_finished = Signal()

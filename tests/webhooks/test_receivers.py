@@ -1,0 +1,127 @@
+"""The events that exports, segments and connections announce reach subscribed endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.utils import timezone
+
+from connections.services import connection_record_auth_failure
+from exports import services as export_services
+from exports.models import Export, ExportRun
+from segments.services import segment_refresh
+from tests.connections.factories import ConnectionFactory
+from tests.factories import ProfileFactory, SegmentFactory
+from webhooks import services
+from webhooks.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+
+def sent(event_type: str) -> list[dict]:
+    return [
+        json.loads(body)
+        for body in Delivery.objects.filter(event_type=event_type).values_list("body", flat=True)
+    ]
+
+
+@pytest.fixture
+def finished_run(db):
+    def make(status: str) -> ExportRun:
+        export = Export.objects.create(
+            display_name="Newsletter", connection=ConnectionFactory(), list_id="list-1"
+        )
+        return ExportRun.objects.create(
+            export=export,
+            trigger="user",
+            status=status,
+            profiles_total=12,
+            sent=9,
+            added=7,
+            updated=2,
+            failed=1,
+            skipped=2,
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+
+    return make
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "completed_with_warnings"])
+def test_a_finished_run_is_announced_with_its_counts(endpoint, finished_run, status):
+    run = finished_run(status)
+
+    export_services.run_after_finish(run.pk)
+
+    (event,) = sent("export_run.finished")
+    assert event["type"] == "export_run.finished"
+    assert event["data"]["export"]["id"] == run.export_id
+    assert event["data"]["export"]["name"] == "Newsletter"
+    assert event["data"]["run"]["id"] == run.pk
+    assert event["data"]["run"]["status"] == status
+    assert event["data"]["run"]["finished_at"] == run.finished_at.isoformat()
+    assert event["data"]["run"]["counts"] == {
+        "profiles": 12,
+        "sent": 9,
+        "added": 7,
+        "updated": 2,
+        "unchanged": 0,
+        "removed": 0,
+        "failed": 1,
+        "skipped": 2,
+    }
+
+
+@pytest.mark.parametrize("status", ["skipped", "cancelled"])
+def test_skipped_and_cancelled_runs_are_not_announced(endpoint, finished_run, status):
+    export_services.run_after_finish(finished_run(status).pk)
+
+    assert sent("export_run.finished") == []
+
+
+def test_a_webhook_that_cannot_be_published_never_breaks_the_end_of_a_run(
+    endpoint, finished_run, monkeypatch, caplog
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(services, "event_publish", broken)
+
+    export_services.run_after_finish(finished_run("succeeded").pk)  # does not raise
+
+    assert "database gone" in caplog.text
+
+
+def test_a_refreshed_segment_is_announced_with_its_member_count(endpoint):
+    ProfileFactory.create_batch(3)
+    segment = SegmentFactory(name="Everyone")
+
+    segment_refresh(segment_id=segment.pk)
+
+    (event,) = sent("segment.refreshed")
+    assert event["data"]["segment"]["id"] == segment.pk
+    assert event["data"]["segment"]["name"] == "Everyone"
+    assert event["data"]["segment"]["member_count"] == 3
+
+
+def test_a_refresh_that_failed_is_not_announced(endpoint):
+    segment = SegmentFactory(
+        rules={"match": "all", "conditions": [{"field": "gone", "operator": "is_not_empty"}]}
+    )
+
+    assert segment_refresh(segment_id=segment.pk).status == "failed"
+    assert sent("segment.refreshed") == []
+
+
+def test_a_connection_that_needs_reauthentication_is_announced_once(endpoint):
+    connection = ConnectionFactory(display_name="Autopilot EU")
+
+    connection_record_auth_failure(connection_id=connection.pk, message="Key revoked")
+    connection_record_auth_failure(connection_id=connection.pk, message="Key revoked")
+
+    (event,) = sent("connection.needs_reauthentication")
+    assert event["data"] == {
+        "connection": {"id": connection.pk, "name": "Autopilot EU", "type": "autopilot"}
+    }

@@ -1,0 +1,116 @@
+"""The events an endpoint can subscribe to, and the ``data`` each one carries.
+
+Every body has the same envelope: ``{"id", "type", "created_at", "data"}``; ``id`` is the
+``Webhook-Id`` header. Payloads hold ids, names, states and counts, never a secret nor a
+profile's address.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+EXPORT_RUN_FINISHED = "export_run.finished"
+SEGMENT_REFRESHED = "segment.refreshed"
+CONNECTION_NEEDS_REAUTHENTICATION = "connection.needs_reauthentication"
+#: Sent by "Send test event" only, whatever the endpoint subscribed to.
+TEST = "webhook.test"
+
+EVENT_CHOICES = [
+    (EXPORT_RUN_FINISHED, _("An export run finished (successful, failed or with warnings)")),
+    (SEGMENT_REFRESHED, _("A segment was refreshed")),
+    (CONNECTION_NEEDS_REAUTHENTICATION, _("A connection needs re-authentication")),
+]
+
+#: The run states that announce ``export_run.finished``; skipped and cancelled runs do not.
+FINISHED_RUN_STATUSES = ("succeeded", "failed", "completed_with_warnings")
+
+
+def _absolute(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def export_run_finished(run_id: int) -> dict[str, Any] | None:
+    """The data of ``export_run.finished``, or None when the run's state is not announced."""
+    from config.translation import shown
+    from exports.models import ExportRun
+
+    run = ExportRun.objects.select_related("export").filter(pk=run_id).first()
+    if run is None or run.status not in FINISHED_RUN_STATUSES:
+        return None
+    with translation.override(settings.LANGUAGE_CODE):
+        error = shown(run.last_error) if run.last_error else None
+    return {
+        "export": {
+            "id": run.export_id,
+            "name": run.export.display_name,
+            "url": _absolute(run.export.get_absolute_url()),
+        },
+        "run": {
+            "id": run.pk,
+            "status": run.status,
+            "trigger": run.trigger,
+            "started_at": _iso(run.started_at),
+            "finished_at": _iso(run.finished_at),
+            "error": error,
+            "counts": {
+                "profiles": run.profiles_total,
+                "sent": run.sent,
+                "added": run.added,
+                "updated": run.updated,
+                "unchanged": run.unchanged,
+                "removed": run.removed,
+                "failed": run.failed,
+                "skipped": run.skipped,
+            },
+        },
+    }
+
+
+def segment_refreshed(
+    segment_id: int, *, joined: int | None = None, left: int | None = None
+) -> dict[str, Any] | None:
+    """The data of ``segment.refreshed``; ``joined`` and ``left`` are null when not known."""
+    from segments.models import Segment
+
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        return None
+    return {
+        "segment": {
+            "id": segment.pk,
+            "name": segment.name,
+            "member_count": segment.member_count,
+            "joined": joined,
+            "left": left,
+            "refreshed_at": _iso(segment.last_refreshed_at),
+        }
+    }
+
+
+def connection_needs_reauthentication(connection_id: int) -> dict[str, Any] | None:
+    """The data of ``connection.needs_reauthentication``."""
+    from connections.models import Connection
+
+    connection = Connection.objects.filter(pk=connection_id).only("id", "display_name", "kind")
+    connection = connection.first()
+    if connection is None:
+        return None
+    return {
+        "connection": {
+            "id": connection.pk,
+            "name": connection.display_name,
+            "type": connection.kind,
+        }
+    }
+
+
+def test_event() -> dict[str, Any]:
+    return {"message": "This is a test event sent from Audience Relay."}
