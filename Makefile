@@ -10,7 +10,14 @@ DEMO_ENV := DJANGO_SETTINGS_MODULE=config.settings.base \
 	CAMPAIGN_MONITOR_TOKEN_URL=http://127.0.0.1:8101/oauth/token \
 	CAMPAIGN_MONITOR_CLIENT_ID=demo-client-id \
 	CAMPAIGN_MONITOR_CLIENT_SECRET=demo-client-secret \
-	AUTOPILOT_API_URL=http://127.0.0.1:8102/v1
+	AUTOPILOT_API_URL=http://127.0.0.1:8102/v1 \
+	MAILCHIMP_API_URL='http://127.0.0.1:8103/{dc}/3.0' \
+	MAILCHIMP_OAUTH_URL=http://127.0.0.1:8103/oauth2 \
+	MAILCHIMP_CLIENT_ID=demo-mailchimp-client-id \
+	MAILCHIMP_CLIENT_SECRET=demo-mailchimp-client-secret \
+	ORTTO_API_URL_GLOBAL=http://127.0.0.1:8104/v1 \
+	ORTTO_API_URL_AU=http://127.0.0.1:8104/au/v1 \
+	ORTTO_API_URL_EU=http://127.0.0.1:8104/eu/v1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
@@ -34,7 +41,7 @@ install-test: $(VENV)/.installed-test
 compilemessages:
 	@$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
 
-## Start the whole app on SQLite with an embedded broker: web, worker, beat and both fakes.
+## Start the whole app on SQLite with an embedded broker: web, worker, beat and the four fakes.
 demo: install compilemessages
 	@test -f .env || $(BIN)/python scripts/make_env.py > .env
 	@$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0

@@ -9,7 +9,12 @@ Needs the 1,000,000 profiles that bench_data.py leaves in the bench database. Me
   PostgreSQL (less dependent on the machine's speed than the seconds they took);
 - e2e_latency_s: the run again with 100 ms added to every request;
 - autopilot_s for 100,000 profiles against the fake limited to 50 requests per second, and its
-  floor, batches / rate.
+  floor, batches / rate;
+- mailchimp_s for the 1,000,000 profiles against the Mailchimp fake with its limit of 10
+  simultaneous connections, and mailchimp_floor_s: the same rows POSTed 500 at a time from 10
+  threads (10 connections) to another audience of the same fake, right after;
+- ortto_s for 100,000 profiles against the Ortto fake at 30 requests per second (the Business
+  plan's 1,800 a minute), and its floor, calls / rate.
 """
 
 from __future__ import annotations
@@ -32,8 +37,14 @@ BENCH_DATABASE_URL = os.environ.get(
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 AUTOPILOT_RATE = 50
 AUTOPILOT_PROFILES = 100_000
+ORTTO_RATE = 30
+ORTTO_PROFILES = 100_000
+MAILCHIMP_KEY = "bench0mailchimp0key-us21"
+MAILCHIMP_CONNECTIONS = 10
 # A subset of the stages, for working on one figure (delta needs e2e; it changes the data).
-STAGES = set(os.environ.get("BENCH_STAGES", "e2e,floor,delta,latency,autopilot").split(","))
+STAGES = set(
+    os.environ.get("BENCH_STAGES", "e2e,floor,delta,latency,autopilot,mailchimp,ortto").split(",")
+)
 ENCRYPTION_KEY = "YmVuY2htYXJrLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
 
 
@@ -44,7 +55,7 @@ def free_port() -> int:
 
 
 def main() -> dict:
-    cm_port, ap_port = free_port(), free_port()
+    cm_port, ap_port, mc_port, or_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
@@ -57,6 +68,10 @@ def main() -> dict:
         "CAMPAIGN_MONITOR_TOKEN_URL": f"http://127.0.0.1:{cm_port}/oauth/token",
         "AUTOPILOT_API_URL": f"http://127.0.0.1:{ap_port}/v1",
         "AUTOPILOT_RATE_LIMIT": str(AUTOPILOT_RATE),
+        "MAILCHIMP_API_URL": f"http://127.0.0.1:{mc_port}/{{dc}}/3.0",
+        "MAILCHIMP_MAX_CONNECTIONS": str(MAILCHIMP_CONNECTIONS),
+        "ORTTO_API_URL_GLOBAL": f"http://127.0.0.1:{or_port}/v1",
+        "ORTTO_RATE_LIMIT": str(ORTTO_RATE),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
     os.environ.update(env)
@@ -89,6 +104,20 @@ def main() -> dict:
             ],
             cwd=ROOT,
         ),
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "fakes", "mailchimp", "--port", str(mc_port), "--quiet"),
+                *("--api-key", MAILCHIMP_KEY, "--max-connections", str(MAILCHIMP_CONNECTIONS)),
+            ],
+            cwd=ROOT,
+        ),
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "fakes", "ortto", "--port", str(or_port), "--quiet"),
+                *("--rate-limit", str(ORTTO_RATE)),
+            ],
+            cwd=ROOT,
+        ),
     ]
     worker = subprocess.Popen(
         [
@@ -110,7 +139,8 @@ def main() -> dict:
     processes.append(worker)
     try:
         time.sleep(3)
-        return _measure(cm_port, ap_port, worker.pid, [p.pid for p in processes[:2]])
+        ports = {"cm": cm_port, "ap": ap_port, "mc": mc_port, "or": or_port}
+        return _measure(ports, worker.pid, [p.pid for p in processes[:4]])
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -139,7 +169,7 @@ def _forget_earlier_runs() -> None:
             cursor.execute(f'DROP TABLE "{table}"')
 
 
-def _measure(cm_port: int, ap_port: int, worker_pid: int, fake_pids: list[int]) -> dict:
+def _measure(ports: dict[str, int], worker_pid: int, fake_pids: list[int]) -> dict:
     from django.contrib.auth.models import User
     from django.utils import timezone
 
@@ -151,9 +181,11 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int, fake_pids: list[int]) 
     from segments.models import Segment
     from segments.services import segment_refresh
 
-    cm = FakeControl(f"http://127.0.0.1:{cm_port}", "/api/v3.3")
+    cm = FakeControl(f"http://127.0.0.1:{ports['cm']}", "/api/v3.3")
     cpu = CpuMeter(worker=[worker_pid], fakes=fake_pids, postgres=_postgres_pids)
-    autopilot = FakeControl(f"http://127.0.0.1:{ap_port}", "/v1")
+    autopilot = FakeControl(f"http://127.0.0.1:{ports['ap']}", "/v1")
+    mailchimp = FakeControl(f"http://127.0.0.1:{ports['mc']}", "/{dc}/3.0")
+    ortto = FakeControl(f"http://127.0.0.1:{ports['or']}", "/v1")
     client_id = next(iter(cm.state(summary=True)["clients"]))
     lists = cm.seed(
         accounts=[
@@ -265,7 +297,130 @@ def _measure(cm_port: int, ap_port: int, worker_pid: int, fake_pids: list[int]) 
 
     if "autopilot" in STAGES:
         figures.update(_autopilot(autopilot, user, timed_run))
+    if "mailchimp" in STAGES:
+        figures.update(_mailchimp(mailchimp, user, everyone, timed_run))
+    if "ortto" in STAGES:
+        figures.update(_ortto(ortto, user, timed_run))
     return figures
+
+
+def _connection(kind: str, user, credentials: dict):
+    from django.utils import timezone
+
+    from connections.models import Connection
+    from connections.services import credentials_encrypt
+
+    return Connection.objects.create(
+        kind=kind,
+        display_name=f"Bench {kind}",
+        consent_given_by=user,
+        consent_given_at=timezone.now(),
+        encrypted_credentials=credentials_encrypt(credentials),
+    )
+
+
+def _first(count: int):
+    from segments.models import Segment
+    from segments.services import segment_refresh
+
+    segment, _created = Segment.objects.get_or_create(
+        name=f"First {count:,}",
+        defaults={
+            "rules": {
+                "match": "all",
+                "conditions": [
+                    {
+                        "field": "customer_id",
+                        "operator": "less_than",
+                        "value": f"cust-{count + 1:07d}",
+                    }
+                ],
+            }
+        },
+    )
+    return segment_refresh(segment_id=segment.pk)
+
+
+def _mailchimp(mailchimp, user, everyone, timed_run) -> dict:
+    """1,000,000 profiles to the Mailchimp fake (10 connections at most), then the floor."""
+    audiences = mailchimp.seed(
+        accounts=[{"id": "demo", "audiences": [{"name": "Bench run"}, {"name": "Bench floor"}]}]
+    )["accounts"][0]["audiences"]
+    run_audience, floor_audience = (a["id"] for a in audiences[-2:])
+    connection = _connection("mailchimp", user, {"api_key": MAILCHIMP_KEY})
+    mailchimp_s, run = timed_run(connection, run_audience, everyone, "Mailchimp, 1M")
+    floor_s = _mailchimp_floor(mailchimp.base_url.format(dc="us21"), floor_audience, everyone.pk)
+    print(f"Mailchimp floor: {floor_s:.1f}s", file=sys.stderr)
+    return {
+        "mailchimp_sent": run.sent,
+        "mailchimp_s": round(mailchimp_s, 2),
+        "mailchimp_floor_s": round(floor_s, 2),
+        "mailchimp_ratio": round(mailchimp_s / floor_s, 3),
+    }
+
+
+def _mailchimp_floor(api_url: str, audience: str, segment_id: int) -> float:
+    """A plain cursor and POSTs of 500 from 10 threads, one connection each."""
+    import queue
+    import threading
+
+    import psycopg
+    import requests
+
+    batches: queue.Queue = queue.Queue(maxsize=MAILCHIMP_CONNECTIONS * 2)
+
+    def post() -> None:
+        with requests.Session() as session:
+            session.auth = ("bench", MAILCHIMP_KEY)
+            while (members := batches.get()) is not None:
+                body = {"members": members, "update_existing": True}
+                session.post(f"{api_url}/lists/{audience}", json=body, timeout=120)
+
+    threads = [threading.Thread(target=post) for _ in range(MAILCHIMP_CONNECTIONS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    with (
+        psycopg.connect(BENCH_DATABASE_URL) as connection,
+        connection.cursor(name="mailchimp_floor") as cursor,
+    ):
+        cursor.itersize = 500
+        cursor.execute(
+            "SELECT p.email, p.first_name, p.last_name FROM segments_profile p "
+            "JOIN segments_segmentmember m ON m.profile_id = p.id WHERE m.segment_id = %s",
+            (segment_id,),
+        )
+        while rows := cursor.fetchmany(500):
+            batches.put(
+                [
+                    {
+                        "email_address": email,
+                        "status": "subscribed",
+                        "merge_fields": {"FNAME": first, "LNAME": last},
+                    }
+                    for email, first, last in rows
+                ]
+            )
+    for _thread in threads:
+        batches.put(None)
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
+
+
+def _ortto(ortto, user, timed_run) -> dict:
+    """100,000 profiles to the Ortto fake at 30 requests a second; the floor is calls / rate."""
+    segment = _first(ORTTO_PROFILES)
+    connection = _connection("ortto", user, {"api_key": "demo-ortto-key", "region": "global"})
+    audience = next(iter(ortto.state(summary=True)["accounts"][0]["audiences"]))
+    ortto_s, run = timed_run(connection, audience, segment, "Ortto, 100k")
+    floor_s = math.ceil(run.to_send / 100) / ORTTO_RATE
+    return {
+        "ortto_profiles": run.profiles_total,
+        "ortto_s": round(ortto_s, 2),
+        "ortto_floor_s": round(floor_s, 2),
+        "ortto_ratio": round(ortto_s / floor_s, 3),
+    }
 
 
 def _autopilot(autopilot, user, timed_run) -> dict:

@@ -262,6 +262,12 @@ def destination_lists(connection: Connection) -> list[DestinationList]:
     return backend_for(connection).list_destinations()
 
 
+def destination_find(connection: Connection, list_id: str) -> DestinationList | None:
+    """The list ``list_id`` names in the account behind the connection, or None; raises
+    ``BackendError`` with a reason when the service cannot be asked."""
+    return backend_for(connection).find_destination(list_id)
+
+
 def connection_test(*, connection_id: int) -> list[StepResult]:
     """Run the type's connection test through the real client, and record the outcome."""
     connection = Connection.objects.get(pk=connection_id)

@@ -42,14 +42,13 @@ def destination_list_check(
     """Look ``list_id`` up among the lists of the account behind ``connection``. ``saved`` is
     the export being edited, whose list name is kept when the service cannot be asked."""
     try:
-        lists = connection_services.destination_lists(connection)
+        found = connection_services.destination_find(connection, list_id)
     except BackendError as error:
         reason = error.message
     except Exception:  # a fault of ours or the service's: never shown as a stack trace
         logger.exception("Listing the lists of connection %s failed", connection.pk)
         reason = _("The service did not answer as expected.")
     else:
-        found = next((item for item in lists if item.id == list_id), None)
         if found is None:
             return ListCheck(NOT_FOUND)
         return ListCheck(FOUND, name=found.name)

@@ -63,8 +63,6 @@ logger = logging.getLogger(__name__)
 Status = ExportRun.Status
 OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ("sent", "failed", "added", "updated", "removed")
-# Removing is one call per address at some services: smaller batches keep progress moving.
-REMOVAL_BATCH = 100
 STATISTICS_AFTER_ROWS = 10_000
 
 
@@ -276,7 +274,7 @@ def _push_all(
     next_position = run.checkpoint
     exhausted = False
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
-    size = _removal_batch_size(backend) if removing else backend.batch_size
+    size = backend.removal_batch_size if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
     pool = ThreadPoolExecutor(in_flight.maximum, thread_name_prefix=f"export-run-{run.pk}")
     try:
@@ -313,14 +311,6 @@ def _push_all(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         background_sync.join()
-
-
-def _removal_batch_size(backend: Backend) -> int:
-    """A removal is one call per address, and a batch takes one token of the rate limit: under
-    a published limit (Autopilot's 5 calls a second) each removal is a batch of its own."""
-    if backend.rate_limit is not None:
-        return 1
-    return min(backend.batch_size, REMOVAL_BATCH)
 
 
 def _next_batch(rows: list[tuple]) -> Batch | None:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from connections.models import Connection
 from connections.selectors import connections_usable_by
+from connections.types import registry
 from exports import destinations, limits, selectors
 from exports.models import Export, RefreshSchedule
 from segments.models import Segment
@@ -127,11 +128,13 @@ class ExportForm(forms.Form):
     # For the template --------------------------------------------------------------------------
 
     def connection_groups(self) -> list[dict[str, Any]]:
-        """The offered connections grouped by type; a type with none has no group."""
+        """The offered connections grouped by type, with the type's hints for the form; a type
+        with none has no group."""
         selected = str(self["connection"].value() or "")
         limits_by_kind = limits.limits_by_kind()
         groups: dict[str, dict[str, Any]] = {}
         for connection in self.fields["connection"].queryset:
+            backend = registry.backend_class(connection.kind)
             group = groups.setdefault(
                 connection.kind,
                 {
@@ -139,6 +142,8 @@ class ExportForm(forms.Form):
                     "label": connection.kind_label,
                     "icon": connection.icon,
                     "limit": limits_by_kind.get(connection.kind),
+                    "list_hint": backend.list_hint,
+                    "fields_hint": backend.fields_hint,
                     "connections": [],
                 },
             )

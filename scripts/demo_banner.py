@@ -15,7 +15,10 @@ print(
     viewer       / demo-viewer-relay       Viewer
 
   Local fakes: Campaign Monitor http://127.0.0.1:8101   Autopilot http://127.0.0.1:8102
-               (Autopilot API key for the demo: demo-autopilot-key)
+               Mailchimp http://127.0.0.1:8103          Ortto http://127.0.0.1:8104
+               (demo API keys: Autopilot demo-autopilot-key, Mailchimp
+                demo0mailchimp0key-us21 or Authenticate with Mailchimp, Ortto
+                demo-ortto-key with Region Global)
   Stop with Ctrl+C.
 """,
     flush=True,

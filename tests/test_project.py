@@ -127,3 +127,14 @@ def test_nothing_in_connections_imports_exports():
                 if library in exports_tags
             ]
     assert not arrows, arrows
+
+
+def test_the_demo_starts_a_fake_of_every_destination_and_points_the_app_at_it():
+    from fakes import DEFAULT_PORTS, FAKES
+
+    procfile = (ROOT / "Procfile.demo").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    demo_env = makefile.split("DEMO_ENV :=", 1)[1].split("\nTEST_", 1)[0]
+    for kind in FAKES:
+        assert f"-m fakes {kind} --port {DEFAULT_PORTS[kind]}" in procfile, kind
+        assert f"127.0.0.1:{DEFAULT_PORTS[kind]}" in demo_env, kind

@@ -229,6 +229,23 @@ CAMPAIGN_MONITOR_CLIENT_SECRET = env("CAMPAIGN_MONITOR_CLIENT_SECRET", default="
 AUTOPILOT_API_URL = env("AUTOPILOT_API_URL", default="https://api2.autopilothq.com/v1")
 # Requests per second per API key (Autopilot documents 5); shared by every worker through Redis.
 AUTOPILOT_RATE_LIMIT = env.float("AUTOPILOT_RATE_LIMIT", default=5.0)
+# Mailchimp: the API URL names the account's data centre as {dc} (from the key's suffix or
+# the OAuth metadata call); the OAuth application registered with Mailchimp, if any.
+MAILCHIMP_API_URL = env("MAILCHIMP_API_URL", default="https://{dc}.api.mailchimp.com/3.0")
+MAILCHIMP_OAUTH_URL = env("MAILCHIMP_OAUTH_URL", default="https://login.mailchimp.com/oauth2")
+MAILCHIMP_CLIENT_ID = env("MAILCHIMP_CLIENT_ID", default="")
+MAILCHIMP_CLIENT_SECRET = env("MAILCHIMP_CLIENT_SECRET", default="")
+# Simultaneous requests per Mailchimp account (it answers the 11th with 429), across workers.
+MAILCHIMP_MAX_CONNECTIONS = env.int("MAILCHIMP_MAX_CONNECTIONS", default=10)
+# Ortto: one API host per region of the account.
+ORTTO_API_URLS = {
+    "global": env("ORTTO_API_URL_GLOBAL", default="https://api.ap3api.com/v1"),
+    "au": env("ORTTO_API_URL_AU", default="https://api.au.ap3api.com/v1"),
+    "eu": env("ORTTO_API_URL_EU", default="https://api.eu.ap3api.com/v1"),
+}
+# Requests per second per API key (Business plan: 600 per 10 s, 1800 per 60 s = 30/s; a
+# Free account has 1/s), shared by every worker through Redis.
+ORTTO_RATE_LIMIT = env.float("ORTTO_RATE_LIMIT", default=5.0)
 
 # Bulk work sizes, tunable without code changes.
 PROFILE_IMPORT_CHUNK_ROWS = env.int("PROFILE_IMPORT_CHUNK_ROWS", default=50_000)

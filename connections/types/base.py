@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
@@ -248,8 +248,16 @@ class Backend:
     icon: ClassVar[str] = "img/connections/generic.svg"
     #: A template included on the setup pages (where to find a key, what happens next), or "".
     help_template: ClassVar[str] = ""
+    #: One line on the export form about the list id of this type (how to pick or name one).
+    list_hint: ClassVar[str] = ""
+    #: One line on the export form about where the mapped fields go in the service.
+    fields_hint: ClassVar[str] = ""
     #: The most records ``push`` accepts in one call.
     batch_size: ClassVar[int] = 100
+    #: The most addresses one ``remove`` call takes. The engine takes one token of
+    #: ``rate_limit`` per call, so a type whose ``remove`` makes one request per address and
+    #: that has a published rate limit takes 1.
+    removal_batch_size: ClassVar[int] = 100
     #: Requests per second the service allows per credential, or None when it publishes none
     #: (then slow down only when ``RateLimited`` is raised).
     rate_limit: ClassVar[float | None] = None
@@ -302,6 +310,10 @@ class Backend:
         """The lists an export can send to."""
         raise NotImplementedError
 
+    def find_destination(self, list_id: str) -> DestinationList | None:
+        """The list an export's list id names, or None when the account has no such list."""
+        return next((item for item in self.list_destinations() if item.id == list_id), None)
+
     def create_destination(self, name: str) -> DestinationList:
         """The list with this name, created when the account has none (``creates_lists``)."""
         raise NotImplementedError
@@ -319,20 +331,17 @@ class Backend:
         raise NotImplementedError
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        """Take these addresses off the list (at most ``batch_size``).
+        """Take these addresses off the list (at most ``removal_batch_size``).
 
         Addresses that are not on the list count as removed."""
         raise NotImplementedError
 
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        """Every email address currently on the list, page by page."""
-        raise NotImplementedError
-
     # Helpers for subclasses ----------------------------------------------------------------------
 
-    def _check_batch(self, batch: Sequence[Any]) -> None:
-        if len(batch) > self.batch_size:
-            raise ValueError(f"A batch holds at most {self.batch_size} records, not {len(batch)}.")
+    def _check_batch(self, batch: Sequence[Any], limit: int | None = None) -> None:
+        limit = self.batch_size if limit is None else limit
+        if len(batch) > limit:
+            raise ValueError(f"A batch holds at most {limit} records, not {len(batch)}.")
 
 
 class StepSkipped(Exception):

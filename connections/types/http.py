@@ -1,4 +1,5 @@
-"""What every destination client shares: a pooled ``requests.Session`` and rate-limit headers."""
+"""What every destination client shares: a pooled ``requests.Session``, ``ServiceClient`` (the
+one way out, with the 429 / 5xx / timeout / ``Retry-After`` rules) and the rate-limit headers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import requests
@@ -16,7 +18,15 @@ from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPConnectionPool
 from urllib3.util.retry import Retry
 
+from config.translation import LaterText
 from config.translation import gettext_later as _
+from connections.types.base import (
+    BackendError,
+    CredentialStore,
+    MemoryCredentialStore,
+    RateLimited,
+    Transient,
+)
 
 #: (connect, read) seconds. Imports of 1,000 subscribers are synchronous, hence the long read.
 DEFAULT_TIMEOUT = (5.0, 60.0)
@@ -205,4 +215,89 @@ def json_or_none(response: requests.Response):
     try:
         return response.json()
     except ValueError:
+        return None
+
+
+class ServiceClient:
+    """The base of every destination's client: it sends, and it knows the rules every service
+    shares, so that each client keeps only what is its own (its credentials, its error bodies,
+    its other statuses).
+
+    - ``_send``: every request, on one pooled session with timeouts; a timeout or a dropped
+      connection becomes ``Transient``.
+    - ``_rate_limited`` / ``_common_error``: a 429 becomes ``RateLimited``, waiting as long as the
+      service said (``Retry-After``, ``X-RateLimit-Reset``, or a wait from the body the client
+      read) or, unhinted, ``default_rate_limit_wait`` to be grown by backoff; a 5xx becomes
+      ``Transient``, with the ``Retry-After`` it may carry.
+    """
+
+    #: The service's name in messages.
+    service: ClassVar[str] = ""
+    #: Seconds before the first retry of a 429 that says nothing about waiting.
+    default_rate_limit_wait: ClassVar[float] = 1.0
+
+    def __init__(
+        self,
+        store: CredentialStore | None,
+        *,
+        base_url: str,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        json_body: bool = True,
+    ):
+        self.store = store if store is not None else MemoryCredentialStore()
+        self.session = session or new_session(base_url)
+        if json_body:
+            self.session.headers["Content-Type"] = "application/json"
+        self.timeout = timeout
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as error:
+            raise Transient(
+                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
+                % {"service": self.service, "reason": reason_for(error)}
+            ) from None
+
+    def _rate_limited(
+        self,
+        response: requests.Response,
+        *,
+        message: LaterText | str,
+        code: Any = None,
+        wait: float | None = None,
+    ) -> RateLimited:
+        """``wait``: what the body said, when the service puts it there; else the headers."""
+        if wait is None:
+            wait = wait_from_headers(response)
+        return RateLimited(
+            _("%(service)s asked us to slow down: %(message)s")
+            % {"service": self.service, "message": message},
+            wait=self.default_rate_limit_wait if wait is None else wait,
+            hinted=wait is not None,
+            code=code,
+            status=response.status_code,
+        )
+
+    def _common_error(
+        self,
+        response: requests.Response,
+        *,
+        message: LaterText | str,
+        code: Any = None,
+        wait: float | None = None,
+    ) -> BackendError | None:
+        """The error of a 429 or a 5xx; None for any other status (the client's own)."""
+        status = response.status_code
+        if status == 429:
+            return self._rate_limited(response, message=message, code=code, wait=wait)
+        if status >= 500:
+            return Transient(
+                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
+                % {"service": self.service, "status": status},
+                wait=wait_from_headers(response),
+                code=code,
+                status=status,
+            )
         return None

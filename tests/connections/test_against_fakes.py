@@ -39,6 +39,11 @@ def cm(settings):
         yield fake
 
 
+def active(fake, list_id: str) -> set[str]:
+    subscribers = fake.state(list=list_id)["lists"][list_id]["subscribers"]
+    return {email for email, subscriber in subscribers.items() if subscriber["State"] == "Active"}
+
+
 def add_campaign_monitor(client, decision: str = "allow"):
     """Walk the pages: Connect, Authenticate (the fake's consent form), back to our callback."""
     finish = client.post(
@@ -81,9 +86,9 @@ def test_campaign_monitor_connects_lists_pushes_and_reports_partial_failures(as_
     )
     assert result.accepted == 2
     assert [(f.email, f.code) for f in result.failures] == [("not-an-address@example", "1")]
-    assert sorted(backend.iter_members(newsletter)) == ["ann@example.com", "bob@example.com"]
+    assert active(cm, newsletter) == {"ann@example.com", "bob@example.com"}
     assert backend.remove(newsletter, ["bob@example.com"]).accepted == 1
-    assert list(backend.iter_members(newsletter)) == ["ann@example.com"]
+    assert active(cm, newsletter) == {"ann@example.com"}
 
 
 def test_campaign_monitor_tokens_are_refreshed_when_the_service_expires_them(as_alice, cm):
@@ -133,10 +138,12 @@ def test_autopilot_connects_lists_and_pushes_into_a_list(as_alice, autopilot):
     for start in range(0, len(batch), backend.batch_size):
         result = backend.push(target, batch[start : start + backend.batch_size])
         assert result.failures == []
-    members = list(backend.iter_members(target))
+    members = autopilot.state(list=target)["accounts"][0]["lists"][target]["members"]
     assert len(members) == 150 and "p149@example.com" in members
     assert backend.remove(target, ["p0@example.com"]).accepted == 1
-    assert len(list(backend.iter_members(target))) == 149
+    assert (
+        autopilot.state(list=target, summary=True)["accounts"][0]["lists"][target]["count"] == 149
+    )
 
 
 def test_autopilot_answers_too_many_requests_with_rate_limited(settings):

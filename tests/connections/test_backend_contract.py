@@ -1,7 +1,8 @@
 """One contract every destination backend keeps, run against each type's local fake.
 
-A new destination adds a subclass with a ``backend`` fixture that returns a backend connected to
-its fake; every test here must pass unchanged.
+A new destination adds a subclass with a ``fake`` fixture (its running fake), a ``backend``
+fixture that returns a backend connected to it, and ``members``, which reads from the fake's
+state who is on a list; every test here must pass unchanged.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ import requests
 from connections.services import backend_for
 from connections.types.base import Backend, PushResult, Record, StepStatus
 from connections.types.campaign_monitor.client import CampaignMonitorClient
+from connections.types.mailchimp.client import MailchimpClient
 from fakes.testing import running_fake
 from tests.connections.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db
+MAILCHIMP_KEY = "demo0mailchimp0key-us21"
+ORTTO_PREFIXES = {"global": "", "au": "/au", "eu": "/eu"}
 
 
 class BackendContract:
+    @staticmethod
+    def members(fake, destination: str) -> set[str]:
+        """The lower-cased addresses on the list, as the fake holds it."""
+        raise NotImplementedError
+
     def records(self, count: int, start: int = 0) -> list[Record]:
         return [
             Record(f"member{n}@example.com", "Member", str(n), {"Tier": "gold"})
@@ -35,6 +44,7 @@ class BackendContract:
 
     def test_it_declares_its_limits(self, backend):
         assert backend.batch_size >= 1
+        assert backend.removal_batch_size >= 1
         assert backend.rate_limit is None or backend.rate_limit > 0
 
     def test_every_step_of_the_connection_test_passes(self, backend):
@@ -45,17 +55,18 @@ class BackendContract:
         destinations = backend.list_destinations()
         assert destinations and all(d.id and d.name for d in destinations)
 
-    def test_a_full_batch_is_accepted_and_becomes_members(self, backend, destination):
+    def test_a_full_batch_is_accepted_and_becomes_members(self, fake, backend, destination):
         result = backend.push(destination, self.records(backend.batch_size))
         assert isinstance(result, PushResult)
         assert (result.accepted, result.failures) == (backend.batch_size, [])
-        members = set(backend.iter_members(destination))
+        members = self.members(fake, destination)
         assert {r.email for r in self.records(backend.batch_size)} <= members
 
-    def test_pushing_the_same_records_again_updates_them(self, backend, destination):
+    def test_pushing_the_same_records_again_updates_them(self, fake, backend, destination):
         backend.push(destination, self.records(3))
         assert backend.push(destination, self.records(3)).accepted == 3
-        assert len([m for m in backend.iter_members(destination) if m.startswith("member")]) == 3
+        members = self.members(fake, destination)
+        assert len([m for m in members if m.startswith("member")]) == 3
 
     def test_an_empty_batch_sends_nothing(self, backend, destination):
         assert backend.push(destination, []).accepted == 0
@@ -64,42 +75,174 @@ class BackendContract:
         with pytest.raises(ValueError):
             backend.push(destination, self.records(backend.batch_size + 1))
 
-    def test_removed_addresses_leave_the_list(self, backend, destination):
+    def test_a_full_removal_batch_is_taken_and_one_over_refused(self, backend, destination):
+        size = backend.removal_batch_size
+        backend.push(destination, self.records(min(size, backend.batch_size)))
+        emails = [r.email for r in self.records(size)]
+        assert backend.remove(destination, emails).failures == []
+        with pytest.raises(ValueError):
+            backend.remove(destination, [*emails, "one.more@example.com"])
+
+    def test_removed_addresses_leave_the_list(self, fake, backend, destination):
         backend.push(destination, self.records(2))
         assert backend.remove(destination, ["member0@example.com"]).failures == []
-        assert "member0@example.com" not in set(backend.iter_members(destination))
+        assert self.members(fake, destination) == {"member1@example.com"}
 
 
 class TestCampaignMonitorBackend(BackendContract):
+    @staticmethod
+    def members(fake, destination):
+        subscribers = fake.state(list=destination)["lists"][destination]["subscribers"]
+        return {email for email, s in subscribers.items() if s["State"] == "Active"}
+
     @pytest.fixture
-    def backend(self, settings):
+    def fake(self):
         with running_fake("campaign_monitor") as fake:
-            settings.CAMPAIGN_MONITOR_API_URL = fake.base_url
-            settings.CAMPAIGN_MONITOR_TOKEN_URL = fake.root_url + "/oauth/token"
-            settings.CAMPAIGN_MONITOR_CLIENT_ID = "demo-client-id"
-            settings.CAMPAIGN_MONITOR_CLIENT_SECRET = "demo-client-secret"
-            redirect_uri = "https://relay.test/callback/"
-            allowed = requests.post(
-                fake.root_url + "/oauth",
-                data={
-                    "client_id": "demo-client-id",
-                    "redirect_uri": redirect_uri,
-                    "scope": "ManageLists,ImportSubscribers",
-                    "decision": "allow",
-                },
-                allow_redirects=False,
-                timeout=5,
-            )
-            code = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"][0]
-            credentials = CampaignMonitorClient().exchange_code(
-                code=code, redirect_uri=redirect_uri
-            )
-            yield backend_for(ConnectionFactory(campaign_monitor=True, credentials=credentials))
+            yield fake
+
+    @pytest.fixture
+    def backend(self, fake, settings):
+        settings.CAMPAIGN_MONITOR_API_URL = fake.base_url
+        settings.CAMPAIGN_MONITOR_TOKEN_URL = fake.root_url + "/oauth/token"
+        settings.CAMPAIGN_MONITOR_CLIENT_ID = "demo-client-id"
+        settings.CAMPAIGN_MONITOR_CLIENT_SECRET = "demo-client-secret"
+        redirect_uri = "https://relay.test/callback/"
+        allowed = requests.post(
+            fake.root_url + "/oauth",
+            data={
+                "client_id": "demo-client-id",
+                "redirect_uri": redirect_uri,
+                "scope": "ManageLists,ImportSubscribers",
+                "decision": "allow",
+            },
+            allow_redirects=False,
+            timeout=5,
+        )
+        code = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"][0]
+        credentials = CampaignMonitorClient().exchange_code(code=code, redirect_uri=redirect_uri)
+        return backend_for(ConnectionFactory(campaign_monitor=True, credentials=credentials))
 
 
 class TestAutopilotBackend(BackendContract):
+    @staticmethod
+    def members(fake, destination):
+        return set(fake.state(list=destination)["accounts"][0]["lists"][destination]["members"])
+
     @pytest.fixture
-    def backend(self, settings):
+    def fake(self):
         with running_fake("autopilot", rate_limit=0) as fake:
-            settings.AUTOPILOT_API_URL = fake.base_url
-            yield backend_for(ConnectionFactory(credentials={"api_key": "demo-autopilot-key"}))
+            yield fake
+
+    @pytest.fixture
+    def backend(self, fake, settings):
+        settings.AUTOPILOT_API_URL = fake.base_url
+        return backend_for(ConnectionFactory(credentials={"api_key": "demo-autopilot-key"}))
+
+
+class MailchimpContract(BackendContract):
+    @staticmethod
+    def members(fake, destination):
+        audience, _separator, tag = destination.partition("#")
+        state = fake.state(list=audience)["accounts"][0]["audiences"][audience]["members"]
+        return {
+            email
+            for email, member in state.items()
+            if member["status"] == "subscribed" and (not tag or tag in member["tags"])
+        }
+
+    @pytest.fixture
+    def fake(self, settings):
+        with running_fake("mailchimp") as fake:
+            settings.MAILCHIMP_API_URL = fake.base_url
+            yield fake
+
+
+class TestMailchimpBackendWithAnApiKey(MailchimpContract):
+    @pytest.fixture
+    def backend(self, fake):
+        credentials = {"api_key": MAILCHIMP_KEY}
+        return backend_for(ConnectionFactory(kind="mailchimp", credentials=credentials))
+
+
+class TestMailchimpBackendSignedInByOAuth(MailchimpContract):
+    @pytest.fixture
+    def backend(self, fake, settings):
+        settings.MAILCHIMP_OAUTH_URL = fake.root_url + "/oauth2"
+        settings.MAILCHIMP_CLIENT_ID = "demo-mailchimp-client-id"
+        settings.MAILCHIMP_CLIENT_SECRET = "demo-mailchimp-client-secret"
+        redirect_uri = "https://relay.test/callback/"
+        allowed = requests.post(
+            fake.root_url + "/oauth2/authorize",
+            data={
+                "client_id": "demo-mailchimp-client-id",
+                "redirect_uri": redirect_uri,
+                "decision": "allow",
+            },
+            allow_redirects=False,
+            timeout=5,
+        )
+        code = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"][0]
+        credentials = MailchimpClient().exchange_code(code=code, redirect_uri=redirect_uri)
+        assert credentials["dc"] == "us21"
+        return backend_for(ConnectionFactory(kind="mailchimp", credentials=credentials))
+
+
+class TestMailchimpBackendWithATag(MailchimpContract):
+    """An export to one tag of an audience: members carry the tag, leavers lose it."""
+
+    @pytest.fixture
+    def backend(self, fake):
+        credentials = {"api_key": MAILCHIMP_KEY}
+        return backend_for(ConnectionFactory(kind="mailchimp", credentials=credentials))
+
+    @pytest.fixture
+    def destination(self, backend: Backend) -> str:
+        destination = backend.list_destinations()[0].id + "#Segment VIP"
+        backend.prepare(destination, ["Tier"])
+        return destination
+
+
+class OrttoContract(BackendContract):
+    @staticmethod
+    def members(fake, destination):
+        state = fake.state(list=destination)["accounts"]
+        return {
+            email
+            for account in state
+            if destination in account["audiences"]
+            for email in account["audiences"][destination]["members"]
+        }
+
+    @pytest.fixture
+    def fake(self, settings):
+        with running_fake("ortto", rate_limit=0) as fake:
+            settings.ORTTO_API_URLS = {
+                region: f"{fake.root_url}{prefix}/v1" for region, prefix in ORTTO_PREFIXES.items()
+            }
+            yield fake
+
+
+class TestOrttoBackend(OrttoContract):
+    @pytest.fixture
+    def backend(self, fake):
+        credentials = {"api_key": "demo-ortto-key", "region": "global"}
+        return backend_for(ConnectionFactory(kind="ortto", credentials=credentials))
+
+
+class TestOrttoBackendInEurope(OrttoContract):
+    """The region picks the host: an EU key works only against the EU host."""
+
+    @pytest.fixture
+    def backend(self, fake):
+        fake.seed(
+            accounts=[
+                {
+                    "id": "eu",
+                    "region": "eu",
+                    "api_keys": ["eu-key"],
+                    "audiences": [{"name": "EU news", "marker": "bol:cm:eu-news"}],
+                }
+            ]
+        )
+        credentials = {"api_key": "eu-key", "region": "eu"}
+        return backend_for(ConnectionFactory(kind="ortto", credentials=credentials))

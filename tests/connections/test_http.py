@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 import responses
 
-from connections.types.http import new_session, wait_from_headers
+from connections.types.base import RateLimited, Transient
+from connections.types.http import ServiceClient, new_session, wait_from_headers
 from fakes.testing import running_fake
 
 URL = "https://api.example.test/v1/subscribers/list-1.json"
@@ -128,3 +130,56 @@ def test_a_rate_limited_call_with_retry_after_reaches_the_client():
 
     assert reply.status_code == 429 and wait_from_headers(reply) == 3.0
     assert len(responses.calls) == 1
+
+
+class Plain(ServiceClient):
+    service = "Plain"
+    default_rate_limit_wait = 2.5
+
+
+def test_every_destinations_client_sends_through_the_shared_base():
+    from importlib import import_module
+
+    from connections.types import registry
+
+    for kind, path in registry.TYPES.items():
+        module = import_module(path.rsplit(".", 2)[0] + ".client")
+        clients = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and value.__module__ == module.__name__
+            and value.__name__.endswith("Client")
+        ]
+        assert clients and all(issubclass(c, ServiceClient) for c in clients), kind
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "error_class", "wait", "hinted"),
+    [
+        (429, {}, RateLimited, 2.5, False),
+        (429, {"Retry-After": "4"}, RateLimited, 4.0, True),
+        (503, {"Retry-After": "3"}, Transient, 3.0, None),
+        (500, {}, Transient, None, None),
+    ],
+)
+def test_the_base_turns_429_and_5xx_into_typed_errors(status, headers, error_class, wait, hinted):
+    with responses.RequestsMock() as mocked:
+        mocked.get("https://plain.test/x", status=status, headers=headers)
+        client = Plain(None, base_url="https://plain.test")
+        error = client._common_error(client._send("GET", "https://plain.test/x"), message="m")
+    assert isinstance(error, error_class) and error.wait == wait
+    assert hinted is None or error.hinted is hinted
+
+
+def test_the_base_makes_a_timeout_transient_and_leaves_other_statuses_to_the_client():
+    with responses.RequestsMock() as mocked:
+        mocked.get("https://plain.test/slow", body=requests.Timeout("slow"))
+        mocked.get("https://plain.test/missing", status=404)
+        client = Plain(None, base_url="https://plain.test")
+        with pytest.raises(Transient, match="Plain could not be reached"):
+            client._send("GET", "https://plain.test/slow")
+        assert (
+            client._common_error(client._send("GET", "https://plain.test/missing"), message="m")
+            is None
+        )

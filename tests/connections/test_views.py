@@ -187,7 +187,7 @@ def test_removal_is_refused_while_exports_use_the_connection(as_alice, autopilot
 
 
 def test_an_unknown_type_is_not_found(as_alice):
-    assert as_alice.get(reverse("connections:setup", args=["mailchimp"])).status_code == 404
+    assert as_alice.get(reverse("connections:setup", args=["sendgrid"])).status_code == 404
 
 
 def test_the_setup_page_shows_the_privacy_text_and_who_can_use_defaults_to_administrators(as_alice):

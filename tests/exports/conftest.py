@@ -18,6 +18,7 @@ class RecordingBackend(Backend):
 
     label = "Recording"
     batch_size = 3
+    removal_batch_size = 3
     rate_limit = None
     opted_out_codes = frozenset({"206"})
 
@@ -58,7 +59,7 @@ class RecordingBackend(Backend):
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
     def remove(self, list_id, emails):
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         with self.lock:
             self.calls += 1
             for email in emails:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connections.types.base import DestinationList, Permanent
+from connections.types.base import Backend, DestinationList, Permanent
 from exports import destinations
 from exports.destinations import ListCheck
 from exports.models import Export
@@ -13,7 +13,7 @@ from tests.connections.factories import ConnectionFactory
 pytestmark = pytest.mark.django_db
 
 
-class Lists:
+class Lists(Backend):
     """A backend that answers only "which lists are there", or fails with ``error``."""
 
     error: Exception | None = None
@@ -26,7 +26,7 @@ class Lists:
 
 @pytest.fixture
 def lists(monkeypatch):
-    fake = Lists()
+    fake = Lists(store=None)
     monkeypatch.setattr("connections.services.backend_for", lambda connection: fake)
     return fake
 

@@ -99,8 +99,9 @@ def test_a_leaver_is_removed_in_mirror_mode_and_kept_otherwise(
     assert state == ("removed" if removed else "in_list")
 
 
-def test_under_a_rate_limit_each_removal_takes_its_own_token(
-    backend, make_export, everyone, five, monkeypatch
+@pytest.mark.parametrize(("size", "calls"), [(1, 3), (2, 2), (3, 1)])
+def test_removals_go_in_the_batch_size_the_destination_declares_one_token_a_call(
+    backend, make_export, everyone, five, monkeypatch, size, calls
 ):
     export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
     run_now(export)
@@ -108,6 +109,7 @@ def test_under_a_rate_limit_each_removal_takes_its_own_token(
         profile.delete()
     segment_refresh(segment_id=everyone.pk)
     monkeypatch.setattr(backend, "rate_limit", 5.0)
+    monkeypatch.setattr(backend, "removal_batch_size", size)
     tokens = []
     monkeypatch.setattr(
         "exports.engine.RateLimiter.acquire", lambda limiter, **_kwargs: tokens.append(1)
@@ -117,7 +119,7 @@ def test_under_a_rate_limit_each_removal_takes_its_own_token(
     run = run_now(export)
 
     assert run.removed == 3 and sorted(backend.removed) == sorted(p.email for p in five[2:])
-    assert backend.calls == len(tokens) == 3  # one address a call, one token a call
+    assert backend.calls == len(tokens) == calls
 
 
 def test_a_removed_leaver_who_comes_back_is_added_again(backend, make_export, everyone, five):

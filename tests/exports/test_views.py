@@ -13,6 +13,7 @@ from config.translation import gettext_later
 from connections.models import Connection
 from connections.types.base import (
     AuthRevoked,
+    Backend,
     DestinationList,
     MemoryCredentialStore,
     Permanent,
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.django_db
 SHARED = Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS
 
 
-class FakeLists:
+class FakeLists(Backend):
     """A backend that only lists destinations, as the pages need."""
 
     def __init__(self, lists=None, error=None):
@@ -200,6 +201,25 @@ def test_add_export_offers_only_the_connections_the_user_may_use_grouped_by_type
     assert "Subscribers" in html and "1 member" in html
     assert "Campaign Monitor takes up to 1,000,000 profiles per export" in html
     assert "Data matching" in html and "Load lists" in html
+
+
+def test_the_forms_hints_come_from_the_types_of_the_offered_connections(as_alice, shared, segment):
+    from django.conf import settings
+    from django.utils.html import escape
+
+    from connections.types.registry import backend_class
+
+    ConnectionFactory(kind="mailchimp", credentials={"api_key": "k-us21"}, who_can_use=SHARED)
+    html = page(as_alice.get(reverse("exports:create")))
+    for kind in ("mailchimp", "campaign_monitor"):
+        backend = backend_class(kind)
+        assert escape(str(backend.list_hint)) in html and escape(str(backend.fields_hint)) in html
+    assert "Mailchimp takes up to 1,000,000 profiles per export." in html
+    assert escape(str(backend_class("ortto").list_hint)) not in html  # no Ortto connection
+    template = (settings.BASE_DIR / "templates" / "exports" / "edit.html").read_text()
+    assert not [
+        name for name in ("Autopilot", "Campaign Monitor", "Mailchimp", "Ortto") if name in template
+    ]
 
 
 def test_without_a_usable_connection_the_page_says_an_administrator_must_add_one(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -34,9 +34,19 @@ from connections.types.base import (
 
 class AutopilotBackend(Backend):
     label = gettext_lazy("Autopilot")
+    list_hint = gettext_lazy(
+        "Autopilot: leave List ID empty and name a list here. Saving creates it in the account, "
+        "or uses the account's list of that name if there is one."
+    )
+    fields_hint = gettext_lazy(
+        "Autopilot receives the first and last name as FirstName and LastName."
+    )
     icon = "img/connections/autopilot.svg"
     help_template = "connections/autopilot/_help.html"
     batch_size = MAX_BULK
+    #: A removal is one DELETE per address and each ``remove`` takes one token of the 5 calls
+    #: a second: one address per call.
+    removal_batch_size = 1
     #: Autopilot accepts at most 100,000 profiles in total per export (product.md, E5).
     max_profiles = 100_000
     credentials_form_class = AutopilotCredentialsForm
@@ -126,7 +136,7 @@ class AutopilotBackend(Backend):
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         failures = []
         for email in emails:
             try:
@@ -136,12 +146,6 @@ class AutopilotBackend(Backend):
             except Permanent as error:
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        for contact in self.client.list_contacts(list_id):
-            email = contact.get("Email") or contact.get("email")
-            if email:
-                yield str(email)
 
     @staticmethod
     def _contact(record: Record, list_id: str) -> dict[str, Any]:

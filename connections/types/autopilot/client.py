@@ -1,8 +1,9 @@
 """A thin client for the Autopilot (Autopilot Journeys) REST API v1.
 
-Contract: ``shared/spec/autopilot_api.md``. All HTTP goes through ``_send``, which adds the
-``autopilotapikey`` header; every error response becomes a typed error in ``_error_for`` (both
-error body shapes, ``{"error", "message"}`` and restify's ``{"code", "message"}``, and empty ones).
+Contract: ``shared/spec/autopilot_api.md``. All HTTP goes through ``_api``, which adds the
+``autopilotapikey`` header and sends through the shared ``ServiceClient._send``; every error
+response becomes a typed error in ``_error_for`` (both error body shapes, ``{"error",
+"message"}`` and restify's ``{"code", "message"}``, and empty ones).
 """
 
 from __future__ import annotations
@@ -23,23 +24,12 @@ from connections.types.base import (
     BackendError,
     CredentialStore,
     ListNotFound,
-    MemoryCredentialStore,
     Permanent,
-    RateLimited,
-    Transient,
 )
-from connections.types.http import (
-    DEFAULT_TIMEOUT,
-    json_or_none,
-    new_session,
-    reason_for,
-    wait_from_headers,
-)
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 SERVICE = "Autopilot"
 MAX_BULK = 100
-#: Autopilot allows 5 requests per second per key and sends no rate headers.
-DEFAULT_RATE_LIMIT_WAIT = 1.0
 _WHITESPACE = re.compile(r"\s")
 _MAX_PAGES = 1_000_000  # a guard against a service that keeps returning the same bookmark
 
@@ -77,8 +67,12 @@ def list_not_found(list_id: str, error: NotFound) -> ListNotFound:
     return ListNotFound(service=SERVICE, list_id=list_id, code=error.code, status=error.status)
 
 
-class AutopilotClient:
-    """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+class AutopilotClient(ServiceClient):
+    """One client per connection (or per setup, with a ``MemoryCredentialStore``). Autopilot
+    allows 5 requests per second per key and sends no rate headers: an unhinted 429 waits the
+    default second, then backs off."""
+
+    service = SERVICE
 
     def __init__(
         self,
@@ -88,11 +82,8 @@ class AutopilotClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
-        self.store = store if store is not None else MemoryCredentialStore()
         self.api_url = (api_url or settings.AUTOPILOT_API_URL).rstrip("/")
-        self.session = session or new_session(self.api_url)
-        self.session.headers["Content-Type"] = "application/json"
-        self.timeout = timeout
+        super().__init__(store, base_url=self.api_url, session=session, timeout=timeout)
 
     # Lists -------------------------------------------------------------------------------------
 
@@ -166,22 +157,6 @@ class AutopilotClient:
 
     # The one way out, and the one place errors are made ----------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        key = str(self.store.load().get("api_key") or "")
-        try:
-            return self.session.request(
-                method,
-                f"{self.api_url}/{path}",
-                headers={"autopilotapikey": key},
-                timeout=self.timeout,
-                **kwargs,
-            )
-        except requests.RequestException as error:
-            raise Transient(
-                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
-                % {"service": SERVICE, "reason": reason_for(error)}
-            ) from None
-
     def _error_for(self, response: requests.Response) -> BackendError | None:
         status = response.status_code
         if status < 400:
@@ -190,24 +165,9 @@ class AutopilotClient:
         body = body if isinstance(body, Mapping) else {}
         code = body.get("error") or body.get("code")
         message = str(body.get("message") or code or f"HTTP {status}")
-        if status == 429:
-            wait = wait_from_headers(response)
-            return RateLimited(
-                _("%(service)s asked us to slow down: %(message)s")
-                % {"service": SERVICE, "message": message},
-                wait=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
-                hinted=wait is not None,
-                code=code,
-                status=status,
-            )
-        if status >= 500:
-            return Transient(
-                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
-                % {"service": SERVICE, "status": status},
-                wait=wait_from_headers(response),
-                code=code,
-                status=status,
-            )
+        common = self._common_error(response, message=message, code=code)
+        if common is not None:
+            return common
         if status in (401, 403) or "autopilotapikey" in message.lower():
             return AuthRevoked(
                 _(
@@ -232,7 +192,10 @@ class AutopilotClient:
         )
 
     def _api(self, method: str, path: str, *, json: Any = None) -> Any:
-        response = self._send(method, path, json=json)
+        key = str(self.store.load().get("api_key") or "")
+        response = self._send(
+            method, f"{self.api_url}/{path}", json=json, headers={"autopilotapikey": key}
+        )
         error = self._error_for(response)
         if isinstance(error, AuthRevoked):
             self.store.auth_failed(error.message)

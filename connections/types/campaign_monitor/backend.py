@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -36,9 +36,13 @@ MAX_VALUE_LENGTH = 250
 
 class CampaignMonitorBackend(Backend):
     label = gettext_lazy("Campaign Monitor")
+    list_hint = gettext_lazy("Campaign Monitor: lists are shown as “Client / List”.")
+    fields_hint = gettext_lazy("Campaign Monitor receives the first and last name joined as Name.")
     icon = "img/connections/campaign_monitor.svg"
     help_template = "connections/campaign_monitor/_help.html"
     batch_size = MAX_IMPORT
+    #: A removal is one DELETE per address: batches of 100 keep progress moving.
+    removal_batch_size = 100
     #: Campaign Monitor takes up to 1,000,000 profiles per export (product.md, E5).
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
@@ -159,7 +163,7 @@ class CampaignMonitorBackend(Backend):
         ]
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        self._check_batch(emails)
+        self._check_batch(emails, self.removal_batch_size)
         failures = []
         for email in emails:
             try:
@@ -170,10 +174,6 @@ class CampaignMonitorBackend(Backend):
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
-
-    def iter_members(self, list_id: str) -> Iterator[str]:
-        for subscriber in self.client.active_subscribers(list_id):
-            yield str(ci_get(subscriber, "EmailAddress", ""))
 
     def _subscriber(self, record: Record) -> dict[str, Any]:
         custom_fields = (

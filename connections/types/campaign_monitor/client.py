@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -28,25 +28,16 @@ from connections.types.base import (
     BackendError,
     CredentialStore,
     ListNotFound,
-    MemoryCredentialStore,
     Permanent,
-    RateLimited,
     Transient,
 )
-from connections.types.http import (
-    DEFAULT_TIMEOUT,
-    json_or_none,
-    new_session,
-    reason_for,
-    wait_from_headers,
-)
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "Campaign Monitor"
 SCOPE = "ManageLists,ImportSubscribers"
 MAX_IMPORT = 1000
-PAGE_SIZE = 1000
 #: Without a rate header, wait this long before the first retry (the caller backs off further).
 DEFAULT_RATE_LIMIT_WAIT = 5.0
 #: Refresh this many seconds before the stored expiry (at most a tenth of the token's lifetime).
@@ -109,8 +100,11 @@ def tokens_from(body: Any) -> dict[str, Any]:
     }
 
 
-class CampaignMonitorClient:
+class CampaignMonitorClient(ServiceClient):
     """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+
+    service = SERVICE
+    default_rate_limit_wait = DEFAULT_RATE_LIMIT_WAIT
 
     def __init__(
         self,
@@ -124,7 +118,6 @@ class CampaignMonitorClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
-        self.store = store if store is not None else MemoryCredentialStore()
         self.api_url = (api_url or settings.CAMPAIGN_MONITOR_API_URL).rstrip("/")
         self.oauth_url = oauth_url or settings.CAMPAIGN_MONITOR_OAUTH_URL
         self.token_url = token_url or settings.CAMPAIGN_MONITOR_TOKEN_URL
@@ -132,8 +125,9 @@ class CampaignMonitorClient:
         self.client_secret = (
             client_secret if client_secret is not None else settings.CAMPAIGN_MONITOR_CLIENT_SECRET
         )
-        self.session = session or new_session(self.api_url)
-        self.timeout = timeout
+        super().__init__(
+            store, base_url=self.api_url, session=session, timeout=timeout, json_body=False
+        )
 
     # OAuth -----------------------------------------------------------------------------------
 
@@ -271,41 +265,7 @@ class CampaignMonitorClient:
             list_id=list_id,
         )
 
-    def active_subscribers(self, list_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[dict]:
-        """Every active subscriber of the list, fetched page by page."""
-        page = 1
-        while True:
-            params = {
-                "date": "",
-                "page": page,
-                "pagesize": page_size,
-                "orderfield": "email",
-                "orderdirection": "asc",
-            }
-            reply = self._api(
-                "GET",
-                f"lists/{quote(list_id, safe='')}/active.json",
-                params=params,
-                list_id=list_id,
-            )
-            body = reply.json() or {}
-            results = ci_get(body, "Results") or []
-            yield from results
-            pages = int(ci_get(body, "NumberOfPages", 0) or 0)
-            if not results or page >= pages:
-                return
-            page += 1
-
     # The one way out, and the one place errors are made ----------------------------------------
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise Transient(
-                _("%(service)s could not be reached: %(reason)s. Try again in a few minutes.")
-                % {"service": SERVICE, "reason": reason_for(error)}
-            ) from None
 
     def _error_for(
         self,
@@ -325,24 +285,11 @@ class CampaignMonitorClient:
         with contextlib.suppress(TypeError, ValueError):
             code = int(code)
         message = str(ci_get(body, "Message") or ci_get(body, "error_description") or "")
-        if status == 429:
-            wait = wait_from_headers(response)
-            return RateLimited(
-                _("%(service)s asked us to slow down (rate limit exceeded).")
-                % {"service": SERVICE},
-                wait=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait,
-                hinted=wait is not None,
-                code=code,
-                status=status,
-            )
-        if status >= 500:
-            return Transient(
-                _("%(service)s had a server error (HTTP %(status)s). Try again in a few minutes.")
-                % {"service": SERVICE, "status": status},
-                wait=wait_from_headers(response),
-                code=code,
-                status=status,
-            )
+        common = self._common_error(
+            response, message=message or _("rate limit exceeded"), code=code
+        )
+        if common is not None:
+            return common
         if oauth_step:
             oauth_error = str(ci_get(body, "error") or "")
             detail = message or oauth_error or f"HTTP {status}"

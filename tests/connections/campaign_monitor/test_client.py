@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-import responses
 
 from config.translation import shown
 from connections.models import Connection
@@ -323,37 +322,6 @@ def test_a_failed_exchange_is_a_permanent_error_that_says_why(mocked):
         CampaignMonitorClient().exchange_code(code="bad", redirect_uri="https://r/cb/")
 
 
-def test_it_pages_through_the_active_subscribers(mocked, client):
-    url = f"{CM_API}/lists/{LIST_ID}/active.json"
-    for page, emails in ((1, ["a@x.com", "b@x.com"]), (2, ["c@x.com"])):
-        mocked.get(
-            url,
-            match=[
-                responses.matchers.query_param_matcher(
-                    {
-                        "date": "",
-                        "page": str(page),
-                        "pagesize": "1000",
-                        "orderfield": "email",
-                        "orderdirection": "asc",
-                    }
-                )
-            ],
-            json={
-                "Results": [{"EmailAddress": email, "State": "Active"} for email in emails],
-                "ResultsOrderedBy": "email",
-                "OrderDirection": "asc",
-                "PageNumber": page,
-                "PageSize": 1000,
-                "RecordsOnThisPage": len(emails),
-                "TotalNumberOfRecords": 3,
-                "NumberOfPages": 2,
-            },
-        )
-    emails = [item["EmailAddress"] for item in client.active_subscribers(LIST_ID)]
-    assert emails == ["a@x.com", "b@x.com", "c@x.com"]
-
-
 def test_it_deletes_a_subscriber_by_email(mocked, client):
     mocked.delete(f"{CM_API}/subscribers/{LIST_ID}.json", status=200)
     client.delete_subscriber(LIST_ID, "x@y.com")
@@ -421,11 +389,6 @@ def test_a_list_deleted_at_the_service_is_a_list_not_found_that_names_it(mocked,
             "DELETE",
             f"{CM_API}/subscribers/{LIST_ID}.json",
             lambda c: c.delete_subscriber(LIST_ID, "a@x.com"),
-        ),
-        (
-            "GET",
-            f"{CM_API}/lists/{LIST_ID}/active.json",
-            lambda c: list(c.active_subscribers(LIST_ID)),
         ),
     ],
 )

@@ -1,0 +1,314 @@
+"""Mailchimp as an export destination: OAuth 2 or an API key, batch upserts of 500 members.
+
+An export sends to an audience, or to one tag inside an audience (Mailchimp recommends one
+audience organised with tags): its list id is the audience id, or ``<audience id>#<tag>``.
+First and last names go to the audience's merge fields for them as the account names them
+(``FNAME``/``LNAME``, or fields named First/Last Name); an audience without them gets no names,
+and the list picker and the connection test say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.utils.translation import gettext_lazy
+
+from config.translation import LaterText
+from config.translation import gettext_later as _
+from connections.types.base import (
+    AuthRevoked,
+    Backend,
+    DestinationList,
+    ListNotFound,
+    MemoryCredentialStore,
+    Permanent,
+    PushResult,
+    RateLimited,
+    Record,
+    RecordFailure,
+    StepResult,
+    StepSkipped,
+    Transient,
+    run_steps,
+)
+from connections.types.mailchimp.client import (
+    MAX_BATCH,
+    MailchimpClient,
+    NotFound,
+    NotRemovable,
+    data_centre_of,
+)
+from connections.types.mailchimp.forms import MailchimpCredentialsForm
+
+TAG_SEPARATOR = "#"
+#: Per-record refusals, recognised by Mailchimp's words (the batch sends them as ERROR_GENERIC).
+REFUSALS = (
+    ("compliance state", "compliance_state"),
+    ("permanently deleted", "forgotten"),
+    ("looks fake or invalid", "invalid_email"),
+    ("signed up to a lot of lists", "too_many_signups"),
+)
+FIRST_NAMES = ("first name", "firstname", "first")
+LAST_NAMES = ("last name", "lastname", "last", "surname")
+
+
+def split_destination(list_id: str) -> tuple[str, str]:
+    """``"a1b2c3#vip"`` → ``("a1b2c3", "vip")``; an audience alone has the tag ""."""
+    audience, _separator, tag = list_id.partition(TAG_SEPARATOR)
+    return audience.strip(), tag.strip()
+
+
+def name_tags(merge_fields: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """The merge tags that hold first and last names in this audience ("" when it has none)."""
+
+    def find(default_tag: str, names: tuple[str, ...]) -> str:
+        tags = {str(item.get("tag") or "").upper(): item for item in merge_fields}
+        if default_tag in tags:
+            return default_tag
+        for item in merge_fields:
+            if str(item.get("name") or "").strip().lower() in names:
+                return str(item.get("tag") or "")
+        return ""
+
+    return find("FNAME", FIRST_NAMES), find("LNAME", LAST_NAMES)
+
+
+class MailchimpBackend(Backend):
+    label = gettext_lazy("Mailchimp")
+    list_hint = gettext_lazy(
+        "Mailchimp: an audience ID, or the audience ID, # and a tag (a1b2c3d4e5#VIP) to keep "
+        "this export's people under one tag of the audience, as Mailchimp recommends."
+    )
+    fields_hint = gettext_lazy(
+        "Mailchimp receives the first and last name in the audience's merge fields for them (FNAME "
+        "and LNAME, or the fields named First Name and Last Name)."
+    )
+    batch_size = MAX_BATCH
+    #: A removal is one call per address: ten small batches in flight use the ten connections.
+    removal_batch_size = 10
+    #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
+    max_profiles = 1_000_000
+    #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
+    opted_out_codes = frozenset({"compliance_state", "forgotten"})
+    rate_limit = None  # no published rate: 10 requests at once per account (``slots``)
+    credentials_form_class = MailchimpCredentialsForm
+    oauth = True
+    authenticate_label = gettext_lazy("Authenticate with Mailchimp")
+
+    def __init__(self, store, *, client: MailchimpClient | None = None):
+        super().__init__(store)
+        self.client = client or MailchimpClient(store)
+        self._name_tags: dict[str, tuple[str, str]] = {}
+        self._merge_tags: dict[str, dict[str, str]] = {}
+        self._audiences_known: set[str] = set()
+
+    @classmethod
+    def verify(cls, credentials: dict[str, Any]) -> None:
+        if not data_centre_of(str(credentials.get("api_key") or "")):
+            raise Permanent(
+                _(
+                    "This is not a whole Mailchimp API key: it must end in its data centre, like "
+                    "-us21. Copy the key again from Mailchimp."
+                )
+            )
+        try:
+            cls(MemoryCredentialStore(credentials)).authenticate()
+        except AuthRevoked as error:
+            raise AuthRevoked(
+                _("Mailchimp rejected this API key. Check it and try again."),
+                code=error.code,
+                status=error.status,
+            ) from None
+
+    @classmethod
+    def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
+        return MailchimpClient().authorize_url(redirect_uri=redirect_uri, state=state)
+
+    @classmethod
+    def exchange_code(cls, *, code: str, redirect_uri: str) -> dict[str, Any]:
+        return MailchimpClient().exchange_code(code=code, redirect_uri=redirect_uri)
+
+    def authenticate(self) -> None:
+        self.client.ping()
+
+    def test(self) -> list[StepResult]:
+        found: dict[str, Any] = {}
+
+        def credentials() -> str:
+            self.client.ping()
+            return _("Mailchimp accepted the credentials.")
+
+        def audiences() -> str:
+            found["audiences"] = self.client.audiences()
+            if not found["audiences"]:
+                return _("No audiences found. Create an audience in Mailchimp first.")
+            return _("Found %(count)d audiences.") % {"count": len(found["audiences"])}
+
+        def merge_fields() -> str:
+            if not found["audiences"]:
+                raise StepSkipped(_("There is no audience to read. Create one in Mailchimp."))
+            first = found["audiences"][0]
+            name = str(first.get("name") or "")
+            missing = self._missing_names(str(first.get("id")))
+            if missing:
+                return _("The audience “%(name)s” can be read. %(missing)s") % {
+                    "name": name,
+                    "missing": missing,
+                }
+            return _("Read the merge fields of the audience “%(name)s”.") % {"name": name}
+
+        return run_steps(
+            [
+                (_("Credentials accepted"), credentials),
+                (_("Audiences readable"), audiences),
+                (_("Merge fields readable"), merge_fields),
+            ],
+            skip_message=_("Skipped: fix the failed step above first."),
+        )
+
+    def list_destinations(self) -> list[DestinationList]:
+        destinations = []
+        for audience in self.client.audiences():
+            audience_id = str(audience.get("id"))
+            name = str(audience.get("name") or audience_id)
+            missing = self._missing_names(audience_id)
+            destinations.append(
+                DestinationList(id=audience_id, name=f"{name} ({missing})" if missing else name)
+            )
+        return destinations
+
+    def find_destination(self, list_id: str) -> DestinationList | None:
+        audience_id, tag = split_destination(list_id)
+        found = next((d for d in self.list_destinations() if d.id == audience_id), None)
+        if found is None or not tag:
+            return found
+        return DestinationList(
+            id=list_id,
+            name=str(_("%(audience)s, tag “%(tag)s”") % {"audience": found.name, "tag": tag}),
+        )
+
+    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
+        """Read the audience's merge fields now if Mailchimp answers; otherwise the first
+        batch reads them, where a rate limit or a server error is retried."""
+        with contextlib.suppress(RateLimited, Transient):
+            self._tags_for(split_destination(list_id)[0])
+
+    def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
+        self._check_batch(batch)
+        if not batch:
+            return PushResult(accepted=0)
+        audience_id, tag = split_destination(list_id)
+        first_tag, last_tag = self._tags_for(audience_id)
+        merge_tags = self._merge_tags[audience_id]
+        members = []
+        for record in batch:
+            merge_fields: dict[str, Any] = {}
+            if record.first_name and first_tag:
+                merge_fields[first_tag] = record.first_name
+            if record.last_name and last_tag:
+                merge_fields[last_tag] = record.last_name
+            for name, value in record.fields.items():
+                merge_tag = merge_tags.get(name.lower())
+                if merge_tag and value is not None:
+                    merge_fields[merge_tag] = str(value)
+            # "subscribed" for everyone: Mailchimp refuses it for people who unsubscribed or
+            # were cleaned (Member In Compliance State), so they are never subscribed again.
+            member: dict[str, Any] = {"email_address": record.email, "status": "subscribed"}
+            if merge_fields:
+                member["merge_fields"] = merge_fields
+            if tag:
+                member["tags"] = [tag]
+            members.append(member)
+        try:
+            reply = self.client.batch_upsert(audience_id, members)
+        except NotFound:  # the batch endpoint is the audience itself: it is gone
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+        done = {
+            str(member.get("email_address") or "").lower()
+            for key in ("new_members", "updated_members")
+            for member in reply.get(key) or []
+        }
+        refused = {
+            str(error.get("email_address") or "").lower(): error
+            for error in reply.get("errors") or []
+        }
+        failures = []
+        for record in batch:
+            address = record.email.lower()
+            if address in refused:
+                failures.append(self._refusal(record.email, refused[address]))
+            elif address not in done:
+                failures.append(
+                    RecordFailure(
+                        record.email,
+                        "not_accepted",
+                        _("Mailchimp did not report this member as added or updated."),
+                    )
+                )
+        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+    def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        """Archive leavers (never the permanent delete), or take the export's tag off them."""
+        self._check_batch(emails, self.removal_batch_size)
+        audience_id, tag = split_destination(list_id)
+        failures = []
+        for email in emails:
+            try:
+                if tag:
+                    self.client.set_tag(audience_id, email, tag, active=False)
+                else:
+                    self.client.archive(audience_id, email)
+            except NotRemovable:
+                continue  # pending, cleaned or already archived: nothing to take off
+            except NotFound:
+                self._check_audience(audience_id)
+                continue  # not on the audience
+            except Permanent as error:
+                failures.append(RecordFailure(email, str(error.code or ""), error.message))
+        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+
+    # Helpers -------------------------------------------------------------------------------
+
+    def _tags_for(self, audience_id: str) -> tuple[str, str]:
+        if audience_id not in self._name_tags:
+            merge_fields = self.client.merge_fields(audience_id)
+            self._name_tags[audience_id] = name_tags(merge_fields)
+            self._merge_tags[audience_id] = {
+                key: str(item.get("tag") or "")
+                for item in merge_fields
+                for key in (str(item.get("tag") or "").lower(), str(item.get("name") or "").lower())
+                if key
+            }
+        return self._name_tags[audience_id]
+
+    def _missing_names(self, audience_id: str) -> LaterText | str:
+        """What the audience lacks to take names, in words; "" when it has both merge fields."""
+        first_tag, last_tag = self._tags_for(audience_id)
+        if not first_tag and not last_tag:
+            return _("no FNAME or LNAME merge field: names are not sent")
+        if not first_tag:
+            return _("no FNAME merge field: first names are not sent")
+        if not last_tag:
+            return _("no LNAME merge field: last names are not sent")
+        return ""
+
+    def _check_audience(self, audience_id: str) -> None:
+        """A 404 on a member is "not there" only if the audience itself exists."""
+        if audience_id in self._audiences_known:
+            return
+        try:
+            self.client.audience(audience_id)
+        except NotFound:
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+        self._audiences_known.add(audience_id)
+
+    @staticmethod
+    def _refusal(email: str, error: Mapping[str, Any]) -> RecordFailure:
+        text = str(error.get("error") or "")
+        lowered = text.lower()
+        code = next((code for words, code in REFUSALS if words in lowered), "")
+        if not code:
+            code = str(error.get("error_code") or "generic").lower().removeprefix("error_")
+        return RecordFailure(email, code, text or _("Mailchimp refused this member."))

@@ -1,0 +1,297 @@
+"""A thin client for the Mailchimp Marketing API 3.0 (audience member sync).
+
+Contract: ``shared/spec/mailchimp_api.md``. API calls go through ``_send_api``, which takes one of
+the account's connection slots (10 at once, shared by every worker: ``slots``) and adds the
+credentials: HTTP Basic with an API key, or ``Bearer`` with an OAuth token. Every error response
+becomes a typed error in ``_error_for``. The data centre comes from the API key's suffix or,
+for OAuth, from the metadata call at sign-in, and picks the base URL
+(``MAILCHIMP_API_URL`` with ``{dc}``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from django.conf import settings
+
+from config.translation import LaterText
+from config.translation import gettext_later as _
+from connections.types.base import AuthRevoked, BackendError, CredentialStore, Permanent
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
+from connections.types.mailchimp.slots import ConnectionSlots
+
+SERVICE = "Mailchimp"
+MAX_BATCH = 500
+PAGE_SIZE = 1000
+
+
+def subscriber_hash(email: str) -> str:
+    """The member id Mailchimp uses in paths: md5 of the trimmed, lower-cased address."""
+    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def data_centre_of(api_key: str) -> str:
+    """``0123abcd-us21`` → ``us21``; "" when the key has no data-centre suffix."""
+    parts = api_key.strip().split("-")
+    return parts[1] if len(parts) == 2 and parts[0] and parts[1].isalnum() else ""
+
+
+class NotFound(Permanent):
+    """A 404: an unknown audience, or an address that is not (or no longer) on it."""
+
+
+class NotRemovable(Permanent):
+    """A 405 on archive: the member is pending, cleaned or already archived."""
+
+
+class MailchimpClient(ServiceClient):
+    """One client per connection (or per setup, with a ``MemoryCredentialStore``). Mailchimp
+    sends no rate headers: an unhinted 429 waits the default second, then backs off."""
+
+    service = SERVICE
+
+    def __init__(
+        self,
+        store: CredentialStore | None = None,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ):
+        super().__init__(
+            store, base_url=settings.MAILCHIMP_API_URL, session=session, timeout=timeout
+        )
+        self.oauth_url = settings.MAILCHIMP_OAUTH_URL.rstrip("/")
+        self.client_id = settings.MAILCHIMP_CLIENT_ID
+        self.client_secret = settings.MAILCHIMP_CLIENT_SECRET
+        self._slots: ConnectionSlots | None = None
+
+    # OAuth -------------------------------------------------------------------------------------
+
+    def authorize_url(self, *, redirect_uri: str, state: str) -> str:
+        if not self.client_id or not self.client_secret:
+            raise Permanent(
+                _(
+                    "Mailchimp sign-in is not set up on this server: set MAILCHIMP_CLIENT_ID and "
+                    "MAILCHIMP_CLIENT_SECRET, or connect with an API key instead."
+                )
+            )
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+        }
+        return f"{self.oauth_url}/authorize?{urlencode(query)}"
+
+    def exchange_code(self, *, code: str, redirect_uri: str) -> dict[str, Any]:
+        """Trade the callback's code for a token (it never expires), then ask the metadata call
+        for the account's data centre. Returns the credentials to store."""
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uri": redirect_uri,
+            "code": code,
+        }
+        response = self._post_form(f"{self.oauth_url}/token", form)
+        body = json_or_none(response)
+        token = body.get("access_token") if isinstance(body, Mapping) else None
+        if response.status_code >= 400 or not token:
+            raise self._sign_in_refused(response, body)
+        metadata = self._send(
+            "GET", f"{self.oauth_url}/metadata", headers={"Authorization": f"OAuth {token}"}
+        )
+        details = json_or_none(metadata)
+        dc = details.get("dc") if isinstance(details, Mapping) else None
+        if metadata.status_code >= 400 or not dc:
+            raise self._sign_in_refused(metadata, details)
+        return {
+            "access_token": token,
+            "dc": str(dc),
+            "account_name": str(details.get("accountname") or ""),
+        }
+
+    def _sign_in_refused(self, response: requests.Response, body: Any) -> BackendError:
+        common = self._common_error(response, message=f"HTTP {response.status_code}")
+        if common is not None:
+            return common
+        detail = ""
+        if isinstance(body, Mapping):
+            detail = str(body.get("error_description") or body.get("error") or "")
+        return Permanent(
+            _(
+                "Mailchimp did not accept the sign-in (%(detail)s). Select Authenticate with "
+                "Mailchimp to try again."
+            )
+            % {"detail": detail or f"HTTP {response.status_code}"},
+            status=response.status_code,
+        )
+
+    # Audiences ---------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._api("GET", "ping")
+
+    def audiences(self) -> list[dict[str, Any]]:
+        """Every audience of the account, page by page."""
+        return list(
+            self._pages(
+                "lists",
+                "lists",
+                {"fields": "lists.id,lists.name,lists.stats.member_count,total_items"},
+            )
+        )
+
+    def audience(self, list_id: str) -> dict[str, Any]:
+        return self._api("GET", f"lists/{quote(list_id, safe='')}") or {}
+
+    def merge_fields(self, list_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(f"lists/{quote(list_id, safe='')}/merge-fields", "merge_fields"))
+
+    # Members -----------------------------------------------------------------------------------
+
+    def batch_upsert(self, list_id: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Add or update up to 500 members in one synchronous call (``update_existing``).
+
+        HTTP 200 even when some members fail: the reply's ``errors`` name them."""
+        if len(members) > MAX_BATCH:
+            raise ValueError(f"Mailchimp takes at most {MAX_BATCH} members per call.")
+        body = {"members": list(members), "update_existing": True, "sync_tags": False}
+        return (
+            self._api(
+                "POST",
+                f"lists/{quote(list_id, safe='')}",
+                json=body,
+                params={"skip_merge_validation": "false", "skip_duplicate_check": "false"},
+            )
+            or {}
+        )
+
+    def archive(self, list_id: str, email: str) -> None:
+        """Archive a member (never the permanent delete, which blocks the address forever)."""
+        self._api("DELETE", f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}")
+
+    def set_tag(self, list_id: str, email: str, tag: str, *, active: bool) -> None:
+        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}/tags"
+        status = "active" if active else "inactive"
+        self._api(
+            "POST", path, json={"tags": [{"name": tag, "status": status}], "is_syncing": True}
+        )
+
+    # The one way out, and the one place errors are made ----------------------------------------
+
+    def _pages(
+        self, path: str, key: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            body = self._api(
+                "GET", path, params={**(params or {}), "count": PAGE_SIZE, "offset": offset}
+            )
+            items = (body or {}).get(key) or []
+            yield from items
+            offset += len(items)
+            total = int((body or {}).get("total_items") or 0)
+            if not items or offset >= total:
+                return
+
+    def base_url(self) -> str:
+        credentials = self.store.load()
+        dc = credentials.get("dc") or data_centre_of(str(credentials.get("api_key") or ""))
+        if not dc:
+            raise AuthRevoked(
+                _(
+                    "This connection has no Mailchimp data centre: its API key must end in one, "
+                    "like -us21. Edit the connection and enter the whole key."
+                )
+            )
+        return settings.MAILCHIMP_API_URL.format(dc=dc).rstrip("/")
+
+    def _authorization(self) -> tuple[str, str]:
+        """The Authorization header and the account key the connection slots are counted by."""
+        credentials = self.store.load()
+        token = credentials.get("access_token")
+        if token:
+            header = f"Bearer {token}"
+            secret = str(token)
+        else:
+            key = str(credentials.get("api_key") or "")
+            secret = key
+            header = "Basic " + _basic("relay", key)
+        account = hashlib.sha256(secret.encode("utf-8")).hexdigest()[:32]
+        return header, account
+
+    def _send_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """An API call, holding one of the account's connection slots."""
+        header, account = self._authorization()
+        if self._slots is None or not self._slots.key.endswith(account):
+            self._slots = ConnectionSlots(
+                f"mailchimp:{account}", settings.MAILCHIMP_MAX_CONNECTIONS
+            )
+        url = f"{self.base_url()}/{path}"
+        with self._slots.slot():
+            return self._send(method, url, headers={"Authorization": header}, **kwargs)
+
+    def _post_form(self, url: str, form: Mapping[str, str]) -> requests.Response:
+        return self._send(
+            "POST", url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+
+    def _error_for(self, response: requests.Response) -> BackendError | None:
+        status = response.status_code
+        if status < 400:
+            return None
+        body = json_or_none(response)
+        body = body if isinstance(body, Mapping) else None
+        title = str((body or {}).get("title") or "")
+        detail = str((body or {}).get("detail") or title or f"HTTP {status}")
+        if status == 403 and body is None:
+            # The firewall throttling a busy account (mailchimp_api.md §7): as a 429.
+            return self._rate_limited(response, message=detail, code=None)
+        common = self._common_error(response, message=detail, code=title or None)
+        if common is not None:
+            return common
+        if status == 401 or (status == 403 and title in ("User Disabled", "Wrong Datacenter")):
+            return AuthRevoked(
+                _(
+                    "Mailchimp no longer accepts this connection's credentials (%(detail)s). Edit "
+                    "the connection and enter a new API key or authenticate again."
+                )
+                % {"detail": detail},
+                code=title or None,
+                status=status,
+            )
+        error_class: type[Permanent] = Permanent
+        message: LaterText = _("Mailchimp refused the request: %(detail)s")
+        if status == 404:
+            error_class = NotFound
+            message = _("Mailchimp could not find this item: %(detail)s")
+        elif status == 405:
+            error_class = NotRemovable
+        return error_class(message % {"detail": detail}, code=title or None, status=status)
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        response = self._send_api(method, path, params=params, json=json)
+        error = self._error_for(response)
+        if isinstance(error, AuthRevoked):
+            self.store.auth_failed(error.message)
+        if error:
+            raise error
+        return json_or_none(response)
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

@@ -1,0 +1,136 @@
+"""A thin client for Ortto's person and audience API v1 (API key, one host per region).
+
+Contract: ``shared/spec/ortto_api.md``. All HTTP goes through ``_api`` (the ``X-Api-Key``
+header, the region's host from ``ORTTO_API_URLS``) and the shared ``ServiceClient._send``;
+every error response becomes a typed error in ``_error_for``: a 429 waits as long as its
+body's ``try-in-seconds`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from config.translation import gettext_later as _
+from connections.types.base import AuthRevoked, BackendError, CredentialStore, Permanent
+from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
+
+MAX_PEOPLE = 100
+AUDIENCE_PAGE = 40
+REGIONS = ("global", "au", "eu")
+
+
+class OrttoClient(ServiceClient):
+    """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
+
+    service = "Ortto"
+
+    def __init__(
+        self,
+        store: CredentialStore | None = None,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ):
+        region = str((store.load() if store is not None else {}).get("region") or "global")
+        urls = settings.ORTTO_API_URLS
+        self.api_url = urls.get(region, urls["global"]).rstrip("/")
+        super().__init__(store, base_url=self.api_url, session=session, timeout=timeout)
+
+    def audiences(self, *, limit: int = AUDIENCE_PAGE) -> list[dict[str, Any]]:
+        """Every audience with its filter (40 a page, the most Ortto gives)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._api(
+                "POST",
+                "audiences/get",
+                {"limit": limit, "offset": len(found), "with_filter": True},
+            )
+            page = page if isinstance(page, list) else []
+            found += page
+            if len(page) < limit:
+                return found
+
+    def merge(
+        self, people: Sequence[Mapping[str, Any]], *, skip_non_existing: bool = False
+    ) -> list[dict[str, Any]]:
+        """Create or update up to 100 people matched by email; returns ``people[]`` of the
+        reply, in the order sent (each with ``status``)."""
+        if len(people) > MAX_PEOPLE:
+            raise ValueError(f"Ortto merges at most {MAX_PEOPLE} people per call.")
+        body = {
+            "people": [{"fields": dict(fields)} for fields in people],
+            "async": False,
+            "merge_by": ["str::email"],
+            "merge_strategy": 2,
+            "find_strategy": 0,
+            "skip_non_existing": skip_non_existing,
+            "suppression_list_field_id": "str::email",
+        }
+        reply = self._api("POST", "person/merge", body)
+        return list((reply or {}).get("people") or [])
+
+    # The one way out, and the one place errors are made ----------------------------------------
+
+    def _error_for(self, response: requests.Response) -> BackendError | None:
+        status = response.status_code
+        if status < 400:
+            return None
+        body = json_or_none(response)
+        error = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(error, Mapping):
+            code = str(error.get("code") or "") or None
+            message = str(error.get("message") or code or f"HTTP {status}")
+        else:
+            code = None
+            message = str(error or (response.text or "")[:200] or f"HTTP {status}")
+        common = self._common_error(
+            response, message=message, code=code, wait=_try_in_seconds(error)
+        )
+        if common is not None:
+            return common
+        if status in (401, 403):
+            return AuthRevoked(
+                _(
+                    "Ortto rejected the stored API key (%(message)s). Check the region, or edit "
+                    "the connection and enter a new API key."
+                )
+                % {"message": message},
+                code=code,
+                status=status,
+            )
+        if status == 404:
+            return Permanent(
+                _("Ortto could not find this item: %(message)s") % {"message": message},
+                code=code,
+                status=status,
+            )
+        return Permanent(
+            _("Ortto refused the request: %(message)s") % {"message": message},
+            code=code,
+            status=status,
+        )
+
+    def _api(self, method: str, path: str, body: Any) -> Any:
+        key = str(self.store.load().get("api_key") or "")
+        response = self._send(
+            method, f"{self.api_url}/{path}", json=body, headers={"X-Api-Key": key}
+        )
+        error = self._error_for(response)
+        if isinstance(error, AuthRevoked):
+            self.store.auth_failed(error.message)
+        if error:
+            raise error
+        return json_or_none(response)
+
+
+def _try_in_seconds(error: Any) -> float | None:
+    if not isinstance(error, Mapping):
+        return None
+    try:
+        return max(0.0, float(error["try-in-seconds"]))
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,961 @@
+"""Fake Mailchimp Marketing API 3.0 (audiences, members, tags) and its OAuth 2 sign-in.
+
+Contract: /work/shared/spec/mailchimp_api.md. Where it is uncertain the fake picks one answer
+(listed in fakes/README.md, "Mailchimp"):
+
+- The API lives under ``/{dc}/3.0`` (the data centre in the path stands for the host
+  ``{dc}.api.mailchimp.com``), OAuth under ``/oauth2``. Auth before routing: HTTP Basic with any
+  user and an API key whose ``-dc`` suffix names the data centre of the path, or ``Bearer`` with
+  an OAuth token of an account in that data centre; anything else → 401 problem detail.
+- 10 requests at once per credential (``max_connections``); the 11th → 429 problem detail, no
+  rate headers. ``work_ms`` makes every API call take that long inside that window.
+- Batch ``POST /lists/{id}``: at most 500 members (more → 400 Invalid Resource, nothing
+  written); synchronous, HTTP 200 with ``new_members`` / ``updated_members`` / ``errors``
+  (``ERROR_GENERIC`` for compliance, forgotten and fake addresses; ``ERROR_CONTACT_EXISTS``
+  without ``update_existing``); unchanged members count as updated.
+- Unsubscribed or cleaned members sent as ``subscribed`` → "Member In Compliance State";
+  as ``pending`` they become pending. Archived members sent again are restored (updated).
+  Permanently deleted ("forgotten") addresses are refused forever and answer 404 on GET.
+- Archive (``DELETE``) → 204; pending, cleaned or archived → 405 with ``Allow: GET, PUT``.
+- Fake-looking addresses: syntax errors and the domains in ``fake_domains``.
+- Unknown merge tags are ignored; required merge fields missing on a new member → per-record
+  error; tags match case-insensitively and keep the case first seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fakes.server import (
+    HTML_CONTENT_TYPE,
+    BadRequestBody,
+    ControlError,
+    FakeApp,
+    Request,
+    Response,
+    as_bool,
+    json_bytes,
+    match_route,
+    option,
+    reason_phrase,
+)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json; charset=utf-8"
+ERROR_TYPE = "https://mailchimp.com/developer/marketing/docs/errors/"
+MAX_BATCH = 500
+MAX_COUNT = 1000
+STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEFAULT_MERGE_FIELDS = (
+    ("FNAME", "First Name", "text"),
+    ("LNAME", "Last Name", "text"),
+    ("ADDRESS", "Address", "address"),
+    ("PHONE", "Phone Number", "phone"),
+)
+
+
+@dataclass
+class MailchimpSettings:
+    client_id: str = option("demo-mailchimp-client-id", "OAuth client id.", startup_only=True)
+    client_secret: str = option(
+        "demo-mailchimp-client-secret", "OAuth client secret.", startup_only=True
+    )
+    api_keys: list[str] = field(
+        default_factory=lambda: ["demo0mailchimp0key-us21"],
+        metadata={
+            "help": "API key of the demo account (ends in -dc); repeat for several.",
+            "startup_only": True,
+            "flag": "--api-key",
+        },
+    )
+    dc: str = option("us21", "Data centre of the demo account.", startup_only=True)
+    max_connections: int = option(10, "Simultaneous requests per credential; 0 = no limit.")
+    work_ms: int = option(0, "Time every API call takes while it holds a connection slot (ms).")
+    fake_domains: list[str] = field(
+        default_factory=lambda: ["test.com", "*.test", "*.invalid"],
+        metadata={
+            "help": "Domains whose addresses 'look fake or invalid' (*.x = any subdomain).",
+            "flag": "--fake-domain",
+        },
+    )
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def stable_id(name: str) -> str:
+    return hashlib.md5(f"audience:{name}".encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+class Member:
+    __slots__ = ("email", "last_changed", "merge_fields", "status", "tags", "unique_email_id")
+
+    def __init__(self, email: str, status: str) -> None:
+        self.email = email
+        self.status = status
+        self.merge_fields: dict[str, Any] = {}
+        self.tags: dict[str, str] = {}  # lower-cased name → name as first seen
+        self.unique_email_id = secrets.token_hex(5)
+        self.last_changed = _now()
+
+
+class Audience:
+    def __init__(self, audience_id: str, name: str, merge_fields: list[dict[str, Any]]) -> None:
+        self.id = audience_id
+        self.name = name
+        self.merge_fields = merge_fields
+        self.members: dict[str, Member] = {}  # lower-cased email → member
+        self.forgotten: set[str] = set()
+        self.tag_ids: dict[str, int] = {}
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((*STATUSES, "archived"), 0)
+        for member in self.members.values():
+            counts[member.status] += 1
+        return counts
+
+    def api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "web_id": int(self.id[:6], 16),
+            "name": self.name,
+            "stats": {"member_count": self.counts()["subscribed"]},
+            "_links": [],
+        }
+
+    def member_api(self, member: Member) -> dict[str, Any]:
+        values = {str(f["tag"]): "" for f in self.merge_fields}
+        values.update(member.merge_fields)
+        return {
+            "id": subscriber_hash(member.email),
+            "email_address": member.email,
+            "unique_email_id": member.unique_email_id,
+            "contact_id": member.unique_email_id,
+            "email_type": "html",
+            "status": member.status,
+            "merge_fields": values,
+            "tags_count": len(member.tags),
+            "tags": [
+                {"id": self.tag_ids.setdefault(key, len(self.tag_ids) + 1), "name": name}
+                for key, name in member.tags.items()
+            ],
+            "list_id": self.id,
+            "last_changed": member.last_changed,
+            "_links": [],
+        }
+
+
+class Account:
+    def __init__(self, account_id: str, name: str, dc: str) -> None:
+        self.id = account_id
+        self.name = name
+        self.dc = dc
+        self.user_id = int(
+            hashlib.md5(account_id.encode(), usedforsecurity=False).hexdigest()[:7], 16
+        )
+        self.api_keys: set[str] = set()
+        self.tokens: set[str] = set()
+        self.audiences: dict[str, Audience] = {}
+
+
+class Problem(Exception):
+    """An API error, answered as a problem-detail document."""
+
+    def __init__(self, status: int, title: str, detail: str, headers: dict | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+
+
+ROUTES = (
+    ("GET", ("ping",), "ping", "GET /ping"),
+    ("GET", ("lists",), "get_lists", "GET /lists"),
+    ("GET", ("lists", "*"), "get_list", "GET /lists/{list_id}"),
+    ("POST", ("lists", "*"), "batch_members", "POST /lists/{list_id}"),
+    (
+        "GET",
+        ("lists", "*", "merge-fields"),
+        "get_merge_fields",
+        "GET /lists/{list_id}/merge-fields",
+    ),
+    ("GET", ("lists", "*", "members"), "get_members", "GET /lists/{list_id}/members"),
+    ("GET", ("lists", "*", "members", "*"), "get_member", "GET /lists/{list_id}/members/{hash}"),
+    ("PUT", ("lists", "*", "members", "*"), "put_member", "PUT /lists/{list_id}/members/{hash}"),
+    (
+        "DELETE",
+        ("lists", "*", "members", "*"),
+        "archive_member",
+        "DELETE /lists/{list_id}/members/{hash}",
+    ),
+    (
+        "POST",
+        ("lists", "*", "members", "*", "actions", "delete-permanent"),
+        "delete_permanent",
+        "POST /lists/{list_id}/members/{hash}/actions/delete-permanent",
+    ),
+    (
+        "POST",
+        ("lists", "*", "members", "*", "tags"),
+        "set_tags",
+        "POST /lists/{list_id}/members/{hash}/tags",
+    ),
+)
+
+
+class MailchimpFake(FakeApp):
+    kind = "mailchimp"
+    api_prefix = "/{dc}/3.0"
+    settings_class = MailchimpSettings
+    settings: MailchimpSettings
+
+    def _reset_state(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.api_keys: dict[str, str] = {}  # key → account id
+        self.tokens: dict[str, str] = {}  # OAuth token → account id
+        self.codes: dict[str, tuple[str, str, float]] = {}  # code → (account, redirect, expiry)
+        self.in_flight: dict[str, int] = {}
+        self._in_flight_lock = threading.Lock()
+        if self.demo:
+            self.seed(
+                {
+                    "accounts": [
+                        {
+                            "id": "demo",
+                            "name": "Demo Company",
+                            "dc": self.settings.dc,
+                            "api_keys": self.settings.api_keys,
+                            "audiences": [{"name": "Newsletter"}, {"name": "Customers"}],
+                        }
+                    ]
+                }
+            )
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @staticmethod
+    def problem(problem: Problem) -> Response:
+        request_id = str(uuid.uuid4())
+        body = {
+            "type": ERROR_TYPE,
+            "title": problem.title,
+            "status": problem.status,
+            "detail": problem.detail,
+            "instance": request_id,
+        }
+        headers = {
+            "X-Request-Id": request_id,
+            "Link": "<https://us1.api.mailchimp.com/schema/3.0/Definitions/ProblemDetailDocument"
+            '.json>; rel="describedBy"',
+            **problem.headers,
+        }
+        return Response(problem.status, json_bytes(body), PROBLEM_CONTENT_TYPE, headers)
+
+    def burst_429_response(self) -> Response:
+        limit = self.settings.max_connections or 10
+        return self.problem(
+            Problem(429, "Too Many Requests", self._too_many(limit), self.burst_headers(limit))
+        )
+
+    @staticmethod
+    def _too_many(limit: int) -> str:
+        return f"You have exceeded the limit of {limit} simultaneous connections."
+
+    def server_error_response(self, status: int) -> Response:
+        return self.problem(Problem(status, reason_phrase(status), "An unexpected error occurred."))
+
+    @staticmethod
+    def ok(payload: Any, status: int = 200) -> Response:
+        return Response(
+            status,
+            json_bytes(payload),
+            "application/json; charset=utf-8",
+            {"X-Request-Id": str(uuid.uuid4())},
+        )
+
+    @staticmethod
+    def no_content() -> Response:
+        return Response(
+            204, b"", "application/json; charset=utf-8", {"X-Request-Id": str(uuid.uuid4())}
+        )
+
+    # -- request entry point ----------------------------------------------------------------
+
+    def handle_api(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        if path.lower().startswith("/oauth2/"):
+            return self.oauth(request, path.lower().removeprefix("/oauth2/"))
+        parts = path.strip("/").split("/")
+        if len(parts) < 2 or parts[1] != "3.0":
+            return self.problem(
+                Problem(404, "Resource Not Found", "The requested resource could not be found.")
+            )
+        dc, segments = parts[0], parts[2:]
+        try:
+            account, credential = self.authenticate(request, dc)
+        except Problem as problem:
+            return self.problem(problem)
+        if not self._take_slot(credential):
+            limit = self.settings.max_connections
+            response = self.problem(Problem(429, "Too Many Requests", self._too_many(limit)))
+            response.endpoint = "429 too many connections"
+            return response
+        try:
+            if self.settings.work_ms:
+                time.sleep(self.settings.work_ms / 1000)
+            return self.route(request, account, segments)
+        finally:
+            self._release_slot(credential)
+
+    def _take_slot(self, credential: str) -> bool:
+        limit = self.settings.max_connections
+        with self._in_flight_lock:
+            current = self.in_flight.get(credential, 0)
+            if limit and current >= limit:
+                return False
+            self.in_flight[credential] = current + 1
+        return True
+
+    def _release_slot(self, credential: str) -> None:
+        with self._in_flight_lock:
+            self.in_flight[credential] -= 1
+
+    def authenticate(self, request: Request, dc: str) -> tuple[Account, str]:
+        header = request.headers.get("Authorization") or ""
+        scheme, _space, value = header.partition(" ")
+        invalid = Problem(
+            401,
+            "API Key Invalid",
+            "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+        )
+        with self.lock:
+            if scheme.lower() == "basic":
+                import base64
+
+                try:
+                    decoded = base64.b64decode(value).decode("utf-8")
+                except ValueError:
+                    raise invalid from None
+                key = decoded.partition(":")[2]
+                account = self.accounts.get(self.api_keys.get(key, ""))
+                if account is None or key.rsplit("-", 1)[-1] != dc or account.dc != dc:
+                    raise invalid
+                return account, key
+            if scheme.lower() == "bearer":
+                account = self.accounts.get(self.tokens.get(value, ""))
+                if account is None or account.dc != dc:
+                    raise invalid
+                return account, value
+        raise Problem(
+            401,
+            "API Key Missing",
+            "Your request did not include an API key.",
+        )
+
+    def route(self, request: Request, account: Account, segments: list[str]) -> Response:
+        match = match_route(ROUTES, request.method, segments)
+        if match is None:
+            return self.problem(
+                Problem(404, "Resource Not Found", "The requested resource could not be found.")
+            )
+        if match is True:
+            return self.problem(
+                Problem(
+                    405,
+                    "Method Not Allowed",
+                    "The requested method and resource are not compatible.",
+                )
+            )
+        assert isinstance(match, tuple)
+        handler, label, ids = match
+        try:
+            response: Response = getattr(self, handler)(request, account, *ids)
+        except Problem as problem:
+            response = self.problem(problem)
+        except BadRequestBody as error:
+            response = self.problem(
+                Problem(
+                    400,
+                    "JSON Parse Error",
+                    f"We encountered an unspecified JSON parsing error: {error}",
+                )
+            )
+        response.endpoint = label
+        return response
+
+    @staticmethod
+    def _json(request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError as error:
+            raise BadRequestBody(str(error)) from error
+        if not isinstance(body, dict):
+            raise BadRequestBody("expected a JSON object")
+        return body
+
+    def _audience(self, account: Account, list_id: str) -> Audience:
+        audience = account.audiences.get(list_id)
+        if audience is None:
+            raise Problem(404, "Resource Not Found", "The requested resource could not be found.")
+        return audience
+
+    @staticmethod
+    def _page(request: Request, items: list) -> list:
+        count = min(MAX_COUNT, max(0, int(request.query.get("count") or 10)))
+        offset = max(0, int(request.query.get("offset") or 0))
+        return items[offset : offset + count]
+
+    # -- API --------------------------------------------------------------------------------
+
+    def ping(self, request: Request, account: Account) -> Response:
+        return self.ok({"health_status": "Everything's Chimpy!"})
+
+    def get_lists(self, request: Request, account: Account) -> Response:
+        with self.lock:
+            audiences = [a.api() for a in account.audiences.values()]
+        return self.ok(
+            {"lists": self._page(request, audiences), "total_items": len(audiences), "_links": []}
+        )
+
+    def get_list(self, request: Request, account: Account, list_id: str) -> Response:
+        with self.lock:
+            return self.ok(self._audience(account, list_id).api())
+
+    def get_merge_fields(self, request: Request, account: Account, list_id: str) -> Response:
+        with self.lock:
+            audience = self._audience(account, list_id)
+            fields = [{**f, "list_id": audience.id} for f in audience.merge_fields]
+        return self.ok(
+            {
+                "merge_fields": self._page(request, fields),
+                "list_id": list_id,
+                "total_items": len(fields),
+            }
+        )
+
+    def get_members(self, request: Request, account: Account, list_id: str) -> Response:
+        status = request.query.get("status")
+        with self.lock:
+            audience = self._audience(account, list_id)
+            members = [m for m in audience.members.values() if status is None or m.status == status]
+            page = [audience.member_api(m) for m in self._page(request, members)]
+        return self.ok({"members": page, "list_id": list_id, "total_items": len(members)})
+
+    def _member(self, audience: Audience, member_ref: str) -> Member:
+        key = member_ref.lower()
+        member = audience.members.get(key) if "@" in key else None
+        if member is None:
+            member = next(
+                (m for m in audience.members.values() if subscriber_hash(m.email) == key), None
+            )
+        if member is None:
+            raise Problem(404, "Resource Not Found", "The requested resource could not be found.")
+        return member
+
+    def get_member(self, request: Request, account: Account, list_id: str, ref: str) -> Response:
+        with self.lock:
+            audience = self._audience(account, list_id)
+            return self.ok(audience.member_api(self._member(audience, ref)))
+
+    def put_member(self, request: Request, account: Account, list_id: str, ref: str) -> Response:
+        body = self._json(request)
+        with self.lock:
+            audience = self._audience(account, list_id)
+            data = dict(body)
+            if "status" not in data:
+                existing = audience.members.get(str(body.get("email_address") or "").lower())
+                data["status"] = existing.status if existing else body.get("status_if_new")
+            _outcome, member, error = self._write(audience, data, update_existing=True)
+            if error is not None:
+                raise Problem(400, error[0], error[1])
+            return self.ok(audience.member_api(member))
+
+    def batch_members(self, request: Request, account: Account, list_id: str) -> Response:
+        body = self._json(request)
+        members = body.get("members")
+        if not isinstance(members, list):
+            raise Problem(400, "Invalid Resource", "The resource submitted could not be validated.")
+        if len(members) > MAX_BATCH:
+            raise Problem(
+                400,
+                "Invalid Resource",
+                f"Too many members: at most {MAX_BATCH} members may be added or updated per call.",
+            )
+        update_existing = as_bool(body.get("update_existing"))
+        sync_tags = as_bool(body.get("sync_tags")) and update_existing
+        skip_duplicates = as_bool(request.query.get("skip_duplicate_check"))
+        new, updated, errors = [], [], []
+        seen: set[str] = set()
+        with self.lock:
+            audience = self._audience(account, list_id)
+            for data in members:
+                email = (
+                    str((data or {}).get("email_address") or "") if isinstance(data, dict) else ""
+                )
+                if email.lower() in seen:
+                    if not skip_duplicates:
+                        errors.append(
+                            self._batch_error(
+                                email,
+                                "Duplicate",
+                                f"{email} appears more than once in this request.",
+                            )
+                        )
+                    continue
+                seen.add(email.lower())
+                outcome, member, error = self._write(
+                    audience, data if isinstance(data, dict) else {}, update_existing, sync_tags
+                )
+                if error is not None:
+                    errors.append(self._batch_error(email, *error))
+                elif outcome == "new":
+                    new.append(audience.member_api(member))
+                else:
+                    updated.append(audience.member_api(member))
+        return self.ok(
+            {
+                "new_members": new,
+                "updated_members": updated,
+                "errors": errors,
+                "total_created": len(new),
+                "total_updated": len(updated),
+                "error_count": len(errors),
+                "_links": [],
+            }
+        )
+
+    @staticmethod
+    def _batch_error(email: str, title: str, text: str) -> dict[str, Any]:
+        code = "ERROR_CONTACT_EXISTS" if title == "Member Exists" else "ERROR_GENERIC"
+        return {
+            "email_address": email,
+            "error": text,
+            "error_code": code,
+            "field": "email_address" if title != "Invalid Resource" else "",
+            "field_message": text,
+        }
+
+    def _looks_fake(self, email: str) -> bool:
+        if not EMAIL_PATTERN.match(email):
+            return True
+        domain = email.rsplit("@", 1)[1].lower()
+        for pattern in self.settings.fake_domains:
+            pattern = pattern.lower()
+            if domain == pattern or (pattern.startswith("*.") and domain.endswith(pattern[1:])):
+                return True
+        return False
+
+    def _write(
+        self,
+        audience: Audience,
+        data: dict[str, Any],
+        update_existing: bool,
+        sync_tags: bool = False,
+    ) -> tuple[str, Member | None, tuple[str, str] | None]:
+        """Create or update one member: ``("new" | "updated", member, None)`` or an error
+        ``(title, text)``. Nothing is written for a refused member."""
+        email = str(data.get("email_address") or "").strip()
+        status = data.get("status")
+        if not email or self._looks_fake(email):
+            return (
+                "",
+                None,
+                (
+                    "Invalid Resource",
+                    f"{email} looks fake or invalid, please enter a real email address.",
+                ),
+            )
+        if status not in STATUSES:
+            return (
+                "",
+                None,
+                ("Invalid Resource", f"The status '{status}' is not one of {', '.join(STATUSES)}."),
+            )
+        key = email.lower()
+        if key in audience.forgotten:
+            return (
+                "",
+                None,
+                (
+                    "Forgotten Email Not Subscribed",
+                    f"{email} was permanently deleted and cannot be re-imported. The contact must "
+                    "re-subscribe to get back on the list.",
+                ),
+            )
+        merge_fields = data.get("merge_fields") or {}
+        if not isinstance(merge_fields, dict):
+            return "", None, ("Invalid Resource", "merge_fields must be an object.")
+        known = {str(f["tag"]): f for f in audience.merge_fields}
+        values = {tag: value for tag, value in merge_fields.items() if tag in known}
+        for tag, value in values.items():
+            if len(str(value)) > 255:
+                return (
+                    "",
+                    None,
+                    (
+                        "Invalid Resource",
+                        f"The value of merge field {tag} is longer than 255 characters.",
+                    ),
+                )
+        member = audience.members.get(key)
+        if member is None:
+            missing = [tag for tag, f in known.items() if f.get("required") and not values.get(tag)]
+            if missing:
+                return (
+                    "",
+                    None,
+                    (
+                        "Invalid Resource",
+                        f"Your merge fields were invalid: {', '.join(missing)} must be provided.",
+                    ),
+                )
+            member = audience.members[key] = Member(email, status)
+            outcome = "new"
+        elif not update_existing:
+            return (
+                "",
+                None,
+                (
+                    "Member Exists",
+                    f"{email} is already a list member. Use PUT to insert or update list members.",
+                ),
+            )
+        else:
+            if member.status in ("unsubscribed", "cleaned") and status == "subscribed":
+                return (
+                    "",
+                    None,
+                    (
+                        "Member In Compliance State",
+                        f"{email} is in a compliance state due to unsubscribe, bounce, or "
+                        "compliance review and cannot be subscribed.",
+                    ),
+                )
+            member.status = status
+            outcome = "updated"
+        member.merge_fields.update(values)
+        tags = [str(t.get("name") if isinstance(t, dict) else t) for t in data.get("tags") or []]
+        if sync_tags:
+            member.tags.clear()
+        for tag in tags:
+            member.tags.setdefault(tag.lower(), tag)
+        member.last_changed = _now()
+        return outcome, member, None
+
+    def archive_member(
+        self, request: Request, account: Account, list_id: str, ref: str
+    ) -> Response:
+        with self.lock:
+            audience = self._audience(account, list_id)
+            member = self._member(audience, ref)
+            if member.status in ("pending", "cleaned", "archived"):
+                raise Problem(
+                    405,
+                    "Method Not Allowed",
+                    "This list member cannot be removed. Can not archive a contact that is "
+                    "bounced, pending or archived",
+                    {"Allow": "GET, PUT"},
+                )
+            member.status = "archived"
+            member.last_changed = _now()
+        return self.no_content()
+
+    def delete_permanent(
+        self, request: Request, account: Account, list_id: str, ref: str
+    ) -> Response:
+        with self.lock:
+            audience = self._audience(account, list_id)
+            member = self._member(audience, ref)
+            del audience.members[member.email.lower()]
+            audience.forgotten.add(member.email.lower())
+        return self.no_content()
+
+    def set_tags(self, request: Request, account: Account, list_id: str, ref: str) -> Response:
+        body = self._json(request)
+        tags = body.get("tags")
+        if not isinstance(tags, list):
+            raise Problem(400, "Invalid Resource", "The resource submitted could not be validated.")
+        with self.lock:
+            audience = self._audience(account, list_id)
+            member = self._member(audience, ref)
+            for tag in tags:
+                name = str((tag or {}).get("name") or "")
+                if (tag or {}).get("status") == "inactive":
+                    member.tags.pop(name.lower(), None)
+                elif name:
+                    member.tags.setdefault(name.lower(), name)
+            member.last_changed = _now()
+        return self.no_content()
+
+    # -- OAuth ------------------------------------------------------------------------------
+
+    def oauth(self, request: Request, action: str) -> Response:
+        if action == "authorize":
+            return self.authorize(request)
+        if action == "token" and request.method == "POST":
+            return self.token(request)
+        if action == "metadata" and request.method == "GET":
+            return self.metadata(request)
+        return Response(404, b"Not found", "text/plain", endpoint="/oauth2")
+
+    def authorize(self, request: Request) -> Response:
+        params = request.form() if request.method == "POST" else dict(request.query)
+        redirect_uri = params.get("redirect_uri", "")
+        if params.get("client_id") != self.settings.client_id or not redirect_uri:
+            return self._html_page(400, "Invalid client_id or redirect_uri.")
+        state = params.get("state")
+        extra = {"state": state} if state is not None else {}
+        if request.method == "GET":
+            hidden = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in params.items()
+                if k in ("client_id", "redirect_uri", "state", "response_type")
+            )
+            options = "".join(
+                f'<option value="{html.escape(a.id)}">{html.escape(a.name)}</option>'
+                for a in self.accounts.values()
+            )
+            action = html.escape((self.public_url or "") + "/oauth2/authorize")
+            return self._html_page(
+                200,
+                f'<form method="post" action="{action}">{hidden}'
+                f'<p><label>Account <select name="account_id">{options}</select></label></p>'
+                '<button type="submit" name="decision" value="allow">Allow</button> '
+                '<button type="submit" name="decision" value="deny">Deny</button></form>',
+            )
+        if params.get("decision") != "allow":
+            return self._redirect(redirect_uri, {"error": "access_denied", **extra})
+        account_id = params.get("account_id") or next(iter(self.accounts), "")
+        if account_id not in self.accounts:
+            return self._html_page(400, "No such account.")
+        code = secrets.token_urlsafe(18)
+        with self.lock:
+            self.codes[code] = (account_id, redirect_uri, time.time() + 600)
+        return self._redirect(redirect_uri, {"code": code, **extra})
+
+    def token(self, request: Request) -> Response:
+        form = request.form()
+
+        def refused(error: str, description: str, status: int = 400) -> Response:
+            body = {"error": error, "error_description": description}
+            return Response(
+                status, json_bytes(body), "application/json", endpoint="POST /oauth2/token"
+            )
+
+        if (
+            form.get("client_id") != self.settings.client_id
+            or form.get("client_secret") != self.settings.client_secret
+        ):
+            return refused("invalid_client", "Invalid client credentials", 401)
+        with self.lock:
+            grant = self.codes.pop(form.get("code", ""), None)
+            if grant is None or grant[2] < time.time() or grant[1] != form.get("redirect_uri"):
+                return refused("invalid_grant", "Invalid authorization code")
+            token = secrets.token_hex(16)
+            self.tokens[token] = grant[0]
+            self.accounts[grant[0]].tokens.add(token)
+        body = {"access_token": token, "expires_in": 0, "scope": None}
+        return Response(200, json_bytes(body), "application/json", endpoint="POST /oauth2/token")
+
+    def metadata(self, request: Request) -> Response:
+        scheme, _space, token = (request.headers.get("Authorization") or "").partition(" ")
+        with self.lock:
+            account = self.accounts.get(self.tokens.get(token, "")) if scheme == "OAuth" else None
+        if account is None:
+            body = {"error": "invalid_token", "error_description": "Invalid or missing token"}
+            return Response(
+                401, json_bytes(body), "application/json", endpoint="GET /oauth2/metadata"
+            )
+        root = self.public_url or ""
+        body = {
+            "dc": account.dc,
+            "role": "owner",
+            "accountname": account.name,
+            "user_id": account.user_id,
+            "login": {
+                "email": f"owner@{account.id}.example",
+                "avatar": None,
+                "login_id": account.user_id,
+                "login_name": account.id,
+                "login_email": f"owner@{account.id}.example",
+            },
+            "login_url": f"{root}/oauth2",
+            "api_endpoint": f"{root}/{account.dc}",
+        }
+        return Response(200, json_bytes(body), "application/json", endpoint="GET /oauth2/metadata")
+
+    @staticmethod
+    def _html_page(status: int, body: str) -> Response:
+        document = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Mailchimp (fake)</title>"
+            f"</head><body><h1>Log in to connect to Mailchimp</h1>{body}</body></html>"
+        )
+        return Response(status, document.encode(), HTML_CONTENT_TYPE, endpoint="/oauth2/authorize")
+
+    @staticmethod
+    def _redirect(redirect_uri: str, params: dict[str, str]) -> Response:
+        separator = "&" if "?" in redirect_uri else "?"
+        location = f"{redirect_uri}{separator}{urlencode(params)}"
+        return Response(302, b"", HTML_CONTENT_TYPE, {"Location": location}, "/oauth2/authorize")
+
+    # -- control ----------------------------------------------------------------------------
+
+    def snapshot(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /_fake/state[?list=ID][&summary=1][&email=ADDRESS]``."""
+        only_list = query.get("list") or ""
+        summary = as_bool(query.get("summary"))
+        only_email = (query.get("email") or "").lower()
+        with self.lock:
+            accounts = []
+            for account in self.accounts.values():
+                audiences = {}
+                for audience in account.audiences.values():
+                    if only_list and audience.id != only_list:
+                        continue
+                    entry: dict[str, Any] = {
+                        "id": audience.id,
+                        "name": audience.name,
+                        "counts": audience.counts(),
+                        "merge_fields": [f["tag"] for f in audience.merge_fields],
+                        "forgotten": sorted(audience.forgotten),
+                    }
+                    if not summary:
+                        entry["members"] = {
+                            key: {
+                                "email_address": m.email,
+                                "status": m.status,
+                                "merge_fields": dict(m.merge_fields),
+                                "tags": sorted(m.tags.values()),
+                            }
+                            for key, m in audience.members.items()
+                            if not only_email or key == only_email
+                        }
+                    audiences[audience.id] = entry
+                accounts.append(
+                    {
+                        "id": account.id,
+                        "name": account.name,
+                        "dc": account.dc,
+                        "api_keys": sorted(account.api_keys),
+                        "audiences": audiences,
+                    }
+                )
+            return {
+                "kind": self.kind,
+                "accounts": accounts,
+                "stats": self.stats_snapshot(),
+                "config": self.current_config(),
+            }
+
+    def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/seed``: add accounts, or extend one by giving its id. Shape::
+
+            {"accounts": [{"id", "name", "dc", "api_keys": [], "access_tokens": [],
+                           "audiences": [{"id", "name", "merge_fields": [{"tag", "name",
+                                          "type", "required"}],
+                                          "members": [{"email_address", "status",
+                                                       "merge_fields", "tags"}],
+                                          "forgotten": [email, ...]}]}]}
+
+        Returns ``{"accounts": [{"id", "dc", "audiences": [{"id", "name"}]}]}``.
+        """
+        result = []
+        try:
+            with self.lock:
+                for spec in body.get("accounts") or []:
+                    account_id = str(spec.get("id") or secrets.token_hex(6))
+                    account = self.accounts.get(account_id)
+                    if account is None:
+                        account = self.accounts[account_id] = Account(
+                            account_id,
+                            spec.get("name") or "Account",
+                            spec.get("dc") or self.settings.dc,
+                        )
+                    for key in spec.get("api_keys") or []:
+                        account.api_keys.add(key)
+                        self.api_keys[key] = account.id
+                    for token in spec.get("access_tokens") or []:
+                        account.tokens.add(token)
+                        self.tokens[token] = account.id
+                    for audience_spec in spec.get("audiences") or []:
+                        self._seed_audience(account, audience_spec)
+                    result.append(
+                        {
+                            "id": account.id,
+                            "dc": account.dc,
+                            "audiences": [
+                                {"id": a.id, "name": a.name} for a in account.audiences.values()
+                            ],
+                        }
+                    )
+        except (AttributeError, TypeError, KeyError) as error:
+            raise ControlError(f"bad seed: {error!r}") from error
+        return {"accounts": result}
+
+    def _seed_audience(self, account: Account, spec: dict[str, Any]) -> None:
+        name = spec.get("name") or "Audience"
+        audience_id = spec.get("id") or stable_id(f"{account.id}/{name}")
+        audience = account.audiences.get(audience_id)
+        if audience is None:
+            fields = spec.get("merge_fields")
+            if fields is None:
+                fields = [{"tag": t, "name": n, "type": k} for t, n, k in DEFAULT_MERGE_FIELDS]
+            merge_fields = [
+                {
+                    "merge_id": number,
+                    "tag": str(f["tag"]).upper(),
+                    "name": f.get("name") or f["tag"],
+                    "type": f.get("type") or "text",
+                    "required": bool(f.get("required")),
+                    "default_value": "",
+                    "public": True,
+                    "display_order": number + 1,
+                    "options": {"size": 25},
+                    "help_text": "",
+                }
+                for number, f in enumerate(fields, start=1)
+            ]
+            audience = account.audiences[audience_id] = Audience(audience_id, name, merge_fields)
+        for member in spec.get("members") or []:
+            email = str(member["email_address"])
+            entry = audience.members[email.lower()] = Member(
+                email, member.get("status") or "subscribed"
+            )
+            entry.merge_fields.update(member.get("merge_fields") or {})
+            for tag in member.get("tags") or []:
+                entry.tags.setdefault(str(tag).lower(), str(tag))
+        audience.forgotten.update(str(e).lower() for e in spec.get("forgotten") or [])
+
+    def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/revoke``: ``{"api_key"}``, ``{"access_token"}`` or ``{"all": true}``."""
+        revoked = 0
+        with self.lock:
+            everything = as_bool(body.get("all"))
+            for registry, name in ((self.api_keys, "api_key"), (self.tokens, "access_token")):
+                keys = list(registry) if everything else [body.get(name)]
+                for key in keys:
+                    owner = registry.pop(key, None) if key else None
+                    if owner is not None:
+                        self.accounts[owner].api_keys.discard(key)
+                        self.accounts[owner].tokens.discard(key)
+                        revoked += 1
+        if not revoked:
+            raise ControlError("nothing revoked; give api_key, access_token or all")
+        return {"revoked": revoked}

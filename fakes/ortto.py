@@ -1,0 +1,424 @@
+"""Fake Ortto person and audience API v1, for the three regions at once.
+
+Contract: /work/shared/spec/ortto_api.md. Its "Choices a fake must make" (§8), as decided here
+(and in fakes/README.md, "Ortto"):
+
+- One process serves every region: ``/v1`` is the global host, ``/au/v1`` and ``/eu/v1`` the
+  Australian and European ones. A key belongs to one region; on another region's path → 401.
+- ``POST /v1/person/merge``: 1-100 people (more, or a body over 2 MB → 400); ``people[]`` in
+  the order sent with ``person_id`` and ``status`` created / merged / ignored, ids assigned at
+  once also with ``async:true``. A bad person: ``{"status":"error","error":{"code",
+  "message"}}``. ``merge_strategy`` 1 fills empty fields, 2 overwrites, 3 changes nothing
+  (ignored); ``skip_non_existing`` leaves unknown people out (ignored). Only ``str::email`` is
+  a supported merge key here (matched lower-cased). With ``suppression_list_field_id`` an
+  address on the suppression list is refused with the error code ``suppressed``.
+- Unknown custom field ids → 400 naming the field. Email check: syntax only.
+- Audiences are filters ``{"$and":[{"$bool_is_true":{"field_id":"bol:cm:x"}}]}``: a person is a
+  member while that field is true (recomputed on every read).
+- ``audiences/get``: a bare array, ``limit`` clamped to 40.
+- Rate limit: token bucket per key (``rate_limit`` req/s, default 30 = Business), 429
+  ``{"error":{"code":"rate-limit","message":"rate limit","try-in-seconds":N}}``, no headers.
+- Other errors: ``{"error":{"code":"bad-request|unauthorized|not-found","message"}}``.
+- Archive / delete: at most 100 ids; delete of a person not archived → 400.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from fakes.server import (
+    ControlError,
+    FakeApp,
+    Request,
+    Response,
+    as_bool,
+    json_response,
+    match_route,
+    option,
+)
+
+REGIONS = ("global", "au", "eu")
+MAX_PEOPLE = 100
+MAX_AUDIENCES = 40
+MAX_PAYLOAD = 2 * 1024 * 1024
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+BUILT_IN = {"str::email", "str::first", "str::last", "str::ei", "bol::p", "phn::phone"}
+
+
+@dataclass
+class OrttoSettings:
+    api_keys: list[str] = field(
+        default_factory=lambda: ["demo-ortto-key"],
+        metadata={
+            "help": "API key of the demo account (global region); repeat for several.",
+            "startup_only": True,
+            "flag": "--api-key",
+        },
+    )
+    rate_limit: float = option(30.0, "Requests per second per API key; 0 disables the limit.")
+
+
+class Person:
+    __slots__ = ("archived", "fields", "id")
+
+    def __init__(self) -> None:
+        self.id = secrets.token_hex(12)
+        self.fields: dict[str, Any] = {}
+        self.archived = False
+
+
+class Account:
+    def __init__(self, account_id: str, region: str) -> None:
+        self.id = account_id
+        self.region = region
+        self.people: dict[str, Person] = {}  # lower-cased email → person
+        self.custom_fields: dict[str, str] = {}  # id → name
+        self.audiences: dict[str, dict[str, Any]] = {}
+        self.suppressed: set[str] = set()
+
+    def members(self, audience: dict[str, Any]) -> list[Person]:
+        marker = audience["filter"]["$and"][0]["$bool_is_true"]["field_id"]
+        return [p for p in self.people.values() if not p.archived and p.fields.get(marker) is True]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+ROUTES = (
+    ("POST", ("audiences", "get"), "get_audiences", "POST /v1/audiences/get"),
+    ("PUT", ("audience", "subscribe"), "subscribe", "PUT /v1/audience/subscribe"),
+    ("POST", ("person", "merge"), "merge", "POST /v1/person/merge"),
+    ("POST", ("person", "get"), "get_people", "POST /v1/person/get"),
+    ("POST", ("person", "custom-field", "get"), "get_fields", "POST /v1/person/custom-field/get"),
+    ("PUT", ("person", "archive"), "archive", "PUT /v1/person/archive"),
+    ("DELETE", ("person", "delete"), "delete", "DELETE /v1/person/delete"),
+)
+
+
+class OrttoFake(FakeApp):
+    kind = "ortto"
+    api_prefix = "/v1"
+    settings_class = OrttoSettings
+    settings: OrttoSettings
+
+    def _reset_state(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.api_keys: dict[str, str] = {}
+        if self.demo:
+            self.seed(
+                {
+                    "accounts": [
+                        {
+                            "id": "demo",
+                            "region": "global",
+                            "api_keys": self.settings.api_keys,
+                            "custom_fields": [
+                                {"id": "bol:cm:newsletter-segment", "name": "Newsletter segment"},
+                                {"id": "bol:cm:customers-segment", "name": "Customers segment"},
+                            ],
+                            "audiences": [
+                                {
+                                    "id": "a00000000000000000000001",
+                                    "name": "Newsletter",
+                                    "marker": "bol:cm:newsletter-segment",
+                                },
+                                {
+                                    "id": "a00000000000000000000002",
+                                    "name": "Customers",
+                                    "marker": "bol:cm:customers-segment",
+                                },
+                            ],
+                        }
+                    ]
+                }
+            )
+
+    @staticmethod
+    def error(status: int, code: str, message: str, **extra: Any) -> Response:
+        return json_response(status, {"error": {"code": code, "message": message, **extra}})
+
+    def burst_429_response(self) -> Response:
+        response = self.error(
+            429, "rate-limit", "rate limit", **{"try-in-seconds": self.faults.burst_429_reset}
+        )
+        response.headers.update(self.burst_headers(int(self.settings.rate_limit) or 30))
+        return response
+
+    def server_error_response(self, status: int) -> Response:
+        return self.error(status, "internal", "Injected server error")
+
+    def handle_api(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        region = "global"
+        if parts and parts[0] in ("au", "eu"):
+            region, parts = parts[0], parts[1:]
+        if not parts or parts[0] != "v1":
+            return self.error(404, "not-found", f"{request.path} does not exist")
+        key = request.headers.get("X-Api-Key") or ""
+        with self.lock:
+            account = self.accounts.get(self.api_keys.get(key, ""))
+        if account is None or account.region != region:
+            return self.error(401, "unauthorized", "Invalid or missing X-Api-Key")
+        if self.settings.rate_limit > 0:
+            decision = self.limiter.acquire(key, self.settings.rate_limit)
+            if not decision.allowed:
+                return self.error(
+                    429, "rate-limit", "rate limit", **{"try-in-seconds": decision.reset_seconds}
+                )
+        match = match_route(ROUTES, request.method, parts[1:])
+        if not isinstance(match, tuple):
+            return self.error(404, "not-found", f"{request.method} {request.path} does not exist")
+        handler, label, _ids = match
+        try:
+            if len(request.body) > MAX_PAYLOAD:
+                raise ApiError(400, "bad-request", "The payload is larger than 2 MB.")
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError as error:
+                raise ApiError(400, "bad-request", f"Invalid JSON: {error}") from None
+            if not isinstance(body, dict):
+                raise ApiError(400, "bad-request", "The body must be a JSON object.")
+            with self.lock:
+                response: Response = getattr(self, handler)(account, body)
+        except ApiError as error:
+            response = self.error(error.status, error.code, error.message)
+        response.endpoint = label
+        return response
+
+    # -- API --------------------------------------------------------------------------------
+
+    def get_audiences(self, account: Account, body: dict[str, Any]) -> Response:
+        limit = min(MAX_AUDIENCES, max(1, int(body.get("limit") or MAX_AUDIENCES)))
+        offset = max(0, int(body.get("offset") or 0))
+        term = str(body.get("search_term") or "").lower()
+        with_filter = as_bool(body.get("with_filter"))
+        audiences = [a for a in account.audiences.values() if term in a["name"].lower()]
+        page = [
+            {
+                "id": a["id"],
+                "name": a["name"],
+                "instance_id": account.id,
+                "type": "permanent",
+                "building": False,
+                "ready": True,
+                "is_public": False,
+                "created": "2026-01-01T00:00:00Z",
+                **({"filter": a["filter"]} if with_filter else {}),
+            }
+            for a in audiences[offset : offset + limit]
+        ]
+        return json_response(200, page)
+
+    def get_fields(self, account: Account, body: dict[str, Any]) -> Response:
+        fields = [
+            {"field": {"id": fid, "name": name, "display_type": fid.split(":")[0]}}
+            for fid, name in account.custom_fields.items()
+        ]
+        return json_response(200, {"fields": fields})
+
+    def merge(self, account: Account, body: dict[str, Any]) -> Response:
+        people = body.get("people")
+        if not isinstance(people, list) or not 1 <= len(people) <= MAX_PEOPLE:
+            raise ApiError(400, "bad-request", f"people must hold 1 to {MAX_PEOPLE} people.")
+        if body.get("merge_by") not in (["str::email"], None):
+            raise ApiError(400, "bad-request", "This fake merges by str::email only.")
+        strategy = int(body.get("merge_strategy") or 2)
+        skip_new = as_bool(body.get("skip_non_existing"))
+        check_suppressed = body.get("suppression_list_field_id") == "str::email"
+        for person in people:
+            for field_id in (person or {}).get("fields") or {}:
+                if field_id not in BUILT_IN and field_id not in account.custom_fields:
+                    raise ApiError(400, "bad-request", f"Unknown field id: {field_id}")
+        results = []
+        for person in people:
+            fields = dict((person or {}).get("fields") or {})
+            email = str(fields.get("str::email") or "").strip()
+            if not EMAIL_PATTERN.match(email):
+                results.append(
+                    {
+                        "status": "error",
+                        "error": {"code": "invalid-email", "message": f"invalid email: {email}"},
+                    }
+                )
+                continue
+            key = email.lower()
+            if check_suppressed and key in account.suppressed:
+                results.append(
+                    {
+                        "status": "error",
+                        "error": {
+                            "code": "suppressed",
+                            "message": f"{email} is on the email suppression list",
+                        },
+                    }
+                )
+                continue
+            found = account.people.get(key)
+            if found is not None and found.archived:
+                found = None  # an archived person who comes back is a new person
+            if found is None:
+                if skip_new:
+                    results.append({"status": "ignored"})
+                    continue
+                found = account.people[key] = Person()
+                found.fields.update(fields)
+                results.append({"person_id": found.id, "status": "created"})
+                continue
+            if strategy == 3:
+                results.append({"person_id": found.id, "status": "ignored"})
+                continue
+            for field_id, value in fields.items():
+                if strategy == 2 or found.fields.get(field_id) in (None, ""):
+                    found.fields[field_id] = value
+            results.append({"person_id": found.id, "status": "merged"})
+        return json_response(200, {"people": results})
+
+    def get_people(self, account: Account, body: dict[str, Any]) -> Response:
+        audience_id = body.get("audience_id")
+        if audience_id:
+            audience = account.audiences.get(audience_id)
+            if audience is None:
+                raise ApiError(404, "not-found", "Audience not found")
+            people = account.members(audience)
+        else:
+            people = [p for p in account.people.values() if not p.archived]
+        limit = min(500, max(1, int(body.get("limit") or 50)))
+        offset = max(0, int(body.get("offset") or 0))
+        page = people[offset : offset + limit]
+        wanted = body.get("fields") or ["str::email"]
+        return json_response(
+            200,
+            {
+                "contacts": [
+                    {"id": p.id, "fields": {f: p.fields.get(f) for f in wanted}} for p in page
+                ],
+                "offset": offset,
+                "next_offset": offset + len(page),
+                "has_more": offset + len(page) < len(people),
+            },
+        )
+
+    def subscribe(self, account: Account, body: dict[str, Any]) -> Response:
+        if body.get("audience_id") not in account.audiences:
+            raise ApiError(404, "not-found", "Audience not found")
+        return json_response(200, {})
+
+    def _ids(self, body: dict[str, Any]) -> list[str]:
+        ids = body.get("inclusion_ids") or []
+        if not isinstance(ids, list) or len(ids) > MAX_PEOPLE:
+            raise ApiError(400, "bad-request", f"inclusion_ids holds at most {MAX_PEOPLE} ids.")
+        return [str(i) for i in ids]
+
+    def archive(self, account: Account, body: dict[str, Any]) -> Response:
+        ids = set(self._ids(body))
+        for person in account.people.values():
+            if person.id in ids:
+                person.archived = True
+        return json_response(200, {})
+
+    def delete(self, account: Account, body: dict[str, Any]) -> Response:
+        ids = set(self._ids(body))
+        targets = [(k, p) for k, p in account.people.items() if p.id in ids]
+        if any(not p.archived for _k, p in targets):
+            raise ApiError(400, "bad-request", "Only archived people can be deleted.")
+        for key, _person in targets:
+            del account.people[key]
+        return json_response(200, {})
+
+    # -- control ----------------------------------------------------------------------------
+
+    def snapshot(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /_fake/state[?list=AUDIENCE][&summary=1][&email=ADDRESS]``."""
+        only = query.get("list") or ""
+        summary = as_bool(query.get("summary"))
+        email = (query.get("email") or "").lower()
+        with self.lock:
+            accounts = []
+            for account in self.accounts.values():
+                audiences = {}
+                for audience in account.audiences.values():
+                    if only and audience["id"] != only:
+                        continue
+                    members = account.members(audience)
+                    entry: dict[str, Any] = {
+                        "id": audience["id"],
+                        "name": audience["name"],
+                        "filter": audience["filter"],
+                        "count": len(members),
+                    }
+                    if not summary:
+                        entry["members"] = sorted(
+                            str(p.fields.get("str::email")).lower() for p in members
+                        )
+                    audiences[audience["id"]] = entry
+                state: dict[str, Any] = {
+                    "id": account.id,
+                    "region": account.region,
+                    "audiences": audiences,
+                    "counts": {"people": len(account.people)},
+                }
+                if not summary:
+                    state["people"] = {
+                        key: {"person_id": p.id, "archived": p.archived, "fields": dict(p.fields)}
+                        for key, p in account.people.items()
+                        if not email or key == email
+                    }
+                accounts.append(state)
+            return {
+                "kind": self.kind,
+                "accounts": accounts,
+                "stats": self.stats_snapshot(),
+                "config": self.current_config(),
+            }
+
+    def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/seed``: ``{"accounts": [{"id", "region", "api_keys": [],
+        "custom_fields": [{"id", "name"}], "audiences": [{"id", "name", "marker"}],
+        "people": [{"str::email", ...}], "suppressed": [email]}]}``."""
+        result = []
+        try:
+            with self.lock:
+                for spec in body.get("accounts") or []:
+                    account_id = str(spec.get("id") or secrets.token_hex(6))
+                    region = spec.get("region") or "global"
+                    if region not in REGIONS:
+                        raise ControlError(f"region must be one of {', '.join(REGIONS)}")
+                    account = self.accounts.setdefault(account_id, Account(account_id, region))
+                    for key in spec.get("api_keys") or []:
+                        self.api_keys[key] = account.id
+                    for custom in spec.get("custom_fields") or []:
+                        account.custom_fields[custom["id"]] = custom.get("name") or custom["id"]
+                    for audience in spec.get("audiences") or []:
+                        audience_id = audience.get("id") or secrets.token_hex(12)
+                        marker = audience["marker"]
+                        account.custom_fields.setdefault(marker, marker)
+                        account.audiences[audience_id] = {
+                            "id": audience_id,
+                            "name": audience.get("name") or "Audience",
+                            "filter": {"$and": [{"$bool_is_true": {"field_id": marker}}]},
+                        }
+                    for fields in spec.get("people") or []:
+                        person = Person()
+                        person.fields.update(fields)
+                        account.people[str(fields["str::email"]).lower()] = person
+                    account.suppressed.update(str(e).lower() for e in spec.get("suppressed") or [])
+                    result.append({"id": account.id, "audiences": list(account.audiences)})
+        except (AttributeError, TypeError, KeyError) as error:
+            raise ControlError(f"bad seed: {error!r}") from error
+        return {"accounts": result}
+
+    def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/revoke``: ``{"api_key": KEY}`` or ``{"all": true}`` → 401 from then on."""
+        with self.lock:
+            keys = list(self.api_keys) if as_bool(body.get("all")) else [body.get("api_key")]
+            revoked = sum(1 for key in keys if key and self.api_keys.pop(key, None))
+        if not revoked:
+            raise ControlError("no such api_key; give api_key or all")
+        return {"revoked": {"api_keys": revoked}}

@@ -1,0 +1,306 @@
+"""The Mailchimp client and backend against the contract's bodies (mailchimp_api.md)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import requests
+
+from connections.types.base import (
+    AuthRevoked,
+    ListNotFound,
+    MemoryCredentialStore,
+    Permanent,
+    RateLimited,
+    Record,
+    Transient,
+)
+from connections.types.mailchimp.backend import MailchimpBackend, name_tags
+from connections.types.mailchimp.client import (
+    MailchimpClient,
+    NotFound,
+    NotRemovable,
+    data_centre_of,
+    subscriber_hash,
+)
+
+API = "https://us21.mc.test/3.0"
+LOGIN = "https://login.mc.test/oauth2"
+KEY = "0123abcd0123abcd-us21"
+AUDIENCE = "a1b2c3d4e5"
+MERGE_FIELDS = {
+    "merge_fields": [
+        {"merge_id": 1, "tag": "FNAME", "name": "First Name", "type": "text"},
+        {"merge_id": 2, "tag": "LNAME", "name": "Last Name", "type": "text"},
+    ],
+    "list_id": AUDIENCE,
+    "total_items": 2,
+}
+
+
+@pytest.fixture(autouse=True)
+def mailchimp_urls(settings):
+    settings.MAILCHIMP_API_URL = "https://{dc}.mc.test/3.0"
+    settings.MAILCHIMP_OAUTH_URL = LOGIN
+    settings.MAILCHIMP_CLIENT_ID = "relay-id"
+    settings.MAILCHIMP_CLIENT_SECRET = "relay-secret"
+    settings.REDIS_URL = ""  # connection slots in the process
+
+
+@pytest.fixture
+def store():
+    return MemoryCredentialStore({"api_key": KEY})
+
+
+@pytest.fixture
+def client(store):
+    return MailchimpClient(store)
+
+
+@pytest.fixture
+def backend(store, client):
+    return MailchimpBackend(store, client=client)
+
+
+def problem(status, title, detail="details"):
+    return {
+        "status": status,
+        "json": {"type": "x", "title": title, "status": status, "detail": detail, "instance": "i"},
+        "content_type": "application/problem+json",
+    }
+
+
+def test_the_data_centre_is_the_api_keys_suffix():
+    assert data_centre_of(KEY) == "us21"
+    assert data_centre_of("no-suffix-here") == ""
+    assert data_centre_of("nosuffix") == ""
+
+
+def test_the_subscriber_hash_is_the_md5_of_the_lower_cased_address():
+    assert subscriber_hash(" Ann@Example.com ") == subscriber_hash("ann@example.com")
+    assert len(subscriber_hash("ann@example.com")) == 32
+
+
+def test_an_api_key_is_sent_as_http_basic_to_its_data_centre(mocked, client):
+    mocked.get(f"{API}/ping", json={"health_status": "Everything's Chimpy!"})
+    client.ping()
+    header = mocked.calls[0].request.headers["Authorization"]
+    assert header.startswith("Basic ")
+    assert base64.b64decode(header.removeprefix("Basic ")).decode().endswith(f":{KEY}")
+
+
+def test_an_oauth_token_is_sent_as_bearer_to_the_stored_data_centre(mocked):
+    client = MailchimpClient(MemoryCredentialStore({"access_token": "tok", "dc": "us21"}))
+    mocked.get(f"{API}/ping", json={})
+    client.ping()
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer tok"
+
+
+def test_signing_in_exchanges_the_code_and_reads_the_data_centre(mocked):
+    mocked.post(f"{LOGIN}/token", json={"access_token": "tok", "expires_in": 0, "scope": None})
+    mocked.get(f"{LOGIN}/metadata", json={"dc": "us21", "accountname": "Acme"})
+    credentials = MailchimpClient().exchange_code(code="c0de", redirect_uri="https://r/cb")
+    assert credentials == {"access_token": "tok", "dc": "us21", "account_name": "Acme"}
+    assert "code=c0de" in mocked.calls[0].request.body
+    assert mocked.calls[1].request.headers["Authorization"] == "OAuth tok"
+
+
+def test_a_refused_code_is_a_permanent_sign_in_error(mocked):
+    mocked.post(f"{LOGIN}/token", status=400, json={"error": "invalid_grant"})
+    with pytest.raises(Permanent, match="invalid_grant"):
+        MailchimpClient().exchange_code(code="used", redirect_uri="https://r/cb")
+
+
+def test_the_authorize_url_carries_the_application_and_state():
+    url = MailchimpClient().authorize_url(redirect_uri="https://r/cb", state="s1")
+    assert url.startswith(f"{LOGIN}/authorize?response_type=code&client_id=relay-id")
+    assert "state=s1" in url
+
+
+def test_it_reads_every_page_of_audiences(mocked, client):
+    first = [{"id": str(n), "name": f"A{n}"} for n in range(1000)]
+    mocked.get(f"{API}/lists", json={"lists": first, "total_items": 1001})
+    mocked.get(f"{API}/lists", json={"lists": [{"id": "x", "name": "Last"}], "total_items": 1001})
+    assert len(client.audiences()) == 1001
+    assert "offset=1000" in mocked.calls[1].request.url
+
+
+@pytest.mark.parametrize(
+    ("response", "error_class"),
+    [
+        ({"status": 429, "json": {"title": "Too Many Requests", "status": 429}}, RateLimited),
+        ({"status": 403, "body": "<html>Forbidden</html>"}, RateLimited),
+        (problem(403, "User Disabled"), AuthRevoked),
+        (problem(403, "Wrong Datacenter"), AuthRevoked),
+        (problem(401, "API Key Invalid"), AuthRevoked),
+        (problem(404, "Resource Not Found"), NotFound),
+        (problem(405, "Method Not Allowed"), NotRemovable),
+        (problem(400, "Invalid Resource"), Permanent),
+        (problem(400, "JSON Parse Error"), Permanent),
+        (problem(403, "Forbidden"), Permanent),
+        (problem(500, "Internal Server Error"), Transient),
+        (problem(503, "Service Unavailable"), Transient),
+    ],
+)
+def test_each_error_of_the_contract_becomes_its_typed_error(mocked, client, response, error_class):
+    mocked.get(f"{API}/ping", **response)
+    with pytest.raises(error_class) as raised:
+        client.ping()
+    assert raised.value.status == response["status"]
+
+
+def test_a_rejected_key_marks_the_connection_for_re_authentication(mocked, store, client):
+    mocked.get(f"{API}/ping", **problem(401, "API Key Invalid", "Your API key may be invalid"))
+    with pytest.raises(AuthRevoked):
+        client.ping()
+    assert len(store.auth_failures) == 1
+
+
+def test_a_429_without_hints_waits_the_default_and_one_with_retry_after_as_told(mocked, client):
+    mocked.get(f"{API}/ping", status=429, json={"title": "Too Many Requests"})
+    mocked.get(f"{API}/ping", status=429, json={}, headers={"Retry-After": "7"})
+    with pytest.raises(RateLimited) as unhinted:
+        client.ping()
+    with pytest.raises(RateLimited) as hinted:
+        client.ping()
+    assert (unhinted.value.hinted, hinted.value.hinted, hinted.value.wait) == (False, True, 7)
+
+
+@pytest.mark.parametrize("failure", [requests.Timeout, requests.ConnectionError])
+def test_timeouts_and_dropped_connections_are_transient(mocked, client, failure):
+    mocked.get(f"{API}/ping", body=failure("boom"))
+    with pytest.raises(Transient):
+        client.ping()
+
+
+def test_a_key_without_data_centre_is_refused_before_any_call(mocked):
+    with pytest.raises(Permanent, match="data centre"):
+        MailchimpBackend.verify({"api_key": "nodatacentre"})
+    assert not mocked.calls
+
+
+def test_a_batch_is_one_upsert_with_update_existing_and_merge_fields(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    mocked.post(
+        f"{API}/lists/{AUDIENCE}",
+        json={
+            "new_members": [{"email_address": "ann@x.com"}],
+            "updated_members": [{"email_address": "Bob@x.com"}],
+            "errors": [],
+        },
+    )
+    result = backend.push(
+        AUDIENCE + "#vip", [Record("ann@x.com", "Ann", "Lee"), Record("bob@x.com", "Bob")]
+    )
+    assert (result.accepted, result.failures) == (2, [])
+    body = json.loads(mocked.calls[-1].request.body)
+    assert body["update_existing"] is True and body["sync_tags"] is False
+    assert body["members"][0] == {
+        "email_address": "ann@x.com",
+        "status": "subscribed",
+        "merge_fields": {"FNAME": "Ann", "LNAME": "Lee"},
+        "tags": ["vip"],
+    }
+
+
+def test_per_record_errors_become_refusals_and_opt_outs(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    errors = [
+        ("out@x.com", "out@x.com is in a compliance state due to unsubscribe, bounce, or ..."),
+        ("gone@x.com", "gone@x.com was permanently deleted and cannot be re-imported."),
+        ("fake@x.com", "fake@x.com looks fake or invalid, please enter a real email address."),
+        ("busy@x.com", "busy@x.com has signed up to a lot of lists very recently"),
+        ("odd@x.com", "Something new"),
+    ]
+    mocked.post(
+        f"{API}/lists/{AUDIENCE}",
+        json={
+            "new_members": [],
+            "updated_members": [],
+            "errors": [
+                {"email_address": e, "error": t, "error_code": "ERROR_GENERIC"} for e, t in errors
+            ],
+        },
+    )
+    records = [Record(email) for email, _text in errors] + [Record("silent@x.com")]
+    result = backend.push(AUDIENCE, records)
+    codes = [failure.code for failure in result.failures]
+    assert codes == [
+        "compliance_state",
+        "forgotten",
+        "invalid_email",
+        "too_many_signups",
+        "generic",
+        "not_accepted",
+    ]
+    assert result.accepted == 0
+    assert {"compliance_state", "forgotten"} == set(codes) & backend.opted_out_codes
+
+
+def test_an_audience_without_fname_says_names_are_not_sent(mocked, backend):
+    mocked.get(f"{API}/lists", json={"lists": [{"id": AUDIENCE, "name": "News"}], "total_items": 1})
+    mocked.get(
+        f"{API}/lists/{AUDIENCE}/merge-fields",
+        json={"merge_fields": [{"tag": "LNAME", "name": "Last Name"}], "total_items": 1},
+    )
+    [destination] = backend.list_destinations()
+    assert destination.name == "News (no FNAME merge field: first names are not sent)"
+
+
+def test_name_fields_are_found_by_the_name_the_account_gave_them():
+    fields = [{"tag": "MMERGE5", "name": "First name"}, {"tag": "SURNAME", "name": "Surname"}]
+    assert name_tags(fields) == ("MMERGE5", "SURNAME")
+    assert name_tags([]) == ("", "")
+
+
+def test_leavers_are_archived_never_deleted_permanently(mocked, backend):
+    mocked.delete(f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}", status=204)
+    mocked.delete(
+        f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('b@x.com')}",
+        **problem(405, "Method Not Allowed"),
+    )
+    mocked.delete(
+        f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('c@x.com')}",
+        **problem(404, "Resource Not Found"),
+    )
+    mocked.get(f"{API}/lists/{AUDIENCE}", json={"id": AUDIENCE})
+    result = backend.remove(AUDIENCE, ["a@x.com", "b@x.com", "c@x.com"])
+    assert (result.accepted, result.failures) == (3, [])
+    assert not any("delete-permanent" in call.request.url for call in mocked.calls)
+
+
+def test_removing_from_an_unknown_audience_stops_the_export(mocked, backend):
+    mocked.delete(
+        f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}",
+        **problem(404, "Resource Not Found"),
+    )
+    mocked.get(f"{API}/lists/{AUDIENCE}", **problem(404, "Resource Not Found"))
+    with pytest.raises(ListNotFound):
+        backend.remove(AUDIENCE, ["a@x.com"])
+
+
+def test_a_push_to_an_audience_that_is_gone_raises_list_not_found(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    mocked.post(f"{API}/lists/{AUDIENCE}", **problem(404, "Resource Not Found"))
+    with pytest.raises(ListNotFound) as caught:
+        backend.push(AUDIENCE, [Record("a@x.com")])
+    assert caught.value.list_id == AUDIENCE
+
+
+def test_leavers_of_a_tagged_export_lose_the_tag(mocked, backend):
+    url = f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}/tags"
+    mocked.post(url, status=204)
+    assert backend.remove(AUDIENCE + "#vip", ["a@x.com"]).accepted == 1
+    assert json.loads(mocked.calls[0].request.body)["tags"] == [
+        {"name": "vip", "status": "inactive"}
+    ]
+
+
+def test_an_export_to_a_tag_is_found_in_its_audience(mocked, backend):
+    mocked.get(f"{API}/lists", json={"lists": [{"id": AUDIENCE, "name": "News"}], "total_items": 1})
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    found = backend.find_destination(f"{AUDIENCE}#vip")
+    assert (found.id, found.name) == (f"{AUDIENCE}#vip", "News, tag “vip”")
+    assert backend.find_destination("unknown#vip") is None

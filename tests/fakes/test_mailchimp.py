@@ -1,0 +1,229 @@
+"""The Mailchimp fake keeps the contract (mailchimp_api.md) and its documented choices."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from fakes.mailchimp import subscriber_hash
+from fakes.testing import RunningFake, running_fake
+
+KEY = "demo0mailchimp0key-us21"
+
+
+@pytest.fixture
+def mc() -> Iterator[RunningFake]:
+    with running_fake("mailchimp") as fake:
+        yield fake
+
+
+@pytest.fixture
+def api(mc) -> str:
+    return mc.base_url.format(dc="us21")
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.auth = ("anystring", KEY)
+        session.trust_env = False
+        yield session
+
+
+@pytest.fixture
+def audience(mc) -> str:
+    return next(iter(mc.state()["accounts"][0]["audiences"]))
+
+
+def batch(session, api, audience, *members, update_existing=True):
+    body = {"members": list(members), "update_existing": update_existing}
+    return session.post(f"{api}/lists/{audience}", json=body, timeout=5)
+
+
+def test_a_key_for_another_data_centre_is_refused_with_a_problem_document(mc, session):
+    response = session.get(mc.base_url.format(dc="us1") + "/ping", timeout=5)
+    assert response.status_code == 401
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["title"] == "API Key Invalid"
+    assert response.json()["instance"] == response.headers["X-Request-Id"]
+
+
+def test_ping_answers_chimpy(session, api):
+    assert session.get(f"{api}/ping", timeout=5).json() == {"health_status": "Everything's Chimpy!"}
+
+
+def test_a_batch_creates_then_updates_and_reports_fake_addresses(session, api, audience):
+    member = {"email_address": "ann@relay.dev", "status": "subscribed"}
+    first = batch(
+        session, api, audience, member, {"email_address": "x@y.test", "status": "subscribed"}
+    )
+    assert first.status_code == 200
+    body = first.json()
+    assert (body["total_created"], body["error_count"]) == (1, 1)
+    assert "looks fake or invalid" in body["errors"][0]["error"]
+    assert body["errors"][0]["error_code"] == "ERROR_GENERIC"
+    again = batch(session, api, audience, member).json()
+    assert [m["email_address"] for m in again["updated_members"]] == ["ann@relay.dev"]
+
+
+def test_without_update_existing_a_member_exists(session, api, audience):
+    member = {"email_address": "ann@relay.dev", "status": "subscribed"}
+    batch(session, api, audience, member)
+    error = batch(session, api, audience, member, update_existing=False).json()["errors"][0]
+    assert error["error_code"] == "ERROR_CONTACT_EXISTS"
+
+
+def test_more_than_500_members_are_refused_and_nothing_is_written(mc, session, api, audience):
+    members = [{"email_address": f"m{n}@relay.dev", "status": "subscribed"} for n in range(501)]
+    response = batch(session, api, audience, *members)
+    assert (response.status_code, response.json()["title"]) == (400, "Invalid Resource")
+    assert (
+        mc.state(list=audience)["accounts"][0]["audiences"][audience]["counts"]["subscribed"] == 0
+    )
+
+
+@pytest.mark.parametrize("status", ["unsubscribed", "cleaned"])
+def test_an_opted_out_member_is_never_subscribed_again(mc, session, api, audience, status):
+    mc.seed(
+        accounts=[
+            {
+                "id": "demo",
+                "audiences": [
+                    {
+                        "id": audience,
+                        "members": [{"email_address": "out@relay.dev", "status": status}],
+                    }
+                ],
+            }
+        ]
+    )
+    body = batch(
+        session, api, audience, {"email_address": "out@relay.dev", "status": "subscribed"}
+    ).json()
+    assert "compliance state" in body["errors"][0]["error"]
+    member = mc.state(email="out@relay.dev")["accounts"][0]["audiences"][audience]["members"]
+    assert member["out@relay.dev"]["status"] == status
+
+
+def test_a_forgotten_address_cannot_be_imported_again(mc, session, api, audience):
+    batch(session, api, audience, {"email_address": "gone@relay.dev", "status": "subscribed"})
+    url = f"{api}/lists/{audience}/members/{subscriber_hash('gone@relay.dev')}"
+    assert session.post(url + "/actions/delete-permanent", timeout=5).status_code == 204
+    assert session.get(url, timeout=5).status_code == 404
+    body = batch(
+        session, api, audience, {"email_address": "gone@relay.dev", "status": "subscribed"}
+    ).json()
+    assert "permanently deleted" in body["errors"][0]["error"]
+
+
+def test_archive_is_204_then_405_and_a_returning_member_is_restored(session, api, audience):
+    batch(session, api, audience, {"email_address": "ann@relay.dev", "status": "subscribed"})
+    url = f"{api}/lists/{audience}/members/{subscriber_hash('ann@relay.dev')}"
+    assert session.delete(url, timeout=5).status_code == 204
+    second = session.delete(url, timeout=5)
+    assert (second.status_code, second.headers["Allow"]) == (405, "GET, PUT")
+    body = batch(
+        session, api, audience, {"email_address": "ann@relay.dev", "status": "subscribed"}
+    ).json()
+    assert body["updated_members"][0]["status"] == "subscribed"
+
+
+def test_tags_are_added_by_the_batch_and_taken_off_one_by_one(mc, session, api, audience):
+    member = {"email_address": "ann@relay.dev", "status": "subscribed", "tags": ["VIP"]}
+    batch(session, api, audience, member)
+    url = f"{api}/lists/{audience}/members/{subscriber_hash('ann@relay.dev')}/tags"
+    off = session.post(url, json={"tags": [{"name": "vip", "status": "inactive"}]}, timeout=5)
+    assert off.status_code == 204
+    state = mc.state(email="ann@relay.dev")["accounts"][0]["audiences"][audience]["members"]
+    assert state["ann@relay.dev"]["tags"] == []
+
+
+def test_the_eleventh_simultaneous_request_gets_429_without_rate_headers(session, api):
+    with running_fake("mailchimp", work_ms=300) as slow:
+        url = slow.base_url.format(dc="us21") + "/ping"
+        statuses = []
+
+        def call():
+            response = requests.get(url, auth=("x", KEY), timeout=10)
+            statuses.append((response.status_code, "Retry-After" in response.headers))
+
+        threads = [threading.Thread(target=call) for _ in range(11)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.005)
+        for thread in threads:
+            thread.join()
+    assert sorted(statuses) == [(200, False)] * 10 + [(429, False)]
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        ({"burst_429": 1}, lambda r: r.status_code == 429 and "Retry-After" not in r.headers),
+        (
+            {"burst_429": 1, "burst_429_headers": "retry-after"},
+            lambda r: r.status_code == 429 and r.headers["Retry-After"] == "1",
+        ),
+        ({"error_next": 1, "error_status": 503}, lambda r: r.status_code == 503),
+    ],
+)
+def test_injected_faults_answer_in_mailchimps_shape(mc, session, api, fault, check):
+    mc.configure(**fault)
+    response = session.get(f"{api}/ping", timeout=5)
+    assert check(response)
+    assert response.json()["status"] == response.status_code
+
+
+def test_dropped_connections_and_timeouts(mc, session, api):
+    mc.configure(drop_next=1)
+    with pytest.raises(requests.ConnectionError):
+        session.get(f"{api}/ping", timeout=5)
+    mc.configure(timeout_next=1, timeout_seconds=2)
+    with pytest.raises(requests.Timeout):
+        session.get(f"{api}/ping", timeout=0.5)
+
+
+def test_a_revoked_key_gets_401(mc, session, api):
+    mc.revoke(api_key=KEY)
+    assert session.get(f"{api}/ping", timeout=5).status_code == 401
+
+
+def test_oauth_gives_a_token_that_never_expires_and_metadata_wants_the_oauth_scheme(mc):
+    redirect = "https://relay.test/cb/"
+    allowed = requests.post(
+        mc.root_url + "/oauth2/authorize",
+        data={
+            "client_id": "demo-mailchimp-client-id",
+            "redirect_uri": redirect,
+            "state": "s",
+            "decision": "allow",
+        },
+        allow_redirects=False,
+        timeout=5,
+    )
+    code = allowed.headers["Location"].split("code=")[1].split("&")[0]
+    token = requests.post(
+        mc.root_url + "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": "demo-mailchimp-client-id",
+            "client_secret": "demo-mailchimp-client-secret",
+            "redirect_uri": redirect,
+            "code": code,
+        },
+        timeout=5,
+    ).json()
+    assert token["expires_in"] == 0 and "refresh_token" not in token
+    metadata = mc.root_url + "/oauth2/metadata"
+    bearer = requests.get(
+        metadata, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=5
+    )
+    assert bearer.status_code == 401
+    oauth = requests.get(
+        metadata, headers={"Authorization": f"OAuth {token['access_token']}"}, timeout=5
+    )
+    assert oauth.json()["dc"] == "us21"
