@@ -19,7 +19,7 @@ from connections import services as connection_services
 from connections import signals as connection_signals
 from connections.models import Connection
 from connections.selectors import connections_usable_by
-from exports import alerts, runs, tasks
+from exports import alerts, runs, signals, tasks
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.selectors import export_settings, exports_using
 
@@ -175,10 +175,12 @@ PAUSE_AFTER_FAILURES = 3
 
 def run_after_finish(run_id: int) -> None:
     """Call once a run has ended (the engine does): pause the export's schedule when it keeps
-    failing, then send the alert the run calls for (``exports.alerts``), if any."""
+    failing, then send the alert the run calls for (``exports.alerts``), if any, and announce
+    the end (``exports.signals.run_finished``)."""
     run = ExportRun.objects.select_related("export").get(pk=run_id)
     paused = export_pause_schedule_if_failing(run)
     alerts.run_finished(run.pk, schedule_paused=paused)
+    signals.run_finished.send(sender=ExportRun, run=run)
 
 
 def export_pause_schedule_if_failing(run: ExportRun) -> bool:

@@ -58,18 +58,25 @@ ACCESS = {
     ("api:run-retry", "post"): CONTRIBUTOR,
     ("api:profile-list", "get"): VIEWER,
     ("api:profile-detail", "get"): VIEWER,
+    ("api:profile-bulk", "post"): ADMINISTRATOR,
+    ("api:profile-erase", "post"): ADMINISTRATOR,
 }
 
 
-def api_endpoints() -> set[tuple[str, str]]:
-    """(url name, method) of every named pattern under the ``api`` namespace."""
+def api_patterns() -> list[URLPattern]:
+    """Every named pattern under the ``api`` namespace."""
     (api,) = [
-        p for p in get_resolver().url_patterns if isinstance(p, URLResolver) and p.namespace == "api"
+        pattern
+        for pattern in get_resolver().url_patterns
+        if isinstance(pattern, URLResolver) and pattern.namespace == "api"
     ]
+    return [p for p in api.url_patterns if isinstance(p, URLPattern) and p.name]
+
+
+def api_endpoints() -> set[tuple[str, str]]:
+    """(url name, method) of every API endpoint."""
     endpoints = set()
-    for pattern in api.url_patterns:
-        if not isinstance(pattern, URLPattern) or not pattern.name:
-            continue
+    for pattern in api_patterns():
         view = pattern.callback
         actions = getattr(view, "actions", None)  # a viewset: {method: action}
         if actions:
@@ -108,19 +115,18 @@ def objects():
 
 
 def url_for(name: str, objects: dict) -> str:
+    """The URL of ``name``, with the fixture's object of its kind where it takes one."""
+    (pattern,) = [p for p in api_patterns() if f"api:{p.name}" == name]
     kind = name.split(":")[1].split("-")[0]
-    if name.endswith("-detail") or name.split("-", 1)[-1] not in ("list", "estimate"):
-        key = {"segment": "pk", "connection": "pk", "export": "pk", "run": "pk"}.get(kind)
-        if kind == "profile":
-            return reverse(name, kwargs={"customer_id": objects["profile"]})
-        if key and kind in objects:
-            return reverse(name, kwargs={key: objects[kind]})
-    return reverse(name)
+    kwargs = {key: objects[kind] for key in pattern.pattern.regex.groupindex}
+    return reverse(name, kwargs=kwargs)
 
 
 BODIES = {
     ("api:segment-list", "post"): {"name": "New", "rules": {"match": "all", "conditions": []}},
     ("api:export-schedule", "post"): {"enabled": False},
+    ("api:profile-bulk", "post"): {"records": [{"customer_id": "matrix"}]},
+    ("api:profile-erase", "post"): {"customer_id": "nobody"},
 }
 
 
