@@ -245,7 +245,15 @@ class ExportViewSet(viewsets.ModelViewSet):
             saved = services.export_save(export=export, user=request.user, **form.export_fields())
         except BackendError as error:
             raise serializers.ValidationError({"new_list_name": [str(error.message)]}) from None
-        warnings = [form.list_unchecked] if form.list_unchecked else []
+        warnings = []
+        if form.list_unchecked:
+            warnings.append(
+                _(
+                    "The List ID could not be checked with the service (%(reason)s). If it is "
+                    "wrong, the run will say so."
+                )
+                % {"reason": form.list_unchecked}
+            )
         if limit := form.limit_warning():
             warnings.append(limit)
         body = ExportSerializer(saved, context={"warnings": warnings}).data

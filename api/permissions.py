@@ -63,6 +63,10 @@ class RolePermission(BasePermission):
             return True
         if not request.user or not request.user.is_authenticated:
             return False  # DRF answers 401 with WWW-Authenticate
+        if getattr(view, "action_map", None) is not None and view.action in (None, "metadata"):
+            # A method the endpoint does not have (DRF answers 405), or OPTIONS, which only
+            # describes the endpoint.
+            return True
         rule = required_permission(view)
         if rule is None:
             self.message = str(NOT_LISTED)

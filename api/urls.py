@@ -15,7 +15,16 @@ from api import connections, errors, exports, profiles, segments
 
 app_name = "api"
 
-router = SimpleRouter(trailing_slash="/?")
+
+class Router(SimpleRouter):
+    """Routes with or without the trailing slash (``members.csv`` reads better without)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = Router()
 router.register("segments", segments.SegmentViewSet, basename="segment")
 router.register("connections", connections.ConnectionViewSet, basename="connection")
 router.register("exports", exports.ExportViewSet, basename="export")
