@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -79,6 +81,13 @@ def problem(
 
 def problem_exception_handler(exc: Exception, context: dict) -> Response:
     request = context.get("request")
+    if isinstance(exc, RequestDataTooBig):
+        return problem(
+            request,
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            _("The request body is larger than %(megabytes)d MB. Send fewer records per call.")
+            % {"megabytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)},
+        )
     response = exception_handler(exc, context)  # sets WWW-Authenticate and Retry-After
     if response is None:
         logger.exception("API error in %s", request.path if request else "?", exc_info=exc)

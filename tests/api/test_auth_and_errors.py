@@ -104,3 +104,20 @@ def test_tokens_are_never_shown_again(bob):
     _token, raw = token_create(user=bob, name="pipeline")
     assert raw not in str(list(ApiToken.objects.values()))
     assert User.objects.get(pk=bob.pk).api_tokens.count() == 1
+
+
+def test_a_body_over_the_upload_limit_is_413(settings, api_alice):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    records = [{"customer_id": str(n), "email": "x" * 300} for n in range(5000)]
+    response = api_alice.post("/api/v1/profiles/bulk/", {"records": records}, format="json")
+    assert response.status_code == 413
+    assert "larger than 1 MB" in response.json()["detail"]
+
+
+def test_ten_thousand_profiles_with_attributes_fit_in_one_call(api_alice):
+    records = [
+        {"customer_id": f"c{n}", "email": f"p{n}@example.com", "attributes": {"bio": "x" * 400}}
+        for n in range(10_000)
+    ]
+    response = api_alice.post("/api/v1/profiles/bulk/", {"records": records}, format="json")
+    assert response.json()["created"] == 10_000
