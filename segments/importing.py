@@ -116,13 +116,18 @@ def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> Import
 
 
 def import_rows(
-    header: list[str], rows: Iterable[list[str]], outcomes: dict[str, str] | None = None
+    header: list[str],
+    rows: Iterable[list[str]],
+    outcomes: dict[str, str] | None = None,
+    *,
+    recount_fields: bool = True,
 ) -> ImportReport:
     """Import rows of text under ``header`` exactly as a CSV file of them would be imported
     (the API's bulk upsert): the same checks, the same upsert. Lines are numbered as in a
     file, the header being line 1. ``outcomes``, when given, receives each customer id's
-    outcome: ``CREATED``, ``UPDATED`` or ``UNCHANGED``."""
-    return _import_table(_RowReader([header, *rows]), ColumnMap(), outcomes)
+    outcome: ``CREATED``, ``UPDATED`` or ``UNCHANGED``. ``recount_fields=False`` leaves the
+    field catalogue's counts to the caller (``segments.catalogue.recount_fields``)."""
+    return _import_table(_RowReader([header, *rows]), ColumnMap(), outcomes, recount_fields)
 
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -145,7 +150,10 @@ class _RowReader:
 
 
 def _import_table(
-    reader, column_map: ColumnMap, outcomes: dict[str, str] | None = None
+    reader,
+    column_map: ColumnMap,
+    outcomes: dict[str, str] | None = None,
+    recount_fields: bool = True,
 ) -> ImportReport:
     report = ImportReport()
     try:
@@ -172,7 +180,7 @@ def _import_table(
     attribute_types = _AttributeTypes()
     records = _parse_rows(reader, header, positions, attribute_columns, attribute_types, report)
     _store(records, set(positions), [name for _i, name in attribute_columns], report, outcomes)
-    refresh_field_catalogue(attribute_types.inferred())
+    refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
     return report
 
 

@@ -163,3 +163,21 @@ def test_erase_needs_exactly_one_of_customer_id_and_email(api_alice):
     response = api_alice.post("/api/v1/profiles/erase/", {}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["message"].startswith("Give either")
+
+
+def test_the_field_catalogue_is_recounted_once_after_a_burst_of_calls(
+    api_alice, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from segments.models import ProfileField
+
+    cache.delete("api:recount-fields")
+    with django_capture_on_commit_callbacks(execute=True) as first:
+        api_alice.post(BULK, {"records": mixed_records(10)}, format="json")
+    with django_capture_on_commit_callbacks(execute=True) as second:
+        api_alice.post(BULK, {"records": mixed_records(20)}, format="json")
+    assert (len(first), len(second)) == (1, 0)
+    assert ProfileField.objects.get(name="tier").data_type == "text"
+    # Counted after the first call: its 9 valid records (the 8th has no customer id).
+    assert ProfileField.objects.get(name="age").profile_count == 9
