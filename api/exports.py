@@ -119,6 +119,8 @@ class ExportSerializer(serializers.ModelSerializer):
 
     def get_last_status(self, export: Export) -> str | None:
         """The status of the latest run, or null if it never ran."""
+        if hasattr(export, "last_status"):  # annotated by selectors.exports_annotated
+            return export.last_status
         latest = export.runs.order_by("-created_at", "-id").values_list("status", flat=True)
         return latest.first()
 
@@ -232,9 +234,7 @@ class ExportViewSet(viewsets.ModelViewSet):
     }
 
     def get_queryset(self):
-        return (
-            Export.objects.select_related("connection").prefetch_related("segments").order_by("id")
-        )
+        return selectors.exports_annotated().order_by("id")
 
     def _save(self, request, export: Export | None, status_code: int) -> Response:
         writer = ExportWriteSerializer(data=request.data, partial=request.method == "PATCH")

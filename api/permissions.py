@@ -59,8 +59,6 @@ def required_permission(view) -> tuple[str, str] | None:
 
 class RolePermission(BasePermission):
     def has_permission(self, request, view) -> bool:
-        if getattr(view, "public", False):
-            return True
         if not request.user or not request.user.is_authenticated:
             return False  # DRF answers 401 with WWW-Authenticate
         if getattr(view, "action_map", None) is not None and view.action in (None, "metadata"):
