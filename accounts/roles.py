@@ -58,7 +58,6 @@ _ADMINISTRATOR = [
     "connections.view_connection",
     "exports.change_schedule",
     "accounts.manage_users",
-    "webhooks.manage_webhooks",
 ]
 #: What each role may do (product.md, Roles). The migrations create the groups from the lists
 #: of their day; ``sync_role_groups`` keeps the groups complete after every migrate and flush.

@@ -15,5 +15,4 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("system/", include("exports.system_urls")),
     path("api/v1/", include("api.urls")),
-    path("webhooks/", include("webhooks.urls")),
 ]

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from config.translation import gettext_later as _
 from config.translation import stored
-from segments import membership, signals, tasks
+from segments import membership, tasks
 from segments.importing import ColumnMap, ImportFileError, ImportReport, import_csv
 from segments.models import ProfileImport, Segment
 from segments.rules import RuleError
@@ -112,7 +112,6 @@ def segment_refresh(*, segment_id: int) -> Segment:
             "updated_at",
         ]
     )
-    signals.segment_refreshed.send_robust(sender=Segment, segment=segment)
     return segment
 
 

@@ -46,7 +46,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "api",
-    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -260,8 +259,3 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_problem_responses",
     ],
 }
-
-# Webhooks (webhooks/): plain-HTTP endpoints only in development.
-WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=DEBUG)
-WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24.0)

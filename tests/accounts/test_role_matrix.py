@@ -65,10 +65,6 @@ ACCESS = {
     "system:status": ("get", VIEWER),
     "system:status_detail": ("get", VIEWER),
     "system:schedule": ("get", VIEWER),
-    "webhooks:list": ("get", ADMINISTRATOR),
-    "webhooks:detail": ("get", ADMINISTRATOR),
-    "webhooks:enable": ("post", ADMINISTRATOR),
-    "webhooks:delete": ("post", ADMINISTRATOR),
 }
 
 
@@ -118,16 +114,8 @@ def urls(settings, request):
     )
     token_owner = request.getfixturevalue(username) if username else request.getfixturevalue("bob")
     token, _raw = token_create(user=token_owner, name="matrix")
-    from webhooks.services import endpoint_create
-
-    endpoint, _secret = endpoint_create(
-        url="https://example.com/hook", description="", events=["segment.refreshed"], user=None
-    )
     ids = {
         "accounts:token_revoke": [token.pk],
-        "webhooks:detail": [endpoint.pk],
-        "webhooks:enable": [endpoint.pk],
-        "webhooks:delete": [endpoint.pk],
         "segments:detail": [segment.pk],
         "segments:members_csv": [segment.pk],
         "segments:edit": [segment.pk],
