@@ -1,4 +1,4 @@
-"""`make bench`: the data benchmark, then the export benchmark; one JSON object, last line."""
+"""`make bench`: the data, export and API benchmarks; one JSON object, last line."""
 
 from __future__ import annotations
 
@@ -20,4 +20,5 @@ def last_json(script: str) -> dict:
 if __name__ == "__main__":
     figures = last_json("bench_data.py")
     figures.update(last_json("bench_exports.py"))
+    figures.update(last_json("bench_api.py"))
     print(json.dumps(figures))

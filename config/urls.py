@@ -18,4 +18,5 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("system/", include("exports.system_urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("api/v1/", include("api.urls")),
 ]

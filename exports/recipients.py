@@ -301,9 +301,10 @@ def queue_removals(run: ExportRun, still_in_list: int) -> int:
             " row_number() OVER (ORDER BY s.email) AS position, s.email,"
             f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
             f" '' AS fields_hash FROM {SyncState._meta.db_table} s"
-            " WHERE %s AND s.export_id = %s AND s.state = %s AND NOT EXISTS ("
+            # Erased people's addresses go in every mode (api/erasure.py).
+            " WHERE s.export_id = %s AND (%s AND s.state = %s OR s.state = %s) AND NOT EXISTS ("
             f"SELECT 1 FROM {table.name} m WHERE m.email = s.email)",
-            (mirror, export.pk, SyncState.State.IN_LIST),
+            (export.pk, mirror, SyncState.State.IN_LIST, SyncState.State.ERASING),
         )
         index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
         cursor.execute(f"CREATE INDEX {index} ON {table.removals} (position)")
@@ -368,7 +369,8 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         # matched only for the others, which on a re-run are few.
         " m.fields_hash, CASE WHEN s.state IS NULL THEN CASE"
         f" WHEN m.normalised_email = '' THEN %s WHEN NOT ({usable}) THEN %s ELSE %s END"
-        " WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
+        # An erased person imported again is new to the list.
+        " WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
         " WHEN s.fields_hash <> m.fields_hash OR %s THEN %s ELSE %s END AS action"
         f" FROM ({members_sql}{fence}) AS m LEFT JOIN {SyncState._meta.db_table} s"
         f" ON s.export_id = %s AND s.email = m.normalised_email{retry_filter}",
@@ -377,6 +379,8 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             SKIP_MISSING_EMAIL,
             EMAIL_PATTERN,
             SKIP_INVALID_EMAIL,
+            ADD,
+            SyncState.State.ERASING,
             ADD,
             SyncState.State.REMOVED,
             RETURN,

@@ -186,7 +186,8 @@ PAUSE_AFTER_FAILURES = 3
 
 def run_after_finish(run_id: int) -> None:
     """Call once a run has ended (the engine does): pause the export's schedule when it keeps
-    failing, then send the alert the run calls for (``exports.alerts``), if any."""
+    failing, then send the alert the run calls for (``exports.alerts``), if any, and announce
+    the end (``exports.signals.export_run_finished``)."""
     run = ExportRun.objects.select_related("export").get(pk=run_id)
     paused = export_pause_schedule_if_failing(run)
     alerts.run_finished(run.pk, schedule_paused=paused)

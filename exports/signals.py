@@ -1,4 +1,4 @@
-"""What exports announce, so that apps built on them (webhooks) can act without exports
+"""What exports announce, so that apps built on them (webhooks, the API's erasures) can act without exports
 knowing them.
 
 ``export_run_finished`` is sent with ``run_id`` once per run that ended, after the schedule

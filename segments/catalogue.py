@@ -10,10 +10,13 @@ from segments.rules import BUILTIN_FIELDS
 
 
 @transaction.atomic
-def refresh_field_catalogue(attribute_types: dict[str, str]) -> None:
+def refresh_field_catalogue(attribute_types: dict[str, str], *, recount: bool = True) -> None:
     """Record the attributes just imported (with their inferred types) and recount every field.
 
-    A field seen with two different types becomes text. One aggregate query counts them all.
+    A field seen with two different types becomes text. One aggregate query counts them all;
+    ``recount=False`` leaves the counts for later (``recount_fields``): the API's bulk upserts
+    come 10,000 profiles at a time, and recounting a million after each would cost more than
+    the upsert.
     """
     for name in BUILTIN_FIELDS:
         ProfileField.objects.get_or_create(name=name, defaults={"is_builtin": True})
@@ -27,7 +30,12 @@ def refresh_field_catalogue(attribute_types: dict[str, str]) -> None:
         elif not created and existing.data_type != data_type:
             existing.data_type = data_type
             existing.save(update_fields=["data_type", "updated_at"])
+    if recount:
+        recount_fields()
 
+
+def recount_fields() -> None:
+    """How many profiles have a value in each field, in one aggregate query."""
     fields = list(ProfileField.objects.all())
     counts = Profile.objects.aggregate(
         **{

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -139,9 +140,50 @@ def _classify(value: str) -> tuple[str | int | float, str]:
 
 def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> ImportReport:
     """Import a UTF-8 CSV file (with or without BOM) from a binary stream."""
-    column_map = column_map or ColumnMap()
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
+    return _import_table(csv.reader(text), column_map or ColumnMap())
+
+
+def import_rows(
+    header: list[str],
+    rows: Iterable[list[str]],
+    outcomes: dict[str, str] | None = None,
+    *,
+    recount_fields: bool = True,
+) -> ImportReport:
+    """Import rows of text under ``header`` exactly as a CSV file of them would be imported
+    (the API's bulk upsert): the same checks, the same upsert. Lines are numbered as in a
+    file, the header being line 1. ``outcomes``, when given, receives each customer id's
+    outcome: ``CREATED``, ``UPDATED`` or ``UNCHANGED``. ``recount_fields=False`` leaves the
+    field catalogue's counts to the caller (``segments.catalogue.recount_fields``)."""
+    return _import_table(_RowReader([header, *rows]), ColumnMap(), outcomes, recount_fields)
+
+
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+class _RowReader:
+    """Rows already split into values, read like a ``csv.reader`` (one line per row)."""
+
+    def __init__(self, rows: list[list[str]]):
+        self._rows = iter(rows)
+        self.line_num = 0
+
+    def __iter__(self) -> _RowReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        row = next(self._rows)
+        self.line_num += 1
+        return row
+
+
+def _import_table(
+    reader,
+    column_map: ColumnMap,
+    outcomes: dict[str, str] | None = None,
+    recount_fields: bool = True,
+) -> ImportReport:
     report = ImportReport()
     try:
         header = next(reader)
@@ -166,8 +208,8 @@ def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> Import
     ]
     attribute_types = _AttributeTypes()
     records = _parse_rows(reader, header, positions, attribute_columns, attribute_types, report)
-    _store(records, set(positions), [name for _i, name in attribute_columns], report)
-    refresh_field_catalogue(attribute_types.inferred())
+    _store(records, set(positions), [name for _i, name in attribute_columns], report, outcomes)
+    refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
     return report
 
 
@@ -323,12 +365,13 @@ def _store(
     fixed_columns: set[str],
     attribute_columns: list[str],
     report: ImportReport,
+    outcomes: dict[str, str] | None = None,
 ) -> None:
     updatable = [name for name in FIXED_COLUMNS if name in fixed_columns and name != "customer_id"]
     if connection.vendor == "postgresql":
-        _store_postgresql(records, updatable, attribute_columns, report)
+        _store_postgresql(records, updatable, attribute_columns, report, outcomes)
     else:
-        _store_batched(records, updatable, attribute_columns, report)
+        _store_batched(records, updatable, attribute_columns, report, outcomes)
 
 
 @transaction.atomic
@@ -337,6 +380,7 @@ def _store_postgresql(
     updatable: list[str],
     attribute_columns: list[str],
     report: ImportReport,
+    outcomes: dict[str, str] | None = None,
 ) -> None:
     table = Profile._meta.db_table
     set_columns = "".join(f"{name} = EXCLUDED.{name}, " for name in updatable)
@@ -369,18 +413,38 @@ def _store_postgresql(
                 ON CONFLICT (customer_id) DO UPDATE
                 SET {set_columns} attributes = {merged_attributes}, updated_at = now()
                 WHERE ({compared}) IS DISTINCT FROM ({proposed})
-                RETURNING (xmax = 0) AS created
+                RETURNING customer_id, (xmax = 0) AS created
             )
-            SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),
-                   (SELECT count(*) FROM latest)
-            FROM upserted
+            {_PER_CUSTOMER if outcomes is not None else _COUNTS}
             """,
             (attribute_columns, attribute_columns),
         )
-        created, updated, distinct = cursor.fetchone()
+        if outcomes is None:
+            created, updated, distinct = cursor.fetchone()
+        else:
+            created, updated, distinct = _collect_outcomes(cursor.fetchall(), outcomes)
         cursor.execute("DROP TABLE profile_import_rows")
     report.created, report.updated = created, updated
     report.unchanged = distinct - created - updated
+
+
+_COUNTS = """
+    SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),
+           (SELECT count(*) FROM latest)
+    FROM upserted"""
+_PER_CUSTOMER = """
+    SELECT latest.customer_id, upserted.created
+    FROM latest LEFT JOIN upserted USING (customer_id)"""
+
+
+def _collect_outcomes(
+    rows: Iterable[tuple[str, bool | None]], outcomes: dict[str, str]
+) -> tuple[int, int, int]:
+    """Per customer id: created (True), updated (False) or unchanged (None: not written)."""
+    for customer_id, created in rows:
+        outcomes[customer_id] = {True: CREATED, False: UPDATED, None: UNCHANGED}[created]
+    counts = Counter(outcomes.values())
+    return counts[CREATED], counts[UPDATED], len(outcomes)
 
 
 def _store_batched(
@@ -388,6 +452,7 @@ def _store_batched(
     updatable: list[str],
     attribute_columns: list[str],
     report: ImportReport,
+    outcomes: dict[str, str] | None = None,
 ) -> None:
     """SQLite: batched upserts. Rows that change nothing are not rewritten."""
     table = Profile._meta.db_table
@@ -416,19 +481,23 @@ def _store_batched(
                 )
             )
             changes_before = _sqlite_total_changes(cursor)
+            rows = [
+                (*record[1:5], json.dumps(record.attributes, ensure_ascii=False), clear, clear)
+                for record in batch
+            ]
             with transaction.atomic():
-                cursor.executemany(
-                    sql,
-                    [
-                        (
-                            *record[1:5],
-                            json.dumps(record.attributes, ensure_ascii=False),
-                            clear,
-                            clear,
+                if outcomes is None:
+                    cursor.executemany(sql, rows)
+                else:  # one statement per row, to tell which rows were written
+                    for record, row in zip(batch, rows, strict=True):
+                        cursor.execute(sql, row)
+                        outcomes[record.customer_id] = (
+                            UNCHANGED
+                            if not cursor.rowcount
+                            else UPDATED
+                            if record.customer_id in existing
+                            else CREATED
                         )
-                        for record in batch
-                    ],
-                )
             written = _sqlite_total_changes(cursor) - changes_before
             fresh = len(set(customer_ids) - existing)
             report.created += fresh

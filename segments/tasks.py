@@ -17,3 +17,10 @@ def import_profiles(import_id: int) -> None:
     from segments.services import profile_import_run
 
     profile_import_run(import_id=import_id)
+
+
+@shared_task(acks_late=True)
+def recount_fields() -> None:
+    from segments.catalogue import recount_fields
+
+    recount_fields()

@@ -1,0 +1,103 @@
+"""Connections: list and retrieve (never a secret), and **Test connection**. Creating one stays
+in the browser: OAuth needs a person."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.translation import shown
+from connections import services, views
+from connections.models import Connection
+from connections.selectors import connections_usable_by
+
+CAN_USE = _(
+    "Only contributors and administrators can see connections. Ask an administrator for the "
+    "contributor role."
+)
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    kind_label = serializers.CharField(read_only=True)
+    last_error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Connection
+        # Never encrypted_credentials: the API does not know the secrets exist.
+        fields = [
+            "id",
+            "display_name",
+            "kind",
+            "kind_label",
+            "status",
+            "who_can_use",
+            "last_error",
+            "last_checked_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_last_error(self, connection: Connection) -> str:
+        return shown(connection.last_error)
+
+
+class StepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["passed", "failed", "skipped"])
+    message = serializers.CharField()
+
+
+class ConnectionTestSerializer(serializers.Serializer):
+    passed = serializers.BooleanField()
+    steps = StepSerializer(many=True)
+    connection = ConnectionSerializer()
+
+
+class ConnectionFilter(filters.FilterSet):
+    class Meta:
+        model = Connection
+        fields = ["kind", "status", "who_can_use"]
+
+
+class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ConnectionSerializer
+    filterset_class = ConnectionFilter
+    required_permissions = {
+        "list": ("connections.use_connection", CAN_USE),
+        "retrieve": ("connections.use_connection", CAN_USE),
+        "test": ("connections.change_connection", views.CAN_MANAGE),
+    }
+
+    def get_queryset(self):
+        """The connections the caller may use for an export: all of them for administrators."""
+        return (
+            Connection.objects.filter(pk__in=connections_usable_by(self.request.user).values("pk"))
+            .defer("encrypted_credentials")
+            .order_by("id")
+        )
+
+    @extend_schema(request=None, responses=ConnectionTestSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """Run the type's named test steps against the service, as **Test connection** does."""
+        connection = self.get_object()
+        steps = services.connection_test(connection_id=connection.pk)
+        connection.refresh_from_db()
+        return Response(
+            {
+                "passed": all(step.status != "failed" for step in steps),
+                "steps": [
+                    {
+                        "name": str(step.name),
+                        "status": str(step.status),
+                        "message": str(step.message),
+                    }
+                    for step in steps
+                ],
+                "connection": ConnectionSerializer(connection).data,
+            }
+        )

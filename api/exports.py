@@ -1,0 +1,375 @@
+"""Exports (CRUD on connections the caller may use, run, cancel, preview, resend, schedule) and
+their runs (live counts, percent and ETA, failures, retry failed records).
+
+Validation is the pages' ``ExportForm``; every write is the ``exports.services`` function the
+pages call.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from api.forms import validated
+from api.renderers import CsvRenderer
+from config.translation import shown
+from connections.types.base import BackendError
+from exports import selectors, services, views
+from exports.forms import ExportForm
+from exports.models import Export, ExportRun, ExportRunFailure
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The export cannot do this now.")
+
+
+class ServiceError(APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+
+
+class RunSerializer(serializers.ModelSerializer):
+    percent = serializers.SerializerMethodField()
+    per_second = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
+    last_error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportRun
+        fields = [
+            "id",
+            "export",
+            "status",
+            "trigger",
+            "retry_of",
+            "profiles_total",
+            "sent",
+            "added",
+            "updated",
+            "unchanged",
+            "removed",
+            "failed",
+            "skipped",
+            "percent",
+            "per_second",
+            "eta_seconds",
+            "cancel_requested",
+            "last_error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def _progress(self, run: ExportRun) -> selectors.RunProgress:
+        cache = self.context.setdefault("progress", {})
+        if run.pk not in cache:
+            cache[run.pk] = selectors.run_progress(run)
+        return cache[run.pk]
+
+    def get_percent(self, run: ExportRun) -> int:
+        return self._progress(run).percent
+
+    def get_per_second(self, run: ExportRun) -> float | None:
+        """Profiles delivered per second since the run started."""
+        return self._progress(run).per_second
+
+    def get_eta_seconds(self, run: ExportRun) -> int | None:
+        """While it runs: the seconds left at that rate."""
+        return self._progress(run).eta_seconds
+
+    def get_last_error(self, run: ExportRun) -> str:
+        return shown(run.last_error)
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    last_status = serializers.SerializerMethodField()
+    schedule_paused_reason = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "display_name",
+            "connection",
+            "list_id",
+            "list_name",
+            "email_field",
+            "first_name_field",
+            "last_name_field",
+            "segments",
+            "schedule_enabled",
+            "schedule_paused_reason",
+            "sync_mode",
+            "resend_next_run",
+            "last_status",
+            "warnings",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_last_status(self, export: Export) -> str | None:
+        """The status of the latest run, or null if it never ran."""
+        if hasattr(export, "last_status"):  # annotated by selectors.exports_annotated
+            return export.last_status
+        latest = export.runs.order_by("-created_at", "-id").values_list("status", flat=True)
+        return latest.first()
+
+    def get_schedule_paused_reason(self, export: Export) -> str:
+        return shown(export.schedule_paused_reason)
+
+    def get_warnings(self, export: Export) -> list[str]:
+        """After a save: what the page would show as warnings (list not checked, limits)."""
+        return [str(warning) for warning in self.context.get("warnings", [])]
+
+
+class ExportWriteSerializer(serializers.Serializer):
+    """The fields of **Add export** / **Edit**, checked by the same form."""
+
+    display_name = serializers.CharField(max_length=200)
+    connection = serializers.IntegerField(
+        help_text=_("A connection you may use (see /connections/).")
+    )
+    list_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    new_list_name = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text=_("Instead of list_id: the list of this name, created if the account has none."),
+    )
+    email_field = serializers.CharField(max_length=255, default="email")
+    first_name_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    last_name_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    segments = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    schedule_enabled = serializers.BooleanField(default=True)
+    sync_mode = serializers.ChoiceField(choices=Export.SyncMode.choices, default="add_update")
+
+    def form(self, user, export: Export | None) -> ExportForm:
+        data: dict = {}
+        if export is not None:  # PATCH: what is not sent stays as it is
+            current = selectors.export_settings(export)
+            data = {
+                **current,
+                "connection": export.connection_id,
+                "segments": [segment.pk for segment in current["segments"]],
+            }
+        data.update(self.validated_data)
+        data = {key: value for key, value in data.items() if value is not None}
+        if data.get("new_list_name"):
+            data.pop("list_id", None)
+        return ExportForm(data, user=user, export=export)
+
+
+class ScheduleSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+
+
+class CancelSerializer(serializers.Serializer):
+    cancelled = serializers.BooleanField(help_text=_("False when the export was not running."))
+    run = RunSerializer(allow_null=True)
+
+
+class FailureSerializer(serializers.ModelSerializer):
+    explanation = serializers.SerializerMethodField()
+    reason = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportRunFailure
+        fields = ["id", "customer_id", "email", "code", "reason", "explanation", "skipped"]
+
+    def get_reason(self, failure: ExportRunFailure) -> str:
+        return selectors.failure_reason(failure.code, failure.reason, failure.skipped)
+
+    def get_explanation(self, failure: ExportRunFailure) -> str:
+        return selectors.failure_label(failure.code)
+
+
+class ExportFilter(filters.FilterSet):
+    display_name = filters.CharFilter(lookup_expr="icontains")
+    segment = filters.NumberFilter(field_name="segments")
+
+    class Meta:
+        model = Export
+        fields = ["display_name", "connection", "segment", "sync_mode", "schedule_enabled"]
+
+
+CAN = {
+    "view": ("exports.view_export", views.CAN_VIEW),
+    "add": ("exports.add_export", views.CAN_EDIT),
+    "change": ("exports.change_export", views.CAN_EDIT),
+    "delete": ("exports.delete_export", views.CAN_REMOVE),
+    "run": ("exports.run_export", views.CAN_RUN),
+}
+
+
+@extend_schema_view(
+    create=extend_schema(request=ExportWriteSerializer, responses={201: ExportSerializer}),
+    update=extend_schema(request=ExportWriteSerializer, responses=ExportSerializer),
+    partial_update=extend_schema(request=ExportWriteSerializer, responses=ExportSerializer),
+)
+class ExportViewSet(viewsets.ModelViewSet):
+    serializer_class = ExportSerializer
+    filterset_class = ExportFilter
+    required_permissions = {
+        "list": CAN["view"],
+        "retrieve": CAN["view"],
+        "preview": CAN["view"],
+        "create": CAN["add"],
+        "update": CAN["change"],
+        "partial_update": CAN["change"],
+        "schedule": CAN["change"],
+        "destroy": CAN["delete"],
+        "run": CAN["run"],
+        "cancel": CAN["run"],
+        "resend": CAN["run"],
+    }
+
+    def get_queryset(self):
+        return selectors.exports_annotated().order_by("id")
+
+    def _save(self, request, export: Export | None, status_code: int) -> Response:
+        writer = ExportWriteSerializer(data=request.data, partial=request.method == "PATCH")
+        writer.is_valid(raise_exception=True)
+        form = writer.form(request.user, export)
+        validated(form)
+        try:
+            saved = services.export_save(export=export, user=request.user, **form.export_fields())
+        except BackendError as error:
+            raise serializers.ValidationError({"new_list_name": [str(error.message)]}) from None
+        warnings = []
+        if form.list_unchecked:
+            warnings.append(
+                _(
+                    "The List ID could not be checked with the service (%(reason)s). If it is "
+                    "wrong, the run will say so."
+                )
+                % {"reason": form.list_unchecked}
+            )
+        if limit := form.limit_warning():
+            warnings.append(limit)
+        body = ExportSerializer(saved, context={"warnings": warnings}).data
+        return Response(body, status=status_code)
+
+    def create(self, request, *args, **kwargs):
+        return self._save(request, None, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        return self._save(request, self.get_object(), status.HTTP_200_OK)
+
+    def perform_destroy(self, instance: Export) -> None:
+        services.export_delete(export=instance)
+
+    @extend_schema(request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        """**Run**: queue a run now. 409 when it is already running or has no connection."""
+        export = self.get_object()
+        try:
+            run = services.export_run_now(export=export, user=request.user)
+        except (services.ExportAlreadyRunning, services.ExportNotRunnable) as refusal:
+            raise Conflict(str(refusal)) from None
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=CancelSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop the active run: at once if it has not started, else after the current batch."""
+        run = services.export_cancel(export=self.get_object())
+        if run is not None:
+            run.refresh_from_db()
+        return Response(
+            {"cancelled": run is not None, "run": RunSerializer(run).data if run else None}
+        )
+
+    @extend_schema(request=ScheduleSerializer, responses=ExportSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request, pk=None):
+        """Turn running with every scheduled refresh on or off."""
+        choice = ScheduleSerializer(data=request.data)
+        choice.is_valid(raise_exception=True)
+        export = services.export_set_schedule(
+            export=self.get_object(), enabled=choice.validated_data["enabled"]
+        )
+        return Response(ExportSerializer(export).data)
+
+    @extend_schema(request=None, responses={202: ExportSerializer})
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        """**Resend everything**: the next run sends every member, changed or not."""
+        export = self.get_object()
+        services.export_request_resend(export=export)
+        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def preview(self, request, pk=None):
+        """What the next run would add, update, remove and skip, with samples; sends nothing."""
+        export = self.get_object()
+        if not export.segments.exists():
+            return Response({})
+        return Response(services.export_preview(export=export))
+
+
+class RunFilter(filters.FilterSet):
+    class Meta:
+        model = ExportRun
+        fields = ["export", "status", "trigger"]
+
+
+class RunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Runs, newest last in each page (cursor order); ``?export=ID`` for one export's runs."""
+
+    serializer_class = RunSerializer
+    filterset_class = RunFilter
+    required_permissions = {
+        "list": CAN["view"],
+        "retrieve": CAN["view"],
+        "failures": CAN["view"],
+        "failures_csv": CAN["view"],
+        "retry": CAN["run"],
+    }
+
+    def get_queryset(self):
+        return ExportRun.objects.select_related("export").order_by("id")
+
+    @extend_schema(responses=FailureSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def failures(self, request, pk=None):
+        """Every profile the run did not deliver, and why."""
+        page = self.paginate_queryset(selectors.run_failures(self.get_object()))
+        return self.get_paginated_response(FailureSerializer(page, many=True).data)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)}, filters=False)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="failures.csv",
+        renderer_classes=[JSONRenderer, CsvRenderer],
+        filterset_class=None,
+    )
+    def failures_csv(self, request, pk=None):
+        """The failures as CSV, streamed: the same file as the run page's **Download CSV**."""
+        run = self.get_object()
+        return views.run_failures_csv(request._request, run_id=run.pk)
+
+    @extend_schema(request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """**Retry failed records**: a new run that sends only what the service refused."""
+        run = self.get_object()
+        try:
+            retry = services.run_retry_failed(run=run, user=request.user)
+        except (services.ExportAlreadyRunning, services.ExportNotRunnable) as refusal:
+            raise Conflict(str(refusal)) from None
+        retry.refresh_from_db()
+        return Response(RunSerializer(retry).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,85 @@
+"""What drf-spectacular cannot see by itself: our authentication, and the problem details that
+every operation may answer with."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "nullable": True},
+        "errors": {
+            "type": "array",
+            "description": "Validation errors only: which field, and what is wrong with it.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "nullable": True},
+                    "message": {"type": "string"},
+                },
+                "required": ["field", "message"],
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+ERROR_RESPONSES = {
+    "400": "The request is not valid (see errors).",
+    "401": "No token or session, or the token is not valid.",
+    "403": "The caller's role does not allow this.",
+    "404": "No such object.",
+    "405": "Method not allowed.",
+    "406": "The response format asked for is not available.",
+    "409": "The object cannot do this now.",
+    "415": "The request body must be JSON.",
+    "429": "Too many requests with this token: wait for Retry-After seconds.",
+    "502": "The email-marketing service did not answer as expected.",
+}
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.BearerTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token (ar_...), made on the API tokens page.",
+        }
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.CsrfSessionAuthentication"
+    name = "session"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+def add_problem_responses(result, generator, request, public):
+    """Postprocessing hook: every operation documents the problem details it may answer."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem = {"$ref": "#/components/schemas/Problem"}
+    paths = result.get("paths", {})
+    # The router accepts both; a file name reads better without the trailing slash.
+    for path in [path for path in paths if path.endswith(".csv/")]:
+        paths[path[:-1]] = paths.pop(path)
+    for methods in paths.values():
+        for operation in methods.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in ERROR_RESPONSES.items():
+                responses.setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {"application/problem+json": {"schema": problem}},
+                    },
+                )
+    return result

@@ -1,0 +1,54 @@
+"""API v1: ``/api/v1/``. The OpenAPI document is at ``openapi.json``, the docs at ``docs``."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.urls import URLPattern, URLResolver, path, re_path
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+from rest_framework.routers import SimpleRouter
+
+from api import connections, errors, exports, profiles, segments
+
+app_name = "api"
+
+
+class Router(SimpleRouter):
+    """Routes with or without the trailing slash (``members.csv`` reads better without)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = Router()
+router.register("segments", segments.SegmentViewSet, basename="segment")
+router.register("connections", connections.ConnectionViewSet, basename="connection")
+router.register("exports", exports.ExportViewSet, basename="export")
+router.register("runs", exports.RunViewSet, basename="run")
+router.register("profiles", profiles.ProfileViewSet, basename="profile")
+
+
+def _public(patterns: list) -> list:
+    """The API answers for itself (401 problem details), so the pages' login redirect is off."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            _public(pattern.url_patterns)
+        elif isinstance(pattern, URLPattern):
+            login_not_required(pattern.callback)
+    return patterns
+
+
+urlpatterns = _public(
+    [
+        path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
+        path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+        path("redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+        *router.urls,
+        # Anything else under /api/v1/ is a 404 in problem details, not the HTML page.
+        re_path(r"^.*$", errors.not_found),
+    ]
+)

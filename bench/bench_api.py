@@ -1,0 +1,202 @@
+"""Benchmark the REST API against gunicorn on PostgreSQL.
+
+- ``api_upsert_profiles_per_s``: profiles pushed through ``POST /api/v1/profiles/bulk/`` in
+  10,000-record calls over HTTP; ``api_upsert_ratio``: that time over the CSV import of the
+  same rows in the same run (issue 13's target: at most 1.5).
+- ``api_p95_ms``: the 95th percentile of ``GET /api/v1/runs/{id}/`` under 20 concurrent pollers
+  (target: at most 50 ms on the 2-core machine).
+
+Prints progress on standard error, then one JSON object as the last line. Uses its own
+database (bench_api). ``BENCH_API_PROFILES`` (default 1,000,000) sets the size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from itertools import islice
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PROFILES = int(os.environ.get("BENCH_API_PROFILES", "1000000"))
+BATCH = 10_000
+POLLERS = 20
+POLLS_PER_POLLER = int(os.environ.get("BENCH_API_POLLS", "200"))
+DATABASE_URL = os.environ.get(
+    "BENCH_API_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_api"
+)
+ENCRYPTION_KEY = "YmVuY2gtYXBpLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
+
+
+def main() -> None:
+    from bench.bench_data import _recreate_database, _write_csv
+
+    os.environ.update(DATABASE_URL=DATABASE_URL, DJANGO_SETTINGS_MODULE="config.settings.base")
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", ENCRYPTION_KEY)
+    _recreate_database(DATABASE_URL)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from segments.demo import demo_profiles
+    from segments.importing import import_csv
+    from segments.models import Profile
+
+    call_command("migrate", verbosity=0)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "profiles.csv"
+        _write_csv(path, demo_profiles(PROFILES))
+        started = time.monotonic()
+        with path.open("rb") as stream:
+            import_csv(stream)
+        csv_s = time.monotonic() - started
+        print(f"CSV import of {PROFILES:,}: {csv_s:.1f}s", file=sys.stderr)
+    Profile.objects.all().delete()
+
+    port = _free_port()
+    server = _start_gunicorn(port)
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1"
+        token = _admin_token()
+        api_s = _push(base, token, demo_profiles(PROFILES))
+        print(f"API upsert of {PROFILES:,}: {api_s:.1f}s", file=sys.stderr)
+        p95_ms = _poll(base, token, _a_run())
+        print(f"p95 of a run's status under {POLLERS} pollers: {p95_ms:.1f} ms", file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        json.dumps(
+            {
+                "api_upsert_profiles_per_s": round(PROFILES / api_s),
+                "api_upsert_ratio": round(api_s / csv_s, 2),
+                "api_p95_ms": round(p95_ms, 1),
+            }
+        )
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_gunicorn(port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-api-secret-key",
+        "API_RATE_LIMIT": "1000000/min",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=4",
+            "--threads=4",
+            "--timeout=300",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def _admin_token() -> str:
+    from accounts.roles import Role
+    from accounts.services import user_create_or_update
+    from accounts.tokens import token_create
+
+    user, _created = user_create_or_update(username="bench", role=Role.ADMINISTRATOR)
+    return token_create(user=user, name="bench")[1]
+
+
+def _push(base: str, token: str, records) -> float:
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    iterator = iter(records)
+    started = time.monotonic()
+    while batch := list(islice(iterator, BATCH)):
+        body = {
+            "records": [
+                {
+                    "customer_id": record.customer_id,
+                    "email": record.email,
+                    "first_name": record.first_name,
+                    "last_name": record.last_name,
+                    "attributes": record.attributes,
+                }
+                for record in batch
+            ]
+        }
+        response = session.post(f"{base}/profiles/bulk/", json=body, timeout=300)
+        response.raise_for_status()
+    return time.monotonic() - started
+
+
+def _a_run() -> int:
+    from django.utils import timezone
+
+    from connections.models import Connection
+    from exports.models import Export, ExportRun
+
+    connection = Connection.objects.create(
+        kind="autopilot", display_name="bench", consent_given_at=timezone.now()
+    )
+    export = Export.objects.create(display_name="bench", connection=connection, list_id="l")
+    run = ExportRun.objects.create(
+        export=export, trigger="user", status="running", started_at=timezone.now(), sent=10
+    )
+    return run.pk
+
+
+def _poll(base: str, token: str, run_id: int) -> float:
+    import requests
+
+    timings: list[float] = []
+    lock = threading.Lock()
+
+    def poller() -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        mine = []
+        for _ in range(POLLS_PER_POLLER):
+            started = time.perf_counter()
+            session.get(f"{base}/runs/{run_id}/", timeout=30).raise_for_status()
+            mine.append((time.perf_counter() - started) * 1000)
+        with lock:
+            timings.extend(mine)
+
+    threads = [threading.Thread(target=poller) for _ in range(POLLERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statistics.quantiles(timings, n=100)[94]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Erasure against both fakes over HTTP: the export run (in this process, Celery eager)
+removes the erased address from the list whatever the sync mode, or the API removes it at
+once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from api.models import ErasureExport
+from connections.models import Connection
+from connections.services import credentials_encrypt
+from exports import services
+from exports.models import Export, SyncState
+from fakes.testing import running_fake
+from segments.services import segment_refresh
+from tests.factories import ProfileFactory, SegmentFactory
+
+# The engine sends from threads with connections of their own: they must see the rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+ERASE = "/api/v1/profiles/erase/"
+
+
+@pytest.fixture
+def cm(settings):
+    with running_fake("campaign_monitor") as fake:
+        settings.CAMPAIGN_MONITOR_API_URL = fake.base_url
+        token = {"access_token": "t-access", "refresh_token": "t-refresh", "expires_in": 3600}
+        fake.seed(accounts=[{"id": "demo", "tokens": [token]}])
+        yield fake
+
+
+@pytest.fixture
+def autopilot_fake(settings):
+    with running_fake("autopilot", rate_limit=0) as fake:
+        settings.AUTOPILOT_API_URL = fake.base_url
+        yield fake
+
+
+def cm_export(fake, alice, segment, sync_mode) -> Export:
+    credentials = {
+        "access_token": "t-access",
+        "refresh_token": "t-refresh",
+        "expires_in": 3600,
+        "expires_at": time.time() + 3600,
+    }
+    list_id = next(iter(fake.state()["clients"].values()))["list_ids"][0]
+    return _export("campaign_monitor", credentials, list_id, alice, segment, sync_mode)
+
+
+def autopilot_export(fake, alice, segment, sync_mode) -> Export:
+    list_id = next(iter(fake.state()["accounts"][0]["lists"]))
+    return _export(
+        "autopilot", {"api_key": "demo-autopilot-key"}, list_id, alice, segment, sync_mode
+    )
+
+
+def _export(kind, credentials, list_id, alice, segment, sync_mode) -> Export:
+    connection = Connection.objects.create(
+        kind=kind,
+        display_name=kind,
+        consent_given_by=alice,
+        consent_given_at=timezone.now(),
+        encrypted_credentials=credentials_encrypt(credentials),
+    )
+    export = Export.objects.create(
+        display_name=f"To {kind}", connection=connection, list_id=list_id, sync_mode=sync_mode
+    )
+    export.segments.set([segment])
+    return export
+
+
+def on_list(export: Export) -> set[str]:
+    backend = services.connection_services.backend_for(export.connection)
+    return set(backend.iter_members(export.list_id))
+
+
+def run(export: Export):
+    for segment in export.segments.all():
+        segment_refresh(segment_id=segment.pk)
+    queued = services.run_request(export=export)  # runs at commit: Celery is eager in tests
+    queued.refresh_from_db()
+    assert not queued.is_active
+    return queued
+
+
+@pytest.fixture
+def people():
+    for number in range(3):
+        ProfileFactory(customer_id=f"p{number}", email=f"person{number}@example.com")
+    return SegmentFactory()
+
+
+@pytest.mark.parametrize("kind", ["campaign_monitor", "autopilot"])
+@pytest.mark.parametrize("sync_mode", ["add_update", "mirror"])
+def test_an_erased_person_leaves_the_list_on_the_next_run(
+    request, kind, sync_mode, api_alice, alice, people
+):
+    fake = request.getfixturevalue("cm" if kind == "campaign_monitor" else "autopilot_fake")
+    make = cm_export if kind == "campaign_monitor" else autopilot_export
+    export = make(fake, alice, people, sync_mode)
+    run(export)
+    assert "person1@example.com" in on_list(export)
+
+    body = api_alice.post(ERASE, {"customer_id": "p1"}, format="json").json()
+    assert [(e["export"], e["confirmed"]) for e in body["exports"]] == [(export.pk, False)]
+
+    second = run(export)
+    assert second.removed == 1, second.last_error
+    assert on_list(export) == {"person0@example.com", "person2@example.com"}
+    record = ErasureExport.objects.get()
+    assert (record.confirmed_by_run_id, record.encrypted_address) == (second.pk, "")
+    assert not SyncState.objects.filter(export=export, email="person1@example.com").exists()
+
+
+def test_with_propagate_now_the_address_leaves_the_list_at_once(
+    api_alice, alice, people, autopilot_fake
+):
+    export = autopilot_export(autopilot_fake, alice, people, "add_update")
+    run(export)
+    response = api_alice.post(
+        ERASE + "?propagate=now", {"email": "person2@example.com"}, format="json"
+    )
+    assert response.status_code == 201
+    assert on_list(export) == {"person0@example.com", "person1@example.com"}
+    record = ErasureExport.objects.get()
+    assert record.confirmed_at is not None and record.confirmed_by_run_id is None
+    assert run(export).removed == 0
+
+
+def test_someone_imported_again_after_an_erasure_is_added_as_new(
+    api_alice, alice, people, autopilot_fake
+):
+    export = autopilot_export(autopilot_fake, alice, people, "add_update")
+    run(export)
+    api_alice.post(ERASE, {"customer_id": "p0"}, format="json")
+    api_alice.post(
+        "/api/v1/profiles/bulk/",
+        {"records": [{"customer_id": "p0", "email": "person0@example.com"}]},
+        format="json",
+    )
+    again = run(export)
+    assert (again.added, again.removed) == (1, 0)
+    assert "person0@example.com" in on_list(export)
+    assert ErasureExport.objects.get().confirmed_at is not None

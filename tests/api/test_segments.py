@@ -1,0 +1,91 @@
+"""Segments through the API: the builder's rules and messages, estimate, refresh, members."""
+
+from __future__ import annotations
+
+import pytest
+
+from segments.models import Segment
+from segments.services import segment_refresh
+from tests.factories import ProfileFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+SEGMENTS = "/api/v1/segments/"
+GMAIL = {"match": "all", "conditions": [{"field": "email", "operator": "contains", "value": "gm"}]}
+
+
+def test_a_contributor_creates_a_segment_with_builder_rules(api_bob, bob):
+    response = api_bob.post(
+        SEGMENTS, {"name": "Gmail", "description": "", "rules": GMAIL}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    segment = Segment.objects.get()
+    assert (segment.name, segment.rules, segment.created_by) == ("Gmail", GMAIL, bob)
+    assert response.json()["refresh_state"] == "idle"
+
+
+def test_rules_are_checked_by_the_builders_validation(api_bob):
+    rules = {"match": "all", "conditions": [{"field": "shoe_size", "operator": "equals"}]}
+    response = api_bob.post(SEGMENTS, {"name": "Feet", "rules": rules}, format="json")
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == "rules" and "shoe_size" in error["message"]
+    assert not Segment.objects.exists()
+
+
+def test_patch_changes_only_what_it_sends(api_bob):
+    segment = SegmentFactory(name="Old", rules=GMAIL)
+    response = api_bob.patch(f"{SEGMENTS}{segment.pk}/", {"name": "New"}, format="json")
+    assert response.status_code == 200, response.content
+    segment.refresh_from_db()
+    assert (segment.name, segment.rules) == ("New", GMAIL)
+
+
+def test_estimate_counts_without_saving(api_bob):
+    ProfileFactory(email="a@gmail.com")
+    ProfileFactory(email="b@example.com")
+    response = api_bob.post(f"{SEGMENTS}estimate/", {"rules": GMAIL}, format="json")
+    assert response.json() == {"count": 1}
+    assert not Segment.objects.exists()
+
+
+def test_refresh_is_queued_once_and_polled_on_the_segment(api_bob):
+    segment = SegmentFactory()
+    first = api_bob.post(f"{SEGMENTS}{segment.pk}/refresh/")
+    assert first.status_code == 202
+    assert (first.json()["queued"], first.json()["segment"]["refresh_state"]) == (True, "queued")
+    again = api_bob.post(f"{SEGMENTS}{segment.pk}/refresh/").json()
+    assert again["queued"] is False
+    assert api_bob.get(f"{SEGMENTS}{segment.pk}/").json()["refresh_state"] == "queued"
+
+
+def test_members_come_in_cursor_pages_and_as_csv(api_charlie):
+    for number in range(5):
+        ProfileFactory(customer_id=f"m{number}", email=f"m{number}@example.com")
+    segment = SegmentFactory()
+    segment_refresh(segment_id=segment.pk)
+    first = api_charlie.get(f"{SEGMENTS}{segment.pk}/members/?page_size=3").json()
+    assert [m["customer_id"] for m in first["results"]] == ["m0", "m1", "m2"]
+    second = api_charlie.get(first["next"]).json()
+    assert [m["customer_id"] for m in second["results"]] == ["m3", "m4"]
+    assert second["next"] is None
+
+    csv = api_charlie.get(f"{SEGMENTS}{segment.pk}/members.csv")
+    assert csv["Content-Type"] == "text/csv; charset=utf-8"
+    lines = b"".join(csv.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0] == "customer_id,email,first_name,last_name,attributes"
+    assert len(lines) == 6
+
+
+def test_segments_are_filtered_by_name_and_status(api_charlie):
+    SegmentFactory(name="Gold members", status="active")
+    SegmentFactory(name="Silver members")
+    names = [s["name"] for s in api_charlie.get(f"{SEGMENTS}?name=gold").json()["results"]]
+    assert names == ["Gold members"]
+    bad = api_charlie.get(f"{SEGMENTS}?status=nonsense")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "status"
+
+
+def test_a_segment_is_removed(api_bob):
+    segment = SegmentFactory()
+    assert api_bob.delete(f"{SEGMENTS}{segment.pk}/").status_code == 204
+    assert not Segment.objects.exists()
