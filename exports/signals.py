@@ -1,5 +1,5 @@
-"""What exports announce, so that apps built on them (webhooks, the API's erasures) can act without exports
-knowing them.
+"""What exports announce, so that apps built on them (webhooks, the API's erasures) can act
+without exports knowing them.
 
 ``export_run_finished`` is sent with ``run_id`` once per run that ended, after the schedule
 and the alerts were seen to (``services.run_after_finish``). Receivers that fail are logged
