@@ -131,6 +131,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # Uploaded CSV files are streamed to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The largest CSV file the import page accepts (1 GiB by default).
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1024**3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # Celery: Redis when REDIS_URL is set; otherwise an SQLite-backed broker that needs no server.
