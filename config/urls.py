@@ -14,4 +14,5 @@ urlpatterns = [
     path("connections/", include("connections.urls")),
     path("exports/", include("exports.urls")),
     path("system/", include("exports.system_urls")),
+    path("", include("ops.urls")),
 ]

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "segments",
     "connections",
     "exports",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -232,4 +233,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exports.tasks.resume_stalled_runs",
         "schedule": env.float("EXPORT_SWEEP_SECONDS", default=60.0),
     },
+    # Proves to /readyz that beat and a worker are alive (ops.heartbeat).
+    "ops-heartbeat": {"task": "ops.tasks.heartbeat", "schedule": 30.0},
 }
+# /metrics answers only requests with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")

@@ -14,6 +14,8 @@ from tests.factories import ProfileFactory, SegmentFactory
 pytestmark = pytest.mark.django_db
 
 ANYONE, VIEWER, CONTRIBUTOR, ADMINISTRATOR = 0, 1, 2, 3
+# No login, but a token of its own (METRICS_TOKEN): a user's session does not open it.
+BEARER_TOKEN = -1
 ROLE_RANK = {"charlie": VIEWER, "bob": CONTRIBUTOR, "alice": ADMINISTRATOR}
 
 # url name: (method, lowest role allowed)
@@ -63,6 +65,9 @@ ACCESS = {
     "system:status": ("get", VIEWER),
     "system:status_detail": ("get", VIEWER),
     "system:schedule": ("get", VIEWER),
+    "ops:healthz": ("get", ANYONE),
+    "ops:readyz": ("get", ANYONE),
+    "ops:metrics": ("get", BEARER_TOKEN),
 }
 
 
@@ -85,10 +90,14 @@ def test_every_url_is_in_the_access_table():
 @pytest.fixture
 def urls(settings):
     from exports.models import Export, ExportRun
+    from ops import heartbeat
     from segments.models import ProfileImport
 
     # "Test connection" makes a real request: let it fail fast on a closed local port.
     settings.AUTOPILOT_API_URL = "http://127.0.0.1:9/v1"
+    settings.METRICS_TOKEN = "metrics-token-for-the-matrix"
+    heartbeat.record(heartbeat.BEAT_KEY)
+    heartbeat.record(heartbeat.WORKER_KEY)
     connection = ConnectionFactory()
     segment = SegmentFactory()
     ProfileFactory()
@@ -135,7 +144,9 @@ def urls(settings):
 def test_anonymous_users_are_sent_to_the_login_page(client, urls, name):
     method, lowest = ACCESS[name]
     response = getattr(client, method)(urls[name])
-    if lowest == ANYONE:
+    if lowest == BEARER_TOKEN:
+        assert response.status_code == 401
+    elif lowest == ANYONE:
         assert response.status_code in (200, 302)
     else:
         assert response.status_code == 302
@@ -149,7 +160,9 @@ def test_each_role_gets_exactly_what_it_may(client, urls, name, username, reques
     client.force_login(user)
     method, lowest = ACCESS[name]
     response = getattr(client, method)(urls[name], {"rules": "{}"} if method == "post" else None)
-    if ROLE_RANK[username] >= lowest:
+    if lowest == BEARER_TOKEN:
+        assert response.status_code == 401
+    elif ROLE_RANK[username] >= lowest:
         assert response.status_code in (200, 302), response.content[:300]
     else:
         assert response.status_code == 403

@@ -85,7 +85,7 @@ class AutopilotClient:
     ):
         self.store = store if store is not None else MemoryCredentialStore()
         self.api_url = (api_url or settings.AUTOPILOT_API_URL).rstrip("/")
-        self.session = session or new_session(self.api_url)
+        self.session = session or new_session(self.api_url, destination="autopilot")
         self.session.headers["Content-Type"] = "application/json"
         self.timeout = timeout
 

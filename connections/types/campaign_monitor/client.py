@@ -130,7 +130,7 @@ class CampaignMonitorClient:
         self.client_secret = (
             client_secret if client_secret is not None else settings.CAMPAIGN_MONITOR_CLIENT_SECRET
         )
-        self.session = session or new_session(self.api_url)
+        self.session = session or new_session(self.api_url, destination="campaign_monitor")
         self.timeout = timeout
 
     # OAuth -----------------------------------------------------------------------------------
