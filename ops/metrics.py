@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from config.celery_app import app as celery_app
 from connections.types import registry as destination_types
@@ -29,7 +29,8 @@ NO_DESTINATION = "none"  # a run whose export lost its connection
 def render() -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    # The classic text format (0.0.4): every Prometheus version, 2.x included, reads it.
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
 
 
 class DatabaseCollector:
