@@ -172,7 +172,14 @@ def execute(run_id: int) -> ExportRun | None:
     run = runs.claim(run_id, token, stalled_before=stalled_before)
     if run is None:
         return None
-    logs.bind(run_id=run.pk, export_id=run.export_id, connection_id=run.export.connection_id)
+    with logs.log_context(
+        run_id=run.pk, export_id=run.export_id, connection_id=run.export.connection_id
+    ):
+        return _execute_claimed(run, token)
+
+
+def _execute_claimed(run: ExportRun, token: str) -> ExportRun | None:
+    run_id = run.pk
     try:
         _execute(run, token)
     except RunLost:

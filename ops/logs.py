@@ -25,11 +25,6 @@ def current() -> dict[str, object]:
     return dict(_context.get() or {})
 
 
-def bind(**fields: object) -> None:
-    """Add ``fields`` to the context of the current task or request (until it ends)."""
-    _context.set({**current(), **{k: v for k, v in fields.items() if v is not None}})
-
-
 def adopt(fields: dict[str, object]) -> None:
     """A thread's initializer: take on the context of the code that started it."""
     _context.set(dict(fields))

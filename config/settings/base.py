@@ -161,6 +161,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Every script, style and image is a static file of ours: no inline script, no inline style,
 # nothing from elsewhere (htmx is vendored in static/js). A page cannot be framed either.
+# No form-action: browsers apply it to the redirect after a POST, and Connect redirects to
+# each service's OAuth page.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -168,7 +170,6 @@ CONTENT_SECURITY_POLICY = {
         "style-src": ["'self'"],
         "img-src": ["'self'"],
         "connect-src": ["'self'"],
-        "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
         "base-uri": ["'none'"],
         "object-src": ["'none'"],
