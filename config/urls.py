@@ -19,4 +19,5 @@ urlpatterns = [
     path("system/", include("exports.system_urls")),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include("api.urls")),
+    path("", include("ops.urls")),
 ]

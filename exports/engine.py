@@ -57,6 +57,7 @@ from exports.recipients import (
     write_sync_state,
 )
 from exports.runs import RunLost
+from ops import logs
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
@@ -170,6 +171,14 @@ def execute(run_id: int) -> ExportRun | None:
     run = runs.claim(run_id, token, stalled_before=stalled_before)
     if run is None:
         return None
+    with logs.log_context(
+        run_id=run.pk, export_id=run.export_id, connection_id=run.export.connection_id
+    ):
+        return _execute_claimed(run, token)
+
+
+def _execute_claimed(run: ExportRun, token: str) -> ExportRun | None:
+    run_id = run.pk
     try:
         _execute(run, token)
     except RunLost:
@@ -276,7 +285,12 @@ def _push_all(
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
     size = backend.removal_batch_size if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
-    pool = ThreadPoolExecutor(in_flight.maximum, thread_name_prefix=f"export-run-{run.pk}")
+    pool = ThreadPoolExecutor(
+        in_flight.maximum,
+        thread_name_prefix=f"export-run-{run.pk}",
+        initializer=logs.adopt,
+        initargs=(logs.current(),),
+    )
     try:
         while True:
             while not exhausted and len(pending) < in_flight.limit:

@@ -8,8 +8,10 @@ from celery import shared_task
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_export(run_id: int) -> None:
     from exports.engine import execute
+    from ops.logs import log_context
 
-    execute(run_id)
+    with log_context(run_id=run_id):
+        execute(run_id)
 
 
 @shared_task

@@ -1,4 +1,7 @@
-"""Streamed CSV downloads: each row is written as it is read, so memory stays flat."""
+"""Streamed CSV downloads: each row is written as it is read, so memory stays flat.
+
+Every CSV the application produces goes through ``streaming_csv`` (or at least ``csv_safe``), so
+that no cell a user or an imported file supplied runs as a formula in a spreadsheet program."""
 
 from __future__ import annotations
 
@@ -11,10 +14,15 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(value: object) -> object:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection): a text that
+    starts with ``= + - @``, a tab or a carriage return gets a leading single quote. Numbers
+    and ``None`` pass unchanged; anything else is written as its text, neutralised the same."""
+    if value is None or isinstance(value, int | float):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 class _Echo:
@@ -29,7 +37,7 @@ def streaming_csv(
     writer = csv.writer(_Echo())
 
     def lines():
-        yield "\ufeff" + writer.writerow(header)
+        yield "\ufeff" + writer.writerow([csv_safe(name) for name in header])
         for row in rows:
             yield writer.writerow([csv_safe(value) for value in row])
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
+from segments.encoding import SAMPLE_BYTES, encoding_problem
 from segments.importing import ColumnMap
 from segments.models import Segment
 from segments.rules import RuleError, validate
 from segments.selectors import field_names
-
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 
 
 def parse_rules(raw: str) -> dict:
@@ -68,10 +69,22 @@ class ProfileImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if not (upload.name or "").lower().endswith((".csv", ".txt")):
             raise forms.ValidationError(_("The file must be a CSV file (ending in .csv)."))
-        if upload.size > MAX_UPLOAD_BYTES:
+        if upload.size > settings.IMPORT_MAX_BYTES:
             raise forms.ValidationError(
-                _("The file is larger than 1 GB. Split it and import the parts.")
+                _(
+                    "The file is %(size)s; an import takes at most %(limit)s. "
+                    "Split it into smaller files and import each."
+                )
+                % {
+                    "size": filesizeformat(upload.size),
+                    "limit": filesizeformat(settings.IMPORT_MAX_BYTES),
+                }
             )
+        upload.seek(0)
+        sample = upload.read(SAMPLE_BYTES)
+        upload.seek(0)
+        if problem := encoding_problem(sample):
+            raise forms.ValidationError(problem)
         return upload
 
     def column_map(self) -> ColumnMap:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -63,10 +64,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "audit.context.AuditContextMiddleware",
+    "ops.logs.RequestUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -188,6 +191,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # Uploaded CSV files are streamed to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The largest CSV file the import page accepts (1 GiB by default).
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1024**3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # Celery: Redis when REDIS_URL is set; otherwise an SQLite-backed broker that needs no server.
@@ -209,14 +214,47 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600} if REDIS_URL 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Every script, style and image is a static file of ours: no inline script, no inline style,
+# nothing from elsewhere (htmx is vendored in static/js). A page cannot be framed either.
+# No form-action: browsers apply it to the redirect after a POST, and Connect redirects to
+# each service's OAuth page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
+# LOG_FORMAT=json: one JSON object per line, with run_id, export_id, connection_id and user
+# when known (ops.logs); plain text otherwise. Celery workers log through the same handler.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "ops.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Destinations (connections): base URLs, and the OAuth application registered with Campaign
 # Monitor. Point the URLs at the local fakes for the demo and the end-to-end tests.
@@ -292,6 +330,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exports.tasks.resume_stalled_runs",
         "schedule": env.float("EXPORT_SWEEP_SECONDS", default=60.0),
     },
+    # Proves to /readyz that beat and a worker are alive (ops.heartbeat).
+    "ops-heartbeat": {"task": "ops.tasks.heartbeat", "schedule": 30.0},
     "deliver-due-webhooks": {
         "task": "webhooks.tasks.deliver_due",
         "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=30.0),
@@ -351,3 +391,5 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_problem_responses",
     ],
 }
+# /metrics answers only requests with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")

@@ -27,13 +27,16 @@ from connections.types.base import (
     RateLimited,
     Transient,
 )
+from ops import api_calls
 
 #: (connect, read) seconds. Imports of 1,000 subscribers are synchronous, hence the long read.
 DEFAULT_TIMEOUT = (5.0, 60.0)
 USER_AGENT = "AudienceRelay/0.1 (+https://github.com/audience-relay)"
 
 
-def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
+def new_session(
+    url: str, *, pool_size: int | None = None, destination: str = ""
+) -> requests.Session:
     """A session with connection pooling, one pooled connection per export thread by default.
     Only failures to *connect* are retried here (the request never left, so retrying is safe
     for any method); every other failure reaches the client, which turns it into a typed error
@@ -41,6 +44,8 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
 
     The environment (proxies for ``url``, a CA bundle) is read once here: requests would read
     it again on every request, and a run makes hundreds of thousands.
+
+    ``destination`` (a connection type) labels the session's calls in ``/metrics``.
     """
     pool_size = pool_size or max(10, settings.EXPORT_CONCURRENCY)
     session = TemplateSession()
@@ -61,7 +66,12 @@ def new_session(url: str, *, pool_size: int | None = None) -> requests.Session:
         backoff_factor=0.2,
         respect_retry_after_header=False,
     )
-    adapter = ApiAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
+    adapter = ApiAdapter(
+        pool_connections=pool_size,
+        pool_maxsize=pool_size,
+        max_retries=retry,
+        destination=destination,
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -76,9 +86,10 @@ class ApiAdapter(HTTPAdapter):
     take the ordinary path.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, destination: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self._pools: dict[tuple, HTTPConnectionPool] = {}
+        self.destination = destination
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         if proxies:
@@ -107,6 +118,7 @@ class ApiAdapter(HTTPAdapter):
         response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
         response.request = req
         response.connection = self
+        api_calls.record(self.destination, resp.status)
         return response
 
     def close(self):
@@ -233,6 +245,8 @@ class ServiceClient:
 
     #: The service's name in messages.
     service: ClassVar[str] = ""
+    #: The connection type, which labels the client's calls in ``/metrics``.
+    destination: ClassVar[str] = ""
     #: Seconds before the first retry of a 429 that says nothing about waiting.
     default_rate_limit_wait: ClassVar[float] = 1.0
 
@@ -246,7 +260,7 @@ class ServiceClient:
         json_body: bool = True,
     ):
         self.store = store if store is not None else MemoryCredentialStore()
-        self.session = session or new_session(base_url)
+        self.session = session or new_session(base_url, destination=self.destination)
         if json_body:
             self.session.headers["Content-Type"] = "application/json"
         self.timeout = timeout

@@ -16,6 +16,8 @@ from tests.factories import ProfileFactory, SegmentFactory
 pytestmark = pytest.mark.django_db
 
 ANYONE, VIEWER, CONTRIBUTOR, ADMINISTRATOR = 0, 1, 2, 3
+# No login, but a token of its own (METRICS_TOKEN): a user's session does not open it.
+BEARER_TOKEN = -1
 ROLE_RANK = {"charlie": VIEWER, "bob": CONTRIBUTOR, "alice": ADMINISTRATOR}
 
 # url name: (method, lowest role allowed)
@@ -87,6 +89,9 @@ ACCESS = {
     "webhooks:rotate_secret": ("post", ADMINISTRATOR),
     "webhooks:test": ("post", ADMINISTRATOR),
     "webhooks:delete": ("get", ADMINISTRATOR),
+    "ops:healthz": ("get", ANYONE),
+    "ops:readyz": ("get", ANYONE),
+    "ops:metrics": ("get", BEARER_TOKEN),
 }
 
 
@@ -114,11 +119,15 @@ def test_every_url_is_in_the_access_table():
 def urls(settings, request):
     from accounts.tokens import token_create
     from exports.models import Export, ExportRun
+    from ops import heartbeat
     from segments.models import ProfileImport
     from webhooks.models import Endpoint
 
     # "Test connection" makes a real request: let it fail fast on a closed local port.
     settings.AUTOPILOT_API_URL = "http://127.0.0.1:9/v1"
+    settings.METRICS_TOKEN = "metrics-token-for-the-matrix"
+    heartbeat.record(heartbeat.BEAT_KEY)
+    heartbeat.record(heartbeat.WORKER_KEY)
     connection = ConnectionFactory()
     segment = SegmentFactory()
     ProfileFactory()
@@ -183,7 +192,9 @@ def urls(settings, request):
 def test_anonymous_users_are_sent_to_the_login_page(client, urls, name):
     method, lowest = ACCESS[name]
     response = getattr(client, method)(urls[name])
-    if lowest == ANYONE:
+    if lowest == BEARER_TOKEN:
+        assert response.status_code == 401
+    elif lowest == ANYONE:
         assert response.status_code in (200, 302)
     else:
         assert response.status_code == 302
@@ -197,7 +208,9 @@ def test_each_role_gets_exactly_what_it_may(client, urls, name, username, reques
     client.force_login(user)
     method, lowest = ACCESS[name]
     response = getattr(client, method)(urls[name], {"rules": "{}"} if method == "post" else None)
-    if ROLE_RANK[username] >= lowest:
+    if lowest == BEARER_TOKEN:
+        assert response.status_code == 401
+    elif ROLE_RANK[username] >= lowest:
         assert response.status_code in (200, 302), response.content[:300]
     else:
         assert response.status_code == 403

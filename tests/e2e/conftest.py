@@ -71,7 +71,7 @@ class Worker:
                 "worker",
                 "--pool=threads",
                 "--concurrency=2",
-                "--loglevel=INFO",
+                f"--loglevel={self.env.get('LOG_LEVEL', 'INFO')}",
                 "-Q",
                 self.queue,
                 "--without-gossip",

@@ -73,6 +73,7 @@ class AutopilotClient(ServiceClient):
     default second, then backs off."""
 
     service = SERVICE
+    destination = "autopilot"
 
     def __init__(
         self,

@@ -104,6 +104,7 @@ class CampaignMonitorClient(ServiceClient):
     """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
 
     service = SERVICE
+    destination = "campaign_monitor"
     default_rate_limit_wait = DEFAULT_RATE_LIMIT_WAIT
 
     def __init__(

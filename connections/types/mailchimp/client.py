@@ -53,6 +53,7 @@ class MailchimpClient(ServiceClient):
     sends no rate headers: an unhinted 429 waits the default second, then backs off."""
 
     service = SERVICE
+    destination = "mailchimp"
 
     def __init__(
         self,

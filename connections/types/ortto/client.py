@@ -27,6 +27,7 @@ class OrttoClient(ServiceClient):
     """One client per connection (or per setup, with a ``MemoryCredentialStore``)."""
 
     service = "Ortto"
+    destination = "ortto"
 
     def __init__(
         self,

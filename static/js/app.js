@@ -1,0 +1,27 @@
+// Behaviour shared by every page. The Content-Security-Policy allows no inline script or style,
+// so templates mark elements with data- attributes and this file acts on them.
+(function () {
+  "use strict";
+
+  // <select data-autosubmit>: submit its form as soon as a choice is made (language picker).
+  document.addEventListener("change", function (event) {
+    const control = event.target;
+    if (control.matches("[data-autosubmit]") && control.form) {
+      control.form.requestSubmit();
+    }
+    // <select data-fills="#id">: copy the chosen value into another field (list picker).
+    if (control.matches("[data-fills]") && control.value) {
+      const target = document.querySelector(control.dataset.fills);
+      if (target) target.value = control.value;
+    }
+  });
+
+  // <span data-width-percent="42">: a bar's width, set here rather than in a style attribute.
+  function sizeBars(root) {
+    root.querySelectorAll("[data-width-percent]").forEach(function (bar) {
+      bar.style.width = Math.max(0, Math.min(100, Number(bar.dataset.widthPercent) || 0)) + "%";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { sizeBars(document); });
+  document.addEventListener("htmx:load", function (event) { sizeBars(event.detail.elt); });
+})();
