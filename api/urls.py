@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, path, re_path
 from drf_spectacular.views import (
     SpectacularJSONAPIView,
     SpectacularRedocView,
-    SpectacularSwaggerView,
+    SpectacularSwaggerSplitView,
 )
 from rest_framework.routers import SimpleRouter
 
@@ -45,7 +45,7 @@ def _public(patterns: list) -> list:
 urlpatterns = _public(
     [
         path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
-        path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+        path("docs", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
         path("redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
         *router.urls,
         # Anything else under /api/v1/ is a 404 in problem details, not the HTML page.

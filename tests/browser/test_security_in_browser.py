@@ -151,3 +151,21 @@ def test_script_payloads_stay_text_and_the_policy_blocks_nothing_of_ours(
     assert violations == {}
     # A 404 is logged by the browser as a failed resource; nothing else may be.
     assert [error for error in errors if "404" not in error] == []
+
+
+def test_the_api_docs_render_under_the_policy(page: Page, live_server, alice):
+    """Swagger UI comes from vendored files and runs without inline script."""
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.add_init_script(RECORD_VIOLATIONS)
+    log_in(page, live_server.url, "alice")
+    page.goto(live_server.url + "/api/v1/docs")
+    page.locator(".opblock").first.wait_for(timeout=15_000)
+    assert page.locator(".opblock").count() > 10
+    script_violations = [
+        violation
+        for violation in page.evaluate("window.__violations")
+        if violation.startswith("script-src")
+    ]
+    assert script_violations == []
+    assert errors == []
