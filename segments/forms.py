@@ -8,12 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from segments.importing import ColumnMap
 from segments.models import Segment
 from segments.rules import RuleError, validate
-from segments.selectors import field_names
 
 MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 
 
-def parse_rules(raw: str) -> dict:
+def parse_rules(raw: str, *, for_segment: int | None = None) -> dict:
     """Parse and validate rules posted by the builder; raise ValidationError with the reason."""
     try:
         tree = json.loads(raw or "")
@@ -22,7 +21,7 @@ def parse_rules(raw: str) -> dict:
             _("The rules could not be read. Reload the page and build them again.")
         ) from None
     try:
-        return validate(tree, field_names())
+        return validate(tree, for_segment=for_segment)
     except RuleError as error:
         raise forms.ValidationError(str(error)) from None
 
@@ -47,7 +46,7 @@ class SegmentForm(forms.ModelForm):
             self.initial["rules"] = json.dumps(self.instance.rules)
 
     def clean_rules(self) -> dict:
-        return parse_rules(self.cleaned_data["rules"])
+        return parse_rules(self.cleaned_data["rules"], for_segment=self.instance.pk)
 
 
 class ProfileImportForm(forms.Form):

@@ -1,37 +1,112 @@
-"""Materialise a segment's members with set-based SQL: an INSERT ... SELECT and an anti-join."""
+"""Materialise a segment's members with set-based SQL: an INSERT ... SELECT and an anti-join.
+
+A refresh first takes a fingerprint of what it reads: the rules, the profiles (their count,
+highest id and latest change), the members version of every segment it uses, and the day when
+the rules have relative dates. When the fingerprint is the one of the last refresh, the members
+cannot have changed and nothing is written.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.db import connection, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
 
-from segments.models import Profile, ProfileField, Segment, SegmentMember
-from segments.rules import compile_rules, validate
+from segments.models import Profile, Segment, SegmentMember
+from segments.rules import (
+    compile_rules,
+    reads_profiles,
+    segments_used,
+    uses_relative_dates,
+    validate,
+)
 
 
-def matching_profiles(segment: Segment):
+@dataclass(frozen=True)
+class RefreshOutcome:
+    member_count: int
+    joined: int
+    left: int
+    unchanged: bool
+    fingerprint: str
+
+
+def refresh_time_zone() -> ZoneInfo:
+    """The refresh schedule's time zone: relative dates count days in it."""
+    from exports.models import RefreshSchedule  # the schedule is kept with the exports
+
+    name = RefreshSchedule.objects.filter(pk=1).values_list("time_zone", flat=True).first()
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def refresh_day(now: datetime | None = None) -> date:
+    """Today in the schedule's time zone, at ``now`` (default: the current moment)."""
+    return (now or timezone.now()).astimezone(refresh_time_zone()).date()
+
+
+def matching_profiles(segment: Segment, *, today: date | None = None):
     """The profiles that match the segment's rules now (a lazy queryset, one SQL query).
 
     The stored rules are validated again: a field they name may have left the catalogue.
     Raises RuleError.
     """
-    known_fields = ProfileField.objects.values_list("name", flat=True)
-    return Profile.objects.filter(compile_rules(validate(segment.rules, known_fields)))
+    rules = validate(segment.rules)
+    return Profile.objects.filter(compile_rules(rules, today=today or refresh_day()))
 
 
 def estimate_size(rules: dict) -> int:
     """How many profiles the (validated) rules match right now."""
-    return Profile.objects.filter(compile_rules(rules)).count()
+    return Profile.objects.filter(compile_rules(rules, today=refresh_day())).count()
+
+
+def inputs_fingerprint(rules: dict, today: date) -> str:
+    """A digest of everything the members of validated ``rules`` depend on."""
+    inputs: dict = {"rules": rules}
+    if reads_profiles(rules):
+        inputs["profiles"] = Profile.objects.aggregate(
+            count=Count("id"), last_id=Max("id"), last_change=Max("updated_at")
+        )
+    used = segments_used(rules)
+    if used:
+        inputs["segments"] = sorted(
+            Segment.objects.filter(pk__in=used).values_list("pk", "members_version")
+        )
+    if uses_relative_dates(rules):
+        inputs["day"] = today
+    encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
 
 
 @transaction.atomic
-def rematerialise(segment: Segment) -> int:
-    """Replace the segment's stored members with the profiles its rules match; return the count.
+def rematerialise(segment: Segment, *, now: datetime | None = None) -> RefreshOutcome:
+    """Replace the segment's stored members with the profiles its rules match.
 
     Joiners are inserted and leavers deleted; members who stay are not touched, so the
-    table does not churn on a refresh that changes little.
+    table does not churn on a refresh that changes little. When the inputs did not change
+    since the last refresh, nothing is written at all. Raises RuleError.
     """
+    rules = validate(segment.rules)
+    today = refresh_day(now)
+    fingerprint = inputs_fingerprint(rules, today)
+    if (
+        fingerprint == segment.inputs_fingerprint
+        and segment.status == Segment.Status.ACTIVE
+        and segment.last_refreshed_at is not None
+    ):
+        return RefreshOutcome(segment.member_count, 0, 0, True, fingerprint)
+
     member_table = SegmentMember._meta.db_table
-    matching_sql, matching_params = matching_profiles(segment).values("id").query.sql_with_params()
+    matching = Profile.objects.filter(compile_rules(rules, today=today)).values("id")
+    matching_sql, matching_params = matching.query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Lets the anti-join and the conflict check hash a million ids in memory.
@@ -42,6 +117,7 @@ def rematerialise(segment: Segment) -> int:
             f" WHERE matching.id = {member_table}.profile_id)",
             (segment.pk, *matching_params),
         )
+        left = max(cursor.rowcount, 0)
         # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
         cursor.execute(
             f"INSERT INTO {member_table} (segment_id, profile_id) "
@@ -50,9 +126,10 @@ def rematerialise(segment: Segment) -> int:
             "ORDER BY matching.id ON CONFLICT DO NOTHING",
             (segment.pk, *matching_params),
         )
+        joined = max(cursor.rowcount, 0)
         cursor.execute(f"SELECT count(*) FROM {member_table} WHERE segment_id = %s", (segment.pk,))
         (count,) = cursor.fetchone()
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and (joined or left):
             # Exports join this table right away; stale statistics would mislead their plans.
             cursor.execute(f"ANALYZE {member_table}")
-    return count
+    return RefreshOutcome(count, joined, left, False, fingerprint)

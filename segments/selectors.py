@@ -28,6 +28,15 @@ def field_names() -> list[str]:
     return list(ProfileField.objects.values_list("name", flat=True))
 
 
+def field_types() -> dict[str, str]:
+    """Every catalogued field and its type; built-in fields are text."""
+    return dict(ProfileField.objects.values_list("name", "data_type"))
+
+
+def segment_ids() -> list[int]:
+    return list(Segment.objects.values_list("pk", flat=True))
+
+
 def segment_preview(segment: Segment) -> QuerySet[Profile]:
     """The first members, in a stable order."""
     return Profile.objects.filter(
