@@ -21,7 +21,6 @@ from django.utils import timezone
 from segments.models import Profile, Segment, SegmentMember
 from segments.rules import (
     compile_rules,
-    reads_profiles,
     segments_used,
     uses_relative_dates,
     validate,
@@ -70,11 +69,13 @@ def estimate_size(rules: dict) -> int:
 
 def inputs_fingerprint(rules: dict, today: date) -> str:
     """A digest of everything the members of validated ``rules`` depend on."""
-    inputs: dict = {"rules": rules}
-    if reads_profiles(rules):
-        inputs["profiles"] = Profile.objects.aggregate(
+    # Combinations read profiles too: a removed profile leaves every segment at once.
+    inputs: dict = {
+        "rules": rules,
+        "profiles": Profile.objects.aggregate(
             count=Count("id"), last_id=Max("id"), last_change=Max("updated_at")
-        )
+        ),
+    }
     used = segments_used(rules)
     if used:
         inputs["segments"] = sorted(

@@ -368,11 +368,6 @@ def segments_used(tree: dict) -> set[int]:
     return used
 
 
-def reads_profiles(tree: dict) -> bool:
-    """Whether the members depend on profile data (not only on other segments' members)."""
-    return "combine" not in tree
-
-
 def uses_relative_dates(tree: dict) -> bool:
     """Whether the members can change from one day to the next with nothing else changing."""
     if "combine" in tree:

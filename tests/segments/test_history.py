@@ -147,3 +147,20 @@ def test_the_history_of_a_removed_segment_goes_with_it(oslo):
     segment_refresh(segment_id=oslo.pk)
     oslo.delete()
     assert not SegmentRefresh.objects.exists()
+
+
+def test_a_combination_notices_a_removed_profile(oslo):
+    ann = ProfileFactory(attributes={"city": "Oslo"})
+    ProfileFactory(attributes={"city": "Oslo"})
+    everyone = SegmentFactory(name="Everyone")
+    both = segment_save(
+        segment=None,
+        name="Both",
+        description="",
+        rules={"combine": "intersection", "segments": [oslo.pk, everyone.pk]},
+        user=None,
+    )
+    for segment in (oslo, everyone, both):
+        segment_refresh(segment_id=segment.pk)
+    ann.delete()
+    assert segment_refresh(segment_id=both.pk).member_count == 1
