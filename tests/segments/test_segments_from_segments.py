@@ -170,3 +170,22 @@ def test_the_buttons_deactivate_and_make_static(world, as_bob):
     assert (vip.is_active, vip.is_static, vip.status) == (False, True, Segment.Status.INACTIVE)
     page = as_bob.get(reverse("segments:detail", args=[vip.pk])).content.decode()
     assert "Activate" in page and "Make dynamic" in page
+
+
+def test_the_refresh_command_refreshes_in_dependency_order_and_leaves_inactive_ones(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    vip, norway, france = world
+    outer = save("Outer", where("tier", "vip"))
+    inner = save("Inner", combine("union", norway, france))
+    save("Outer", combine("difference", vip, inner), segment=outer)
+    segment_set_active(segment=france, active=False)
+    output = StringIO()
+    call_command("refresh_segments", stdout=output)
+    lines = output.getvalue().splitlines()
+    names = [line.split(":")[0] for line in lines]
+    assert names.index("Inner") < names.index("Outer")
+    assert "France: left alone (inactive)" in lines
+    assert "Outer: 1 members" in output.getvalue()
