@@ -208,3 +208,34 @@ def test_relative_dates_count_days_in_the_schedule_time_zone(zone, before_midnig
     refreshed = segment_refresh(segment_id=segment.pk, now=after_midnight)
     members = set(refreshed.members.values_list("profile__customer_id", flat=True))
     assert members == {"today"}
+
+
+def test_types_are_inferred_on_import_and_their_operators_work_on_the_imported_values():
+    import io
+
+    from segments.importing import import_csv
+
+    csv_text = (
+        "customer_id,email,signed_up,seen,vip,city\n"
+        "a,a@example.com,2026-03-01,2026-03-01T10:00:00Z,true,Oslo\n"
+        "b,b@example.com,2025-01-01,2026-02-01,False,Bergen\n"
+    )
+    import_csv(io.BytesIO(csv_text.encode()))
+    types = dict(ProfileField.objects.values_list("name", "data_type"))
+    assert {name: types[name] for name in ("signed_up", "seen", "vip", "city")} == {
+        "signed_up": "date",
+        "seen": "datetime",
+        "vip": "boolean",
+        "city": "text",
+    }
+    rules = validate(
+        {
+            "match": "all",
+            "conditions": [
+                {"field": "vip", "operator": "is_true"},
+                {"field": "signed_up", "operator": "in_last_months", "value": 1},
+            ],
+        }
+    )
+    found = Profile.objects.filter(compile_rules(rules, today=date(2026, 3, 2)))
+    assert list(found.values_list("customer_id", flat=True)) == ["a"]
