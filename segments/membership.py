@@ -15,7 +15,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection, transaction
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from segments.models import Profile, Segment, SegmentMember
@@ -70,12 +69,7 @@ def estimate_size(rules: dict) -> int:
 def inputs_fingerprint(rules: dict, today: date) -> str:
     """A digest of everything the members of validated ``rules`` depend on."""
     # Combinations read profiles too: a removed profile leaves every segment at once.
-    inputs: dict = {
-        "rules": rules,
-        "profiles": Profile.objects.aggregate(
-            count=Count("id"), last_id=Max("id"), last_change=Max("updated_at")
-        ),
-    }
+    inputs: dict = {"rules": rules, "profiles": _profiles_stamp()}
     used = segments_used(rules)
     if used:
         inputs["segments"] = sorted(
@@ -85,6 +79,21 @@ def inputs_fingerprint(rules: dict, today: date) -> str:
         inputs["day"] = today
     encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _profiles_stamp() -> list:
+    """How many profiles there are, the highest id and the latest change.
+
+    Three scalar subqueries, not one aggregate: each then has its own plan (an index-only count,
+    two index look-ups) instead of one scan of the whole table.
+    """
+    table = Profile._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {table}), (SELECT max(id) FROM {table}),"
+            f" (SELECT max(updated_at) FROM {table})"
+        )
+        return list(cursor.fetchone())
 
 
 @transaction.atomic
