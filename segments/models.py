@@ -43,6 +43,20 @@ class Profile(models.Model):
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
 
+class ProfileDeletions(models.Model):
+    """One row counting the statements that removed profiles, kept by a database trigger
+    (migration 0003). With the highest id and the latest ``updated_at`` it tells a refresh that
+    the profiles did not change, without counting a million rows."""
+
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("profile deletions")
+
+    def __str__(self) -> str:
+        return str(self.count)
+
+
 class ProfileField(models.Model):
     """A field that profiles have: the four built-in ones and every imported attribute."""
 
