@@ -15,6 +15,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from segments.models import Profile, ProfileDeletions, Segment, SegmentMember
@@ -63,7 +64,31 @@ def matching_profiles(segment: Segment, *, today: date | None = None):
 
 def estimate_size(rules: dict) -> int:
     """How many profiles the (validated) rules match right now."""
-    return Profile.objects.filter(compile_rules(rules, today=refresh_day())).count()
+    return _matching_ids(rules, refresh_day()).count()
+
+
+def _matching_ids(rules: dict, today: date) -> QuerySet:
+    """The ids of the profiles the validated rules match, as one column called ``id``.
+
+    A combination reads only the members of its segments: a million profiles need not be read
+    to subtract one segment from another.
+    """
+    if "combine" not in rules:
+        return Profile.objects.filter(compile_rules(rules, today=today)).values("id")
+    first, *others = rules["segments"]
+
+    def members(*segment_ids: int) -> QuerySet:
+        return SegmentMember.objects.filter(segment_id__in=segment_ids).values("profile_id")
+
+    if rules["combine"] == "union":
+        return members(*rules["segments"]).values(id=F("profile_id")).distinct()
+    combined = SegmentMember.objects.filter(segment_id=first)
+    for other in others:
+        if rules["combine"] == "intersection":
+            combined = combined.filter(profile_id__in=members(other))
+        else:
+            combined = combined.exclude(profile_id__in=members(other))
+    return combined.values(id=F("profile_id"))
 
 
 def inputs_fingerprint(rules: dict, today: date) -> str:
@@ -116,8 +141,7 @@ def rematerialise(segment: Segment, *, now: datetime | None = None) -> RefreshOu
         return RefreshOutcome(segment.member_count, 0, 0, True, fingerprint)
 
     member_table = SegmentMember._meta.db_table
-    matching = Profile.objects.filter(compile_rules(rules, today=today)).values("id")
-    matching_sql, matching_params = matching.query.sql_with_params()
+    matching_sql, matching_params = _matching_ids(rules, today).query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Lets the anti-join and the conflict check hash a million ids in memory.
