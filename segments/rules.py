@@ -15,7 +15,9 @@ Each field type has its operators (``OPERATORS_BY_TYPE``). Text comparisons igno
 the condition says ``"case_sensitive": true``. Number comparisons only see JSON numbers.
 
 Dates are ISO 8601 text ("2026-03-01", "2026-03-01T08:30:00+01:00"); a date-time counts on the
-calendar day it is written with. Relative operators ("in the last 7 days") count calendar days
+calendar day it is written with. A field is typed as a date only when every imported value is
+one; date comparisons are ranges of ISO text, so empty text and words never match them.
+Relative operators ("in the last 7 days") count calendar days
 back from ``today``, which the refresh takes in the refresh schedule's time zone: "in the last N
 days" is today and the N days before it; "in the next N days" is today and the N days after it;
 "more than N days ago" is before the day N days back.
@@ -40,7 +42,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Left, Length, Lower, Right, StrIndex
+from django.db.models.functions import Left, Length, Lower, Right, StrIndex, Substr
 from django.db.models.lookups import (
     Exact,
     GreaterThan,
@@ -53,6 +55,7 @@ from django.db.models.lookups import (
     IStartsWith,
     LessThan,
     LessThanOrEqual,
+    Range,
 )
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -493,62 +496,34 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, last_day))
 
 
+# Every date comparison is a range between ISO texts: text that is not a date ("unknown", "")
+# falls outside it, without a pattern match on every profile (four times slower).
+EARLIEST_DATE, LATEST_DATE = "0000-01-01", "9999-12-31"
+
+
 def _compile_date(field: str, operator: str, value: Any, today: date) -> Q:
-    day = _AttributeDate(field)
+    day = Substr(KeyTextTransform(field, "attributes"), 1, 10)
 
-    def on_or_after(limit: date) -> Q:
-        return Q(GreaterThanOrEqual(day, limit.isoformat()))
-
-    def on_or_before(limit: date) -> Q:
-        return Q(LessThanOrEqual(day, limit.isoformat()))
+    def within(first: date | str, last: date | str) -> Q:
+        return Q(Range(day, (str(first), str(last))))
 
     if operator == "before":
-        return Q(LessThan(day, value))
+        return within(EARLIEST_DATE, value) & ~Q(Exact(day, value))
     if operator == "after":
-        return Q(GreaterThan(day, value))
+        return within(value, LATEST_DATE) & ~Q(Exact(day, value))
     if operator == "on":
         return Q(Exact(day, value))
     if operator == "between":
-        return on_or_after(date.fromisoformat(value[0])) & on_or_before(
-            date.fromisoformat(value[1])
-        )
+        return within(value[0], value[1])
     if operator == "in_last_days":
-        return on_or_after(today - timedelta(days=value)) & on_or_before(today)
+        return within(today - timedelta(days=value), today)
     if operator == "in_last_weeks":
-        return on_or_after(today - timedelta(weeks=value)) & on_or_before(today)
+        return within(today - timedelta(weeks=value), today)
     if operator == "in_last_months":
-        return on_or_after(_months_before(today, value)) & on_or_before(today)
+        return within(_months_before(today, value), today)
     if operator == "more_than_days_ago":
-        return Q(LessThan(day, (today - timedelta(days=value)).isoformat()))
-    return on_or_after(today) & on_or_before(today + timedelta(days=value))
-
-
-class _AttributeDate(Func):
-    """The first ten characters of the attribute when it starts like an ISO date, else NULL.
-
-    ISO dates compare correctly as text; the guard keeps other text ("unknown") from comparing.
-    """
-
-    output_field = TextField()
-
-    def __init__(self, key: str) -> None:
-        super().__init__(KeyTextTransform(key, "attributes"))
-
-    def as_postgresql(self, compiler, connection, **extra):
-        text_sql, params = compiler.compile(self.source_expressions[0])
-        sql = (
-            f"(CASE WHEN ({text_sql}) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'"
-            f" THEN substr({text_sql}, 1, 10) END)"
-        )
-        return sql, (*params, *params)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        text_sql, params = compiler.compile(self.source_expressions[0])
-        sql = (
-            f"(CASE WHEN ({text_sql}) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
-            f" THEN substr({text_sql}, 1, 10) END)"
-        )
-        return sql, (*params, *params)
+        return within(EARLIEST_DATE, today - timedelta(days=value + 1))
+    return within(today, today + timedelta(days=value))
 
 
 class _AttributeNumber(Func):
