@@ -21,7 +21,7 @@ DEMO_ENV := DJANGO_SETTINGS_MODULE=config.settings.base \
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test install install-test services chromium messages compilemessages lint bench-data bench
+.PHONY: demo test install install-test services chromium messages compilemessages lint bench-data bench test-segments-sqlite
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ demo: install compilemessages
 test: install-test services chromium compilemessages
 	$(BIN)/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+
+## The segment tests once more on SQLite (the demo's database): rules must compile on both.
+test-segments-sqlite: install-test
+	DATABASE_URL=sqlite:///$(CURDIR)/.test-segments.sqlite3 REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q tests/segments
 
 services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

@@ -26,6 +26,10 @@ RATE_LIMITED_TOO_LONG = _(
 
 
 def segment_not_ready(segment) -> LaterText:
+    if not segment.is_active:
+        return _("Skipped: segment “%(name)s” is inactive. Activate it, then run again.") % {
+            "name": segment.name
+        }
     if segment.status == "failed":
         return _("Skipped: segment “%(name)s” failed to refresh (%(error)s).") % {
             "name": segment.name,

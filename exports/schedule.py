@@ -16,7 +16,7 @@ from exports import services
 from exports.messages import segment_not_ready
 from exports.models import Export, RefreshSchedule
 from segments.models import Segment
-from segments.services import segment_refresh
+from segments.services import segments_refresh_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,7 @@ def run_refresh_chain() -> dict[str, int]:
     An export whose segment failed to refresh is recorded as skipped, with the reason.
     """
     refreshed = failed_segments = 0
-    for segment_id in Segment.objects.values_list("pk", flat=True):
-        segment = segment_refresh(segment_id=segment_id)
+    for segment in segments_refresh_in_order():
         if segment.status == Segment.Status.FAILED:
             failed_segments += 1
         else:
@@ -93,7 +92,14 @@ def run_refresh_chain() -> dict[str, int]:
     for export in Export.objects.filter(
         schedule_enabled=True, connection__isnull=False
     ).prefetch_related("segments"):
-        broken = next((s for s in export.segments.all() if s.status == Segment.Status.FAILED), None)
+        broken = next(
+            (
+                s
+                for s in export.segments.all()
+                if s.status == Segment.Status.FAILED or not s.is_active
+            ),
+            None,
+        )
         if broken is not None:
             services.run_skip(export=export, reason=segment_not_ready(broken))
             skipped += 1

@@ -11,10 +11,9 @@ from segments.encoding import SAMPLE_BYTES, encoding_problem
 from segments.importing import ColumnMap
 from segments.models import Segment
 from segments.rules import RuleError, validate
-from segments.selectors import field_names
 
 
-def parse_rules(raw: str) -> dict:
+def parse_rules(raw: str, *, for_segment: int | None = None) -> dict:
     """Parse and validate rules posted by the builder; raise ValidationError with the reason."""
     try:
         tree = json.loads(raw or "")
@@ -23,7 +22,7 @@ def parse_rules(raw: str) -> dict:
             _("The rules could not be read. Reload the page and build them again.")
         ) from None
     try:
-        return validate(tree, field_names())
+        return validate(tree, for_segment=for_segment)
     except RuleError as error:
         raise forms.ValidationError(str(error)) from None
 
@@ -48,7 +47,7 @@ class SegmentForm(forms.ModelForm):
             self.initial["rules"] = json.dumps(self.instance.rules)
 
     def clean_rules(self) -> dict:
-        return parse_rules(self.cleaned_data["rules"])
+        return parse_rules(self.cleaned_data["rules"], for_segment=self.instance.pk)
 
 
 class ProfileImportForm(forms.Form):

@@ -48,6 +48,8 @@ _ISO_DATE = re.compile(
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _NUMBER = NUMBER_PATTERN
 _NUMBER_START = frozenset("-0123456789")
+_BOOLEAN_START = frozenset("tTfF")
+_BOOLEANS = frozenset({"true", "false"})
 csv.field_size_limit(1_000_000)
 
 
@@ -123,10 +125,16 @@ class _AttributeTypes:
     seen: dict[str, set[str]] = field(default_factory=dict)
 
     def inferred(self) -> dict[str, str]:
-        return {
-            name: next(iter(kinds)) if len(kinds) == 1 else ProfileField.DataType.TEXT
-            for name, kinds in self.seen.items()
-        }
+        return {name: _one_type(kinds) for name, kinds in self.seen.items()}
+
+
+def _one_type(kinds: set[str]) -> str:
+    """The column's type: dates and date-times together are date-times; other mixes are text."""
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    if kinds == {ProfileField.DataType.DATE, ProfileField.DataType.DATETIME}:
+        return ProfileField.DataType.DATETIME
+    return ProfileField.DataType.TEXT
 
 
 def _classify(value: str) -> tuple[str | int | float, str]:
@@ -134,7 +142,11 @@ def _classify(value: str) -> tuple[str | int | float, str]:
     if value[0] in _NUMBER_START and _NUMBER.match(value):
         return (float(value) if "." in value else int(value)), ProfileField.DataType.NUMBER
     if value[0].isdigit() and _ISO_DATE.match(value):
+        if len(value) > 10:
+            return value, ProfileField.DataType.DATETIME
         return value, ProfileField.DataType.DATE
+    if value[0] in _BOOLEAN_START and value.lower() in _BOOLEANS:
+        return value, ProfileField.DataType.BOOLEAN
     return value, ProfileField.DataType.TEXT
 
 

@@ -1,37 +1,147 @@
-"""Materialise a segment's members with set-based SQL: an INSERT ... SELECT and an anti-join."""
+"""Materialise a segment's members with set-based SQL: an INSERT ... SELECT and an anti-join.
+
+A refresh first takes a fingerprint of what it reads: the rules, the profiles (highest id,
+latest change, number of deletions), the members version of every segment it uses, and the day when
+the rules have relative dates. When the fingerprint is the one of the last refresh, the members
+cannot have changed and nothing is written.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
 
-from segments.models import Profile, ProfileField, Segment, SegmentMember
-from segments.rules import compile_rules, validate
+from segments.models import Profile, ProfileDeletions, Segment, SegmentMember
+from segments.rules import (
+    compile_rules,
+    segments_used,
+    uses_relative_dates,
+    validate,
+)
 
 
-def matching_profiles(segment: Segment):
+@dataclass(frozen=True)
+class RefreshOutcome:
+    member_count: int
+    joined: int
+    left: int
+    unchanged: bool
+    fingerprint: str
+
+
+def refresh_time_zone() -> ZoneInfo:
+    """The refresh schedule's time zone: relative dates count days in it."""
+    from exports.models import RefreshSchedule  # the schedule is kept with the exports
+
+    name = RefreshSchedule.objects.filter(pk=1).values_list("time_zone", flat=True).first()
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def refresh_day(now: datetime | None = None) -> date:
+    """Today in the schedule's time zone, at ``now`` (default: the current moment)."""
+    return (now or timezone.now()).astimezone(refresh_time_zone()).date()
+
+
+def matching_profiles(segment: Segment, *, today: date | None = None):
     """The profiles that match the segment's rules now (a lazy queryset, one SQL query).
 
     The stored rules are validated again: a field they name may have left the catalogue.
     Raises RuleError.
     """
-    known_fields = ProfileField.objects.values_list("name", flat=True)
-    return Profile.objects.filter(compile_rules(validate(segment.rules, known_fields)))
+    rules = validate(segment.rules)
+    return Profile.objects.filter(compile_rules(rules, today=today or refresh_day()))
 
 
 def estimate_size(rules: dict) -> int:
     """How many profiles the (validated) rules match right now."""
-    return Profile.objects.filter(compile_rules(rules)).count()
+    return _matching_ids(rules, refresh_day()).count()
+
+
+def _matching_ids(rules: dict, today: date) -> QuerySet:
+    """The ids of the profiles the validated rules match, as one column called ``id``.
+
+    A combination reads only the members of its segments: a million profiles need not be read
+    to subtract one segment from another.
+    """
+    if "combine" not in rules:
+        return Profile.objects.filter(compile_rules(rules, today=today)).values("id")
+    first, *others = rules["segments"]
+
+    def members(*segment_ids: int) -> QuerySet:
+        return SegmentMember.objects.filter(segment_id__in=segment_ids).values("profile_id")
+
+    if rules["combine"] == "union":
+        return members(*rules["segments"]).values(id=F("profile_id")).distinct()
+    combined = SegmentMember.objects.filter(segment_id=first)
+    for other in others:
+        if rules["combine"] == "intersection":
+            combined = combined.filter(profile_id__in=members(other))
+        else:
+            combined = combined.exclude(profile_id__in=members(other))
+    return combined.values(id=F("profile_id"))
+
+
+def inputs_fingerprint(rules: dict, today: date) -> str:
+    """A digest of everything the members of validated ``rules`` depend on."""
+    # Combinations read profiles too: a removed profile leaves every segment at once.
+    inputs: dict = {"rules": rules, "profiles": _profiles_stamp()}
+    used = segments_used(rules)
+    if used:
+        inputs["segments"] = sorted(
+            Segment.objects.filter(pk__in=used).values_list("pk", "members_version")
+        )
+    if uses_relative_dates(rules):
+        inputs["day"] = today
+    encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _profiles_stamp() -> list:
+    """The highest profile id, the latest change and how many deletions there have been.
+
+    New profiles raise the id, changed ones the latest ``updated_at`` (imports and
+    ``Profile.save`` stamp it), and a trigger counts deletions: three index or primary-key
+    look-ups instead of counting every profile.
+    """
+    profiles, deletions = Profile._meta.db_table, ProfileDeletions._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT max(id) FROM {profiles}), (SELECT max(updated_at) FROM {profiles}),"
+            f" (SELECT count FROM {deletions} WHERE id = 1)"
+        )
+        return list(cursor.fetchone())
 
 
 @transaction.atomic
-def rematerialise(segment: Segment) -> int:
-    """Replace the segment's stored members with the profiles its rules match; return the count.
+def rematerialise(segment: Segment, *, now: datetime | None = None) -> RefreshOutcome:
+    """Replace the segment's stored members with the profiles its rules match.
 
     Joiners are inserted and leavers deleted; members who stay are not touched, so the
-    table does not churn on a refresh that changes little.
+    table does not churn on a refresh that changes little. When the inputs did not change
+    since the last refresh, nothing is written at all. Raises RuleError.
     """
+    rules = validate(segment.rules)
+    today = refresh_day(now)
+    fingerprint = inputs_fingerprint(rules, today)
+    if (
+        fingerprint == segment.inputs_fingerprint
+        and segment.status == Segment.Status.ACTIVE
+        and segment.last_refreshed_at is not None
+    ):
+        return RefreshOutcome(segment.member_count, 0, 0, True, fingerprint)
+
     member_table = SegmentMember._meta.db_table
-    matching_sql, matching_params = matching_profiles(segment).values("id").query.sql_with_params()
+    matching_sql, matching_params = _matching_ids(rules, today).query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Lets the anti-join and the conflict check hash a million ids in memory.
@@ -42,17 +152,23 @@ def rematerialise(segment: Segment) -> int:
             f" WHERE matching.id = {member_table}.profile_id)",
             (segment.pk, *matching_params),
         )
-        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
+        left = max(cursor.rowcount, 0)
+        # An anti-join rather than ON CONFLICT: a third faster, as no row is inserted
+        # speculatively. Two refreshes of one segment at once (the refresh state prevents it)
+        # would meet the primary key and fail the later one, not store a member twice.
         cursor.execute(
             f"INSERT INTO {member_table} (segment_id, profile_id) "
-            f"SELECT %s, matching.id FROM ({matching_sql}) AS matching WHERE true "
+            f"SELECT %s, matching.id FROM ({matching_sql}) AS matching WHERE NOT EXISTS ("
+            f"SELECT 1 FROM {member_table} AS member"
+            " WHERE member.segment_id = %s AND member.profile_id = matching.id) "
             # In key order, the primary-key index grows at its right edge instead of at random.
-            "ORDER BY matching.id ON CONFLICT DO NOTHING",
-            (segment.pk, *matching_params),
+            "ORDER BY matching.id",
+            (segment.pk, *matching_params, segment.pk),
         )
+        joined = max(cursor.rowcount, 0)
         cursor.execute(f"SELECT count(*) FROM {member_table} WHERE segment_id = %s", (segment.pk,))
         (count,) = cursor.fetchone()
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and (joined or left):
             # Exports join this table right away; stale statistics would mislead their plans.
             cursor.execute(f"ANALYZE {member_table}")
-    return count
+    return RefreshOutcome(count, joined, left, False, fingerprint)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,7 +19,8 @@ class Profile(models.Model):
     last_name = models.CharField(_("last name"), max_length=200, blank=True, default="")
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), db_default=Now())
-    updated_at = models.DateTimeField(_("updated"), db_default=Now())
+    # Indexed: the latest change is part of what tells a refresh that nothing changed.
+    updated_at = models.DateTimeField(_("updated"), db_default=Now(), db_index=True)
 
     class Meta:
         verbose_name = _("profile")
@@ -28,9 +30,31 @@ class Profile(models.Model):
     def __str__(self) -> str:
         return self.customer_id
 
+    def save(self, *args, **kwargs) -> None:
+        # Imports stamp updated_at in SQL; a save through the ORM must stamp it too.
+        if self.pk is not None:
+            self.updated_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class ProfileDeletions(models.Model):
+    """One row counting the statements that removed profiles, kept by a database trigger
+    (migration 0003). With the highest id and the latest ``updated_at`` it tells a refresh that
+    the profiles did not change, without counting a million rows."""
+
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("profile deletions")
+
+    def __str__(self) -> str:
+        return str(self.count)
 
 
 class ProfileField(models.Model):
@@ -40,6 +64,8 @@ class ProfileField(models.Model):
         TEXT = "text", _("Text")
         NUMBER = "number", _("Number")
         DATE = "date", _("Date")
+        DATETIME = "datetime", _("Date and time")
+        BOOLEAN = "boolean", _("Yes / no")
 
     name = models.CharField(_("name"), max_length=255, unique=True)
     data_type = models.CharField(
@@ -129,6 +155,16 @@ class Segment(models.Model):
     last_refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
     last_refresh_seconds = models.FloatField(null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
+    is_active = models.BooleanField(_("active"), default=True)
+    is_static = models.BooleanField(_("static"), default=False)
+    # The segments the rules read members from; kept in step with the rules on every save.
+    uses = models.ManyToManyField(
+        "self", symmetrical=False, related_name="used_by", blank=True, verbose_name=_("uses")
+    )
+    # What the last refresh read (rules, profiles, used segments, the day): see membership.py.
+    inputs_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # Goes up whenever the members change, so the segments that use this one notice.
+    members_version = models.PositiveBigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -179,3 +215,22 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id}:{self.profile_id}"
+
+
+class SegmentRefresh(models.Model):
+    """One refresh of a segment: the member count after it and who joined and left."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="refreshes")
+    refreshed_at = models.DateTimeField(_("refreshed"), default=timezone.now)
+    member_count = models.PositiveIntegerField(_("members"))
+    joined = models.PositiveIntegerField(_("joined"), default=0)
+    left = models.PositiveIntegerField(_("left"), default=0)
+    unchanged = models.BooleanField(_("inputs unchanged"), default=False)
+
+    class Meta:
+        ordering = ["-refreshed_at", "-id"]
+        indexes = [models.Index(fields=["segment", "-refreshed_at"])]
+        verbose_name = _("segment refresh")
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}@{self.refreshed_at:%Y-%m-%d %H:%M}"

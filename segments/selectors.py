@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
-from segments.models import Profile, ProfileField, ProfileImport, Segment, SegmentMember
+from segments.models import (
+    Profile,
+    ProfileField,
+    ProfileImport,
+    Segment,
+    SegmentMember,
+    SegmentRefresh,
+)
 
 KEYSET_PAGE = 5_000
 SHOWN_IMPORT_PROBLEMS = 500
@@ -39,6 +47,15 @@ def field_names() -> list[str]:
     return list(ProfileField.objects.values_list("name", flat=True))
 
 
+def field_types() -> dict[str, str]:
+    """Every catalogued field and its type; built-in fields are text."""
+    return dict(ProfileField.objects.values_list("name", "data_type"))
+
+
+def segment_ids() -> list[int]:
+    return list(Segment.objects.values_list("pk", flat=True))
+
+
 def segment_preview(segment: Segment) -> QuerySet[Profile]:
     """The first members, in a stable order."""
     return Profile.objects.filter(
@@ -65,3 +82,35 @@ def segment_members_in_pages(segment: Segment, page_size: int = KEYSET_PAGE) -> 
 
 def segments_refreshing() -> bool:
     return Segment.objects.exclude(refresh_state=Segment.RefreshState.IDLE).exists()
+
+
+def segment_names() -> dict[int, str]:
+    return dict(Segment.objects.values_list("pk", "name"))
+
+
+HISTORY_POINTS = 60
+SPARKLINE_POINTS = 20
+
+
+def segment_history(segment: Segment, limit: int = HISTORY_POINTS) -> list[SegmentRefresh]:
+    """The latest refreshes, oldest first."""
+    return list(reversed(segment.refreshes.all()[:limit]))
+
+
+def recent_member_counts(segment_ids: list[int], limit: int = SPARKLINE_POINTS) -> dict:
+    """For each segment, the member counts of its latest refreshes, oldest first (one query)."""
+    latest = SegmentRefresh.objects.filter(segment_id__in=segment_ids).annotate(
+        recency=Window(
+            RowNumber(),
+            partition_by=[F("segment_id")],
+            order_by=[F("refreshed_at").desc(), F("id").desc()],
+        )
+    )
+    counts: dict[int, list[int]] = {}
+    for segment_id, count in (
+        latest.filter(recency__lte=limit)
+        .order_by("segment_id", "refreshed_at", "id")
+        .values_list("segment_id", "member_count")
+    ):
+        counts.setdefault(segment_id, []).append(count)
+    return counts

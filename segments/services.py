@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -17,9 +17,10 @@ import audit
 from config.translation import gettext_later as _
 from config.translation import stored
 from segments import membership, signals, tasks
+from segments.dependencies import refresh_order, segments_using
 from segments.importing import ColumnMap, ImportFileError, ImportReport, import_csv
-from segments.models import ProfileImport, Segment
-from segments.rules import RuleError
+from segments.models import ProfileImport, Segment, SegmentRefresh
+from segments.rules import RuleError, segments_used, validate
 
 logger = logging.getLogger(__name__)
 
@@ -31,37 +32,86 @@ STALE_REFRESH_AFTER = timedelta(minutes=30)
 def segment_save(
     *, segment: Segment | None, name: str, description: str, rules: dict, user
 ) -> Segment:
-    """Create or update a segment. Rules are validated by the form before they get here."""
+    """Create or update a segment. Raises RuleError when the rules do not validate (including
+    a segment that would use itself); the form has usually said so already."""
+    rules = validate(rules, for_segment=segment.pk if segment else None)
     before = audit.snapshot(segment) if segment is not None else None
     if segment is None:
         segment = Segment(created_by=user)
     segment.name, segment.description, segment.rules = name, description, rules
     segment.save()
+    segment.uses.set(segments_used(rules))
     audit.record("segment.updated" if before else "segment.created", segment, before=before)
     return segment
 
 
+class SegmentInUse(Exception):
+    """Other segments are built from this one; the message names them."""
+
+
 @transaction.atomic
 def segment_delete(*, segment: Segment) -> None:
+    """Remove the segment; raise SegmentInUse when other segments use it."""
+    users = segments_using(segment)
+    if users:
+        raise SegmentInUse(
+            _("“%(name)s” cannot be removed: %(users)s use it. Change or remove those first.")
+            % {"name": segment.name, "users": ", ".join(f"“{user.name}”" for user in users)}
+        )
     audit.record("segment.deleted", segment, before=audit.snapshot(segment), after=None)
     segment.delete()
 
 
+def segment_set_active(*, segment: Segment, active: bool) -> Segment:
+    """Activate or deactivate. An inactive segment is not refreshed, and exports that use it
+    are skipped; activating it queues a refresh."""
+    segment.is_active = active
+    if active:
+        segment.inputs_fingerprint = ""
+    else:
+        segment.status = Segment.Status.INACTIVE
+    segment.save(update_fields=["is_active", "status", "inputs_fingerprint", "updated_at"])
+    if active:
+        segment_request_refresh(segment=segment)
+    return segment
+
+
+def segment_set_static(*, segment: Segment, static: bool) -> Segment:
+    """Make static (the current members are kept as they are: refreshes leave them alone) or
+    dynamic again (the next refresh, queued now, follows the rules again)."""
+    segment.is_static = static
+    segment.inputs_fingerprint = ""
+    segment.save(update_fields=["is_static", "inputs_fingerprint", "updated_at"])
+    if not static:
+        segment_request_refresh(segment=segment)
+    return segment
+
+
 def segment_request_refresh(*, segment: Segment) -> bool:
-    """Queue a refresh unless one is already queued or running; return whether one was queued."""
+    """Queue a refresh unless one is already queued or running, or the segment is inactive or
+    static; return whether one was queued."""
+    if not _refreshable(segment):
+        return False
+    if not _mark_queued(segment.pk):
+        return False
+    transaction.on_commit(lambda: _enqueue_refresh(segment.pk))
+    return True
+
+
+def _refreshable(segment: Segment) -> bool:
+    return segment.is_active and not segment.is_static
+
+
+def _mark_queued(segment_id: int) -> bool:
     stale_before = timezone.now() - STALE_REFRESH_AFTER
-    with transaction.atomic():
-        queued = (
-            Segment.objects.filter(pk=segment.pk)
-            .exclude(
-                refresh_state__in=[Segment.RefreshState.QUEUED, Segment.RefreshState.RUNNING],
-                refresh_requested_at__gte=stale_before,
-            )
-            .update(refresh_state=Segment.RefreshState.QUEUED, refresh_requested_at=timezone.now())
+    return bool(
+        Segment.objects.filter(pk=segment_id)
+        .exclude(
+            refresh_state__in=[Segment.RefreshState.QUEUED, Segment.RefreshState.RUNNING],
+            refresh_requested_at__gte=stale_before,
         )
-        if queued:
-            transaction.on_commit(lambda: _enqueue_refresh(segment.pk))
-    return bool(queued)
+        .update(refresh_state=Segment.RefreshState.QUEUED, refresh_requested_at=timezone.now())
+    )
 
 
 def _enqueue_refresh(segment_id: int) -> None:
@@ -69,30 +119,63 @@ def _enqueue_refresh(segment_id: int) -> None:
         tasks.refresh_segment.delay(segment_id)
     except Exception as error:  # the broker is down: say so instead of staying "queued"
         logger.exception("Could not queue the refresh of segment %s", segment_id)
-        Segment.objects.filter(pk=segment_id).update(
-            refresh_state=Segment.RefreshState.IDLE,
-            last_error=stored(
-                _("The refresh could not be queued (%(error)s). Try again shortly.")
-                % {"error": error.__class__.__name__}
-            ),
-        )
+        _refresh_not_queued(segment_id, error)
+
+
+def _refresh_not_queued(segment_id: int, error: Exception) -> None:
+    Segment.objects.filter(pk=segment_id).update(
+        refresh_state=Segment.RefreshState.IDLE,
+        last_error=stored(
+            _("The refresh could not be queued (%(error)s). Try again shortly.")
+            % {"error": error.__class__.__name__}
+        ),
+    )
 
 
 def segment_request_refresh_all() -> int:
-    """Queue a refresh of every segment; return how many were queued."""
-    return sum(segment_request_refresh(segment=segment) for segment in Segment.objects.all())
+    """Queue one refresh of every active, dynamic segment, in dependency order; return how many
+    were queued."""
+    candidates = [s.pk for s in Segment.objects.all() if _refreshable(s)]
+    queued = [pk for pk in refresh_order(candidates) if _mark_queued(pk)]
+    if queued:
+        transaction.on_commit(lambda: _enqueue_refresh_all(queued))
+    return len(queued)
 
 
-def segment_refresh(*, segment_id: int) -> Segment:
-    """Materialise the segment's members now. A failure is recorded on the segment, not raised."""
-    Segment.objects.filter(pk=segment_id).update(refresh_state=Segment.RefreshState.RUNNING)
+def _enqueue_refresh_all(segment_ids: list[int]) -> None:
+    try:
+        tasks.refresh_segments.delay(segment_ids)
+    except Exception as error:  # the broker is down: say so instead of staying "queued"
+        logger.exception("Could not queue the refresh of segments %s", segment_ids)
+        for segment_id in segment_ids:
+            _refresh_not_queued(segment_id, error)
+
+
+def segments_refresh_in_order() -> list[Segment]:
+    """Refresh every active, dynamic segment now, each after the segments it uses."""
+    candidates = [s.pk for s in Segment.objects.all() if _refreshable(s)]
+    return [segment_refresh(segment_id=pk) for pk in refresh_order(candidates)]
+
+
+def segment_refresh(*, segment_id: int, now: datetime | None = None) -> Segment:
+    """Materialise the segment's members now and record the refresh in its history.
+
+    Inactive and static segments are left alone. A failure is recorded on the segment, not
+    raised.
+    """
     segment = Segment.objects.get(pk=segment_id)
+    if not _refreshable(segment):
+        Segment.objects.filter(pk=segment_id).update(refresh_state=Segment.RefreshState.IDLE)
+        segment.refresh_state = Segment.RefreshState.IDLE
+        return segment
+    Segment.objects.filter(pk=segment_id).update(refresh_state=Segment.RefreshState.RUNNING)
     started = time.monotonic()
     try:
-        count = membership.rematerialise(segment)
+        outcome = membership.rematerialise(segment, now=now)
     except (DatabaseError, RuleError) as error:
         logger.exception("Refreshing segment %s failed", segment_id)
         segment.status = Segment.Status.FAILED
+        segment.inputs_fingerprint = ""
         segment.last_error = stored(
             _(
                 "The segment could not be refreshed: %(error)s. Check its rules and refresh it "
@@ -102,15 +185,28 @@ def segment_refresh(*, segment_id: int) -> Segment:
         )
     else:
         segment.status = Segment.Status.ACTIVE
-        segment.member_count = count
+        segment.member_count = outcome.member_count
+        segment.inputs_fingerprint = outcome.fingerprint
+        if outcome.joined or outcome.left:
+            segment.members_version += 1
         segment.last_error = ""
-        segment.last_refreshed_at = timezone.now()
+        segment.last_refreshed_at = now or timezone.now()
         segment.last_refresh_seconds = time.monotonic() - started
+        SegmentRefresh.objects.create(
+            segment=segment,
+            refreshed_at=segment.last_refreshed_at,
+            member_count=outcome.member_count,
+            joined=outcome.joined,
+            left=outcome.left,
+            unchanged=outcome.unchanged,
+        )
     segment.refresh_state = Segment.RefreshState.IDLE
     segment.save(
         update_fields=[
             "status",
             "member_count",
+            "inputs_fingerprint",
+            "members_version",
             "last_error",
             "last_refreshed_at",
             "last_refresh_seconds",

@@ -13,6 +13,15 @@ def refresh_segment(segment_id: int) -> None:
 
 
 @shared_task(acks_late=True)
+def refresh_segments(segment_ids: list[int]) -> None:
+    """Refresh the segments one after the other, in the order given (dependency order)."""
+    from segments.services import segment_refresh
+
+    for segment_id in segment_ids:
+        segment_refresh(segment_id=segment_id)
+
+
+@shared_task(acks_late=True)
 def import_profiles(import_id: int) -> None:
     from segments.services import profile_import_run
 

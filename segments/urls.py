@@ -15,5 +15,7 @@ urlpatterns = [
     path("<int:segment_id>/edit/", views.segment_edit, name="edit"),
     path("<int:segment_id>/refresh/", views.segment_refresh, name="refresh"),
     path("<int:segment_id>/delete/", views.segment_delete, name="delete"),
+    path("<int:segment_id>/active/", views.segment_set_active, name="set_active"),
+    path("<int:segment_id>/static/", views.segment_set_static, name="set_static"),
     path("<int:segment_id>/members.csv", views.segment_members_csv, name="members_csv"),
 ]

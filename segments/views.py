@@ -12,11 +12,22 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import permission_required
 from exports.selectors import exports_including
-from segments import membership, selectors, services
+from segments import charts, membership, selectors, services
 from segments.csv_stream import streaming_csv
+from segments.dependencies import segments_using
 from segments.forms import SegmentForm, parse_rules
 from segments.models import ProfileField, Segment
-from segments.rules import MATCHES, OPERATORS, OPERATORS_WITHOUT_VALUE, describe
+from segments.rules import (
+    CASE_OPERATORS,
+    COMBINATIONS,
+    MATCHES,
+    OPERATORS,
+    OPERATORS_BY_TYPE,
+    OPERATORS_WITHOUT_VALUE,
+    RELATIVE_OPERATORS,
+    SEGMENT_OPERATORS,
+    describe,
+)
 
 CAN_VIEW = gettext_lazy("Only users with a role can see segments. Ask an administrator for one.")
 CAN_EDIT = gettext_lazy(
@@ -29,7 +40,11 @@ CAN_REFRESH = gettext_lazy(
 
 @permission_required("segments.view_segment", CAN_VIEW)
 def segment_list(request: HttpRequest) -> HttpResponse:
-    context = {"segments": Segment.objects.all(), "refreshing": selectors.segments_refreshing()}
+    segments = list(Segment.objects.all())
+    sparklines = charts.sparklines(selectors.recent_member_counts([s.pk for s in segments]))
+    for segment in segments:
+        segment.sparkline = sparklines.get(segment.pk, "")
+    context = {"segments": segments, "refreshing": selectors.segments_refreshing()}
     if request.htmx:
         return render(request, "segments/list.html#table", context)
     return render(request, "segments/list.html", context)
@@ -51,25 +66,51 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
             services.segment_request_refresh(segment=segment)
         messages.success(request, _("Segment “%(name)s” saved.") % {"name": segment.name})
         return redirect("segments:detail", segment_id=segment.pk)
-    builder = {
-        "fields": list(ProfileField.objects.values("name", "data_type", "profile_count")),
-        "operators": {key: str(label) for key, label in OPERATORS.items()},
-        "withoutValue": sorted(OPERATORS_WITHOUT_VALUE),
-        "matches": {key: str(label) for key, label in MATCHES.items()},
-        "labels": {
-            "addCondition": _("Add condition"),
-            "addGroup": _("Add group"),
-            "remove": _("Remove"),
-            "field": _("Field"),
-            "operator": _("Comparison"),
-            "value": _("Value"),
-            "match": _("Match"),
-            "listHint": _("Separate values with commas"),
-        },
-    }
+    builder = _builder_config(segment)
     return render(
         request, "segments/edit.html", {"form": form, "segment": segment, "builder": builder}
     )
+
+
+def _builder_config(segment: Segment | None) -> dict:
+    """What the rule builder's script needs: fields with their types, operators per type, the
+    segments it may use, and its labels in the reader's language."""
+    others = Segment.objects.exclude(pk=segment.pk) if segment else Segment.objects.all()
+    return {
+        "fields": list(ProfileField.objects.values("name", "data_type", "profile_count")),
+        "types": {key: str(label) for key, label in ProfileField.DataType.choices},
+        "operators": {key: str(label) for key, label in OPERATORS.items()},
+        "operatorsByType": {**OPERATORS_BY_TYPE, "segment": SEGMENT_OPERATORS},
+        "relative": sorted(RELATIVE_OPERATORS),
+        "caseOperators": sorted(CASE_OPERATORS),
+        "withoutValue": sorted(OPERATORS_WITHOUT_VALUE),
+        "matches": {key: str(label) for key, label in MATCHES.items()},
+        "combinations": {key: str(label) for key, label in COMBINATIONS.items()},
+        "segments": list(others.values("id", "name", "member_count")),
+        "labels": {
+            "definedBy": _("Members are"),
+            "byConditions": _("Profiles that match conditions"),
+            "addCondition": _("Add condition"),
+            "addGroup": _("Add group"),
+            "addSegment": _("Add segment"),
+            "remove": _("Remove"),
+            "field": _("Field"),
+            "profileFields": _("Profile fields"),
+            "segmentsGroup": _("Segments"),
+            "segment": _("Segment"),
+            "firstSegment": _("Members of"),
+            "exceptSegment": _("Except members of"),
+            "operator": _("Comparison"),
+            "value": _("Value"),
+            "from": _("From"),
+            "to": _("To"),
+            "amount": _("Number"),
+            "matchCase": _("Match case"),
+            "match": _("Match"),
+            "listHint": _("One value per line (up to 10,000)"),
+            "noSegments": _("There are no other segments to use yet."),
+        },
+    }
 
 
 @require_POST
@@ -89,11 +130,15 @@ def segment_estimate(request: HttpRequest) -> HttpResponse:
 @permission_required("segments.view_segment", CAN_VIEW)
 def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
+    history = selectors.segment_history(segment)
     context = {
         "segment": segment,
         "preview": selectors.segment_preview(segment),
-        "rules": describe(segment.rules),
+        "rules": describe(segment.rules, selectors.segment_names()),
         "exports": exports_including(segment),
+        "used_by": segments_using(segment),
+        "history": history,
+        "chart": charts.history_chart(history),
     }
     if request.htmx:
         return render(request, "segments/detail.html#summary", context)
@@ -101,10 +146,57 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @require_POST
+@permission_required("segments.change_segment", CAN_EDIT)
+def segment_set_active(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id)
+    active = request.POST.get("active") == "1"
+    services.segment_set_active(segment=segment, active=active)
+    if active:
+        messages.success(request, _("“%(name)s” is active again.") % {"name": segment.name})
+    else:
+        messages.success(
+            request,
+            _("“%(name)s” is inactive: it is not refreshed and exports that use it are skipped.")
+            % {"name": segment.name},
+        )
+    return redirect(segment)
+
+
+@require_POST
+@permission_required("segments.change_segment", CAN_EDIT)
+def segment_set_static(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id)
+    static = request.POST.get("static") == "1"
+    services.segment_set_static(segment=segment, static=static)
+    if static:
+        messages.success(
+            request,
+            _("“%(name)s” is static: its %(count)s members stay as they are.")
+            % {"name": segment.name, "count": f"{segment.member_count:,}"},
+        )
+    else:
+        messages.success(
+            request,
+            _("“%(name)s” is dynamic again: refreshes follow its rules.") % {"name": segment.name},
+        )
+    return redirect(segment)
+
+
+@require_POST
 @permission_required("segments.refresh_segment", CAN_REFRESH)
 def segment_refresh(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
-    if services.segment_request_refresh(segment=segment):
+    if not segment.is_active:
+        messages.info(
+            request,
+            _("“%(name)s” is inactive. Activate it to refresh it.") % {"name": segment.name},
+        )
+    elif segment.is_static:
+        messages.info(
+            request,
+            _("“%(name)s” is static. Make it dynamic to refresh it.") % {"name": segment.name},
+        )
+    elif services.segment_request_refresh(segment=segment):
         messages.info(request, _("Refreshing “%(name)s”.") % {"name": segment.name})
     else:
         messages.info(request, _("“%(name)s” is already being refreshed.") % {"name": segment.name})
@@ -124,11 +216,12 @@ def segment_refresh_all(request: HttpRequest) -> HttpResponse:
 @permission_required("segments.delete_segment", CAN_EDIT)
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
-    if request.method == "POST":
+    used_by = segments_using(segment)
+    if request.method == "POST" and not used_by:
         services.segment_delete(segment=segment)
         messages.success(request, _("Segment “%(name)s” removed.") % {"name": segment.name})
         return redirect("segments:list")
-    return render(request, "segments/delete.html", {"segment": segment})
+    return render(request, "segments/delete.html", {"segment": segment, "used_by": used_by})
 
 
 @permission_required("segments.view_segment", CAN_VIEW)

@@ -65,3 +65,67 @@ def test_the_language_picker_switches_the_interface_to_norwegian(page: Page, liv
     page.get_by_label("Language").select_option("nb")
     expect(page.locator("html")).to_have_attribute("lang", "nb")
     expect(page.get_by_role("link", name="Profiler")).to_be_visible()
+
+
+def test_a_contributor_builds_a_date_rule_and_a_difference_and_reads_the_chart(
+    page: Page, live_server, bob
+):
+    from datetime import date, timedelta
+
+    from segments.services import segment_refresh, segment_save
+
+    recently, long_ago = date.today() - timedelta(days=5), date.today() - timedelta(days=100)
+    for customer_id, country, signed_up in [
+        ("ingrid", "Norway", recently),
+        ("theo", "France", recently),
+        ("ana", "Spain", recently),
+        ("kari", "Norway", long_ago),
+    ]:
+        ProfileFactory(
+            customer_id=customer_id,
+            attributes={"country": country, "signed_up": signed_up.isoformat()},
+        )
+    refresh_field_catalogue({"country": "text", "signed_up": "date"})
+    norway = segment_save(
+        segment=None,
+        name="Norway",
+        description="",
+        rules={
+            "match": "all",
+            "conditions": [{"field": "country", "operator": "equals", "value": "Norway"}],
+        },
+        user=bob,
+    )
+    segment_refresh(segment_id=norway.pk)
+
+    log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/segments/new/")
+    page.get_by_label("Name").fill("Recent sign-ups")
+    builder = page.locator("#rule-builder")
+    builder.get_by_label("Field").first.select_option("signed_up")
+    builder.get_by_label("Comparison").first.select_option("in_last_days")
+    builder.get_by_label("Number").first.fill("30")
+    expect(page.locator("#estimate")).to_have_text(re.compile(r"Estimated size: 3 profiles"))
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page.locator("#member-count")).to_have_text("3")
+
+    page.goto(f"{live_server.url}/segments/new/")
+    page.get_by_label("Name").fill("Recent, outside Norway")
+    builder.get_by_label("Members are").select_option("difference")
+    builder.get_by_label("Members of", exact=True).select_option(label="Recent sign-ups")
+    builder.get_by_label("Except members of").select_option(label="Norway")
+    page.get_by_role("button", name="Save and refresh").click()
+    expect(page.get_by_role("heading", name="Recent, outside Norway")).to_be_visible()
+    expect(page.locator("#member-count")).to_have_text("2")
+    expect(page.locator("#preview")).not_to_contain_text("ingrid")
+
+    page.get_by_role("button", name="Refresh", exact=True).click()
+    chart = page.locator("#history-chart")
+    expect(chart.locator("title")).to_contain_text(
+        "Members after each of the last 2 refreshes: from 2"
+    )
+    expect(chart.locator("circle")).to_have_count(2)
+    page.get_by_text("Refreshes as a table").click()
+    expect(page.locator("#history tbody tr").first).to_contain_text(
+        "Unchanged: nothing it reads had changed"
+    )
