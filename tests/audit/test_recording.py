@@ -153,7 +153,10 @@ def test_segment_and_schedule_changes_are_recorded(alice, entries):
         segment=None,
         name="VIP",
         description="",
-        rules={"match": "all", "conditions": []},
+        rules={
+            "match": "all",
+            "conditions": [{"field": "email", "operator": "contains", "value": "@example.com"}],
+        },
         user=alice,
     )
     segment_services.segment_save(
