@@ -319,24 +319,31 @@ def _connection(kind: str, user, credentials: dict):
     )
 
 
+def first_customers_rules(count: int) -> dict:
+    """Rules for customers cust-0000001 to cust-<count>, ``count`` a power of ten: customer ids
+    are text, so by prefix (cust-00… holds 1 to count - 1) and the last one by name."""
+    digits = len(str(count)) - 1
+    assert count == 10**digits, count
+    return {
+        "match": "any",
+        "conditions": [
+            {
+                "field": "customer_id",
+                "operator": "starts_with",
+                "value": "cust-" + "0" * (7 - digits),
+            },
+            {"field": "customer_id", "operator": "equals", "value": f"cust-{count:07d}"},
+        ],
+    }
+
+
 def _first(count: int):
     from segments.models import Segment
     from segments.services import segment_refresh
 
-    segment, _created = Segment.objects.get_or_create(
+    segment, _created = Segment.objects.update_or_create(
         name=f"First {count:,}",
-        defaults={
-            "rules": {
-                "match": "all",
-                "conditions": [
-                    {
-                        "field": "customer_id",
-                        "operator": "less_than",
-                        "value": f"cust-{count + 1:07d}",
-                    }
-                ],
-            }
-        },
+        defaults={"rules": first_customers_rules(count)},
     )
     return segment_refresh(segment_id=segment.pk)
 
@@ -432,20 +439,9 @@ def _autopilot(autopilot, user, timed_run) -> dict:
     from segments.models import Segment
     from segments.services import segment_refresh
 
-    first_100k, _created = Segment.objects.get_or_create(
+    first_100k, _created = Segment.objects.update_or_create(
         name="First 100,000",
-        defaults={
-            "rules": {
-                "match": "all",
-                "conditions": [
-                    {
-                        "field": "customer_id",
-                        "operator": "less_than",
-                        "value": f"cust-{AUTOPILOT_PROFILES + 1:07d}",
-                    }
-                ],
-            }
-        },
+        defaults={"rules": first_customers_rules(AUTOPILOT_PROFILES)},
     )
     segment_refresh(segment_id=first_100k.pk)
     ap_connection = Connection.objects.create(
