@@ -280,11 +280,22 @@ class Backend:
 
     # Setting up (class level: no connection exists yet) ------------------------------------------
 
+    #: What to tell the person who typed credentials the service refused (``verify``); None
+    #: leaves the service's own refusal as it is.
+    credentials_rejected_message: ClassVar[Any] = None
+
     @classmethod
     def verify(cls, credentials: dict[str, Any]) -> None:
         """Check typed-in credentials against the service; raise ``BackendError`` with a message
         for the person who typed them. OAuth types need nothing here."""
-        cls(MemoryCredentialStore(credentials)).authenticate()
+        try:
+            cls(MemoryCredentialStore(credentials)).authenticate()
+        except AuthRevoked as error:
+            if cls.credentials_rejected_message is None:
+                raise
+            raise AuthRevoked(
+                cls.credentials_rejected_message, code=error.code, status=error.status
+            ) from None
 
     @classmethod
     def authorize_url(cls, *, redirect_uri: str, state: str) -> str:

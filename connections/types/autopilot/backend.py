@@ -17,11 +17,9 @@ from connections.types.autopilot.client import (
 )
 from connections.types.autopilot.forms import AutopilotCredentialsForm
 from connections.types.base import (
-    AuthRevoked,
     Backend,
     DestinationList,
     ListNotFound,
-    MemoryCredentialStore,
     Permanent,
     PushResult,
     Record,
@@ -52,20 +50,11 @@ class AutopilotBackend(Backend):
     credentials_form_class = AutopilotCredentialsForm
     creates_lists = True
 
+    credentials_rejected_message = _("Autopilot rejected this API key. Check it and try again.")
+
     def __init__(self, store, *, client: AutopilotClient | None = None):
         super().__init__(store)
         self.client = client or AutopilotClient(store)
-
-    @classmethod
-    def verify(cls, credentials: dict[str, Any]) -> None:
-        try:
-            cls(MemoryCredentialStore(credentials)).authenticate()
-        except AuthRevoked as error:
-            raise AuthRevoked(
-                _("Autopilot rejected this API key. Check it and try again."),
-                code=error.code,
-                status=error.status,
-            ) from None
 
     @property
     def rate_limit(self) -> float:  # type: ignore[override]

@@ -18,11 +18,9 @@ from django.utils.translation import gettext_lazy
 from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
-    AuthRevoked,
     Backend,
     DestinationList,
     ListNotFound,
-    MemoryCredentialStore,
     Permanent,
     PushResult,
     RateLimited,
@@ -97,6 +95,8 @@ class MailchimpBackend(Backend):
     oauth = True
     authenticate_label = gettext_lazy("Authenticate with Mailchimp")
 
+    credentials_rejected_message = _("Mailchimp rejected this API key. Check it and try again.")
+
     def __init__(self, store, *, client: MailchimpClient | None = None):
         super().__init__(store)
         self.client = client or MailchimpClient(store)
@@ -113,14 +113,7 @@ class MailchimpBackend(Backend):
                     "-us21. Copy the key again from Mailchimp."
                 )
             )
-        try:
-            cls(MemoryCredentialStore(credentials)).authenticate()
-        except AuthRevoked as error:
-            raise AuthRevoked(
-                _("Mailchimp rejected this API key. Check it and try again."),
-                code=error.code,
-                status=error.status,
-            ) from None
+        super().verify(credentials)
 
     @classmethod
     def authorize_url(cls, *, redirect_uri: str, state: str) -> str:

@@ -20,11 +20,9 @@ from django.utils.translation import gettext_lazy
 
 from config.translation import gettext_later as _
 from connections.types.base import (
-    AuthRevoked,
     Backend,
     DestinationList,
     ListNotFound,
-    MemoryCredentialStore,
     Permanent,
     PushResult,
     RateLimited,
@@ -66,21 +64,14 @@ class OrttoBackend(Backend):
     opted_out_codes = frozenset({"suppressed"})
     credentials_form_class = OrttoCredentialsForm
 
+    credentials_rejected_message = _(
+        "Ortto rejected this API key for this region. Check both and try again."
+    )
+
     def __init__(self, store, *, client: OrttoClient | None = None):
         super().__init__(store)
         self.client = client or OrttoClient(store)
         self._markers: dict[str, str] = {}
-
-    @classmethod
-    def verify(cls, credentials: dict[str, Any]) -> None:
-        try:
-            cls(MemoryCredentialStore(credentials)).authenticate()
-        except AuthRevoked as error:
-            raise AuthRevoked(
-                _("Ortto rejected this API key for this region. Check both and try again."),
-                code=error.code,
-                status=error.status,
-            ) from None
 
     @property
     def rate_limit(self) -> float:  # type: ignore[override]
