@@ -24,6 +24,7 @@ from config.translation import shown, stored
 from connections import crypto
 from connections import services as connection_services
 from connections.types.base import BackendError
+from exports import unchanged
 from exports.models import Export, ExportRun, SyncState
 from exports.recipients import field_value
 from segments.models import Profile, SegmentMember
@@ -84,8 +85,9 @@ def erase(*, user, customer_id: str = "", email: str = "", propagate_now: bool =
 
 def _mark_for_removal(erasure: Erasure, addresses: set[str]) -> list[ErasureExport]:
     states = SyncState.objects.filter(email__in=addresses).select_related("export")
-    pending = []
+    pending, touched = [], set()
     for state in states:
+        touched.add(state.export_id)
         record = ErasureExport(
             erasure=erasure, export=state.export, export_name=state.export.display_name
         )
@@ -97,6 +99,7 @@ def _mark_for_removal(erasure: Erasure, addresses: set[str]) -> list[ErasureExpo
         record.save()
     SyncState.objects.filter(email__in=addresses, state=SyncState.State.REMOVED).delete()
     SyncState.objects.filter(email__in=addresses).update(state=SyncState.State.ERASING)
+    unchanged.sync_state_changed(touched)
     return pending
 
 

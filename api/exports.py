@@ -57,6 +57,7 @@ class RunSerializer(serializers.ModelSerializer):
             "removed",
             "failed",
             "skipped",
+            "nothing_changed",
             "percent",
             "per_second",
             "eta_seconds",

@@ -41,7 +41,7 @@ from connections.types.base import (
     RecordFailure,
     Transient,
 )
-from exports import messages, runs, services
+from exports import messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.ratelimit import RateLimiter
@@ -53,6 +53,7 @@ from exports.recipients import (
     RecipientTable,
     analyze_sync_state,
     build_recipients,
+    copy_skipped,
     record_opted_out,
     write_sync_state,
 )
@@ -206,17 +207,27 @@ def _execute(run: ExportRun, token: str) -> None:
     if export.connection is None:
         _finish(run, token, Status.FAILED, last_error=messages.NO_CONNECTION)
         return
+    if not export.segments.exists():
+        # Nothing to send, and in mirror mode everyone to remove: never what was meant.
+        _finish(run, token, Status.SKIPPED, last_error=messages.NO_SEGMENTS)
+        return
     unusable = export.segments.exclude(status=Segment.Status.ACTIVE).first()
     if unusable is not None:
         _finish(run, token, Status.SKIPPED, last_error=messages.segment_not_ready(unusable))
         return
-    backend = backend_for(export.connection)
     table = RecipientTable(run)
     if run.recipients_ready and not table.exists():
         # The database lost the members' table (it is unlogged: a crash empties it).
         # Positions are stable, so the table built again puts the checkpoint where it was.
         build_recipients(run)
     if not run.recipients_ready:
+        fingerprint = unchanged.inputs_fingerprint(export)
+        previous = unchanged.last_delivery_if_unchanged(run, fingerprint)
+        if previous is not None:
+            _finish_unchanged(run, token, previous)
+            return
+        runs.save(run, token, inputs_fingerprint=fingerprint)
+        unchanged.computing_recipients(run)
         started = time.monotonic()
         counts = build_recipients(run)
         logger.info(
@@ -236,6 +247,7 @@ def _execute(run: ExportRun, token: str) -> None:
             to_remove=counts.to_remove,
             recipients_ready=True,
         )
+    backend = backend_for(export.connection)
     limit = backend.max_profiles
     if limit and run.to_send > limit:
         _finish(
@@ -250,6 +262,22 @@ def _execute(run: ExportRun, token: str) -> None:
                 _push_all(run, token, backend, table, removing=False)
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
+    _finish(run, token, runs.outcome(run))
+
+
+def _finish_unchanged(run: ExportRun, token: str, previous: ExportRun) -> None:
+    """Nothing the run would send changed since ``previous`` delivered everything: its members
+    are unchanged, and those it skipped are skipped again, for the same reasons."""
+    copy_skipped(previous, run)
+    runs.save(
+        run,
+        token,
+        profiles_total=previous.profiles_total,
+        skipped=previous.skipped,
+        unchanged=previous.profiles_total - previous.skipped,
+        nothing_changed=True,
+    )
+    logger.info("Export run %s: nothing changed since run %s", run.pk, previous.pk)
     _finish(run, token, runs.outcome(run))
 
 

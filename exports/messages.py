@@ -16,6 +16,10 @@ from connections.types.base import (
 NO_CONNECTION = _(
     "The export has no connection. Edit the export, choose a connection and run it again."
 )
+NO_SEGMENTS = _(
+    "Skipped: the export has no segments. Edit the export, choose at least one segment and "
+    "run it again."
+)
 UNEXPECTED = _(
     "The run stopped on an unexpected error. It has been logged; run the export again, and "
     "tell an administrator if it happens again."

@@ -59,6 +59,11 @@ class Export(models.Model):
         _("sync mode"), max_length=20, choices=SyncMode.choices, default=SyncMode.ADD_AND_UPDATE
     )
     resend_next_run = models.BooleanField(_("resend everything on the next run"), default=False)
+    # The last full run of the export, whose ``inputs_fingerprint`` tells the next run whether
+    # anything it would send changed (``exports.unchanged``); None after an erasure.
+    inputs_run = models.ForeignKey(
+        "ExportRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -127,6 +132,10 @@ class ExportRun(models.Model):
     # The recipient position (a profile id) up to which the service acknowledged every batch.
     checkpoint = models.PositiveBigIntegerField(default=0)
     recipients_ready = models.BooleanField(default=False)
+    # A digest of what the run's recipients were computed from (``exports.unchanged``).
+    inputs_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # The run found nothing changed since the export's last full run, and sent nothing.
+    nothing_changed = models.BooleanField(_("nothing changed"), default=False)
     cancel_requested = models.BooleanField(default=False)
     worker_token = models.CharField(max_length=64, blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)

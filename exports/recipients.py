@@ -438,6 +438,18 @@ def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
     )
 
 
+def copy_skipped(previous: ExportRun, run: ExportRun) -> None:
+    """List the members ``previous`` skipped as skipped by ``run`` too (nothing changed)."""
+    table = ExportRunFailure._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (run_id, customer_id, email, code, reason, skipped)"
+            f" SELECT %s, customer_id, email, code, reason, skipped FROM {table}"
+            " WHERE run_id = %s AND skipped = %s ORDER BY id",
+            (run.pk, previous.pk, True),
+        )
+
+
 def _placeholders(values) -> str:
     return ", ".join(["%s"] * len(values))
 

@@ -94,7 +94,7 @@ def _matching_ids(rules: dict, today: date) -> QuerySet:
 def inputs_fingerprint(rules: dict, today: date) -> str:
     """A digest of everything the members of validated ``rules`` depend on."""
     # Combinations read profiles too: a removed profile leaves every segment at once.
-    inputs: dict = {"rules": rules, "profiles": _profiles_stamp()}
+    inputs: dict = {"rules": rules, "profiles": profiles_stamp()}
     used = segments_used(rules)
     if used:
         inputs["segments"] = sorted(
@@ -106,7 +106,7 @@ def inputs_fingerprint(rules: dict, today: date) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _profiles_stamp() -> list:
+def profiles_stamp() -> list:
     """The highest profile id, the latest change and how many deletions there have been.
 
     New profiles raise the id, changed ones the latest ``updated_at`` (imports and

@@ -60,6 +60,7 @@ def export_run_finished(run_id: int) -> dict[str, Any] | None:
             "started_at": _iso(run.started_at),
             "finished_at": _iso(run.finished_at),
             "error": error,
+            "nothing_changed": run.nothing_changed,
             "counts": {
                 "profiles": run.profiles_total,
                 "sent": run.sent,

@@ -27,6 +27,7 @@ NOT_SETTINGS = {
     "updated_at": "when it last changed",
     "schedule_paused_reason": "written when the schedule pauses itself, cleared when turned on",
     "resend_next_run": "a request for the next run, made with Resend everything",
+    "inputs_run": "the last full run, which tells the next one whether anything changed",
 }
 
 #: What a duplicate does not take from its original, on purpose, and why.

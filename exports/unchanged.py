@@ -1,0 +1,78 @@
+"""Whether a run would send anything at all, told without computing its recipients.
+
+What a run sends depends on the export's settings, the members of its segments, the profiles
+they read and the export's sync state (what the service confirmed). The first three are
+summed up in a fingerprint (the segments' members versions and the profiles' stamp are look-ups,
+not scans). The sync state after a run that delivered everything is exactly what that run's
+recipients say, and only runs of the export and erasures change it: a run makes itself the
+export's ``inputs_run`` before it computes its recipients, and an erasure clears it.
+
+So when the export's ``inputs_run`` succeeded with nothing refused and has the fingerprint of
+now, every member would be unchanged or skipped as before: the run copies those counts and the
+list of skipped members, and ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from exports.models import Export, ExportRun
+from segments.membership import profiles_stamp
+from segments.models import Segment
+
+#: The settings of an export that decide what its runs send, and where.
+SENDING_SETTINGS = (
+    "connection_id",
+    "list_id",
+    "email_field",
+    "first_name_field",
+    "last_name_field",
+    "sync_mode",
+)
+
+
+def inputs_fingerprint(export: Export) -> str:
+    """A digest of the export's sending settings, its segments' members and the profiles."""
+    inputs = {
+        "settings": [getattr(export, name) for name in SENDING_SETTINGS],
+        "segments": sorted(
+            Segment.objects.filter(exports=export).values_list("pk", "members_version")
+        ),
+        "profiles": profiles_stamp(),
+    }
+    encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def last_delivery_if_unchanged(run: ExportRun, fingerprint: str) -> ExportRun | None:
+    """The export's last full run, when nothing the run would send changed since it, else None.
+
+    A retry and a run asked to resend everything always do the work.
+    """
+    export = run.export
+    if run.retry_of_id is not None or export.resend_next_run or export.inputs_run_id is None:
+        return None
+    previous = ExportRun.objects.filter(pk=export.inputs_run_id).first()
+    if (
+        previous is None
+        or previous.status != ExportRun.Status.SUCCEEDED
+        or previous.failed
+        or previous.inputs_fingerprint != fingerprint
+    ):
+        return None
+    return previous
+
+
+def computing_recipients(run: ExportRun) -> None:
+    """The run (its fingerprint saved) is about to compute its recipients: it becomes the
+    export's last full run. A retry sends only what another run had refused: it is nobody's.
+    """
+    full_run = run.retry_of_id is None
+    Export.objects.filter(pk=run.export_id).update(inputs_run=run if full_run else None)
+
+
+def sync_state_changed(export_ids) -> None:
+    """Something other than a run changed these exports' sync state (an erasure): their next
+    runs compute their recipients."""
+    Export.objects.filter(pk__in=list(export_ids)).update(inputs_run=None)
