@@ -1,9 +1,18 @@
 """A rate limit per API token (per user for the browser session), counted in the cache
-(Redis in production), answered with 429 and ``Retry-After``."""
+(Redis in production), answered with 429 and ``Retry-After``.
+
+A fixed window: one counter per token and window, incremented once per request. DRF's own
+throttle keeps every request's time in a list that is read and written whole on each request,
+so its cost grows with the limit; a counter costs the same at any rate. The price is that a
+caller may spend one window's allowance at its end and the next one's at the start.
+"""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
+from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiToken
@@ -24,3 +33,21 @@ class TokenRateThrottle(SimpleRateThrottle):
         else:
             ident = f"address-{self.get_ident(request)}"
         return f"api-throttle:{ident}"
+
+    def allow_request(self, request, view) -> bool:
+        self.num_requests, self.duration = self.parse_rate(self.get_rate())
+        now = time.time()
+        window = int(now // self.duration)
+        key = f"{self.get_cache_key(request, view)}:{window}"
+        self.seconds_left = self.duration - now % self.duration
+        if cache.add(key, 1, timeout=self.duration + 1):
+            return True
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's counter expired between the two calls
+            cache.add(key, 1, timeout=self.duration + 1)
+            return True
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return self.seconds_left
