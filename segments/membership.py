@@ -168,6 +168,9 @@ def rematerialise(segment: Segment, *, now: datetime | None = None) -> RefreshOu
         joined = max(cursor.rowcount, 0)
         cursor.execute(f"SELECT count(*) FROM {member_table} WHERE segment_id = %s", (segment.pk,))
         (count,) = cursor.fetchone()
+        # Members whose profile was deleted since the last refresh left with it (the rows went
+        # by cascade, so the DELETE above did not see them): the counts tell how many.
+        left = max(left, segment.member_count + joined - count)
         if connection.vendor == "postgresql" and (joined or left):
             # Exports join this table right away; stale statistics would mislead their plans.
             cursor.execute(f"ANALYZE {member_table}")

@@ -215,7 +215,9 @@ def segment_refresh(*, segment_id: int, now: datetime | None = None) -> Segment:
         ]
     )
     if segment.status == Segment.Status.ACTIVE:
-        signals.segment_refreshed.send_robust(sender=Segment, segment_id=segment.pk)
+        signals.segment_refreshed.send_robust(
+            sender=Segment, segment_id=segment.pk, joined=outcome.joined, left=outcome.left
+        )
     return segment
 
 

@@ -104,6 +104,21 @@ def test_a_refreshed_segment_is_announced_with_its_member_count(endpoint):
     assert event["data"]["segment"]["id"] == segment.pk
     assert event["data"]["segment"]["name"] == "Everyone"
     assert event["data"]["segment"]["member_count"] == 3
+    assert (event["data"]["segment"]["joined"], event["data"]["segment"]["left"]) == (3, 0)
+
+
+def test_a_refresh_announces_who_joined_and_who_left(endpoint):
+    _staying, leaving = ProfileFactory.create_batch(2)
+    segment = SegmentFactory(name="Everyone")
+    segment_refresh(segment_id=segment.pk)
+    leaving.delete()
+    ProfileFactory.create_batch(2)
+
+    segment_refresh(segment_id=segment.pk)
+
+    announced = [event["data"]["segment"] for event in sent("segment.refreshed")]
+    counts = sorted((each["member_count"], each["joined"], each["left"]) for each in announced)
+    assert counts == [(2, 2, 0), (3, 2, 1)]
 
 
 def test_a_refresh_that_failed_is_not_announced(endpoint):
