@@ -11,3 +11,9 @@ class IdCursorPagination(CursorPagination):
     page_size = settings.API_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+class NewestFirstPagination(IdCursorPagination):
+    """Logs: the latest first."""
+
+    ordering = "-id"

@@ -11,7 +11,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import SimpleRouter
 
-from api import connections, errors, exports, profiles, segments
+from api import connections, errors, exports, profiles, segments, webhooks
 
 app_name = "api"
 
@@ -30,6 +30,7 @@ router.register("connections", connections.ConnectionViewSet, basename="connecti
 router.register("exports", exports.ExportViewSet, basename="export")
 router.register("runs", exports.RunViewSet, basename="run")
 router.register("profiles", profiles.ProfileViewSet, basename="profile")
+router.register("webhooks", webhooks.EndpointViewSet, basename="webhook")
 
 
 def _public(patterns: list) -> list:

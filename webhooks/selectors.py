@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Max, QuerySet
 
-from webhooks.models import Attempt, Endpoint
+from webhooks.models import Attempt, Delivery, Endpoint
 
 #: How many attempts the endpoint's page lists.
 LOG_SIZE = 50
@@ -27,3 +27,8 @@ def endpoint_log(endpoint: Endpoint, limit: int = LOG_SIZE) -> list[Attempt]:
         .select_related("delivery")
         .order_by("-attempted_at", "-id")[:limit]
     )
+
+
+def endpoint_deliveries(endpoint: Endpoint) -> QuerySet[Delivery]:
+    """The endpoint's deliveries with their attempts (the API pages them, newest first)."""
+    return Delivery.objects.filter(endpoint=endpoint).prefetch_related("attempts")

@@ -383,6 +383,17 @@ SPECTACULAR_SETTINGS = {
         "API tokens page). Errors are RFC 9457 problem details (`application/problem+json`)."
     ),
     "VERSION": "1",
+    # 3.1 for its "webhooks": the events endpoints receive are in the document too.
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": [
+        f"api.webhook_events.{name}"
+        for name in (
+            "EXPORT_RUN_FINISHED",
+            "SEGMENT_REFRESHED",
+            "CONNECTION_NEEDS_REAUTHENTICATION",
+            "TEST",
+        )
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -16,6 +16,7 @@ from exports.models import Export, ExportRun
 from tests.api.conftest import client_for
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
+from webhooks import services as webhook_services
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +61,17 @@ ACCESS = {
     ("api:profile-detail", "get"): VIEWER,
     ("api:profile-bulk", "post"): ADMINISTRATOR,
     ("api:profile-erase", "post"): ADMINISTRATOR,
+    ("api:webhook-list", "get"): ADMINISTRATOR,
+    ("api:webhook-list", "post"): ADMINISTRATOR,
+    ("api:webhook-detail", "get"): ADMINISTRATOR,
+    ("api:webhook-detail", "put"): ADMINISTRATOR,
+    ("api:webhook-detail", "patch"): ADMINISTRATOR,
+    ("api:webhook-detail", "delete"): ADMINISTRATOR,
+    ("api:webhook-enable", "post"): ADMINISTRATOR,
+    ("api:webhook-disable", "post"): ADMINISTRATOR,
+    ("api:webhook-rotate-secret", "post"): ADMINISTRATOR,
+    ("api:webhook-test", "post"): ADMINISTRATOR,
+    ("api:webhook-deliveries", "get"): ADMINISTRATOR,
 }
 
 
@@ -105,7 +117,11 @@ def objects():
     export = Export.objects.create(display_name="Newsletter", connection=connection, list_id="l1")
     export.segments.set([segment])
     run = ExportRun.objects.create(export=export, trigger="schedule", status="succeeded")
+    endpoint, _secret = webhook_services.endpoint_create(
+        url="https://hooks.example.com/in", description="", events=["segment.refreshed"], user=None
+    )
     return {
+        "webhook": endpoint.pk,
         "segment": segment.pk,
         "connection": connection.pk,
         "export": export.pk,
@@ -127,6 +143,14 @@ BODIES = {
     ("api:export-schedule", "post"): {"enabled": False},
     ("api:profile-bulk", "post"): {"records": [{"customer_id": "matrix"}]},
     ("api:profile-erase", "post"): {"customer_id": "nobody"},
+    ("api:webhook-list", "post"): {
+        "url": "https://hooks.example.com/new",
+        "events": ["export_run.finished"],
+    },
+    ("api:webhook-detail", "put"): {
+        "url": "https://hooks.example.com/in",
+        "events": ["export_run.finished"],
+    },
 }
 
 

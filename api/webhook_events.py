@@ -1,0 +1,143 @@
+"""The events that webhook endpoints receive, as the OpenAPI document's ``webhooks`` describe
+them (OpenAPI 3.1): an integrator can write a receiver from the document alone.
+
+The bodies themselves are made by ``webhooks.events``; tests/api/test_webhooks.py checks that
+each one matches its schema here.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, OpenApiWebhook, extend_schema
+from rest_framework import serializers
+
+from webhooks import events
+
+
+class _Event(serializers.Serializer):
+    id = serializers.UUIDField(help_text=_("The Webhook-Id header: the same on every retry."))
+    type = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ExportLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    url = serializers.URLField(help_text=_("The export's page."))
+
+
+class RunCountsSerializer(serializers.Serializer):
+    profiles = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    added = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class FinishedRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=events.FINISHED_RUN_STATUSES)
+    trigger = serializers.ChoiceField(choices=["schedule", "user"])
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    nothing_changed = serializers.BooleanField(
+        help_text=_("Nothing changed since the export's last full run: nothing was sent.")
+    )
+    counts = RunCountsSerializer()
+
+
+class ExportRunFinishedDataSerializer(serializers.Serializer):
+    export = ExportLinkSerializer()
+    run = FinishedRunSerializer()
+
+
+class ExportRunFinishedSerializer(_Event):
+    data = ExportRunFinishedDataSerializer()
+
+
+class RefreshedSegmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    member_count = serializers.IntegerField()
+    joined = serializers.IntegerField(
+        allow_null=True, help_text=_("Profiles that became members in this refresh.")
+    )
+    left = serializers.IntegerField(
+        allow_null=True, help_text=_("Profiles that stopped being members since the last one.")
+    )
+    refreshed_at = serializers.DateTimeField(allow_null=True)
+
+
+class SegmentRefreshedDataSerializer(serializers.Serializer):
+    segment = RefreshedSegmentSerializer()
+
+
+class SegmentRefreshedSerializer(_Event):
+    data = SegmentRefreshedDataSerializer()
+
+
+class ConnectionLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+
+
+class ConnectionNeedsReauthenticationDataSerializer(serializers.Serializer):
+    connection = ConnectionLinkSerializer()
+
+
+class ConnectionNeedsReauthenticationSerializer(_Event):
+    data = ConnectionNeedsReauthenticationDataSerializer()
+
+
+class TestDataSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class TestEventSerializer(_Event):
+    data = TestDataSerializer()
+
+
+SIGNED = _(
+    "Sent as a POST with the headers Webhook-Id (the event's id, the same on every retry), "
+    "Webhook-Timestamp (Unix seconds: refuse one that is too old) and Webhook-Signature: v1= "
+    "and the hex HMAC-SHA256 of the timestamp, a dot and the body, keyed with the endpoint's "
+    "secret."
+)
+RECEIVED = {
+    200: OpenApiResponse(
+        description=_("Any 2xx status: received. Anything else is retried with backoff.")
+    )
+}
+
+
+def _webhook(event_type: str, body: type[serializers.Serializer], summary) -> OpenApiWebhook:
+    return OpenApiWebhook(
+        name=event_type,
+        decorator=extend_schema(
+            summary=summary,
+            request=body,
+            description=SIGNED,
+            responses=RECEIVED,
+        ),
+    )
+
+
+EXPORT_RUN_FINISHED = _webhook(
+    events.EXPORT_RUN_FINISHED,
+    ExportRunFinishedSerializer,
+    _("An export run finished: successful, failed or with warnings."),
+)
+SEGMENT_REFRESHED = _webhook(
+    events.SEGMENT_REFRESHED, SegmentRefreshedSerializer, _("A segment was refreshed.")
+)
+CONNECTION_NEEDS_REAUTHENTICATION = _webhook(
+    events.CONNECTION_NEEDS_REAUTHENTICATION,
+    ConnectionNeedsReauthenticationSerializer,
+    _("A connection needs re-authentication."),
+)
+TEST = _webhook(events.TEST, TestEventSerializer, _("A test event (Send test event)."))
