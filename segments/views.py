@@ -221,7 +221,11 @@ def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
         services.segment_delete(segment=segment)
         messages.success(request, _("Segment “%(name)s” removed.") % {"name": segment.name})
         return redirect("segments:list")
-    return render(request, "segments/delete.html", {"segment": segment, "used_by": used_by})
+    return render(
+        request,
+        "segments/delete.html",
+        {"segment": segment, "used_by": used_by, "exports": segment.exports.order_by("pk")},
+    )
 
 
 @permission_required("segments.view_segment", CAN_VIEW)
