@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from webhooks import addresses
 from webhooks.events import EVENT_CHOICES
 from webhooks.models import Endpoint
 
@@ -59,4 +60,8 @@ class EndpointForm(forms.ModelForm):
                     "Plain http:// is accepted only in development."
                 )
             )
+        try:
+            addresses.deliverable_addresses(url)
+        except addresses.AddressRefused as refused:
+            raise forms.ValidationError(str(refused.message)) from refused
         return url

@@ -8,9 +8,11 @@ attempt twice; a worker lost mid-request lets the claim run out and the sweeper 
 
 A failed attempt is retried after ``WEBHOOK_RETRY_SCHEDULE_SECONDS`` (1 min, 5 min, 30 min,
 2 h, 6 h, 12 h, 12 h by default), then the delivery is marked failed. Any 2xx answer is a
-success; a redirect is a failure (redirects are not followed). An endpoint whose attempts have
-all failed for ``WEBHOOK_DISABLE_AFTER_HOURS`` since the first failure of the streak is
-disabled, its pending deliveries are cancelled and the administrators are e-mailed.
+success; a redirect is a failure (redirects are not followed), and so is an attempt whose host
+now resolves to an address webhooks are not sent to (``webhooks.addresses``; nothing is sent).
+An endpoint whose attempts have all failed for ``WEBHOOK_DISABLE_AFTER_HOURS`` since the first
+failure of the streak is disabled, its pending deliveries are cancelled and the administrators
+are e-mailed.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import audit
 from config.translation import gettext_later as _
 from config.translation import shown, stored
 from connections.crypto import DecryptionError, decrypt_json, encrypt_json
-from webhooks import events, http, signing, tasks
+from webhooks import addresses, events, http, signing, tasks
 from webhooks.models import Attempt, Delivery, Endpoint
 
 logger = logging.getLogger(__name__)
@@ -285,6 +287,11 @@ def _send(delivery: Delivery, *, now: dt.datetime) -> dict[str, Any]:
         with http.post(endpoint.url, body=body, headers=headers) as response:
             status_code = response.status_code
             excerpt = _excerpt(response)
+    except addresses.AddressRefused as refused:
+        # The host's DNS may have changed since the endpoint was saved: like a connection
+        # error, this is retried and counts towards disabling the endpoint.
+        error = _("Not sent: %(reason)s") % {"reason": refused.message}
+        logger.warning("Webhook delivery %s not sent: %s", delivery.pk, refused)
     except requests.Timeout:
         error = _("No answer within %(seconds)s seconds.") % {
             "seconds": f"{settings.WEBHOOK_TIMEOUT_SECONDS:g}"

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.roles import permission_required
-from webhooks import selectors, services, signing
+from webhooks import addresses, selectors, services, signing
 from webhooks.forms import EndpointForm, plain_http_allowed
 from webhooks.models import Endpoint
 
@@ -54,6 +54,13 @@ def _signature_help() -> dict:
     }
 
 
+def _address_help() -> dict:
+    return {
+        "http_allowed": plain_http_allowed(),
+        "private_addresses_allowed": addresses.private_addresses_allowed(),
+    }
+
+
 @permission_required(MANAGE, CAN_MANAGE)
 def endpoint_list(request: HttpRequest) -> HttpResponse:
     return render(request, "webhooks/list.html", {"endpoints": selectors.endpoint_list()})
@@ -73,7 +80,7 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "webhooks/edit.html",
-        {"form": form, "endpoint": None, "http_allowed": plain_http_allowed()},
+        {"form": form, "endpoint": None, **_address_help()},
     )
 
 
@@ -93,7 +100,7 @@ def endpoint_edit(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     return render(
         request,
         "webhooks/edit.html",
-        {"form": form, "endpoint": endpoint, "http_allowed": plain_http_allowed()},
+        {"form": form, "endpoint": endpoint, **_address_help()},
     )
 
 

@@ -343,6 +343,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # Webhooks (webhooks.services): endpoints must use HTTPS unless DEBUG or WEBHOOKS_ALLOW_HTTP.
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+# ... and public addresses only (webhooks.addresses: no loopback, private, link-local or cloud
+# metadata address) unless DEBUG or WEBHOOKS_ALLOW_PRIVATE_ADDRESSES. Both are read when a
+# webhook is saved or sent, so the DEBUG = False of the production and test settings counts.
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Seconds to wait before each retry of a failed delivery; after the last, it has failed.

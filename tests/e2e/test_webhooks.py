@@ -10,7 +10,7 @@ import pytest
 
 from exports import services as export_services
 from webhooks import events, services, signing
-from webhooks.models import Delivery
+from webhooks.models import Attempt, Delivery
 
 from .conftest import wait_until
 from .test_export_runs import cm_list_id, finished, make_export
@@ -63,8 +63,10 @@ class Receiver:
 
 @pytest.fixture
 def webhook_worker(request, monkeypatch):
-    """The real worker, retrying failed deliveries after half a second instead of minutes."""
+    """The real worker, retrying failed deliveries after half a second instead of minutes, and
+    sending to the receiver on 127.0.0.1 (production refuses addresses inside the network)."""
     monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE_SECONDS", "0.5,0.5,0.5")
+    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "true")
     return request.getfixturevalue("worker")
 
 
@@ -130,3 +132,25 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_exactly_one_accepted_del
     assert delivery.attempt_count == 3
     endpoint.refresh_from_db()
     assert endpoint.failing_since is None
+
+
+def test_a_worker_with_production_settings_sends_nothing_to_a_receiver_inside_the_network(
+    request, monkeypatch, alice
+):
+    monkeypatch.delenv("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", raising=False)
+    worker = request.getfixturevalue("worker")
+    with Receiver([204]) as receiver:
+        endpoint, _secret = services.endpoint_create(
+            url=receiver.url, description="", events=[], user=alice
+        )
+        delivery = services.endpoint_send_test(endpoint=endpoint)
+
+        attempt = wait_until(
+            lambda: Attempt.objects.filter(delivery=delivery).first(),
+            timeout=30,
+            message="the attempt to be recorded",
+        )
+
+    assert receiver.requests == [], worker.log()[-3000:]
+    assert not attempt.succeeded
+    assert "server itself (127.0.0.1)" in services.shown(attempt.error)

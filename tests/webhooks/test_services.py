@@ -13,7 +13,7 @@ from django.utils import timezone
 from webhooks import events, services, signing
 from webhooks.models import Attempt, Delivery, Endpoint
 
-from .conftest import URL
+from .conftest import ALL_EVENTS, PUBLIC_ADDRESS, URL
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -341,6 +341,52 @@ def test_a_secret_that_cannot_be_decrypted_is_a_failed_attempt_not_a_crash(endpo
     assert len(responses.calls) == 0
     assert "Rotate the secret" in services.shown(attempt.error)
     assert attempt.next_retry_at == T0 + dt.timedelta(seconds=60)
+
+
+@responses.activate
+def test_a_delivery_to_a_host_that_now_resolves_inside_the_network_is_not_sent(endpoint, dns):
+    responses.post(URL, status=204)
+    dns.answers["hooks.example.com"] = ["10.0.0.5"]  # changed since the endpoint was saved
+
+    attempt = services.delivery_attempt(publish().pk, now=T0)
+
+    assert len(responses.calls) == 0
+    assert (attempt.succeeded, attempt.status_code) == (False, None)
+    assert services.shown(attempt.error) == (
+        "Not sent: This address points inside your own network (10.0.0.5). Webhooks are only "
+        "sent to public addresses."
+    )
+    assert attempt.next_retry_at == T0 + dt.timedelta(seconds=60)
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since == T0
+
+
+@responses.activate
+def test_a_refused_delivery_is_retried_and_goes_out_once_the_host_is_public_again(endpoint, dns):
+    responses.post(URL, status=204)
+    dns.answers["hooks.example.com"] = ["127.0.0.1"]
+    delivery = publish()
+    first = services.delivery_attempt(delivery.pk, now=T0)
+    dns.answers["hooks.example.com"] = [PUBLIC_ADDRESS]
+
+    second = services.delivery_attempt(delivery.pk, now=first.next_retry_at)
+
+    assert "server itself (127.0.0.1)" in services.shown(first.error)
+    assert second.succeeded
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_local_receiver_gets_deliveries_when_private_addresses_are_allowed(alice, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True
+    local = "http://127.0.0.1:9000/hooks"
+    responses.post(local, status=204)
+    services.endpoint_create(url=local, description="", events=ALL_EVENTS, user=alice)
+
+    attempt = services.delivery_attempt(publish().pk, now=T0)
+
+    assert attempt.succeeded
+    assert len(responses.calls) == 1
 
 
 def test_every_change_to_an_endpoint_is_in_the_audit_log_without_its_secret(endpoint, secret):

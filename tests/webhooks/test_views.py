@@ -51,8 +51,58 @@ def test_it_rejects_a_plain_http_address_in_production(as_alice, settings):
 def test_it_accepts_plain_http_when_the_setting_allows_it(as_alice, settings):
     settings.WEBHOOKS_ALLOW_HTTP = True
 
+    add(as_alice, url="http://hooks.example.com/in")
+
+    assert Endpoint.objects.get().url == "http://hooks.example.com/in"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "https://10.0.0.5/in",
+            "This address points inside your own network (10.0.0.5). Webhooks are only sent "
+            "to public addresses.",
+        ),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "This address points inside your own network (169.254.169.254).",
+        ),
+        (
+            "https://localhost:6379/",
+            "This address points to the Audience Relay server itself (127.0.0.1).",
+        ),
+        ("https://example.invalid/in", "The host example.invalid could not be found."),
+    ],
+)
+def test_it_rejects_an_address_webhooks_are_not_sent_to(as_alice, url, message):
+    response = add(as_alice, url=url)
+
+    assert message in response.content.decode()
+    assert not Endpoint.objects.exists()
+
+
+def test_it_rejects_a_name_that_resolves_inside_the_network_when_editing(as_alice, endpoint, dns):
+    dns.answers["intranet.example.com"] = ["192.168.1.20"]
+
+    response = as_alice.post(
+        reverse("webhooks:edit", args=[endpoint.pk]),
+        {"url": "https://intranet.example.com/in", "description": "", "events": ALL_EVENTS},
+    )
+
+    assert "points inside your own network (192.168.1.20)" in response.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.url == URL
+
+
+def test_it_accepts_a_local_receiver_when_the_settings_allow_it(as_alice, settings):
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True
+
+    page = as_alice.get(reverse("webhooks:create")).content.decode()
     add(as_alice, url="http://127.0.0.1:9000/in")
 
+    assert "addresses inside your own network, such as 127.0.0.1, are accepted" in page
     assert Endpoint.objects.get().url == "http://127.0.0.1:9000/in"
 
 
