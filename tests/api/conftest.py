@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import socket
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.tokens import token_create
+from tests.fake_dns import FakeDNS
 
 
 @pytest.fixture(autouse=True)
@@ -11,6 +14,14 @@ def no_outside_services(settings):
     """Nothing in the API tests may reach a real service: closed local ports."""
     settings.AUTOPILOT_API_URL = "http://127.0.0.1:9/v1"
     settings.CAMPAIGN_MONITOR_API_URL = "http://127.0.0.1:9/api/v3.3"
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch) -> FakeDNS:
+    """Webhook addresses are resolved: hooks.example.com is public, other names unknown."""
+    fake = FakeDNS()
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return fake
 
 
 @pytest.fixture(autouse=True)

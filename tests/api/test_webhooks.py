@@ -64,6 +64,9 @@ def test_the_page_form_checks_what_the_api_accepts(api_alice, settings):
         ({"events": ["profile.deleted"]}, "events"),
         ({"url": "not an address"}, "url"),
         ({"url": "https://user:pw@hooks.example.com/in"}, "url"),
+        ({"url": "https://10.0.0.5/in"}, "url"),
+        ({"url": "https://169.254.169.254/latest/meta-data"}, "url"),
+        ({"url": "https://nowhere.example.com/in"}, "url"),
     ],
 )
 def test_bad_endpoints_are_refused_with_the_field(api_alice, body, field):

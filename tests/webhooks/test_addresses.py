@@ -5,9 +5,8 @@ import ipaddress
 import pytest
 from django.utils import translation
 
+from tests.fake_dns import PUBLIC_ADDRESS
 from webhooks import addresses
-
-from .conftest import PUBLIC_ADDRESS
 
 SERVER_ITSELF = "points to the Audience Relay server itself"
 OWN_NETWORK = "points inside your own network"

@@ -10,10 +10,11 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
+from tests.fake_dns import PUBLIC_ADDRESS
 from webhooks import events, services, signing
 from webhooks.models import Attempt, Delivery, Endpoint
 
-from .conftest import ALL_EVENTS, PUBLIC_ADDRESS, URL
+from .conftest import ALL_EVENTS, URL
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
