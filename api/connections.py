@@ -4,12 +4,12 @@ in the browser: OAuth needs a person."""
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.filtering import FilterSet
 from config.translation import shown
 from connections import services, views
 from connections.models import Connection
@@ -57,7 +57,7 @@ class ConnectionTestSerializer(serializers.Serializer):
     connection = ConnectionSerializer()
 
 
-class ConnectionFilter(filters.FilterSet):
+class ConnectionFilter(FilterSet):
     class Meta:
         model = Connection
         fields = ["kind", "status", "who_can_use"]

@@ -17,6 +17,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from api.filtering import FilterSet, IdFilter
 from api.forms import validated
 from api.renderers import CsvRenderer
 from config.translation import shown
@@ -194,9 +195,11 @@ class FailureSerializer(serializers.ModelSerializer):
         return selectors.failure_label(failure.code)
 
 
-class ExportFilter(filters.FilterSet):
+class ExportFilter(FilterSet):
     display_name = filters.CharFilter(lookup_expr="icontains")
-    segment = filters.NumberFilter(field_name="segments")
+    # Ids, not choices: an id that names nothing lists nothing, as for any other value.
+    connection = IdFilter(field_name="connection_id")
+    segment = IdFilter(field_name="segments")
 
     class Meta:
         model = Export
@@ -321,7 +324,9 @@ class ExportViewSet(viewsets.ModelViewSet):
         return Response(services.export_preview(export=export))
 
 
-class RunFilter(filters.FilterSet):
+class RunFilter(FilterSet):
+    export = IdFilter(field_name="export_id")
+
     class Meta:
         model = ExportRun
         fields = ["export", "status", "trigger"]

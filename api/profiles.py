@@ -14,6 +14,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api import erasure
+from api.fields import TextField
+from api.filtering import FilterSet
 from segments import profile_views
 from segments import tasks as segment_tasks
 from segments.importing import FIXED_COLUMNS, import_rows
@@ -85,13 +87,30 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class EraseSerializer(serializers.Serializer):
-    customer_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    email = serializers.CharField(max_length=320, required=False, allow_blank=True)
+    customer_id = TextField(max_length=255, required=False, allow_blank=True)
+    email = TextField(max_length=320, required=False, allow_blank=True)
 
     def validate(self, attrs: dict) -> dict:
         if bool(attrs.get("customer_id", "").strip()) == bool(attrs.get("email", "").strip()):
             raise serializers.ValidationError(_("Give either a customer_id or an email, not both."))
         return attrs
+
+
+def _erase_by(key: str, other: str, max_length: int) -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            key: {"type": "string", "pattern": r"\S", "maxLength": max_length},
+            other: {"type": "string", "pattern": r"^\s*$"},
+        },
+        "required": [key],
+    }
+
+
+#: Exactly one of the two, as ``EraseSerializer`` checks (the other may be sent empty).
+ERASE_REQUEST = {
+    "oneOf": [_erase_by("customer_id", "email", 255), _erase_by("email", "customer_id", 320)]
+}
 
 
 class ErasureExportSerializer(serializers.Serializer):
@@ -207,7 +226,7 @@ def _recount_fields_soon() -> None:
         )
 
 
-class ProfileFilter(filters.FilterSet):
+class ProfileFilter(FilterSet):
     email = filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
@@ -243,7 +262,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(bulk_upsert(records))
 
     @extend_schema(
-        request=EraseSerializer,
+        request={"application/json": ERASE_REQUEST},
         responses={201: ErasureSerializer},
         filters=False,
         parameters=[
@@ -262,12 +281,17 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         """Erase a person by customer id or email: the profile and memberships go now; every
         export that delivered the address removes it from its list on its next run (any sync
         mode), or at once with ``?propagate=now``. The record keeps no address in clear."""
+        propagate = request.query_params.get("propagate")
+        if propagate not in (None, "now"):
+            raise serializers.ValidationError(
+                {"propagate": [_("Leave it out, or give “now” to remove the address at once.")]}
+            )
         body = EraseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         record = erasure.erase(
             user=request.user,
             customer_id=body.validated_data.get("customer_id", "").strip(),
             email=body.validated_data.get("email", "").strip(),
-            propagate_now=request.query_params.get("propagate") == "now",
+            propagate_now=propagate == "now",
         )
         return Response(erasure.erasure_summary(record), status=status.HTTP_201_CREATED)

@@ -1,5 +1,5 @@
 """What drf-spectacular cannot see by itself: our authentication, and the problem details that
-every operation may answer with."""
+every operation may answer with (OpenAPI 3.1: JSON Schema types, ``null`` among them)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ PROBLEM_SCHEMA = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "instance": {"type": "string", "nullable": True},
+        "instance": {"type": ["string", "null"]},
         "errors": {
             "type": "array",
             "description": "Validation errors only: which field, and what is wrong with it.",
             "items": {
                 "type": "object",
                 "properties": {
-                    "field": {"type": "string", "nullable": True},
+                    "field": {"type": ["string", "null"]},
                     "message": {"type": "string"},
                 },
                 "required": ["field", "message"],
@@ -73,6 +73,9 @@ def add_problem_responses(result, generator, request, public):
         paths[path[:-1]] = paths.pop(path)
     for methods in paths.values():
         for operation in methods.values():
+            body = operation.get("requestBody", {})
+            if any("oneOf" in media["schema"] for media in body.get("content", {}).values()):
+                body["required"] = True  # a choice between bodies is never no body
             responses = operation.setdefault("responses", {})
             for code, description in ERROR_RESPONSES.items():
                 responses.setdefault(

@@ -14,21 +14,19 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from api.filtering import FilterSet
 from api.forms import validated
 from api.renderers import CsvRenderer
+from api.rule_schema import RulesField
 from config.translation import shown
 from segments import membership, services, views
 from segments.forms import SegmentForm, parse_rules
-from segments.models import Profile, Segment, SegmentMember
-
-RULES_HELP = _(
-    'A rule tree: {"match": "all" or "any", "conditions": [{"field": "email", "operator": '
-    '"contains", "value": "@example.com"}, {"match": "any", "conditions": [...]}]}.'
-)
+from segments.models import Profile, ProfileField, Segment, SegmentMember
+from segments.rules import OPERATORS_BY_TYPE
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    rules = serializers.JSONField(help_text=RULES_HELP)
+    rules = RulesField()
     last_error = serializers.SerializerMethodField()
 
     class Meta:
@@ -57,7 +55,7 @@ class SegmentWriteSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    rules = serializers.JSONField(help_text=RULES_HELP)
+    rules = RulesField()
 
     def validate(self, attrs: dict) -> dict:
         instance = self.instance
@@ -72,7 +70,7 @@ class SegmentWriteSerializer(serializers.Serializer):
 
 
 class RulesSerializer(serializers.Serializer):
-    rules = serializers.JSONField(help_text=RULES_HELP)
+    rules = RulesField()
 
     def validate_rules(self, rules) -> dict:
         from django.core.exceptions import ValidationError
@@ -100,7 +98,7 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["id", "customer_id", "email", "first_name", "last_name", "attributes"]
 
 
-class SegmentFilter(filters.FilterSet):
+class SegmentFilter(FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -200,3 +198,35 @@ class SegmentViewSet(viewsets.ModelViewSet):
         """Every member as CSV, streamed: the same file as the segment page's download."""
         segment = self.get_object()
         return views.segment_members_csv(request._request, segment_id=segment.pk)
+
+
+class ProfileFieldSerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(source="data_type", choices=ProfileField.DataType.choices)
+    operators = serializers.SerializerMethodField(
+        help_text=_("The rule operators this field offers, as the builder offers them.")
+    )
+
+    class Meta:
+        model = ProfileField
+        fields = ["name", "type", "is_builtin", "profile_count", "operators", "updated_at"]
+        read_only_fields = fields
+
+    def get_operators(self, field: ProfileField) -> list[str]:
+        return list(OPERATORS_BY_TYPE.get(field.data_type, ()))
+
+
+class ProfileFieldViewSet(viewsets.ReadOnlyModelViewSet):
+    """The field catalogue the rules compare: the built-in fields and every imported
+    attribute, with its type (inferred on import) and operators."""
+
+    serializer_class = ProfileFieldSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    filterset_class = None
+    required_permissions = {
+        "list": ("segments.view_segment", views.CAN_VIEW),
+        "retrieve": ("segments.view_segment", views.CAN_VIEW),
+    }
+
+    def get_queryset(self):
+        return ProfileField.objects.order_by("id")

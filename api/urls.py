@@ -26,6 +26,7 @@ class Router(SimpleRouter):
 
 router = Router()
 router.register("segments", segments.SegmentViewSet, basename="segment")
+router.register("fields", segments.ProfileFieldViewSet, basename="field")
 router.register("connections", connections.ConnectionViewSet, basename="connection")
 router.register("exports", exports.ExportViewSet, basename="export")
 router.register("runs", exports.RunViewSet, basename="run")

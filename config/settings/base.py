@@ -407,6 +407,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
+        "api.rule_schema.add_rule_schemas",
     ],
 }
 # /metrics answers only requests with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.

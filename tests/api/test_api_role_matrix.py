@@ -38,6 +38,8 @@ ACCESS = {
     ("api:segment-refresh", "post"): CONTRIBUTOR,
     ("api:segment-members", "get"): VIEWER,
     ("api:segment-members-csv", "get"): VIEWER,
+    ("api:field-list", "get"): VIEWER,
+    ("api:field-detail", "get"): VIEWER,
     ("api:connection-list", "get"): CONTRIBUTOR,
     ("api:connection-detail", "get"): CONTRIBUTOR,
     ("api:connection-test", "post"): ADMINISTRATOR,
@@ -121,6 +123,7 @@ def objects():
         url="https://hooks.example.com/in", description="", events=["segment.refreshed"], user=None
     )
     return {
+        "field": "email",
         "webhook": endpoint.pk,
         "segment": segment.pk,
         "connection": connection.pk,

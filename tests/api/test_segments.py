@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 
-from segments.models import Segment
+from segments.models import ProfileField, Segment
+from segments.rules import RuleError, validate
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory, SegmentFactory
 
@@ -89,3 +91,62 @@ def test_a_segment_is_removed(api_bob):
     segment = SegmentFactory()
     assert api_bob.delete(f"{SEGMENTS}{segment.pk}/").status_code == 204
     assert not Segment.objects.exists()
+
+
+def test_the_field_catalogue_lists_each_field_with_its_type_and_operators(api_charlie):
+    ProfileField.objects.create(name="signed_up", data_type="date")
+    ProfileField.objects.create(name="email", is_builtin=True)
+
+    fields = {
+        field["name"]: field for field in api_charlie.get("/api/v1/fields/").json()["results"]
+    }
+
+    assert fields["signed_up"]["type"] == "date"
+    assert "in_last_days" in fields["signed_up"]["operators"]
+    assert "contains" not in fields["signed_up"]["operators"]
+    assert fields["email"]["is_builtin"] is True
+    assert api_charlie.get("/api/v1/fields/signed_up").json()["type"] == "date"
+
+
+VALID_TREES = [
+    GMAIL,
+    {"conditions": [{"field": "email", "operator": "is_empty"}]},
+    {
+        "match": "any",
+        "conditions": [
+            {"field": "first_name", "operator": "in_list", "value": ["Ann", "Bo"]},
+            {"match": "all", "conditions": [{"segment": 1, "operator": "not_member_of"}]},
+            {"field": "email", "operator": "equals", "value": "A@x.io", "case_sensitive": True},
+        ],
+    },
+    {"combine": "difference", "segments": [1, 2]},
+]
+MALFORMED_TREES = [
+    {},
+    {"match": "some", "conditions": [{"field": "email", "operator": "is_empty"}]},
+    {"conditions": []},
+    {"conditions": [{"field": "email"}]},
+    {"conditions": [{"field": "email", "operator": "resembles"}]},
+    {"conditions": [{"segment": 1, "operator": "equals"}]},
+    {"combine": "union", "segments": [1]},
+    {"combine": "overlap", "segments": [1, 2]},
+]
+
+
+def rules_validator(api_client) -> jsonschema.Draft202012Validator:
+    document = api_client.get("/api/v1/openapi.json").json()
+    rules = document["components"]["schemas"]["Segment"]["properties"]["rules"]
+    return jsonschema.Draft202012Validator({**rules, "components": document["components"]})
+
+
+def test_the_document_describes_the_rules_the_builder_accepts(api_charlie):
+    validator = rules_validator(api_charlie)
+    SegmentFactory(pk=1, name="One")
+    SegmentFactory(pk=2, name="Two")
+    for tree in VALID_TREES:
+        validate(tree)  # the builder's check accepts it
+        validator.validate(tree)
+    for tree in MALFORMED_TREES:
+        with pytest.raises(RuleError):
+            validate(tree)
+        assert not validator.is_valid(tree), tree
