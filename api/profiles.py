@@ -100,7 +100,7 @@ def _erase_by(key: str, other: str, max_length: int) -> dict:
     return {
         "type": "object",
         "properties": {
-            key: {"type": "string", "pattern": r"\S", "maxLength": max_length},
+            key: {"type": "string", "pattern": r"^[^\x00]*\S[^\x00]*$", "maxLength": max_length},
             other: {"type": "string", "pattern": r"^\s*$"},
         },
         "required": [key],
@@ -167,6 +167,8 @@ def _as_row(record, header_index: dict[str, int]) -> tuple[list[str] | None, str
                 return None, _("The %(field)s must be text.") % {"field": name.replace("_", " ")}
             row[header_index[name]] = value
     for name, value in attributes.items():
+        if "\x00" in name:
+            return None, _("An attribute name contains a NUL character (code 0).")
         text = _cell(value)
         if text is None or name in FIXED_COLUMNS:
             return None, _BAD_ATTRIBUTE % {"name": name}
@@ -182,7 +184,8 @@ def bulk_upsert(records: list) -> dict:
             header += [name for name in FIXED_COLUMNS if name in record and name not in header]
             attributes = record.get("attributes")
             if isinstance(attributes, dict):
-                header += [name for name in attributes if name not in header]
+                # A name the import cannot store rejects its record (``_as_row``), not the call.
+                header += [name for name in attributes if name not in header and "\x00" not in name]
     header_index = {name: index for index, name in enumerate(header)}
     rows, indexes, results = [], [], [None] * len(records)
     for index, record in enumerate(records):

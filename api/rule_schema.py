@@ -15,6 +15,13 @@ from segments import rules
 
 REF = "#/components/schemas/{}"
 COMPARISON_OPERATORS = sorted(set(rules.OPERATORS) - set(rules.SEGMENT_OPERATORS))
+SEGMENT_ID = {
+    "anyOf": [
+        {"type": "integer"},
+        {"type": "string", "pattern": rules.SEGMENT_ID_PATTERN.pattern},
+    ],
+    "description": "A segment's id (its digits as text are accepted too).",
+}
 
 
 def _operators_by_type() -> str:
@@ -87,7 +94,7 @@ def component_schemas() -> dict[str, dict]:
             "type": "object",
             "description": "Membership of another segment (by id).",
             "properties": {
-                "segment": {"type": "integer"},
+                "segment": SEGMENT_ID,
                 "operator": {"enum": list(rules.SEGMENT_OPERATORS)},
             },
             "required": ["segment", "operator"],
@@ -100,7 +107,12 @@ def component_schemas() -> dict[str, dict]:
             ),
             "properties": {
                 "combine": {"enum": list(rules.COMBINATIONS)},
-                "segments": {"type": "array", "minItems": 2, "uniqueItems": True},
+                "segments": {
+                    "type": "array",
+                    "items": SEGMENT_ID,
+                    "minItems": 2,
+                    "uniqueItems": True,
+                },
             },
             "required": ["combine", "segments"],
         },

@@ -63,6 +63,36 @@ class SessionScheme(OpenApiAuthenticationExtension):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
 
 
+#: Text the API takes can hold anything but NUL, which PostgreSQL cannot store.
+NO_NUL = "^[^\\x00]*$"
+
+
+def _forbid_nul(schema: dict) -> None:
+    """Say so in every plain string of a request schema (in place)."""
+    kinds = schema.get("type")
+    is_text = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+    if is_text and not {"pattern", "format", "enum"} & set(schema):
+        schema["pattern"] = NO_NUL
+    for child in schema.get("properties", {}).values():
+        _forbid_nul(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _forbid_nul(schema[key])
+
+
+def forbid_nul_in_requests(result, generator, request, public):
+    """Postprocessing hook: request bodies and query parameters refuse NUL characters."""
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            _forbid_nul(schema)
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    _forbid_nul(parameter.get("schema", {}))
+    return result
+
+
 def add_problem_responses(result, generator, request, public):
     """Postprocessing hook: every operation documents the problem details it may answer."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA

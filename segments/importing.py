@@ -212,6 +212,10 @@ def _import_table(
         raise ImportFileError(
             _("The header row is not UTF-8 text. Save the file as UTF-8 (CSV) and try again.")
         )
+    if any("\x00" in name for name in header):
+        raise ImportFileError(
+            _("The header row contains a NUL character (code 0). Remove it and try again.")
+        )
     positions = _fixed_column_positions(header, column_map)
     attribute_columns = [
         (index, name)
@@ -353,9 +357,15 @@ def _row_problem(row: list[str], width: int) -> str:
             "found": len(row),
             "expected": width,
         }
-    if _SURROGATE.search("".join(row)):
+    joined = "".join(row)
+    if _SURROGATE.search(joined):
         return _(
             "The row is not valid UTF-8 text. Save the file as UTF-8 (CSV) and import it again."
+        )
+    if "\x00" in joined:
+        return _(
+            "The row contains a NUL character (code 0), which cannot be stored. Remove it and "
+            "import the row again."
         )
     return ""
 

@@ -132,6 +132,7 @@ TRUE_TEXTS = ["true", "1", "yes"]
 FALSE_TEXTS = ["false", "0", "no"]
 
 NUMBER_PATTERN = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?$")
+SEGMENT_ID_PATTERN = re.compile(r"^\s*[0-9]+\s*$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -201,9 +202,15 @@ def validate(
     return normalised
 
 
+def _one_of(value: Any, choices) -> bool:
+    """Whether the value is one of the (text) choices; a list or an object never is (and
+    would not even be hashable)."""
+    return isinstance(value, str) and value in choices
+
+
 def _validate_combination(tree: dict, segments: set[int]) -> dict:
     combine = tree.get("combine")
-    if combine not in COMBINATIONS:
+    if not _one_of(combine, COMBINATIONS):
         raise RuleError(_("Choose union, intersection or difference."))
     chosen = tree.get("segments")
     if not isinstance(chosen, list):
@@ -217,10 +224,12 @@ def _validate_combination(tree: dict, segments: set[int]) -> dict:
 
 
 def _segment_id(value: Any, segments: set[int]) -> int:
-    try:
-        pk = int(value)
-    except (TypeError, ValueError):
-        pk = None
+    """A segment's id, given as a whole number or as its digits (the builder sends text)."""
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )
+    digits = isinstance(value, str) and SEGMENT_ID_PATTERN.match(value)
+    pk = int(value) if whole or digits else None
     if pk is None or pk not in segments:
         raise RuleError(_("One of the chosen segments no longer exists. Choose it again."))
     return pk
@@ -236,7 +245,7 @@ def _validate_group(
     if depth > MAX_DEPTH:
         raise RuleError(_("Groups can be nested at most %(depth)d deep.") % {"depth": MAX_DEPTH})
     match = group.get("match", "all")
-    if match not in MATCHES:
+    if not _one_of(match, MATCHES):
         raise RuleError(_("A group must match all or any of its conditions."))
     conditions = group.get("conditions")
     if not isinstance(conditions, list) or not conditions:
@@ -260,7 +269,7 @@ def _validate_group(
 
 def _validate_membership(condition: dict, segments: set[int]) -> dict:
     operator = condition.get("operator")
-    if operator not in SEGMENT_OPERATORS:
+    if not _one_of(operator, SEGMENT_OPERATORS):
         raise RuleError(_("Choose “is a member of” or “is not a member of” for a segment."))
     return {"segment": _segment_id(condition.get("segment"), segments), "operator": operator}
 
@@ -272,12 +281,12 @@ def _validate_condition(condition: Any, types: dict[str, str | None]) -> dict:
     operator = condition.get("operator")
     if not field:
         raise RuleError(_("Choose a profile field for every condition."))
-    if field not in types:
+    if not _one_of(field, types):
         raise RuleError(
             _("There is no profile field called “%(field)s”. Choose one from the list.")
             % {"field": field}
         )
-    if operator not in OPERATORS or operator in SEGMENT_OPERATORS:
+    if not _one_of(operator, OPERATORS) or operator in SEGMENT_OPERATORS:
         raise RuleError(_("Choose how “%(field)s” is compared.") % {"field": field})
     field_type = types[field]
     if field_type is not None and operator not in OPERATORS_BY_TYPE.get(field_type, ()):

@@ -408,6 +408,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
         "api.rule_schema.add_rule_schemas",
+        "api.schema.forbid_nul_in_requests",
     ],
 }
 # /metrics answers only requests with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.

@@ -181,3 +181,16 @@ def test_the_field_catalogue_is_recounted_once_after_a_burst_of_calls(
     assert ProfileField.objects.get(name="tier").data_type == "text"
     # Counted after the first call: its 9 valid records (the 8th has no customer id).
     assert ProfileField.objects.get(name="age").profile_count == 9
+
+
+def test_records_with_a_nul_character_are_rejected_each_with_the_reason(api_alice):
+    records = [
+        {"customer_id": "nul-1", "first_name": "A\x00b"},
+        {"customer_id": "nul-2", "attributes": {"ci\x00ty": "Oslo"}},
+        {"customer_id": "fine", "first_name": "Ann"},
+    ]
+
+    body = api_alice.post(BULK, {"records": records}, format="json").json()
+
+    assert [result["result"] for result in body["results"]] == ["rejected", "rejected", "created"]
+    assert all("NUL character" in result["reason"] for result in body["results"][:2])

@@ -59,6 +59,21 @@ def test_it_reports_malformed_rows_with_their_line_and_keeps_the_rest():
     assert set(Profile.objects.values_list("customer_id", flat=True)) == {"1", "6"}
 
 
+def test_a_row_with_a_nul_character_is_rejected_and_the_rest_kept():
+    data = b"customer_id,first_name\n1,Ann\n2,A\x00b\n3,Bo\n"
+
+    report = import_csv(io.BytesIO(data))
+
+    assert report.created == 2
+    ((line, reason),) = [(row.line, row.reason) for row in report.rejected_rows]
+    assert line == 3 and "NUL character" in reason
+
+
+def test_a_header_with_a_nul_character_is_refused_with_the_reason():
+    with pytest.raises(ImportFileError, match="NUL character"):
+        import_csv(io.BytesIO(b"customer_id,ci\x00ty\n1,Oslo\n"))
+
+
 def test_it_reads_a_byte_order_mark_and_unicode():
     report = import_csv(
         csv_bytes(

@@ -99,6 +99,12 @@ def test_a_number_comparison_ignores_text_values_instead_of_failing(people):
             "all or any",
         ),
         ("not a tree", "not in the expected form"),
+        # Lists and objects where a name belongs (a fuzzer's 500 before): refused, not crashed.
+        ({"combine": {}, "segments": [1, 2]}, "union, intersection or difference"),
+        ({"match": [], "conditions": [{"field": "city", "operator": "is_empty"}]}, "all or any"),
+        ({"conditions": [{"field": {"a": 1}, "operator": "is_empty"}]}, "no profile field"),
+        ({"conditions": [{"field": "city", "operator": ["equals"]}]}, "how “city” is compared"),
+        ({"conditions": [{"segment": 1, "operator": {}}]}, "is a member of"),
     ],
 )
 def test_invalid_rules_are_refused_with_a_reason(tree, message):
