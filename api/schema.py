@@ -93,6 +93,28 @@ def forbid_nul_in_requests(result, generator, request, public):
     return result
 
 
+def link_created_objects(result, generator, request, public):
+    """Postprocessing hook: a ``201`` from ``POST /things/`` links to every ``/things/{id}/``
+    operation with the new id (OpenAPI links), so that a client or a fuzzer can follow on."""
+    paths = result.get("paths", {})
+    for path, methods in paths.items():
+        created = methods.get("post", {}).get("responses", {}).get("201")
+        if created is None or not path.endswith("/"):
+            continue
+        links = {
+            operation["operationId"]: {
+                "operationId": operation["operationId"],
+                "parameters": {"id": "$response.body#/id"},
+            }
+            for other, other_methods in paths.items()
+            if other.startswith(f"{path}{{id}}")
+            for operation in other_methods.values()
+        }
+        if links:
+            created["links"] = links
+    return result
+
+
 def add_problem_responses(result, generator, request, public):
     """Postprocessing hook: every operation documents the problem details it may answer."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA

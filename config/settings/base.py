@@ -409,6 +409,7 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_problem_responses",
         "api.rule_schema.add_rule_schemas",
         "api.schema.forbid_nul_in_requests",
+        "api.schema.link_created_objects",
     ],
 }
 # /metrics answers only requests with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
