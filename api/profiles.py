@@ -176,33 +176,45 @@ def _as_row(record, header_index: dict[str, int]) -> tuple[list[str] | None, str
     return row, ""
 
 
-def bulk_upsert(records: list) -> dict:
-    """Upsert the records through the CSV import's code path; a result for every record."""
-    header = ["customer_id"]
+def _header(records: list) -> list[str]:
+    """``customer_id``, then every fixed field and attribute any record carries, in the order
+    first seen: the records of a call are one table, as a CSV file is."""
+    names = dict.fromkeys(["customer_id"])
     for record in records:
         if isinstance(record, dict):
-            header += [name for name in FIXED_COLUMNS if name in record and name not in header]
+            names.update(dict.fromkeys(name for name in FIXED_COLUMNS if name in record))
             attributes = record.get("attributes")
             if isinstance(attributes, dict):
                 # A name the import cannot store rejects its record (``_as_row``), not the call.
-                header += [name for name in attributes if name not in header and "\x00" not in name]
+                names.update(dict.fromkeys(name for name in attributes if "\x00" not in name))
+    return list(names)
+
+
+def bulk_upsert(records: list) -> dict:
+    """Upsert the records through the CSV import's code path; a result for every record."""
+    header = _header(records)
     header_index = {name: index for index, name in enumerate(header)}
-    rows, indexes, results = [], [], [None] * len(records)
-    for index, record in enumerate(records):
-        row, problem = _as_row(record, header_index)
-        if row is None:
-            results[index] = {"result": "rejected", "reason": problem}
-        else:
-            rows.append(row)
-            indexes.append(index)
+    indexes, customer_ids, results = [], [], [None] * len(records)
+
+    def rows():
+        # Lazily: each row is made while the database takes in the ones before it.
+        for index, record in enumerate(records):
+            row, problem = _as_row(record, header_index)
+            if row is None:
+                results[index] = {"result": "rejected", "reason": problem}
+            else:
+                indexes.append(index)
+                customer_ids.append(row[0])
+                yield row
+
     outcomes: dict[str, str] = {}
-    report = import_rows(header, rows, outcomes, recount_fields=False)
+    report = import_rows(header, rows(), outcomes, recount_fields=False)
     _recount_fields_soon()
     for rejection in report.rejected_rows:  # line 2 is the first row
         results[indexes[rejection.line - 2]] = {"result": "rejected", "reason": rejection.reason}
-    for position, index in enumerate(indexes):
+    for index, customer_id in zip(indexes, customer_ids, strict=True):
         if results[index] is None:
-            results[index] = {"result": outcomes[rows[position][0].strip()], "reason": None}
+            results[index] = {"result": outcomes[customer_id.strip()], "reason": None}
     listed = []
     for index, (record, result) in enumerate(zip(records, results, strict=True)):
         customer_id = record.get("customer_id") if isinstance(record, dict) else None
@@ -212,7 +224,7 @@ def bulk_upsert(records: list) -> dict:
         "created": report.created,
         "updated": report.updated,
         "unchanged": report.unchanged,
-        "rejected": len(records) - len(rows) + report.rejected,
+        "rejected": len(records) - len(indexes) + report.rejected,
         "results": listed,
     }
 

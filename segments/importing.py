@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import IO, NamedTuple
 
 from django.db import connection, transaction
@@ -168,7 +168,7 @@ def import_rows(
     file, the header being line 1. ``outcomes``, when given, receives each customer id's
     outcome: ``CREATED``, ``UPDATED`` or ``UNCHANGED``. ``recount_fields=False`` leaves the
     field catalogue's counts to the caller (``segments.catalogue.recount_fields``)."""
-    return _import_table(_RowReader([header, *rows]), ColumnMap(), outcomes, recount_fields)
+    return _import_table(_RowReader(chain([header], rows)), ColumnMap(), outcomes, recount_fields)
 
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -177,7 +177,7 @@ CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 class _RowReader:
     """Rows already split into values, read like a ``csv.reader`` (one line per row)."""
 
-    def __init__(self, rows: list[list[str]]):
+    def __init__(self, rows: Iterable[list[str]]):
         self._rows = iter(rows)
         self.line_num = 0
 
