@@ -8,6 +8,7 @@ naming the problem. ``GET /fields/`` lists the fields with the operators of each
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,7 +21,6 @@ SEGMENT_ID = {
         {"type": "integer"},
         {"type": "string", "pattern": rules.SEGMENT_ID_PATTERN.pattern},
     ],
-    "description": "A segment's id (its digits as text are accepted too).",
 }
 
 
@@ -32,20 +32,23 @@ def _operators_by_type() -> str:
 
 
 def component_schemas() -> dict[str, dict]:
-    """The rule components, by name (``Rules`` is the field's schema)."""
+    """The rule components, by name (``Rules`` is the field's schema), in the language of the
+    request for the document."""
+    segment_id = {**SEGMENT_ID, "description": _("A segment's id (its digits as text too).")}
     return {
         "Rules": {
-            "description": (
+            "description": _(
                 "A segment's definition: a group of conditions, or a combination of other segments."
             ),
             "anyOf": [{"$ref": REF.format("RuleGroup")}, {"$ref": REF.format("RuleCombination")}],
         },
         "RuleGroup": {
             "type": "object",
-            "description": (
-                f"Conditions matched all together or any one of them; groups nest up to "
-                f"{rules.MAX_DEPTH} deep, with at most {rules.MAX_CONDITIONS} conditions in all."
-            ),
+            "description": _(
+                "Conditions matched all together or any one of them; groups nest up to "
+                "%(depth)s deep, with at most %(count)s conditions in all."
+            )
+            % {"depth": rules.MAX_DEPTH, "count": rules.MAX_CONDITIONS},
             "properties": {
                 "match": {"enum": list(rules.MATCHES), "default": "all"},
                 "conditions": {
@@ -65,26 +68,30 @@ def component_schemas() -> dict[str, dict]:
         },
         "RuleCondition": {
             "type": "object",
-            "description": (
-                f"One profile field compared. Operators by field type: {_operators_by_type()}. "
+            "description": _(
+                "One profile field compared. Operators by field type: %(operators)s. "
                 "is_empty, is_not_empty, is_true and is_false take no value."
-            ),
+            )
+            % {"operators": _operators_by_type()},
             "properties": {
-                "field": {"type": "string", "description": "A field name from GET /fields/."},
+                "field": {"type": "string", "description": _("A field name from GET /fields/.")},
                 "operator": {"enum": COMPARISON_OPERATORS},
                 "value": {
-                    "description": (
-                        "Text or a number; for in_list, a list of up to "
-                        f"{rules.MAX_LIST_VALUES:,} values (or text, one per line); for "
-                        "between, [low, high] (two numbers or two dates); for before, after "
-                        "and on, a date such as 2026-03-31; for in_last_days, in_last_weeks, "
-                        "in_last_months, more_than_days_ago and in_next_days, a whole number "
-                        f"from 1 to {rules.MAX_RELATIVE_AMOUNT:,}, counted in the refresh "
+                    "description": _(
+                        "Text or a number; for in_list, a list of up to %(values)s values (or "
+                        "text, one per line); for between, [low, high] (two numbers or two "
+                        "dates); for before, after and on, a date such as 2026-03-31; for "
+                        "in_last_days, in_last_weeks, in_last_months, more_than_days_ago and "
+                        "in_next_days, a whole number from 1 to %(days)s, counted in the refresh "
                         "schedule's time zone."
                     )
+                    % {
+                        "values": f"{rules.MAX_LIST_VALUES:,}",
+                        "days": f"{rules.MAX_RELATIVE_AMOUNT:,}",
+                    }
                 },
                 "case_sensitive": {
-                    "description": "true: text operators tell upper from lower case.",
+                    "description": _("true: text operators tell upper from lower case."),
                     "default": False,
                 },
             },
@@ -92,16 +99,16 @@ def component_schemas() -> dict[str, dict]:
         },
         "SegmentCondition": {
             "type": "object",
-            "description": "Membership of another segment (by id).",
+            "description": _("Membership of another segment (by id)."),
             "properties": {
-                "segment": SEGMENT_ID,
+                "segment": segment_id,
                 "operator": {"enum": list(rules.SEGMENT_OPERATORS)},
             },
             "required": ["segment", "operator"],
         },
         "RuleCombination": {
             "type": "object",
-            "description": (
+            "description": _(
                 "Union (members of any), intersection (members of all) or difference (members "
                 "of the first and of none of the others) of two or more segments, by id."
             ),
@@ -109,7 +116,7 @@ def component_schemas() -> dict[str, dict]:
                 "combine": {"enum": list(rules.COMBINATIONS)},
                 "segments": {
                     "type": "array",
-                    "items": SEGMENT_ID,
+                    "items": segment_id,
                     "minItems": 2,
                     "uniqueItems": True,
                 },

@@ -3,11 +3,13 @@ every operation may answer with (OpenAPI 3.1: JSON Schema types, ``null`` among 
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 PROBLEM_SCHEMA = {
     "type": "object",
-    "description": "RFC 9457 problem details.",
+    "description": _("RFC 9457 problem details."),
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
@@ -16,7 +18,7 @@ PROBLEM_SCHEMA = {
         "instance": {"type": ["string", "null"]},
         "errors": {
             "type": "array",
-            "description": "Validation errors only: which field, and what is wrong with it.",
+            "description": _("Validation errors only: which field, and what is wrong with it."),
             "items": {
                 "type": "object",
                 "properties": {
@@ -30,16 +32,16 @@ PROBLEM_SCHEMA = {
     "required": ["type", "title", "status", "detail"],
 }
 ERROR_RESPONSES = {
-    "400": "The request is not valid (see errors).",
-    "401": "No token or session, or the token is not valid.",
-    "403": "The caller's role does not allow this.",
-    "404": "No such object.",
-    "405": "Method not allowed.",
-    "406": "The response format asked for is not available.",
-    "409": "The object cannot do this now.",
-    "415": "The request body must be JSON.",
-    "429": "Too many requests with this token: wait for Retry-After seconds.",
-    "502": "The email-marketing service did not answer as expected.",
+    "400": _("The request is not valid (see errors)."),
+    "401": _("No token or session, or the token is not valid."),
+    "403": _("The caller's role does not allow this."),
+    "404": _("No such object."),
+    "405": _("Method not allowed."),
+    "406": _("The response format asked for is not available."),
+    "409": _("The object cannot do this now."),
+    "415": _("The request body must be JSON."),
+    "429": _("Too many requests with this token: wait for Retry-After seconds."),
+    "502": _("The email-marketing service did not answer as expected."),
 }
 
 
@@ -51,7 +53,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A personal API token (ar_...), made on the API tokens page.",
+            "description": _("A personal API token (ar_...), made on the API tokens page."),
         }
 
 
@@ -93,6 +95,15 @@ def forbid_nul_in_requests(result, generator, request, public):
     return result
 
 
+def _rendered(schema):
+    """The schema with its lazy texts made into text now (the document is JSON)."""
+    if isinstance(schema, dict):
+        return {key: _rendered(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_rendered(value) for value in schema]
+    return str(schema) if isinstance(schema, Promise) else schema
+
+
 def link_created_objects(result, generator, request, public):
     """Postprocessing hook: a ``201`` from ``POST /things/`` links to every ``/things/{id}/``
     operation with the new id (OpenAPI links), so that a client or a fuzzer can follow on."""
@@ -117,7 +128,10 @@ def link_created_objects(result, generator, request, public):
 
 def add_problem_responses(result, generator, request, public):
     """Postprocessing hook: every operation documents the problem details it may answer."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    # Copied: the lazy descriptions are rendered in each request's language.
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _rendered(
+        PROBLEM_SCHEMA
+    )
     problem = {"$ref": "#/components/schemas/Problem"}
     paths = result.get("paths", {})
     # The router accepts both; a file name reads better without the trailing slash.
@@ -133,7 +147,7 @@ def add_problem_responses(result, generator, request, public):
                 responses.setdefault(
                     code,
                     {
-                        "description": description,
+                        "description": str(description),
                         "content": {"application/problem+json": {"schema": problem}},
                     },
                 )

@@ -150,3 +150,13 @@ def test_the_document_describes_the_rules_the_builder_accepts(api_charlie):
         with pytest.raises(RuleError):
             validate(tree)
         assert not validator.is_valid(tree), tree
+
+
+def test_the_document_speaks_the_callers_language(api_charlie):
+    document = api_charlie.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="fr").json()
+
+    assert document["components"]["schemas"]["RuleGroup"]["description"].startswith(
+        "Des conditions remplies"
+    )
+    not_found = document["paths"]["/api/v1/segments/"]["get"]["responses"]["404"]
+    assert not_found["description"].startswith("Cet objet n")
