@@ -70,7 +70,7 @@ chromium:
 
 ## Refresh the translation catalogues after changing user-facing text.
 messages: install
-	$(BIN)/python manage.py makemessages --no-obsolete --ignore=.venv --ignore=tests --ignore=fakes --ignore=bench $(addprefix -l ,$(LANGUAGES))
+	$(BIN)/python manage.py makemessages --no-obsolete --no-location --ignore=.venv --ignore=tests --ignore=fakes --ignore=bench $(addprefix -l ,$(LANGUAGES))
 
 lint: install-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
