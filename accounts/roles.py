@@ -1,19 +1,17 @@
 """The three roles of Audience Relay, each a group of permissions (product.md, Roles).
 
-Views never test group names: they ask for a permission with ``permission_required`` and the
-role's group grants it. The group-to-permission mapping lives in migrations so that it is the
-same on every installation; ``grant_permissions`` is the helper those migrations call.
+Views never test group names: they ask for a permission with ``permission_required``
+(``core.permissions``) and the role's group grants it. The group-to-permission mapping lives in
+migrations so that it is the same on every installation; ``grant_permissions`` is the helper
+those migrations call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from functools import wraps
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -81,24 +79,6 @@ def role_of(user: Any) -> Role | None:
         if role.group_name in group_names:
             return role
     return None
-
-
-def permission_required(perm: str, reason: str) -> Callable:
-    """Refuse the view with a 403 page that states ``reason`` unless the user has ``perm``.
-
-    Anonymous users never get here: ``LoginRequiredMiddleware`` sends them to the login page.
-    """
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.has_perm(perm):
-                raise PermissionDenied(reason)
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def grant_permissions(apps: Any, grants: Mapping[Role, Iterable[str]]) -> None:

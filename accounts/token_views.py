@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import ApiToken
-from accounts.roles import permission_required
 from accounts.tokens import token_create, token_revoke, tokens_of
+from core.permissions import permission_required
 
 CAN_HOLD_TOKENS = gettext_lazy(
     "Only users with a role can hold API tokens. Ask an administrator for one."

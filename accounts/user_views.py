@@ -20,7 +20,8 @@ import audit
 from accounts import selectors, services
 from accounts.forms import UserAddForm, UserForm
 from accounts.invitations import set_password_token
-from accounts.roles import permission_required, role_of
+from accounts.roles import role_of
+from core.permissions import permission_required
 
 CAN_MANAGE = gettext_lazy("Only administrators can add users and change their roles.")
 

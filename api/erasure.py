@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from api.models import Erasure, ErasureExport
 from config.translation import shown, stored
-from connections import crypto
 from connections import services as connection_services
 from connections.types.base import BackendError
+from core import crypto
 from exports import unchanged
 from exports.models import Export, ExportRun, SyncState
 from exports.recipients import field_value

@@ -8,10 +8,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
-from accounts.roles import permission_required
 from audit import selectors
 from audit.forms import AuditFilterForm
-from segments.csv_stream import streaming_csv
+from core.csv_stream import streaming_csv
+from core.permissions import permission_required
 
 CAN_VIEW = gettext_lazy("Only administrators can read the audit log.")
 

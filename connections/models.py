@@ -10,7 +10,7 @@ from connections.types import registry
 
 
 class Connection(models.Model):
-    """Secrets live only in ``encrypted_credentials`` (a Fernet token, see ``connections.crypto``)
+    """Secrets live only in ``encrypted_credentials`` (a Fernet token, see ``core.crypto``)
     and are read and written only by ``connections.services``. Nothing renders them."""
 
     class Status(models.TextChoices):

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 
 import audit
 from config.translation import LaterText, stored
-from connections import crypto, signals
+from connections import signals
 from connections.models import Connection
 from connections.types import registry
 from connections.types.base import (
@@ -31,6 +31,7 @@ from connections.types.base import (
     DestinationList,
     StepResult,
 )
+from core import crypto
 
 logger = logging.getLogger(__name__)
 

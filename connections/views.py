@@ -19,12 +19,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts.roles import permission_required
 from connections import oauth_state, pending, selectors, services
 from connections.forms import ConnectionEditForm, ConnectionFinishForm, ConnectionSetupForm
 from connections.models import Connection
 from connections.types import registry
 from connections.types.base import Backend, BackendError
+from core.permissions import permission_required
 
 CAN_MANAGE = gettext_lazy(
     "Only administrators can see and change connections. Contributors use the connections "

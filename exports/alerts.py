@@ -27,20 +27,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import models, transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.roles import Role
+from accounts.selectors import alert_addresses
 from config.translation import shown
 from connections.models import Connection
 from exports.models import Alert, Export, ExportRun
@@ -69,7 +66,7 @@ def run_finished(run_id: int, *, schedule_paused: bool = False) -> None:
         _send(
             kind=kind,
             export=export,
-            recipients=_recipients([export.created_by]),
+            recipients=alert_addresses([export.created_by]),
             subject=_run_subject(kind, run),
             body=_run_body(kind, run),
         )
@@ -93,7 +90,7 @@ def connection_needs_reauthentication(connection_id: int) -> None:
         _send(
             kind=Alert.Kind.NEEDS_REAUTHENTICATION,
             connection=connection,
-            recipients=_recipients(export.created_by for export in exports),
+            recipients=alert_addresses(export.created_by for export in exports),
             subject=_("Connection “%(name)s” needs re-authentication")
             % {"name": connection.display_name},
             body=_reauthentication_body(connection, exports),
@@ -149,27 +146,6 @@ def _send(
         alert.delete()
         return False
     return True
-
-
-def _recipients(creators: Iterable) -> list[str]:
-    """The creators given and every active administrator, by e-mail address, each once."""
-    users = [user for user in creators if user is not None and user.is_active and user.email]
-    administrators = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .exclude(email="")
-        .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMINISTRATOR.group_name))
-        .distinct()
-    )
-    addresses: dict[str, str] = {}
-    for user in [*users, *administrators]:
-        addresses.setdefault(user.email.strip().lower(), user.email.strip())
-    return sorted(addresses.values(), key=str.lower)
-
-
-def administrator_addresses() -> list[str]:
-    """The address of every active administrator, each once (for other apps' alerts)."""
-    return _recipients([])
 
 
 def _start_of_today() -> dt.datetime:

@@ -10,7 +10,10 @@ class ExportsConfig(AppConfig):
 
     def ready(self) -> None:
         from connections import signals
-        from exports import receivers
+        from exports import receivers, selectors
+        from segments import membership
+
+        membership.count_days_in(selectors.schedule_time_zone_name)
 
         signals.connection_deleting.connect(
             receivers.release_exports_of_removed_connection, dispatch_uid="exports.release"

@@ -41,6 +41,7 @@ from connections.types.base import (
     RecordFailure,
     Transient,
 )
+from core import logs
 from exports import messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
@@ -58,7 +59,6 @@ from exports.recipients import (
     write_sync_state,
 )
 from exports.runs import RunLost
-from ops import logs
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)

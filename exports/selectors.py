@@ -16,7 +16,7 @@ from config.translation import shown
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types import registry
-from exports.models import Export, ExportRun, ExportRunFailure
+from exports.models import Export, ExportRun, ExportRunFailure, RefreshSchedule
 from exports.recipients import (
     SKIP_DUPLICATE_EMAIL,
     SKIP_INVALID_EMAIL,
@@ -139,9 +139,10 @@ def exports_using(connection: Connection) -> QuerySet[Export]:
     return Export.objects.filter(connection=connection).order_by("display_name", "id")
 
 
-def exports_including(segment: Segment) -> QuerySet[Export]:
-    """The exports that send this segment (shown on the segment's page)."""
-    return segment.exports.select_related("connection").order_by("display_name", "id")
+def schedule_time_zone_name() -> str | None:
+    """The refresh schedule's time zone, without creating the schedule; relative dates in
+    segment rules count days in it (``segments.membership.count_days_in``)."""
+    return RefreshSchedule.objects.filter(pk=1).values_list("time_zone", flat=True).first()
 
 
 # Progress --------------------------------------------------------------------------------------

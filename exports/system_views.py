@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.roles import permission_required
+from core.permissions import permission_required
 from exports import selectors
 from exports.forms import ScheduleForm
 from exports.models import Export, RefreshSchedule

@@ -7,8 +7,8 @@ from celery import shared_task
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_export(run_id: int) -> None:
+    from core.logs import log_context
     from exports.engine import execute
-    from ops.logs import log_context
 
     with log_context(run_id=run_id):
         execute(run_id)

@@ -19,14 +19,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from accounts.roles import permission_required
 from connections import services as connection_services
 from connections.selectors import connections_usable_by
 from connections.types.base import BackendError
+from core.csv_stream import streaming_csv
+from core.permissions import permission_required
 from exports import limits, selectors, services
 from exports.forms import ExportForm
 from exports.models import Export, ExportRun
-from segments.csv_stream import streaming_csv
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from config.celery_app import app as celery_app
 from connections.types import registry as destination_types
+from core import api_calls
 from exports.models import ExportRun
-from ops import api_calls
 from ops.signals import LAST_SCHEDULED_REFRESH_KEY
 
 logger = logging.getLogger(__name__)

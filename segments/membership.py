@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,13 +37,26 @@ class RefreshOutcome:
     fingerprint: str
 
 
-def refresh_time_zone() -> ZoneInfo:
-    """The refresh schedule's time zone: relative dates count days in it."""
-    from exports.models import RefreshSchedule  # the schedule is kept with the exports
+def _no_schedule() -> str | None:
+    return None
 
-    name = RefreshSchedule.objects.filter(pk=1).values_list("time_zone", flat=True).first()
+
+#: Reads the name of the time zone that days count in. The refresh schedule that holds it is kept
+#: by the exports app, which is built on this one and plugs its reading in when it starts
+#: (``count_days_in``, from ``ExportsConfig.ready``): segments never import exports.
+_time_zone_name: Callable[[], str | None] = _no_schedule
+
+
+def count_days_in(time_zone_name: Callable[[], str | None]) -> None:
+    """Name where the time zone of relative dates is read (a callable returning its name)."""
+    global _time_zone_name
+    _time_zone_name = time_zone_name
+
+
+def refresh_time_zone() -> ZoneInfo:
+    """The refresh schedule's time zone: relative dates count days in it (UTC without one)."""
     try:
-        return ZoneInfo(name or "UTC")
+        return ZoneInfo(_time_zone_name() or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.roles import permission_required
+from core.permissions import permission_required
 from segments import selectors, services
 from segments.forms import ProfileImportForm
 from segments.models import ProfileField, ProfileImport

@@ -114,3 +114,9 @@ def recent_member_counts(segment_ids: list[int], limit: int = SPARKLINE_POINTS) 
     ):
         counts.setdefault(segment_id, []).append(count)
     return counts
+
+
+def exports_including(segment: Segment) -> QuerySet:
+    """The exports that send this segment (shown on its page), through the reverse relation
+    ``Segment.exports``: segments do not import the exports app that is built on them."""
+    return segment.exports.select_related("connection").order_by("display_name", "id")

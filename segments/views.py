@@ -10,10 +10,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from accounts.roles import permission_required
-from exports.selectors import exports_including
+from core.csv_stream import streaming_csv
+from core.permissions import permission_required
 from segments import charts, membership, selectors, services
-from segments.csv_stream import streaming_csv
 from segments.dependencies import segments_using
 from segments.forms import SegmentForm, parse_rules
 from segments.models import ProfileField, Segment
@@ -135,7 +134,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
         "segment": segment,
         "preview": selectors.segment_preview(segment),
         "rules": describe(segment.rules, selectors.segment_names()),
-        "exports": exports_including(segment),
+        "exports": selectors.exports_including(segment),
         "used_by": segments_using(segment),
         "history": history,
         "chart": charts.history_chart(history),

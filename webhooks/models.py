@@ -23,7 +23,7 @@ class Endpoint(models.Model):
     url = models.URLField(_("URL"), max_length=2000)
     description = models.CharField(_("description"), max_length=200, blank=True, default="")
     events = models.JSONField(_("events"), default=list)
-    # The signing secret, encrypted like connection secrets (connections.crypto); never shown
+    # The signing secret, encrypted like connection secrets (core.crypto); never shown
     # again after it was created or rotated.
     encrypted_secret = models.TextField(editable=False, default="")
     is_enabled = models.BooleanField(_("enabled"), default=True)

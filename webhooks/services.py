@@ -35,9 +35,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 import audit
+from accounts.selectors import alert_addresses
 from config.translation import gettext_later as _
 from config.translation import shown, stored
-from connections.crypto import DecryptionError, decrypt_json, encrypt_json
+from core.crypto import DecryptionError, decrypt_json, encrypt_json
 from webhooks import addresses, events, http, signing, tasks
 from webhooks.models import Attempt, Delivery, Endpoint
 
@@ -410,10 +411,8 @@ def _when(moment: dt.datetime) -> str:
 
 def _alert_disabled(endpoint_id: int) -> None:
     """E-mail the administrators that an endpoint was disabled; a mail that fails is logged."""
-    from exports.alerts import administrator_addresses
-
     endpoint = Endpoint.objects.get(pk=endpoint_id)
-    recipients = administrator_addresses()
+    recipients = alert_addresses([])
     if not recipients:
         logger.info(
             "No administrator with an e-mail address to tell about endpoint %s", endpoint_id

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from accounts.roles import permission_required
+from core.permissions import permission_required
 from webhooks import addresses, selectors, services, signing
 from webhooks.forms import EndpointForm, plain_http_allowed
 from webhooks.models import Endpoint

@@ -64,7 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "audit.context.AuditContextMiddleware",
-    "ops.logs.RequestUserMiddleware",
+    "core.logs.RequestUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -238,15 +238,15 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # LOG_FORMAT=json: one JSON object per line, with run_id, export_id, connection_id and user
-# when known (ops.logs); plain text otherwise. Celery workers log through the same handler.
+# when known (core.logs); plain text otherwise. Celery workers log through the same handler.
 LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "ops.logs.ContextFilter"}},
+    "filters": {"context": {"()": "core.logs.ContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "ops.logs.JsonFormatter"},
+        "json": {"()": "core.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

@@ -27,7 +27,7 @@ from connections.types.base import (
     RateLimited,
     Transient,
 )
-from ops import api_calls
+from core import api_calls
 
 #: (connect, read) seconds. Imports of 1,000 subscribers are synchronous, hence the long read.
 DEFAULT_TIMEOUT = (5.0, 60.0)

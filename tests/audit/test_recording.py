@@ -22,8 +22,8 @@ from accounts.services import (
 )
 from audit.labels import ACTIONS
 from audit.models import AuditEntry
-from connections import crypto
 from connections import services as connection_services
+from core import crypto
 from exports import services as export_services
 from exports.models import ExportRun
 from exports.schedule import schedule_save

@@ -5,8 +5,8 @@ import time
 import factory
 from django.utils import timezone
 
-from connections import crypto
 from connections.models import Connection
+from core import crypto
 
 API_KEY = "ap-secret-key-7f3a9c1e5b"
 ACCESS_TOKEN = "cm-access-token-SlAV32hkKG"

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from connections import crypto
 from connections.models import Connection
+from core import crypto
 from exports import services
 from exports.models import ExportRun
 from tests.e2e import test_export_runs as export_runs

@@ -7,10 +7,10 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from connections import crypto
 from connections import services as connection_services
 from connections.models import Connection
 from connections.types.base import AuthRevoked, Permanent
+from core import crypto
 from exports import alerts, engine, services
 from exports.models import Alert, ExportRun
 from segments.services import segment_refresh

@@ -11,9 +11,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import api_calls
 from exports.models import Export, ExportRun
 from exports.tasks import scheduled_refresh
-from ops import api_calls
 from ops.signals import LAST_SCHEDULED_REFRESH_KEY
 from tests.connections.factories import ConnectionFactory
 

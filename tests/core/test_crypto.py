@@ -4,8 +4,9 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection as db
 
-from connections import crypto, services
+from connections import services
 from connections.models import Connection
+from core import crypto
 from tests.connections.factories import API_KEY, ConnectionFactory
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from segments.csv_stream import csv_safe, streaming_csv
+from core.csv_stream import csv_safe, streaming_csv
 
 
 @pytest.mark.parametrize(
@@ -61,4 +61,4 @@ def test_no_other_module_writes_csv_past_the_helper():
         if not skipped & set(path.relative_to(root).parts)
         and ("csv.writer(" in (text := path.read_text()) or "csv.DictWriter(" in text)
     ]
-    assert writers == ["segments/csv_stream.py"]
+    assert writers == ["core/csv_stream.py"]

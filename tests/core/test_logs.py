@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from ops import logs
+from core import logs
 
 
 @pytest.fixture
