@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 
 import audit
 from config.translation import LaterText, stored
-from connections import signals
+from connections import selectors, signals
 from connections.models import Connection
 from connections.types import registry
 from connections.types.base import (
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 class ConnectionInUse(Exception):
     """The connection cannot be removed while exports use it and nobody chose what happens to
-    them; ``users`` names them. Raised by a ``signals.connection_deleting`` receiver."""
+    them; ``users`` names them. Raised by ``connection_delete``."""
 
     def __init__(self, users: list):
         super().__init__("The connection is used by exports.")
@@ -246,12 +246,20 @@ def connection_set_encrypted_credentials(
 
 def connection_delete(*, connection: Connection, dependants_action: str = "") -> None:
     """Remove a connection. What uses it is detached (``signals.DETACH``) or removed
-    (``signals.REMOVE``) first, by the receivers of ``signals.connection_deleting``; without a
-    choice, a connection in use is refused with ``ConnectionInUse``, which names its users."""
+    (``signals.REMOVE``) first: ``signals.connection_deleting`` announces the choice and the
+    exports app carries it out. Whatever still uses the connection then (``selectors
+    .connection_users``: without a choice, everything) refuses the removal with
+    ``ConnectionInUse``, which names it, and nothing changes."""
     with transaction.atomic():
-        signals.connection_deleting.send(
-            sender=Connection, connection=connection, dependants_action=dependants_action
-        )
+        # Locked first: an export cannot start using the connection while it goes.
+        Connection.objects.select_for_update().filter(pk=connection.pk).first()
+        if dependants_action:
+            signals.connection_deleting.send(
+                sender=Connection, connection=connection, dependants_action=dependants_action
+            )
+        users = selectors.connection_users(connection)
+        if users:
+            raise ConnectionInUse(users)
         audit.record(
             "connection.deleted", connection, before=audit.snapshot(connection), after=None
         )

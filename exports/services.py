@@ -304,20 +304,16 @@ def exports_run_all(*, user) -> tuple[list[Export], list[Export]]:
 
 def exports_release_connection(*, connection: Connection, action: str) -> None:
     """Before a connection is removed (inside that transaction): detach
-    (``connections.signals.DETACH``) or remove (``REMOVE``) the exports that use it (C6).
-    Without a choice, a connection in use is refused with ``ConnectionInUse``, which names its
-    exports."""
+    (``connections.signals.DETACH``) or remove (``REMOVE``) the exports that use it, as the user
+    chose (C6). With any other action nothing changes, and the connection's removal is refused
+    because its exports still use it."""
     exports = list(exports_using(connection).select_for_update())
-    if not exports:
-        return
     if action == connection_signals.DETACH:
         for export in exports:
             export_detach(export=export)
     elif action == connection_signals.REMOVE:
         for export in exports:
             export_delete(export=export)
-    else:
-        raise connection_services.ConnectionInUse(exports)
 
 
 def export_request_resend(*, export: Export) -> None:

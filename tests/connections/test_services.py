@@ -15,6 +15,7 @@ from connections.models import Connection
 from connections.services import DatabaseCredentialStore
 from connections.types.base import Transient
 from connections.types.campaign_monitor.client import CampaignMonitorClient
+from exports.models import Export
 from tests.connections.conftest import CM_API, CM_TOKEN
 from tests.connections.factories import (
     REFRESH_TOKEN,
@@ -158,24 +159,41 @@ def test_a_receiver_that_fails_never_hides_the_authentication_error(caplog):
 
 @pytest.mark.django_db
 def test_a_refused_removal_undoes_what_the_receivers_did_before_the_refusal():
+    """A receiver that did not release what uses the connection leaves it in use: the removal
+    is refused by the service itself, and what the receiver did is undone with it."""
     connection = ConnectionFactory(display_name="Journeys")
+    Export.objects.create(display_name="Weekly newsletter", connection=connection, list_id="l1")
     seen = []
 
     def renames(sender, connection, dependants_action, **kwargs):
         Connection.objects.filter(pk=connection.pk).update(display_name="Half removed")
         seen.append(dependants_action)
 
-    def refuses(sender, connection, dependants_action, **kwargs):
-        raise services.ConnectionInUse(["Weekly newsletter"])
-
     signals.connection_deleting.connect(renames, dispatch_uid="test.renames")
-    signals.connection_deleting.connect(refuses, dispatch_uid="test.refuses")
     try:
-        with pytest.raises(services.ConnectionInUse):
-            services.connection_delete(connection=connection, dependants_action="")
+        with pytest.raises(services.ConnectionInUse) as refused:
+            services.connection_delete(connection=connection, dependants_action="unknown")
     finally:
         signals.connection_deleting.disconnect(dispatch_uid="test.renames")
-        signals.connection_deleting.disconnect(dispatch_uid="test.refuses")
 
-    assert seen == [""]
+    assert seen == ["unknown"]
+    assert [str(user) for user in refused.value.users] == ["Weekly newsletter"]
     assert Connection.objects.get(pk=connection.pk).display_name == "Journeys"
+
+
+@pytest.mark.django_db
+def test_without_a_choice_a_connection_in_use_is_refused_before_anything_is_announced():
+    connection = ConnectionFactory(display_name="Journeys")
+    Export.objects.create(display_name="Weekly newsletter", connection=connection, list_id="l1")
+    announced = []
+    signals.connection_deleting.connect(
+        lambda sender, **kwargs: announced.append(kwargs), dispatch_uid="test.announced", weak=False
+    )
+    try:
+        with pytest.raises(services.ConnectionInUse):
+            services.connection_delete(connection=connection)
+    finally:
+        signals.connection_deleting.disconnect(dispatch_uid="test.announced")
+
+    assert announced == []
+    assert Connection.objects.filter(pk=connection.pk).exists()
