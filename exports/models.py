@@ -82,10 +82,6 @@ class Export(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("exports:detail", args=[self.pk])
 
-    @property
-    def is_detached(self) -> bool:
-        return self.connection_id is None
-
 
 class ExportRun(models.Model):
     """One push of an export. States move only through ``exports.runs`` (guarded transitions)."""

@@ -119,10 +119,6 @@ def export_runs(export: Export, limit: int = RECENT_RUNS) -> list[ExportRun]:
     return list(export.runs.select_related("triggered_by").order_by("-created_at", "-id")[:limit])
 
 
-def export_active_run(export: Export) -> ExportRun | None:
-    return export.runs.filter(status__in=ExportRun.ACTIVE_STATUSES).first()
-
-
 def export_settings(export: Export) -> dict[str, Any]:
     """What a user set on the export (``Export.SETTINGS_FIELDS``), as ``export_save`` takes it:
     related rows as instances, many-to-many ones as a list."""

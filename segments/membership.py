@@ -66,16 +66,6 @@ def refresh_day(now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(refresh_time_zone()).date()
 
 
-def matching_profiles(segment: Segment, *, today: date | None = None):
-    """The profiles that match the segment's rules now (a lazy queryset, one SQL query).
-
-    The stored rules are validated again: a field they name may have left the catalogue.
-    Raises RuleError.
-    """
-    rules = validate(segment.rules)
-    return Profile.objects.filter(compile_rules(rules, today=today or refresh_day()))
-
-
 def estimate_size(rules: dict) -> int:
     """How many profiles the (validated) rules match right now."""
     return _matching_ids(rules, refresh_day()).count()

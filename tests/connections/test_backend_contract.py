@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.contrib.staticfiles import finders
+from django.template.loader import get_template
 
 from connections.services import backend_for
 from connections.types.base import Backend, PushResult, Record, StepStatus
@@ -46,6 +48,10 @@ class BackendContract:
         assert backend.batch_size >= 1
         assert backend.removal_batch_size >= 1
         assert backend.rate_limit is None or backend.rate_limit > 0
+
+    def test_it_has_its_own_icon_and_help_on_the_setup_page(self, backend):
+        assert backend.icon != Backend.icon and finders.find(backend.icon), backend.icon
+        assert "<p" in get_template(backend.help_template).render({})
 
     def test_every_step_of_the_connection_test_passes(self, backend):
         steps = backend.test()

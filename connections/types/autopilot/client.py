@@ -118,9 +118,6 @@ class AutopilotClient(ServiceClient):
                 return
             bookmark = next_bookmark
 
-    def add_to_list(self, list_id: str, contact: str) -> None:
-        self._api("POST", f"list/{quote(list_id, safe='')}/contact/{quote(contact, safe='')}")
-
     def remove_from_list(self, list_id: str, contact: str) -> bool:
         """Take a contact (id or email) off a list; False when Autopilot has no such contact.
 

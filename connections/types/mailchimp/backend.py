@@ -75,6 +75,8 @@ def name_tags(merge_fields: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
 
 class MailchimpBackend(Backend):
     label = gettext_lazy("Mailchimp")
+    icon = "img/connections/mailchimp.svg"
+    help_template = "connections/mailchimp/_help.html"
     list_hint = gettext_lazy(
         "Mailchimp: an audience ID, or the audience ID, # and a tag (a1b2c3d4e5#VIP) to keep "
         "this export's people under one tag of the audience, as Mailchimp recommends."

@@ -48,6 +48,8 @@ def marker_of(audience: dict[str, Any]) -> str:
 
 class OrttoBackend(Backend):
     label = gettext_lazy("Ortto")
+    icon = "img/connections/ortto.svg"
+    help_template = "connections/ortto/_help.html"
     list_hint = gettext_lazy(
         "Ortto: pick an audience whose filter is “a Yes/No custom field is true”; the export "
         "sets that field on its people and clears it for those who leave."
