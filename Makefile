@@ -53,7 +53,8 @@ demo: install compilemessages
 ## Install what the tests need and run the whole suite against PostgreSQL and Redis.
 test: install-test services chromium compilemessages
 	$(BIN)/ruff check .
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+	$(BIN)/mypy
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest --durations=25
 
 ## The segment tests once more on SQLite (the demo's database): rules must compile on both.
 test-segments-sqlite: install-test

@@ -8,9 +8,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import Promise
 
 
-def permission_required(perm: str, reason: str) -> Callable:
+def permission_required(perm: str, reason: str | Promise) -> Callable:
     """Refuse the view with a 403 page that states ``reason`` unless the user has ``perm``.
 
     Anonymous users never get here: ``LoginRequiredMiddleware`` sends them to the login page.

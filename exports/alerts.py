@@ -131,7 +131,7 @@ def _send(
     scope = {"export": export} if export is not None else {"connection": connection}
     with transaction.atomic():
         # The row lock makes two workers that finish at once check and record in turn.
-        type(target).objects.select_for_update().filter(pk=target.pk).values_list(
+        type(target)._default_manager.select_for_update().filter(pk=target.pk).values_list(
             "pk", flat=True
         ).first()
         sent_today = Alert.objects.filter(**scope, sent_at__gte=_start_of_today())

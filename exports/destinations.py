@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 
@@ -13,6 +14,9 @@ from connections.models import Connection
 from connections.types.base import BackendError
 from connections.types.registry import backend_class
 from exports.models import Export
+
+if TYPE_CHECKING:
+    from config.translation import LaterText
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ class ListCheck:
 
     outcome: str
     name: str = ""
-    reason: str = ""
+    reason: LaterText | str = ""
 
 
 def destination_list_check(
@@ -56,7 +60,7 @@ def destination_list_check(
     return ListCheck(UNCHECKED, name=name, reason=reason)
 
 
-def new_list_check(connection: Connection | None, list_id: str) -> str:
+def new_list_check(connection: Connection | None, list_id: str | None) -> str:
     """Why a list cannot be named to be created on save (BOTH_GIVEN, NOT_CREATABLE), or ""."""
     if list_id:
         return BOTH_GIVEN

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.db import models
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.translation import LaterText
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types import registry
@@ -26,7 +28,7 @@ NO_LIST = gettext_lazy("Give the ID of the list to export to, or select “Load 
 
 def _new_export_initial() -> dict[str, Any]:
     """What **Add export** starts with: the model's defaults of the settings that have one."""
-    fields = (Export._meta.get_field(name) for name in Export.SETTINGS_FIELDS)
+    fields = (cast(models.Field, Export._meta.get_field(name)) for name in Export.SETTINGS_FIELDS)
     return {field.name: field.get_default() for field in fields if field.has_default()}
 
 
@@ -111,9 +113,9 @@ class ExportForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.export = export
         #: Why the list id could not be checked with the service (the view warns), or "".
-        self.list_unchecked = ""
-        self.fields["connection"].queryset = connections_usable_by(user)
-        self.fields["segments"].queryset = Segment.objects.order_by("name")
+        self.list_unchecked: LaterText | str = ""
+        self._choice("connection").queryset = connections_usable_by(user)
+        self._choice("segments").queryset = Segment.objects.order_by("name")
         names = list(dict.fromkeys([*BUILTIN_FIELDS, *field_names()]))
         if export is not None:  # keep a field the catalogue no longer lists selectable
             for current in (export.email_field, export.first_name_field, export.last_name_field):
@@ -121,9 +123,13 @@ class ExportForm(forms.Form):
                     names.append(current)
         choices = [(name, name) for name in names]
         none = [("", _("— Not exported —"))]
-        self.fields["email_field"].choices = [("", _("— Choose a field —")), *choices]
-        self.fields["first_name_field"].choices = none + choices
-        self.fields["last_name_field"].choices = none + choices
+        self._choice("email_field").choices = [("", _("— Choose a field —")), *choices]
+        self._choice("first_name_field").choices = none + choices
+        self._choice("last_name_field").choices = none + choices
+
+    def _choice(self, name: str) -> forms.ModelChoiceField:
+        """A field whose choices or queryset the form sets (typed for the type checker)."""
+        return cast(forms.ModelChoiceField, self.fields[name])
 
     # For the template --------------------------------------------------------------------------
 
@@ -133,7 +139,7 @@ class ExportForm(forms.Form):
         selected = str(self["connection"].value() or "")
         limits_by_kind = limits.limits_by_kind()
         groups: dict[str, dict[str, Any]] = {}
-        for connection in self.fields["connection"].queryset:
+        for connection in self._choice("connection").queryset or []:
             backend = registry.backend_class(connection.kind)
             group = groups.setdefault(
                 connection.kind,
@@ -156,7 +162,7 @@ class ExportForm(forms.Form):
         selected = {str(value) for value in (self["segments"].value() or [])}
         return [
             {"segment": segment, "checked": str(segment.pk) in selected}
-            for segment in self.fields["segments"].queryset
+            for segment in self._choice("segments").queryset or []
         ]
 
     # Validation --------------------------------------------------------------------------------
@@ -171,7 +177,8 @@ class ExportForm(forms.Form):
         return self.cleaned_data["new_list_name"].strip()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         connection = cleaned.get("connection")
         list_id = cleaned.get("list_id")
         cleaned["list_name"] = ""
@@ -300,8 +307,8 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["weekdays"].choices = weekday_choices()
-        self.fields["time_zone"].choices = time_zone_choices()
+        cast(forms.ChoiceField, self.fields["weekdays"]).choices = weekday_choices()
+        cast(forms.ChoiceField, self.fields["time_zone"]).choices = time_zone_choices()
 
     @classmethod
     def for_schedule(cls, schedule: RefreshSchedule) -> ScheduleForm:
@@ -339,7 +346,8 @@ class ScheduleForm(forms.Form):
         return len(self.time_slots()) < RefreshSchedule.MAX_TIMES
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("enabled"):
             weekly = cleaned.get("frequency") == RefreshSchedule.Frequency.WEEKLY
             if weekly and not cleaned.get("weekdays"):

@@ -8,7 +8,10 @@ nothing and says so.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db import connection as db_connection
+from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -106,7 +109,8 @@ def save(run: ExportRun, token: str, **fields) -> None:
     heartbeat, and read back whether someone asked it to stop: one statement per acknowledged
     batch."""
     fields["heartbeat_at"] = timezone.now()
-    assignments = ", ".join(f"{ExportRun._meta.get_field(name).column} = %s" for name in fields)
+    columns = [cast(models.Field, ExportRun._meta.get_field(name)).column for name in fields]
+    assignments = ", ".join(f"{column} = %s" for column in columns)
     with db_connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {ExportRun._meta.db_table} SET {assignments} "

@@ -97,7 +97,7 @@ def export_list(*, user, query: str = "") -> list[Export]:
     usable = usable_connection_ids(user)
     may_change = user.has_perm("exports.change_export")
     may_run = user.has_perm("exports.run_export")
-    rows = list(export_search(query))
+    rows: list[Any] = list(export_search(query))  # each row gains this page's attributes
     for export in rows:
         export.last_status_label = status_label(export.last_status)
         export.can_write = may_change and export_writable_by(user, export, usable)

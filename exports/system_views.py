@@ -3,6 +3,8 @@ the **Status** tab (segment refreshes and export runs)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -10,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.htmx import HtmxHttpRequest
 from core.permissions import permission_required
 from exports import selectors
 from exports.forms import ScheduleForm
@@ -51,7 +54,7 @@ def system_schedule(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("exports.view_status", CAN_VIEW)
-def system_status(request: HttpRequest) -> HttpResponse:
+def system_status(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "rows": selectors.status_rows(),
         "active": selectors.status_active(),
@@ -63,11 +66,11 @@ def system_status(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("exports.view_status", CAN_VIEW)
-def status_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def status_detail(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     """A click on a Status row: a segment's refresh, or an export's recent runs and the
     progress details of the latest."""
     if kind == "segment":
-        context = {"segment": get_object_or_404(Segment, pk=pk)}
+        context: dict[str, Any] = {"segment": get_object_or_404(Segment, pk=pk)}
     elif kind == "export":
         export = get_object_or_404(Export.objects.select_related("connection"), pk=pk)
         runs = selectors.export_runs(export, limit=RECENT_RUNS)

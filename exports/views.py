@@ -23,6 +23,7 @@ from connections import services as connection_services
 from connections.selectors import connections_usable_by
 from connections.types.base import BackendError
 from core.csv_stream import streaming_csv
+from core.htmx import HtmxHttpRequest
 from core.permissions import permission_required
 from exports import limits, selectors, services
 from exports.forms import ExportForm
@@ -110,7 +111,7 @@ def _saved(request: HttpRequest, form: ExportForm, export: Export) -> HttpRespon
             % {
                 "list": export.list_name,
                 "id": export.list_id,
-                "service": export.connection.kind_label,
+                "service": export.connection.kind_label if export.connection else "",
             },
         )
     messages.success(
@@ -173,7 +174,7 @@ def destination_lists(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("exports.view_export", CAN_VIEW)
-def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
+def export_detail(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
     export = _export(export_id)
     runs = selectors.export_runs(export)
     latest = runs[0] if runs else None
@@ -306,7 +307,7 @@ def export_delete(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @permission_required("exports.view_export", CAN_VIEW)
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(ExportRun.objects.select_related("export", "triggered_by"), pk=run_id)
     context = {
         "run": run,

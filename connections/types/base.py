@@ -30,8 +30,12 @@ from config.translation import gettext_later as _
 
 if TYPE_CHECKING:
     from django import forms
+    from django.utils.functional import Promise
 
     from config.translation import LaterText
+
+    #: A message a person reads: translated now, or stored and translated when shown.
+    Message = LaterText | str
 
 
 # Errors ------------------------------------------------------------------------------------------
@@ -177,9 +181,9 @@ class StepStatus(enum.StrEnum):
 class StepResult:
     """One named step of a connection test, with a message a person can act on."""
 
-    name: str
+    name: Message
     status: StepStatus
-    message: LaterText | str
+    message: Message
     error: BackendError | None = None
 
     @property
@@ -201,7 +205,7 @@ class CredentialStore(Protocol):
         """Call ``change(current)`` while holding the connection's lock. If it returns a mapping,
         that becomes the stored secrets. Returns the secrets as stored afterwards."""
 
-    def auth_failed(self, message: str) -> None:
+    def auth_failed(self, message: Message) -> None:
         """The credentials were revoked or rejected: record it on the connection."""
 
 
@@ -211,7 +215,7 @@ class MemoryCredentialStore:
 
     def __init__(self, credentials: dict[str, Any] | None = None):
         self.credentials = dict(credentials or {})
-        self.auth_failures: list[str] = []
+        self.auth_failures: list[Message] = []
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, Any]:
@@ -225,7 +229,7 @@ class MemoryCredentialStore:
                 self.credentials = dict(changed)
             return dict(self.credentials)
 
-    def auth_failed(self, message: str) -> None:
+    def auth_failed(self, message: Message) -> None:
         self.auth_failures.append(message)
 
 
@@ -243,15 +247,15 @@ class Backend:
     do_not_call_in_templates: ClassVar[bool] = True
 
     #: Shown on the type's button and next to its connections.
-    label: ClassVar[str] = ""
+    label: ClassVar[str | Promise] = ""
     #: Static path of a small SVG icon.
     icon: ClassVar[str] = "img/connections/generic.svg"
     #: A template included on the setup pages (where to find a key, what happens next), or "".
     help_template: ClassVar[str] = ""
     #: One line on the export form about the list id of this type (how to pick or name one).
-    list_hint: ClassVar[str] = ""
+    list_hint: ClassVar[str | Promise] = ""
     #: One line on the export form about where the mapped fields go in the service.
-    fields_hint: ClassVar[str] = ""
+    fields_hint: ClassVar[str | Promise] = ""
     #: The most records ``push`` accepts in one call.
     batch_size: ClassVar[int] = 100
     #: The most addresses one ``remove`` call takes. The engine takes one token of
@@ -271,7 +275,7 @@ class Backend:
     #: True when credentials come from an OAuth redirect instead of the form.
     oauth: ClassVar[bool] = False
     #: The label of the button that starts the OAuth redirect.
-    authenticate_label: ClassVar[str] = ""
+    authenticate_label: ClassVar[str | Promise] = ""
     #: True when an export may create its list from our form (``create_destination``).
     creates_lists: ClassVar[bool] = False
 
@@ -358,13 +362,13 @@ class Backend:
 class StepSkipped(Exception):
     """Raised by a test step that has nothing to check; the message says why."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: Message):
         super().__init__(message)
         self.message = message
 
 
 def run_steps(
-    steps: Sequence[tuple[str, Callable[[], str]]], skip_message: str
+    steps: Sequence[tuple[Message, Callable[[], Message]]], skip_message: Message
 ) -> list[StepResult]:
     """Run named test steps in order. A step returns its success message, raises ``StepSkipped``
     or raises ``BackendError``; after the first failure the remaining steps are skipped with

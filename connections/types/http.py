@@ -211,7 +211,7 @@ def wait_from_headers(response: requests.Response) -> float | None:
     return None
 
 
-def reason_for(error: requests.RequestException) -> str:
+def reason_for(error: requests.RequestException) -> LaterText | str:
     """A short, secret-free description of a transport failure (no URL, no headers)."""
     if isinstance(error, requests.Timeout):
         return _("the request timed out")

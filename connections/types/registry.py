@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
 from connections.types.base import Backend
@@ -21,7 +22,7 @@ TYPES: dict[str, str] = {
 }
 
 
-def choices() -> list[tuple[str, str]]:
+def choices() -> list[tuple[str, str | Promise]]:
     return [(kind, backend_class(kind).label) for kind in TYPES]
 
 

@@ -131,17 +131,17 @@ class MailchimpBackend(Backend):
     def test(self) -> list[StepResult]:
         found: dict[str, Any] = {}
 
-        def credentials() -> str:
+        def credentials() -> LaterText:
             self.client.ping()
             return _("Mailchimp accepted the credentials.")
 
-        def audiences() -> str:
+        def audiences() -> LaterText:
             found["audiences"] = self.client.audiences()
             if not found["audiences"]:
                 return _("No audiences found. Create an audience in Mailchimp first.")
             return _("Found %(count)d audiences.") % {"count": len(found["audiences"])}
 
-        def merge_fields() -> str:
+        def merge_fields() -> LaterText:
             if not found["audiences"]:
                 raise StepSkipped(_("There is no audience to read. Create one in Mailchimp."))
             first = found["audiences"][0]

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext_lazy
 
+from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
     Backend,
@@ -86,17 +87,17 @@ class OrttoBackend(Backend):
     def test(self) -> list[StepResult]:
         found: dict[str, Any] = {}
 
-        def credentials() -> str:
+        def credentials() -> LaterText:
             self.client.audiences(limit=1)
             return _("Ortto accepted the API key.")
 
-        def audiences() -> str:
+        def audiences() -> LaterText:
             found["audiences"] = self.client.audiences()
             if not found["audiences"]:
                 return _("No audiences found. Create an audience in Ortto first.")
             return _("Found %(count)d audiences.") % {"count": len(found["audiences"])}
 
-        def markers() -> str:
+        def markers() -> LaterText:
             usable = [a for a in found["audiences"] if marker_of(a)]
             if not found["audiences"]:
                 raise StepSkipped(_("There is no audience to check. Create one in Ortto."))
