@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from kombu.exceptions import ChannelError
 
 from config.celery_app import app as celery_app
 from fakes.testing import running_fake
@@ -100,6 +101,21 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def idle(self) -> bool:
+        """Nothing waits in its queue and it holds no task: running, reserved or scheduled."""
+        with celery_app.connection_for_read() as broker:
+            try:
+                declared = broker.default_channel.queue_declare(self.queue, passive=True)
+            except ChannelError:  # Redis keeps no key for an empty queue
+                waiting = 0
+            else:
+                waiting = declared.message_count
+        inspect = celery_app.control.inspect(timeout=1.0)
+        held = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+        return waiting == 0 and all(
+            answer is not None and not any(answer.values()) for answer in held
+        )
 
     def sent_mail(self) -> list[Message]:
         """Every e-mail the worker sent so far."""

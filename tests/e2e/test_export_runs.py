@@ -415,7 +415,8 @@ def test_a_list_deleted_at_the_service_fails_the_run_at_once_and_alerts_once(
     connection.refresh_from_db()
     assert connection.status == Connection.Status.HEALTHY
     mail = wait_until(worker.sent_mail, message="the alert")
-    time.sleep(0.5)  # a second alert, if there were one, would be on its way by now
+    # A second alert, if there were one, would be queued or under way until the worker is idle.
+    wait_until(worker.idle, message="the worker to finish every task")
     assert [item["Subject"] for item in worker.sent_mail()] == [
         f"Export “{export.display_name}” failed"
     ]

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,12 +38,29 @@ def fake(kind):
         yield running
 
 
-def test_latency_delays_every_answer(fake, kind):
+class RecordedWaits:
+    """The fake's stop event, noting how long each answer waited on it before going out."""
+
+    def __init__(self, event):
+        self.event = event
+        self.seconds: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.seconds.append(timeout)
+        return self.event.wait(timeout)
+
+    def __getattr__(self, name: str):
+        return getattr(self.event, name)
+
+
+def test_latency_delays_every_answer(fake, kind, monkeypatch):
+    waits = RecordedWaits(fake.server.stopping)
+    monkeypatch.setattr(fake.server, "stopping", waits)
     fake.configure(latency_ms=150)
-    started = time.perf_counter()
     assert call(fake, kind).ok
-    assert time.perf_counter() - started >= 0.15
-    assert fake.state(summary=True)["stats"]["faults_injected"]["latency"] == 1
+    assert call(fake, kind).ok
+    assert waits.seconds == [0.15, 0.15]
+    assert fake.state(summary=True)["stats"]["faults_injected"]["latency"] == 2
 
 
 def test_a_429_burst_without_headers(fake, kind):
