@@ -216,9 +216,10 @@ def _execute(run: ExportRun, token: str) -> None:
         _finish(run, token, Status.SKIPPED, last_error=messages.segment_not_ready(unusable))
         return
     table = RecipientTable(run)
-    if run.recipients_ready and not table.exists():
+    if run.recipients_ready and not table.intact(run):
         # The database lost the members' table (it is unlogged: a crash empties it).
         # Positions are stable, so the table built again puts the checkpoint where it was.
+        logger.warning("Export run %s: its recipients were lost; computing them again", run.pk)
         build_recipients(run)
     if not run.recipients_ready:
         fingerprint = unchanged.inputs_fingerprint(export)
@@ -495,6 +496,11 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
         _sync(run, token)
         if run.sent + run.removed >= STATISTICS_AFTER_ROWS:
             analyze_sync_state()
+    missing = runs.unaccounted(run)
+    if status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS) and missing:
+        # Never "done" when some of the profiles are in no count: the next run sends them.
+        logger.error("Export run %s: %s addresses are in none of its counts", run.pk, missing)
+        status, fields = Status.FAILED, {**fields, "last_error": messages.unaccounted(missing)}
     try:
         runs.transition(run, status, token=token, **fields)
     except runs.IllegalTransition:
@@ -502,10 +508,6 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
         return
     table.drop()
     logger.info("Export run %s finished: %s", run.pk, status)
-    if status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS) and runs.unaccounted(run):
-        logger.error(
-            "Export run %s: %s addresses are in none of its counts", run.pk, runs.unaccounted(run)
-        )
     try:
         services.run_after_finish(run.pk)
     except Exception:  # an alert must never change how a run ended
