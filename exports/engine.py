@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from config.translation import stored
 from connections.services import backend_for, connection_record_error
+from connections.types import coordination
 from connections.types.base import (
     NO_FIELDS,
     AuthExpired,
@@ -63,6 +64,7 @@ from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
+WaitingFor = ExportRun.WaitingFor
 OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ("sent", "failed", "added", "updated", "removed")
 STATISTICS_AFTER_ROWS = 10_000
@@ -163,6 +165,38 @@ class Progress:
 
     def totals(self) -> dict[str, int]:
         return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}
+
+
+class RecentRate:
+    """Records delivered (sent, refused or removed) per second over the last ``WINDOW_SECONDS``,
+    so that the time left follows the service when it slows down or speeds up."""
+
+    WINDOW_SECONDS = 30.0
+
+    def __init__(self, delivered: int):
+        self.samples: deque[tuple[float, int]] = deque([(time.monotonic(), delivered)])
+
+    def observe(self, delivered: int) -> float | None:
+        now = time.monotonic()
+        self.samples.append((now, delivered))
+        # Keep the newest sample at least a window old: the rate spans the whole window.
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.WINDOW_SECONDS:
+            self.samples.popleft()
+        began, delivered_then = self.samples[0]
+        if now - began < 1.0:
+            return None
+        return (delivered - delivered_then) / (now - began)
+
+
+def _delivered(run: ExportRun, totals: dict[str, int] | None = None) -> int:
+    totals = totals or {name: getattr(run, name) for name in COUNTED}
+    return totals["sent"] + totals["failed"] + totals["removed"]
+
+
+def _how_it_goes(run: ExportRun, recent: RecentRate, totals: dict[str, int] | None = None):
+    """What a running run says besides its counts: why it waits, if it does, and its rate."""
+    waiting = WaitingFor.REDIS if coordination.outage_seconds() is not None else WaitingFor.NOTHING
+    return {"waiting_for": waiting, "recent_per_second": recent.observe(_delivered(run, totals))}
 
 
 def execute(run_id: int) -> ExportRun | None:
@@ -314,6 +348,7 @@ def _push_all(
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
     size = backend.removal_batch_size if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
+    recent = RecentRate(_delivered(run))
     pool = ThreadPoolExecutor(
         in_flight.maximum,
         thread_name_prefix=f"export-run-{run.pk}",
@@ -344,10 +379,10 @@ def _push_all(
                 moved |= progress.acknowledge(batch, future.result())
                 in_flight.completed(batch.round_trip)
             if moved:
-                _save_progress(run, token, progress)
+                _save_progress(run, token, progress, recent)
                 background_sync.maybe_start()
-            else:
-                runs.save(run, token)  # a heartbeat while batches wait for the service
+            else:  # a heartbeat while batches wait for the service (or for Redis)
+                runs.save(run, token, **_how_it_goes(run, recent))
             if run.cancel_requested:
                 raise RunCancelled
     finally:
@@ -438,15 +473,17 @@ def _failure_rows(
     ]
 
 
-def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
+def _save_progress(run: ExportRun, token: str, progress: Progress, recent: RecentRate) -> None:
     """Counts, checkpoint, failures and sync state of the acknowledged batches, all or none."""
+    totals = progress.totals()
+    fields = {"checkpoint": progress.checkpoint, **totals, **_how_it_goes(run, recent, totals)}
     if progress.failures or progress.opted_out:
         with transaction.atomic():
-            runs.save(run, token, checkpoint=progress.checkpoint, **progress.totals())
+            runs.save(run, token, **fields)
             ExportRunFailure.objects.bulk_create(progress.failures)
             record_opted_out(progress.opted_out)
     else:
-        runs.save(run, token, checkpoint=progress.checkpoint, **progress.totals())  # one statement
+        runs.save(run, token, **fields)  # one statement
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
@@ -501,6 +538,7 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
         # Never "done" when some of the profiles are in no count: the next run sends them.
         logger.error("Export run %s: %s addresses are in none of its counts", run.pk, missing)
         status, fields = Status.FAILED, {**fields, "last_error": messages.unaccounted(missing)}
+    fields.setdefault("waiting_for", WaitingFor.NOTHING)
     try:
         runs.transition(run, status, token=token, **fields)
     except runs.IllegalTransition:
