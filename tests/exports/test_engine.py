@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.db import connection as db_connection
+from django.test import TestCase
 
 from config.translation import shown
 from connections.models import Connection
@@ -26,7 +27,8 @@ def fast_retries(settings):
 
 def run_now(export, user=None) -> ExportRun:
     run = services.run_request(export=export, user=user)
-    return engine.execute(run.pk)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the alerts a run's end queues
+        return engine.execute(run.pk)
 
 
 def test_every_member_arrives_once_and_bad_emails_are_skipped_with_a_reason(
