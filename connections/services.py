@@ -323,9 +323,15 @@ def connection_record_auth_failure(*, connection_id: int, message: LaterText | s
 
 
 def connection_record_error(*, connection_id: int, error: BackendError) -> None:
-    """For the export engine: remember a failure that was not about credentials."""
+    """For the export engine: remember a failure of the connection once."""
     if isinstance(error, AuthRevoked):
-        connection_record_auth_failure(connection_id=connection_id, message=error.message)
+        # The client that met the refusal has recorded it (``auth_failed``), unless it came
+        # from elsewhere (credentials that can no longer be decrypted).
+        recorded = Connection.objects.filter(
+            pk=connection_id, status=Connection.Status.NEEDS_REAUTHENTICATION
+        ).exists()
+        if not recorded:
+            connection_record_auth_failure(connection_id=connection_id, message=error.message)
         return
     Connection.objects.filter(pk=connection_id).exclude(
         status=Connection.Status.NEEDS_REAUTHENTICATION

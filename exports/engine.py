@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from config.translation import stored
 from connections.services import backend_for, connection_record_error
+from connections.types import coordination
 from connections.types.base import (
     NO_FIELDS,
     AuthExpired,
@@ -63,6 +64,7 @@ from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
+WaitingFor = ExportRun.WaitingFor
 OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ("sent", "failed", "added", "updated", "removed")
 STATISTICS_AFTER_ROWS = 10_000
@@ -165,6 +167,38 @@ class Progress:
         return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}
 
 
+class RecentRate:
+    """Records delivered (sent, refused or removed) per second over the last ``WINDOW_SECONDS``,
+    so that the time left follows the service when it slows down or speeds up."""
+
+    WINDOW_SECONDS = 30.0
+
+    def __init__(self, delivered: int):
+        self.samples: deque[tuple[float, int]] = deque([(time.monotonic(), delivered)])
+
+    def observe(self, delivered: int) -> float | None:
+        now = time.monotonic()
+        self.samples.append((now, delivered))
+        # Keep the newest sample at least a window old: the rate spans the whole window.
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.WINDOW_SECONDS:
+            self.samples.popleft()
+        began, delivered_then = self.samples[0]
+        if now - began < 1.0:
+            return None
+        return (delivered - delivered_then) / (now - began)
+
+
+def _delivered(run: ExportRun, totals: dict[str, int] | None = None) -> int:
+    totals = totals or {name: getattr(run, name) for name in COUNTED}
+    return totals["sent"] + totals["failed"] + totals["removed"]
+
+
+def _how_it_goes(run: ExportRun, recent: RecentRate, totals: dict[str, int] | None = None):
+    """What a running run says besides its counts: why it waits, if it does, and its rate."""
+    waiting = WaitingFor.REDIS if coordination.outage_seconds() is not None else WaitingFor.NOTHING
+    return {"waiting_for": waiting, "recent_per_second": recent.observe(_delivered(run, totals))}
+
+
 def execute(run_id: int) -> ExportRun | None:
     """Claim and execute a run; return it, or None when another worker owns it or it ended."""
     token = uuid.uuid4().hex
@@ -216,9 +250,10 @@ def _execute(run: ExportRun, token: str) -> None:
         _finish(run, token, Status.SKIPPED, last_error=messages.segment_not_ready(unusable))
         return
     table = RecipientTable(run)
-    if run.recipients_ready and not table.exists():
+    if run.recipients_ready and not table.intact(run):
         # The database lost the members' table (it is unlogged: a crash empties it).
         # Positions are stable, so the table built again puts the checkpoint where it was.
+        logger.warning("Export run %s: its recipients were lost; computing them again", run.pk)
         build_recipients(run)
     if not run.recipients_ready:
         fingerprint = unchanged.inputs_fingerprint(export)
@@ -313,6 +348,7 @@ def _push_all(
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
     size = backend.removal_batch_size if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
+    recent = RecentRate(_delivered(run))
     pool = ThreadPoolExecutor(
         in_flight.maximum,
         thread_name_prefix=f"export-run-{run.pk}",
@@ -343,10 +379,10 @@ def _push_all(
                 moved |= progress.acknowledge(batch, future.result())
                 in_flight.completed(batch.round_trip)
             if moved:
-                _save_progress(run, token, progress)
+                _save_progress(run, token, progress, recent)
                 background_sync.maybe_start()
-            else:
-                runs.save(run, token)  # a heartbeat while batches wait for the service
+            else:  # a heartbeat while batches wait for the service (or for Redis)
+                runs.save(run, token, **_how_it_goes(run, recent))
             if run.cancel_requested:
                 raise RunCancelled
     finally:
@@ -437,15 +473,17 @@ def _failure_rows(
     ]
 
 
-def _save_progress(run: ExportRun, token: str, progress: Progress) -> None:
+def _save_progress(run: ExportRun, token: str, progress: Progress, recent: RecentRate) -> None:
     """Counts, checkpoint, failures and sync state of the acknowledged batches, all or none."""
+    totals = progress.totals()
+    fields = {"checkpoint": progress.checkpoint, **totals, **_how_it_goes(run, recent, totals)}
     if progress.failures or progress.opted_out:
         with transaction.atomic():
-            runs.save(run, token, checkpoint=progress.checkpoint, **progress.totals())
+            runs.save(run, token, **fields)
             ExportRunFailure.objects.bulk_create(progress.failures)
             record_opted_out(progress.opted_out)
     else:
-        runs.save(run, token, checkpoint=progress.checkpoint, **progress.totals())  # one statement
+        runs.save(run, token, **fields)  # one statement
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
@@ -495,6 +533,12 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
         _sync(run, token)
         if run.sent + run.removed >= STATISTICS_AFTER_ROWS:
             analyze_sync_state()
+    missing = runs.unaccounted(run)
+    if status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS) and missing:
+        # Never "done" when some of the profiles are in no count: the next run sends them.
+        logger.error("Export run %s: %s addresses are in none of its counts", run.pk, missing)
+        status, fields = Status.FAILED, {**fields, "last_error": messages.unaccounted(missing)}
+    fields.setdefault("waiting_for", WaitingFor.NOTHING)
     try:
         runs.transition(run, status, token=token, **fields)
     except runs.IllegalTransition:
@@ -502,10 +546,6 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
         return
     table.drop()
     logger.info("Export run %s finished: %s", run.pk, status)
-    if status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS) and runs.unaccounted(run):
-        logger.error(
-            "Export run %s: %s addresses are in none of its counts", run.pk, runs.unaccounted(run)
-        )
     try:
         services.run_after_finish(run.pk)
     except Exception:  # an alert must never change how a run ended

@@ -29,6 +29,13 @@ RATE_LIMITED_TOO_LONG = _(
 )
 
 
+def unaccounted(count: int) -> LaterText:
+    return _(
+        "%(count)s profiles were neither delivered nor counted as skipped or refused, so the run "
+        "is not marked done. Run the export again: it sends them."
+    ) % {"count": f"{count:,}"}
+
+
 def segment_not_ready(segment) -> LaterText:
     if not segment.is_active:
         return _("Skipped: segment “%(name)s” is inactive. Activate it, then run again.") % {

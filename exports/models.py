@@ -97,6 +97,18 @@ class ExportRun(models.Model):
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
+    class WaitingFor(models.TextChoices):
+        """Why a running run sends nothing for now, though it goes on by itself."""
+
+        NOTHING = "", _("Nothing")
+        REDIS = (
+            "redis",
+            _(
+                "Redis, through which the workers share the service's limits, cannot be reached. "
+                "The run goes on when it answers again; nothing is lost meanwhile."
+            ),
+        )
+
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", _("Schedule")
         USER = "user", _("User")
@@ -133,6 +145,11 @@ class ExportRun(models.Model):
     # The run found nothing changed since the export's last full run, and sent nothing.
     nothing_changed = models.BooleanField(_("nothing changed"), default=False)
     cancel_requested = models.BooleanField(default=False)
+    waiting_for = models.CharField(
+        max_length=10, blank=True, default=WaitingFor.NOTHING, choices=WaitingFor.choices
+    )
+    # Profiles per second over the last moments (the time left is estimated from it).
+    recent_per_second = models.FloatField(null=True, blank=True)
     worker_token = models.CharField(max_length=64, blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 
+from connections.types import coordination
+
 # KEYS[1]: bucket; ARGV: rate per second, capacity, now (seconds). Takes the next request slot,
 # now or in the future (the bucket may go below zero: slots are reserved in order), and returns
 # the seconds to wait for it, so that a waiting thread sleeps once instead of asking again.
@@ -47,16 +49,19 @@ class RateLimiter:
         self._local_at = time.monotonic()
         self._script = None
         if rate and settings.REDIS_URL:
-            import redis
-
-            client = redis.Redis.from_url(settings.REDIS_URL)
+            client = coordination.client(settings.REDIS_URL)
             self._script = client.register_script(_TAKE_REQUEST_SLOT)
 
     def acquire(self, stopped: Callable[[], bool] = lambda: False) -> None:
-        """Wait for this request's slot (unless ``stopped`` turns true meanwhile)."""
+        """Wait for this request's slot (unless ``stopped`` turns true meanwhile), and for
+        Redis, should it be out of reach: nothing is sent without a slot."""
         if not self.rate:
             return
-        deadline = time.monotonic() + self._take()
+        try:
+            wait = coordination.waiting_out_outages(self._take, stopped)
+        except coordination.Stopped:
+            return
+        deadline = time.monotonic() + wait
         while not stopped():
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from exports import alerts, services
+from exports import services, tasks
 
 
 def release_exports_of_removed_connection(
@@ -13,4 +13,4 @@ def release_exports_of_removed_connection(
 
 
 def alert_connection_needs_reauthentication(sender, *, connection_id: int, **kwargs) -> None:
-    alerts.connection_needs_reauthentication(connection_id)
+    services.alert_after_commit(tasks.alert_connection_needs_reauthentication, connection_id)

@@ -139,6 +139,20 @@ class RecipientTable:
         needed = (_REMOVALS_NAME, _TABLE_NAME) if members else (_REMOVALS_NAME,)
         return all(name.format(self.run_id) in names for name in needed)
 
+    def intact(self, run: ExportRun) -> bool:
+        """Whether both tables are there and the members' table still holds what was built.
+
+        A crash of PostgreSQL leaves an unlogged table in place but empty, so existing is not
+        enough: a run that counted members when it built the table must find at least one row
+        (a crash empties the whole table, never part of it)."""
+        if not self.exists():
+            return False
+        if not run.profiles_total:
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.name})")
+            return bool(cursor.fetchone()[0])
+
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")

@@ -156,7 +156,8 @@ class RunProgress:
 
 def run_progress(run: ExportRun, now: dt.datetime | None = None) -> RunProgress:
     """Percent done, profiles per second (sent and failed since the run started) and, while it
-    runs, the time left at that rate."""
+    runs, the time left at the rate of its last moments (``recent_per_second``), or at the
+    average rate until the run has measured one."""
     now = now or timezone.now()
     delivered = run.sent + run.failed
     per_second = eta = None
@@ -164,9 +165,10 @@ def run_progress(run: ExportRun, now: dt.datetime | None = None) -> RunProgress:
         elapsed = ((run.finished_at or now) - run.started_at).total_seconds()
         if elapsed > 0 and delivered:
             per_second = delivered / elapsed
-    if run.status == ExportRun.Status.RUNNING and per_second and run.recipients_ready:
+    current = run.recent_per_second if run.recent_per_second is not None else per_second
+    if run.status == ExportRun.Status.RUNNING and current and run.recipients_ready:
         remaining = max(0, run.to_send - delivered)
-        eta = round(remaining / per_second)
+        eta = round(remaining / current)
     return RunProgress(run=run, percent=run.percent, per_second=per_second, eta_seconds=eta)
 
 

@@ -20,7 +20,7 @@ from connections import services as connection_services
 from connections import signals as connection_signals
 from connections.models import Connection
 from connections.selectors import connections_usable_by
-from exports import alerts, runs, signals, tasks
+from exports import runs, signals, tasks
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.selectors import export_settings, exports_using
 
@@ -186,12 +186,25 @@ PAUSE_AFTER_FAILURES = 3
 
 def run_after_finish(run_id: int) -> None:
     """Call once a run has ended (the engine does): pause the export's schedule when it keeps
-    failing, then send the alert the run calls for (``exports.alerts``), if any, and announce
+    failing, then queue the alert the run calls for (``exports.alerts``), if any, and announce
     the end (``exports.signals.export_run_finished``)."""
     run = ExportRun.objects.select_related("export").get(pk=run_id)
     paused = export_pause_schedule_if_failing(run)
-    alerts.run_finished(run.pk, schedule_paused=paused)
+    alert_after_commit(tasks.alert_run_finished, run.pk, schedule_paused=paused)
     signals.export_run_finished.send_robust(sender=ExportRun, run_id=run.pk)
+
+
+def alert_after_commit(task, *args, **kwargs) -> None:
+    """Queue an alert's task once what it reports is committed: the mail goes from a worker
+    of its own, never from the thread that noticed (a batch's pool thread, a page)."""
+
+    def queue() -> None:
+        try:
+            task.delay(*args, **kwargs)
+        except Exception:  # the broker is down, or (eager) the alert broke: never the caller's
+            logger.exception("The alert %s could not be sent", task.name)
+
+    transaction.on_commit(queue)
 
 
 def export_pause_schedule_if_failing(run: ExportRun) -> bool:

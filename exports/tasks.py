@@ -15,6 +15,20 @@ def run_export(run_id: int) -> None:
 
 
 @shared_task
+def alert_run_finished(run_id: int, schedule_paused: bool = False) -> None:
+    from exports import alerts
+
+    alerts.run_finished(run_id, schedule_paused=schedule_paused)
+
+
+@shared_task
+def alert_connection_needs_reauthentication(connection_id: int) -> None:
+    from exports import alerts
+
+    alerts.connection_needs_reauthentication(connection_id)
+
+
+@shared_task
 def resume_stalled_runs() -> int:
     from exports.services import runs_resume_stalled
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from exports import runs
 from exports.models import Export, ExportRun
 from segments.membership import profiles_stamp
 from segments.models import Segment
@@ -58,6 +59,7 @@ def last_delivery_if_unchanged(run: ExportRun, fingerprint: str) -> ExportRun | 
         previous is None
         or previous.status != ExportRun.Status.SUCCEEDED
         or previous.failed
+        or runs.unaccounted(previous)
         or previous.inputs_fingerprint != fingerprint
     ):
         return None

@@ -12,7 +12,7 @@ from config.celery_app import app as celery_app
 from ops import heartbeat
 
 #: Beat and a worker count as alive when seen this recently.
-MAX_HEARTBEAT_AGE_SECONDS = 120.0
+MAX_HEARTBEAT_AGE_SECONDS = 75.0
 BROKER_TIMEOUT_SECONDS = 3.0
 
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_string, policy
 from email.message import Message
 from pathlib import Path
@@ -140,12 +142,19 @@ def e2e_settings(settings, cm_fake, autopilot_fake):
 @pytest.fixture
 def worker(e2e_settings, tmp_path, transactional_db):
     """Start a worker on the test database; tasks sent from the test go to it, not eagerly."""
+    with worker_process(e2e_settings, tmp_path, settings.REDIS_URL) as process:
+        yield process
+
+
+@contextmanager
+def worker_process(e2e_settings, tmp_path: Path, redis_url: str) -> Iterator[Worker]:
+    """A worker on the test database whose broker, cache and shared limits are ``redis_url``."""
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.e2e",
         "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_URL": redis_url,
         "CAMPAIGN_MONITOR_API_URL": e2e_settings.CAMPAIGN_MONITOR_API_URL,
         "CAMPAIGN_MONITOR_OAUTH_URL": e2e_settings.CAMPAIGN_MONITOR_OAUTH_URL,
         "CAMPAIGN_MONITOR_TOKEN_URL": e2e_settings.CAMPAIGN_MONITOR_TOKEN_URL,

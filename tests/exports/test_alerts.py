@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -11,7 +12,7 @@ from connections import services as connection_services
 from connections.models import Connection
 from connections.types.base import AuthRevoked, Permanent
 from core import crypto
-from exports import alerts, engine, services
+from exports import alerts, engine, services, tasks
 from exports.models import Alert, ExportRun
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
@@ -44,11 +45,18 @@ def export(make_export, everyone, bob):
     return export
 
 
+def committed():
+    """Alerts are queued when what they report is committed: the test's own transaction never
+    commits, so the callbacks run as the block ends."""
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
 def run_now(export, user=None) -> ExportRun:
     for segment in export.segments.all():  # take in the profiles the test made
         segment_refresh(segment_id=segment.pk)
     run = services.run_request(export=export, user=user)
-    return engine.execute(run.pk)
+    with committed():
+        return engine.execute(run.pk)
 
 
 def finished(export, status, trigger=Trigger.SCHEDULE, **fields) -> ExportRun:
@@ -56,7 +64,8 @@ def finished(export, status, trigger=Trigger.SCHEDULE, **fields) -> ExportRun:
     run = ExportRun.objects.create(
         export=export, status=status, trigger=trigger, finished_at=timezone.now(), **fields
     )
-    services.run_after_finish(run.pk)
+    with committed():
+        services.run_after_finish(run.pk)
     export.refresh_from_db()
     return run
 
@@ -293,12 +302,14 @@ def test_a_connection_that_needs_re_authentication_sends_one_mail_naming_its_exp
     connection.encrypted_credentials = crypto.encrypt_json({"api_key": "very-secret-key"})
     connection.save()
 
-    connection_services.connection_record_auth_failure(
-        connection_id=connection.pk, message="The API key was revoked."
-    )
-    connection_services.connection_record_auth_failure(
-        connection_id=connection.pk, message="The API key was revoked."
-    )
+    with committed():
+        connection_services.connection_record_auth_failure(
+            connection_id=connection.pk, message="The API key was revoked."
+        )
+    with committed():
+        connection_services.connection_record_auth_failure(
+            connection_id=connection.pk, message="The API key was revoked."
+        )
 
     connection.refresh_from_db()
     assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
@@ -325,7 +336,10 @@ def test_the_re_authentication_alert_says_what_the_service_refused_once(connecti
         "Autopilot rejected the stored API key (Provided autopilotapikey not valid.). Edit "
         "the connection and enter a new API key."
     )
-    connection_services.connection_record_auth_failure(connection_id=connection.pk, message=revoked)
+    with committed():
+        connection_services.connection_record_auth_failure(
+            connection_id=connection.pk, message=revoked
+        )
 
     [message] = mail.outbox
     assert message.body.count(revoked) == 1
@@ -347,14 +361,17 @@ def test_a_re_authentication_alert_without_the_services_words_says_what_to_do(co
 def test_a_connection_that_needs_re_authentication_again_the_next_day_alerts_again(
     export, connection
 ):
-    connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
+    with committed():
+        connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
     Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.HEALTHY)
-    connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
+    with committed():
+        connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
     assert len(mail.outbox) == 1  # the same day
 
     a_day_passes()
     Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.HEALTHY)
-    connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
+    with committed():
+        connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
     assert len(mail.outbox) == 2
 
 
@@ -366,7 +383,8 @@ def test_an_alert_that_breaks_never_hides_that_the_connection_needs_re_authentic
 
     monkeypatch.setattr(alerts, "connection_needs_reauthentication", broken)
 
-    connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
+    with committed():
+        connection_services.connection_record_auth_failure(connection_id=connection.pk, message="x")
 
     connection.refresh_from_db()
     assert connection.status == Connection.Status.NEEDS_REAUTHENTICATION
@@ -384,3 +402,39 @@ def test_a_run_refused_for_its_credentials_alerts_about_the_connection(backend, 
         "Connection “Autopilot” needs re-authentication",
         "Export “Newsletter” failed",
     ]
+
+
+@pytest.mark.django_db(transaction=True)  # the pool thread sees what the test wrote
+def test_a_key_revoked_mid_run_is_recorded_once_and_its_alert_goes_from_a_task(
+    backend, export, connection, monkeypatch
+):
+    """The client that met the refusal records it (from a batch's pool thread); the engine
+    does not record it again, and no mail goes from the pool thread: a task is queued."""
+    ProfileFactory(email="p1@example.com")
+    recorded, queued = [], []
+    record = connection_services.connection_record_auth_failure
+
+    def recording(**kwargs):
+        recorded.append(kwargs["connection_id"])
+        record(**kwargs)
+
+    monkeypatch.setattr(connection_services, "connection_record_auth_failure", recording)
+    monkeypatch.setattr(
+        tasks.alert_connection_needs_reauthentication, "delay", lambda *args: queued.append(args)
+    )
+
+    def revoked_at_the_service(recording_backend):
+        connection_services.connection_record_auth_failure(
+            connection_id=connection.pk, message="The API key was revoked."
+        )
+        raise AuthRevoked("The API key was revoked.")
+
+    backend.before_push = revoked_at_the_service
+    segment_refresh(segment_id=export.segments.get().pk)
+    services.run_request(export=export)  # committed at once: the (eager) task runs it
+    run = ExportRun.objects.get(export=export)
+
+    assert run.status == Status.FAILED
+    assert recorded == [connection.pk]
+    assert queued == [(connection.pk,)]
+    assert not [m for m in mail.outbox if "re-authentication" in m.subject]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.db import connection as db_connection
+from django.test import TestCase
 
 from config.translation import shown
 from connections.models import Connection
@@ -26,7 +27,8 @@ def fast_retries(settings):
 
 def run_now(export, user=None) -> ExportRun:
     run = services.run_request(export=export, user=user)
-    return engine.execute(run.pk)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the alerts a run's end queues
+        return engine.execute(run.pk)
 
 
 def test_every_member_arrives_once_and_bad_emails_are_skipped_with_a_reason(
@@ -236,6 +238,66 @@ def test_a_run_whose_recipient_table_was_lost_builds_it_again_and_resumes_at_its
     assert not RecipientTable(run).exists()
     # Everyone acknowledged is in the sync state, the batches before the loss included.
     assert SyncState.objects.filter(export=export, state=SyncState.State.IN_LIST).count() == 9
+
+
+def _lose_the_members_table_as_a_crash_does(run: ExportRun) -> None:
+    """After a crash PostgreSQL resets an unlogged table to empty: it is still there."""
+    with db_connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {RecipientTable(run).name}")
+
+
+def _run_dying_after_two_of_three_batches(backend, export, settings) -> ExportRun:
+    settings.EXPORT_CONCURRENCY = 1
+    run = services.run_request(export=export)
+
+    def die_after_two_batches(recording):
+        if recording.calls == 3:
+            raise SystemExit
+
+    backend.before_push = die_after_two_batches
+    with pytest.raises(SystemExit):
+        engine.execute(run.pk)
+    backend.before_push = None
+    settings.EXPORT_STALLED_AFTER_SECONDS = 0
+    return run
+
+
+def test_a_run_whose_recipients_a_crash_emptied_computes_them_again_and_reaches_everyone(
+    backend, make_export, everyone, settings
+):
+    for number in range(9):
+        ProfileFactory(email=f"p{number}@example.com")
+    export = make_export(everyone)
+    run = _run_dying_after_two_of_three_batches(backend, export, settings)
+    _lose_the_members_table_as_a_crash_does(run)
+
+    resumed = engine.execute(run.pk)
+
+    assert (resumed.status, resumed.sent, runs.unaccounted(resumed)) == (Status.SUCCEEDED, 9, 0)
+    assert sorted(backend.lists["list-1"]) == [f"p{number}@example.com" for number in range(9)]
+    assert SyncState.objects.filter(export=export, state=SyncState.State.IN_LIST).count() == 9
+
+
+def test_a_run_whose_counts_do_not_add_up_is_never_done_and_the_next_run_sends_the_rest(
+    backend, make_export, everyone, settings, monkeypatch
+):
+    for number in range(9):
+        ProfileFactory(email=f"p{number}@example.com")
+    export = make_export(everyone)
+    run = _run_dying_after_two_of_three_batches(backend, export, settings)
+    _lose_the_members_table_as_a_crash_does(run)
+    with monkeypatch.context() as patched:
+        # Were the loss not noticed, the run would read nothing more after its checkpoint.
+        patched.setattr(RecipientTable, "intact", lambda table, run: True)
+        resumed = engine.execute(run.pk)
+
+    assert resumed.status == Status.FAILED
+    assert runs.unaccounted(resumed) == 3
+    assert "3 profiles were neither delivered nor counted" in shown(resumed.last_error)
+    following = run_now(export)
+    assert not following.nothing_changed
+    assert (following.status, runs.unaccounted(following)) == (Status.SUCCEEDED, 0)
+    assert sorted(backend.lists["list-1"]) == [f"p{number}@example.com" for number in range(9)]
 
 
 def test_the_sweeper_drops_the_recipient_tables_of_runs_that_ended(make_export, everyone):

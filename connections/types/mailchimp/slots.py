@@ -9,6 +9,7 @@ worker that dies holding slots does not starve the others for longer than that.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+
+from connections.types import coordination
 
 #: Longer than any request may take (Mailchimp ends requests after 120 s).
 LEASE_SECONDS = 130.0
@@ -45,29 +48,34 @@ class ConnectionSlots:
         self._redis = None
         self._script = None
         if settings.REDIS_URL:
-            import redis
-
-            self._redis = redis.Redis.from_url(settings.REDIS_URL)
+            self._redis = coordination.client(settings.REDIS_URL)
             self._script = self._redis.register_script(_TAKE_SLOT)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one slot while the block runs; waits until one is free."""
+        """Hold one slot while the block runs; waits until one is free (and for Redis, should
+        it be out of reach)."""
         if self._script is None:
             semaphore = self._local_semaphore()
             with semaphore:
                 yield
             return
         lease = uuid.uuid4().hex
-        while True:
-            now = time.time()
-            if self._script(keys=[self.key], args=[self.limit, now, now + LEASE_SECONDS, lease]):
-                break
+        while not coordination.waiting_out_outages(lambda: self._take(lease)):
             time.sleep(POLL_SECONDS)
         try:
             yield
         finally:
-            self._redis.zrem(self.key, lease)
+            # Should Redis be out of reach, the lease expires on its own (and a restarted
+            # Redis has none).
+            with contextlib.suppress(coordination.UNAVAILABLE):
+                self._redis.zrem(self.key, lease)
+
+    def _take(self, lease: str) -> bool:
+        now = time.time()
+        return bool(
+            self._script(keys=[self.key], args=[self.limit, now, now + LEASE_SECONDS, lease])
+        )
 
     def _local_semaphore(self) -> threading.BoundedSemaphore:
         with _local_lock:
