@@ -15,21 +15,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_ready.connect
-def pick_up_stalled_runs(sender=None, **_signal) -> None:
-    from config.celery_worker import resume_stalled_runs_soon
-
-    resume_stalled_runs_soon(sender.app)
-
-
-def _add_worker_steps() -> None:
-    from config.celery_worker import MarkAlive
-
-    app.steps["worker"].add(MarkAlive)
-
-
-_add_worker_steps()
-
 #: Allocations between two collections of the youngest generation (Python's default is 700).
 GC_YOUNG_THRESHOLD = 10_000
 

@@ -9,6 +9,8 @@ class ExportsConfig(AppConfig):
     verbose_name = _("Exports")
 
     def ready(self) -> None:
+        from celery.signals import worker_ready
+
         from connections import signals
         from exports import receivers, selectors
         from segments import membership
@@ -18,6 +20,7 @@ class ExportsConfig(AppConfig):
         signals.connection_deleting.connect(
             receivers.release_exports_of_removed_connection, dispatch_uid="exports.release"
         )
+        worker_ready.connect(receivers.resume_stalled_runs_soon, dispatch_uid="exports.resume")
         signals.connection_needs_reauthentication.connect(
             receivers.alert_connection_needs_reauthentication, dispatch_uid="exports.reauth_alert"
         )

@@ -146,7 +146,7 @@ class Progress:
         """Keep the refusals, and the opted-out addresses among them; count the rest by action."""
         self.failures.extend(_failure_rows(self.run, batch, failures))
         refused = {failure.email.strip().lower(): failure for failure in failures}
-        done = Counter()
+        done: Counter[str] = Counter()
         for _position, email, _customer_id, _first, _last, action, fields_hash in batch.rows:
             failure = refused.get(email)
             if failure is None:

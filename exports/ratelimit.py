@@ -69,14 +69,15 @@ class RateLimiter:
             time.sleep(min(remaining, 0.25))
 
     def _take(self) -> float:
+        rate = self.rate
+        if not rate:
+            return 0.0
         if self._script is not None:
-            return float(
-                self._script(keys=[self.key], args=[self.rate, self.capacity, time.time()])
-            )
+            return float(self._script(keys=[self.key], args=[rate, self.capacity, time.time()]))
         with self._lock:
             now = time.monotonic()
             self._local_tokens = (
-                min(self.capacity, self._local_tokens + (now - self._local_at) * self.rate) - 1
+                min(self.capacity, self._local_tokens + (now - self._local_at) * rate) - 1
             )
             self._local_at = now
-            return max(0.0, -self._local_tokens / self.rate)
+            return max(0.0, -self._local_tokens / rate)

@@ -10,4 +10,8 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from config.celery_app import app
         from ops import signals  # noqa: F401 -- connects the Celery signal handlers
+        from ops.worker import MarkAlive
+
+        app.steps["worker"].add(MarkAlive)

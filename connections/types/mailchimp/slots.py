@@ -16,7 +16,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 from connections.types import coordination
 
@@ -45,8 +47,8 @@ class ConnectionSlots:
     def __init__(self, key: str, limit: int):
         self.key = f"audience-relay:slots:{key}"
         self.limit = max(1, limit)
-        self._redis = None
-        self._script = None
+        self._redis: redis.Redis | None = None
+        self._script: Script | None = None
         if settings.REDIS_URL:
             self._redis = coordination.client(settings.REDIS_URL)
             self._script = self._redis.register_script(_TAKE_SLOT)
@@ -55,27 +57,26 @@ class ConnectionSlots:
     def slot(self) -> Iterator[None]:
         """Hold one slot while the block runs; waits until one is free (and for Redis, should
         it be out of reach)."""
-        if self._script is None:
+        shared, script = self._redis, self._script
+        if shared is None or script is None:
             semaphore = self._local_semaphore()
             with semaphore:
                 yield
             return
         lease = uuid.uuid4().hex
-        while not coordination.waiting_out_outages(lambda: self._take(lease)):
+        while not coordination.waiting_out_outages(lambda: self._take(script, lease)):
             time.sleep(POLL_SECONDS)
         try:
             yield
         finally:
             # Should Redis be out of reach, the lease expires on its own (and a restarted
             # Redis has none).
-            with contextlib.suppress(coordination.UNAVAILABLE):
-                self._redis.zrem(self.key, lease)
+            with contextlib.suppress(*coordination.UNAVAILABLE):
+                shared.zrem(self.key, lease)
 
-    def _take(self, lease: str) -> bool:
+    def _take(self, script: Script, lease: str) -> bool:
         now = time.time()
-        return bool(
-            self._script(keys=[self.key], args=[self.limit, now, now + LEASE_SECONDS, lease])
-        )
+        return bool(script(keys=[self.key], args=[self.limit, now, now + LEASE_SECONDS, lease]))
 
     def _local_semaphore(self) -> threading.BoundedSemaphore:
         with _local_lock:
