@@ -17,11 +17,11 @@ from rest_framework.response import Response
 from api.filtering import FilterSet
 from api.forms import validated
 from api.renderers import CsvRenderer
-from api.rule_schema import RulesField
 from config.translation import shown
 from segments import membership, services, views
 from segments.forms import SegmentForm, parse_rules
 from segments.models import Profile, ProfileField, Segment, SegmentMember
+from segments.rule_schema import RulesField
 from segments.rules import OPERATORS_BY_TYPE
 
 
