@@ -1,19 +1,23 @@
 """The three roles of Audience Relay, each a group of permissions (product.md, Roles).
 
 Views never test group names: they ask for a permission with ``permission_required`` and the
-role's group grants it. The group-to-permission mapping lives in migrations so that it is the
-same on every installation; ``grant_permissions`` is the helper those migrations call.
+role's group grants it. Each action's permission and the refusal a user without it reads are one
+``ActionPermission``, declared once in its app's ``permissions.py`` and used by the page
+decorators and the API alike. The group-to-permission mapping lives in migrations so that it is
+the same on every installation; ``grant_permissions`` is the helper those migrations call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
@@ -83,8 +87,21 @@ def role_of(user: Any) -> Role | None:
     return None
 
 
-def permission_required(perm: str, reason: str) -> Callable:
-    """Refuse the view with a 403 page that states ``reason`` unless the user has ``perm``.
+@dataclass(frozen=True)
+class ActionPermission:
+    """What one action asks for: the permission a role's group grants (``"app_label.codename"``)
+    and what a user without it is told, on the 403 page and in the API's problem details."""
+
+    name: str
+    refusal: str | Promise
+
+    def allows(self, user: Any) -> bool:
+        return user.has_perm(self.name)
+
+
+def permission_required(permission: ActionPermission) -> Callable:
+    """Refuse the view with a 403 page that states the permission's refusal unless the user
+    holds it.
 
     Anonymous users never get here: ``LoginRequiredMiddleware`` sends them to the login page.
     """
@@ -92,8 +109,8 @@ def permission_required(perm: str, reason: str) -> Callable:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.has_perm(perm):
-                raise PermissionDenied(reason)
+            if not permission.allows(request.user):
+                raise PermissionDenied(permission.refusal)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -16,14 +16,12 @@ from rest_framework.response import Response
 from api import erasure
 from api.fields import TextField
 from api.filtering import FilterSet
-from segments import profile_views
 from segments import tasks as segment_tasks
 from segments.importing import FIXED_COLUMNS, import_rows
 from segments.models import Profile
+from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
 MAX_RECORDS = 10_000
-CAN_WRITE = ("segments.import_profiles", profile_views.CAN_IMPORT)
-CAN_VIEW = ("segments.view_profile", profile_views.CAN_VIEW)
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -255,10 +253,10 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "customer_id"
     lookup_value_regex = "[^/]+"
     required_permissions = {
-        "list": CAN_VIEW,
-        "retrieve": CAN_VIEW,
-        "bulk": CAN_WRITE,
-        "erase": CAN_WRITE,
+        "list": VIEW_PROFILE,
+        "retrieve": VIEW_PROFILE,
+        "bulk": IMPORT_PROFILES,
+        "erase": IMPORT_PROFILES,
     }
 
     def get_queryset(self):

@@ -48,8 +48,11 @@ def test_the_document_is_the_committed_one(client, db):
 
 
 if __name__ == "__main__":
+    import os
+
     import django
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     django.setup()
     from django.test.utils import setup_test_environment
 
