@@ -23,7 +23,7 @@ from api.renderers import CsvRenderer
 from config.translation import shown
 from connections.types.base import BackendError
 from exports import selectors, services
-from exports.forms import ExportForm
+from exports.forms import GIVEN_FIELDS, ExportForm
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.permissions import ADD_EXPORT, CHANGE_EXPORT, DELETE_EXPORT, RUN_EXPORT, VIEW_EXPORT
 from segments.csv_stream import streaming_csv
@@ -102,17 +102,8 @@ class ExportSerializer(serializers.ModelSerializer):
         model = Export
         fields = [
             "id",
-            "display_name",
-            "connection",
-            "list_id",
-            "list_name",
-            "email_field",
-            "first_name_field",
-            "last_name_field",
-            "segments",
-            "schedule_enabled",
+            *Export.SETTINGS_FIELDS,
             "schedule_paused_reason",
-            "sync_mode",
             "resend_next_run",
             "last_status",
             "warnings",
@@ -136,7 +127,7 @@ class ExportSerializer(serializers.ModelSerializer):
         return [str(warning) for warning in self.context.get("warnings", [])]
 
 
-class ExportWriteSerializer(serializers.Serializer):
+class ExportWriteSerializer(serializers.ModelSerializer):
     """The fields of **Add export** / **Edit**, checked by the same form."""
 
     display_name = serializers.CharField(max_length=200)
@@ -156,6 +147,11 @@ class ExportWriteSerializer(serializers.Serializer):
     segments = serializers.ListField(child=serializers.IntegerField(), min_length=1)
     schedule_enabled = serializers.BooleanField(default=True)
     sync_mode = serializers.ChoiceField(choices=Export.SyncMode.choices, default="add_update")
+
+    class Meta:
+        model = Export
+        # Each declared above where the API takes it otherwise than the model field would.
+        fields = GIVEN_FIELDS
 
     def form(self, user, export: Export | None) -> ExportForm:
         data: dict = {}
