@@ -50,16 +50,3 @@ def test_a_page_refuses_with_the_permissions_own_words(rf, charlie):
     with pytest.raises(PermissionDenied) as refused:
         view(request)
     assert refused.value.args == (RUN_EXPORT.refusal,)
-
-
-def test_the_api_refuses_with_the_same_words(charlie):
-    from rest_framework.test import APIClient
-
-    from exports.permissions import ADD_EXPORT
-
-    client = APIClient()
-    client.force_authenticate(charlie)
-    response = client.post("/api/v1/exports/", {}, format="json")
-
-    assert response.status_code == 403
-    assert response.json()["detail"] == str(ADD_EXPORT.refusal)
