@@ -1,9 +1,11 @@
 """The three roles of Audience Relay, each a group of permissions (product.md, Roles).
 
 Views never test group names: they ask for a permission with ``permission_required``
-(``core.permissions``) and the role's group grants it. The group-to-permission mapping lives in
-migrations so that it is the same on every installation; ``grant_permissions`` is the helper
-those migrations call.
+(``core.permissions``) and the role's group grants it. Each action's permission and the refusal
+a user without it reads are one ``core.permissions.ActionPermission``, declared once in its
+app's ``permissions.py`` and used by the page decorators and the API alike. The
+group-to-permission mapping lives in migrations so that it is the same on every installation;
+``grant_permissions`` is the helper those migrations call.
 """
 
 from __future__ import annotations

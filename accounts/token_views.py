@@ -11,12 +11,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import ApiToken
+from accounts.permissions import HOLD_API_TOKENS
 from accounts.tokens import token_create, token_revoke, tokens_of
 from core.permissions import permission_required
-
-CAN_HOLD_TOKENS = gettext_lazy(
-    "Only users with a role can hold API tokens. Ask an administrator for one."
-)
 
 
 class TokenForm(forms.Form):
@@ -28,7 +25,7 @@ class TokenForm(forms.Form):
     )
 
 
-@permission_required("accounts.add_apitoken", CAN_HOLD_TOKENS)
+@permission_required(HOLD_API_TOKENS)
 def token_list(request: HttpRequest) -> HttpResponse:
     """List the user's tokens; a POST makes one and shows it, on this response only."""
     form = TokenForm(request.POST or None)
@@ -45,7 +42,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@permission_required("accounts.add_apitoken", CAN_HOLD_TOKENS)
+@permission_required(HOLD_API_TOKENS)
 def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     token_revoke(token=token)

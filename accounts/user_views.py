@@ -13,30 +13,28 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 import audit
 from accounts import selectors, services
 from accounts.forms import UserAddForm, UserForm
 from accounts.invitations import set_password_token
+from accounts.permissions import MANAGE_USERS
 from accounts.roles import role_of
 from core.permissions import permission_required
-
-CAN_MANAGE = gettext_lazy("Only administrators can add users and change their roles.")
 
 
 def _user(user_id: int) -> User:
     return get_object_or_404(selectors.user_list(), pk=user_id)
 
 
-@permission_required("accounts.manage_users", CAN_MANAGE)
+@permission_required(MANAGE_USERS)
 def user_list(request: HttpRequest) -> HttpResponse:
     users = [(user, role_of(user)) for user in selectors.user_list()]
     return render(request, "accounts/users/list.html", {"users": users})
 
 
-@permission_required("accounts.manage_users", CAN_MANAGE)
+@permission_required(MANAGE_USERS)
 def user_add(request: HttpRequest) -> HttpResponse:
     form = UserAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -50,7 +48,7 @@ def user_add(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/users/add.html", {"form": form})
 
 
-@permission_required("accounts.manage_users", CAN_MANAGE)
+@permission_required(MANAGE_USERS)
 def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _user(user_id)
     initial = {
@@ -74,7 +72,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("accounts.manage_users", CAN_MANAGE)
+@permission_required(MANAGE_USERS)
 def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _user(user_id)
     try:
@@ -91,7 +89,7 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("accounts.manage_users", CAN_MANAGE)
+@permission_required(MANAGE_USERS)
 def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _user(user_id)
     services.user_reactivate(user=user)
@@ -100,7 +98,7 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("accounts.manage_users", CAN_MANAGE)
+@permission_required(MANAGE_USERS)
 def user_reset_password(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _user(user_id)
     if not user.email:

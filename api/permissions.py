@@ -1,58 +1,27 @@
-"""The API's one permission class: the pages' permission strings, and the pages' object checks.
+"""The API's one permission class: the pages' permissions, and the pages' object checks.
 
-Each view names, per action, the permission the matching page asks for (``permission_required``
-in the apps' views) and the reason that page gives; nothing here knows a role. An action a view
-does not list is refused, so a new action cannot ship without a permission.
+Each view names, per action, the ``ActionPermission`` the matching page asks for (declared in
+its app's ``permissions.py``: the permission and the refusal the page gives); nothing here knows
+a role or an app. An action a view does not list is refused, so a new action cannot ship
+without a permission.
 
-Writes on one object (POST, PUT, PATCH, DELETE) also go through the object check the pages use
-for that model: ``exports.selectors.export_writable_by`` for exports and their runs,
-``connections.selectors.connections_usable_by`` for connections.
+Writes on one object (POST, PUT, PATCH, DELETE) also go through the view's ``object_refusal``
+when it has one: the object check the pages use for that model (e.g.
+``exports.selectors.export_write_refusal``), returning None when allowed or the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from connections.models import Connection
-from connections.selectors import connections_usable_by
-from exports.models import Export, ExportRun
-from exports.selectors import export_writable_by
-from exports.views import NOT_YOUR_CONNECTION
+from core.permissions import ActionPermission
 
 NOT_LISTED = _("This action is not available through the API.")
-CONNECTION_NOT_USABLE = _("Only administrators may use this connection.")
 
 
-def _export_check(user, export: Export) -> str | None:
-    if export_writable_by(user, export):
-        return None
-    return NOT_YOUR_CONNECTION % {"connection": export.connection}
-
-
-def _run_check(user, run: ExportRun) -> str | None:
-    return _export_check(user, run.export)
-
-
-def _connection_check(user, connection: Connection) -> str | None:
-    if connections_usable_by(user).filter(pk=connection.pk).exists():
-        return None
-    return str(CONNECTION_NOT_USABLE)
-
-
-#: model -> check(user, obj) returning None when allowed, or the reason for refusing.
-OBJECT_CHECKS: dict[type, Callable[[Any, Any], str | None]] = {
-    Export: _export_check,
-    ExportRun: _run_check,
-    Connection: _connection_check,
-}
-
-
-def required_permission(view) -> tuple[str, str] | None:
-    """(permission, reason) for the view's current action, or None if it lists none."""
+def required_permission(view) -> ActionPermission | None:
+    """The permission the view's current action asks for, or None if it lists none."""
     action = getattr(view, "action", None) or (view.request.method or "").lower()
     return getattr(view, "required_permissions", {}).get(action)
 
@@ -65,20 +34,19 @@ class RolePermission(BasePermission):
             # A method the endpoint does not have (DRF answers 405), or OPTIONS, which only
             # describes the endpoint.
             return True
-        rule = required_permission(view)
-        if rule is None:
+        permission = required_permission(view)
+        if permission is None:
             self.message = str(NOT_LISTED)
             return False
-        permission, reason = rule
-        if not request.user.has_perm(permission):
-            self.message = str(reason)
+        if not permission.allows(request.user):
+            self.message = str(permission.refusal)
             return False
         return True
 
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in SAFE_METHODS:
             return True
-        check = OBJECT_CHECKS.get(type(obj))
+        check = getattr(view, "object_refusal", None)
         if check is None:
             return True
         refusal = check(request.user, obj)

@@ -1,4 +1,8 @@
-"""API v1: ``/api/v1/``. The OpenAPI document is at ``openapi.json``, the docs at ``docs``."""
+"""API v1: ``/api/v1/``. The OpenAPI document is at ``openapi.json``, the docs at ``docs``.
+
+Each app serves its own resources from its ``apis.py`` (HackSoft's layout); this module only
+routes to them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,12 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import SimpleRouter
 
-from api import connections, errors, exports, profiles, segments, webhooks
+from api import errors
+from connections import apis as connection_apis
+from exports import apis as export_apis
+from segments import apis as segment_apis
+from segments import profile_apis
+from webhooks import apis as webhook_apis
 
 app_name = "api"
 
@@ -25,13 +34,13 @@ class Router(SimpleRouter):
 
 
 router = Router()
-router.register("segments", segments.SegmentViewSet, basename="segment")
-router.register("fields", segments.ProfileFieldViewSet, basename="field")
-router.register("connections", connections.ConnectionViewSet, basename="connection")
-router.register("exports", exports.ExportViewSet, basename="export")
-router.register("runs", exports.RunViewSet, basename="run")
-router.register("profiles", profiles.ProfileViewSet, basename="profile")
-router.register("webhooks", webhooks.EndpointViewSet, basename="webhook")
+router.register("segments", segment_apis.SegmentViewSet, basename="segment")
+router.register("fields", segment_apis.ProfileFieldViewSet, basename="field")
+router.register("connections", connection_apis.ConnectionViewSet, basename="connection")
+router.register("exports", export_apis.ExportViewSet, basename="export")
+router.register("runs", export_apis.RunViewSet, basename="run")
+router.register("profiles", profile_apis.ProfileViewSet, basename="profile")
+router.register("webhooks", webhook_apis.EndpointViewSet, basename="webhook")
 
 
 def _public(patterns: list) -> list:

@@ -6,14 +6,12 @@ import json
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext_lazy
 
 from audit import selectors
 from audit.forms import AuditFilterForm
+from audit.permissions import VIEW_AUDIT_ENTRY
 from core.csv_stream import streaming_csv
 from core.permissions import permission_required
-
-CAN_VIEW = gettext_lazy("Only administrators can read the audit log.")
 
 
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, object]:
@@ -23,7 +21,7 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, object]:
     return form, selectors.audit_entries(**filters)
 
 
-@permission_required("audit.view_auditentry", CAN_VIEW)
+@permission_required(VIEW_AUDIT_ENTRY)
 def audit_list(request: HttpRequest) -> HttpResponse:
     form, entries = _filtered(request)
     try:
@@ -42,7 +40,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/list.html", context)
 
 
-@permission_required("audit.view_auditentry", CAN_VIEW)
+@permission_required(VIEW_AUDIT_ENTRY)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     _form, entries = _filtered(request)
     header = ["at", "actor", "action", "object_type", "object_id", "object", "before", "after"]

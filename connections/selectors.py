@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from connections.models import Connection
+from connections.permissions import CHANGE_CONNECTION, USE_CONNECTION
 
 #: What a contributor may know about a connection: its name and type, never its settings.
 PUBLIC_FIELDS = ("id", "display_name", "kind")
@@ -18,9 +19,9 @@ def connections_usable_by(user) -> QuerySet[Connection]:
     """The connections a user may choose for an export: all of them for administrators, those
     shared with contributors for contributors, none for viewers. Only public fields are loaded."""
     connections = Connection.objects.only(*PUBLIC_FIELDS).order_by("kind", "display_name")
-    if user.has_perm("connections.change_connection"):
+    if CHANGE_CONNECTION.allows(user):
         return connections
-    if user.has_perm("connections.use_connection"):
+    if USE_CONNECTION.allows(user):
         return connections.filter(who_can_use=Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS)
     return connections.none()
 

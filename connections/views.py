@@ -15,21 +15,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from connections import oauth_state, pending, selectors, services
 from connections.forms import ConnectionEditForm, ConnectionFinishForm, ConnectionSetupForm
 from connections.models import Connection
+from connections.permissions import ADD_CONNECTION, CHANGE_CONNECTION, DELETE_CONNECTION
 from connections.types import registry
 from connections.types.base import Backend, BackendError
 from core.permissions import permission_required
-
-CAN_MANAGE = gettext_lazy(
-    "Only administrators can see and change connections. Contributors use the connections "
-    "shared with them when they set up exports; ask an administrator if you need one."
-)
 
 PENDING = "pending:"
 EXISTING = "connection:"
@@ -45,19 +40,19 @@ def _connection(connection_id: int) -> Connection:
     return get_object_or_404(selectors.connection_list(), pk=connection_id)
 
 
-@permission_required("connections.change_connection", CAN_MANAGE)
+@permission_required(CHANGE_CONNECTION)
 def connection_list(request: HttpRequest) -> HttpResponse:
     return render(request, "connections/list.html", {"connections": selectors.connection_list()})
 
 
-@permission_required("connections.add_connection", CAN_MANAGE)
+@permission_required(ADD_CONNECTION)
 def connection_choose_type(request: HttpRequest) -> HttpResponse:
     types = [(kind, registry.backend_class(kind)) for kind in registry.TYPES]
     return render(request, "connections/choose_type.html", {"types": types})
 
 
 @sensitive_post_parameters("api_key")
-@permission_required("connections.add_connection", CAN_MANAGE)
+@permission_required(ADD_CONNECTION)
 def connection_setup(request: HttpRequest, kind: str) -> HttpResponse:
     """The first page: **Connect** checks typed-in credentials and keeps the setup pending."""
     backend = _backend_class(kind)
@@ -93,7 +88,7 @@ def connection_setup(request: HttpRequest, kind: str) -> HttpResponse:
     )
 
 
-@permission_required("connections.add_connection", CAN_MANAGE)
+@permission_required(ADD_CONNECTION)
 def connection_setup_finish(request: HttpRequest, pending_id: str) -> HttpResponse:
     """The second page: authenticate (OAuth types), **Add yourself as export user**, **Save**."""
     setup = pending.pending_get(request.session, pending_id)
@@ -148,7 +143,7 @@ def connection_setup_finish(request: HttpRequest, pending_id: str) -> HttpRespon
 
 
 @require_POST
-@permission_required("connections.change_connection", CAN_MANAGE)
+@permission_required(CHANGE_CONNECTION)
 def connection_authorize(request: HttpRequest) -> HttpResponse:
     """Send the browser to the service's authorize page with a fresh ``state``."""
     target = request.POST.get("target", "")
@@ -169,7 +164,7 @@ def connection_authorize(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-@permission_required("connections.change_connection", CAN_MANAGE)
+@permission_required(CHANGE_CONNECTION)
 def connection_oauth_callback(request: HttpRequest) -> HttpResponse:
     """Where the service sends the browser back. Every way out is a page of this site."""
     try:
@@ -275,7 +270,7 @@ def _target_page(target: str) -> str:
 
 
 @sensitive_post_parameters("api_key")
-@permission_required("connections.change_connection", CAN_MANAGE)
+@permission_required(CHANGE_CONNECTION)
 def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
     connection = _connection(connection_id)
     backend = registry.backend_class(connection.kind)
@@ -324,7 +319,7 @@ def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("connections.change_connection", CAN_MANAGE)
+@permission_required(CHANGE_CONNECTION)
 def connection_test(request: HttpRequest, connection_id: int) -> HttpResponse:
     """**Test connection**: the type's named steps through the real client."""
     connection = _connection(connection_id)
@@ -333,7 +328,7 @@ def connection_test(request: HttpRequest, connection_id: int) -> HttpResponse:
     return render(request, "connections/test.html", {"connection": connection, "steps": steps})
 
 
-@permission_required("connections.delete_connection", CAN_MANAGE)
+@permission_required(DELETE_CONNECTION)
 def connection_delete(request: HttpRequest, connection_id: int) -> HttpResponse:
     """Confirm; when exports use the connection, list them and offer to remove or detach them
     (the exports app carries out the choice, see ``connections.signals``)."""

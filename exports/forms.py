@@ -23,6 +23,13 @@ from segments.models import Segment
 from segments.rules import BUILTIN_FIELDS
 from segments.selectors import field_names
 
+#: What a user gives for an export, on **Add export** / **Edit** and in the API: its settings
+#: (``Export.SETTINGS_FIELDS``), with the name of a new list to create where the list's name
+#: would be (``list_name`` itself is found from the list id when the form checks it).
+GIVEN_FIELDS = tuple(
+    "new_list_name" if name == "list_name" else name for name in Export.SETTINGS_FIELDS
+)
+
 NO_LIST = gettext_lazy("Give the ID of the list to export to, or select “Load lists” and pick one.")
 
 
@@ -41,9 +48,12 @@ class ConnectionChoiceField(forms.ModelChoiceField):
     }
 
 
-class ExportForm(forms.Form):
+class ExportForm(forms.ModelForm):
     """One form for **Add export** and **Edit**. Only the connections the user may use are
-    offered and accepted, and the list id is checked with the service when it answers."""
+    offered and accepted, and the list id is checked with the service when it answers.
+
+    Its fields are ``GIVEN_FIELDS``; each is declared below where the page words or offers it
+    otherwise than the model field would. It never saves: ``services.export_save`` does."""
 
     connection = ConnectionChoiceField(
         label=gettext_lazy("Connection for export"),
@@ -104,6 +114,13 @@ class ExportForm(forms.Form):
         initial=Export.SyncMode.ADD_AND_UPDATE,
         required=False,
     )
+
+    #: The page asks for the connection first (and checks it first).
+    field_order = ["connection"]
+
+    class Meta:
+        model = Export
+        fields = GIVEN_FIELDS
 
     def __init__(self, *args: Any, user, export: Export | None = None, **kwargs: Any):
         if export is not None:

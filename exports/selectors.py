@@ -4,6 +4,7 @@ connections and segments pages that show which exports use them."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types import registry
 from exports.models import Export, ExportRun, ExportRunFailure, RefreshSchedule
+from exports.permissions import CHANGE_EXPORT, NOT_YOUR_CONNECTION, RUN_EXPORT
 from exports.recipients import (
     SKIP_DUPLICATE_EMAIL,
     SKIP_INVALID_EMAIL,
@@ -46,11 +48,19 @@ def export_writable_by(user, export: Export, usable: set[int] | None = None) -> 
     return export.connection_id in usable
 
 
+def export_write_refusal(user, export: Export) -> str | None:
+    """None when the user may change, run or remove the export as far as its connection goes;
+    else why not, in words (the page's 403 and the API's problem details)."""
+    if export_writable_by(user, export):
+        return None
+    return str(NOT_YOUR_CONNECTION % {"connection": export.connection})
+
+
 def permission_label(user, export: Export, usable: set[int]) -> str:
     """The list's "Your permissions" column."""
-    if not user.has_perm("exports.change_export") or not export_writable_by(user, export, usable):
+    if not CHANGE_EXPORT.allows(user) or not export_writable_by(user, export, usable):
         return _("View only")
-    if export.connection_id is None or not user.has_perm("exports.run_export"):
+    if export.connection_id is None or not RUN_EXPORT.allows(user):
         return _("Edit")
     return _("Edit and run")
 
@@ -95,8 +105,8 @@ def export_list(*, user, query: str = "") -> list[Export]:
     """The rows of Data > Exports. Each export carries ``last_status_label``, ``can_write``,
     ``can_run`` and ``permission_label`` for this user."""
     usable = usable_connection_ids(user)
-    may_change = user.has_perm("exports.change_export")
-    may_run = user.has_perm("exports.run_export")
+    may_change = CHANGE_EXPORT.allows(user)
+    may_run = RUN_EXPORT.allows(user)
     rows: list[Any] = list(export_search(query))  # each row gains this page's attributes
     for export in rows:
         export.last_status_label = status_label(export.last_status)
@@ -196,6 +206,26 @@ def failure_reason(code: str, reason: str, skipped: bool) -> str:
 
 def run_failures(run: ExportRun) -> QuerySet[ExportRunFailure]:
     return run.failures.order_by("id")
+
+
+def run_failures_table(run: ExportRun) -> tuple[str, list[str], Iterator[list[object]]]:
+    """The run's failures as a CSV file: its name, its header and its rows, read in chunks as
+    they are written (the run page's **Download CSV** and the API's ``failures.csv``)."""
+    failures = run_failures(run).values_list("customer_id", "email", "code", "reason", "skipped")
+    labels: dict[str, str] = {}
+
+    def rows() -> Iterator[list[object]]:
+        for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
+            if code not in labels:
+                labels[code] = failure_label(code)
+            reason = failure_reason(code, reason, skipped)
+            yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
+
+    return (
+        f"export-run-{run.pk}-failures.csv",
+        ["customer_id", "email", "code", "reason", "explanation", "skipped"],
+        rows(),
+    )
 
 
 # Admin > System > Status -----------------------------------------------------------------------

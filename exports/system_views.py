@@ -10,32 +10,26 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from core.htmx import HtmxHttpRequest
 from core.permissions import permission_required
 from exports import selectors
 from exports.forms import ScheduleForm
 from exports.models import Export, RefreshSchedule
+from exports.permissions import CHANGE_SCHEDULE, VIEW_STATUS
 from exports.schedule import schedule_save
 from segments.models import Segment
 
-CAN_VIEW = gettext_lazy(
-    "Only users with a role can see the system status. Ask an administrator for one."
-)
-CAN_CHANGE_SCHEDULE = gettext_lazy(
-    "Only administrators can change the schedule. Ask an administrator to change it."
-)
 RECENT_RUNS = 10
 
 
-@permission_required("exports.view_status", CAN_VIEW)
+@permission_required(VIEW_STATUS)
 def system_schedule(request: HttpRequest) -> HttpResponse:
     schedule = RefreshSchedule.load()
-    can_change = request.user.has_perm("exports.change_schedule")
+    can_change = CHANGE_SCHEDULE.allows(request.user)
     if request.method == "POST":
         if not can_change:
-            raise PermissionDenied(CAN_CHANGE_SCHEDULE)
+            raise PermissionDenied(CHANGE_SCHEDULE.refusal)
         if "add_time" in request.POST:
             form = ScheduleForm.with_another_time(request.POST)
         else:
@@ -53,7 +47,7 @@ def system_schedule(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("exports.view_status", CAN_VIEW)
+@permission_required(VIEW_STATUS)
 def system_status(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "rows": selectors.status_rows(),
@@ -65,7 +59,7 @@ def system_status(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "system/status.html", context)
 
 
-@permission_required("exports.view_status", CAN_VIEW)
+@permission_required(VIEW_STATUS)
 def status_detail(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     """A click on a Status row: a segment's refresh, or an export's recent runs and the
     progress details of the latest."""

@@ -16,7 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from connections import services as connection_services
@@ -28,23 +28,11 @@ from core.permissions import permission_required
 from exports import limits, selectors, services
 from exports.forms import ExportForm
 from exports.models import Export, ExportRun
+from exports.permissions import ADD_EXPORT, CHANGE_EXPORT, DELETE_EXPORT, RUN_EXPORT, VIEW_EXPORT
 
 logger = logging.getLogger(__name__)
 
 FAILURES_PER_PAGE = 100
-
-CAN_VIEW = gettext_lazy("Only users with a role can see exports. Ask an administrator for one.")
-CAN_EDIT = gettext_lazy(
-    "Viewers cannot add or change exports. Ask an administrator for the contributor role."
-)
-CAN_RUN = gettext_lazy("Viewers cannot run exports. Ask an administrator for the contributor role.")
-CAN_REMOVE = gettext_lazy(
-    "Viewers cannot remove exports. Ask an administrator for the contributor role."
-)
-NOT_YOUR_CONNECTION = gettext_lazy(
-    "This export sends through “%(connection)s”, a connection only administrators may use, so "
-    "you can view it but not change, run or remove it. Ask an administrator if it needs a change."
-)
 
 
 def _export(export_id: int) -> Export:
@@ -55,8 +43,8 @@ def _export(export_id: int) -> Export:
 
 def _export_for_writing(request: HttpRequest, export_id: int) -> Export:
     export = _export(export_id)
-    if not selectors.export_writable_by(request.user, export):
-        raise PermissionDenied(NOT_YOUR_CONNECTION % {"connection": export.connection})
+    if refusal := selectors.export_write_refusal(request.user, export):
+        raise PermissionDenied(refusal)
     return export
 
 
@@ -67,7 +55,7 @@ def _back(request: HttpRequest, export: Export) -> HttpResponse:
     return redirect("exports:list")
 
 
-@permission_required("exports.view_export", CAN_VIEW)
+@permission_required(VIEW_EXPORT)
 def export_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     return render(
@@ -77,12 +65,12 @@ def export_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("exports.add_export", CAN_EDIT)
+@permission_required(ADD_EXPORT)
 def export_create(request: HttpRequest) -> HttpResponse:
     return _export_form(request, None)
 
 
-@permission_required("exports.change_export", CAN_EDIT)
+@permission_required(CHANGE_EXPORT)
 def export_edit(request: HttpRequest, export_id: int) -> HttpResponse:
     return _export_form(request, _export_for_writing(request, export_id))
 
@@ -144,7 +132,7 @@ def _render_export_form(
     )
 
 
-@permission_required("exports.add_export", CAN_EDIT)
+@permission_required(ADD_EXPORT)
 def destination_lists(request: HttpRequest) -> HttpResponse:
     """**Load lists**: the lists of the chosen connection's account, as options to pick from."""
     connection_id = request.GET.get("connection", "")
@@ -173,24 +161,22 @@ def destination_lists(request: HttpRequest) -> HttpResponse:
     return render(request, "exports/edit.html#list-picker", context)
 
 
-@permission_required("exports.view_export", CAN_VIEW)
+@permission_required(VIEW_EXPORT)
 def export_detail(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
     export = _export(export_id)
     runs = selectors.export_runs(export)
     latest = runs[0] if runs else None
     user = request.user
-    can_write = user.has_perm("exports.change_export") and selectors.export_writable_by(
-        user, export
-    )
+    can_write = CHANGE_EXPORT.allows(user) and selectors.export_writable_by(user, export)
     context = {
         "export": export,
         "runs": runs,
         "latest": latest,
         "progress": selectors.run_progress(latest) if latest else None,
         "can_write": can_write,
-        "can_run": can_write and user.has_perm("exports.run_export"),
-        "can_remove": can_write and user.has_perm("exports.delete_export"),
-        "can_duplicate": can_write and user.has_perm("exports.add_export"),
+        "can_run": can_write and RUN_EXPORT.allows(user),
+        "can_remove": can_write and DELETE_EXPORT.allows(user),
+        "can_duplicate": can_write and ADD_EXPORT.allows(user),
         "limit": limits.max_profiles(export.connection.kind) if export.connection else None,
     }
     if request.htmx:
@@ -199,7 +185,7 @@ def export_detail(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.run_export", CAN_RUN)
+@permission_required(RUN_EXPORT)
 def export_run(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     try:
@@ -212,7 +198,7 @@ def export_run(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.run_export", CAN_RUN)
+@permission_required(RUN_EXPORT)
 def export_run_all(request: HttpRequest) -> HttpResponse:
     queued, already_running = services.exports_run_all(user=request.user)
     if queued:
@@ -240,7 +226,7 @@ def export_run_all(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.run_export", CAN_RUN)
+@permission_required(RUN_EXPORT)
 def export_cancel(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     run = services.export_cancel(export=export)
@@ -254,7 +240,7 @@ def export_cancel(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.add_export", CAN_EDIT)
+@permission_required(ADD_EXPORT)
 def export_duplicate(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     copy = services.export_duplicate(export=export, user=request.user)
@@ -267,7 +253,7 @@ def export_duplicate(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.change_export", CAN_EDIT)
+@permission_required(CHANGE_EXPORT)
 def export_schedule(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     enabled = request.POST.get("enabled") == "1"
@@ -281,7 +267,7 @@ def export_schedule(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.change_export", CAN_EDIT)
+@permission_required(CHANGE_EXPORT)
 def export_detach(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     services.export_detach(export=export)
@@ -296,7 +282,7 @@ def export_detach(request: HttpRequest, export_id: int) -> HttpResponse:
     return _back(request, export)
 
 
-@permission_required("exports.delete_export", CAN_REMOVE)
+@permission_required(DELETE_EXPORT)
 def export_delete(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     if request.method == "POST":
@@ -306,14 +292,14 @@ def export_delete(request: HttpRequest, export_id: int) -> HttpResponse:
     return render(request, "exports/delete.html", {"export": export})
 
 
-@permission_required("exports.view_export", CAN_VIEW)
+@permission_required(VIEW_EXPORT)
 def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(ExportRun.objects.select_related("export", "triggered_by"), pk=run_id)
     context = {
         "run": run,
         "export": run.export,
         "progress": selectors.run_progress(run),
-        "can_run": request.user.has_perm("exports.run_export")
+        "can_run": RUN_EXPORT.allows(request.user)
         and selectors.export_writable_by(request.user, run.export),
     }
     if request.htmx:
@@ -324,30 +310,14 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     return render(request, "exports/run.html", {**context, "page": page})
 
 
-@permission_required("exports.view_export", CAN_VIEW)
+@permission_required(VIEW_EXPORT)
 def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     """**Download CSV**: every failed or skipped profile of the run, streamed."""
     run = get_object_or_404(ExportRun, pk=run_id)
-    failures = selectors.run_failures(run).values_list(
-        "customer_id", "email", "code", "reason", "skipped"
-    )
-    labels: dict[str, str] = {}
-
-    def rows():
-        for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
-            if code not in labels:
-                labels[code] = selectors.failure_label(code)
-            reason = selectors.failure_reason(code, reason, skipped)
-            yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
-
-    return streaming_csv(
-        f"export-run-{run.pk}-failures.csv",
-        ["customer_id", "email", "code", "reason", "explanation", "skipped"],
-        rows(),
-    )
+    return streaming_csv(*selectors.run_failures_table(run))
 
 
-@permission_required("exports.view_export", CAN_VIEW)
+@permission_required(VIEW_EXPORT)
 def export_preview(request: HttpRequest, export_id: int) -> HttpResponse:
     """**Preview**: what the next run would do, computed without calling the service."""
     export = _export(export_id)
@@ -356,7 +326,7 @@ def export_preview(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.run_export", CAN_RUN)
+@permission_required(RUN_EXPORT)
 def export_resend(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
     services.export_request_resend(export=export)
@@ -365,7 +335,7 @@ def export_resend(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("exports.run_export", CAN_RUN)
+@permission_required(RUN_EXPORT)
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     """**Retry failed records** of a run."""
     run = get_object_or_404(ExportRun.objects.select_related("export"), pk=run_id)

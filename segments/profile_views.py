@@ -5,19 +5,17 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from core.permissions import permission_required
 from segments import selectors, services
 from segments.forms import ProfileImportForm
 from segments.models import ProfileField, ProfileImport
+from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
-CAN_VIEW = gettext_lazy("Only users with a role can see profiles. Ask an administrator for one.")
-CAN_IMPORT = gettext_lazy("Only administrators can import profiles.")
 PAGE_SIZE = 50
 
 
-@permission_required("segments.view_profile", CAN_VIEW)
+@permission_required(VIEW_PROFILE)
 def profile_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     page = Paginator(selectors.profile_search(query), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -28,7 +26,7 @@ def profile_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("segments.import_profiles", CAN_IMPORT)
+@permission_required(IMPORT_PROFILES)
 def profile_import(request: HttpRequest) -> HttpResponse:
     form = ProfileImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -41,7 +39,7 @@ def profile_import(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/import.html", {"form": form, "imports": recent})
 
 
-@permission_required("segments.import_profiles", CAN_IMPORT)
+@permission_required(IMPORT_PROFILES)
 def profile_import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     profile_import = get_object_or_404(ProfileImport, pk=import_id)
     context = {"import": profile_import, **selectors.import_problems(profile_import)}

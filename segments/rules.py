@@ -93,7 +93,8 @@ OPERATORS = {
     "not_member_of": gettext_lazy("is not a member of"),
 }
 OPERATORS_WITHOUT_VALUE = {"is_empty", "is_not_empty", "is_true", "is_false"}
-TEXT_OPERATORS = {"equals", "not_equals", "contains", "starts_with", "ends_with", "in_list"}
+# A tuple, not a set: the builder and the API document list them in this order, in every process.
+TEXT_OPERATORS = ("equals", "not_equals", "contains", "starts_with", "ends_with", "in_list")
 CASE_OPERATORS = TEXT_OPERATORS
 RELATIVE_OPERATORS = {
     "in_last_days",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -78,6 +79,33 @@ def segment_members_in_pages(segment: Segment, page_size: int = KEYSET_PAGE) -> 
             return
         yield from page
         last_id = page[-1].pk
+
+
+def segment_members(segment: Segment) -> QuerySet[Profile]:
+    """Every member (unordered: the caller pages it)."""
+    return Profile.objects.filter(
+        pk__in=SegmentMember.objects.filter(segment=segment).values("profile_id")
+    )
+
+
+def segment_members_table(segment: Segment) -> tuple[str, list[str], Iterator[list[object]]]:
+    """Every member as a CSV file: its name, its header and its rows, read page by page as they
+    are written (the segment page's download and the API's ``members.csv``)."""
+    rows = (
+        [
+            profile.customer_id,
+            profile.email,
+            profile.first_name,
+            profile.last_name,
+            json.dumps(profile.attributes, ensure_ascii=False),
+        ]
+        for profile in segment_members_in_pages(segment)
+    )
+    return (
+        f"segment-{segment.pk}-members.csv",
+        ["customer_id", "email", "first_name", "last_name", "attributes"],
+        rows,
+    )
 
 
 def segments_refreshing() -> bool:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -18,7 +19,13 @@ from config.translation import gettext_later as _
 from config.translation import stored
 from segments import membership, signals, tasks
 from segments.dependencies import refresh_order, segments_using
-from segments.importing import ColumnMap, ImportFileError, ImportReport, import_csv
+from segments.importing import (
+    ColumnMap,
+    ImportFileError,
+    ImportReport,
+    import_csv,
+    import_json_records,
+)
 from segments.models import ProfileImport, Segment, SegmentRefresh
 from segments.rules import RuleError, segments_used, validate
 
@@ -283,3 +290,26 @@ def record_import_report(profile_import: ProfileImport, report: ImportReport) ->
         profile_import.status = ProfileImport.Status.COMPLETED_WITH_ERRORS
     else:
         profile_import.status = ProfileImport.Status.SUCCEEDED
+
+
+# Profiles from the API -------------------------------------------------------------------------
+
+
+def profiles_bulk_upsert(*, records: list) -> dict:
+    """Create or update profiles from the API's records, checked and stored exactly as the CSV
+    import does (``importing.import_json_records``): counts, and a result for every record."""
+    result = import_json_records(records)
+    _recount_fields_soon()
+    return result
+
+
+#: The field catalogue's counts are brought up to date at most this often during bulk upserts.
+RECOUNT_EVERY_SECONDS = 30
+
+
+def _recount_fields_soon() -> None:
+    """One recount of the catalogue after a burst of calls, not one per call."""
+    if cache.add("api:recount-fields", 1, timeout=RECOUNT_EVERY_SECONDS):
+        transaction.on_commit(
+            lambda: tasks.recount_fields.apply_async(countdown=RECOUNT_EVERY_SECONDS)
+        )

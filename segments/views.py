@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.csv_stream import streaming_csv
@@ -16,6 +13,7 @@ from segments import charts, membership, selectors, services
 from segments.dependencies import segments_using
 from segments.forms import SegmentForm, parse_rules
 from segments.models import ProfileField, Segment
+from segments.permissions import CHANGE_SEGMENT, DELETE_SEGMENT, REFRESH_SEGMENT, VIEW_SEGMENT
 from segments.rules import (
     CASE_OPERATORS,
     COMBINATIONS,
@@ -28,16 +26,8 @@ from segments.rules import (
     describe,
 )
 
-CAN_VIEW = gettext_lazy("Only users with a role can see segments. Ask an administrator for one.")
-CAN_EDIT = gettext_lazy(
-    "Viewers cannot change segments. Ask an administrator for the contributor role."
-)
-CAN_REFRESH = gettext_lazy(
-    "Viewers cannot refresh segments. Ask an administrator for the contributor role."
-)
 
-
-@permission_required("segments.view_segment", CAN_VIEW)
+@permission_required(VIEW_SEGMENT)
 def segment_list(request: HttpRequest) -> HttpResponse:
     segments = list(Segment.objects.all())
     sparklines = charts.sparklines(selectors.recent_member_counts([s.pk for s in segments]))
@@ -49,7 +39,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/list.html", context)
 
 
-@permission_required("segments.change_segment", CAN_EDIT)
+@permission_required(CHANGE_SEGMENT)
 def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id) if segment_id else None
     form = SegmentForm(request.POST or None, instance=segment)
@@ -113,7 +103,7 @@ def _builder_config(segment: Segment | None) -> dict:
 
 
 @require_POST
-@permission_required("segments.change_segment", CAN_EDIT)
+@permission_required(CHANGE_SEGMENT)
 def segment_estimate(request: HttpRequest) -> HttpResponse:
     """The live size estimate shown in the builder while the rules change."""
     context: dict = {}
@@ -126,7 +116,7 @@ def segment_estimate(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/edit.html#estimate", context)
 
 
-@permission_required("segments.view_segment", CAN_VIEW)
+@permission_required(VIEW_SEGMENT)
 def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     history = selectors.segment_history(segment)
@@ -145,7 +135,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("segments.change_segment", CAN_EDIT)
+@permission_required(CHANGE_SEGMENT)
 def segment_set_active(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     active = request.POST.get("active") == "1"
@@ -162,7 +152,7 @@ def segment_set_active(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("segments.change_segment", CAN_EDIT)
+@permission_required(CHANGE_SEGMENT)
 def segment_set_static(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     static = request.POST.get("static") == "1"
@@ -182,7 +172,7 @@ def segment_set_static(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("segments.refresh_segment", CAN_REFRESH)
+@permission_required(REFRESH_SEGMENT)
 def segment_refresh(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     if not segment.is_active:
@@ -205,14 +195,14 @@ def segment_refresh(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("segments.refresh_segment", CAN_REFRESH)
+@permission_required(REFRESH_SEGMENT)
 def segment_refresh_all(request: HttpRequest) -> HttpResponse:
     count = services.segment_request_refresh_all()
     messages.info(request, _("Refreshing %(count)d segments.") % {"count": count})
     return redirect("segments:list")
 
 
-@permission_required("segments.delete_segment", CAN_EDIT)
+@permission_required(DELETE_SEGMENT)
 def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     used_by = segments_using(segment)
@@ -227,22 +217,8 @@ def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
     )
 
 
-@permission_required("segments.view_segment", CAN_VIEW)
+@permission_required(VIEW_SEGMENT)
 def segment_members_csv(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
     """Every member as CSV, streamed page by page (memory does not grow with the segment)."""
     segment = get_object_or_404(Segment, pk=segment_id)
-    rows = (
-        [
-            profile.customer_id,
-            profile.email,
-            profile.first_name,
-            profile.last_name,
-            json.dumps(profile.attributes, ensure_ascii=False),
-        ]
-        for profile in selectors.segment_members_in_pages(segment)
-    )
-    return streaming_csv(
-        f"segment-{segment.pk}-members.csv",
-        ["customer_id", "email", "first_name", "last_name", "attributes"],
-        rows,
-    )
+    return streaming_csv(*selectors.segment_members_table(segment))

@@ -12,19 +12,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.permissions import permission_required
 from webhooks import addresses, selectors, services, signing
 from webhooks.forms import EndpointForm, plain_http_allowed
 from webhooks.models import Endpoint
-
-MANAGE = "webhooks.manage_webhook"
-CAN_MANAGE = gettext_lazy(
-    "Only administrators can see and change webhooks. Ask an administrator if your system "
-    "needs to hear about runs, refreshes or connections."
-)
+from webhooks.permissions import MANAGE_WEBHOOK
 
 
 def _endpoint(endpoint_id: int) -> Endpoint:
@@ -61,12 +55,12 @@ def _address_help() -> dict:
     }
 
 
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_list(request: HttpRequest) -> HttpResponse:
     return render(request, "webhooks/list.html", {"endpoints": selectors.endpoint_list()})
 
 
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_create(request: HttpRequest) -> HttpResponse:
     form = EndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -84,7 +78,7 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_edit(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     form = EndpointForm(request.POST or None, instance=endpoint)
@@ -104,7 +98,7 @@ def endpoint_edit(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     )
 
 
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     return render(
@@ -115,7 +109,7 @@ def endpoint_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_enable(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     services.endpoint_enable(endpoint=endpoint)
@@ -124,7 +118,7 @@ def endpoint_enable(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_disable(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     services.endpoint_disable(endpoint=endpoint)
@@ -133,7 +127,7 @@ def endpoint_disable(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_rotate_secret(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     secret = services.endpoint_rotate_secret(endpoint=endpoint)
@@ -141,7 +135,7 @@ def endpoint_rotate_secret(request: HttpRequest, endpoint_id: int) -> HttpRespon
 
 
 @require_POST
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_send_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     services.endpoint_send_test(endpoint=endpoint)
@@ -151,7 +145,7 @@ def endpoint_send_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     return redirect(endpoint)
 
 
-@permission_required(MANAGE, CAN_MANAGE)
+@permission_required(MANAGE_WEBHOOK)
 def endpoint_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     if request.method == "POST":

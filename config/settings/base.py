@@ -398,7 +398,7 @@ SPECTACULAR_SETTINGS = {
     # 3.1 for its "webhooks": the events endpoints receive are in the document too.
     "OAS_VERSION": "3.1.0",
     "WEBHOOKS": [
-        f"api.webhook_events.{name}"
+        f"webhooks.event_schemas.{name}"
         for name in (
             "EXPORT_RUN_FINISHED",
             "SEGMENT_REFRESHED",
@@ -415,7 +415,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
-        "api.rule_schema.add_rule_schemas",
+        "segments.rule_schema.add_rule_schemas",
         "api.schema.forbid_nul_in_requests",
         "api.schema.link_created_objects",
     ],

@@ -199,3 +199,15 @@ def test_the_alerts_only_send_mail_and_never_pause_a_schedule(make_export, every
 
     export.refresh_from_db()
     assert export.schedule_enabled and export.schedule_paused_reason == ""
+
+
+def test_the_form_and_the_api_take_and_show_every_setting():
+    """``Export.SETTINGS_FIELDS`` is the one list: a new setting is in the form, in what the
+    API takes and in what it answers (``list_name`` is found from the list id, or named as a
+    new list)."""
+    from exports.apis import ExportSerializer, ExportWriteSerializer
+
+    given = (set(Export.SETTINGS_FIELDS) - {"list_name"}) | {"new_list_name"}
+    assert set(ExportForm.base_fields) == given
+    assert set(ExportWriteSerializer().fields) == given
+    assert set(Export.SETTINGS_FIELDS) <= set(ExportSerializer().fields)

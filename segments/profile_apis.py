@@ -1,10 +1,8 @@
 """Profiles: bulk upsert by customer id (the CSV import's checks and upsert, one code path:
-``segments.importing.import_rows``), list, get by customer id, and erase."""
+``segments.services.profiles_bulk_upsert``), list, get by customer id, and erase."""
 
 from __future__ import annotations
 
-from django.core.cache import cache
-from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
@@ -16,14 +14,11 @@ from rest_framework.response import Response
 from api import erasure
 from api.fields import TextField
 from api.filtering import FilterSet
-from segments import profile_views
-from segments import tasks as segment_tasks
-from segments.importing import FIXED_COLUMNS, import_rows
+from segments import services
 from segments.models import Profile
+from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
 MAX_RECORDS = 10_000
-CAN_WRITE = ("segments.import_profiles", profile_views.CAN_IMPORT)
-CAN_VIEW = ("segments.view_profile", profile_views.CAN_VIEW)
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -133,114 +128,6 @@ class ErasureSerializer(serializers.Serializer):
     exports = ErasureExportSerializer(many=True)
 
 
-_BAD_ATTRIBUTE = gettext_lazy(
-    "The attribute “%(name)s” must be text, a number, true/false or null."
-)
-
-
-def _cell(value) -> str | None:
-    """A JSON value as the text a CSV cell would hold, or None if it cannot be one."""
-    kind = type(value)  # what a JSON parser makes: exact types, so no isinstance chain (hot)
-    if kind is str:
-        return value
-    if value is None:
-        return ""
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int or kind is float:
-        return str(value)
-    return None
-
-
-def _as_row(record, header_index: dict[str, int]) -> tuple[list[str] | None, str]:
-    """The record as a row under the header, or (None, why it cannot be one)."""
-    if not isinstance(record, dict):
-        return None, _("The record is not a JSON object.")
-    attributes = record.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        return None, _("“attributes” must be an object of names and values.")
-    row = [""] * len(header_index)
-    for name in FIXED_COLUMNS:
-        if name in record:
-            value = _cell(record[name])
-            if value is None:
-                return None, _("The %(field)s must be text.") % {"field": name.replace("_", " ")}
-            row[header_index[name]] = value
-    for name, value in attributes.items():
-        if "\x00" in name:
-            return None, _("An attribute name contains a NUL character (code 0).")
-        text = _cell(value)
-        if text is None or name in FIXED_COLUMNS:
-            return None, _BAD_ATTRIBUTE % {"name": name}
-        row[header_index[name]] = text
-    return row, ""
-
-
-def _header(records: list) -> list[str]:
-    """``customer_id``, then every fixed field and attribute any record carries, in the order
-    first seen: the records of a call are one table, as a CSV file is."""
-    names = dict.fromkeys(["customer_id"])
-    for record in records:
-        if isinstance(record, dict):
-            names.update(dict.fromkeys(name for name in FIXED_COLUMNS if name in record))
-            attributes = record.get("attributes")
-            if isinstance(attributes, dict):
-                # A name the import cannot store rejects its record (``_as_row``), not the call.
-                names.update(dict.fromkeys(name for name in attributes if "\x00" not in name))
-    return list(names)
-
-
-def bulk_upsert(records: list) -> dict:
-    """Upsert the records through the CSV import's code path; a result for every record."""
-    header = _header(records)
-    header_index = {name: index for index, name in enumerate(header)}
-    indexes, customer_ids, results = [], [], [None] * len(records)
-
-    def rows():
-        # Lazily: each row is made while the database takes in the ones before it.
-        for index, record in enumerate(records):
-            row, problem = _as_row(record, header_index)
-            if row is None:
-                results[index] = {"result": "rejected", "reason": problem}
-            else:
-                indexes.append(index)
-                customer_ids.append(row[0])
-                yield row
-
-    outcomes: dict[str, str] = {}
-    report = import_rows(header, rows(), outcomes, recount_fields=False)
-    _recount_fields_soon()
-    for rejection in report.rejected_rows:  # line 2 is the first row
-        results[indexes[rejection.line - 2]] = {"result": "rejected", "reason": rejection.reason}
-    for index, customer_id in zip(indexes, customer_ids, strict=True):
-        if results[index] is None:
-            results[index] = {"result": outcomes[customer_id.strip()], "reason": None}
-    listed = []
-    for index, (record, result) in enumerate(zip(records, results, strict=True)):
-        customer_id = record.get("customer_id") if isinstance(record, dict) else None
-        listed.append({"index": index, "customer_id": _cell(customer_id) or None, **result})
-    return {
-        # By customer id, as the import counts: of two records with one id, the last counts.
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "rejected": len(records) - len(indexes) + report.rejected,
-        "results": listed,
-    }
-
-
-#: The field catalogue's counts are brought up to date at most this often during bulk upserts.
-RECOUNT_EVERY_SECONDS = 30
-
-
-def _recount_fields_soon() -> None:
-    """One recount of the catalogue after a burst of calls, not one per call."""
-    if cache.add("api:recount-fields", 1, timeout=RECOUNT_EVERY_SECONDS):
-        transaction.on_commit(
-            lambda: segment_tasks.recount_fields.apply_async(countdown=RECOUNT_EVERY_SECONDS)
-        )
-
-
 class ProfileFilter(FilterSet):
     email = filters.CharFilter(lookup_expr="iexact")
 
@@ -255,10 +142,10 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "customer_id"
     lookup_value_regex = "[^/]+"
     required_permissions = {
-        "list": CAN_VIEW,
-        "retrieve": CAN_VIEW,
-        "bulk": CAN_WRITE,
-        "erase": CAN_WRITE,
+        "list": VIEW_PROFILE,
+        "retrieve": VIEW_PROFILE,
+        "bulk": IMPORT_PROFILES,
+        "erase": IMPORT_PROFILES,
     }
 
     def get_queryset(self):
@@ -274,7 +161,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         if not (isinstance(records, list) and 1 <= len(records) <= MAX_RECORDS):
             # Only to word the error: checking 10,000 records one by one costs a third of a call.
             BulkUpsertSerializer(data=request.data).is_valid(raise_exception=True)
-        return Response(bulk_upsert(records))
+        return Response(services.profiles_bulk_upsert(records=records))
 
     @extend_schema(
         request={"application/json": ERASE_REQUEST},

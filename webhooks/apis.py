@@ -18,12 +18,11 @@ from rest_framework.response import Response
 from api.forms import validated
 from api.pagination import NewestFirstPagination
 from config.translation import shown
-from webhooks import selectors, services, views
+from webhooks import selectors, services
 from webhooks.events import EVENT_CHOICES
 from webhooks.forms import EndpointForm
 from webhooks.models import Attempt, Delivery, Endpoint
-
-MANAGE = (views.MANAGE, views.CAN_MANAGE)
+from webhooks.permissions import MANAGE_WEBHOOK
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -172,7 +171,7 @@ class EndpointViewSet(
             "test",
             "deliveries",
         ),
-        MANAGE,
+        MANAGE_WEBHOOK,
     )
 
     def get_queryset(self):

@@ -17,11 +17,19 @@ from rest_framework.response import Response
 from api.filtering import FilterSet
 from api.forms import validated
 from api.renderers import CsvRenderer
-from api.rule_schema import RulesField
 from config.translation import shown
-from segments import membership, services, views
+from core.csv_stream import streaming_csv
+from segments import membership, selectors, services
 from segments.forms import SegmentForm, parse_rules
-from segments.models import Profile, ProfileField, Segment, SegmentMember
+from segments.models import Profile, ProfileField, Segment
+from segments.permissions import (
+    ADD_SEGMENT,
+    CHANGE_SEGMENT,
+    DELETE_SEGMENT,
+    REFRESH_SEGMENT,
+    VIEW_SEGMENT,
+)
+from segments.rule_schema import RulesField
 from segments.rules import OPERATORS_BY_TYPE
 
 
@@ -117,16 +125,16 @@ class SegmentViewSet(viewsets.ModelViewSet):
     filterset_class = SegmentFilter
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     required_permissions = {
-        "list": ("segments.view_segment", views.CAN_VIEW),
-        "retrieve": ("segments.view_segment", views.CAN_VIEW),
-        "members": ("segments.view_segment", views.CAN_VIEW),
-        "members_csv": ("segments.view_segment", views.CAN_VIEW),
-        "create": ("segments.add_segment", views.CAN_EDIT),
-        "update": ("segments.change_segment", views.CAN_EDIT),
-        "partial_update": ("segments.change_segment", views.CAN_EDIT),
-        "estimate": ("segments.change_segment", views.CAN_EDIT),
-        "destroy": ("segments.delete_segment", views.CAN_EDIT),
-        "refresh": ("segments.refresh_segment", views.CAN_REFRESH),
+        "list": VIEW_SEGMENT,
+        "retrieve": VIEW_SEGMENT,
+        "members": VIEW_SEGMENT,
+        "members_csv": VIEW_SEGMENT,
+        "create": ADD_SEGMENT,
+        "update": CHANGE_SEGMENT,
+        "partial_update": CHANGE_SEGMENT,
+        "estimate": CHANGE_SEGMENT,
+        "destroy": DELETE_SEGMENT,
+        "refresh": REFRESH_SEGMENT,
     }
 
     def get_queryset(self):
@@ -179,11 +187,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @extend_schema(responses=MemberSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"], filterset_class=None)
     def members(self, request, pk=None):
-        segment = self.get_object()
-        members = Profile.objects.filter(
-            pk__in=SegmentMember.objects.filter(segment=segment).values("profile_id")
-        )
-        page = self.paginate_queryset(members)
+        page = self.paginate_queryset(selectors.segment_members(self.get_object()))
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
     @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)}, filters=False)
@@ -196,8 +200,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     )
     def members_csv(self, request, pk=None):
         """Every member as CSV, streamed: the same file as the segment page's download."""
-        segment = self.get_object()
-        return views.segment_members_csv(request._request, segment_id=segment.pk)
+        return streaming_csv(*selectors.segment_members_table(self.get_object()))
 
 
 class ProfileFieldSerializer(serializers.ModelSerializer):
@@ -224,8 +227,8 @@ class ProfileFieldViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = "[^/]+"
     filterset_class = None
     required_permissions = {
-        "list": ("segments.view_segment", views.CAN_VIEW),
-        "retrieve": ("segments.view_segment", views.CAN_VIEW),
+        "list": VIEW_SEGMENT,
+        "retrieve": VIEW_SEGMENT,
     }
 
     def get_queryset(self):

@@ -3,7 +3,6 @@ in the browser: OAuth needs a person."""
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -11,14 +10,10 @@ from rest_framework.response import Response
 
 from api.filtering import FilterSet
 from config.translation import shown
-from connections import services, views
+from connections import services
 from connections.models import Connection
+from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, USE_CONNECTION
 from connections.selectors import connections_usable_by
-
-CAN_USE = _(
-    "Only contributors and administrators can see connections. Ask an administrator for the "
-    "contributor role."
-)
 
 
 class ConnectionSerializer(serializers.ModelSerializer):
@@ -67,9 +62,9 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ConnectionSerializer
     filterset_class = ConnectionFilter
     required_permissions = {
-        "list": ("connections.use_connection", CAN_USE),
-        "retrieve": ("connections.use_connection", CAN_USE),
-        "test": ("connections.change_connection", views.CAN_MANAGE),
+        "list": USE_CONNECTION,
+        "retrieve": USE_CONNECTION,
+        "test": CHANGE_CONNECTION,
     }
 
     def get_queryset(self):
@@ -79,6 +74,11 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
             .defer("encrypted_credentials")
             .order_by("id")
         )
+
+    def object_refusal(self, user, connection: Connection) -> str | None:
+        if connections_usable_by(user).filter(pk=connection.pk).exists():
+            return None
+        return str(NOT_USABLE)
 
     @extend_schema(request=None, responses=ConnectionTestSerializer)
     @action(detail=True, methods=["post"])
