@@ -132,17 +132,23 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Invitation and password-reset links (accounts/invitations.py) work once, for 72 hours.
 PASSWORD_RESET_TIMEOUT = 72 * 3600
-# Login throttling (django-axes): this many failures for one username, or from one address,
-# pause logging in for that username or address (accounts/throttling.py shows why).
+# Login throttling (django-axes, accounts/throttling.py): failures for one username from one
+# address lock that pair; at an address the user has not logged in from lately, failures for
+# the username from anywhere and failures from the address for any username count too.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "accounts.throttling.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_USERNAME = env.int("LOGIN_FAILURE_LIMIT_PER_USERNAME", default=20)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
+# An address a user logged in from within this many days is known (the access log keeps them).
+LOGIN_KNOWN_ADDRESS_DAYS = env.int("LOGIN_KNOWN_ADDRESS_DAYS", default=90)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_DISABLE_ACCESS_LOG = True
+AXES_DISABLE_ACCESS_LOG = False
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: none, use the
 # connection's address). Login throttling and the audit log both read the client address so.
