@@ -321,6 +321,8 @@ EXPORT_ALERT_FAILED_SHARE = env.float("EXPORT_ALERT_FAILED_SHARE", default=0.05)
 EXPORT_ALERT_MIN_FAILED = env.int("EXPORT_ALERT_MIN_FAILED", default=10)
 # Alerts are e-mailed; the demo prints them on the console. Links in them start with SITE_URL.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# The production settings turn this on: mail must be delivered there (accounts.checks).
+EMAIL_DELIVERY_REQUIRED = False
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-relay@localhost")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
