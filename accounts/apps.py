@@ -11,6 +11,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from accounts import checks  # noqa: F401  (registers the checks)
         from accounts.roles import sync_role_groups
 
         post_migrate.connect(sync_role_groups, dispatch_uid="accounts.sync_role_groups")

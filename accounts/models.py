@@ -55,3 +55,27 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class SingleSignOnLink(models.Model):
+    """The identity provider's account a user logs in as (accounts.oidc).
+
+    Made at the first single sign-on; from then on the provider's subject finds the user, and
+    the e-mail address no longer does.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_links"
+    )
+    #: The provider (the ID token's ``iss``) and its identifier for the account (``sub``).
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    linked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_link_unique_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.subject} at {self.issuer}"

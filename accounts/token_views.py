@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import ApiToken
@@ -25,9 +26,11 @@ class TokenForm(forms.Form):
     )
 
 
+@never_cache
 @permission_required(HOLD_API_TOKENS)
 def token_list(request: HttpRequest) -> HttpResponse:
-    """List the user's tokens; a POST makes one and shows it, on this response only."""
+    """List the user's tokens; a POST makes one and shows it, on this response only (which no
+    cache may store: ``Cache-Control: no-store``)."""
     form = TokenForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():

@@ -63,9 +63,9 @@ def field_errors(detail: Any, path: str = "") -> list[dict[str, str | None]]:
     return [{"field": path or None, "message": str(detail)}]
 
 
-def problem(
-    request, status_code: int, detail: str, errors: list | None = None, headers=None
-) -> Response:
+def problem_body(
+    request, status_code: int, detail: str, errors: list | None = None
+) -> dict[str, Any]:
     slug, title = _titles().get(status_code, ("error", _("Error")))
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + slug,
@@ -76,6 +76,13 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    return body
+
+
+def problem(
+    request, status_code: int, detail: str, errors: list | None = None, headers=None
+) -> Response:
+    body = problem_body(request, status_code, detail, errors)
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 

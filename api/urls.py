@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, URLResolver, path, re_path
-from drf_spectacular.views import (
-    SpectacularJSONAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerSplitView,
-)
+from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.routers import SimpleRouter
 
-from api import errors
+from api import docs, errors
 from connections import apis as connection_apis
 from exports import apis as export_apis
 from segments import apis as segment_apis
@@ -56,8 +52,8 @@ def _public(patterns: list) -> list:
 urlpatterns = _public(
     [
         path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
-        path("docs", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
-        path("redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+        path("docs", docs.swagger_ui, name="docs"),
+        path("redoc", docs.redoc, name="redoc"),
         *router.urls,
         # Anything else under /api/v1/ is a 404 in problem details, not the HTML page.
         re_path(r"^.*$", errors.not_found),

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from segments.encoding import SAMPLE_BYTES, encoding_problem
 from segments.importing import ColumnMap
 from segments.models import Segment
-from segments.rules import RuleError, validate
+from segments.rules import MAX_DEPTH, RuleError, validate
 
 
 def parse_rules(raw: str, *, for_segment: int | None = None) -> dict:
@@ -20,6 +20,11 @@ def parse_rules(raw: str, *, for_segment: int | None = None) -> dict:
     except json.JSONDecodeError:
         raise forms.ValidationError(
             _("The rules could not be read. Reload the page and build them again.")
+        ) from None
+    except RecursionError:
+        # Python's parser gives up at about a thousand levels.
+        raise forms.ValidationError(
+            _("Groups can be nested at most %(depth)d deep.") % {"depth": MAX_DEPTH}
         ) from None
     try:
         return validate(tree, for_segment=for_segment)

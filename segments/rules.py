@@ -61,8 +61,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.text import unstorable_in
+
 BUILTIN_FIELDS = ("customer_id", "email", "first_name", "last_name")
 MAX_DEPTH = 5
+#: Lists and objects in a tree of MAX_DEPTH groups nest about 12 deep; deeper is refused early.
+MAX_NESTING = 16
 MAX_CONDITIONS = 100
 MAX_LIST_VALUES = 10_000
 MAX_RELATIVE_AMOUNT = 36_500
@@ -192,6 +196,7 @@ def validate(
     for name in BUILTIN_FIELDS:
         types.setdefault(name, "text")
     segments = {int(pk) for pk in known_segments}
+    _refuse_unstorable(tree)
     if isinstance(tree, dict) and "combine" in tree:
         normalised = _validate_combination(tree, segments)
     else:
@@ -201,6 +206,20 @@ def validate(
 
         refuse_cycle(for_segment, segments_used(normalised))
     return normalised
+
+
+def _refuse_unstorable(tree: Any) -> None:
+    """Text that cannot be stored (NUL, a lone surrogate) anywhere in the tree, or nesting
+    deeper than any valid tree, is refused before anything else reads it."""
+    found = unstorable_in(tree, max_depth=MAX_NESTING)
+    if found is None:
+        return
+    if found.problem is None:
+        raise RuleError(_("Groups can be nested at most %(depth)d deep.") % {"depth": MAX_DEPTH})
+    raise RuleError(
+        _("The rules hold %(problem)s at %(path)s, which cannot be stored. Remove it.")
+        % {"problem": found.problem, "path": found.path or "rules"}
+    )
 
 
 def _one_of(value: Any, choices) -> bool:

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before SecurityMiddleware: the API refuses plain HTTP rather than redirect it.
+    "api.middleware.PlainHttpRefusedMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -62,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "api.middleware.NulInAddressRefusedMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "audit.context.AuditContextMiddleware",
     "core.logs.RequestUserMiddleware",
@@ -137,17 +140,24 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Invitation and password-reset links (accounts/invitations.py) work once, for 72 hours.
 PASSWORD_RESET_TIMEOUT = 72 * 3600
-# Login throttling (django-axes): this many failures for one username, or from one address,
-# pause logging in for that username or address (accounts/throttling.py shows why).
+# Login throttling (django-axes, accounts/throttling.py): failures for one username from one
+# address lock that pair; at an address the user has not logged in from lately, failures for
+# the username from anywhere and failures from the address for any username count too.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "accounts.throttling.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_USERNAME = env.int("LOGIN_FAILURE_LIMIT_PER_USERNAME", default=20)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
+# An address a user logged in from within this many days is known (the access log keeps them).
+LOGIN_KNOWN_ADDRESS_DAYS = env.int("LOGIN_KNOWN_ADDRESS_DAYS", default=90)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# The counters kept; which of them apply to a login, and at what limit, the handler decides.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_DISABLE_ACCESS_LOG = True
+AXES_DISABLE_ACCESS_LOG = False
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: none, use the
 # connection's address). Login throttling and the audit log both read the client address so.
@@ -323,6 +333,8 @@ EXPORT_ALERT_FAILED_SHARE = env.float("EXPORT_ALERT_FAILED_SHARE", default=0.05)
 EXPORT_ALERT_MIN_FAILED = env.int("EXPORT_ALERT_MIN_FAILED", default=10)
 # Alerts are e-mailed; the demo prints them on the console. Links in them start with SITE_URL.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# The production settings turn this on: mail must be delivered there (accounts.checks).
+EMAIL_DELIVERY_REQUIRED = False
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-relay@localhost")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
@@ -380,7 +392,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermission"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -29,6 +29,8 @@ class Provider:
         self.client_id, self.client_secret = client_id, client_secret
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.claims: dict = {}
+        #: Claims that only the user info answer carries, over ``claims``.
+        self.userinfo_claims: dict = {}
         self.audience = client_id
         self.codes: dict[str, dict] = {}
         self.access_tokens: dict[str, dict] = {}
@@ -101,7 +103,11 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             if challenge.rstrip(b"=").decode() != request.get("code_challenge"):
                 return self._json(400, {"error": "invalid_grant", "detail": "PKCE"})
             access_token = secrets.token_urlsafe(16)
-            provider.access_tokens[access_token] = {"sub": "x", **provider.claims}
+            provider.access_tokens[access_token] = {
+                "sub": "x",
+                **provider.claims,
+                **provider.userinfo_claims,
+            }
             self._json(
                 200,
                 {

@@ -7,6 +7,7 @@ import requests
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from accounts.models import SingleSignOnLink
 from accounts.roles import Role, role_of
 from tests.accounts.oidc_provider import running_provider
 
@@ -35,7 +36,9 @@ def provider(settings):
             "accounts.oidc.RoleMappingBackend",
         ]
         provider.claims = {
+            "sub": "ingrid-at-the-provider",
             "email": "ingrid@example.no",
+            "email_verified": True,
             "preferred_username": "ingrid",
             "given_name": "Ingrid",
             "groups": ["everyone", "marketing"],
@@ -77,6 +80,77 @@ def test_a_local_user_with_the_same_email_is_the_same_user(client, provider, cha
     sign_in(client)
     assert int(client.session["_auth_user_id"]) == charlie.pk
     assert role_of(User.objects.get(pk=charlie.pk)) == Role.CONTRIBUTOR
+
+
+def test_an_unverified_address_does_not_match_a_local_user(client, provider, alice, caplog):
+    """Else anyone who can put an administrator's address on a provider account is them."""
+    alice.email = "ingrid@example.no"
+    alice.save()
+    provider.claims["email_verified"] = False
+    response = sign_in(client)
+    assert "sso=failed" in response.url
+    assert "_auth_user_id" not in client.session
+    assert not SingleSignOnLink.objects.exists()
+    assert "not verified" in caplog.text
+
+
+@pytest.mark.parametrize("verified", [None, "false", "yes", 1])
+def test_only_a_verified_true_counts_as_verified(client, provider, charlie, verified):
+    charlie.email = "ingrid@example.no"
+    charlie.save()
+    provider.claims.pop("email_verified")
+    if verified is not None:
+        provider.claims["email_verified"] = verified
+    assert "sso=failed" in sign_in(client).url
+
+
+def test_once_linked_the_provider_subject_finds_the_user_whatever_the_address(
+    client, provider, charlie
+):
+    charlie.email = "ingrid@example.no"
+    charlie.save()
+    sign_in(client)
+    client.logout()
+    link = SingleSignOnLink.objects.get()
+    assert (link.user, link.issuer, link.subject) == (
+        charlie,
+        provider.base_url,
+        "ingrid-at-the-provider",
+    )
+    provider.claims.update({"email": "ingrid.new@example.no", "email_verified": False})
+    sign_in(client)
+    assert int(client.session["_auth_user_id"]) == charlie.pk
+
+
+def test_a_new_user_with_an_unverified_address_is_created_and_linked(client, provider):
+    provider.claims["email_verified"] = False
+    sign_in(client)
+    client.logout()
+    sign_in(client)
+    user = User.objects.get(username="ingrid")
+    assert int(client.session["_auth_user_id"]) == user.pk
+    assert SingleSignOnLink.objects.get().user == user
+
+
+def test_another_subject_with_the_same_verified_address_is_refused_once_linked(
+    client, provider, charlie
+):
+    """A linked user is the provider account it was linked to; a second one is suspicious."""
+    charlie.email = "ingrid@example.no"
+    charlie.save()
+    sign_in(client)
+    client.logout()
+    provider.claims["sub"] = "someone-else-at-the-provider"
+    response = sign_in(client)
+    assert "sso=failed" in response.url
+    assert "_auth_user_id" not in client.session
+
+
+def test_user_info_about_another_subject_than_the_id_token_is_refused(client, provider):
+    provider.userinfo_claims = {"sub": "someone-else"}
+    response = sign_in(client)
+    assert "sso=failed" in response.url
+    assert not User.objects.filter(username="ingrid").exists()
 
 
 def test_someone_in_no_mapped_group_is_not_let_in(client, provider):

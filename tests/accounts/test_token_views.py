@@ -22,6 +22,14 @@ def test_a_viewer_creates_a_token_and_sees_it_once(as_charlie, charlie):
     assert "nightly sync" in again and token.prefix in again
 
 
+def test_the_page_that_shows_a_new_token_is_never_stored_by_a_cache(as_charlie):
+    """Not by the browser's back button, nor by a proxy: the token is in this response only."""
+    response = as_charlie.post(PAGE, {"name": "nightly sync"})
+    assert '<code class="token">' in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert "private" in response["Cache-Control"]
+
+
 def test_a_token_needs_a_name(as_charlie):
     page = as_charlie.post(PAGE, {"name": ""}).content.decode()
     assert "Give the token a name you will recognise." in page

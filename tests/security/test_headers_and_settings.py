@@ -20,24 +20,46 @@ PRODUCTION_ENVIRONMENT = {
     "SECRET_KEY": "p7Qx-2vN9kLm4Rt8Zy6Wb3Hs5Jd1Fg0Ua_e8Ci7Ko2Pl9Mn4Bv6Cx3Zq1Wr5Ty8Ui0Op",
     "FIELD_ENCRYPTION_KEY": "dGVzdC1rZXktZm9yLXRoZS10ZXN0LXN1aXRlLW9ubHk=",
     "ALLOWED_HOSTS": "relay.example.com",
+    "EMAIL_HOST": "smtp.example.com",
 }
 
 
-def test_check_deploy_with_the_production_settings_prints_no_warning():
-    environment = {**os.environ, **PRODUCTION_ENVIRONMENT}
+def _check(*arguments, without=(), **environment_overrides):
+    environment = {**os.environ, **PRODUCTION_ENVIRONMENT, **environment_overrides}
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by tests/conftest.py for Playwright
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    for name in ("EMAIL_BACKEND", *without):
+        if name not in environment_overrides:
+            environment.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *arguments],
         cwd=ROOT,
         env=environment,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_check_deploy_with_the_production_settings_prints_no_warning():
+    result = _check("--deploy", "--fail-level", "WARNING")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "System check identified no issues" in output, output
     assert "WARNING" not in output, output
+
+
+def test_production_refuses_to_start_without_a_mail_server():
+    """``migrate`` runs these checks too, so the web container stops before serving."""
+    result = _check(without=["EMAIL_HOST"])
+    assert result.returncode != 0
+    assert "accounts.E002" in result.stderr
+    assert "EMAIL_HOST is not set" in result.stderr
+
+
+def test_production_refuses_to_print_mail_on_the_console():
+    result = _check(EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend")
+    assert result.returncode != 0
+    assert "accounts.E001" in result.stderr
 
 
 def test_every_page_sends_the_security_headers(client, alice):

@@ -11,6 +11,7 @@ for OAuth, from the metadata call at sign-in, and picks the base URL
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -34,10 +35,19 @@ def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
+# A data centre is a name like us21 that becomes the API's host name, {dc}.api.mailchimp.com:
+# anything else (a host, a port, a path) would send the credentials somewhere else.
+DATA_CENTRE = re.compile(r"[a-z]{2,4}[0-9]{1,3}")
+
+
+def is_data_centre(value: object) -> bool:
+    return isinstance(value, str) and DATA_CENTRE.fullmatch(value) is not None
+
+
 def data_centre_of(api_key: str) -> str:
     """``0123abcd-us21`` → ``us21``; "" when the key has no data-centre suffix."""
     parts = api_key.strip().split("-")
-    return parts[1] if len(parts) == 2 and parts[0] and parts[1].isalnum() else ""
+    return parts[1] if len(parts) == 2 and parts[0] and is_data_centre(parts[1]) else ""
 
 
 class NotFound(Permanent):
@@ -107,12 +117,20 @@ class MailchimpClient(ServiceClient):
             "GET", f"{self.oauth_url}/metadata", headers={"Authorization": f"OAuth {token}"}
         )
         details = json_or_none(metadata)
-        dc = details.get("dc") if isinstance(details, Mapping) else None
-        if metadata.status_code >= 400 or not dc:
+        if metadata.status_code >= 400 or not isinstance(details, Mapping):
             raise self._sign_in_refused(metadata, details)
+        dc = details.get("dc")
+        if not is_data_centre(dc):
+            raise Permanent(
+                _(
+                    "Mailchimp's sign-in did not name a data centre like us21, so the connection "
+                    "was refused and no request went to the address it named. Select "
+                    "Authenticate with Mailchimp to try again."
+                )
+            )
         return {
             "access_token": token,
-            "dc": str(dc),
+            "dc": dc,
             "account_name": str(details.get("accountname") or ""),
         }
 
@@ -202,7 +220,15 @@ class MailchimpClient(ServiceClient):
 
     def base_url(self) -> str:
         credentials = self.store.load()
-        dc = credentials.get("dc") or data_centre_of(str(credentials.get("api_key") or ""))
+        dc = credentials.get("dc")
+        if dc is not None and not is_data_centre(dc):
+            raise AuthRevoked(
+                _(
+                    "This connection's Mailchimp data centre is not a name like us21, so nothing "
+                    "was sent. Select Authenticate with Mailchimp to sign in again."
+                )
+            )
+        dc = dc or data_centre_of(str(credentials.get("api_key") or ""))
         if not dc:
             raise AuthRevoked(
                 _(

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.roles import Role
 from accounts.services import user_create_or_update
@@ -26,6 +27,13 @@ class Command(BaseCommand):
         parser.add_argument("--profiles", type=int, default=10_000)
 
     def handle(self, *args, profiles: int, **options) -> None:
+        # The demo passwords are published in the README: on a real installation this would
+        # give anyone its administrator (an existing "admin" user's password is reset too).
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo runs only with DEBUG on: it sets the demo users' published passwords "
+                "and adds demo profiles, which must never happen on a real installation."
+            )
         for username, role, password in DEMO_USERS:
             user_create_or_update(username=username, role=role, password=password)
         started = time.monotonic()

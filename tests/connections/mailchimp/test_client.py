@@ -29,6 +29,7 @@ from connections.types.mailchimp.client import (
 API = "https://us21.mc.test/3.0"
 LOGIN = "https://login.mc.test/oauth2"
 KEY = "0123abcd0123abcd-us21"
+FULLWIDTH_US21 = "\uff55\uff53\uff12\uff11"  # letters and digits, but not ASCII ones
 AUDIENCE = "a1b2c3d4e5"
 MERGE_FIELDS = {
     "merge_fields": [
@@ -76,6 +77,8 @@ def test_the_data_centre_is_the_api_keys_suffix():
     assert data_centre_of(KEY) == "us21"
     assert data_centre_of("no-suffix-here") == ""
     assert data_centre_of("nosuffix") == ""
+    assert data_centre_of("0123abcd-127.0.0.1:8907/x") == ""
+    assert data_centre_of("0123abcd-localhost") == ""
 
 
 def test_the_subscriber_hash_is_the_md5_of_the_lower_cased_address():
@@ -105,6 +108,35 @@ def test_signing_in_exchanges_the_code_and_reads_the_data_centre(mocked):
     assert credentials == {"access_token": "tok", "dc": "us21", "account_name": "Acme"}
     assert "code=c0de" in mocked.calls[0].request.body
     assert mocked.calls[1].request.headers["Authorization"] == "OAuth tok"
+
+
+@pytest.mark.parametrize(
+    "dc",
+    ["127.0.0.1:8907/steal?", "evil.example", "us21.evil.example/", "us21#", FULLWIDTH_US21, ""],
+)
+def test_signing_in_refuses_a_data_centre_that_is_not_a_data_centre_name(mocked, dc):
+    """The metadata answer names a host part: anything else would take the token elsewhere."""
+    mocked.post(f"{LOGIN}/token", json={"access_token": "tok", "expires_in": 0, "scope": None})
+    mocked.get(f"{LOGIN}/metadata", json={"dc": dc, "accountname": "Acme"})
+    with pytest.raises(Permanent, match="data centre"):
+        MailchimpClient().exchange_code(code="c0de", redirect_uri="https://r/cb")
+    assert [call.request.url for call in mocked.calls] == [f"{LOGIN}/token", f"{LOGIN}/metadata"]
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"access_token": "tok", "dc": "127.0.0.1:8907/steal?"},
+        {"access_token": "tok", "dc": "us21.evil.example"},
+        {"api_key": f"0123abcd-{FULLWIDTH_US21}"},
+        {"api_key": "0123abcd-localhost"},
+    ],
+)
+def test_a_stored_data_centre_that_is_not_a_name_sends_nothing(mocked, credentials):
+    client = MailchimpClient(MemoryCredentialStore(credentials))
+    with pytest.raises(AuthRevoked, match="data centre"):
+        client.ping()
+    assert len(mocked.calls) == 0
 
 
 def test_a_refused_code_is_a_permanent_sign_in_error(mocked):
