@@ -10,11 +10,15 @@ class ExportsConfig(AppConfig):
 
     def ready(self) -> None:
         from connections import signals
-        from exports import receivers
+        from exports import erasures, receivers
+        from exports import signals as export_signals
 
         signals.connection_deleting.connect(
             receivers.release_exports_of_removed_connection, dispatch_uid="exports.release"
         )
         signals.connection_needs_reauthentication.connect(
             receivers.alert_connection_needs_reauthentication, dispatch_uid="exports.reauth_alert"
+        )
+        export_signals.export_run_finished.connect(
+            erasures.confirm_after_run, dispatch_uid="exports.erasures"
         )

@@ -9,11 +9,10 @@ import time
 import pytest
 from django.utils import timezone
 
-from api.models import ErasureExport
 from connections.models import Connection
 from connections.services import credentials_encrypt
 from exports import services
-from exports.models import Export, SyncState
+from exports.models import ErasureExport, Export, SyncState
 from fakes.testing import running_fake
 from segments.services import segment_refresh
 from tests.connections import test_backend_contract as contract

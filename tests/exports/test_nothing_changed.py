@@ -8,8 +8,8 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from api import erasure
 from exports import engine, runs, services
+from exports.erasures import erasure_request
 from exports.models import Export, ExportRun, ExportRunFailure
 from segments.models import SegmentMember
 from segments.services import segment_refresh
@@ -171,7 +171,7 @@ def test_an_erasure_makes_the_next_run_remove_the_address(backend, make_export, 
     members[1].delete()  # the profile went earlier; only the address is erased now
     run_now(export)
 
-    erasure.erase(user=None, email="p1@example.com")
+    erasure_request(user=None, email="p1@example.com")
     run = run_now(export)
 
     assert not run.nothing_changed
