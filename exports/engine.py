@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection as db_connection
@@ -64,6 +65,7 @@ from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
+T = TypeVar("T")
 OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ("sent", "failed", "added", "updated", "removed")
 STATISTICS_AFTER_ROWS = 10_000
@@ -388,12 +390,8 @@ def _push_with_retries(
 
 
 def call_with_retries(
-    call: Callable[[], PushResult],
-    limiter: RateLimiter,
-    stop: threading.Event,
-    *,
-    what: str,
-) -> PushResult:
+    call: Callable[[], T], limiter: RateLimiter, stop: threading.Event, *, what: str
+) -> T:
     """Make one call to a service (a batch, an erasure), each attempt through the rate limiter,
     waiting out rate limits and retrying transient errors with backoff.
 

@@ -1,20 +1,20 @@
-"""Erase a person, and forget their address at every list an export delivered it to.
+"""Erase a person, and delete their data at every service an export delivered it to.
 
 ``erasure_request`` erases the profiles now (``segments.services.profiles_erase``: memberships,
-member counts and an audit entry) and records, per export that holds the address, that it must
-forget it (``ErasureExport``, the address encrypted until then). The address's sync state in
-each of those exports becomes ``ERASING``. Forgetting it then happens in a worker, one of two
-ways, whichever comes first:
+member counts and an audit entry) and records, per export that holds the address, that the
+person must be deleted there (``ErasureExport``, the address encrypted until then). The
+address's sync state in each of those exports becomes ``ERASING``, which runs leave alone.
 
-- the export's next run puts such addresses among its removals, whatever its sync mode
-  (``exports.recipients``), and ``confirm_after_run`` (on ``export_run_finished``) confirms;
-- ``erasure_propagate`` (the ``propagate_erasure`` task, queued at commit with
-  ``propagate_now``) removes the address from each list through the connection's rate limiter,
-  with the engine's retries (``engine.call_with_retries``), and records per export whether the
-  service confirmed it or why not.
+The deletion always happens in a worker (``erasure_propagate``, the ``propagate_erasure``
+task): queued as soon as the request commits with ``propagate_now``, otherwise when the
+export's next run ends (``confirm_after_run``). Each call is the backend's ``erase`` (the
+service's deletion for an erasure request, from the whole audience whatever the export's mode),
+through the connection's rate limiter and with the engine's retries
+(``engine.call_with_retries``). An export is confirmed only when its service confirmed that
+call; a refusal leaves it failed with the reason, and the next run's end tries again.
 
-Someone imported again after an erasure is new: the next run adds them (and the erasure is
-confirmed, as nothing of the old delivery is left).
+Someone imported again after an erasure is new: the next run adds them (and the erasure of
+that export is confirmed with it: the address now belongs to the new delivery).
 """
 
 from __future__ import annotations
@@ -101,10 +101,10 @@ def erasure_request(
     return erasure
 
 
-def _enqueue_propagation(erasure_id: int) -> None:
+def _enqueue_propagation(erasure_id: int, run_id: int | None = None) -> None:
     from exports.tasks import propagate_erasure
 
-    propagate_erasure.delay(erasure_id)
+    propagate_erasure.delay(erasure_id, run_id)
 
 
 def _mark_for_removal(
@@ -115,17 +115,18 @@ def _mark_for_removal(
     states = SyncState.objects.filter(email__in=addresses).select_related("export")
     records, touched, held = [], set(), set()
     for state in states:
+        # Also an address a mirror run removed, or whose person opted out at the service:
+        # neither deletes what the service keeps of the person.
         touched.add(state.export_id)
         held.add((state.export_id, state.email))
-        record = ErasureExport(
-            erasure=erasure, export=state.export, export_name=state.export.display_name
+        records.append(
+            ErasureExport(
+                erasure=erasure,
+                export=state.export,
+                export_name=state.export.display_name,
+                encrypted_address=crypto.encrypt_json({"address": state.email}),
+            )
         )
-        if state.state == SyncState.State.REMOVED:  # already off the list
-            record.status = Status.CONFIRMED
-            record.confirmed_at = timezone.now()
-        else:
-            record.encrypted_address = crypto.encrypt_json({"address": state.email})
-        records.append(record)
     in_flight = Export.objects.filter(runs__status__in=ExportRun.ACTIVE_STATUSES).distinct()
     for export in in_flight.order_by("pk"):
         for address in sorted(by_field.get(export.email_field, ())):
@@ -139,10 +140,9 @@ def _mark_for_removal(
                     )
                 )
     ErasureExport.objects.bulk_create(records)
-    SyncState.objects.filter(email__in=addresses, state=SyncState.State.REMOVED).delete()
     SyncState.objects.filter(email__in=addresses).update(state=SyncState.State.ERASING)
     unchanged.sync_state_changed(touched)
-    return [record for record in records if record.status == Status.PENDING]
+    return records
 
 
 def _address(record: ErasureExport) -> str:
@@ -170,12 +170,13 @@ def _fail(record: ErasureExport, reason) -> None:
     )
 
 
-def erasure_propagate(*, erasure_id: int) -> None:
-    """Remove the erased address from each list that has not confirmed yet, through the
+def erasure_propagate(*, erasure_id: int, run_id: int | None = None) -> None:
+    """Delete the erased person at each service that has not confirmed yet, through the
     export's connection: each call waits for the connection's rate limit (shared with its
     runs) and is retried on transient errors as a run's batches are. A refusal, or errors
-    that outlast the retries, leave that export failed with the reason (its next run tries
-    again). Runs in a worker (``exports.tasks.propagate_erasure``)."""
+    that outlast the retries, leave that export failed with the reason (its next run's end
+    tries again). ``run_id``: the run whose end asked for it, recorded with the confirmation.
+    Runs in a worker (``exports.tasks.propagate_erasure``)."""
     records = (
         ErasureExport.objects.filter(
             erasure_id=erasure_id, confirmed_at__isnull=True, export__connection__isnull=False
@@ -185,18 +186,19 @@ def erasure_propagate(*, erasure_id: int) -> None:
         .exclude(export__runs__status__in=ExportRun.ACTIVE_STATUSES)
         .select_related("export__connection")
     )
+    run = ExportRun.objects.filter(pk=run_id).first() if run_id else None
     for record in records:
-        _propagate_one(record)
+        _propagate_one(record, run)
 
 
-def _propagate_one(record: ErasureExport) -> None:
+def _propagate_one(record: ErasureExport, run: ExportRun | None) -> None:
     export = record.export
     address = _address(record)
     try:
         backend = backend_for(export.connection)
         limiter = RateLimiter(f"connection:{export.connection_id}", backend.rate_limit)
-        result = call_with_retries(
-            lambda: backend.remove(export.list_id, [address]),
+        call_with_retries(
+            lambda: backend.erase(export.list_id, address),
             limiter,
             threading.Event(),
             what=f"Erasure {record.erasure_id} at export {export.pk}",
@@ -205,24 +207,18 @@ def _propagate_one(record: ErasureExport) -> None:
         logger.info("Erasure %s at export %s: %s", record.erasure_id, export.pk, error)
         _fail(record, error.message)
         return
-    if result.failures:
-        _fail(record, result.failures[0].message)
-        return
-    _confirm(record, None)
+    _confirm(record, run if run is not None and run.export_id == export.pk else None)
 
 
 def confirm_after_run(sender, *, run_id: int, **kwargs) -> None:
     """``exports.signals.export_run_finished``: settle the erasures the run's export has not
     confirmed yet.
 
-    A run that started after the erasure knew of it: the address is confirmed gone unless it
-    is still ``ERASING`` (the run did not get to it). If it is in the list again, someone was
-    imported anew after the erasure, and the run added them as new.
-
-    A run that started before the erasure may have sent the person from recipients computed
-    before it: if the run left the address in the list, it becomes ``ERASING`` again; what
-    such a run leaves at the service is removed by the erasure's task at once, not on the
-    next run.
+    Where the export never delivered the address (no sync state), there is nothing to delete.
+    A run that started after the erasure and has the address in the list again added someone
+    imported anew: confirmed with it. Anything else is deleted at the service now, by the
+    erasure's task: the address still waiting (``ERASING``), and what a run that started
+    before the erasure delivered from recipients computed before it.
     """
     run = ExportRun.objects.get(pk=run_id)
     pending = ErasureExport.objects.filter(
@@ -237,11 +233,7 @@ def confirm_after_run(sender, *, run_id: int, **kwargs) -> None:
             .first()
         )
         started_before = run.started_at is not None and run.started_at < record.erasure.requested_at
-        if not started_before:
-            if state != SyncState.State.ERASING:
-                _confirm(record, run)
-            continue
-        if state in (None, SyncState.State.REMOVED):
+        if state is None or (state == SyncState.State.IN_LIST and not started_before):
             _confirm(record, run)
             continue
         if state != SyncState.State.ERASING:
@@ -251,4 +243,6 @@ def confirm_after_run(sender, *, run_id: int, **kwargs) -> None:
             unchanged.sync_state_changed([run.export_id])
         to_propagate.add(record.erasure_id)
     for erasure_id in sorted(to_propagate):
-        transaction.on_commit(lambda erasure_id=erasure_id: _enqueue_propagation(erasure_id))
+        transaction.on_commit(
+            lambda erasure_id=erasure_id: _enqueue_propagation(erasure_id, run.pk)
+        )

@@ -29,7 +29,7 @@ def scheduled_refresh() -> dict[str, int]:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def propagate_erasure(erasure_id: int) -> None:
+def propagate_erasure(erasure_id: int, run_id: int | None = None) -> None:
     from exports.erasures import erasure_propagate
 
-    erasure_propagate(erasure_id=erasure_id)
+    erasure_propagate(erasure_id=erasure_id, run_id=run_id)
