@@ -186,9 +186,9 @@ class SyncState(models.Model):
         IN_LIST = "in_list", _("In the list")
         OPTED_OUT = "opted_out", _("Opted out at the service")
         REMOVED = "removed", _("Removed by a mirror run")
-        # The person was erased (exports/erasures.py): the next run removes the address, whatever
-        # the export's sync mode.
-        ERASING = "erasing", _("Erased: removed on the next run")
+        # The person was erased (exports/erasures.py): runs leave the address alone, and the
+        # erasure deletes the person at the service, whatever the export's sync mode.
+        ERASING = "erasing", _("Erased: being deleted at the service")
 
     # The primary key is the only index: a first run writes a million rows here, and every
     # further index would be written for each of them (the key serves lookups by export).

@@ -1,5 +1,5 @@
-"""Each export of an erasure says where forgetting the address stands: pending, confirmed or
-failed (with the reason). Existing records: confirmed when they have a confirmation time,
+"""Each export of an erasure says where deleting the person stands: pending, confirmed or
+failed (with the reason); an erased address's sync state says it is being deleted. Existing records: confirmed when they have a confirmation time,
 pending otherwise (a refusal used to leave them pending for the next run)."""
 
 from django.db import migrations, models
@@ -27,4 +27,18 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(set_status, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="syncstate",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("in_list", "In the list"),
+                    ("opted_out", "Opted out at the service"),
+                    ("removed", "Removed by a mirror run"),
+                    ("erasing", "Erased: being deleted at the service"),
+                ],
+                default="in_list",
+                max_length=10,
+            ),
+        ),
     ]
