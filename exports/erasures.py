@@ -75,8 +75,8 @@ def erasure_request(
 ) -> Erasure:
     """Erase by customer id (that profile) or by email (every profile with that address).
 
-    Returns the record. With ``propagate_now`` a worker removes the address from each list as
-    soon as this commits (``erasure_propagate``); otherwise each export's next run does.
+    Returns the record. With ``propagate_now`` a worker deletes the person at each service as
+    soon as this commits (``erasure_propagate``); otherwise when each export's next run ends.
     """
     if customer_id:
         profiles = Profile.objects.filter(customer_id=customer_id)
@@ -95,7 +95,7 @@ def erasure_request(
     erased = profiles_erase(profile_ids=profile_ids, erasure_id=erasure.pk)
     erasure.profiles_erased, erasure.memberships_erased = erased.profiles, erased.memberships
     erasure.save(update_fields=["profiles_erased", "memberships_erased"])
-    pending = _mark_for_removal(erasure, addresses, by_field)
+    pending = _mark_for_deletion(erasure, addresses, by_field)
     if propagate_now and pending:
         transaction.on_commit(lambda: _enqueue_propagation(erasure.pk))
     return erasure
@@ -107,7 +107,7 @@ def _enqueue_propagation(erasure_id: int, run_id: int | None = None) -> None:
     propagate_erasure.delay(erasure_id, run_id)
 
 
-def _mark_for_removal(
+def _mark_for_deletion(
     erasure: Erasure, addresses: set[str], by_field: dict[str, set[str]]
 ) -> list[ErasureExport]:
     """A record per export that holds one of the addresses, and per address an export with a
@@ -151,7 +151,8 @@ def _address(record: ErasureExport) -> str:
 
 @transaction.atomic
 def _confirm(record: ErasureExport, run: ExportRun | None) -> None:
-    """The export's service confirmed the address is gone: forget it here too (once)."""
+    """The export's service confirmed the person is gone (or never had them): forget the
+    address here too (once)."""
     address = _address(record)
     confirmed = ErasureExport.objects.filter(pk=record.pk, confirmed_at__isnull=True).update(
         status=Status.CONFIRMED,
@@ -160,8 +161,10 @@ def _confirm(record: ErasureExport, run: ExportRun | None) -> None:
         confirmed_by_run=run,
         last_error="",
     )
-    if confirmed:
-        SyncState.objects.filter(export_id=record.export_id, email=address).delete()
+    if confirmed:  # the state of someone imported and delivered anew stays theirs
+        SyncState.objects.filter(
+            export_id=record.export_id, email=address, state=SyncState.State.ERASING
+        ).delete()
 
 
 def _fail(record: ErasureExport, reason) -> None:
@@ -175,8 +178,9 @@ def erasure_propagate(*, erasure_id: int, run_id: int | None = None) -> None:
     export's connection: each call waits for the connection's rate limit (shared with its
     runs) and is retried on transient errors as a run's batches are. A refusal, or errors
     that outlast the retries, leave that export failed with the reason (its next run's end
-    tries again). ``run_id``: the run whose end asked for it, recorded with the confirmation.
-    Runs in a worker (``exports.tasks.propagate_erasure``)."""
+    tries again). With ``run_id`` (the run whose end asked for it) only that run's export,
+    and the confirmation names the run. Runs in a worker (``exports.tasks.propagate_erasure``).
+    """
     records = (
         ErasureExport.objects.filter(
             erasure_id=erasure_id, confirmed_at__isnull=True, export__connection__isnull=False
@@ -187,6 +191,8 @@ def erasure_propagate(*, erasure_id: int, run_id: int | None = None) -> None:
         .select_related("export__connection")
     )
     run = ExportRun.objects.filter(pk=run_id).first() if run_id else None
+    if run_id:
+        records = records.filter(export_id=run.export_id if run else None)
     for record in records:
         _propagate_one(record, run)
 
@@ -207,7 +213,7 @@ def _propagate_one(record: ErasureExport, run: ExportRun | None) -> None:
         logger.info("Erasure %s at export %s: %s", record.erasure_id, export.pk, error)
         _fail(record, error.message)
         return
-    _confirm(record, run if run is not None and run.export_id == export.pk else None)
+    _confirm(record, run)
 
 
 def confirm_after_run(sender, *, run_id: int, **kwargs) -> None:

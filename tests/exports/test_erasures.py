@@ -313,3 +313,20 @@ def test_someone_imported_again_before_the_next_run_is_added_as_new_and_not_dele
     assert run.added == 1
     assert (ErasureExport.objects.get().status, service.erased) == (Status.CONFIRMED, [])
     assert "p0@example.com" in backend.lists["list-1"]
+    state = SyncState.objects.get(export=delivered, email="p0@example.com")
+    assert state.state == SyncState.State.IN_LIST  # theirs now: not sent as new again
+
+
+def test_a_runs_end_deletes_the_person_at_that_export_only(
+    delivered, everyone, make_export, service, django_capture_on_commit_callbacks
+):
+    other = make_export(everyone, display_name="Offers")
+    run_now(other)
+    erasure_request(user=None, customer_id="p0")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_now(delivered)
+
+    statuses = dict(ErasureExport.objects.values_list("export_id", "status"))
+    assert statuses == {delivered.pk: Status.CONFIRMED, other.pk: Status.PENDING}
+    assert service.erased == ["p0@example.com"]
