@@ -8,7 +8,4 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from api import erasure, schema  # noqa: F401 (schema registers its extensions)
-        from exports import signals
-
-        signals.export_run_finished.connect(erasure.confirm_after_run, dispatch_uid="api.erasures")
+        from api import schema  # noqa: F401 (schema registers its extensions)

@@ -12,7 +12,8 @@ class ExportsConfig(AppConfig):
         from celery.signals import worker_ready
 
         from connections import signals
-        from exports import receivers, selectors
+        from exports import erasures, receivers, selectors
+        from exports import signals as export_signals
         from segments import membership
 
         membership.count_days_in(selectors.schedule_time_zone_name)
@@ -23,4 +24,7 @@ class ExportsConfig(AppConfig):
         worker_ready.connect(receivers.resume_stalled_runs_soon, dispatch_uid="exports.resume")
         signals.connection_needs_reauthentication.connect(
             receivers.alert_connection_needs_reauthentication, dispatch_uid="exports.reauth_alert"
+        )
+        export_signals.export_run_finished.connect(
+            erasures.confirm_after_run, dispatch_uid="exports.erasures"
         )

@@ -17,10 +17,12 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection as db_connection
@@ -65,6 +67,7 @@ from segments.models import Segment
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
 WaitingFor = ExportRun.WaitingFor
+T = TypeVar("T")
 OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ("sent", "failed", "added", "updated", "removed")
 STATISTICS_AFTER_ROWS = 10_000
@@ -404,40 +407,53 @@ def _next_batch(rows: list[tuple]) -> Batch | None:
 def _push_with_retries(
     backend: Backend, list_id: str, batch: Batch, limiter: RateLimiter, stop: threading.Event
 ) -> PushResult:
-    """Push one batch, waiting out rate limits and retrying transient errors with backoff.
+    """Push one batch with ``call_with_retries``. Runs in a pool thread."""
 
-    Waiting for a rate limit does not use up the retry budget. Runs in a pool thread.
-    """
-    attempt = 0
-    rate_limited_for = 0.0
+    def send() -> PushResult:
+        started = time.monotonic()
+        if batch.removing:
+            result = backend.remove(list_id, [record.email for record in batch.records])
+        else:
+            result = backend.push(list_id, batch.records)
+        batch.round_trip = time.monotonic() - started
+        return result
+
     try:
-        while True:
-            if stop.is_set():
-                raise RunCancelled
-            limiter.acquire(stopped=stop.is_set)
-            started = time.monotonic()
-            try:
-                if batch.removing:
-                    result = backend.remove(list_id, [record.email for record in batch.records])
-                else:
-                    result = backend.push(list_id, batch.records)
-                batch.round_trip = time.monotonic() - started
-                return result
-            except RateLimited as error:
-                wait_for = error.wait if error.hinted else _backoff(min(attempt + 1, 6))
-                rate_limited_for += wait_for
-                if rate_limited_for > settings.EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS:
-                    raise Transient(messages.RATE_LIMITED_TOO_LONG) from error
-                stop.wait(wait_for)
-            except (Transient, AuthExpired) as error:
-                attempt += 1
-                if attempt > settings.EXPORT_MAX_RETRIES:
-                    raise
-                logger.info("Batch %s-%s: %s; retry %s", batch.first, batch.last, error, attempt)
-                stop.wait(_retry_pause(error, attempt))
+        return call_with_retries(send, limiter, stop, what=f"Batch {batch.first}-{batch.last}")
     finally:
         if db_connection.connection is not None:  # a token refresh used the database here
             db_connection.close()
+
+
+def call_with_retries(
+    call: Callable[[], T], limiter: RateLimiter, stop: threading.Event, *, what: str
+) -> T:
+    """Make one call to a service (a batch, an erasure), each attempt through the rate limiter,
+    waiting out rate limits and retrying transient errors with backoff.
+
+    Waiting for a rate limit does not use up the retry budget. Raises the last error when the
+    retries run out, or at once for a permanent one; ``RunCancelled`` when ``stop`` is set.
+    """
+    attempt = 0
+    rate_limited_for = 0.0
+    while True:
+        if stop.is_set():
+            raise RunCancelled
+        limiter.acquire(stopped=stop.is_set)
+        try:
+            return call()
+        except RateLimited as error:
+            wait_for = error.wait if error.hinted else _backoff(min(attempt + 1, 6))
+            rate_limited_for += wait_for
+            if rate_limited_for > settings.EXPORT_MAX_RATE_LIMIT_WAIT_SECONDS:
+                raise Transient(messages.RATE_LIMITED_TOO_LONG) from error
+            stop.wait(wait_for)
+        except (Transient, AuthExpired) as error:
+            attempt += 1
+            if attempt > settings.EXPORT_MAX_RETRIES:
+                raise
+            logger.info("%s: %s; retry %s", what, error, attempt)
+            stop.wait(_retry_pause(error, attempt))
 
 
 def _retry_pause(error: BackendError, attempt: int) -> float:

@@ -199,9 +199,9 @@ class SyncState(models.Model):
         IN_LIST = "in_list", _("In the list")
         OPTED_OUT = "opted_out", _("Opted out at the service")
         REMOVED = "removed", _("Removed by a mirror run")
-        # The person was erased (api/erasure.py): the next run removes the address, whatever
-        # the export's sync mode.
-        ERASING = "erasing", _("Erased: removed on the next run")
+        # The person was erased (exports/erasures.py): runs leave the address alone, and the
+        # erasure deletes the person at the service, whatever the export's sync mode.
+        ERASING = "erasing", _("Erased: being deleted at the service")
 
     # The primary key is the only index: a first run writes a million rows here, and every
     # further index would be written for each of them (the key serves lookups by export).
@@ -319,3 +319,68 @@ class RefreshSchedule(models.Model):
     def load(cls) -> RefreshSchedule:
         schedule, _created = cls.objects.get_or_create(pk=1)
         return schedule
+
+
+class Erasure(models.Model):
+    """Someone erased a person: who, when, by which key, and what went (the address is never
+    kept in clear: ``address_hash`` is an HMAC-SHA256 under ``ERASURE_HASH_KEY``, so a later
+    request about the same address can be matched to the record).
+
+    Moved here from the API app with its table (``api_erasure``): exports own the forgetting.
+    """
+
+    class Key(models.TextChoices):
+        CUSTOMER_ID = "customer_id", _("customer id")
+        EMAIL = "email", _("email")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    erased_by = models.CharField(_("erased by"), max_length=20, choices=Key.choices)
+    address_hash = models.CharField(max_length=64, db_index=True)
+    profiles_erased = models.PositiveIntegerField(default=0)
+    memberships_erased = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "api_erasure"
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erasure {self.pk}"
+
+
+class ErasureExport(models.Model):
+    """One export that delivered the erased address, and how forgetting it there went.
+
+    The address is kept encrypted (``core.crypto``) only until the export confirmed.
+    Pending until confirmed; failed (with the reason in ``last_error``) when the last attempt
+    was refused or ran out of retries, which the export's next run or another propagation may
+    still turn into confirmed.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        CONFIRMED = "confirmed", _("Confirmed")
+        FAILED = "failed", _("Failed")
+
+    erasure = models.ForeignKey(Erasure, on_delete=models.CASCADE, related_name="exports")
+    export = models.ForeignKey(Export, null=True, on_delete=models.SET_NULL, related_name="+")
+    export_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    #: The address, encrypted; emptied once the export confirmed.
+    encrypted_address = models.TextField(blank=True, default="")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    #: The run that removed the address, or null when the erasure's own task did.
+    confirmed_by_run = models.ForeignKey(
+        ExportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Why the last attempt failed (stored, shown in the reader's language).
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "api_erasureexport"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.erasure_id}:{self.export_name}"

@@ -317,10 +317,11 @@ def queue_removals(run: ExportRun, still_in_list: int) -> int:
             " row_number() OVER (ORDER BY s.email) AS position, s.email,"
             f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
             f" '' AS fields_hash FROM {SyncState._meta.db_table} s"
-            # Erased people's addresses go in every mode (api/erasure.py).
-            " WHERE s.export_id = %s AND (%s AND s.state = %s OR s.state = %s) AND NOT EXISTS ("
+            # Not erased people's addresses: the erasure deletes them at the service, which a
+            # removal does not (exports/erasures.py).
+            " WHERE s.export_id = %s AND %s AND s.state = %s AND NOT EXISTS ("
             f"SELECT 1 FROM {table.name} m WHERE m.email = s.email)",
-            (export.pk, mirror, SyncState.State.IN_LIST, SyncState.State.ERASING),
+            (export.pk, mirror, SyncState.State.IN_LIST),
         )
         index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
         cursor.execute(f"CREATE INDEX {index} ON {table.removals} (position)")

@@ -40,3 +40,10 @@ def scheduled_refresh() -> dict[str, int]:
     from exports.schedule import run_refresh_chain
 
     return run_refresh_chain()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def propagate_erasure(erasure_id: int, run_id: int | None = None) -> None:
+    from exports.erasures import erasure_propagate
+
+    erasure_propagate(erasure_id=erasure_id, run_id=run_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
+from django.db.models import Count, F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 import audit
@@ -26,7 +30,7 @@ from segments.importing import (
     import_csv,
     import_json_records,
 )
-from segments.models import ProfileImport, Segment, SegmentRefresh
+from segments.models import Profile, ProfileImport, Segment, SegmentMember, SegmentRefresh
 from segments.rules import RuleError, segments_used, validate
 
 logger = logging.getLogger(__name__)
@@ -226,6 +230,47 @@ def segment_refresh(*, segment_id: int, now: datetime | None = None) -> Segment:
             sender=Segment, segment_id=segment.pk, joined=outcome.joined, left=outcome.left
         )
     return segment
+
+
+@dataclass(frozen=True)
+class ProfilesErased:
+    profiles: int
+    memberships: int
+
+
+@transaction.atomic
+def profiles_erase(*, profile_ids: Collection[int], erasure_id: int) -> ProfilesErased:
+    """Delete these profiles and their segment memberships (erasure ``erasure_id``).
+
+    The segments they were members of have their stored member count lowered in the same
+    transaction (and their members' version moved on, as a refresh that saw them leave would),
+    so counts are right at once, not at the next refresh. One audit entry records the erasure
+    with its numbers only: nothing that names the person.
+    """
+    profile_ids = list(profile_ids)
+    memberships = SegmentMember.objects.filter(profile_id__in=profile_ids)
+    lost = dict(memberships.order_by().values_list("segment_id").annotate(lost=Count("profile_id")))
+    # Lock the segments first, in one order, so that two erasures never wait on each other.
+    list(Segment.objects.filter(pk__in=lost).order_by("pk").select_for_update().values("pk"))
+    for segment_id, count in lost.items():
+        Segment.objects.filter(pk=segment_id).update(
+            member_count=Greatest(F("member_count") - count, 0),
+            members_version=F("members_version") + 1,
+        )
+    removed = memberships.delete()[0]
+    profiles = Profile.objects.filter(pk__in=profile_ids).delete()[1].get(Profile._meta.label, 0)
+    audit.record(
+        "profile.erased",
+        object_type="erasure",
+        object_id=erasure_id,
+        object_label=f"erasure {erasure_id}",
+        after={
+            "profiles_erased": profiles,
+            "memberships_erased": removed,
+            "segments": {str(pk): count for pk, count in sorted(lost.items())},
+        },
+    )
+    return ProfilesErased(profiles=profiles, memberships=removed)
 
 
 def profile_import_start(*, upload: UploadedFile, column_map: ColumnMap, user) -> ProfileImport:

@@ -382,7 +382,7 @@ API_RATE_LIMIT = env("API_RATE_LIMIT", default="1200/min")
 API_PAGE_SIZE = 100
 # A bulk upsert of 10,000 profiles with their attributes is a body of several megabytes.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
-# Erasures keep a keyed hash of the address, never the address (api/erasure.py).
+# Erasures keep a keyed hash of the address, never the address (exports/erasures.py).
 ERASURE_HASH_KEY = env("ERASURE_HASH_KEY", default=SECRET_KEY or "")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

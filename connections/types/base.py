@@ -351,6 +351,15 @@ class Backend:
         Addresses that are not on the list count as removed."""
         raise NotImplementedError
 
+    def erase(self, list_id: str, email: str) -> None:
+        """Delete this person's data at the service for an erasure request, whatever the
+        export's mode (a tag or marker export erases the person from the whole audience), with
+        the call the service's contract names for it (its removal section).
+
+        Returns only when the service confirmed the deletion, or answered that it holds no
+        such person; raises a ``BackendError`` otherwise (``Permanent`` for a refusal)."""
+        raise NotImplementedError
+
     # Helpers for subclasses ----------------------------------------------------------------------
 
     def _check_batch(self, batch: Sequence[Any], limit: int | None = None) -> None:

@@ -1,6 +1,6 @@
-"""Erasure against both fakes over HTTP: the export run (in this process, Celery eager)
-removes the erased address from the list whatever the sync mode, or the API removes it at
-once."""
+"""Erasure against both fakes over HTTP: the person is deleted at the service (Celery eager,
+in this process) when the export's next run ends, whatever the sync mode, or at once with
+``?propagate=now``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import time
 import pytest
 from django.utils import timezone
 
-from api.models import ErasureExport
 from connections.models import Connection
 from connections.services import credentials_encrypt
 from exports import services
-from exports.models import Export, SyncState
+from exports.models import ErasureExport, Export, SyncState
 from fakes.testing import running_fake
 from segments.services import segment_refresh
 from tests.connections import test_backend_contract as contract
@@ -82,6 +81,15 @@ def on_list(fake, export: Export) -> set[str]:
     return kind.members(fake, export.list_id)
 
 
+def holds(fake, export: Export, email: str) -> bool:
+    """Whether the service still keeps the person, read from the fake's own state."""
+    kind = {
+        "campaign_monitor": contract.TestCampaignMonitorBackend,
+        "autopilot": contract.TestAutopilotBackend,
+    }[export.connection.kind]
+    return kind.holds(fake, export.list_id, email)
+
+
 def run(export: Export):
     for segment in export.segments.all():
         segment_refresh(segment_id=segment.pk)
@@ -100,7 +108,7 @@ def people():
 
 @pytest.mark.parametrize("kind", ["campaign_monitor", "autopilot"])
 @pytest.mark.parametrize("sync_mode", ["add_update", "mirror"])
-def test_an_erased_person_leaves_the_list_on_the_next_run(
+def test_an_erased_person_is_deleted_at_the_service_when_the_next_run_ends(
     request, kind, sync_mode, api_alice, alice, people
 ):
     fake = request.getfixturevalue("cm" if kind == "campaign_monitor" else "autopilot_fake")
@@ -113,16 +121,18 @@ def test_an_erased_person_leaves_the_list_on_the_next_run(
     assert [(e["export"], e["confirmed"]) for e in body["exports"]] == [(export.pk, False)]
 
     second = run(export)
-    assert second.removed == 1, second.last_error
     assert on_list(fake, export) == {"person0@example.com", "person2@example.com"}
+    assert not holds(fake, export, "person1@example.com")
     record = ErasureExport.objects.get()
-    assert (record.confirmed_by_run_id, record.encrypted_address) == (second.pk, "")
+    assert (record.status, record.confirmed_by_run_id, record.encrypted_address) == (
+        ErasureExport.Status.CONFIRMED,
+        second.pk,
+        "",
+    )
     assert not SyncState.objects.filter(export=export, email="person1@example.com").exists()
 
 
-def test_with_propagate_now_the_address_leaves_the_list_at_once(
-    api_alice, alice, people, autopilot_fake
-):
+def test_with_propagate_now_the_person_is_deleted_at_once(api_alice, alice, people, autopilot_fake):
     export = autopilot_export(autopilot_fake, alice, people, "add_update")
     run(export)
     response = api_alice.post(
@@ -130,6 +140,7 @@ def test_with_propagate_now_the_address_leaves_the_list_at_once(
     )
     assert response.status_code == 201
     assert on_list(autopilot_fake, export) == {"person0@example.com", "person1@example.com"}
+    assert not holds(autopilot_fake, export, "person2@example.com")
     record = ErasureExport.objects.get()
     assert record.confirmed_at is not None and record.confirmed_by_run_id is None
     assert run(export).removed == 0

@@ -153,7 +153,7 @@ def test_erasing_by_email_keeps_no_address_in_clear(api_alice):
         "/api/v1/profiles/erase/", {"email": "secret.person@example.com"}, format="json"
     )
     assert response.json()["profiles_erased"] == 2
-    from api.models import Erasure
+    from exports.models import Erasure
 
     stored = Erasure.objects.values().get()
     assert "secret" not in str(stored).lower()

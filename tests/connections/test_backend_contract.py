@@ -1,8 +1,9 @@
 """One contract every destination backend keeps, run against each type's local fake.
 
 A new destination adds a subclass with a ``fake`` fixture (its running fake), a ``backend``
-fixture that returns a backend connected to it, and ``members``, which reads from the fake's
-state who is on a list; every test here must pass unchanged.
+fixture that returns a backend connected to it, ``members``, which reads from the fake's
+state who is on a list, and ``holds``, whether the service still keeps a person's data; every
+test here must pass unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class BackendContract:
     @staticmethod
     def members(fake, destination: str) -> set[str]:
         """The lower-cased addresses on the list, as the fake holds it."""
+        raise NotImplementedError
+
+    @staticmethod
+    def holds(fake, destination: str, email: str) -> bool:
+        """Whether the service still keeps this person (as far as its API can delete them)."""
         raise NotImplementedError
 
     def records(self, count: int, start: int = 0) -> list[Record]:
@@ -94,12 +100,37 @@ class BackendContract:
         assert backend.remove(destination, ["member0@example.com"]).failures == []
         assert self.members(fake, destination) == {"member1@example.com"}
 
+    def test_an_erased_person_is_deleted_at_the_service_not_only_taken_off(
+        self, fake, backend, destination
+    ):
+        backend.push(destination, self.records(2))
+        backend.erase(destination, "member0@example.com")
+        assert not self.holds(fake, destination, "member0@example.com")
+        assert self.holds(fake, destination, "member1@example.com")
+        assert self.members(fake, destination) == {"member1@example.com"}
+
+    def test_someone_removed_earlier_is_still_erased(self, fake, backend, destination):
+        backend.push(destination, self.records(1))
+        backend.remove(destination, ["member0@example.com"])
+        backend.erase(destination, "member0@example.com")
+        assert not self.holds(fake, destination, "member0@example.com")
+
+    def test_erasing_someone_the_service_never_had_is_confirmed(self, fake, backend, destination):
+        backend.erase(destination, "never.sent@example.com")  # returns: nothing to delete
+        assert not self.holds(fake, destination, "never.sent@example.com")
+
 
 class TestCampaignMonitorBackend(BackendContract):
     @staticmethod
     def members(fake, destination):
         subscribers = fake.state(list=destination)["lists"][destination]["subscribers"]
         return {email for email, s in subscribers.items() if s["State"] == "Active"}
+
+    @staticmethod
+    def holds(fake, destination, email):
+        """Campaign Monitor's one deletion leaves the subscriber in the Deleted state."""
+        subscribers = fake.state(list=destination)["lists"][destination]["subscribers"]
+        return email in subscribers and subscribers[email]["State"] != "Deleted"
 
     @pytest.fixture
     def fake(self):
@@ -134,6 +165,10 @@ class TestAutopilotBackend(BackendContract):
     def members(fake, destination):
         return set(fake.state(list=destination)["accounts"][0]["lists"][destination]["members"])
 
+    @staticmethod
+    def holds(fake, destination, email):
+        return email in fake.state()["accounts"][0]["contacts"]
+
     @pytest.fixture
     def fake(self):
         with running_fake("autopilot", rate_limit=0) as fake:
@@ -155,6 +190,13 @@ class MailchimpContract(BackendContract):
             for email, member in state.items()
             if member["status"] == "subscribed" and (not tag or tag in member["tags"])
         }
+
+    @staticmethod
+    def holds(fake, destination, email):
+        """Archived members keep their data; permanently deleted ones are only "forgotten"."""
+        audience = destination.partition("#")[0]
+        state = fake.state(list=audience)["accounts"][0]["audiences"][audience]
+        return email in state["members"]
 
     @pytest.fixture
     def fake(self, settings):
@@ -209,6 +251,11 @@ class TestMailchimpBackendWithATag(MailchimpContract):
 
 
 class OrttoContract(BackendContract):
+    @staticmethod
+    def holds(fake, destination, email):
+        """Archived people are still held (for 29 days); deleted ones are gone."""
+        return any(email in account["people"] for account in fake.state()["accounts"])
+
     @staticmethod
     def members(fake, destination):
         state = fake.state(list=destination)["accounts"]

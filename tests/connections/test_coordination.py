@@ -19,6 +19,9 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 def short_pauses(monkeypatch):
     monkeypatch.setattr(coordination, "FIRST_PAUSE_SECONDS", 0.001)
     monkeypatch.setattr(coordination, "LONGEST_PAUSE_SECONDS", 0.01)
+    yield
+    # A caller that stopped while waiting leaves the outage open until a call succeeds.
+    monkeypatch.setattr(coordination, "_outage_began", None)
 
 
 class Flaky:

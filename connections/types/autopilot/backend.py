@@ -136,6 +136,10 @@ class AutopilotBackend(Backend):
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 
+    def erase(self, list_id: str, email: str) -> None:
+        """``DELETE /contact/{email}``: the contact goes from the account, not only the list."""
+        self.client.delete_contact(email)
+
     @staticmethod
     def _contact(record: Record, list_id: str) -> dict[str, Any]:
         contact: dict[str, Any] = {"Email": record.email, "_autopilot_list": list_id}

@@ -134,6 +134,17 @@ class AutopilotClient(ServiceClient):
 
     # Contacts ----------------------------------------------------------------------------------
 
+    def delete_contact(self, contact: str) -> bool:
+        """Delete a contact (id or email) from the account, every list with it; False when
+        Autopilot has no such contact."""
+        try:
+            self._api("DELETE", f"contact/{quote(contact, safe='')}")
+        except NotFound as error:
+            if "contact" in error.service_message.lower():
+                return False
+            raise
+        return True
+
     def upsert_contacts(
         self, contacts: Sequence[Mapping[str, Any]], *, list_id: str = ""
     ) -> dict[str, Any]:

@@ -175,6 +175,17 @@ class CampaignMonitorBackend(Backend):
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 
+    def erase(self, list_id: str, email: str) -> None:
+        """``DELETE /subscribers/{listid}.json``: the only deletion the API offers (the
+        subscriber becomes Deleted in this list; Campaign Monitor keeps that state)."""
+        try:
+            self.client.delete_subscriber(list_id, email)
+        except ListNotFound:
+            raise
+        except Permanent as error:
+            if error.code != CODE_NOT_IN_LIST:
+                raise
+
     def _subscriber(self, record: Record) -> dict[str, Any]:
         custom_fields = (
             [

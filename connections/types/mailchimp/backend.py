@@ -264,6 +264,15 @@ class MailchimpBackend(Backend):
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(accepted=len(emails) - len(failures), failures=failures)
 
+    def erase(self, list_id: str, email: str) -> None:
+        """Permanently delete the member from the audience (``delete-permanent``), also for an
+        export to one tag of it: the person leaves the audience, not only the tag."""
+        audience_id, _tag = split_destination(list_id)
+        try:
+            self.client.delete_permanent(audience_id, email)
+        except NotFound:
+            self._check_audience(audience_id)  # not on the audience (or deleted before)
+
     # Helpers -------------------------------------------------------------------------------
 
     def _tags_for(self, audience_id: str) -> tuple[str, str]:

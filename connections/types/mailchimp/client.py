@@ -194,6 +194,12 @@ class MailchimpClient(ServiceClient):
         """Archive a member (never the permanent delete, which blocks the address forever)."""
         self._api("DELETE", f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}")
 
+    def delete_permanent(self, list_id: str, email: str) -> None:
+        """Erase a member's data for an erasure request: the address can never be added to
+        this audience again (so never for people who only left a segment)."""
+        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}"
+        self._api("POST", f"{path}/actions/delete-permanent")
+
     def set_tag(self, list_id: str, email: str, tag: str, *, active: bool) -> None:
         path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}/tags"
         status = "active" if active else "inactive"

@@ -75,6 +75,8 @@ class OrttoBackend(Backend):
         super().__init__(store)
         self.client = client or OrttoClient(store)
         self._markers: dict[str, str] = {}
+        #: Whom ``erase`` found, by address: once archived, a person is not found by email.
+        self._erasing: dict[str, str] = {}
 
     @property
     def rate_limit(self) -> float:  # type: ignore[override]
@@ -155,6 +157,17 @@ class OrttoBackend(Backend):
         marker = self._marker(list_id)
         people = [{"str::email": email, marker: False} for email in emails]
         return self._result(list(emails), self.client.merge(people, skip_non_existing=True))
+
+    def erase(self, list_id: str, email: str) -> None:
+        """Archive, then delete the person (Ortto deletes only archived people): they go from
+        the whole account, not only from this audience's marker."""
+        key = email.strip().lower()
+        person_id = self._erasing.get(key) or self.client.find_person_id(email)
+        if not person_id:
+            return  # Ortto holds no one (not archived) with this address
+        self._erasing[key] = person_id  # a retry after the archive finds them by id only
+        self.client.archive([person_id])
+        self.client.delete([person_id])
 
     # Helpers -------------------------------------------------------------------------------
 

@@ -74,6 +74,28 @@ class OrttoClient(ServiceClient):
         reply = self._api("POST", "person/merge", body)
         return list((reply or {}).get("people") or [])
 
+    def find_person_id(self, email: str) -> str | None:
+        """The id of the person with this address, or None when Ortto has none: a merge that
+        changes nothing (``merge_strategy`` 3) and creates no one (``skip_non_existing``)."""
+        body = {
+            "people": [{"fields": {"str::email": email}}],
+            "async": False,
+            "merge_by": ["str::email"],
+            "merge_strategy": 3,
+            "find_strategy": 0,
+            "skip_non_existing": True,
+        }
+        people = (self._api("POST", "person/merge", body) or {}).get("people") or []
+        found = people[0] if people and isinstance(people[0], Mapping) else {}
+        return str(found.get("person_id") or "") or None
+
+    def archive(self, person_ids: Sequence[str]) -> None:
+        self._api("PUT", "person/archive", {"inclusion_ids": list(person_ids)})
+
+    def delete(self, person_ids: Sequence[str]) -> None:
+        """Delete archived people (Ortto deletes no one who is not archived)."""
+        self._api("DELETE", "person/delete", {"inclusion_ids": list(person_ids)})
+
     # The one way out, and the one place errors are made ----------------------------------------
 
     def _error_for(self, response: requests.Response) -> BackendError | None:

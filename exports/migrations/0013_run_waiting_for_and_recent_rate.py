@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0010_nothing_changed'),
+        ('exports', '0012_erasureexport_status'),
     ]
 
     operations = [
