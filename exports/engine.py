@@ -64,7 +64,7 @@ from segments.models import Segment
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
 OPTED_OUT = SyncState.State.OPTED_OUT
-COUNTED = ("sent", "failed", "added", "updated", "removed")
+COUNTED = ExportRun.BATCH_COUNTS
 STATISTICS_AFTER_ROWS = 10_000
 
 

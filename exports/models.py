@@ -100,6 +100,24 @@ class ExportRun(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    #: A run in one of these has ended for good: ``exports.runs`` sets its ``finished_at``.
+    FINISHED_STATUSES = (
+        Status.SUCCEEDED,
+        Status.COMPLETED_WITH_WARNINGS,
+        Status.FAILED,
+        Status.SKIPPED,
+        Status.CANCELLED,
+    )
+    #: The finished runs that went through to the end and delivered.
+    DELIVERED_STATUSES = (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS)
+
+    #: The run's counts, in the order the pages, the API and the webhook payload show them.
+    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped")
+    #: The counts that together account for every address the run considered (its members and
+    #: the addresses to remove): each is added, updated, unchanged, removed, failed or skipped.
+    OUTCOME_COUNTS = ("added", "updated", "unchanged", "removed", "failed", "skipped")
+    #: The counts that each acknowledged batch adds to; the others are known before the first.
+    BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed")
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", _("Schedule")

@@ -208,7 +208,7 @@ def export_pause_schedule_if_failing(run: ExportRun) -> bool:
     latest = list(
         ExportRun.objects.filter(export_id=run.export_id, pk__lte=run.pk)
         .filter(
-            Q(status__in=[Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS])
+            Q(status__in=ExportRun.DELIVERED_STATUSES)
             | Q(status=Status.FAILED, trigger=ExportRun.Trigger.SCHEDULE)
         )
         .order_by("-pk")
