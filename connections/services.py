@@ -30,6 +30,7 @@ from connections.types.base import (
     BackendError,
     DestinationList,
     StepResult,
+    StepStatus,
 )
 
 logger = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ def connection_test(*, connection_id: int) -> list[StepResult]:
     """Run the type's connection test through the real client, and record the outcome."""
     connection = Connection.objects.get(pk=connection_id)
     steps = backend_for(connection).test()
-    failed = next((step for step in steps if step.status == "failed"), None)
+    failed = next((step for step in steps if step.status == StepStatus.FAILED), None)
     connection.refresh_from_db(fields=["status"])
     if failed is None:
         _mark_healthy(connection)

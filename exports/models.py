@@ -86,20 +86,32 @@ class Export(models.Model):
     def is_detached(self) -> bool:
         return self.connection_id is None
 
+    @property
+    def is_mirror(self) -> bool:
+        return self.sync_mode == self.SyncMode.MIRROR
+
+
+class RunStatus(models.TextChoices):
+    """``ExportRun.Status``; declared outside the model so that its ``Meta`` can name them."""
+
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Successful")
+    COMPLETED_WITH_WARNINGS = "completed_with_warnings", _("Completed with warnings")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+#: ``ExportRun.ACTIVE_STATUSES``: a run in one of these holds its export (one at a time).
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
 
 class ExportRun(models.Model):
     """One push of an export. States move only through ``exports.runs`` (guarded transitions)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Successful")
-        COMPLETED_WITH_WARNINGS = "completed_with_warnings", _("Completed with warnings")
-        FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("Skipped")
-        CANCELLED = "cancelled", _("Cancelled")
-
-    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    Status = RunStatus
+    ACTIVE_STATUSES = ACTIVE_RUN_STATUSES
     #: A run in one of these has ended for good: ``exports.runs`` sets its ``finished_at``.
     FINISHED_STATUSES = (
         Status.SUCCEEDED,
@@ -169,7 +181,7 @@ class ExportRun(models.Model):
             # Never two runs of one export at once, whatever the workers do.
             models.UniqueConstraint(
                 fields=["export"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=list(ACTIVE_RUN_STATUSES)),
                 name="one_active_run_per_export",
             )
         ]
@@ -180,6 +192,18 @@ class ExportRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    @property
+    def is_completed_with_warnings(self) -> bool:
+        return self.status == self.Status.COMPLETED_WITH_WARNINGS
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == self.Status.CANCELLED
 
     @property
     def processed(self) -> int:

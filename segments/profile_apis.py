@@ -15,6 +15,7 @@ from api import erasure
 from api.fields import TextField
 from api.filtering import FilterSet
 from segments import services
+from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
 from segments.models import Profile
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
@@ -67,7 +68,7 @@ class BulkUpsertSerializer(serializers.Serializer):
 class RecordResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     customer_id = serializers.CharField(allow_null=True)
-    result = serializers.ChoiceField(choices=["created", "updated", "unchanged", "rejected"])
+    result = serializers.ChoiceField(choices=[CREATED, UPDATED, UNCHANGED, REJECTED])
     reason = serializers.CharField(allow_null=True)
 
 
