@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 import audit
+from audit.actions import AuditAction
 from config.translation import LaterText, stored
 from connections import crypto, signals
 from connections.models import Connection
@@ -186,7 +187,7 @@ def connection_create(
     )
     if add_creator_as_export_user and created_by is not None:
         connection.export_users.add(created_by)
-    audit.record("connection.created", connection)
+    audit.record(AuditAction.CONNECTION_CREATED, connection)
     return connection
 
 
@@ -217,7 +218,11 @@ def connection_update(
             connection.export_users.add(user)
         else:
             connection.export_users.remove(user)
-    action = "connection.credentials_replaced" if credentials else "connection.updated"
+    action = (
+        AuditAction.CONNECTION_CREDENTIALS_REPLACED
+        if credentials
+        else AuditAction.CONNECTION_UPDATED
+    )
     audit.record(action, connection, before=before)
     return connection
 
@@ -240,7 +245,7 @@ def connection_set_encrypted_credentials(
             "updated_at",
         ]
     )
-    audit.record("connection.reauthenticated", connection, before=before)
+    audit.record(AuditAction.CONNECTION_REAUTHENTICATED, connection, before=before)
     return connection
 
 
@@ -253,7 +258,10 @@ def connection_delete(*, connection: Connection, dependants_action: str = "") ->
             sender=Connection, connection=connection, dependants_action=dependants_action
         )
         audit.record(
-            "connection.deleted", connection, before=audit.snapshot(connection), after=None
+            AuditAction.CONNECTION_DELETED,
+            connection,
+            before=audit.snapshot(connection),
+            after=None,
         )
         connection.delete()
 
@@ -344,7 +352,9 @@ def credentials_reencrypt_all() -> int:
                 encrypted_credentials=crypto.reencrypt(row.encrypted_credentials)
             )
         count += 1
-    audit.record("connection.keys_rotated", object_type="connection", after={"connections": count})
+    audit.record(
+        AuditAction.CONNECTION_KEYS_ROTATED, object_type="connection", after={"connections": count}
+    )
     return count
 
 

@@ -15,6 +15,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 import audit
+from audit.actions import AuditAction
 from config.translation import gettext_later as _
 from config.translation import stored
 from segments import membership, signals, tasks
@@ -48,7 +49,11 @@ def segment_save(
     segment.name, segment.description, segment.rules = name, description, rules
     segment.save()
     segment.uses.set(segments_used(rules))
-    audit.record("segment.updated" if before else "segment.created", segment, before=before)
+    audit.record(
+        AuditAction.SEGMENT_UPDATED if before else AuditAction.SEGMENT_CREATED,
+        segment,
+        before=before,
+    )
     return segment
 
 
@@ -65,7 +70,7 @@ def segment_delete(*, segment: Segment) -> None:
             _("“%(name)s” cannot be removed: %(users)s use it. Change or remove those first.")
             % {"name": segment.name, "users": ", ".join(f"“{user.name}”" for user in users)}
         )
-    audit.record("segment.deleted", segment, before=audit.snapshot(segment), after=None)
+    audit.record(AuditAction.SEGMENT_DELETED, segment, before=audit.snapshot(segment), after=None)
     segment.delete()
 
 
