@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 import audit
 from accounts.roles import ROLES_BY_RANK, Role, role_of
+from audit.actions import AuditAction
 
 
 class LastAdministrator(Exception):
@@ -52,7 +53,7 @@ def user_set_role(*, user: User, role: Role) -> None:
     before = role_of(user)
     user.groups.remove(*Group.objects.filter(name__in=[r.group_name for r in ROLES_BY_RANK]))
     user.groups.add(Group.objects.get(name=role.group_name))
-    audit.record("user.role_changed", user, before={"role": before}, after={"role": role})
+    audit.record(AuditAction.USER_ROLE_CHANGED, user, before={"role": before}, after={"role": role})
 
 
 @transaction.atomic
@@ -66,14 +67,18 @@ def user_deactivate(*, user: User) -> None:
     _refuse_if_last_administrator(user)
     user.is_active = False
     user.save(update_fields=["is_active"])
-    audit.record("user.deactivated", user, before={"is_active": True}, after={"is_active": False})
+    audit.record(
+        AuditAction.USER_DEACTIVATED, user, before={"is_active": True}, after={"is_active": False}
+    )
 
 
 @transaction.atomic
 def user_reactivate(*, user: User) -> None:
     user.is_active = True
     user.save(update_fields=["is_active"])
-    audit.record("user.reactivated", user, before={"is_active": False}, after={"is_active": True})
+    audit.record(
+        AuditAction.USER_REACTIVATED, user, before={"is_active": False}, after={"is_active": True}
+    )
 
 
 @transaction.atomic
@@ -95,9 +100,11 @@ def user_create_or_update(
     elif created:
         user.set_unusable_password()
     user.save()
-    audit.record("user.created" if created else "user.updated", user, before=before)
+    audit.record(
+        AuditAction.USER_CREATED if created else AuditAction.USER_UPDATED, user, before=before
+    )
     if password:
-        audit.record("user.password_set", user, after={})
+        audit.record(AuditAction.USER_PASSWORD_SET, user, after={})
     user_set_role(user=user, role=role)
     return user, created
 
@@ -112,7 +119,7 @@ def user_invite(
     user = User(username=username, email=email, first_name=first_name, last_name=last_name)
     user.set_unusable_password()
     user.save()
-    audit.record("user.created", user)
+    audit.record(AuditAction.USER_CREATED, user)
     user_set_role(user=user, role=role)
     transaction.on_commit(lambda: send_set_password_link(user=user, invitation=True))
     return user
@@ -126,7 +133,7 @@ def user_update(*, user: User, first_name: str, last_name: str, email: str, role
     before = audit.snapshot(user)
     user.first_name, user.last_name, user.email = first_name, last_name, email
     user.save(update_fields=["first_name", "last_name", "email"])
-    audit.record("user.updated", user, before=before)
+    audit.record(AuditAction.USER_UPDATED, user, before=before)
 
 
 def user_send_password_reset(*, user: User) -> None:
@@ -137,4 +144,4 @@ def user_send_password_reset(*, user: User) -> None:
     from accounts.invitations import send_set_password_link
 
     send_set_password_link(user=user, invitation=not user.has_usable_password())
-    audit.record("user.password_reset_sent", user, after={"email": user.email})
+    audit.record(AuditAction.USER_PASSWORD_RESET_SENT, user, after={"email": user.email})

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 import audit
 from accounts.models import ApiToken
+from audit.actions import AuditAction
 
 #: Every token starts with this, so that secret scanners and people can recognise one.
 TOKEN_PREFIX = "ar_"  # noqa: S105 (a marker, not a secret)
@@ -37,7 +38,7 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         prefix=raw_token[: len(TOKEN_PREFIX) + 6],
         digest=_digest(raw_token),
     )
-    audit.record("api_token.created", token)
+    audit.record(AuditAction.API_TOKEN_CREATED, token)
     return token, raw_token
 
 
@@ -45,7 +46,7 @@ def token_revoke(*, token: ApiToken) -> None:
     """Revoke the token; it stops authenticating at once. Revoking twice changes nothing."""
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     token.refresh_from_db(fields=["revoked_at"])
-    audit.record("api_token.revoked", token, after={"revoked_at": token.revoked_at})
+    audit.record(AuditAction.API_TOKEN_REVOKED, token, after={"revoked_at": token.revoked_at})
 
 
 def token_authenticate(raw_token: str) -> ApiToken | None:

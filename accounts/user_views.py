@@ -21,6 +21,7 @@ from accounts.forms import UserAddForm, UserForm
 from accounts.invitations import set_password_token
 from accounts.permissions import MANAGE_USERS
 from accounts.roles import role_of
+from audit.actions import AuditAction
 from core.permissions import permission_required
 
 
@@ -130,6 +131,6 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        audit.record("user.password_set", form.user, after={}, actor=form.user)
+        audit.record(AuditAction.USER_PASSWORD_SET, form.user, after={}, actor=form.user)
         messages.success(self.request, _("Your password is set. Log in with it now."))
         return response

@@ -1,4 +1,4 @@
-"""Record who changed what: ``audit.record(action, obj, before=audit.snapshot(obj))``.
+"""Record who changed what: ``audit.record(AuditAction.X, obj, before=audit.snapshot(obj))``.
 
 Services call ``record`` at each change point; the actor and the remote address come from the
 request being handled (``audit.context``), or the entry is recorded as done by the system.
@@ -12,6 +12,8 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+
+from audit.actions import AuditAction
 
 #: Fields never recorded, by model label: secrets, their digests, and what stands for a role.
 SECRET_FIELDS: dict[str, set[str]] = {
@@ -72,7 +74,7 @@ def _changed(before: dict, after: dict) -> tuple[dict, dict]:
 
 
 def record(
-    action: str,
+    action: AuditAction,
     obj: models.Model | None = None,
     *,
     before: dict | None = None,
@@ -85,6 +87,9 @@ def record(
 ):
     """Append an entry and return it.
 
+    ``action`` is one of ``AuditAction`` (or its value): any other raises ValueError, so that
+    every action the log holds has its label on the Audit log page.
+
     ``after`` defaults to a snapshot of ``obj`` as it is now; pass ``after=None`` for a
     deletion (with ``before=snapshot(obj)`` taken first). When both are given, only the fields
     that differ are kept. ``actor`` defaults to the user of the current request; without a user
@@ -93,6 +98,7 @@ def record(
     from audit.context import current_actor
     from audit.models import AuditEntry
 
+    action = AuditAction(action)
     if after is _SNAPSHOT:
         after = snapshot(obj) if obj is not None else None
     before = json.loads(json.dumps(before, cls=DjangoJSONEncoder)) if before else before
@@ -109,7 +115,7 @@ def record(
     return AuditEntry.objects.create(
         actor=actor,
         actor_label=actor.get_username() if actor is not None else (actor_label or SYSTEM),
-        action=action,
+        action=action.value,
         object_type=object_type,
         object_id="" if object_id is None else str(object_id),
         object_label=object_label[:255],

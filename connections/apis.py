@@ -14,6 +14,7 @@ from connections import services
 from connections.models import Connection
 from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, USE_CONNECTION
 from connections.selectors import connections_usable_by
+from connections.types.base import StepStatus
 
 
 class ConnectionSerializer(serializers.ModelSerializer):
@@ -42,7 +43,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
 
 class StepSerializer(serializers.Serializer):
     name = serializers.CharField()
-    status = serializers.ChoiceField(choices=["passed", "failed", "skipped"])
+    status = serializers.ChoiceField(choices=[status.value for status in StepStatus])
     message = serializers.CharField()
 
 
@@ -89,7 +90,7 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         connection.refresh_from_db()
         return Response(
             {
-                "passed": all(step.status != "failed" for step in steps),
+                "passed": all(step.status != StepStatus.FAILED for step in steps),
                 "steps": [
                     {
                         "name": str(step.name),

@@ -72,6 +72,14 @@ class Connection(models.Model):
         return self.display_name
 
     @property
+    def is_healthy(self) -> bool:
+        return self.status == self.Status.HEALTHY
+
+    @property
+    def needs_reauthentication(self) -> bool:
+        return self.status == self.Status.NEEDS_REAUTHENTICATION
+
+    @property
     def kind_label(self) -> str:
         return registry.label(self.kind)
 

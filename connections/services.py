@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 import audit
+from audit.actions import AuditAction
 from config.translation import LaterText, stored
 from connections import selectors, signals
 from connections.models import Connection
@@ -30,6 +31,7 @@ from connections.types.base import (
     BackendError,
     DestinationList,
     StepResult,
+    StepStatus,
 )
 from core import crypto
 
@@ -186,7 +188,7 @@ def connection_create(
     )
     if add_creator_as_export_user and created_by is not None:
         connection.export_users.add(created_by)
-    audit.record("connection.created", connection)
+    audit.record(AuditAction.CONNECTION_CREATED, connection)
     return connection
 
 
@@ -217,7 +219,11 @@ def connection_update(
             connection.export_users.add(user)
         else:
             connection.export_users.remove(user)
-    action = "connection.credentials_replaced" if credentials else "connection.updated"
+    action = (
+        AuditAction.CONNECTION_CREDENTIALS_REPLACED
+        if credentials
+        else AuditAction.CONNECTION_UPDATED
+    )
     audit.record(action, connection, before=before)
     return connection
 
@@ -240,7 +246,7 @@ def connection_set_encrypted_credentials(
             "updated_at",
         ]
     )
-    audit.record("connection.reauthenticated", connection, before=before)
+    audit.record(AuditAction.CONNECTION_REAUTHENTICATED, connection, before=before)
     return connection
 
 
@@ -261,7 +267,10 @@ def connection_delete(*, connection: Connection, dependants_action: str = "") ->
         if users:
             raise ConnectionInUse(users)
         audit.record(
-            "connection.deleted", connection, before=audit.snapshot(connection), after=None
+            AuditAction.CONNECTION_DELETED,
+            connection,
+            before=audit.snapshot(connection),
+            after=None,
         )
         connection.delete()
 
@@ -281,7 +290,7 @@ def connection_test(*, connection_id: int) -> list[StepResult]:
     """Run the type's connection test through the real client, and record the outcome."""
     connection = Connection.objects.get(pk=connection_id)
     steps = backend_for(connection).test()
-    failed = next((step for step in steps if step.status == "failed"), None)
+    failed = next((step for step in steps if step.status == StepStatus.FAILED), None)
     connection.refresh_from_db(fields=["status"])
     if failed is None:
         _mark_healthy(connection)
@@ -358,7 +367,9 @@ def credentials_reencrypt_all() -> int:
                 encrypted_credentials=crypto.reencrypt(row.encrypted_credentials)
             )
         count += 1
-    audit.record("connection.keys_rotated", object_type="connection", after={"connections": count})
+    audit.record(
+        AuditAction.CONNECTION_KEYS_ROTATED, object_type="connection", after={"connections": count}
+    )
     return count
 
 

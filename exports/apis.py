@@ -34,10 +34,6 @@ class Conflict(APIException):
     default_detail = _("The export cannot do this now.")
 
 
-class ServiceError(APIException):
-    status_code = status.HTTP_502_BAD_GATEWAY
-
-
 class RunSerializer(serializers.ModelSerializer):
     percent = serializers.SerializerMethodField()
     per_second = serializers.SerializerMethodField()
@@ -53,13 +49,7 @@ class RunSerializer(serializers.ModelSerializer):
             "trigger",
             "retry_of",
             "profiles_total",
-            "sent",
-            "added",
-            "updated",
-            "unchanged",
-            "removed",
-            "failed",
-            "skipped",
+            *ExportRun.COUNTS,
             "nothing_changed",
             "percent",
             "per_second",

@@ -69,7 +69,7 @@ Status = ExportRun.Status
 WaitingFor = ExportRun.WaitingFor
 T = TypeVar("T")
 OPTED_OUT = SyncState.State.OPTED_OUT
-COUNTED = ("sent", "failed", "added", "updated", "removed")
+COUNTED = ExportRun.BATCH_COUNTS
 STATISTICS_AFTER_ROWS = 10_000
 
 
@@ -550,7 +550,7 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
         if run.sent + run.removed >= STATISTICS_AFTER_ROWS:
             analyze_sync_state()
     missing = runs.unaccounted(run)
-    if status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS) and missing:
+    if status in ExportRun.DELIVERED_STATUSES and missing:
         # Never "done" when some of the profiles are in no count: the next run sends them.
         logger.error("Export run %s: %s addresses are in none of its counts", run.pk, missing)
         status, fields = Status.FAILED, {**fields, "last_error": messages.unaccounted(missing)}

@@ -12,6 +12,7 @@ from connections.types.base import (
     Permanent,
     Transient,
 )
+from segments.models import Segment
 
 NO_CONNECTION = _(
     "The export has no connection. Edit the export, choose a connection and run it again."
@@ -41,7 +42,7 @@ def segment_not_ready(segment) -> LaterText:
         return _("Skipped: segment “%(name)s” is inactive. Activate it, then run again.") % {
             "name": segment.name
         }
-    if segment.status == "failed":
+    if segment.status == Segment.Status.FAILED:
         return _("Skipped: segment “%(name)s” failed to refresh (%(error)s).") % {
             "name": segment.name,
             "error": from_stored(segment.last_error),

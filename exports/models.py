@@ -82,20 +82,50 @@ class Export(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("exports:detail", args=[self.pk])
 
+    @property
+    def is_mirror(self) -> bool:
+        return self.sync_mode == self.SyncMode.MIRROR
+
+
+class RunStatus(models.TextChoices):
+    """``ExportRun.Status``; declared outside the model so that its ``Meta`` can name them."""
+
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Successful")
+    COMPLETED_WITH_WARNINGS = "completed_with_warnings", _("Completed with warnings")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+#: ``ExportRun.ACTIVE_STATUSES``: a run in one of these holds its export (one at a time).
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
 
 class ExportRun(models.Model):
     """One push of an export. States move only through ``exports.runs`` (guarded transitions)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Successful")
-        COMPLETED_WITH_WARNINGS = "completed_with_warnings", _("Completed with warnings")
-        FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("Skipped")
-        CANCELLED = "cancelled", _("Cancelled")
+    Status = RunStatus
+    ACTIVE_STATUSES = ACTIVE_RUN_STATUSES
+    #: A run in one of these has ended for good: ``exports.runs`` sets its ``finished_at``.
+    FINISHED_STATUSES = (
+        Status.SUCCEEDED,
+        Status.COMPLETED_WITH_WARNINGS,
+        Status.FAILED,
+        Status.SKIPPED,
+        Status.CANCELLED,
+    )
+    #: The finished runs that went through to the end and delivered.
+    DELIVERED_STATUSES = (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS)
 
-    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    #: The run's counts, in the order the pages, the API and the webhook payload show them.
+    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped")
+    #: The counts that together account for every address the run considered (its members and
+    #: the addresses to remove): each is added, updated, unchanged, removed, failed or skipped.
+    OUTCOME_COUNTS = ("added", "updated", "unchanged", "removed", "failed", "skipped")
+    #: The counts that each acknowledged batch adds to; the others are known before the first.
+    BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed")
 
     class WaitingFor(models.TextChoices):
         """Why a running run sends nothing for now, though it goes on by itself."""
@@ -164,7 +194,7 @@ class ExportRun(models.Model):
             # Never two runs of one export at once, whatever the workers do.
             models.UniqueConstraint(
                 fields=["export"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=list(ACTIVE_RUN_STATUSES)),
                 name="one_active_run_per_export",
             )
         ]
@@ -175,6 +205,18 @@ class ExportRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    @property
+    def is_completed_with_warnings(self) -> bool:
+        return self.status == self.Status.COMPLETED_WITH_WARNINGS
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == self.Status.CANCELLED
 
     @property
     def processed(self) -> int:

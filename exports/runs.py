@@ -24,24 +24,8 @@ Status = ExportRun.Status
 ALLOWED = {
     Status.QUEUED: {Status.RUNNING, Status.SKIPPED, Status.CANCELLED, Status.FAILED},
     # RUNNING -> RUNNING is a resume after the worker that ran it was lost.
-    Status.RUNNING: {
-        Status.RUNNING,
-        Status.SUCCEEDED,
-        Status.COMPLETED_WITH_WARNINGS,
-        Status.FAILED,
-        Status.SKIPPED,
-        Status.CANCELLED,
-    },
+    Status.RUNNING: {Status.RUNNING, *ExportRun.FINISHED_STATUSES},
 }
-FINISHED = {
-    Status.SUCCEEDED,
-    Status.COMPLETED_WITH_WARNINGS,
-    Status.FAILED,
-    Status.SKIPPED,
-    Status.CANCELLED,
-}
-#: The run's counts that together account for every address it considered (``unaccounted``).
-OUTCOME_COUNTS = ("added", "updated", "removed", "unchanged", "skipped", "failed")
 
 
 class IllegalTransition(Exception):
@@ -71,7 +55,7 @@ def unaccounted(run: ExportRun) -> int:
     """Addresses considered that no count holds: every member and every address to remove is
     added, updated, removed, unchanged, skipped or failed, so this is 0 for a finished run."""
     considered = run.profiles_total + run.to_remove
-    return considered - sum(getattr(run, name) for name in OUTCOME_COUNTS)
+    return considered - sum(getattr(run, name) for name in ExportRun.OUTCOME_COUNTS)
 
 
 def transition(run: ExportRun, target: str, *, token: str | None = None, **fields) -> ExportRun:
@@ -147,7 +131,7 @@ def _move(run: ExportRun, target: str, sources, *, token: str | None = None, **f
     changes = {"status": target, **fields}
     if "last_error" in changes:
         changes["last_error"] = stored(changes["last_error"])
-    if target in FINISHED:
+    if target in ExportRun.FINISHED_STATUSES:
         changes.setdefault("finished_at", timezone.now())
     guarded = ExportRun.objects.filter(pk=run.pk, status__in=list(sources))
     if token is not None:

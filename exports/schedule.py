@@ -12,6 +12,7 @@ from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 import audit
+from audit.actions import AuditAction
 from exports import services
 from exports.messages import segment_not_ready
 from exports.models import Export, RefreshSchedule
@@ -41,7 +42,7 @@ def schedule_save(
     schedule.times = times[: RefreshSchedule.MAX_TIMES]
     schedule.updated_by = user
     schedule.save()
-    audit.record("schedule.updated", schedule, before=before)
+    audit.record(AuditAction.SCHEDULE_UPDATED, schedule, before=before)
     apply_to_beat(schedule)
     return schedule
 

@@ -4,6 +4,7 @@ connections and segments pages that show which exports use them."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -231,9 +232,16 @@ def run_failures_table(run: ExportRun) -> tuple[str, list[str], Iterator[list[ob
 # Admin > System > Status -----------------------------------------------------------------------
 
 
+class TaskKind(enum.StrEnum):
+    """What a row of the Status tab follows (and the ``kind`` in its detail's URL)."""
+
+    SEGMENT = "segment"
+    EXPORT = "export"
+
+
 @dataclass(frozen=True)
 class StatusRow:
-    kind: str  # "segment" or "export"
+    kind: TaskKind
     pk: int
     name: str
     task: str
@@ -249,7 +257,7 @@ def status_rows() -> list[StatusRow]:
         refreshing = segment.is_refreshing
         rows.append(
             StatusRow(
-                kind="segment",
+                kind=TaskKind.SEGMENT,
                 pk=segment.pk,
                 name=segment.name,
                 task=_("Segment refresh"),
@@ -274,7 +282,7 @@ def status_rows() -> list[StatusRow]:
     for export in exports:
         rows.append(
             StatusRow(
-                kind="export",
+                kind=TaskKind.EXPORT,
                 pk=export.pk,
                 name=export.display_name,
                 task=_("Export run"),

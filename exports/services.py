@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 import audit
+from audit.actions import AuditAction
 from config.translation import LaterText, shown
 from connections import services as connection_services
 from connections import signals as connection_signals
@@ -50,7 +51,9 @@ def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None)
             % {"name": export.display_name}
         ) from None
     started = {"run": run.pk, "trigger": trigger, "retry_of": retry_of and retry_of.pk}
-    audit.record("run.started", export, after=started, actor=user, actor_label=audit.SCHEDULE)
+    audit.record(
+        AuditAction.RUN_STARTED, export, after=started, actor=user, actor_label=audit.SCHEDULE
+    )
     transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
@@ -68,7 +71,7 @@ def run_skip(*, export: Export, reason: LaterText | str) -> ExportRun | None:
 def run_cancel(*, run: ExportRun) -> None:
     """Stop a run: a queued one at once, a running one at its next batch boundary."""
     runs.request_cancel(run)
-    audit.record("run.cancelled", run.export, after={"run": run.pk})
+    audit.record(AuditAction.RUN_CANCELLED, run.export, after={"run": run.pk})
 
 
 def runs_resume_stalled() -> int:
@@ -134,7 +137,11 @@ def export_save(*, export: Export | None, user, new_list_name: str = "", **value
     with transaction.atomic():
         before = audit.snapshot(export) if export is not None else None
         saved = _apply_settings(export if export is not None else Export(created_by=user), values)
-        audit.record("export.updated" if before else "export.created", saved, before=before)
+        audit.record(
+            AuditAction.EXPORT_UPDATED if before else AuditAction.EXPORT_CREATED,
+            saved,
+            before=before,
+        )
         return saved
 
 
@@ -147,7 +154,7 @@ def export_duplicate(*, export: Export, user) -> Export:
     values["display_name"] = name[: Export._meta.get_field("display_name").max_length]
     values["schedule_enabled"] = False
     copy = _apply_settings(Export(created_by=user), values)
-    audit.record("export.duplicated", copy, before={"copied_from": export.pk})
+    audit.record(AuditAction.EXPORT_DUPLICATED, copy, before={"copied_from": export.pk})
     return copy
 
 
@@ -174,7 +181,7 @@ def export_set_schedule(*, export: Export, enabled: bool) -> Export:
         export.schedule_paused_reason = ""
         fields.append("schedule_paused_reason")
     export.save(update_fields=fields)
-    audit.record("export.schedule_changed", export, before=before)
+    audit.record(AuditAction.EXPORT_SCHEDULE_CHANGED, export, before=before)
     return export
 
 
@@ -221,7 +228,7 @@ def export_pause_schedule_if_failing(run: ExportRun) -> bool:
     latest = list(
         ExportRun.objects.filter(export_id=run.export_id, pk__lte=run.pk)
         .filter(
-            Q(status__in=[Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS])
+            Q(status__in=ExportRun.DELIVERED_STATUSES)
             | Q(status=Status.FAILED, trigger=ExportRun.Trigger.SCHEDULE)
         )
         .order_by("-pk")
@@ -240,7 +247,7 @@ def export_pause_schedule_if_failing(run: ExportRun) -> bool:
     before = audit.snapshot(run.export)
     run.export.schedule_enabled = False
     run.export.schedule_paused_reason = reason
-    audit.record("export.schedule_paused", run.export, before=before, actor=None)
+    audit.record(AuditAction.EXPORT_SCHEDULE_PAUSED, run.export, before=before, actor=None)
     return True
 
 
@@ -264,7 +271,7 @@ def export_detach(*, export: Export) -> Export:
     before = audit.snapshot(export)
     export.connection = None
     export.save(update_fields=["connection", "updated_at"])
-    audit.record("export.detached", export, before=before)
+    audit.record(AuditAction.EXPORT_DETACHED, export, before=before)
     export_cancel(export=export)
     return export
 
@@ -272,7 +279,7 @@ def export_detach(*, export: Export) -> Export:
 @transaction.atomic
 def export_delete(*, export: Export) -> None:
     """Remove the export with its run history."""
-    audit.record("export.deleted", export, before=audit.snapshot(export), after=None)
+    audit.record(AuditAction.EXPORT_DELETED, export, before=audit.snapshot(export), after=None)
     export.delete()
 
 

@@ -63,9 +63,9 @@ def system_status(request: HtmxHttpRequest) -> HttpResponse:
 def status_detail(request: HtmxHttpRequest, kind: str, pk: int) -> HttpResponse:
     """A click on a Status row: a segment's refresh, or an export's recent runs and the
     progress details of the latest."""
-    if kind == "segment":
+    if kind == selectors.TaskKind.SEGMENT:
         context: dict[str, Any] = {"segment": get_object_or_404(Segment, pk=pk)}
-    elif kind == "export":
+    elif kind == selectors.TaskKind.EXPORT:
         export = get_object_or_404(Export.objects.select_related("connection"), pk=pk)
         runs = selectors.export_runs(export, limit=RECENT_RUNS)
         context = {

@@ -172,6 +172,8 @@ def import_rows(
 
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+#: The outcome of a record of a bulk upsert that was not saved (``import_json_records``).
+REJECTED = "rejected"
 
 
 class _RowReader:
@@ -604,7 +606,7 @@ def import_json_records(records: list) -> dict:
         for index, record in enumerate(records):
             row, problem = _as_row(record, header_index)
             if row is None:
-                results[index] = {"result": "rejected", "reason": problem}
+                results[index] = {"result": REJECTED, "reason": problem}
             else:
                 indexes.append(index)
                 customer_ids.append(row[0])
@@ -613,7 +615,7 @@ def import_json_records(records: list) -> dict:
     outcomes: dict[str, str] = {}
     report = import_rows(header, rows(), outcomes, recount_fields=False)
     for rejection in report.rejected_rows:  # line 2 is the first row
-        results[indexes[rejection.line - 2]] = {"result": "rejected", "reason": rejection.reason}
+        results[indexes[rejection.line - 2]] = {"result": REJECTED, "reason": rejection.reason}
     for index, customer_id in zip(indexes, customer_ids, strict=True):
         if results[index] is None:
             results[index] = {"result": outcomes[customer_id.strip()], "reason": None}

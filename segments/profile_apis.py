@@ -15,6 +15,7 @@ from api import erasure
 from api.fields import TextField
 from api.filtering import FilterSet
 from segments import services
+from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
 from segments.models import Profile
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
@@ -37,20 +38,6 @@ class ProfileSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProfileRecordSerializer(serializers.Serializer):
-    """One profile to create or update. For documentation: records are checked one by one by
-    the import's own rules, and a bad one is rejected with its reason, not the whole call."""
-
-    customer_id = serializers.CharField(max_length=255)
-    email = serializers.CharField(max_length=320, required=False, allow_blank=True)
-    first_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    attributes = serializers.DictField(
-        required=False,
-        help_text=gettext_lazy("Attribute values: text, numbers, true/false, or null to clear."),
-    )
-
-
 class BulkUpsertSerializer(serializers.Serializer):
     records = serializers.ListField(
         child=serializers.JSONField(),
@@ -67,7 +54,7 @@ class BulkUpsertSerializer(serializers.Serializer):
 class RecordResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     customer_id = serializers.CharField(allow_null=True)
-    result = serializers.ChoiceField(choices=["created", "updated", "unchanged", "rejected"])
+    result = serializers.ChoiceField(choices=[CREATED, UPDATED, UNCHANGED, REJECTED])
     reason = serializers.CharField(allow_null=True)
 
 

@@ -19,6 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 import audit
+from audit.actions import AuditAction
 from config.translation import gettext_later as _
 from config.translation import stored
 from segments import membership, signals, tasks
@@ -52,7 +53,11 @@ def segment_save(
     segment.name, segment.description, segment.rules = name, description, rules
     segment.save()
     segment.uses.set(segments_used(rules))
-    audit.record("segment.updated" if before else "segment.created", segment, before=before)
+    audit.record(
+        AuditAction.SEGMENT_UPDATED if before else AuditAction.SEGMENT_CREATED,
+        segment,
+        before=before,
+    )
     return segment
 
 
@@ -69,7 +74,7 @@ def segment_delete(*, segment: Segment) -> None:
             _("“%(name)s” cannot be removed: %(users)s use it. Change or remove those first.")
             % {"name": segment.name, "users": ", ".join(f"“{user.name}”" for user in users)}
         )
-    audit.record("segment.deleted", segment, before=audit.snapshot(segment), after=None)
+    audit.record(AuditAction.SEGMENT_DELETED, segment, before=audit.snapshot(segment), after=None)
     segment.delete()
 
 
@@ -260,7 +265,7 @@ def profiles_erase(*, profile_ids: Collection[int], erasure_id: int) -> Profiles
     removed = memberships.delete()[0]
     profiles = Profile.objects.filter(pk__in=profile_ids).delete()[1].get(Profile._meta.label, 0)
     audit.record(
-        "profile.erased",
+        AuditAction.PROFILE_ERASED,
         object_type="erasure",
         object_id=erasure_id,
         object_label=f"erasure {erasure_id}",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, OpenApiWebhook, extend_schema
 from rest_framework import serializers
 
+from exports.models import ExportRun
 from webhooks import events
 
 
@@ -26,21 +27,21 @@ class ExportLinkSerializer(serializers.Serializer):
     url = serializers.URLField(help_text=_("The export's page."))
 
 
-class RunCountsSerializer(serializers.Serializer):
-    profiles = serializers.IntegerField()
-    sent = serializers.IntegerField()
-    added = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    removed = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    skipped = serializers.IntegerField()
+#: ``profiles`` (the run's members), then each of the run's counts.
+RunCountsSerializer = type(
+    "RunCountsSerializer",
+    (serializers.Serializer,),
+    {
+        "profiles": serializers.IntegerField(),
+        **{name: serializers.IntegerField() for name in ExportRun.COUNTS},
+    },
+)
 
 
 class FinishedRunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=events.FINISHED_RUN_STATUSES)
-    trigger = serializers.ChoiceField(choices=["schedule", "user"])
+    trigger = serializers.ChoiceField(choices=ExportRun.Trigger.values)
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_null=True)

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from exports.models import ExportRun
+
 EXPORT_RUN_FINISHED = "export_run.finished"
 SEGMENT_REFRESHED = "segment.refreshed"
 CONNECTION_NEEDS_REAUTHENTICATION = "connection.needs_reauthentication"
@@ -26,7 +28,11 @@ EVENT_CHOICES = [
 ]
 
 #: The run states that announce ``export_run.finished``; skipped and cancelled runs do not.
-FINISHED_RUN_STATUSES = ("succeeded", "failed", "completed_with_warnings")
+FINISHED_RUN_STATUSES = (
+    ExportRun.Status.SUCCEEDED,
+    ExportRun.Status.FAILED,
+    ExportRun.Status.COMPLETED_WITH_WARNINGS,
+)
 
 
 def _absolute(path: str) -> str:
@@ -40,7 +46,6 @@ def _iso(moment) -> str | None:
 def export_run_finished(run_id: int) -> dict[str, Any] | None:
     """The data of ``export_run.finished``, or None when the run's state is not announced."""
     from config.translation import shown
-    from exports.models import ExportRun
 
     run = ExportRun.objects.select_related("export").filter(pk=run_id).first()
     if run is None or run.status not in FINISHED_RUN_STATUSES:
@@ -63,13 +68,7 @@ def export_run_finished(run_id: int) -> dict[str, Any] | None:
             "nothing_changed": run.nothing_changed,
             "counts": {
                 "profiles": run.profiles_total,
-                "sent": run.sent,
-                "added": run.added,
-                "updated": run.updated,
-                "unchanged": run.unchanged,
-                "removed": run.removed,
-                "failed": run.failed,
-                "skipped": run.skipped,
+                **{name: getattr(run, name) for name in ExportRun.COUNTS},
             },
         },
     }

@@ -54,15 +54,20 @@ class Endpoint(models.Model):
         return [str(labels.get(event, event)) for event in self.events]
 
 
+class DeliveryStatus(models.TextChoices):
+    """``Delivery.Status``; declared outside the model so that its ``Meta`` can name them."""
+
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
 class Delivery(models.Model):
     """One event for one endpoint. Its ``message_id`` (the ``Webhook-Id`` header) and its body
     stay the same on every attempt, so that a receiver can tell a retry from a new event."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        DELIVERED = "delivered", _("Delivered")
-        FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
+    Status = DeliveryStatus
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
     message_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -83,13 +88,17 @@ class Delivery(models.Model):
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
-                condition=models.Q(status="pending"),
+                condition=models.Q(status=DeliveryStatus.PENDING),
                 name="webhook_delivery_due",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.endpoint_id}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == self.Status.CANCELLED
 
 
 class Attempt(models.Model):

@@ -36,6 +36,7 @@ from django.utils.translation import gettext
 
 import audit
 from accounts.selectors import alert_addresses
+from audit.actions import AuditAction
 from config.translation import gettext_later as _
 from config.translation import shown, stored
 from core.crypto import DecryptionError, decrypt_json, encrypt_json
@@ -69,7 +70,7 @@ def endpoint_create(
         created_by=user,
     )
     logger.info("Webhook endpoint %s created", endpoint.pk)
-    audit.record("webhook.created", endpoint)
+    audit.record(AuditAction.WEBHOOK_CREATED, endpoint)
     return endpoint, secret
 
 
@@ -79,7 +80,7 @@ def endpoint_update(
     before = audit.snapshot(endpoint)
     endpoint.url, endpoint.description, endpoint.events = url, description, list(events)
     endpoint.save(update_fields=["url", "description", "events", "updated_at"])
-    audit.record("webhook.updated", endpoint, before=before)
+    audit.record(AuditAction.WEBHOOK_UPDATED, endpoint, before=before)
     return endpoint
 
 
@@ -91,7 +92,9 @@ def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
     endpoint.save(update_fields=["encrypted_secret", "secret_rotated_at", "updated_at"])
     logger.info("Webhook endpoint %s: secret rotated", endpoint.pk)
     audit.record(
-        "webhook.secret_rotated", endpoint, after={"secret_rotated_at": endpoint.secret_rotated_at}
+        AuditAction.WEBHOOK_SECRET_ROTATED,
+        endpoint,
+        after={"secret_rotated_at": endpoint.secret_rotated_at},
     )
     return secret
 
@@ -112,7 +115,7 @@ def endpoint_enable(*, endpoint: Endpoint) -> None:
             "updated_at",
         ]
     )
-    audit.record("webhook.enabled", endpoint, before=before)
+    audit.record(AuditAction.WEBHOOK_ENABLED, endpoint, before=before)
 
 
 def endpoint_disable(
@@ -135,12 +138,12 @@ def endpoint_disable(
         endpoint.deliveries.filter(status=Delivery.Status.PENDING, is_test=False).update(
             status=Delivery.Status.CANCELLED, next_attempt_at=None, finished_at=now
         )
-        audit.record("webhook.disabled", endpoint, before=before)
+        audit.record(AuditAction.WEBHOOK_DISABLED, endpoint, before=before)
 
 
 def endpoint_delete(*, endpoint: Endpoint) -> None:
     logger.info("Webhook endpoint %s removed", endpoint.pk)
-    audit.record("webhook.deleted", endpoint, before=audit.snapshot(endpoint), after=None)
+    audit.record(AuditAction.WEBHOOK_DELETED, endpoint, before=audit.snapshot(endpoint), after=None)
     endpoint.delete()
 
 

@@ -190,6 +190,10 @@ class StepResult:
     def passed(self) -> bool:
         return self.status == StepStatus.PASSED
 
+    @property
+    def failed(self) -> bool:
+        return self.status == StepStatus.FAILED
+
 
 # The connection's secrets, as the backend sees them ----------------------------------------------
 

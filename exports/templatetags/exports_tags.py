@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from exports import selectors
 from exports.models import ExportRun
+from exports.recipients import ADD, UPDATE
 
 register = template.Library()
 
@@ -21,6 +22,17 @@ def failure_label(code: str) -> str:
 def failure_reason(failure) -> str:
     """A failure's reason, in the reader's language when it is one of our own skips."""
     return selectors.failure_reason(failure.code, failure.reason, failure.skipped)
+
+
+@register.filter
+def sample_heading(action: str) -> str:
+    """The heading of the preview's sample of the recipients with ``action``: the additions
+    (returns included), the updates or the removals (``exports.services.export_preview``)."""
+    if action == ADD:
+        return _("Sample of additions")
+    if action == UPDATE:
+        return _("Sample of updates")
+    return _("Sample of removals")
 
 
 @register.filter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from accounts.services import (
     user_reactivate,
     user_set_role,
 )
+from audit.actions import AuditAction
 from audit.labels import ACTIONS
 from audit.models import AuditEntry
 from connections import services as connection_services
@@ -228,6 +230,51 @@ def test_every_recorded_action_has_a_label():
     }
     assert actions - set(ACTIONS) == set()
     assert "run.started" in actions
+
+
+def test_an_action_the_enum_does_not_know_is_refused_and_nothing_is_recorded():
+    with pytest.raises(ValueError, match=re.escape("segment.renamed")):
+        audit.record("segment.renamed", object_type="segment", object_id=1)
+    assert not AuditEntry.objects.exists()
+
+
+def test_an_action_is_stored_as_its_value_and_shown_with_its_label():
+    entry = audit.record(AuditAction.CONNECTION_KEYS_ROTATED, object_type="connection")
+    entry = AuditEntry.objects.get(pk=entry.pk)
+    assert (entry.action, entry.action_label) == (
+        "connection.keys_rotated",
+        "Encryption keys rotated",
+    )
+
+
+def production_modules():
+    for path in Path(settings.BASE_DIR).glob("*/**/*.py"):
+        if not {".venv", "tests", "fakes", "bench"} & set(path.parts):
+            yield path
+
+
+def test_every_change_point_names_its_action_with_the_enum():
+    """Not a string: ``audit.record`` refuses one the enum does not know, but only when that
+    change point runs; the enum's name is checked when the module is imported."""
+    strings = []
+    calls = 0
+    for path in production_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "audit"
+            ):
+                calls += 1
+                strings += [
+                    f"{path.name}:{node.lineno}"
+                    for part in ast.walk(node.args[0])
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                ]
+    assert calls > 30
+    assert strings == []
 
 
 def test_snapshots_leave_out_declared_secrets_and_secret_looking_names():

@@ -193,3 +193,28 @@ def test_the_setup_page_shows_the_privacy_text_and_who_can_use_defaults_to_admin
         'value="administrators"' in html and "checked" in html
     )
     assert "Autopilot API key" in html and "I agree" in html and "Connect" in html
+
+
+def test_a_connection_shows_its_last_error_only_while_it_is_not_healthy(as_alice, autopilot):
+    autopilot.last_error = "The key was refused."
+    autopilot.save()
+    urls = (reverse("connections:list"), reverse("connections:edit", args=[autopilot.pk]))
+    for url in urls:
+        assert "The key was refused." not in as_alice.get(url).content.decode()
+
+    autopilot.status = Connection.Status.FAILING
+    autopilot.save()
+    for url in urls:
+        assert "The key was refused." in as_alice.get(url).content.decode()
+
+
+def test_re_authentication_is_the_main_action_of_a_connection_that_needs_it(
+    as_alice, campaign_monitor
+):
+    edit = reverse("connections:edit", args=[campaign_monitor.pk])
+    re_authenticate = 'class="button primary">Authenticate with Campaign Monitor<'
+    assert re_authenticate not in as_alice.get(edit).content.decode()
+
+    campaign_monitor.status = Connection.Status.NEEDS_REAUTHENTICATION
+    campaign_monitor.save()
+    assert re_authenticate in as_alice.get(edit).content.decode()

@@ -16,7 +16,6 @@ from connections.models import Connection
 from connections.services import credentials_encrypt
 from exports import runs, services
 from exports.models import Alert, Export, ExportRun, ExportRunFailure
-from exports.runs import OUTCOME_COUNTS
 from segments.services import segment_refresh
 from tests.e2e.conftest import wait_until
 from tests.factories import ProfileFactory, SegmentFactory
@@ -119,7 +118,8 @@ def finished(run: ExportRun, timeout: float = 60) -> ExportRun:
     if run.status in (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS):
         # Every member and every leaver is in exactly one count, on every end-to-end run.
         assert runs.unaccounted(run) == 0, {
-            name: getattr(run, name) for name in ("profiles_total", "to_remove", *OUTCOME_COUNTS)
+            name: getattr(run, name)
+            for name in ("profiles_total", "to_remove", *ExportRun.OUTCOME_COUNTS)
         }
     return run
 

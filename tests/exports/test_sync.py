@@ -389,3 +389,25 @@ def test_every_address_a_run_considers_is_in_exactly_one_count(
         "failed": 1,
     }
     assert (run.profiles_total, run.to_remove, runs.unaccounted(run)) == (8, 1, 0)
+
+
+def test_the_preview_page_heads_each_sample_by_what_the_run_would_do(
+    as_bob, backend, make_export, everyone, five
+):
+    from django.urls import reverse
+
+    export = make_export(everyone)
+    page = as_bob.get(reverse("exports:preview", args=[export.pk])).content.decode()
+    assert "Sample of additions" in page
+    assert "Sample of updates" not in page and "Sample of removals" not in page
+    assert "This export adds and updates only" in page
+
+
+def test_the_preview_page_of_a_mirror_export_says_nothing_of_people_staying_in_the_list(
+    as_bob, backend, make_export, everyone, five
+):
+    from django.urls import reverse
+
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    page = as_bob.get(reverse("exports:preview", args=[export.pk])).content.decode()
+    assert "This export adds and updates only" not in page

@@ -51,9 +51,5 @@ class Command(BaseCommand):
             time.sleep(POLL_SECONDS)
         if run.last_error:
             self.stderr.write(shown(run.last_error))
-        if run.status in (
-            ExportRun.Status.FAILED,
-            ExportRun.Status.CANCELLED,
-            ExportRun.Status.SKIPPED,
-        ):
+        if run.status not in ExportRun.DELIVERED_STATUSES:
             raise CommandError(f"Run {run.pk} ended: {run.get_status_display()}.")
