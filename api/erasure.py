@@ -6,6 +6,9 @@ shape the API document gives it. Nothing else lives here: erasing the profiles i
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import NotFound
+
 from config.translation import shown
 from exports.erasures import erasure_request
 from exports.models import Erasure
@@ -17,6 +20,19 @@ def erase(*, user, customer_id: str = "", email: str = "", propagate_now: bool =
     return erasure_request(
         user=user, customer_id=customer_id, email=email, propagate_now=propagate_now
     )
+
+
+def erasure_get(erasure_id: int) -> Erasure:
+    """The erasure with this id, or a 404 problem."""
+    found = (
+        Erasure.objects.select_related("requested_by")
+        .prefetch_related("exports")
+        .filter(pk=erasure_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("There is no erasure with this id."))
+    return found
 
 
 def erasure_summary(erasure: Erasure) -> dict:
@@ -33,6 +49,7 @@ def erasure_summary(erasure: Erasure) -> dict:
             {
                 "export": record.export_id,
                 "export_name": record.export_name,
+                "status": record.status,
                 "confirmed": record.status == record.Status.CONFIRMED,
                 "confirmed_at": record.confirmed_at,
                 "confirmed_by_run": record.confirmed_by_run_id,

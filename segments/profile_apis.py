@@ -98,6 +98,15 @@ ERASE_REQUEST = {
 class ErasureExportSerializer(serializers.Serializer):
     export = serializers.IntegerField(allow_null=True)
     export_name = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["pending", "confirmed", "failed"],
+        help_text=gettext_lazy(
+            "pending: the deletion at the service is still to come (at the end of the export's "
+            "next run, or at once with propagate=now); confirmed: the service confirmed it; "
+            "failed: the service refused it or could not be reached (see last_error; the "
+            "export's next run tries again)."
+        ),
+    )
     confirmed = serializers.BooleanField()
     confirmed_at = serializers.DateTimeField(allow_null=True)
     confirmed_by_run = serializers.IntegerField(allow_null=True)
@@ -133,6 +142,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         "retrieve": VIEW_PROFILE,
         "bulk": IMPORT_PROFILES,
         "erase": IMPORT_PROFILES,
+        "erasure": IMPORT_PROFILES,
     }
 
     def get_queryset(self):
@@ -160,7 +170,8 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
                 str,
                 enum=["now"],
                 description=gettext_lazy(
-                    "now: remove the address from every list at once, not on the next run."
+                    "now: delete the person at every service at once, not when each export's "
+                    "next run ends."
                 ),
             )
         ],
@@ -168,8 +179,10 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
     def erase(self, request):
         """Erase a person by customer id or email: the profile and memberships go now; every
-        export that delivered the address removes it from its list on its next run (any sync
-        mode), or at once with ``?propagate=now``. The record keeps no address in clear."""
+        export that delivered the address has the person deleted at its service, whatever its
+        sync mode, when its next run ends, or at once with ``?propagate=now``. Follow each
+        export's progress with ``GET /profiles/erasures/{id}/``. The record keeps no address in
+        clear."""
         propagate = request.query_params.get("propagate")
         if propagate not in (None, "now"):
             raise serializers.ValidationError(
@@ -184,3 +197,16 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
             propagate_now=propagate == "now",
         )
         return Response(erasure.erasure_summary(record), status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ErasureSerializer, filters=False)
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"erasures/(?P<erasure_id>[0-9]+)",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def erasure(self, request, erasure_id: str):
+        """An erasure and each export's progress: pending until the export's service confirmed
+        the deletion, then confirmed (or failed, with the reason)."""
+        return Response(erasure.erasure_summary(erasure.erasure_get(int(erasure_id))))

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.tokens import token_create, token_revoke
-from exports.models import Export, ExportRun
+from exports.models import Erasure, Export, ExportRun
 from tests.api.conftest import client_for
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
@@ -63,6 +63,7 @@ ACCESS = {
     ("api:profile-detail", "get"): VIEWER,
     ("api:profile-bulk", "post"): ADMINISTRATOR,
     ("api:profile-erase", "post"): ADMINISTRATOR,
+    ("api:profile-erasure", "get"): ADMINISTRATOR,
     ("api:webhook-list", "get"): ADMINISTRATOR,
     ("api:webhook-list", "post"): ADMINISTRATOR,
     ("api:webhook-detail", "get"): ADMINISTRATOR,
@@ -130,6 +131,7 @@ def objects():
         "export": export.pk,
         "run": run.pk,
         "profile": profile.customer_id,
+        "erasure": Erasure.objects.create(erased_by="email", address_hash="a" * 64).pk,
     }
 
 
@@ -137,7 +139,11 @@ def url_for(name: str, objects: dict) -> str:
     """The URL of ``name``, with the fixture's object of its kind where it takes one."""
     (pattern,) = [p for p in api_patterns() if f"api:{p.name}" == name]
     kind = name.split(":")[1].split("-")[0]
-    kwargs = {key: objects[kind] for key in pattern.pattern.regex.groupindex}
+    # A parameter named after a kind of object (erasure_id) takes that one.
+    kwargs = {
+        key: objects.get(key.removesuffix("_id"), objects[kind])
+        for key in pattern.pattern.regex.groupindex
+    }
     return reverse(name, kwargs=kwargs)
 
 

@@ -119,8 +119,14 @@ def test_an_erased_person_is_deleted_at_the_service_when_the_next_run_ends(
 
     body = api_alice.post(ERASE, {"customer_id": "p1"}, format="json").json()
     assert [(e["export"], e["confirmed"]) for e in body["exports"]] == [(export.pk, False)]
+    progress = f"/api/v1/profiles/erasures/{body['id']}/"
+    assert [e["status"] for e in api_alice.get(progress).json()["exports"]] == ["pending"]
 
     second = run(export)
+    after = api_alice.get(progress).json()
+    assert [(e["status"], e["confirmed_by_run"]) for e in after["exports"]] == [
+        ("confirmed", second.pk)
+    ]
     assert on_list(fake, export) == {"person0@example.com", "person2@example.com"}
     assert not holds(fake, export, "person1@example.com")
     record = ErasureExport.objects.get()
@@ -161,3 +167,9 @@ def test_someone_imported_again_after_an_erasure_is_added_as_new(
     assert (again.added, again.removed) == (1, 0)
     assert "person0@example.com" in on_list(autopilot_fake, export)
     assert ErasureExport.objects.get().confirmed_at is not None
+
+
+def test_an_erasure_that_does_not_exist_is_a_404_problem(api_alice):
+    response = api_alice.get("/api/v1/profiles/erasures/999999/")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "There is no erasure with this id."
