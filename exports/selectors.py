@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -300,3 +301,45 @@ def status_active() -> bool:
         ExportRun.objects.filter(status__in=ExportRun.ACTIVE_STATUSES).exists()
         or Segment.objects.exclude(refresh_state=Segment.RefreshState.IDLE).exists()
     )
+
+
+# The refresh schedule --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshState:
+    """Whether anything runs on schedule, and when the next scheduled refresh starts."""
+
+    enabled: bool
+    next_at: dt.datetime | None
+
+
+def refresh_state(now: dt.datetime | None = None) -> RefreshState:
+    schedule = RefreshSchedule.load()
+    upcoming = next_refreshes(schedule, after=now, count=1)
+    return RefreshState(enabled=bool(upcoming), next_at=upcoming[0] if upcoming else None)
+
+
+def next_refreshes(
+    schedule: RefreshSchedule, *, after: dt.datetime | None = None, count: int = 1
+) -> list[dt.datetime]:
+    """The next ``count`` times the scheduled refresh starts after ``after`` (now), in the
+    schedule's time zone, as beat runs it (``exports.schedule.apply_to_beat``); none when it
+    is off or has no time."""
+    if not schedule.enabled or not schedule.times:
+        return []
+    zone = zoneinfo.ZoneInfo(schedule.time_zone)
+    start = (after or timezone.now()).astimezone(zone)
+    weekly = schedule.frequency == RefreshSchedule.Frequency.WEEKLY
+    times = sorted(dt.time.fromisoformat(text) for text in schedule.times)
+    found: list[dt.datetime] = []
+    for offset in range(8 * count + 1):  # a week holds every weekday at least once
+        day = start.date() + dt.timedelta(days=offset)
+        if weekly and day.isoweekday() not in schedule.weekdays:
+            continue
+        for moment in (dt.datetime.combine(day, at, tzinfo=zone) for at in times):
+            if moment > start:
+                found.append(moment)
+                if len(found) == count:
+                    return found
+    return found

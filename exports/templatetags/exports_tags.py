@@ -58,3 +58,9 @@ def duration(seconds: float | int | None) -> str:
     if minutes:
         return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": secs}
     return _("%(seconds)d s") % {"seconds": secs}
+
+
+@register.simple_tag
+def refresh_schedule() -> selectors.RefreshState:
+    """Whether anything runs on schedule and when next: ``{% refresh_schedule as refresh %}``."""
+    return selectors.refresh_state()
