@@ -11,9 +11,9 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api import erasure
 from api.fields import TextField
 from api.filtering import FilterSet
+from exports import erasure_apis as erasure
 from segments import services
 from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
 from segments.models import Profile

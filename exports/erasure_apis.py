@@ -1,6 +1,7 @@
-"""The erase endpoint's side of erasures (``POST /profiles/erase/``): the request goes to the
-exports service (``exports.erasures.erasure_request``), and the record is answered in the
-shape the API document gives it. Nothing else lives here: erasing the profiles is
+"""The erasure endpoints' side of erasures (``POST /profiles/erase/`` and
+``GET /profiles/erasures/{id}/``, served by ``segments.profile_apis``): the request goes to the
+exports service (``exports.erasures.erasure_request``), and the record is answered in the shape
+the API document gives it. Nothing else lives here: erasing the profiles is
 ``segments.services.profiles_erase``, forgetting the address at every list is
 ``exports.erasures``."""
 
