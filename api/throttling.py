@@ -20,7 +20,7 @@ from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiToken
-from connections.types.coordination import UNAVAILABLE
+from core.coordination import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 OUTAGE_LOG_SECONDS = 60.0

@@ -18,6 +18,6 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("system/", include("exports.system_urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("api/v1/", include("api.urls")),
+    path("api/v1/", include("config.api_urls")),
     path("", include("ops.urls")),
 ]

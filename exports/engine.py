@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from config.translation import stored
 from connections.services import backend_for, connection_record_error
-from connections.types import coordination
 from connections.types.base import (
     NO_FIELDS,
     AuthExpired,
@@ -44,7 +43,7 @@ from connections.types.base import (
     RecordFailure,
     Transient,
 )
-from core import logs
+from core import coordination, logs
 from exports import messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from connections.types import coordination
+from core import coordination
 
 # KEYS[1]: bucket; ARGV: rate per second, capacity, now (seconds). Takes the next request slot,
 # now or in the future (the bucket may go below zero: slots are reserved in order), and returns

@@ -1,19 +1,17 @@
 """Profiles: bulk upsert by customer id (the CSV import's checks and upsert, one code path:
-``segments.services.profiles_bulk_upsert``), list, get by customer id, and erase."""
+``segments.services.profiles_bulk_upsert``), list and get by customer id. Erasing a person is
+``exports.erasure_apis`` (``/profiles/erase/``), exports owning the forgetting at every list."""
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.fields import TextField
 from api.filtering import FilterSet
-from exports import erasure_apis as erasure
 from segments import services
 from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
 from segments.models import Profile
@@ -68,62 +66,6 @@ class BulkResultSerializer(serializers.Serializer):
     results = RecordResultSerializer(many=True)
 
 
-class EraseSerializer(serializers.Serializer):
-    customer_id = TextField(max_length=255, required=False, allow_blank=True)
-    email = TextField(max_length=320, required=False, allow_blank=True)
-
-    def validate(self, attrs: dict) -> dict:
-        if bool(attrs.get("customer_id", "").strip()) == bool(attrs.get("email", "").strip()):
-            raise serializers.ValidationError(_("Give either a customer_id or an email, not both."))
-        return attrs
-
-
-def _erase_by(key: str, other: str, max_length: int) -> dict:
-    return {
-        "type": "object",
-        "properties": {
-            key: {"type": "string", "pattern": r"^[^\x00]*\S[^\x00]*$", "maxLength": max_length},
-            other: {"type": "string", "pattern": r"^\s*$"},
-        },
-        "required": [key],
-    }
-
-
-#: Exactly one of the two, as ``EraseSerializer`` checks (the other may be sent empty).
-ERASE_REQUEST = {
-    "oneOf": [_erase_by("customer_id", "email", 255), _erase_by("email", "customer_id", 320)]
-}
-
-
-class ErasureExportSerializer(serializers.Serializer):
-    export = serializers.IntegerField(allow_null=True)
-    export_name = serializers.CharField()
-    status = serializers.ChoiceField(
-        choices=["pending", "confirmed", "failed"],
-        help_text=gettext_lazy(
-            "pending: the deletion at the service is still to come (at the end of the export's "
-            "next run, or at once with propagate=now); confirmed: the service confirmed it; "
-            "failed: the service refused it or could not be reached (see last_error; the "
-            "export's next run tries again)."
-        ),
-    )
-    confirmed = serializers.BooleanField()
-    confirmed_at = serializers.DateTimeField(allow_null=True)
-    confirmed_by_run = serializers.IntegerField(allow_null=True)
-    last_error = serializers.CharField()
-
-
-class ErasureSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    requested_by = serializers.CharField(allow_null=True)
-    requested_at = serializers.DateTimeField()
-    erased_by = serializers.ChoiceField(choices=["customer_id", "email"])
-    address_hash = serializers.CharField(help_text=gettext_lazy("HMAC-SHA256 of the address."))
-    profiles_erased = serializers.IntegerField()
-    memberships_erased = serializers.IntegerField()
-    exports = ErasureExportSerializer(many=True)
-
-
 class ProfileFilter(FilterSet):
     email = filters.CharFilter(lookup_expr="iexact")
 
@@ -141,8 +83,6 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         "list": VIEW_PROFILE,
         "retrieve": VIEW_PROFILE,
         "bulk": IMPORT_PROFILES,
-        "erase": IMPORT_PROFILES,
-        "erasure": IMPORT_PROFILES,
     }
 
     def get_queryset(self):
@@ -159,54 +99,3 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
             # Only to word the error: checking 10,000 records one by one costs a third of a call.
             BulkUpsertSerializer(data=request.data).is_valid(raise_exception=True)
         return Response(services.profiles_bulk_upsert(records=records))
-
-    @extend_schema(
-        request={"application/json": ERASE_REQUEST},
-        responses={201: ErasureSerializer},
-        filters=False,
-        parameters=[
-            OpenApiParameter(
-                "propagate",
-                str,
-                enum=["now"],
-                description=gettext_lazy(
-                    "now: delete the person at every service at once, not when each export's "
-                    "next run ends."
-                ),
-            )
-        ],
-    )
-    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
-    def erase(self, request):
-        """Erase a person by customer id or email: the profile and memberships go now; every
-        export that delivered the address has the person deleted at its service, whatever its
-        sync mode, when its next run ends, or at once with ``?propagate=now``. Follow each
-        export's progress with ``GET /profiles/erasures/{id}/``. The record keeps no address in
-        clear."""
-        propagate = request.query_params.get("propagate")
-        if propagate not in (None, "now"):
-            raise serializers.ValidationError(
-                {"propagate": [_("Leave it out, or give “now” to remove the address at once.")]}
-            )
-        body = EraseSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        record = erasure.erase(
-            user=request.user,
-            customer_id=body.validated_data.get("customer_id", "").strip(),
-            email=body.validated_data.get("email", "").strip(),
-            propagate_now=propagate == "now",
-        )
-        return Response(erasure.erasure_summary(record), status=status.HTTP_201_CREATED)
-
-    @extend_schema(responses=ErasureSerializer, filters=False)
-    @action(
-        detail=False,
-        methods=["get"],
-        url_path=r"erasures/(?P<erasure_id>[0-9]+)",
-        filterset_class=None,
-        pagination_class=None,
-    )
-    def erasure(self, request, erasure_id: str):
-        """An erasure and each export's progress: pending until the export's service confirmed
-        the deletion, then confirmed (or failed, with the reason)."""
-        return Response(erasure.erasure_summary(erasure.erasure_get(int(erasure_id))))

@@ -108,21 +108,23 @@ def _imported_modules(tree: ast.AST):
 
 #: The layers, from the ground up (README, Developing): code may import its own layer and the
 #: ones below it, never one above. ``config`` is settings, the Celery app and the translation
-#: helpers, used by every app; its ``urls`` routes to every app, so it stands at the top.
+#: helpers, used by every app; its ``urls`` and ``api_urls`` route to every app, so they stand at
+#: the top. ``api`` is the API's plumbing (authentication, problems, pagination, schema), on
+#: which each app's ``apis.py`` serves its resources.
 LAYERS: dict[str, int] = {
     "core": 1,
     "config": 1,
     "accounts": 2,
     "audit": 2,
-    "segments": 3,
-    "connections": 3,
-    "exports": 4,
-    "webhooks": 5,
-    "ops": 5,
-    "api": 6,
-    "config.urls": 6,
+    "api": 3,
+    "segments": 4,
+    "connections": 4,
+    "exports": 5,
+    "webhooks": 6,
+    "ops": 6,
+    "config.urls": 7,
+    "config.api_urls": 7,
 }
-API_LAYER = LAYERS["api"]
 #: Not production code: tests, the fake services, benchmarks and one-off scripts may import any
 #: layer. Migrations are checked like the rest of their app (none needs an exception).
 NOT_PRODUCTION = {"tests", "fakes", "bench", "scripts", ".venv", "node_modules"}
@@ -133,19 +135,10 @@ def _module_of(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_api_surface(module: str) -> bool:
-    """An app's API resources (``exports/apis.py``, ``*_apis.py``, or an ``apis`` package) stand
-    on the API layer, beside ``api/``: they may import the API plumbing and every app."""
-    return any(part == "apis" or part.endswith("_apis") for part in module.split(".")[1:])
-
-
 def _part(module: str) -> str | None:
-    """The app (or ``config.urls``) a module belongs to, the API for an app's API surface, None
-    outside the project."""
+    """The app (or URL root) a module belongs to, None outside the project."""
     names = [name for name in LAYERS if module == name or module.startswith(name + ".")]
-    if not names:
-        return None
-    return "api" if _is_api_surface(module) else max(names, key=len)
+    return max(names, key=len) if names else None
 
 
 def _layer(module: str) -> int | None:
@@ -177,17 +170,18 @@ def test_the_layer_rule_places_every_app_and_its_api_surface():
         name for name in LAYERS if "." not in name and (ROOT / name).is_dir()
     }
     assert ROOT / "connections" / "types" / "base.py" in _production_modules()  # subpackages too
-    assert _layer("exports.apis") == _layer("segments.profile_apis") == _layer("api.urls")
-    assert _layer("exports.services") < _layer("webhooks.services") < _layer("config.urls")
-    assert _layer("config.translation") < _layer("accounts.roles")
-    assert _part("exports.apis") == "api" and _part("exports.views") == "exports"
+    assert _layer("api.problems") < _layer("segments.profile_apis") < _layer("exports.apis")
+    assert _layer("exports.services") < _layer("webhooks.services") < _layer("config.api_urls")
+    assert _layer("config.translation") < _layer("accounts.roles") < _layer("api.authentication")
+    assert _part("exports.apis") == "exports" and _part("config.api_urls") == "config.api_urls"
     assert _part("config.urls") == "config.urls" and _part("config.translation") == "config"
     assert _layer("django.db") is None and _layer("coreapi") is None
 
 
 def test_no_production_import_runs_up_a_layer():
-    """Shared helpers < accounts, audit < segments, connections < exports < webhooks, ops < the
-    API and the URL root: a lower layer announces with a signal and never imports a higher one.
+    """Shared helpers < accounts, audit < the API's plumbing < segments, connections < exports <
+    webhooks, ops < the URL roots: a lower layer announces with a signal and never imports a
+    higher one.
     Lazy imports inside functions and ``import_module("...")`` count as much as the others."""
     arrows = [
         f"{path}:{line} imports {module}"

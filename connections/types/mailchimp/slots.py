@@ -20,7 +20,7 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
-from connections.types import coordination
+from core import coordination
 
 #: Longer than any request may take (Mailchimp ends requests after 120 s).
 LEASE_SECONDS = 130.0

@@ -8,8 +8,8 @@ import uuid
 import pytest
 import redis
 
-from connections.types import coordination
 from connections.types.mailchimp.slots import ConnectionSlots
+from core import coordination
 from exports.ratelimit import RateLimiter
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1

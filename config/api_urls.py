@@ -1,7 +1,7 @@
 """API v1: ``/api/v1/``. The OpenAPI document is at ``openapi.json``, the docs at ``docs``.
 
-Each app serves its own resources from its ``apis.py`` (HackSoft's layout); this module only
-routes to them.
+Each app serves its own resources from its ``apis.py`` (HackSoft's layout) on the plumbing in
+``api/``; this module, at the top with the site's URLs, only routes to them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from rest_framework.routers import SimpleRouter
 from api import docs, errors
 from connections import apis as connection_apis
 from exports import apis as export_apis
+from exports import erasure_apis
 from segments import apis as segment_apis
 from segments import profile_apis
 from webhooks import apis as webhook_apis
@@ -38,6 +39,20 @@ router.register("runs", export_apis.RunViewSet, basename="run")
 router.register("profiles", profile_apis.ProfileViewSet, basename="profile")
 router.register("webhooks", webhook_apis.EndpointViewSet, basename="webhook")
 
+#: Before the profiles' routes, whose customer ids could otherwise read "erase".
+erasure_routes = [
+    re_path(
+        r"^profiles/erase/?$",
+        erasure_apis.ErasureViewSet.as_view({"post": "erase"}),
+        name="profile-erase",
+    ),
+    re_path(
+        r"^profiles/erasures/(?P<erasure_id>[0-9]+)/?$",
+        erasure_apis.ErasureViewSet.as_view({"get": "erasure"}),
+        name="profile-erasure",
+    ),
+]
+
 
 def _public(patterns: list) -> list:
     """The API answers for itself (401 problem details), so the pages' login redirect is off."""
@@ -54,6 +69,7 @@ urlpatterns = _public(
         path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
         path("docs", docs.swagger_ui, name="docs"),
         path("redoc", docs.redoc, name="redoc"),
+        *erasure_routes,
         *router.urls,
         # Anything else under /api/v1/ is a 404 in problem details, not the HTML page.
         re_path(r"^.*$", errors.not_found),
