@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 LANGUAGES := zh_Hans fr ja nb
 DEMO_PORT ?= 8000
 DEMO_ENV := DJANGO_SETTINGS_MODULE=config.settings.base \
+	EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend \
+	EMAIL_FILE_PATH=$(CURDIR)/demo-mail \
 	CAMPAIGN_MONITOR_API_URL=http://127.0.0.1:8101/api/v3.3 \
 	CAMPAIGN_MONITOR_OAUTH_URL=http://127.0.0.1:8101/oauth \
 	CAMPAIGN_MONITOR_TOKEN_URL=http://127.0.0.1:8101/oauth/token \

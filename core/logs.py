@@ -49,6 +49,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class RefusalWithoutTraceback(logging.Filter):
+    """A page or call refused for want of a permission (403) is an ordinary event, not a fault:
+    one warning line, without the traceback Django attaches to it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, the context fields that
     are known, and the traceback of an exception."""

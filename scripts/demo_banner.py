@@ -19,6 +19,8 @@ print(
                (demo API keys: Autopilot demo-autopilot-key, Mailchimp
                 demo0mailchimp0key-us21 or Authenticate with Mailchimp, Ortto
                 demo-ortto-key with Region Global)
+  Mail (invitations, password links, alerts) is written to demo-mail/, one file a
+  message: open the newest to follow an invitation's link.
   Stop with Ctrl+C.
 """,
     flush=True,

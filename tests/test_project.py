@@ -232,3 +232,13 @@ def test_the_demo_starts_a_fake_of_every_destination_and_points_the_app_at_it():
     for kind in FAKES:
         assert f"-m fakes {kind} --port {DEFAULT_PORTS[kind]}" in procfile, kind
         assert f"127.0.0.1:{DEFAULT_PORTS[kind]}" in demo_env, kind
+
+
+def test_the_demo_writes_its_mail_to_a_folder_a_demo_user_can_open():
+    """Invitations and password links must reach the demo user, who has no mail server."""
+    makefile = (ROOT / "Makefile").read_text()
+    demo_env = makefile.split("DEMO_ENV :=", 1)[1].split("\nTEST_", 1)[0]
+    assert "EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend" in demo_env
+    assert "EMAIL_FILE_PATH=$(CURDIR)/demo-mail" in demo_env
+    assert "demo-mail/" in (ROOT / "scripts" / "demo_banner.py").read_text()
+    assert "/demo-mail/" in (ROOT / ".gitignore").read_text()

@@ -261,7 +261,10 @@ LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "core.logs.ContextFilter"}},
+    "filters": {
+        "context": {"()": "core.logs.ContextFilter"},
+        "refusal_without_traceback": {"()": "core.logs.RefusalWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "core.logs.JsonFormatter"},
@@ -270,7 +273,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
-            "filters": ["context"],
+            "filters": ["context", "refusal_without_traceback"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
@@ -333,6 +336,8 @@ EXPORT_ALERT_FAILED_SHARE = env.float("EXPORT_ALERT_FAILED_SHARE", default=0.05)
 EXPORT_ALERT_MIN_FAILED = env.int("EXPORT_ALERT_MIN_FAILED", default=10)
 # Alerts are e-mailed; the demo prints them on the console. Links in them start with SITE_URL.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# The file backend's folder (make demo writes invitations and alerts there, one file a message).
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "demo-mail"))
 # The production settings turn this on: mail must be delivered there (accounts.checks).
 EMAIL_DELIVERY_REQUIRED = False
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-relay@localhost")

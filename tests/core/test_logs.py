@@ -120,3 +120,16 @@ def test_lines_logged_while_a_request_is_handled_name_its_user(json_lines, alice
     logged_in, anonymous = read()
     assert logged_in["user"] == "alice"
     assert "user" not in anonymous
+
+
+def test_a_refused_page_is_one_warning_line_without_a_traceback(client, bob, settings, capsys):
+    """Django logs a 403 with the PermissionDenied's traceback; the console shows one line."""
+    import logging.config
+
+    logging.config.dictConfig(settings.LOGGING)
+    client.force_login(bob)  # a contributor: the audit log is the administrators'
+    response = client.get("/audit/")
+    assert response.status_code == 403
+    printed = capsys.readouterr().err
+    assert "WARNING django.request: Forbidden" in printed
+    assert "Traceback" not in printed and "PermissionDenied" not in printed

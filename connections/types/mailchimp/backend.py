@@ -181,7 +181,8 @@ class MailchimpBackend(Backend):
             return found
         return DestinationList(
             id=list_id,
-            name=str(_("%(audience)s, tag “%(tag)s”") % {"audience": found.name, "tag": tag}),
+            # Mailchimp's own notation for a tag, the same in every language.
+            name=f"{found.name} #{tag}",
         )
 
     def prepare(self, list_id: str, field_names: Sequence[str]) -> None:

@@ -334,5 +334,5 @@ def test_an_export_to_a_tag_is_found_in_its_audience(mocked, backend):
     mocked.get(f"{API}/lists", json={"lists": [{"id": AUDIENCE, "name": "News"}], "total_items": 1})
     mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
     found = backend.find_destination(f"{AUDIENCE}#vip")
-    assert (found.id, found.name) == (f"{AUDIENCE}#vip", "News, tag “vip”")
+    assert (found.id, found.name) == (f"{AUDIENCE}#vip", "News #vip")
     assert backend.find_destination("unknown#vip") is None
