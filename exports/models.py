@@ -219,6 +219,10 @@ class ExportRun(models.Model):
         return self.status == self.Status.CANCELLED
 
     @property
+    def is_failed(self) -> bool:
+        return self.status == self.Status.FAILED
+
+    @property
     def processed(self) -> int:
         return self.sent + self.failed + self.skipped + self.unchanged + self.removed
 
