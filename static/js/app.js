@@ -16,6 +16,31 @@
     }
   });
 
+  // <button data-copy="#id" data-copied="Copied">: copy that field's text (a one-time secret).
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const field = document.querySelector(button.dataset.copy);
+    if (!field) return;
+    field.select();
+    const done = function () {
+      button.textContent = button.dataset.copied;
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        document.execCommand("copy");
+        done();
+      });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+  // <textarea data-select-on-focus>: the whole secret is selected when it gets the focus.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
+
   // <span data-width-percent="42">: a bar's width, set here rather than in a style attribute.
   function sizeBars(root) {
     root.querySelectorAll("[data-width-percent]").forEach(function (bar) {

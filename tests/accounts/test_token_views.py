@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -15,7 +17,7 @@ PAGE = reverse("accounts:tokens")
 def test_a_viewer_creates_a_token_and_sees_it_once(as_charlie, charlie):
     page = as_charlie.post(PAGE, {"name": "nightly sync"}).content.decode()
     token = ApiToken.objects.get()
-    raw = page.split('<code class="token">')[1].split("</code>")[0]
+    raw = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', page).group(1)
     assert token_authenticate(raw).user == charlie
     again = as_charlie.get(PAGE).content.decode()
     assert raw not in again
@@ -25,7 +27,7 @@ def test_a_viewer_creates_a_token_and_sees_it_once(as_charlie, charlie):
 def test_the_page_that_shows_a_new_token_is_never_stored_by_a_cache(as_charlie):
     """Not by the browser's back button, nor by a proxy: the token is in this response only."""
     response = as_charlie.post(PAGE, {"name": "nightly sync"})
-    assert '<code class="token">' in response.content.decode()
+    assert '<textarea id="token"' in response.content.decode()
     assert "no-store" in response["Cache-Control"]
     assert "private" in response["Cache-Control"]
 
@@ -58,3 +60,11 @@ def test_nobody_revokes_someone_elses_token(as_bob, alice):
 
 def test_the_navigation_links_to_the_page(as_charlie):
     assert f'href="{PAGE}"' in as_charlie.get(reverse("segments:list")).content.decode()
+
+
+def test_a_new_token_is_shown_whole_with_a_copy_button(as_charlie):
+    page = as_charlie.post(PAGE, {"name": "nightly sync"}).content.decode()
+    raw = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', page).group(1)
+    assert len(raw) > 30  # all of it, not cut off
+    assert 'data-copy="#token"' in page
+    assert "Copy it now: it is not shown again." in page

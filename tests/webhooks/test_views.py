@@ -22,7 +22,9 @@ def add(client, **data):
 
 
 def shown_secret(response) -> str:
-    return re.search(r'value="(whsec_[^"]+)"', response.content.decode()).group(1)
+    page = response.content.decode()
+    assert 'data-copy="#secret"' in page  # shown whole, with a Copy button
+    return re.search(r'<textarea id="secret"[^>]*>(whsec_[^<]+)</textarea>', page).group(1)
 
 
 def test_adding_an_endpoint_shows_its_secret_once(as_alice):
