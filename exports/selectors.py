@@ -343,3 +343,11 @@ def next_refreshes(
                 if len(found) == count:
                     return found
     return found
+
+
+def exports_to_run_all(user) -> QuerySet[Export]:
+    """What **Run all** runs for this user: every export with a schedule whose connection the
+    user may use (the confirmation names them)."""
+    return Export.objects.filter(
+        schedule_enabled=True, connection__in=connections_usable_by(user)
+    ).order_by("display_name", "id")

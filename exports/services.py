@@ -20,10 +20,9 @@ from config.translation import LaterText, shown
 from connections import services as connection_services
 from connections import signals as connection_signals
 from connections.models import Connection
-from connections.selectors import connections_usable_by
 from exports import runs, signals, tasks
 from exports.models import Export, ExportRun, ExportRunFailure
-from exports.selectors import export_settings, exports_using
+from exports.selectors import export_settings, exports_to_run_all, exports_using
 
 logger = logging.getLogger(__name__)
 
@@ -309,10 +308,7 @@ def exports_run_all(*, user) -> tuple[list[Export], list[Export]]:
     """
     queued: list[Export] = []
     already_running: list[Export] = []
-    exports = Export.objects.filter(
-        schedule_enabled=True, connection__in=connections_usable_by(user)
-    ).order_by("display_name", "id")
-    for export in exports:
+    for export in exports_to_run_all(user):
         try:
             run_request(export=export, user=user)
         except ExportAlreadyRunning:

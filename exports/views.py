@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from connections import services as connection_services
 from connections.selectors import connections_usable_by
@@ -61,7 +61,10 @@ def export_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "exports/list.html",
-        {"exports": selectors.export_list(user=request.user, query=query), "query": query},
+        {
+            "exports": selectors.export_list(user=request.user, query=query),
+            "query": query,
+        },
     )
 
 
@@ -197,9 +200,13 @@ def export_run(request: HttpRequest, export_id: int) -> HttpResponse:
     return _back(request, export)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @permission_required(RUN_EXPORT)
 def export_run_all(request: HttpRequest) -> HttpResponse:
+    """GET asks first, naming the exports it runs; POST runs them."""
+    if request.method == "GET":
+        exports = selectors.exports_to_run_all(request.user)
+        return render(request, "exports/run_all.html", {"exports": exports})
     queued, already_running = services.exports_run_all(user=request.user)
     if queued:
         messages.success(
