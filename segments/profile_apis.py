@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -13,7 +12,7 @@ from rest_framework.response import Response
 
 from api import erasure
 from api.fields import TextField
-from api.filtering import FilterSet
+from api.filtering import FilterSet, TextFilter
 from segments import services
 from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
 from segments.models import Profile
@@ -116,7 +115,7 @@ class ErasureSerializer(serializers.Serializer):
 
 
 class ProfileFilter(FilterSet):
-    email = filters.CharFilter(lookup_expr="iexact")
+    email = TextFilter(lookup_expr="iexact")
 
     class Meta:
         model = Profile
