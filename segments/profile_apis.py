@@ -50,11 +50,23 @@ class BulkUpsertSerializer(serializers.Serializer):
     )
 
 
+class RecordWarningSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
 class RecordResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     customer_id = serializers.CharField(allow_null=True)
     result = serializers.ChoiceField(choices=[CREATED, UPDATED, UNCHANGED, REJECTED])
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text=gettext_lazy("Why it was rejected."))
+    warnings = RecordWarningSerializer(
+        many=True,
+        help_text=gettext_lazy(
+            "What was kept with a warning, as the import report lists it: a name shortened to "
+            "fit, an e-mail that does not look like an address (exports skip it)."
+        ),
+    )
 
 
 class BulkResultSerializer(serializers.Serializer):
