@@ -4,6 +4,8 @@ in the browser: OAuth needs a person."""
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters import rest_framework as filters
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -91,6 +93,13 @@ class ConnectionTestSerializer(serializers.Serializer):
 class ConnectionFilter(FilterSet):
     """A contributor may filter by type only: the other filters would tell them the state and
     the sharing that the roles table shows administrators only."""
+
+    status = filters.ChoiceFilter(
+        choices=Connection.Status.choices, help_text=gettext_lazy("Administrators only.")
+    )
+    who_can_use = filters.ChoiceFilter(
+        choices=Connection.Audience.choices, help_text=gettext_lazy("Administrators only.")
+    )
 
     class Meta:
         model = Connection

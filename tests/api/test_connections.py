@@ -55,3 +55,12 @@ def test_the_document_says_which_fields_only_administrators_get(openapi_document
     assert set(connection["required"]) == NAME_AND_TYPE
     for name in ADMINISTRATORS_ONLY:
         assert connection["properties"][name]["description"].startswith("Administrators only.")
+
+
+def test_the_document_says_which_filters_only_administrators_use(openapi_document):
+    operation = openapi_document.document["paths"][CONNECTIONS]["get"]
+    descriptions = {p["name"]: p.get("description", "") for p in operation["parameters"]}
+
+    assert descriptions["status"].startswith("Administrators only.")
+    assert descriptions["who_can_use"].startswith("Administrators only.")
+    assert not descriptions["kind"].startswith("Administrators only.")
