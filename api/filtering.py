@@ -15,9 +15,8 @@ class _StrictForm(forms.Form):
     def clean(self) -> dict:
         cleaned = super().clean()
         for name, field in self.fields.items():
-            # django-filter reads "?status=" as no filter at all; only text may be empty.
-            given_empty = name in self.data and self.data.get(name) == ""
-            if given_empty and not isinstance(field, forms.CharField):
+            # django-filter reads "?status=" (or "?name=") as no filter at all.
+            if name in self.data and self.data.get(name) == "":
                 self.add_error(name, _("Give a value, or leave the parameter out."))
             elif (
                 # Its widget reads anything but true or false as "no filter".
@@ -33,6 +32,11 @@ class FilterSet(filters.FilterSet):
     def get_form_class(self):
         fields = {name: filter_.field for name, filter_ in self.filters.items()}
         return type(f"{type(self).__name__}Form", (_StrictForm,), fields)
+
+
+@extend_schema_field({"type": "string", "minLength": 1})
+class TextFilter(filters.CharFilter):
+    """Text to look for; given empty, it is refused (see ``FilterSet``)."""
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})

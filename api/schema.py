@@ -104,6 +104,48 @@ def _rendered(schema):
     return str(schema) if isinstance(schema, Promise) else schema
 
 
+def _null_as_type(schema: dict) -> dict:
+    """``schema`` with OpenAPI 3.0's ``nullable: true`` said as a JSON Schema type (3.1)."""
+    if not isinstance(schema.get("nullable"), bool):  # a property may be called "nullable"
+        return schema
+    if not schema.pop("nullable"):
+        return schema
+    kinds = schema.get("type")
+    if kinds is not None:
+        listed = kinds if isinstance(kinds, list) else [kinds]
+        schema["type"] = [*listed, "null"] if "null" not in listed else listed
+    elif "oneOf" in schema or "anyOf" in schema:
+        choices = schema["oneOf" if "oneOf" in schema else "anyOf"]
+        if {"type": "null"} not in choices:
+            choices.append({"type": "null"})
+    else:
+        # A reference or a composition: null, or whatever it says.
+        described = {key: schema.pop(key) for key in list(schema) if key in _OUTER_KEYWORDS}
+        schema = {"oneOf": [schema, {"type": "null"}], **described}
+    return schema
+
+
+#: What stays beside a ``oneOf`` that adds ``null`` to a schema.
+_OUTER_KEYWORDS = {"description", "title", "readOnly", "writeOnly", "deprecated", "default"}
+
+
+def _without_nullable(node):
+    if isinstance(node, dict):
+        return _null_as_type({key: _without_nullable(value) for key, value in node.items()})
+    if isinstance(node, list):
+        return [_without_nullable(value) for value in node]
+    return node
+
+
+def null_as_json_schema_type(result, generator, request, public):
+    """Postprocessing hook: no ``nullable`` (an OpenAPI 3.0 keyword that 3.1 ignores) is left.
+
+    drf-spectacular says null as a type under 3.1, but what DRF hands it as is (the pagination's
+    ``next`` and ``previous``) still says ``nullable: true``; a strict client then refuses the
+    ``null`` it receives."""
+    return _without_nullable(result)
+
+
 def link_created_objects(result, generator, request, public):
     """Postprocessing hook: a ``201`` from ``POST /things/`` links to every ``/things/{id}/``
     operation with the new id (OpenAPI links), so that a client or a fuzzer can follow on."""

@@ -3,6 +3,10 @@ in the browser: OAuth needs a person."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters import rest_framework as filters
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -16,8 +20,15 @@ from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, USE_CONNECTIO
 from connections.selectors import connections_usable_by
 from connections.types.base import StepStatus
 
+#: What the roles table shows administrators only: a contributor sees a connection's name and
+#: type, never its settings or its state (as on the pages).
+ADMINISTRATORS_ONLY = ("status", "who_can_use", "last_error", "last_checked_at", "created_at")
+
 
 class ConnectionSerializer(serializers.ModelSerializer):
+    # Its name and type for everyone who may use it; the rest (ADMINISTRATORS_ONLY) for those
+    # who may change it. (No docstring: it would be the schema's description.)
+
     kind_label = serializers.CharField(read_only=True)
     last_error = serializers.SerializerMethodField()
 
@@ -40,6 +51,32 @@ class ConnectionSerializer(serializers.ModelSerializer):
     def get_last_error(self, connection: Connection) -> str:
         return shown(connection.last_error)
 
+    def to_representation(self, connection: Connection) -> dict:
+        data = super().to_representation(connection)
+        request = self.context.get("request")
+        if request is None or not CHANGE_CONNECTION.allows(request.user):
+            for name in ADMINISTRATORS_ONLY:
+                del data[name]
+        return data
+
+
+class ConnectionSchema(OpenApiSerializerExtension):
+    """The document says which fields only administrators get (and so that the others may be
+    missing)."""
+
+    target_class = ConnectionSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["required"] = [
+            name for name in schema["required"] if name not in ADMINISTRATORS_ONLY
+        ]
+        for name in ADMINISTRATORS_ONLY:
+            field = schema["properties"][name]
+            said = [_("Administrators only."), field.get("description", "")]
+            field["description"] = "\n\n".join(part for part in said if part)
+        return schema
+
 
 class StepSerializer(serializers.Serializer):
     name = serializers.CharField()
@@ -54,9 +91,28 @@ class ConnectionTestSerializer(serializers.Serializer):
 
 
 class ConnectionFilter(FilterSet):
+    """A contributor may filter by type only: the other filters would tell them the state and
+    the sharing that the roles table shows administrators only."""
+
+    status = filters.ChoiceFilter(
+        choices=Connection.Status.choices, help_text=gettext_lazy("Administrators only.")
+    )
+    who_can_use = filters.ChoiceFilter(
+        choices=Connection.Audience.choices, help_text=gettext_lazy("Administrators only.")
+    )
+
     class Meta:
         model = Connection
         fields = ["kind", "status", "who_can_use"]
+
+    @property
+    def form(self):
+        form = super().form
+        if not CHANGE_CONNECTION.allows(self.request.user) and not hasattr(self, "_refused"):
+            self._refused = [name for name in ADMINISTRATORS_ONLY if name in form.data]
+            for name in self._refused:
+                form.add_error(name, _("Only administrators can filter connections by this."))
+        return form
 
 
 class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -99,6 +155,6 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
                     }
                     for step in steps
                 ],
-                "connection": ConnectionSerializer(connection).data,
+                "connection": ConnectionSerializer(connection, context={"request": request}).data,
             }
         )

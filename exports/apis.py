@@ -8,7 +8,6 @@ pages call.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -17,7 +16,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from api.filtering import FilterSet, IdFilter
+from api.filtering import FilterSet, IdFilter, TextFilter
 from api.forms import validated
 from api.renderers import CsvRenderer
 from config.translation import shown
@@ -184,7 +183,7 @@ class FailureSerializer(serializers.ModelSerializer):
 
 
 class ExportFilter(FilterSet):
-    display_name = filters.CharFilter(lookup_expr="icontains")
+    display_name = TextFilter(lookup_expr="icontains")
     # Ids, not choices: an id that names nothing lists nothing, as for any other value.
     connection = IdFilter(field_name="connection_id")
     segment = IdFilter(field_name="segments")

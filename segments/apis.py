@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -14,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from api.filtering import FilterSet
+from api.filtering import FilterSet, TextFilter
 from api.forms import validated
 from api.renderers import CsvRenderer
 from config.translation import shown
@@ -107,7 +106,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class SegmentFilter(FilterSet):
-    name = filters.CharFilter(lookup_expr="icontains")
+    name = TextFilter(lookup_expr="icontains")
 
     class Meta:
         model = Segment

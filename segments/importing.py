@@ -5,7 +5,9 @@ database (``COPY`` into a temporary table on PostgreSQL, then one set-based upse
 ``INSERT ... ON CONFLICT`` on SQLite). A malformed row is rejected with its line number and
 the reason; the valid rows are kept. A name longer than its column is shortened and kept, with
 a warning: only a customer id or e-mail that does not fit rejects the row, because a shortened
-one would name someone else.
+one would name someone else. An e-mail fits when a service can take it (RFC 5321: 254
+characters, 64 before the @); one that does not look like an address is kept with a warning,
+and exports skip it.
 
 ``import_records`` is the one way in for profiles (the CSV import, the demo seeder, and any
 later API): every record passes the same checks before the same upsert.
@@ -37,10 +39,17 @@ FIXED_COLUMNS = ("customer_id", "email", "first_name", "last_name")
 IDENTIFYING_COLUMNS = ("customer_id", "email")
 SHORTENED_COLUMNS = tuple(name for name in FIXED_COLUMNS if name not in IDENTIFYING_COLUMNS)
 MAX_LENGTHS = {name: Profile._meta.get_field(name).max_length for name in FIXED_COLUMNS}
-_IDENTIFYING_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in IDENTIFYING_COLUMNS)
 _SHORTENED_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in SHORTENED_COLUMNS)
 MAX_LISTED_REJECTIONS = 10_000
-MAX_LISTED_WARNINGS = 10_000
+#: Every warning of 10,000 rows (the API's largest call): two names and an address each.
+MAX_LISTED_WARNINGS = 30_000
+#: The longest address a service takes (RFC 5321: a 256-character path, brackets included) and
+#: the longest part before the @.
+MAX_ADDRESS_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64
+_IDENTIFYING_LIMITS = (("customer_id", MAX_LENGTHS["customer_id"]), ("email", MAX_ADDRESS_LENGTH))
+#: What exports skip as "invalid e-mail" (``exports.recipients.EMAIL_PATTERN``, the same).
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SQLITE_BATCH_ROWS = 5_000
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -83,6 +92,25 @@ class ShortenedValue:
 
 
 @dataclass
+class UnusableAddress:
+    """A warning: the e-mail on ``line`` does not look like an address. The profile is kept
+    (it may be corrected later); exports skip it."""
+
+    line: int
+    field: str = "email"
+
+
+def warning_message(warning: ShortenedValue | UnusableAddress) -> str:
+    """What the warning says, in the current language (the import page, the API's results)."""
+    if isinstance(warning, ShortenedValue):
+        return _("Shortened from %(original)s to %(kept)s characters.") % {
+            "original": f"{warning.original_length:,}",
+            "kept": f"{warning.kept_length:,}",
+        }
+    return _("This does not look like an e-mail address: the profile is kept, exports skip it.")
+
+
+@dataclass
 class ImportReport:
     rows_read: int = 0
     created: int = 0
@@ -91,7 +119,7 @@ class ImportReport:
     rejected: int = 0
     rejected_rows: list[RejectedRow] = field(default_factory=list)
     warned: int = 0
-    warnings: list[ShortenedValue] = field(default_factory=list)
+    warnings: list[ShortenedValue | UnusableAddress] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -102,7 +130,7 @@ class ImportReport:
         if len(self.rejected_rows) < MAX_LISTED_REJECTIONS:
             self.rejected_rows.append(RejectedRow(line, reason))
 
-    def warn(self, warning: ShortenedValue) -> None:
+    def warn(self, warning: ShortenedValue | UnusableAddress) -> None:
         self.warned += 1
         if len(self.warnings) < MAX_LISTED_WARNINGS:
             self.warnings.append(warning)
@@ -257,6 +285,8 @@ def _checked(record: ProfileRecord, report: ImportReport) -> ProfileRecord | Non
     if reason:
         report.reject(record.line, reason)
         return None
+    if record.email and not _ADDRESS.match(record.email):
+        report.warn(UnusableAddress(record.line))
     shortened_names = {}
     for name, limit in _SHORTENED_LIMITS:
         value = getattr(record, name)
@@ -381,6 +411,11 @@ def _identity_problem(record: ProfileRecord) -> str:
                 "field": Profile._meta.get_field(name).verbose_name,
                 "limit": limit,
             }
+    local_part = record.email.rpartition("@")[0]
+    if len(local_part) > MAX_LOCAL_PART_LENGTH:
+        return _("The part of the email before the @ is longer than %(limit)d characters.") % {
+            "limit": MAX_LOCAL_PART_LENGTH
+        }
     return ""
 
 
@@ -619,10 +654,22 @@ def import_json_records(records: list) -> dict:
     for index, customer_id in zip(indexes, customer_ids, strict=True):
         if results[index] is None:
             results[index] = {"result": outcomes[customer_id.strip()], "reason": None}
+    warnings: dict[int, list[dict]] = {}  # the import report's warnings, by record
+    for warning in report.warnings:
+        warnings.setdefault(indexes[warning.line - 2], []).append(
+            {"field": warning.field, "message": warning_message(warning)}
+        )
     listed = []
     for index, (record, result) in enumerate(zip(records, results, strict=True)):
         customer_id = record.get("customer_id") if isinstance(record, dict) else None
-        listed.append({"index": index, "customer_id": _cell(customer_id) or None, **result})
+        listed.append(
+            {
+                "index": index,
+                "customer_id": _cell(customer_id) or None,
+                **result,
+                "warnings": warnings.get(index, []),
+            }
+        )
     return {
         # By customer id, as the import counts: of two records with one id, the last counts.
         "created": report.created,

@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.filtering import FilterSet
+from api.filtering import FilterSet, TextFilter
 from segments import services
 from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
 from segments.models import Profile
@@ -49,11 +48,23 @@ class BulkUpsertSerializer(serializers.Serializer):
     )
 
 
+class RecordWarningSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
 class RecordResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     customer_id = serializers.CharField(allow_null=True)
     result = serializers.ChoiceField(choices=[CREATED, UPDATED, UNCHANGED, REJECTED])
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text=gettext_lazy("Why it was rejected."))
+    warnings = RecordWarningSerializer(
+        many=True,
+        help_text=gettext_lazy(
+            "What was kept with a warning, as the import report lists it: a name shortened to "
+            "fit, an e-mail that does not look like an address (exports skip it)."
+        ),
+    )
 
 
 class BulkResultSerializer(serializers.Serializer):
@@ -67,7 +78,7 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class ProfileFilter(FilterSet):
-    email = filters.CharFilter(lookup_expr="iexact")
+    email = TextFilter(lookup_expr="iexact")
 
     class Meta:
         model = Profile

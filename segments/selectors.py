@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from segments.importing import ShortenedValue, UnusableAddress, warning_message
 from segments.models import (
     Profile,
     ProfileField,
@@ -38,7 +39,15 @@ def import_problems(profile_import: ProfileImport) -> dict[str, list[dict]]:
     """The first rejected rows and warnings of an import, as the report page lists them; each
     warning names its field by the field's label, in the reader's language."""
     warnings = [
-        {**warning, "field": Profile._meta.get_field(warning["field"]).verbose_name}
+        {
+            **warning,
+            "field": Profile._meta.get_field(warning["field"]).verbose_name,
+            "message": warning_message(
+                ShortenedValue(**warning)
+                if "kept_length" in warning
+                else UnusableAddress(**warning)
+            ),
+        }
         for warning in profile_import.warnings[:SHOWN_IMPORT_PROBLEMS]
     ]
     return {"rejected": profile_import.rejected_rows[:SHOWN_IMPORT_PROBLEMS], "warnings": warnings}

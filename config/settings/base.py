@@ -435,6 +435,7 @@ SPECTACULAR_SETTINGS = {
         "segments.rule_schema.add_rule_schemas",
         "api.schema.forbid_nul_in_requests",
         "api.schema.link_created_objects",
+        "api.schema.null_as_json_schema_type",
     ],
 }
 # /metrics answers only requests with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.

@@ -17,7 +17,7 @@ BULK = "/api/v1/profiles/bulk/"
 
 
 def mixed_records(count: int) -> list[dict]:
-    """``count`` records, one in 50 bad: no customer id, or an e-mail over 320 characters."""
+    """``count`` records, one in 50 bad: no customer id, or an e-mail over 254 characters."""
     records = []
     for number in range(count):
         record = {
@@ -29,7 +29,7 @@ def mixed_records(count: int) -> list[dict]:
         if number % 50 == 7:
             record["customer_id"] = ""
         if number % 50 == 13:
-            record["email"] = "x" * 321
+            record["email"] = "x" * 255
         records.append(record)
     return records
 
@@ -105,6 +105,50 @@ def test_each_record_says_created_updated_unchanged_or_rejected(api_alice):
     ]
     assert "nested" in body["results"][3]["reason"]
     assert Profile.objects.get(customer_id="old").email == "changed@example.com"
+
+
+def test_each_record_carries_the_warnings_and_reasons_the_import_report_shows(api_alice):
+    records = [
+        {"customer_id": "long", "email": "l" * 300 + "@example.com"},  # 313 characters
+        {"customer_id": "name", "email": "n@example.com", "first_name": "N" * 300},
+        {"customer_id": "odd", "email": "not an address"},
+        {"customer_id": "fine", "email": "f@example.com"},
+    ]
+    body = api_alice.post(BULK, {"records": records}, format="json").json()
+    report = import_csv(
+        io.BytesIO(
+            b"customer_id,email,first_name\n"
+            + b"\n".join(
+                f"{r['customer_id']},{r['email']},{r.get('first_name', '')}".encode()
+                for r in records
+            )
+        )
+    )
+
+    results = body["results"]
+    assert [(r["result"], r["reason"]) for r in results] == [
+        ("rejected", "The email is longer than 254 characters."),
+        ("created", None),
+        ("created", None),
+        ("created", None),
+    ]
+    assert [r["warnings"] for r in results] == [
+        [],
+        [{"field": "first_name", "message": "Shortened from 300 to 200 characters."}],
+        [
+            {
+                "field": "email",
+                "message": (
+                    "This does not look like an e-mail address: the profile is kept, exports "
+                    "skip it."
+                ),
+            }
+        ],
+        [],
+    ]
+    assert [(w.line, w.field) for w in report.warnings] == [(3, "first_name"), (4, "email")]
+    assert [(row.line, row.reason) for row in report.rejected_rows] == [(2, results[0]["reason"])]
+    assert not Profile.objects.filter(customer_id="long").exists()
 
 
 def test_more_than_ten_thousand_records_are_refused_with_a_field_error(api_alice):

@@ -10,6 +10,7 @@ from segments.importing import (
     ImportFileError,
     ProfileRecord,
     ShortenedValue,
+    UnusableAddress,
     import_csv,
     import_records,
 )
@@ -123,12 +124,18 @@ def test_a_name_is_shortened_before_a_combining_accent_never_through_it():
     ("column", "value", "reason"),
     [
         ("customer_id", "c" * 256, "The customer id is longer than 255 characters."),
-        ("email", "e" * 310 + "@example.com", "The email is longer than 320 characters."),
+        ("email", "e" * 243 + "@example.com", "The email is longer than 254 characters."),
+        (
+            "email",
+            "e" * 65 + "@example.com",
+            "The part of the email before the @ is longer than 64 characters.",
+        ),
     ],
 )
 def test_an_over_long_customer_id_or_email_still_rejects_the_row(column, value, reason):
     other = "email" if column == "customer_id" else "customer_id"
-    report = import_csv(csv_bytes(f"{column},{other}\n{value},x\nkept,kept\n"))
+    kept = "kept,k@example.com" if column == "customer_id" else "k@example.com,kept"
+    report = import_csv(csv_bytes(f"{column},{other}\n{value},x\n{kept}\n"))
     assert report.created == 1 and Profile.objects.get().customer_id == "kept"
     assert [(row.line, row.reason) for row in report.rejected_rows] == [(2, reason)]
     assert report.warned == 0
@@ -206,10 +213,24 @@ def test_the_command_prints_a_summary_and_fails_only_when_nothing_was_imported(t
     long_name.write_text(f"customer_id,first_name\n3,{'x' * 300}\n", encoding="utf-8")
     call_command("import_profiles", str(long_name))
     captured = capsys.readouterr()
-    assert "1 created" in captured.out and "1 values shortened" in captured.out
-    assert "line 2: first_name shortened from 300 to 200 characters" in captured.err
+    assert "1 created" in captured.out and "1 warnings" in captured.out
+    assert "line 2: first_name: Shortened from 300 to 200 characters." in captured.err
 
     bad = tmp_path / "bad.csv"
     bad.write_text("customer_id,email\n,a@example.com\n", encoding="utf-8")
     with pytest.raises(CommandError, match="No row could be imported"):
         call_command("import_profiles", str(bad))
+
+
+def test_an_address_a_service_can_take_is_kept_whole():
+    longest = "l" * 64 + "@" + "d" * 185 + ".com"  # 254 characters, 64 before the @
+    report = import_csv(csv_bytes(f"customer_id,email\n1,{longest}\n"))
+    assert (report.created, report.rejected, report.warned) == (1, 0, 0)
+    assert Profile.objects.get().email == longest
+
+
+def test_an_email_that_is_not_an_address_keeps_the_profile_with_a_warning():
+    report = import_csv(csv_bytes("customer_id,email\n1,not an address\n2,\n3,c@example.com\n"))
+    assert (report.created, report.rejected, report.warned) == (3, 0, 1)
+    assert report.warnings == [UnusableAddress(2)]
+    assert Profile.objects.get(customer_id="1").email == "not an address"

@@ -144,3 +144,27 @@ def test_profiles_can_be_searched_by_email_or_name(as_charlie):
     ProfileFactory(email="theo@example.fr", first_name="Théo")
     page = as_charlie.get(reverse("profiles:list"), {"q": "théo"}).content.decode()
     assert "theo@example.fr" in page and "ingrid@example.no" not in page
+
+
+def test_the_import_report_lists_an_email_that_is_not_an_address_as_a_warning(
+    as_alice, django_capture_on_commit_callbacks
+):
+    upload = SimpleUploadedFile("people.csv", b"customer_id,email\n1,not an address\n", "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_alice.post(
+            reverse("profiles:import"),
+            {
+                "file": upload,
+                "customer_id_column": "customer_id",
+                "email_column": "email",
+                "first_name_column": "first_name",
+                "last_name_column": "last_name",
+            },
+        )
+    profile_import = ProfileImport.objects.get()
+    assert profile_import.warnings == [{"line": 2, "field": "email"}]
+    page = as_alice.get(response.url).content.decode()
+    assert (
+        '<tr><td class="num">2</td><td>Email</td><td colspan="2">This does not look like an '
+        "e-mail address: the profile is kept, exports skip it.</td></tr>"
+    ) in page

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from segments.importing import ColumnMap, ImportFileError, import_csv
+from segments.importing import ColumnMap, ImportFileError, import_csv, warning_message
 
 SHOWN_REJECTIONS = 100
 SHOWN_WARNINGS = 100
@@ -47,16 +47,13 @@ class Command(BaseCommand):
         if report.rejected > SHOWN_REJECTIONS:
             self.stderr.write(f"... and {report.rejected - SHOWN_REJECTIONS} more rejected rows")
         for warning in report.warnings[:SHOWN_WARNINGS]:
-            self.stderr.write(
-                f"line {warning.line}: {warning.field} shortened from"
-                f" {warning.original_length} to {warning.kept_length} characters"
-            )
+            self.stderr.write(f"line {warning.line}: {warning.field}: {warning_message(warning)}")
         if report.warned > SHOWN_WARNINGS:
-            self.stderr.write(f"... and {report.warned - SHOWN_WARNINGS} more shortened values")
+            self.stderr.write(f"... and {report.warned - SHOWN_WARNINGS} more warnings")
         self.stdout.write(
             f"{report.rows_read} rows read in {elapsed:.1f}s: {report.created} created, "
             f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected,"
-            f" {report.warned} values shortened"
+            f" {report.warned} warnings"
         )
         if report.imported == 0:
             raise CommandError("No row could be imported.")
