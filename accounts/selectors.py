@@ -31,3 +31,16 @@ def alert_addresses(users: Iterable) -> list[str]:
     for user in [*wanted, *administrators]:
         addresses.setdefault(user.email.strip().lower(), user.email.strip())
     return sorted(addresses.values(), key=str.lower)
+
+
+def administrator_names() -> list[str]:
+    """The active administrators, by the name a colleague knows them by: whom to ask for what
+    only an administrator may do."""
+    administrators = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMINISTRATOR.group_name))
+        .distinct()
+        .order_by("username")
+    )
+    return [user.get_full_name() or user.get_username() for user in administrators]

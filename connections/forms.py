@@ -43,7 +43,11 @@ class ConnectionFinishForm(forms.Form):
         label=_("Add yourself as export user"),
         required=False,
         initial=True,
-        help_text=_("Export users may run exports through this connection."),
+        help_text=_(
+            "Export users are told, with the administrators, when this connection needs "
+            "re-authentication. Who may choose it for an export is set under Choose who can use "
+            "this connection."
+        ),
     )
 
 
@@ -51,5 +55,9 @@ class ConnectionEditForm(ConnectionForm):
     i_am_export_user = forms.BooleanField(
         label=_("You are an export user of this connection"),
         required=False,
-        help_text=_("Export users may run exports through this connection."),
+        help_text=_(
+            "Export users are told, with the administrators, when this connection needs "
+            "re-authentication. Who may choose it for an export is set under Choose who can use "
+            "this connection."
+        ),
     )

@@ -90,7 +90,9 @@ def connection_needs_reauthentication(connection_id: int) -> None:
         _send(
             kind=Alert.Kind.NEEDS_REAUTHENTICATION,
             connection=connection,
-            recipients=alert_addresses(export.created_by for export in exports),
+            recipients=alert_addresses(
+                [*(export.created_by for export in exports), *connection.export_users.all()]
+            ),
             subject=_("Connection “%(name)s” needs re-authentication")
             % {"name": connection.display_name},
             body=_reauthentication_body(connection, exports),
