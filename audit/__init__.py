@@ -13,7 +13,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from audit.actions import AuditAction
+from audit.actions import SAVES, AuditAction
 
 #: Fields never recorded, by model label: secrets, their digests, and what stands for a role.
 SECRET_FIELDS: dict[str, set[str]] = {
@@ -85,7 +85,7 @@ def record(
     object_id: Any = "",
     object_label: str = "",
 ):
-    """Append an entry and return it.
+    """Append an entry and return it (None for a change that changed nothing).
 
     ``action`` is one of ``AuditAction`` (or its value): any other raises ValueError, so that
     every action the log holds has its label on the Audit log page.
@@ -104,6 +104,8 @@ def record(
     before = json.loads(json.dumps(before, cls=DjangoJSONEncoder)) if before else before
     if before is not None and after is not None:
         before, after = _changed(before, after)
+        if not before and not after and action in SAVES:
+            return None  # a save that changed nothing is no news
     context = current_actor()
     if actor is _FROM_CONTEXT:
         user = getattr(context.request, "user", None) if context else None

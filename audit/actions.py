@@ -49,3 +49,17 @@ class AuditAction(models.TextChoices):
     WEBHOOK_ENABLED = "webhook.enabled", _("Webhook enabled")
     WEBHOOK_DISABLED = "webhook.disabled", _("Webhook disabled")
     WEBHOOK_DELETED = "webhook.deleted", _("Webhook removed")
+
+
+#: Saves of an object's settings: one that changed nothing is not recorded. (The other actions
+#: are events in themselves, e.g. credentials replaced, whose secrets the log never shows.)
+SAVES = frozenset(
+    {
+        AuditAction.CONNECTION_UPDATED,
+        AuditAction.EXPORT_UPDATED,
+        AuditAction.SEGMENT_UPDATED,
+        AuditAction.SCHEDULE_UPDATED,
+        AuditAction.USER_UPDATED,
+        AuditAction.WEBHOOK_UPDATED,
+    }
+)

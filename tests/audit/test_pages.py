@@ -153,3 +153,31 @@ def test_computed_state_and_timestamps_are_not_recorded(alice):
     values = audit.snapshot(segment)
     assert "member_count" not in values and "created_at" not in values
     assert "rules" in values and "name" in values
+
+
+def test_changes_read_with_field_labels_and_the_names_of_related_objects(
+    as_alice, alice, make_export, everyone
+):
+    export = make_export(everyone)
+    other = ConnectionFactory(display_name="Spare account")
+    audit.record(
+        "export.updated",
+        export,
+        before={"connection_id": export.connection_id, "display_name": "Old name"},
+        after={"connection_id": other.pk, "display_name": export.display_name},
+        actor=alice,
+    )
+    html = as_alice.get(reverse("audit:list")).content.decode()
+    assert f"Connection: <del>{export.connection.display_name}</del> → Spare account" in html
+    assert "Display name: <del>Old name</del>" in html
+    assert "connection_id" not in html
+
+
+def test_a_save_that_changed_nothing_leaves_no_entry_but_an_event_does(alice):
+    snapshot = {"display_name": "Same"}
+    assert audit.record("segment.updated", before=snapshot, after=dict(snapshot)) is None
+    replaced = audit.record(
+        "connection.credentials_replaced", before=snapshot, after=dict(snapshot)
+    )
+    assert not AuditEntry.objects.filter(action="segment.updated").exists()
+    assert AuditEntry.objects.filter(pk=replaced.pk).exists()
