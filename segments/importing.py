@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from config.text import shortened
-from segments.catalogue import refresh_field_catalogue
+from segments.catalogue import TooManyFields, check_field_limit, refresh_field_catalogue
 from segments.models import Profile, ProfileField
 from segments.rules import NUMBER_PATTERN
 
@@ -156,6 +156,28 @@ def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> Import
     return _import_table(csv.reader(text), column_map or ColumnMap())
 
 
+def check_csv_header(stream: IO[bytes], column_map: ColumnMap | None = None) -> None:
+    """Read only the header row of a CSV file and raise ``ImportFileError`` when its columns
+    would take the field catalogue over ``PROFILE_FIELDS_MAX``: the upload page refuses such
+    a file at once instead of queueing it. Other header problems are left to the import, which
+    reports them; the import checks the limit again before it stores anything."""
+    column_map = column_map or ColumnMap()
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        header = next(csv.reader(text), [])
+    except csv.Error:
+        return
+    finally:
+        text.detach()
+    fixed = {getattr(column_map, name).strip().lower() for name in FIXED_COLUMNS}
+    try:
+        check_field_limit(
+            name for name in (cell.strip() for cell in header) if name and name.lower() not in fixed
+        )
+    except TooManyFields as error:
+        raise ImportFileError(str(error)) from error
+
+
 def import_rows(
     header: list[str],
     rows: Iterable[list[str]],
@@ -224,6 +246,10 @@ def _import_table(
         for index, name in enumerate(header)
         if index not in positions.values() and name
     ]
+    try:
+        check_field_limit(name for _index, name in attribute_columns)
+    except TooManyFields as error:
+        raise ImportFileError(str(error)) from error
     attribute_types = _AttributeTypes()
     records = _parse_rows(reader, header, positions, attribute_columns, attribute_types, report)
     _store(records, set(positions), [name for _i, name in attribute_columns], report, outcomes)
@@ -238,7 +264,10 @@ def import_records(
 
     The records are checked as CSV rows are: no or an over-long customer id or e-mail rejects
     the record, an over-long name is shortened with a warning naming ``record.line``.
+    Raises ``TooManyFields`` before storing anything when the attributes would take the
+    catalogue over ``PROFILE_FIELDS_MAX``.
     """
+    check_field_limit(attribute_types)
     report = ImportReport()
     kept = (
         checked

@@ -15,7 +15,7 @@ from api import erasure
 from api.fields import TextField
 from api.filtering import FilterSet
 from segments import services
-from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
+from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED, ImportFileError
 from segments.models import Profile
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
@@ -148,7 +148,12 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         if not (isinstance(records, list) and 1 <= len(records) <= MAX_RECORDS):
             # Only to word the error: checking 10,000 records one by one costs a third of a call.
             BulkUpsertSerializer(data=request.data).is_valid(raise_exception=True)
-        return Response(services.profiles_bulk_upsert(records=records))
+        try:
+            return Response(services.profiles_bulk_upsert(records=records))
+        except ImportFileError as error:
+            # The records would add more fields than the catalogue allows (PROFILE_FIELDS_MAX):
+            # the call is refused as a whole, before anything is stored.
+            raise serializers.ValidationError({"records": [str(error)]}) from error
 
     @extend_schema(
         request={"application/json": ERASE_REQUEST},
