@@ -97,6 +97,7 @@ class ProfileImportForm(forms.Form):
         if upload is not None and not self.errors:
             # Only the header row is read: a file with more new columns than the field
             # catalogue allows is refused here, before it is stored and queued.
+            upload.seek(0)
             try:
                 check_csv_header(upload.file, self.column_map())
             except ImportFileError as error:

@@ -42,6 +42,8 @@ _SHORTENED_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in SHORTENED_COLUMN
 MAX_LISTED_REJECTIONS = 10_000
 MAX_LISTED_WARNINGS = 10_000
 SQLITE_BATCH_ROWS = 5_000
+#: How many of the header's names a message about the header lists.
+SHOWN_HEADER_NAMES = 20
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
@@ -315,9 +317,15 @@ def _fixed_column_positions(header: list[str], column_map: ColumnMap) -> dict[st
                 "No “%(column)s” column was found. The header row has: %(header)s. "
                 "Name the column that holds the customer id."
             )
-            % {"column": column_map.customer_id, "header": ", ".join(header)}
+            % {"column": column_map.customer_id, "header": _listed(header)}
         )
     return positions
+
+
+def _listed(names: list[str]) -> str:
+    """The first names of a header, for a message (a header can have 100,000 columns)."""
+    shown = ", ".join(names[:SHOWN_HEADER_NAMES])
+    return shown + ", …" if len(names) > SHOWN_HEADER_NAMES else shown
 
 
 def _parse_rows(

@@ -112,6 +112,19 @@ def test_a_hundred_thousand_columns_are_refused_from_the_header_alone():
     assert not custom_fields()
 
 
+def test_a_wide_header_without_a_customer_id_column_is_named_by_its_first_columns():
+    header = ",".join(f"column_{number}" for number in range(100_000))
+
+    with pytest.raises(ImportFileError) as refused:
+        import_csv(io.BytesIO(header.encode() + b"\n"))
+
+    assert str(refused.value) == (
+        "No “customer_id” column was found. The header row has: "
+        + ", ".join(f"column_{number}" for number in range(20))
+        + ", …. Name the column that holds the customer id."
+    )
+
+
 def test_the_upload_page_refuses_a_hundred_thousand_columns_at_once(as_alice):
     # 3 MB: past FILE_UPLOAD_MAX_MEMORY_SIZE, so the page reads the header from a file on disk.
     upload = SimpleUploadedFile("wide.csv", csv_with_columns(100_000, rows=10), "text/csv")
