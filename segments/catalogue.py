@@ -2,16 +2,18 @@
 
 Profiles may have at most ``settings.PROFILE_FIELDS_MAX`` attribute fields besides the four
 built-in ones. Every way profiles come in (the CSV import, the API's bulk upsert, the demo
-seeder, and profile sources when they come) calls ``check_field_limit`` with the attribute
-names it is about to store, before storing anything.
+seeder, and profile sources when they come) stores them inside ``fields_admitted`` with the
+attribute names it is about to store, which refuses (``TooManyFields``) before anything is
+stored; ``check_field_limit`` is the same check for a look ahead (the upload page).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q
 from django.utils.translation import ngettext
 
@@ -51,12 +53,7 @@ def check_field_limit(names: Iterable[str]) -> None:
     """Raise ``TooManyFields`` when storing attributes named ``names`` would make more than
     ``PROFILE_FIELDS_MAX`` attribute fields in the catalogue; names already there cost
     nothing, so a catalogue already over a lowered limit still takes the fields it has.
-
-    One query for the usual case (well under the limit); the catalogue's names only when
-    the new ones might not fit. Imports that run at the same moment are checked separately,
-    so together they can go a little over the limit: the limit keeps the catalogue usable,
-    and the recount works at any count.
-    """
+    A look before the work (the upload page); storing goes through ``fields_admitted``."""
     wanted = set(names).difference(BUILTIN_FIELDS)
     limit = settings.PROFILE_FIELDS_MAX
     custom = ProfileField.objects.filter(is_builtin=False)
@@ -66,6 +63,47 @@ def check_field_limit(names: Iterable[str]) -> None:
     new = sorted(wanted - known)
     if new and len(known) + len(new) > limit:
         raise TooManyFields(limit=limit, existing=len(known), new=new)
+
+
+@contextmanager
+def fields_admitted(names: Iterable[str]) -> Iterator[None]:
+    """``check_field_limit``, kept true while the block stores the profiles and records their
+    fields in the catalogue: on PostgreSQL, a block that adds fields holds a lock from its
+    check to its end, so two imports at the same moment cannot both take the last places.
+    A block that adds no field (the usual import) takes no lock."""
+    wanted = set(names).difference(BUILTIN_FIELDS)
+    if wanted <= set(ProfileField.objects.values_list("name", flat=True)):
+        yield
+        return
+    with _catalogue_growth_lock():
+        check_field_limit(wanted)
+        yield
+
+
+#: The advisory lock taken by imports that add fields ("prof" in ASCII).
+_GROWTH_LOCK = 0x70726F66
+
+
+@contextmanager
+def _catalogue_growth_lock() -> Iterator[None]:
+    if connection.vendor != "postgresql":  # SQLite writes one transaction at a time anyway
+        yield
+        return
+    if connection.in_atomic_block:  # held until the catalogue's new rows are committed
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_GROWTH_LOCK])
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_GROWTH_LOCK])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_GROWTH_LOCK])
+        except DatabaseError:
+            pass  # the connection is lost, and the lock with it: do not hide the first error
 
 
 @transaction.atomic

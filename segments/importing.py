@@ -28,7 +28,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from config.text import shortened
-from segments.catalogue import TooManyFields, check_field_limit, refresh_field_catalogue
+from segments.catalogue import (
+    TooManyFields,
+    check_field_limit,
+    fields_admitted,
+    refresh_field_catalogue,
+)
 from segments.models import Profile, ProfileField
 from segments.rules import NUMBER_PATTERN
 
@@ -248,14 +253,18 @@ def _import_table(
         for index, name in enumerate(header)
         if index not in positions.values() and name
     ]
+    attribute_types = _AttributeTypes()
     try:
-        check_field_limit(name for _index, name in attribute_columns)
+        with fields_admitted(name for _index, name in attribute_columns):
+            records = _parse_rows(
+                reader, header, positions, attribute_columns, attribute_types, report
+            )
+            _store(
+                records, set(positions), [name for _i, name in attribute_columns], report, outcomes
+            )
+            refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
     except TooManyFields as error:
         raise ImportFileError(str(error)) from error
-    attribute_types = _AttributeTypes()
-    records = _parse_rows(reader, header, positions, attribute_columns, attribute_types, report)
-    _store(records, set(positions), [name for _i, name in attribute_columns], report, outcomes)
-    refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
     return report
 
 
@@ -269,15 +278,15 @@ def import_records(
     Raises ``TooManyFields`` before storing anything when the attributes would take the
     catalogue over ``PROFILE_FIELDS_MAX``.
     """
-    check_field_limit(attribute_types)
     report = ImportReport()
     kept = (
         checked
         for record in _count_read(records, report)
         if (checked := _checked(record, report)) is not None
     )
-    _store(kept, set(FIXED_COLUMNS), list(attribute_types), report)
-    refresh_field_catalogue(attribute_types)
+    with fields_admitted(attribute_types):
+        _store(kept, set(FIXED_COLUMNS), list(attribute_types), report)
+        refresh_field_catalogue(attribute_types)
     return report
 
 

@@ -4,11 +4,15 @@ stored, and a recount that works at any number of fields (issue 22, item 10)."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
+from segments import importing
 from segments.catalogue import TooManyFields, check_field_limit, recount_fields
 from segments.importing import (
     ImportFileError,
@@ -203,3 +207,44 @@ def test_the_recount_counts_each_field_as_before(settings):
         "city": 1,
         "age": 1,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_at_once_cannot_both_take_the_last_places(settings, monkeypatch):
+    # The first import, while it stores its rows, lets a second one start: the second must
+    # wait for the first's fields to be in the catalogue, and is then refused.
+    settings.PROFILE_FIELDS_MAX = 10
+    store = importing._store
+    second: dict = {}
+
+    def import_second() -> None:
+        try:
+            second["report"] = import_csv(io.BytesIO(csv_with_columns(6).replace(b"column", b"b")))
+        except ImportFileError as error:
+            second["refused"] = str(error)
+        finally:
+            connection.close()
+
+    def store_then_let_another_start(*args, **kwargs):
+        store(*args, **kwargs)
+        thread = threading.Thread(target=import_second)
+        thread.start()
+        for _attempt in range(600):  # until the second waits for the lock, or has finished
+            if _waiting_for_a_lock() or not thread.is_alive():
+                break
+            time.sleep(0.05)
+        second["thread"] = thread
+
+    monkeypatch.setattr(importing, "_store", store_then_let_another_start)
+    import_csv(io.BytesIO(csv_with_columns(6)))
+    second["thread"].join(timeout=60)
+
+    assert "report" not in second
+    assert "10 custom fields. 6 exist, and this would add 6 new ones" in second["refused"]
+    assert len(custom_fields()) == 6
+
+
+def _waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
