@@ -113,7 +113,7 @@ def refresh_field_catalogue(attribute_types: dict[str, str], *, recount: bool = 
     A field seen with two different types becomes text (dates and date-times: date-time).
     ``recount=False`` leaves the counts for later (``recount_fields``): the API's bulk
     upserts come 10,000 profiles at a time, and recounting a million after each would cost
-    more than the upsert. Callers have checked ``check_field_limit`` before storing.
+    more than the upsert. Callers store inside ``fields_admitted``, which keeps to the limit.
     """
     for name in BUILTIN_FIELDS:
         ProfileField.objects.get_or_create(name=name, defaults={"is_builtin": True})
