@@ -8,7 +8,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from segments.encoding import SAMPLE_BYTES, encoding_problem
-from segments.importing import ColumnMap
+from segments.importing import ColumnMap, ImportFileError, check_csv_header
 from segments.models import Segment
 from segments.rules import MAX_DEPTH, RuleError, validate
 
@@ -90,6 +90,21 @@ class ProfileImportForm(forms.Form):
         if problem := encoding_problem(sample):
             raise forms.ValidationError(problem)
         return upload
+
+    def clean(self):
+        cleaned_data = super().clean()
+        upload = cleaned_data.get("file")
+        if upload is not None and not self.errors:
+            # Only the header row is read: a file with more new columns than the field
+            # catalogue allows is refused here, before it is stored and queued.
+            upload.seek(0)
+            try:
+                check_csv_header(upload.file, self.column_map())
+            except ImportFileError as error:
+                self.add_error("file", str(error))
+            finally:
+                upload.seek(0)
+        return cleaned_data
 
     def column_map(self) -> ColumnMap:
         data = self.cleaned_data

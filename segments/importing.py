@@ -30,7 +30,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from config.text import shortened
-from segments.catalogue import refresh_field_catalogue
+from segments.catalogue import (
+    TooManyFields,
+    check_field_limit,
+    fields_admitted,
+    refresh_field_catalogue,
+)
 from segments.models import Profile, ProfileField
 from segments.rules import NUMBER_PATTERN
 
@@ -51,6 +56,8 @@ _IDENTIFYING_LIMITS = (("customer_id", MAX_LENGTHS["customer_id"]), ("email", MA
 #: What exports skip as "invalid e-mail" (``exports.recipients.EMAIL_PATTERN``, the same).
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SQLITE_BATCH_ROWS = 5_000
+#: How many of the header's names a message about the header lists.
+SHOWN_HEADER_NAMES = 20
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
@@ -184,6 +191,28 @@ def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> Import
     return _import_table(csv.reader(text), column_map or ColumnMap())
 
 
+def check_csv_header(stream: IO[bytes], column_map: ColumnMap | None = None) -> None:
+    """Read only the header row of a CSV file and raise ``ImportFileError`` when its columns
+    would take the field catalogue over ``PROFILE_FIELDS_MAX``: the upload page refuses such
+    a file at once instead of queueing it. Other header problems are left to the import, which
+    reports them; the import checks the limit again before it stores anything."""
+    column_map = column_map or ColumnMap()
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        header = next(csv.reader(text), [])
+    except csv.Error:
+        return
+    finally:
+        text.detach()
+    fixed = {getattr(column_map, name).strip().lower() for name in FIXED_COLUMNS}
+    try:
+        check_field_limit(
+            name for name in (cell.strip() for cell in header) if name and name.lower() not in fixed
+        )
+    except TooManyFields as error:
+        raise ImportFileError(str(error)) from error
+
+
 def import_rows(
     header: list[str],
     rows: Iterable[list[str]],
@@ -253,9 +282,17 @@ def _import_table(
         if index not in positions.values() and name
     ]
     attribute_types = _AttributeTypes()
-    records = _parse_rows(reader, header, positions, attribute_columns, attribute_types, report)
-    _store(records, set(positions), [name for _i, name in attribute_columns], report, outcomes)
-    refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
+    try:
+        with fields_admitted(name for _index, name in attribute_columns):
+            records = _parse_rows(
+                reader, header, positions, attribute_columns, attribute_types, report
+            )
+            _store(
+                records, set(positions), [name for _i, name in attribute_columns], report, outcomes
+            )
+            refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
+    except TooManyFields as error:
+        raise ImportFileError(str(error)) from error
     return report
 
 
@@ -266,6 +303,8 @@ def import_records(
 
     The records are checked as CSV rows are: no or an over-long customer id or e-mail rejects
     the record, an over-long name is shortened with a warning naming ``record.line``.
+    Raises ``TooManyFields`` before storing anything when the attributes would take the
+    catalogue over ``PROFILE_FIELDS_MAX``.
     """
     report = ImportReport()
     kept = (
@@ -273,8 +312,9 @@ def import_records(
         for record in _count_read(records, report)
         if (checked := _checked(record, report)) is not None
     )
-    _store(kept, set(FIXED_COLUMNS), list(attribute_types), report)
-    refresh_field_catalogue(attribute_types)
+    with fields_admitted(attribute_types):
+        _store(kept, set(FIXED_COLUMNS), list(attribute_types), report)
+        refresh_field_catalogue(attribute_types)
     return report
 
 
@@ -316,9 +356,15 @@ def _fixed_column_positions(header: list[str], column_map: ColumnMap) -> dict[st
                 "No “%(column)s” column was found. The header row has: %(header)s. "
                 "Name the column that holds the customer id."
             )
-            % {"column": column_map.customer_id, "header": ", ".join(header)}
+            % {"column": column_map.customer_id, "header": _listed(header)}
         )
     return positions
+
+
+def _listed(names: list[str]) -> str:
+    """The first names of a header, for a message (a header can have 100,000 columns)."""
+    shown = ", ".join(names[:SHOWN_HEADER_NAMES])
+    return shown + ", …" if len(names) > SHOWN_HEADER_NAMES else shown
 
 
 def _parse_rows(

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from api.filtering import FilterSet, TextFilter
 from segments import services
-from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED
+from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED, ImportFileError
 from segments.models import Profile
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
@@ -109,4 +109,9 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         if not (isinstance(records, list) and 1 <= len(records) <= MAX_RECORDS):
             # Only to word the error: checking 10,000 records one by one costs a third of a call.
             BulkUpsertSerializer(data=request.data).is_valid(raise_exception=True)
-        return Response(services.profiles_bulk_upsert(records=records))
+        try:
+            return Response(services.profiles_bulk_upsert(records=records))
+        except ImportFileError as error:
+            # The records would add more fields than the catalogue allows (PROFILE_FIELDS_MAX):
+            # the call is refused as a whole, before anything is stored.
+            raise serializers.ValidationError({"records": [str(error)]}) from error

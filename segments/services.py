@@ -347,7 +347,9 @@ def record_import_report(profile_import: ProfileImport, report: ImportReport) ->
 
 def profiles_bulk_upsert(*, records: list) -> dict:
     """Create or update profiles from the API's records, checked and stored exactly as the CSV
-    import does (``importing.import_json_records``): counts, and a result for every record."""
+    import does (``importing.import_json_records``): counts, and a result for every record.
+    Raises ``ImportFileError``, storing nothing, when the records' attributes would take the
+    field catalogue over ``PROFILE_FIELDS_MAX``."""
     result = import_json_records(records)
     _recount_fields_soon()
     return result

@@ -316,6 +316,9 @@ ORTTO_RATE_LIMIT = env.float("ORTTO_RATE_LIMIT", default=5.0)
 
 # Bulk work sizes, tunable without code changes.
 PROFILE_IMPORT_CHUNK_ROWS = env.int("PROFILE_IMPORT_CHUNK_ROWS", default=50_000)
+# Custom profile fields (attribute names) allowed besides the four built-in ones; an import or
+# API call that would add more is refused before it stores anything (segments/catalogue.py).
+PROFILE_FIELDS_MAX = env.int("PROFILE_FIELDS_MAX", default=500)
 SEGMENT_PREVIEW_SIZE = 100
 
 # Export engine. Rates and concurrency are settings so that benchmarks can raise them together
