@@ -139,6 +139,8 @@ class Progress:
             done = Counter(map(itemgetter(5), batch.rows))
         else:
             done = self._count_refused(batch, result.failures)
+        if result.opted_out:
+            self._remember_opted_out(batch, {email.strip().lower() for email in result.opted_out})
         self.counts["failed"] += len(batch.rows) - done.total()
         self.counts["removed"] += done[REMOVE]
         self.counts["updated"] += done[UPDATE]
@@ -155,16 +157,25 @@ class Progress:
             if failure is None:
                 done[action] += 1
             elif str(failure.code) in self.opted_out_codes:
-                self.opted_out.append(
-                    SyncState(
-                        export_id=self.run.export_id,
-                        email=email,
-                        fields_hash=fields_hash,
-                        state=OPTED_OUT,
-                        confirmed_by_id=self.run.pk,
-                    )
-                )
+                self.opted_out.append(self._opted_out(email, fields_hash))
         return done
+
+    def _remember_opted_out(self, batch: Batch, emails: set[str]) -> None:
+        """Addresses the service handled but holds as opted out: never sent again."""
+        self.opted_out.extend(
+            self._opted_out(email, fields_hash)
+            for _position, email, _customer_id, _first, _last, _action, fields_hash in batch.rows
+            if email in emails
+        )
+
+    def _opted_out(self, email: str, fields_hash: str) -> SyncState:
+        return SyncState(
+            export_id=self.run.export_id,
+            email=email,
+            fields_hash=fields_hash,
+            state=OPTED_OUT,
+            confirmed_by_id=self.run.pk,
+        )
 
     def totals(self) -> dict[str, int]:
         return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}

@@ -545,10 +545,12 @@ def _sync_state_insert(
         f"FROM ({acknowledged}) a WHERE (a.action = %s) = %s ORDER BY a.email{bytewise}"
     )
     if upsert:
+        # An opt-out is never undone: an address recorded as opted out (by this run, as it
+        # removed the person, or before) stays so whatever the run acknowledged for it.
         sql += (
             " ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
             " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
-            " confirmed_at = excluded.confirmed_at"
+            f" confirmed_at = excluded.confirmed_at WHERE {SyncState._meta.db_table}.state <> %s"
         )
     params = (
         run.export_id,
@@ -559,5 +561,6 @@ def _sync_state_insert(
         *acknowledged_params,
         ADD,
         adding,
+        *((SyncState.State.OPTED_OUT,) if upsert else ()),
     )
     return sql, params

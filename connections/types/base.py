@@ -153,10 +153,17 @@ class RecordFailure:
 
 @dataclass
 class PushResult:
-    """What happened to one batch: how many records the destination accepted, and which failed."""
+    """What happened to one batch: how many records the destination accepted, and which failed.
+
+    ``opted_out`` names the accepted addresses (a removal that went through) whose person the
+    service holds as opted out (unsubscribed, cleaned): the export remembers them and never
+    sends them again, whatever path the address takes afterwards. A refused record that opted
+    out is a failure with one of the backend's ``opted_out_codes`` instead.
+    """
 
     accepted: int
     failures: list[RecordFailure] = field(default_factory=list)
+    opted_out: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -352,7 +359,11 @@ class Backend:
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Take these addresses off the list (at most ``removal_batch_size``).
 
-        Addresses that are not on the list count as removed."""
+        Addresses that are not on the list count as removed. Where the service keeps a
+        person's subscription status, it is read before removing: those who unsubscribed or
+        were cleaned there are listed in the result's ``opted_out``, so that a later return to
+        the segments never subscribes them again (a removal may hide that status: a Mailchimp
+        archive does)."""
         raise NotImplementedError
 
     def erase(self, list_id: str, email: str) -> None:

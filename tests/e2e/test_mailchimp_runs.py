@@ -186,3 +186,46 @@ def test_a_revoked_key_fails_the_run_and_asks_for_new_credentials(
     assert run.status == Status.FAILED
     mc_connection.refresh_from_db()
     assert mc_connection.status == Connection.Status.NEEDS_REAUTHENTICATION
+
+
+def test_a_person_who_unsubscribed_is_not_subscribed_again_after_leaving_and_returning(
+    worker, mc_fake, mc_connection, people, alice
+):
+    """Unsubscribed at Mailchimp, archived by a mirror run when they left the segment (Mailchimp
+    allows that), back in the segment: they stay unsubscribed, skipped as opted out."""
+    audience = audience_id(mc_fake)
+    export = make_export(mc_connection, audience, people, alice)
+    export.sync_mode = Export.SyncMode.MIRROR
+    export.save()
+    finished(services.run_request(export=export, user=alice))
+    mc_fake.seed(
+        accounts=[
+            {
+                "id": "demo",
+                "audiences": [
+                    {
+                        "id": audience,
+                        "members": [
+                            {"email_address": "person10@example.com", "status": "unsubscribed"}
+                        ],
+                    }
+                ],
+            }
+        ]
+    )
+    Profile.objects.filter(customer_id="c010").delete()
+    segment_refresh(segment_id=people.pk)
+    left = finished(services.run_request(export=export, user=alice))
+    assert (left.status, left.removed) == (Status.SUCCEEDED, 1), worker.log()[-3000:]
+    assert members(mc_fake, audience)["person10@example.com"]["status"] == "archived"
+
+    from tests.factories import ProfileFactory
+
+    ProfileFactory(customer_id="back", email="person10@example.com")
+    segment_refresh(segment_id=people.pk)
+    back = finished(services.run_request(export=export, user=alice))
+    assert (back.added, back.skipped, back.failed) == (0, left.skipped + 1, 0), worker.log()[-3000:]
+    assert members(mc_fake, audience)["person10@example.com"]["status"] != "subscribed"
+    assert subscribed(mc_fake, audience) == EXPECTED - {"person10@example.com"}
+    skipped = ExportRunFailure.objects.get(run=back, skipped=True, email="person10@example.com")
+    assert skipped.code == "opted_out"

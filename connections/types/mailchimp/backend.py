@@ -48,6 +48,10 @@ REFUSALS = (
     ("looks fake or invalid", "invalid_email"),
     ("signed up to a lot of lists", "too_many_signups"),
 )
+#: Member statuses that mean the person opted out (or bounced): only they can opt in again.
+OPTED_OUT_STATUSES = frozenset({"unsubscribed", "cleaned"})
+#: The code of a returning member found opted out before being sent again.
+OPTED_OUT_CODE = "unsubscribed"
 FIRST_NAMES = ("first name", "firstname", "first")
 LAST_NAMES = ("last name", "lastname", "last", "surname")
 
@@ -91,7 +95,7 @@ class MailchimpBackend(Backend):
     #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
-    opted_out_codes = frozenset({"compliance_state", "forgotten"})
+    opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE})
     rate_limit = None  # no published rate: 10 requests at once per account (``slots``)
     credentials_form_class = MailchimpCredentialsForm
     oauth = True
@@ -197,8 +201,11 @@ class MailchimpBackend(Backend):
         audience_id, tag = split_destination(list_id)
         first_tag, last_tag = self._tags_for(audience_id)
         merge_tags = self._merge_tags[audience_id]
+        opted_out = self._opted_out_returning(audience_id, batch)
         members = []
         for record in batch:
+            if record.email.lower() in opted_out:
+                continue
             merge_fields: dict[str, Any] = {}
             if record.first_name and first_tag:
                 merge_fields[first_tag] = record.first_name
@@ -217,7 +224,7 @@ class MailchimpBackend(Backend):
                 member["tags"] = [tag]
             members.append(member)
         try:
-            reply = self.client.batch_upsert(audience_id, members)
+            reply = self.client.batch_upsert(audience_id, members) if members else {}
         except NotFound:  # the batch endpoint is the audience itself: it is gone
             raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
         done = {
@@ -232,7 +239,19 @@ class MailchimpBackend(Backend):
         failures = []
         for record in batch:
             address = record.email.lower()
-            if address in refused:
+            if address in opted_out:
+                failures.append(
+                    RecordFailure(
+                        record.email,
+                        OPTED_OUT_CODE,
+                        _(
+                            "Mailchimp holds this member as %(status)s: only they can subscribe "
+                            "again, so they were not sent."
+                        )
+                        % {"status": opted_out[address]},
+                    )
+                )
+            elif address in refused:
                 failures.append(self._refusal(record.email, refused[address]))
             elif address not in done:
                 failures.append(
@@ -245,15 +264,26 @@ class MailchimpBackend(Backend):
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        """Archive leavers (never the permanent delete), or take the export's tag off them."""
+        """Archive leavers (never the permanent delete), or take the export's tag off them.
+
+        Before archiving, the member's status is read: an archived member reads as archived,
+        and a member who unsubscribed would be restored as subscribed if sent again. Those who
+        unsubscribed or were cleaned are listed as opted out (and archived when Mailchimp
+        allows it). With a tag the member stays in the audience with their status, which
+        Mailchimp itself then protects (a compliance-state refusal)."""
         self._check_batch(emails, self.removal_batch_size)
         audience_id, tag = split_destination(list_id)
         failures = []
+        opted_out = []
         for email in emails:
             try:
                 if tag:
                     self.client.set_tag(audience_id, email, tag, active=False)
-                else:
+                    continue
+                status = self.client.member_status(audience_id, email)
+                if status in OPTED_OUT_STATUSES:
+                    opted_out.append(email)
+                if status in ("subscribed", "unsubscribed", "transactional"):
                     self.client.archive(audience_id, email)
             except NotRemovable:
                 continue  # pending, cleaned or already archived: nothing to take off
@@ -262,7 +292,9 @@ class MailchimpBackend(Backend):
                 continue  # not on the audience
             except Permanent as error:
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
-        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+        return PushResult(
+            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+        )
 
     def erase(self, list_id: str, email: str) -> None:
         """Permanently delete the member from the audience (``delete-permanent``), also for an
@@ -274,6 +306,22 @@ class MailchimpBackend(Backend):
             self._check_audience(audience_id)  # not on the audience (or deleted before)
 
     # Helpers -------------------------------------------------------------------------------
+
+    def _opted_out_returning(self, audience_id: str, batch: Sequence[Record]) -> dict[str, str]:
+        """The returning records (an earlier mirror run removed them) whose member Mailchimp
+        holds as unsubscribed or cleaned, by address, with that status: read before they are
+        sent again, so that nobody who opted out is subscribed by us."""
+        found = {}
+        for record in batch:
+            if not record.returning:
+                continue
+            try:
+                status = self.client.member_status(audience_id, record.email)
+            except NotFound:
+                continue  # not on the audience (the batch says if it is gone)
+            if status in OPTED_OUT_STATUSES:
+                found[record.email.lower()] = status
+        return found
 
     def _tags_for(self, audience_id: str) -> tuple[str, str]:
         if audience_id not in self._name_tags:

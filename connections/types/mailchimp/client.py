@@ -190,6 +190,14 @@ class MailchimpClient(ServiceClient):
             or {}
         )
 
+    def member_status(self, list_id: str, email: str) -> str:
+        """The member's status (``subscribed``, ``unsubscribed``, ``cleaned``, ``pending``,
+        ``transactional`` or ``archived``); ``NotFound`` when the address is not on the list
+        (never was, or was permanently deleted)."""
+        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}"
+        member = self._api("GET", path, params={"fields": "email_address,status"}) or {}
+        return str(member.get("status") or "")
+
     def archive(self, list_id: str, email: str) -> None:
         """Archive a member (never the permanent delete, which blocks the address forever)."""
         self._api("DELETE", f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}")
