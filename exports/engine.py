@@ -47,7 +47,7 @@ from connections.types.base import (
 from core import logs
 from exports import messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
-from exports.models import Export, ExportRun, ExportRunFailure, SyncState
+from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from exports.ratelimit import RateLimiter
 from exports.recipients import (
     ADD,
@@ -59,6 +59,7 @@ from exports.recipients import (
     build_recipients,
     copy_skipped,
     record_opted_out,
+    record_refusals,
     write_sync_state,
 )
 from exports.runs import RunLost
@@ -113,9 +114,12 @@ class Progress:
     run: ExportRun
     opted_out_codes: frozenset[str]
     checkpoint: int
+    lasting_refusal_codes: frozenset[str] = frozenset()
     counts: Counter = field(default_factory=Counter)
     failures: list[ExportRunFailure] = field(default_factory=list)
     opted_out: list[SyncState] = field(default_factory=list)
+    # Refusals that will not change by themselves: not sent again while the fields are these.
+    refusals: list[Refusal] = field(default_factory=list)
     # The first positions of the batches sent, in order; positions are profile ids, not dense.
     in_flight: deque[int] = field(default_factory=deque)
     waiting: dict[int, tuple[Batch, PushResult]] = field(default_factory=dict)
@@ -158,6 +162,17 @@ class Progress:
                 done[action] += 1
             elif str(failure.code) in self.opted_out_codes:
                 self.opted_out.append(self._opted_out(email, fields_hash))
+            elif str(failure.code) in self.lasting_refusal_codes and action != REMOVE:
+                self.refusals.append(
+                    Refusal(
+                        export_id=self.run.export_id,
+                        email=email,
+                        fields_hash=fields_hash,
+                        code=str(failure.code)[:50],
+                        reason=stored(failure.message),
+                        refused_by_id=self.run.pk,
+                    )
+                )
         return done
 
     def _remember_opted_out(self, batch: Batch, emails: set[str]) -> None:
@@ -293,6 +308,7 @@ def _execute(run: ExportRun, token: str) -> None:
             to_send=counts.recipients,
             skipped=counts.skipped,
             unchanged=counts.unchanged,
+            failed=counts.refused,
             to_remove=counts.to_remove,
             recipients_ready=True,
         )
@@ -355,7 +371,12 @@ def _push_all(
     export = run.export
     limiter = RateLimiter(f"connection:{export.connection_id}", backend.rate_limit)
     stop = threading.Event()
-    progress = Progress(run, frozenset(backend.opted_out_codes), checkpoint=run.checkpoint)
+    progress = Progress(
+        run,
+        frozenset(backend.opted_out_codes),
+        checkpoint=run.checkpoint,
+        lasting_refusal_codes=frozenset(backend.lasting_refusal_codes),
+    )
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
     exhausted = False
@@ -509,11 +530,13 @@ def _save_progress(run: ExportRun, token: str, progress: Progress, recent: Recen
             runs.save(run, token, **fields)
             ExportRunFailure.objects.bulk_create(progress.failures)
             record_opted_out(progress.opted_out)
+            record_refusals(progress.refusals)
     else:
         runs.save(run, token, **fields)  # one statement
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
+    progress.refusals.clear()
 
 
 class BackgroundSync:

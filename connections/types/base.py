@@ -281,6 +281,12 @@ class Backend:
     #: Per-record failure codes that mean the person opted out at the service (unsubscribed,
     #: bounced, suppressed): recorded as such and not sent again on every run.
     opted_out_codes: ClassVar[frozenset[str]] = frozenset()
+    #: Per-record failure codes for refusals that will not change by themselves: the service
+    #: refuses the data (an invalid or fake-looking address, a value it does not take), not the
+    #: moment. The record is not sent again until its fields change or someone selects
+    #: **Retry failed records**. Codes for passing conditions (too many sign-ups lately, an
+    #: unconfirmed subscriber, an answer we do not know) stay out: they are sent every run.
+    lasting_refusal_codes: ClassVar[frozenset[str]] = frozenset()
     #: The type's secret fields (a ``CredentialsForm`` subclass).
     credentials_form_class: ClassVar[type[forms.Form]]
     #: True when credentials come from an OAuth redirect instead of the form.

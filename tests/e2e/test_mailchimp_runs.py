@@ -229,3 +229,32 @@ def test_a_person_who_unsubscribed_is_not_subscribed_again_after_leaving_and_ret
     assert subscribed(mc_fake, audience) == EXPECTED - {"person10@example.com"}
     skipped = ExportRunFailure.objects.get(run=back, skipped=True, email="person10@example.com")
     assert skipped.code == "opted_out"
+
+
+def test_addresses_refused_as_fake_are_not_sent_again_until_their_data_changes(
+    worker, mc_fake, mc_connection, people, alice
+):
+    from tests.factories import ProfileFactory
+
+    audience = audience_id(mc_fake)
+    for number in (1, 2):
+        ProfileFactory(customer_id=f"fake{number}", email=f"someone{number}@mail.test")
+    segment_refresh(segment_id=people.pk)
+    export = make_export(mc_connection, audience, people, alice)
+    first = finished(services.run_request(export=export, user=alice))
+    assert (first.status, first.failed) == (Status.COMPLETED_WITH_WARNINGS, 2), worker.log()[-3000:]
+
+    calls = batch_calls(mc_fake)
+    again = finished(services.run_request(export=export, user=alice))
+    assert batch_calls(mc_fake) == calls  # no batch for the two the service refused
+    assert (again.status, again.sent, again.failed) == (Status.COMPLETED_WITH_WARNINGS, 0, 2)
+    assert again.added + again.updated + again.unchanged + again.removed + again.skipped + 2 == (
+        again.profiles_total + again.to_remove
+    )
+    reasons = dict(
+        ExportRunFailure.objects.filter(run=again, skipped=False).values_list("email", "code")
+    )
+    assert reasons == {"someone1@mail.test": "invalid_email", "someone2@mail.test": "invalid_email"}
+
+    retry = finished(services.run_request(export=export, user=alice, retry_of=again))
+    assert (retry.to_send, retry.failed, batch_calls(mc_fake)) == (2, 2, calls + 1)

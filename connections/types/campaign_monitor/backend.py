@@ -50,6 +50,8 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
+    #: Invalid Email Address. Unconfirmed (208) changes when the person confirms.
+    lasting_refusal_codes = frozenset({"1"})
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True

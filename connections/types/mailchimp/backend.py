@@ -96,6 +96,8 @@ class MailchimpBackend(Backend):
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
     opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE})
+    #: Fake-looking or invalid addresses. "Signed up to a lot of lists" passes by itself.
+    lasting_refusal_codes = frozenset({"invalid_email"})
     rate_limit = None  # no published rate: 10 requests at once per account (``slots``)
     credentials_form_class = MailchimpCredentialsForm
     oauth = True

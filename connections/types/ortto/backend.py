@@ -70,6 +70,8 @@ class OrttoBackend(Backend):
     #: The address is on Ortto's email suppression list, or a returning person's email
     #: permission is off.
     opted_out_codes = frozenset({"suppressed", OPTED_OUT_CODE})
+    #: An address Ortto does not take.
+    lasting_refusal_codes = frozenset({"invalid-email"})
     credentials_form_class = OrttoCredentialsForm
 
     credentials_rejected_message = _(
