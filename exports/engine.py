@@ -381,7 +381,7 @@ def _push_all(
     next_position = run.checkpoint
     exhausted = False
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
-    size = backend.removal_batch_size if removing else backend.batch_size
+    size = backend.removal_batch_size_for(export.list_id) if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
     recent = RecentRate(_delivered(run))
     pool = ThreadPoolExecutor(

@@ -362,8 +362,13 @@ class Backend:
         """
         raise NotImplementedError
 
+    def removal_batch_size_for(self, list_id: str) -> int:
+        """The most addresses one ``remove`` call takes for this list: ``removal_batch_size``,
+        unless the service has a bulk form for some kinds of list only."""
+        return self.removal_batch_size
+
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        """Take these addresses off the list (at most ``removal_batch_size``).
+        """Take these addresses off the list (at most ``removal_batch_size_for(list_id)``).
 
         Addresses that are not on the list count as removed. Where the service keeps a
         person's subscription status, it is read before removing: those who unsubscribed or

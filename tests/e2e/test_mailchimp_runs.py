@@ -85,6 +85,10 @@ def test_mirror_to_a_tag_takes_it_off_leavers_and_an_unchanged_run_sends_nothing
     segment_refresh(segment_id=people.pk)
     third = finished(services.run_request(export=export, user=alice))
     assert third.removed == 2, worker.log()[-3000:]
+    calls = mc_fake.state(summary=True)["stats"]["requests_by_endpoint"]
+    # One call for both leavers, through the tag's static segment; none per person.
+    assert calls.get("POST /lists/{list_id}/segments/{segment_id}") == 1
+    assert not calls.get("POST /lists/{list_id}/members/{hash}/tags")
     leavers = {"person10@example.com", "person11@example.com"}
     assert subscribed(mc_fake, audience, "Segment A") == EXPECTED - leavers
     # Still in the audience, only without the tag: never deleted.

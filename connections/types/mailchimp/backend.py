@@ -90,8 +90,10 @@ class MailchimpBackend(Backend):
         "and LNAME, or the fields named First Name and Last Name)."
     )
     batch_size = MAX_BATCH
-    #: A removal is one call per address: ten small batches in flight use the ten connections.
+    #: Archiving is one call per address: ten small batches in flight use the ten connections.
     removal_batch_size = 10
+    #: Taking a tag off is one call for up to 500 addresses (the tag's static segment).
+    tag_removal_batch_size = MAX_BATCH
     #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
@@ -111,6 +113,7 @@ class MailchimpBackend(Backend):
         self._name_tags: dict[str, tuple[str, str]] = {}
         self._merge_tags: dict[str, dict[str, str]] = {}
         self._audiences_known: set[str] = set()
+        self._tag_segments: dict[tuple[str, str], int | None] = {}
 
     @classmethod
     def verify(cls, credentials: dict[str, Any]) -> None:
@@ -265,6 +268,13 @@ class MailchimpBackend(Backend):
                 )
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
+    def removal_batch_size_for(self, list_id: str) -> int:
+        return (
+            self.tag_removal_batch_size
+            if split_destination(list_id)[1]
+            else super().removal_batch_size_for(list_id)
+        )
+
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Archive leavers (never the permanent delete), or take the export's tag off them.
 
@@ -273,15 +283,14 @@ class MailchimpBackend(Backend):
         unsubscribed or were cleaned are listed as opted out (and archived when Mailchimp
         allows it). With a tag the member stays in the audience with their status, which
         Mailchimp itself then protects (a compliance-state refusal)."""
-        self._check_batch(emails, self.removal_batch_size)
+        self._check_batch(emails, self.removal_batch_size_for(list_id))
         audience_id, tag = split_destination(list_id)
+        if tag:
+            return self._untag(audience_id, tag, emails)
         failures = []
         opted_out = []
         for email in emails:
             try:
-                if tag:
-                    self.client.set_tag(audience_id, email, tag, active=False)
-                    continue
                 status = self.client.member_status(audience_id, email)
                 if status in OPTED_OUT_STATUSES:
                     opted_out.append(email)
@@ -308,6 +317,32 @@ class MailchimpBackend(Backend):
             self._check_audience(audience_id)  # not on the audience (or deleted before)
 
     # Helpers -------------------------------------------------------------------------------
+
+    def _untag(self, audience_id: str, tag: str, emails: Sequence[str]) -> PushResult:
+        """Take the tag off up to 500 members in one call, through its static segment. An
+        audience with no such tag has nobody to take it off."""
+        key = (audience_id, tag.lower())
+        if key not in self._tag_segments:
+            try:
+                self._tag_segments[key] = self.client.tag_segment_id(audience_id, tag)
+            except NotFound:
+                raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+        segment_id = self._tag_segments[key]
+        if segment_id is None or not emails:
+            return PushResult(accepted=len(emails))
+        try:
+            reply = self.client.segment_remove(audience_id, segment_id, emails)
+        except NotFound:
+            self._check_audience(audience_id)
+            self._tag_segments.pop(key, None)  # the tag went meanwhile: nobody carries it
+            return PushResult(accepted=len(emails))
+        failures = [
+            RecordFailure(email, "generic", str(error.get("error") or ""))
+            for error in reply.get("errors") or []
+            for email in error.get("email_addresses") or []
+            if str(error.get("error") or "")
+        ]
+        return PushResult(accepted=len(emails) - len(failures), failures=failures)
 
     def _opted_out_returning(self, audience_id: str, batch: Sequence[Record]) -> dict[str, str]:
         """The returning records (an earlier mirror run removed them) whose member Mailchimp

@@ -352,13 +352,31 @@ def test_a_push_to_an_audience_that_is_gone_raises_list_not_found(mocked, backen
     assert caught.value.list_id == AUDIENCE
 
 
-def test_leavers_of_a_tagged_export_lose_the_tag(mocked, backend):
-    url = f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}/tags"
-    mocked.post(url, status=204)
+SEGMENTS = {
+    "segments": [{"id": 7, "name": "Other", "type": "static"}, {"id": 8, "name": "VIP"}],
+    "total_items": 2,
+}
+
+
+def test_leavers_of_a_tagged_export_lose_the_tag_500_at_a_time(mocked, backend):
+    """The tag's static segment takes them off in one call, not one call per person."""
+    mocked.get(f"{API}/lists/{AUDIENCE}/segments", json=SEGMENTS)
+    mocked.post(f"{API}/lists/{AUDIENCE}/segments/8", json={"total_removed": 500, "errors": []})
+    assert backend.removal_batch_size_for(AUDIENCE + "#vip") == 500
+    assert backend.removal_batch_size_for(AUDIENCE) == backend.removal_batch_size == 10
+    emails = [f"m{n}@x.com" for n in range(500)]
+    assert backend.remove(AUDIENCE + "#vip", emails).accepted == 500
     assert backend.remove(AUDIENCE + "#vip", ["a@x.com"]).accepted == 1
-    assert json.loads(mocked.calls[0].request.body)["tags"] == [
-        {"name": "vip", "status": "inactive"}
-    ]
+    assert [call.request.method for call in mocked.calls] == ["GET", "POST", "POST"]
+    assert json.loads(mocked.calls[1].request.body) == {"members_to_remove": emails}
+    with pytest.raises(ValueError):
+        backend.remove(AUDIENCE + "#vip", [*emails, "one.more@x.com"])
+
+
+def test_leavers_of_a_tag_nobody_carries_need_no_call(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/segments", json=SEGMENTS)
+    assert backend.remove(AUDIENCE + "#new", ["a@x.com"]).accepted == 1
+    assert len(mocked.calls) == 1
 
 
 def test_an_export_to_a_tag_is_found_in_its_audience(mocked, backend):
