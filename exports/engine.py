@@ -46,7 +46,7 @@ from connections.types.base import (
 from core import coordination, logs
 from exports import messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
-from exports.models import Export, ExportRun, ExportRunFailure, SyncState
+from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from exports.ratelimit import RateLimiter
 from exports.recipients import (
     ADD,
@@ -58,6 +58,7 @@ from exports.recipients import (
     build_recipients,
     copy_skipped,
     record_opted_out,
+    record_refusals,
     write_sync_state,
 )
 from exports.runs import RunLost
@@ -112,9 +113,12 @@ class Progress:
     run: ExportRun
     opted_out_codes: frozenset[str]
     checkpoint: int
+    lasting_refusal_codes: frozenset[str] = frozenset()
     counts: Counter = field(default_factory=Counter)
     failures: list[ExportRunFailure] = field(default_factory=list)
     opted_out: list[SyncState] = field(default_factory=list)
+    # Refusals that will not change by themselves: not sent again while the fields are these.
+    refusals: list[Refusal] = field(default_factory=list)
     # The first positions of the batches sent, in order; positions are profile ids, not dense.
     in_flight: deque[int] = field(default_factory=deque)
     waiting: dict[int, tuple[Batch, PushResult]] = field(default_factory=dict)
@@ -138,6 +142,8 @@ class Progress:
             done = Counter(map(itemgetter(5), batch.rows))
         else:
             done = self._count_refused(batch, result.failures)
+        if result.opted_out:
+            self._remember_opted_out(batch, {email.strip().lower() for email in result.opted_out})
         self.counts["failed"] += len(batch.rows) - done.total()
         self.counts["removed"] += done[REMOVE]
         self.counts["updated"] += done[UPDATE]
@@ -154,16 +160,36 @@ class Progress:
             if failure is None:
                 done[action] += 1
             elif str(failure.code) in self.opted_out_codes:
-                self.opted_out.append(
-                    SyncState(
+                self.opted_out.append(self._opted_out(email, fields_hash))
+            elif str(failure.code) in self.lasting_refusal_codes and action != REMOVE:
+                self.refusals.append(
+                    Refusal(
                         export_id=self.run.export_id,
                         email=email,
                         fields_hash=fields_hash,
-                        state=OPTED_OUT,
-                        confirmed_by_id=self.run.pk,
+                        code=str(failure.code)[:50],
+                        reason=stored(failure.message),
+                        refused_by_id=self.run.pk,
                     )
                 )
         return done
+
+    def _remember_opted_out(self, batch: Batch, emails: set[str]) -> None:
+        """Addresses the service handled but holds as opted out: never sent again."""
+        self.opted_out.extend(
+            self._opted_out(email, fields_hash)
+            for _position, email, _customer_id, _first, _last, _action, fields_hash in batch.rows
+            if email in emails
+        )
+
+    def _opted_out(self, email: str, fields_hash: str) -> SyncState:
+        return SyncState(
+            export_id=self.run.export_id,
+            email=email,
+            fields_hash=fields_hash,
+            state=OPTED_OUT,
+            confirmed_by_id=self.run.pk,
+        )
 
     def totals(self) -> dict[str, int]:
         return {name: getattr(self.run, name) + self.counts[name] for name in COUNTED}
@@ -281,6 +307,7 @@ def _execute(run: ExportRun, token: str) -> None:
             to_send=counts.recipients,
             skipped=counts.skipped,
             unchanged=counts.unchanged,
+            failed=counts.refused,
             to_remove=counts.to_remove,
             recipients_ready=True,
         )
@@ -343,12 +370,17 @@ def _push_all(
     export = run.export
     limiter = RateLimiter(f"connection:{export.connection_id}", backend.rate_limit)
     stop = threading.Event()
-    progress = Progress(run, frozenset(backend.opted_out_codes), checkpoint=run.checkpoint)
+    progress = Progress(
+        run,
+        frozenset(backend.opted_out_codes),
+        checkpoint=run.checkpoint,
+        lasting_refusal_codes=frozenset(backend.lasting_refusal_codes),
+    )
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
     exhausted = False
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
-    size = backend.removal_batch_size if removing else backend.batch_size
+    size = backend.removal_batch_size_for(export.list_id) if removing else backend.batch_size
     background_sync = BackgroundSync(run, token)
     recent = RecentRate(_delivered(run))
     pool = ThreadPoolExecutor(
@@ -497,11 +529,13 @@ def _save_progress(run: ExportRun, token: str, progress: Progress, recent: Recen
             runs.save(run, token, **fields)
             ExportRunFailure.objects.bulk_create(progress.failures)
             record_opted_out(progress.opted_out)
+            record_refusals(progress.refusals)
     else:
         runs.save(run, token, **fields)  # one statement
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
+    progress.refusals.clear()
 
 
 class BackgroundSync:

@@ -35,7 +35,7 @@ from connections.types.base import BackendError
 from core import crypto
 from exports import unchanged
 from exports.engine import call_with_retries
-from exports.models import Erasure, ErasureExport, Export, ExportRun, SyncState
+from exports.models import Erasure, ErasureExport, Export, ExportRun, Refusal, SyncState
 from exports.ratelimit import RateLimiter
 from exports.recipients import field_value
 from segments.models import Profile
@@ -142,6 +142,7 @@ def _mark_for_deletion(
                 )
     ErasureExport.objects.bulk_create(records)
     SyncState.objects.filter(email__in=addresses).update(state=SyncState.State.ERASING)
+    Refusal.objects.filter(email__in=addresses).delete()
     unchanged.sync_state_changed(touched)
     return records
 

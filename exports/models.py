@@ -273,6 +273,34 @@ class SyncState(models.Model):
         return f"{self.export_id}:{self.email}"
 
 
+class Refusal(models.Model):
+    """A record the service refused for a reason that will not change by itself (an invalid or
+    fake-looking address, a value it does not take: ``Backend.lasting_refusal_codes``), with the
+    fields it refused. Runs count the address as still refused, with this reason, and do not
+    send it again until its fields change or someone selects **Retry failed records**."""
+
+    pk = models.CompositePrimaryKey("export", "email")
+    export = models.ForeignKey(
+        Export, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    email = models.CharField(max_length=320)
+    fields_hash = models.CharField(max_length=32)
+    code = models.CharField(max_length=50)
+    reason = models.TextField()
+    refused_by = models.ForeignKey(
+        ExportRun,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    refused_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.export_id}:{self.email}: {self.code}"
+
+
 class ExportRunFailure(models.Model):
     """A profile that was not delivered, and why: refused by the service or skipped by us."""
 

@@ -40,7 +40,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
 from django.utils.translation import gettext_noop
 
 from exports import runs
-from exports.models import Export, ExportRun, ExportRunFailure, SyncState
+from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
 
@@ -51,6 +51,9 @@ logger = logging.getLogger(__name__)
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 ADD, UPDATE, RETURN, REMOVE, UNCHANGED = "add", "update", "return", "remove", "unchanged"
+# The service refused these very fields for a reason that will not change by itself
+# (``Refusal``): not sent again, and counted as failed with that reason.
+REFUSED = "refused"
 SENT_ACTIONS = (ADD, UPDATE, RETURN)
 SKIP_MISSING_EMAIL = "missing_email"
 SKIP_INVALID_EMAIL = "invalid_email"
@@ -85,6 +88,7 @@ class RecipientCounts:
     to_remove: int = 0
     added: int = 0
     updated: int = 0
+    refused: int = 0
 
 
 class FieldsHash(Func):
@@ -269,6 +273,7 @@ def build_members(run: ExportRun) -> RecipientCounts:
         _analyze(cursor, table.name)
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
+        _list_still_refused(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
         by_action = dict(cursor.fetchall())
         if any(by_action.get(action) for action in SENT_ACTIONS):  # else nothing is paged
@@ -281,6 +286,7 @@ def build_members(run: ExportRun) -> RecipientCounts:
         unchanged=by_action.get(UNCHANGED, 0),
         added=by_action.get(ADD, 0) + by_action.get(RETURN, 0),
         updated=by_action.get(UPDATE, 0),
+        refused=by_action.get(REFUSED, 0),
     )
 
 
@@ -383,17 +389,26 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
         " m.normalised_email AS email, m.raw_email, m.customer_id,"
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
+        # Fields the service refused for good are not sent again (unless resent or retried);
+        # an opt-out stays an opt-out.
+        " m.fields_hash, CASE WHEN r.fields_hash = m.fields_hash AND NOT %s"
+        " AND (s.state IS NULL OR s.state <> %s) THEN %s"
         # An address with a sync state passed the check when it was sent: the pattern is
         # matched only for the others, which on a re-run are few.
-        " m.fields_hash, CASE WHEN s.state IS NULL THEN CASE"
+        " WHEN s.state IS NULL THEN CASE"
         f" WHEN m.normalised_email = '' THEN %s WHEN NOT ({usable}) THEN %s ELSE %s END"
         # An erased person imported again is new to the list.
         " WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s WHEN s.state = %s THEN %s"
         " WHEN s.fields_hash <> m.fields_hash OR %s THEN %s ELSE %s END AS action"
         f" FROM ({members_sql}{fence}) AS m LEFT JOIN {SyncState._meta.db_table} s"
-        f" ON s.export_id = %s AND s.email = m.normalised_email{retry_filter}",
+        " ON s.export_id = %s AND s.email = m.normalised_email"
+        f" LEFT JOIN {Refusal._meta.db_table} r"
+        f" ON r.export_id = %s AND r.email = m.normalised_email{retry_filter}",
         (
             MEMBERS_FROM,
+            resend,
+            SyncState.State.OPTED_OUT,
+            REFUSED,
             SKIP_MISSING_EMAIL,
             EMAIL_PATTERN,
             SKIP_INVALID_EMAIL,
@@ -408,6 +423,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             UPDATE,
             UNCHANGED,
             *params,
+            export.pk,
             export.pk,
             *retry_params,
         ),
@@ -453,6 +469,35 @@ def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
             True,
             *skip_codes,
         ),
+    )
+
+
+def _list_still_refused(cursor, table: RecipientTable, run: ExportRun) -> None:
+    """List the members whose fields the service refused for good among the run's failures,
+    with the service's code and reason (again, should the table be built a second time).
+
+    The refusals of the members this run sends (changed since, resent or retried) are
+    forgotten: the service answers for them again."""
+    if not Refusal.objects.filter(export_id=run.export_id).exists():
+        return
+    refusals = Refusal._meta.db_table
+    cursor.execute(
+        f"DELETE FROM {refusals} WHERE export_id = %s AND email IN ("
+        f"SELECT email FROM {table.name} WHERE {_TO_PUSH})",
+        (run.export_id,),
+    )
+    failures = ExportRunFailure._meta.db_table
+    cursor.execute(
+        f"DELETE FROM {failures} WHERE run_id = %s AND skipped = %s"
+        f" AND lower(email) IN (SELECT email FROM {table.name} WHERE action = %s)",
+        (run.pk, False, REFUSED),
+    )
+    cursor.execute(
+        f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped) "
+        "SELECT %s, m.customer_id, substr(m.raw_email, 1, 320), r.code, r.reason, %s"
+        f" FROM {table.name} m JOIN {Refusal._meta.db_table} r"
+        " ON r.export_id = %s AND r.email = m.email WHERE m.action = %s ORDER BY m.position",
+        (run.pk, False, run.export_id, REFUSED),
     )
 
 
@@ -521,6 +566,16 @@ def record_opted_out(states: list[SyncState]) -> None:
     )
 
 
+def record_refusals(refusals: list[Refusal]) -> None:
+    """Remember fields the service refused for a reason that will not change by itself."""
+    Refusal.objects.bulk_create(
+        refusals,
+        update_conflicts=True,
+        unique_fields=["export", "email"],
+        update_fields=["fields_hash", "code", "reason", "refused_by", "refused_at"],
+    )
+
+
 def analyze_sync_state() -> None:
     """Fresh statistics after a run wrote many addresses (PostgreSQL): the next run's plan
     depends on how many the export has, and autovacuum would tell the planner only later."""
@@ -545,10 +600,12 @@ def _sync_state_insert(
         f"FROM ({acknowledged}) a WHERE (a.action = %s) = %s ORDER BY a.email{bytewise}"
     )
     if upsert:
+        # An opt-out is never undone: an address recorded as opted out (by this run, as it
+        # removed the person, or before) stays so whatever the run acknowledged for it.
         sql += (
             " ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
             " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
-            " confirmed_at = excluded.confirmed_at"
+            f" confirmed_at = excluded.confirmed_at WHERE {SyncState._meta.db_table}.state <> %s"
         )
     params = (
         run.export_id,
@@ -559,5 +616,6 @@ def _sync_state_insert(
         *acknowledged_params,
         ADD,
         adding,
+        *((SyncState.State.OPTED_OUT,) if upsert else ()),
     )
     return sql, params

@@ -17,8 +17,9 @@ the fake picks one answer and says so here (and in fakes/README.md):
   ``400 {"error":"invalid_client",...}``; a wrong, used or expired code or a redirect_uri that
   differs from the authorize request gets ``400 {"error":"invalid_grant",...}``.
 - Add (``POST /subscribers/{id}.json``) behaves like a one-subscriber import: an unsubscribed,
-  deleted, bounced or suppressed address without ``Resubscribe:true`` gets 400 with the same code
-  the import would put in FailureDetails (206/205/207/204).
+  deleted or bounced address without ``Resubscribe:true`` gets 400 with the same code the import
+  would put in FailureDetails (206/205/207); a suppressed one gets 204 whatever ``Resubscribe``
+  says (only an active member of the list is updated as it is).
 - Unsubscribe honours the list's ``UnsubscribeSetting`` (default ``AllClientLists``: the address
   becomes Unsubscribed on every list of the client and goes on the client's suppression list).
   Delete only sets State=Deleted; it never suppresses.
@@ -940,20 +941,21 @@ your Campaign Monitor account.</p>
             lower = email  # one string object for key and address when already lower-case
         client = self.clients[target.client_id]
         subscriber = target.subscribers.get(lower)
+        # An address on the client's suppression list is refused whatever Resubscribe says
+        # (contract §10): only the person, or an unsuppress, lets it in again.
         if subscriber is None:
             if lower in client.suppressed:
-                if not resubscribe:
-                    return "failed", SUPPRESSED_FAILURE
-                del client.suppressed[lower]
+                return "failed", SUPPRESSED_FAILURE
             subscriber = target.subscribers[lower] = Subscriber(email, now)
             outcome = "new"
         else:
             if subscriber.state != ACTIVE:
                 if not resubscribe:
                     return "failed", INACTIVE_FAILURES[subscriber.state]
+                if lower in client.suppressed:
+                    return "failed", SUPPRESSED_FAILURE
                 subscriber.state = ACTIVE
                 subscriber.state_changed = now
-                client.suppressed.pop(lower, None)
             outcome = "existing"
         self._apply_details(target, subscriber, entry)
         return outcome, None
@@ -1005,9 +1007,10 @@ your Campaign Monitor account.</p>
                 target.subscribers[new_email.lower()] = subscriber
             subscriber.email = new_email
             if subscriber.state != ACTIVE and as_bool(body.get("resubscribe")):
+                if new_email.lower() in self.clients[target.client_id].suppressed:
+                    raise ApiError(400, *SUPPRESSED_FAILURE)
                 subscriber.state = ACTIVE
                 subscriber.state_changed = now
-                self.clients[target.client_id].suppressed.pop(new_email.lower(), None)
             self._apply_details(target, subscriber, body)
             target.version += 1
         return empty_response(200)

@@ -17,6 +17,10 @@ Contract: /work/shared/spec/mailchimp_api.md. Where it is uncertain the fake pic
   as ``pending`` they become pending. Archived members sent again are restored (updated).
   Permanently deleted ("forgotten") addresses are refused forever and answer 404 on GET.
 - Archive (``DELETE``) → 204; pending, cleaned or archived → 405 with ``Allow: GET, PUT``.
+- Tags are the audience's static segments (``GET /lists/{id}/segments``, ids from 1 in the
+  order first seen); ``POST /lists/{id}/segments/{segment_id}`` adds or removes up to 500
+  addresses each (more → 400, nothing written), ignoring addresses not on the audience, and
+  answers with an empty ``errors``.
 - Fake-looking addresses: syntax errors and the domains in ``fake_domains``.
 - Unknown merge tags are ignored; required merge fields missing on a new member → per-record
   error; tags match case-insensitively and keep the case first seen.
@@ -197,6 +201,13 @@ ROUTES = (
         "GET /lists/{list_id}/merge-fields",
     ),
     ("GET", ("lists", "*", "members"), "get_members", "GET /lists/{list_id}/members"),
+    ("GET", ("lists", "*", "segments"), "get_segments", "GET /lists/{list_id}/segments"),
+    (
+        "POST",
+        ("lists", "*", "segments", "*"),
+        "segment_members",
+        "POST /lists/{list_id}/segments/{segment_id}",
+    ),
     ("GET", ("lists", "*", "members", "*"), "get_member", "GET /lists/{list_id}/members/{hash}"),
     ("PUT", ("lists", "*", "members", "*"), "put_member", "PUT /lists/{list_id}/members/{hash}"),
     (
@@ -686,6 +697,88 @@ class MailchimpFake(FakeApp):
             del audience.members[member.email.lower()]
             audience.forgotten.add(member.email.lower())
         return self.no_content()
+
+    def _tags(self, audience: Audience) -> dict[str, str]:
+        """Every tag of the audience (its static segments), lower-cased name → name, each with
+        its id in ``tag_ids``."""
+        tags: dict[str, str] = {}
+        for member in audience.members.values():
+            for key, name in member.tags.items():
+                tags.setdefault(key, name)
+                audience.tag_ids.setdefault(key, len(audience.tag_ids) + 1)
+        return tags
+
+    def get_segments(self, request: Request, account: Account, list_id: str) -> Response:
+        """The audience's tags, as the static segments Mailchimp keeps them as (``type``
+        static or absent; other types hold nothing here)."""
+        wanted = request.query.get("type")
+        with self.lock:
+            audience = self._audience(account, list_id)
+            tags = self._tags(audience) if wanted in (None, "", "static") else {}
+            segments = [
+                {
+                    "id": audience.tag_ids[key],
+                    "name": name,
+                    "type": "static",
+                    "member_count": sum(key in m.tags for m in audience.members.values()),
+                    "list_id": audience.id,
+                }
+                for key, name in tags.items()
+            ]
+        return self.ok(
+            {
+                "segments": self._page(request, segments),
+                "list_id": list_id,
+                "total_items": len(segments),
+            }
+        )
+
+    def segment_members(
+        self, request: Request, account: Account, list_id: str, segment_id: str
+    ) -> Response:
+        """``members_to_add`` / ``members_to_remove``: at most 500 addresses each (more → 400,
+        nothing written); addresses not on the audience are ignored."""
+        body = self._json(request)
+        adding = body.get("members_to_add") or []
+        removing = body.get("members_to_remove") or []
+        if not isinstance(adding, list) or not isinstance(removing, list):
+            raise Problem(400, "Invalid Resource", "The resource submitted could not be validated.")
+        if len(adding) > MAX_BATCH or len(removing) > MAX_BATCH:
+            raise Problem(
+                400, "Invalid Resource", f"You may add or remove at most {MAX_BATCH} members."
+            )
+        with self.lock:
+            audience = self._audience(account, list_id)
+            if str(segment_id) not in {str(i) for i in audience.tag_ids.values()}:
+                self._tags(audience)  # ids are given when tags are read; give them now
+            key = next((k for k, i in audience.tag_ids.items() if str(i) == str(segment_id)), None)
+            if key is None:
+                raise Problem(
+                    404, "Resource Not Found", "The requested resource could not be found."
+                )
+            name = self._tags(audience).get(key, key) if adding else key
+            added, removed = [], []
+            for email in adding:
+                member = audience.members.get(str(email).strip().lower())
+                if member is not None and key not in member.tags:
+                    member.tags[key] = name
+                    member.last_changed = _now()
+                    added.append(audience.member_api(member))
+            for email in removing:
+                member = audience.members.get(str(email).strip().lower())
+                if member is not None and member.tags.pop(key, None) is not None:
+                    member.last_changed = _now()
+                    removed.append(audience.member_api(member))
+        return self.ok(
+            {
+                "members_added": added,
+                "members_removed": removed,
+                "errors": [],
+                "total_added": len(added),
+                "total_removed": len(removed),
+                "error_count": 0,
+            }
+        )
 
     def set_tags(self, request: Request, account: Account, list_id: str, ref: str) -> Response:
         body = self._json(request)

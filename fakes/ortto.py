@@ -20,6 +20,9 @@ Contract: /work/shared/spec/ortto_api.md. Its "Choices a fake must make" (§8), 
   ``{"error":{"code":"rate-limit","message":"rate limit","try-in-seconds":N}}``, no headers.
 - Other errors: ``{"error":{"code":"bad-request|unauthorized|not-found","message"}}``.
 - Archive / delete: at most 100 ids; delete of a person not archived → 400.
+- ``POST /v1/person/subscriptions``: 1-100 people by ``email``; ``email_permissions`` is the
+  person's ``bol::p`` (true unless set false); unknown or archived → ``person_status``
+  ``not-found``.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ ROUTES = (
     ("PUT", ("audience", "subscribe"), "subscribe", "PUT /v1/audience/subscribe"),
     ("POST", ("person", "merge"), "merge", "POST /v1/person/merge"),
     ("POST", ("person", "get"), "get_people", "POST /v1/person/get"),
+    ("POST", ("person", "subscriptions"), "subscriptions", "POST /v1/person/subscriptions"),
     ("POST", ("person", "custom-field", "get"), "get_fields", "POST /v1/person/custom-field/get"),
     ("PUT", ("person", "archive"), "archive", "PUT /v1/person/archive"),
     ("DELETE", ("person", "delete"), "delete", "DELETE /v1/person/delete"),
@@ -304,6 +308,32 @@ class OrttoFake(FakeApp):
                 "has_more": offset + len(page) < len(people),
             },
         )
+
+    def subscriptions(self, account: Account, body: dict[str, Any]) -> Response:
+        """People's permissions by email: ``email_permissions`` is ``bol::p``, true unless set
+        false (a new person's default). Someone Ortto does not hold (never merged, archived
+        or deleted) answers ``person_status`` ``not-found`` (a choice: the contract is silent)."""
+        people = body.get("people")
+        if not isinstance(people, list) or not 1 <= len(people) <= MAX_PEOPLE:
+            raise ApiError(400, "bad-request", f"people must hold 1 to {MAX_PEOPLE} people.")
+        results = []
+        for entry in people:
+            email = str((entry or {}).get("email") or "").strip()
+            person = account.people.get(email.lower())
+            if person is None or person.archived:
+                results.append({"person_status": "not-found", "email": email})
+                continue
+            results.append(
+                {
+                    "person_status": "merged",
+                    "person_id": person.id,
+                    "email": email,
+                    "subscriptions": [],
+                    "email_permissions": person.fields.get("bol::p") is not False,
+                    "sms_permissions": False,
+                }
+            )
+        return json_response(200, {"people": results})
 
     def subscribe(self, account: Account, body: dict[str, Any]) -> Response:
         if body.get("audience_id") not in account.audiences:

@@ -153,10 +153,17 @@ class RecordFailure:
 
 @dataclass
 class PushResult:
-    """What happened to one batch: how many records the destination accepted, and which failed."""
+    """What happened to one batch: how many records the destination accepted, and which failed.
+
+    ``opted_out`` names the accepted addresses (a removal that went through) whose person the
+    service holds as opted out (unsubscribed, cleaned): the export remembers them and never
+    sends them again, whatever path the address takes afterwards. A refused record that opted
+    out is a failure with one of the backend's ``opted_out_codes`` instead.
+    """
 
     accepted: int
     failures: list[RecordFailure] = field(default_factory=list)
+    opted_out: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -274,6 +281,12 @@ class Backend:
     #: Per-record failure codes that mean the person opted out at the service (unsubscribed,
     #: bounced, suppressed): recorded as such and not sent again on every run.
     opted_out_codes: ClassVar[frozenset[str]] = frozenset()
+    #: Per-record failure codes for refusals that will not change by themselves: the service
+    #: refuses the data (an invalid or fake-looking address, a value it does not take), not the
+    #: moment. The record is not sent again until its fields change or someone selects
+    #: **Retry failed records**. Codes for passing conditions (too many sign-ups lately, an
+    #: unconfirmed subscriber, an answer we do not know) stay out: they are sent every run.
+    lasting_refusal_codes: ClassVar[frozenset[str]] = frozenset()
     #: The type's secret fields (a ``CredentialsForm`` subclass).
     credentials_form_class: ClassVar[type[forms.Form]]
     #: True when credentials come from an OAuth redirect instead of the form.
@@ -349,10 +362,19 @@ class Backend:
         """
         raise NotImplementedError
 
-    def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        """Take these addresses off the list (at most ``removal_batch_size``).
+    def removal_batch_size_for(self, list_id: str) -> int:
+        """The most addresses one ``remove`` call takes for this list: ``removal_batch_size``,
+        unless the service has a bulk form for some kinds of list only."""
+        return self.removal_batch_size
 
-        Addresses that are not on the list count as removed."""
+    def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        """Take these addresses off the list (at most ``removal_batch_size_for(list_id)``).
+
+        Addresses that are not on the list count as removed. Where the service keeps a
+        person's subscription status, it is read before removing: those who unsubscribed or
+        were cleaned there are listed in the result's ``opted_out``, so that a later return to
+        the segments never subscribes them again (a removal may hide that status: a Mailchimp
+        archive does)."""
         raise NotImplementedError
 
     def erase(self, list_id: str, email: str) -> None:

@@ -88,7 +88,7 @@ class BackendContract:
             backend.push(destination, self.records(backend.batch_size + 1))
 
     def test_a_full_removal_batch_is_taken_and_one_over_refused(self, backend, destination):
-        size = backend.removal_batch_size
+        size = backend.removal_batch_size_for(destination)
         backend.push(destination, self.records(min(size, backend.batch_size)))
         emails = [r.email for r in self.records(size)]
         assert backend.remove(destination, emails).failures == []

@@ -85,6 +85,10 @@ def test_mirror_to_a_tag_takes_it_off_leavers_and_an_unchanged_run_sends_nothing
     segment_refresh(segment_id=people.pk)
     third = finished(services.run_request(export=export, user=alice))
     assert third.removed == 2, worker.log()[-3000:]
+    calls = mc_fake.state(summary=True)["stats"]["requests_by_endpoint"]
+    # One call for both leavers, through the tag's static segment; none per person.
+    assert calls.get("POST /lists/{list_id}/segments/{segment_id}") == 1
+    assert not calls.get("POST /lists/{list_id}/members/{hash}/tags")
     leavers = {"person10@example.com", "person11@example.com"}
     assert subscribed(mc_fake, audience, "Segment A") == EXPECTED - leavers
     # Still in the audience, only without the tag: never deleted.
@@ -186,3 +190,75 @@ def test_a_revoked_key_fails_the_run_and_asks_for_new_credentials(
     assert run.status == Status.FAILED
     mc_connection.refresh_from_db()
     assert mc_connection.status == Connection.Status.NEEDS_REAUTHENTICATION
+
+
+def test_a_person_who_unsubscribed_is_not_subscribed_again_after_leaving_and_returning(
+    worker, mc_fake, mc_connection, people, alice
+):
+    """Unsubscribed at Mailchimp, archived by a mirror run when they left the segment (Mailchimp
+    allows that), back in the segment: they stay unsubscribed, skipped as opted out."""
+    audience = audience_id(mc_fake)
+    export = make_export(mc_connection, audience, people, alice)
+    export.sync_mode = Export.SyncMode.MIRROR
+    export.save()
+    finished(services.run_request(export=export, user=alice))
+    mc_fake.seed(
+        accounts=[
+            {
+                "id": "demo",
+                "audiences": [
+                    {
+                        "id": audience,
+                        "members": [
+                            {"email_address": "person10@example.com", "status": "unsubscribed"}
+                        ],
+                    }
+                ],
+            }
+        ]
+    )
+    Profile.objects.filter(customer_id="c010").delete()
+    segment_refresh(segment_id=people.pk)
+    left = finished(services.run_request(export=export, user=alice))
+    assert (left.status, left.removed) == (Status.SUCCEEDED, 1), worker.log()[-3000:]
+    assert members(mc_fake, audience)["person10@example.com"]["status"] == "archived"
+
+    from tests.factories import ProfileFactory
+
+    ProfileFactory(customer_id="back", email="person10@example.com")
+    segment_refresh(segment_id=people.pk)
+    back = finished(services.run_request(export=export, user=alice))
+    assert (back.added, back.skipped, back.failed) == (0, left.skipped + 1, 0), worker.log()[-3000:]
+    assert members(mc_fake, audience)["person10@example.com"]["status"] != "subscribed"
+    assert subscribed(mc_fake, audience) == EXPECTED - {"person10@example.com"}
+    skipped = ExportRunFailure.objects.get(run=back, skipped=True, email="person10@example.com")
+    assert skipped.code == "opted_out"
+
+
+def test_addresses_refused_as_fake_are_not_sent_again_until_their_data_changes(
+    worker, mc_fake, mc_connection, people, alice
+):
+    from tests.factories import ProfileFactory
+
+    audience = audience_id(mc_fake)
+    for number in (1, 2):
+        ProfileFactory(customer_id=f"fake{number}", email=f"someone{number}@mail.test")
+    segment_refresh(segment_id=people.pk)
+    export = make_export(mc_connection, audience, people, alice)
+    first = finished(services.run_request(export=export, user=alice))
+    assert (first.status, first.failed) == (Status.COMPLETED_WITH_WARNINGS, 2), worker.log()[-3000:]
+
+    calls = batch_calls(mc_fake)
+    again = finished(services.run_request(export=export, user=alice))
+    assert batch_calls(mc_fake) == calls  # no batch for the two the service refused
+    assert (again.status, again.sent, again.failed) == (Status.COMPLETED_WITH_WARNINGS, 0, 2)
+    assert again.added + again.updated + again.unchanged + again.removed + again.skipped + 2 == (
+        again.profiles_total + again.to_remove
+    )
+    reasons = dict(
+        ExportRunFailure.objects.filter(run=again, skipped=False).values_list("email", "code")
+    )
+    assert reasons == {"someone1@mail.test": "invalid_email", "someone2@mail.test": "invalid_email"}
+
+    retry = finished(services.run_request(export=export, user=alice, retry_of=again))
+    assert (retry.to_send, retry.failed, batch_calls(mc_fake)) == (2, 2, calls + 1)

@@ -30,6 +30,7 @@ class RecordingBackend(Backend):
         self.removed: list[str] = []
         self.lock = threading.Lock()
         self.before_push = None
+        self.refusing = True  # False: the service now takes the "reject" addresses
 
     def prepare(self, list_id, field_names):
         pass
@@ -45,7 +46,7 @@ class RecordingBackend(Backend):
             failures = [
                 RecordFailure(record.email, "1", "Invalid Email Address")
                 for record in batch
-                if "reject" in record.email
+                if "reject" in record.email and self.refusing
             ] + [
                 RecordFailure(record.email, "206", "Subscriber Is Unsubscribed")
                 for record in batch

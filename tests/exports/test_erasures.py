@@ -12,7 +12,7 @@ from django.utils import timezone
 from connections.types.base import Permanent, Transient
 from exports import engine, services
 from exports.erasures import confirm_after_run, erasure_propagate, erasure_request
-from exports.models import Erasure, ErasureExport, Export, ExportRun, SyncState
+from exports.models import Erasure, ErasureExport, Export, ExportRun, Refusal, SyncState
 from segments.models import Segment
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
@@ -330,3 +330,16 @@ def test_a_runs_end_deletes_the_person_at_that_export_only(
     statuses = dict(ErasureExport.objects.values_list("export_id", "status"))
     assert statuses == {delivered.pk: Status.CONFIRMED, other.pk: Status.PENDING}
     assert service.erased == ["p0@example.com"]
+
+
+def test_an_erasure_forgets_what_the_service_refused_for_the_address(
+    backend, make_export, everyone
+):
+    backend.lasting_refusal_codes = frozenset({"1"})
+    ProfileFactory(customer_id="r", email="reject-me@example.com")
+    export = make_export(everyone)
+    run_now(export)
+    assert Refusal.objects.filter(export=export, email="reject-me@example.com").exists()
+
+    erasure_request(user=None, customer_id="r")
+    assert not Refusal.objects.filter(email="reject-me@example.com").exists()

@@ -411,3 +411,67 @@ def test_the_preview_page_of_a_mirror_export_says_nothing_of_people_staying_in_t
     export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
     page = as_bob.get(reverse("exports:preview", args=[export.pk])).content.decode()
     assert "This export adds and updates only" not in page
+
+
+@pytest.fixture
+def lasting(backend):
+    """The service's "Invalid Email Address" (code 1) will not change by itself."""
+    backend.lasting_refusal_codes = frozenset({"1"})
+    return backend
+
+
+def test_a_record_refused_for_good_is_not_sent_again_until_its_data_changes(
+    lasting, make_export, everyone, five
+):
+    refused = ProfileFactory(customer_id="bad", email="reject-me@example.com", first_name="R")
+    export = make_export(everyone)
+    first = run_now(export)
+    assert (first.status, first.failed, first.added) == (Status.COMPLETED_WITH_WARNINGS, 1, 5)
+
+    calls = lasting.calls
+    again = run_now(export)
+    assert lasting.calls == calls  # nothing sent: the only change would be the refused record
+    assert (again.status, again.to_send) == (Status.COMPLETED_WITH_WARNINGS, 0)
+    assert counts(again) == {**counts(again), "unchanged": 5, "failed": 1, "added": 0}
+    assert runs.unaccounted(again) == 0
+    failure = ExportRunFailure.objects.get(run=again)
+    assert (failure.customer_id, failure.email, failure.code, failure.skipped) == (
+        "bad",
+        "reject-me@example.com",
+        "1",
+        False,
+    )
+    assert failure.reason == "Invalid Email Address"
+
+    refused.first_name = "Changed"
+    refused.save()
+    changed = run_now(export)
+    assert (lasting.calls, changed.to_send, changed.failed) == (calls + 1, 1, 1)
+
+
+def test_retry_failed_records_sends_a_record_refused_for_good_and_forgets_the_refusal(
+    lasting, make_export, everyone, five
+):
+    ProfileFactory(email="reject-me@example.com")
+    export = make_export(everyone)
+    first = run_now(export)
+    still = run_now(export)
+    assert (still.failed, still.to_send) == (1, 0)
+
+    lasting.refusing = False  # the address was fine after all (someone asked the service)
+    retry = run_now(export, retry_of=still)
+    assert (retry.to_send, retry.added, retry.failed) == (1, 1, 0)
+    assert "reject-me@example.com" in lasting.pushed
+
+    after = run_now(export)
+    assert (after.failed, after.unchanged, after.to_send) == (0, 6, 0)
+    assert first.failed == 1
+
+
+def test_a_refusal_that_may_pass_by_itself_is_sent_every_run(backend, make_export, everyone):
+    ProfileFactory(email="reject-me@example.com")
+    export = make_export(everyone)
+    run_now(export)
+    calls = backend.calls
+    again = run_now(export)
+    assert (backend.calls, again.to_send, again.failed) == (calls + 1, 1, 1)

@@ -142,6 +142,35 @@ def test_tags_are_added_by_the_batch_and_taken_off_one_by_one(mc, session, api, 
     assert state["ann@relay.dev"]["tags"] == []
 
 
+def test_a_tag_is_a_static_segment_that_takes_500_addresses_off_in_one_call(
+    mc, session, api, audience
+):
+    members = [
+        {"email_address": f"m{n}@relay.dev", "status": "subscribed", "tags": ["VIP"]}
+        for n in range(3)
+    ]
+    batch(session, api, audience, *members)
+    listed = session.get(f"{api}/lists/{audience}/segments", params={"type": "static"}, timeout=5)
+    [segment] = listed.json()["segments"]
+    assert (segment["name"], segment["type"], segment["member_count"]) == ("VIP", "static", 3)
+
+    url = f"{api}/lists/{audience}/segments/{segment['id']}"
+    too_many = [f"x{n}@relay.dev" for n in range(501)]
+    assert session.post(url, json={"members_to_remove": too_many}, timeout=5).status_code == 400
+    gone = ["m0@relay.dev", "M1@relay.dev", "stranger@relay.dev"]
+    reply = session.post(url, json={"members_to_remove": gone}, timeout=5).json()
+    assert (reply["total_removed"], reply["errors"]) == (2, [])
+    state = mc.state()["accounts"][0]["audiences"][audience]["members"]
+    assert {email: m["tags"] for email, m in state.items()} == {
+        "m0@relay.dev": [],
+        "m1@relay.dev": [],
+        "m2@relay.dev": ["VIP"],
+    }
+    assert "stranger@relay.dev" not in state
+    unknown = session.post(f"{api}/lists/{audience}/segments/999", json={}, timeout=5)
+    assert unknown.status_code == 404
+
+
 def test_the_eleventh_simultaneous_request_gets_429_without_rate_headers(session, api):
     with running_fake("mailchimp", work_ms=300) as slow:
         url = slow.base_url.format(dc="us21") + "/ping"

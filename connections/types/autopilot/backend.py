@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +29,20 @@ from connections.types.base import (
     run_steps,
 )
 
+#: Delivery events after which the contact is not mailed again (autopilot_api.md §8).
+DO_NOT_MAIL_EVENTS = ("mail_unsubscribed", "mail_hardbounced", "mail_complained")
+#: The code of a returning contact found opted out before being sent again.
+OPTED_OUT_CODE = "unsubscribed"
+
+
+def opted_out(contact: Mapping[str, Any] | None) -> bool:
+    """Whether the contact unsubscribed, bounced hard or complained."""
+    if not contact:
+        return False
+    return contact.get("unsubscribed") is True or any(
+        contact.get(event) for event in DO_NOT_MAIL_EVENTS
+    )
+
 
 class AutopilotBackend(Backend):
     label = gettext_lazy("Autopilot")
@@ -42,11 +56,13 @@ class AutopilotBackend(Backend):
     icon = "img/connections/autopilot.svg"
     help_template = "connections/autopilot/_help.html"
     batch_size = MAX_BULK
-    #: A removal is one DELETE per address and each ``remove`` takes one token of the 5 calls
-    #: a second: one address per call.
+    #: A removal reads the contact, then takes it off the list: each ``remove`` takes one
+    #: token of the 5 calls a second, so one address per call (a 429 is waited out).
     removal_batch_size = 1
     #: Autopilot accepts at most 100,000 profiles in total per export (product.md, E5).
     max_profiles = 100_000
+    #: A returning contact who unsubscribed (read before sending: ``push``).
+    opted_out_codes = frozenset({OPTED_OUT_CODE})
     credentials_form_class = AutopilotCredentialsForm
     creates_lists = True
 
@@ -105,36 +121,63 @@ class AutopilotBackend(Backend):
         self._check_batch(batch)
         if not batch:
             return PushResult(accepted=0)
+        # A returning contact may have been deleted at Autopilot since it left, and a new
+        # contact is subscribed: those who opted out are read first and never sent.
+        refused = [
+            RecordFailure(
+                email=record.email,
+                code=OPTED_OUT_CODE,
+                message=_(
+                    "Autopilot holds this contact as unsubscribed: only they can subscribe "
+                    "again, so they were not sent."
+                ),
+            )
+            for record in batch
+            if record.returning and opted_out(self.client.contact(record.email))
+        ]
+        skipped = {failure.email.lower() for failure in refused}
+        sending = [record for record in batch if record.email.lower() not in skipped]
         reply = self.client.upsert_contacts(
-            [self._contact(record, list_id) for record in batch], list_id=list_id
+            [self._contact(record, list_id) for record in sending], list_id=list_id
         )
         mapped = reply.get("email_contact_map")
         if not isinstance(mapped, dict):
             # Older replies carry only contact_ids: a 200 means every contact was taken.
-            return PushResult(accepted=len(batch))
+            return PushResult(accepted=len(sending), failures=refused)
         known = {str(email).lower() for email in mapped}
-        failures = [
+        failures = refused + [
             RecordFailure(
                 email=record.email,
                 code="not_accepted",
                 message=_("Autopilot did not accept this contact."),
             )
-            for record in batch
+            for record in sending
             if record.email.lower() not in known
         ]
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        """Take leavers off the list (the contact stays in the account). Whether they opted
+        out is read first and reported: the export remembers it, so that a contact deleted at
+        Autopilot meanwhile is not created again, subscribed, when they return."""
         self._check_batch(emails, self.removal_batch_size)
         failures = []
+        unsubscribed = []
         for email in emails:
             try:
+                contact = self.client.contact(email)
+                if contact is None:
+                    continue  # not in the account, so on no list
+                if opted_out(contact):
+                    unsubscribed.append(email)
                 self.client.remove_from_list(list_id, email)
             except ListNotFound:
                 raise  # the list itself is gone: the export must stop
             except Permanent as error:
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
-        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+        return PushResult(
+            accepted=len(emails) - len(failures), failures=failures, opted_out=unsubscribed
+        )
 
     def erase(self, list_id: str, email: str) -> None:
         """``DELETE /contact/{email}``: the contact goes from the account, not only the list."""

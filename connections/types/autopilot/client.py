@@ -134,6 +134,15 @@ class AutopilotClient(ServiceClient):
 
     # Contacts ----------------------------------------------------------------------------------
 
+    def contact(self, contact: str) -> dict[str, Any] | None:
+        """The contact (id or email), or None when Autopilot has no such contact."""
+        try:
+            return self._api("GET", f"contact/{quote(contact, safe='')}") or {}
+        except NotFound as error:
+            if "contact" in error.service_message.lower():
+                return None
+            raise
+
     def delete_contact(self, contact: str) -> bool:
         """Delete a contact (id or email) from the account, every list with it; False when
         Autopilot has no such contact."""

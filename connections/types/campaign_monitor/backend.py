@@ -30,6 +30,9 @@ from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsF
 
 CODE_NOT_IN_LIST = 203
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
+#: A subscriber's states that mean the person opted out (or bounced), with the import's code
+#: for each: only the person can subscribe again.
+OPTED_OUT_STATES = {"unsubscribed": "206", "bounced": "207"}
 #: Campaign Monitor keeps at most 250 characters of a name or custom field value (spec §3).
 MAX_VALUE_LENGTH = 250
 
@@ -47,6 +50,8 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
+    #: Invalid Email Address. Unconfirmed (208) changes when the person confirms.
+    lasting_refusal_codes = frozenset({"1"})
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True
@@ -139,6 +144,8 @@ class CampaignMonitorBackend(Backend):
         # Addresses deleted from the list (by a mirror run, or by someone at the service) come
         # back only with Resubscribe, else Code 205. The rest keep Resubscribe off, so that
         # people who unsubscribed stay unsubscribed.
+        # Resubscribe also re-activates people who unsubscribed or bounced: each address to be
+        # let in again has its state read first, and those are never sent.
         returning = [record for record in batch if record.returning]
         staying = [record for record in batch if not record.returning] if returning else batch
         failures = self._import(list_id, staying, resubscribe=self.resubscribe)
@@ -146,8 +153,42 @@ class CampaignMonitorBackend(Backend):
         if deleted:
             failures = [failure for failure in failures if failure.email.lower() not in deleted]
             returning += [record for record in staying if record.email.lower() in deleted]
+        opted_out = self._opted_out(list_id, returning)
+        failures += opted_out
+        refused = {failure.email.lower() for failure in opted_out}
+        returning = [record for record in returning if record.email.lower() not in refused]
         failures += self._import(list_id, returning, resubscribe=True)
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
+
+    def _opted_out(self, list_id: str, records: Sequence[Record]) -> list[RecordFailure]:
+        """The records whose subscriber is Unsubscribed or Bounced in the list, as refusals."""
+        failures = []
+        for record in records:
+            state = self._state(list_id, record.email)
+            if state.lower() in OPTED_OUT_STATES:
+                failures.append(
+                    RecordFailure(
+                        record.email,
+                        OPTED_OUT_STATES[state.lower()],
+                        _(
+                            "Campaign Monitor holds this subscriber as %(state)s: only they can "
+                            "subscribe again, so they were not sent."
+                        )
+                        % {"state": state},
+                    )
+                )
+        return failures
+
+    def _state(self, list_id: str, email: str) -> str:
+        """The subscriber's state in the list, or "" when the address is not in it."""
+        try:
+            return self.client.subscriber_state(list_id, email)
+        except ListNotFound:
+            raise
+        except Permanent as error:
+            if error.code != CODE_NOT_IN_LIST:
+                raise
+            return ""
 
     def _import(
         self, list_id: str, records: Sequence[Record], *, resubscribe: bool
@@ -163,17 +204,26 @@ class CampaignMonitorBackend(Backend):
         ]
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
+        """Delete leavers; those who unsubscribed or bounced are listed as opted out first (a
+        deleted subscriber reads as Deleted, and Resubscribe would let them in again)."""
         self._check_batch(emails, self.removal_batch_size)
         failures = []
+        opted_out = []
         for email in emails:
             try:
-                self.client.delete_subscriber(list_id, email)
+                state = self._state(list_id, email)
+                if state.lower() in OPTED_OUT_STATES:
+                    opted_out.append(email)
+                if state and state.lower() != "deleted":
+                    self.client.delete_subscriber(list_id, email)
             except ListNotFound:
                 raise  # the list itself is gone: the export must stop
             except Permanent as error:
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
-        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+        return PushResult(
+            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+        )
 
     def erase(self, list_id: str, email: str) -> None:
         """``DELETE /subscribers/{listid}.json``: the only deletion the API offers (the

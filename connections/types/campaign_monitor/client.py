@@ -258,6 +258,17 @@ class CampaignMonitorClient(ServiceClient):
             failures=failures,
         )
 
+    def subscriber_state(self, list_id: str, email: str) -> str:
+        """The subscriber's ``State`` in this list (Active, Unsubscribed, Bounced, Deleted,
+        Unconfirmed); a ``Permanent`` error with code 203 when the address is not in it."""
+        response = self._api(
+            "GET",
+            f"subscribers/{quote(list_id, safe='')}.json",
+            params={"email": email},
+            list_id=list_id,
+        )
+        return str(ci_get(json_or_none(response) or {}, "State", ""))
+
     def delete_subscriber(self, list_id: str, email: str) -> None:
         self._api(
             "DELETE",

@@ -48,6 +48,10 @@ REFUSALS = (
     ("looks fake or invalid", "invalid_email"),
     ("signed up to a lot of lists", "too_many_signups"),
 )
+#: Member statuses that mean the person opted out (or bounced): only they can opt in again.
+OPTED_OUT_STATUSES = frozenset({"unsubscribed", "cleaned"})
+#: The code of a returning member found opted out before being sent again.
+OPTED_OUT_CODE = "unsubscribed"
 FIRST_NAMES = ("first name", "firstname", "first")
 LAST_NAMES = ("last name", "lastname", "last", "surname")
 
@@ -86,12 +90,16 @@ class MailchimpBackend(Backend):
         "and LNAME, or the fields named First Name and Last Name)."
     )
     batch_size = MAX_BATCH
-    #: A removal is one call per address: ten small batches in flight use the ten connections.
+    #: Archiving is one call per address: ten small batches in flight use the ten connections.
     removal_batch_size = 10
+    #: Taking a tag off is one call for up to 500 addresses (the tag's static segment).
+    tag_removal_batch_size = MAX_BATCH
     #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
-    opted_out_codes = frozenset({"compliance_state", "forgotten"})
+    opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE})
+    #: Fake-looking or invalid addresses. "Signed up to a lot of lists" passes by itself.
+    lasting_refusal_codes = frozenset({"invalid_email"})
     rate_limit = None  # no published rate: 10 requests at once per account (``slots``)
     credentials_form_class = MailchimpCredentialsForm
     oauth = True
@@ -105,6 +113,7 @@ class MailchimpBackend(Backend):
         self._name_tags: dict[str, tuple[str, str]] = {}
         self._merge_tags: dict[str, dict[str, str]] = {}
         self._audiences_known: set[str] = set()
+        self._tag_segments: dict[tuple[str, str], int | None] = {}
 
     @classmethod
     def verify(cls, credentials: dict[str, Any]) -> None:
@@ -198,8 +207,11 @@ class MailchimpBackend(Backend):
         audience_id, tag = split_destination(list_id)
         first_tag, last_tag = self._tags_for(audience_id)
         merge_tags = self._merge_tags[audience_id]
+        opted_out = self._opted_out_returning(audience_id, batch)
         members = []
         for record in batch:
+            if record.email.lower() in opted_out:
+                continue
             merge_fields: dict[str, Any] = {}
             if record.first_name and first_tag:
                 merge_fields[first_tag] = record.first_name
@@ -218,7 +230,7 @@ class MailchimpBackend(Backend):
                 member["tags"] = [tag]
             members.append(member)
         try:
-            reply = self.client.batch_upsert(audience_id, members)
+            reply = self.client.batch_upsert(audience_id, members) if members else {}
         except NotFound:  # the batch endpoint is the audience itself: it is gone
             raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
         done = {
@@ -233,7 +245,19 @@ class MailchimpBackend(Backend):
         failures = []
         for record in batch:
             address = record.email.lower()
-            if address in refused:
+            if address in opted_out:
+                failures.append(
+                    RecordFailure(
+                        record.email,
+                        OPTED_OUT_CODE,
+                        _(
+                            "Mailchimp holds this member as %(status)s: only they can subscribe "
+                            "again, so they were not sent."
+                        )
+                        % {"status": opted_out[address]},
+                    )
+                )
+            elif address in refused:
                 failures.append(self._refusal(record.email, refused[address]))
             elif address not in done:
                 failures.append(
@@ -245,16 +269,33 @@ class MailchimpBackend(Backend):
                 )
         return PushResult(accepted=len(batch) - len(failures), failures=failures)
 
+    def removal_batch_size_for(self, list_id: str) -> int:
+        return (
+            self.tag_removal_batch_size
+            if split_destination(list_id)[1]
+            else super().removal_batch_size_for(list_id)
+        )
+
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
-        """Archive leavers (never the permanent delete), or take the export's tag off them."""
-        self._check_batch(emails, self.removal_batch_size)
+        """Archive leavers (never the permanent delete), or take the export's tag off them.
+
+        Before archiving, the member's status is read: an archived member reads as archived,
+        and a member who unsubscribed would be restored as subscribed if sent again. Those who
+        unsubscribed or were cleaned are listed as opted out (and archived when Mailchimp
+        allows it). With a tag the member stays in the audience with their status, which
+        Mailchimp itself then protects (a compliance-state refusal)."""
+        self._check_batch(emails, self.removal_batch_size_for(list_id))
         audience_id, tag = split_destination(list_id)
+        if tag:
+            return self._untag(audience_id, tag, emails)
         failures = []
+        opted_out = []
         for email in emails:
             try:
-                if tag:
-                    self.client.set_tag(audience_id, email, tag, active=False)
-                else:
+                status = self.client.member_status(audience_id, email)
+                if status in OPTED_OUT_STATUSES:
+                    opted_out.append(email)
+                if status in ("subscribed", "unsubscribed", "transactional"):
                     self.client.archive(audience_id, email)
             except NotRemovable:
                 continue  # pending, cleaned or already archived: nothing to take off
@@ -263,7 +304,9 @@ class MailchimpBackend(Backend):
                 continue  # not on the audience
             except Permanent as error:
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
-        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+        return PushResult(
+            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+        )
 
     def erase(self, list_id: str, email: str) -> None:
         """Permanently delete the member from the audience (``delete-permanent``), also for an
@@ -275,6 +318,48 @@ class MailchimpBackend(Backend):
             self._check_audience(audience_id)  # not on the audience (or deleted before)
 
     # Helpers -------------------------------------------------------------------------------
+
+    def _untag(self, audience_id: str, tag: str, emails: Sequence[str]) -> PushResult:
+        """Take the tag off up to 500 members in one call, through its static segment. An
+        audience with no such tag has nobody to take it off."""
+        key = (audience_id, tag.lower())
+        if key not in self._tag_segments:
+            try:
+                self._tag_segments[key] = self.client.tag_segment_id(audience_id, tag)
+            except NotFound:
+                raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+        segment_id = self._tag_segments[key]
+        if segment_id is None or not emails:
+            return PushResult(accepted=len(emails))
+        try:
+            reply = self.client.segment_remove(audience_id, segment_id, emails)
+        except NotFound:
+            self._check_audience(audience_id)
+            self._tag_segments.pop(key, None)  # the tag went meanwhile: nobody carries it
+            return PushResult(accepted=len(emails))
+        failures = [
+            RecordFailure(email, "generic", str(error.get("error") or ""))
+            for error in reply.get("errors") or []
+            for email in error.get("email_addresses") or []
+            if str(error.get("error") or "")
+        ]
+        return PushResult(accepted=len(emails) - len(failures), failures=failures)
+
+    def _opted_out_returning(self, audience_id: str, batch: Sequence[Record]) -> dict[str, str]:
+        """The returning records (an earlier mirror run removed them) whose member Mailchimp
+        holds as unsubscribed or cleaned, by address, with that status: read before they are
+        sent again, so that nobody who opted out is subscribed by us."""
+        found = {}
+        for record in batch:
+            if not record.returning:
+                continue
+            try:
+                status = self.client.member_status(audience_id, record.email)
+            except NotFound:
+                continue  # not on the audience (the batch says if it is gone)
+            if status in OPTED_OUT_STATUSES:
+                found[record.email.lower()] = status
+        return found
 
     def _tags_for(self, audience_id: str) -> tuple[str, str]:
         if audience_id not in self._name_tags:

@@ -190,6 +190,14 @@ class MailchimpClient(ServiceClient):
             or {}
         )
 
+    def member_status(self, list_id: str, email: str) -> str:
+        """The member's status (``subscribed``, ``unsubscribed``, ``cleaned``, ``pending``,
+        ``transactional`` or ``archived``); ``NotFound`` when the address is not on the list
+        (never was, or was permanently deleted)."""
+        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}"
+        member = self._api("GET", path, params={"fields": "email_address,status"}) or {}
+        return str(member.get("status") or "")
+
     def archive(self, list_id: str, email: str) -> None:
         """Archive a member (never the permanent delete, which blocks the address forever)."""
         self._api("DELETE", f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}")
@@ -199,6 +207,29 @@ class MailchimpClient(ServiceClient):
         this audience again (so never for people who only left a segment)."""
         path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}"
         self._api("POST", f"{path}/actions/delete-permanent")
+
+    def tag_segment_id(self, list_id: str, tag: str) -> int | None:
+        """The id of the static segment that holds a tag's members (Mailchimp keeps each tag
+        as one), matched case-insensitively; None when the audience has no such tag."""
+        wanted = tag.strip().lower()
+        for segment in self._pages(
+            f"lists/{quote(list_id, safe='')}/segments",
+            "segments",
+            {"type": "static", "fields": "segments.id,segments.name,total_items"},
+        ):
+            if str(segment.get("name") or "").strip().lower() == wanted:
+                return int(segment["id"])
+        return None
+
+    def segment_remove(
+        self, list_id: str, segment_id: int, emails: Sequence[str]
+    ) -> dict[str, Any]:
+        """Take up to 500 addresses out of a static segment (a tag) in one call; addresses not
+        on the audience are ignored (mailchimp_api.md §5)."""
+        if len(emails) > MAX_BATCH:
+            raise ValueError(f"Mailchimp takes at most {MAX_BATCH} addresses per call.")
+        path = f"lists/{quote(list_id, safe='')}/segments/{segment_id}"
+        return self._api("POST", path, json={"members_to_remove": list(emails)}) or {}
 
     def set_tag(self, list_id: str, email: str, tag: str, *, active: bool) -> None:
         path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}/tags"

@@ -47,6 +47,10 @@ def marker_of(audience: dict[str, Any]) -> str:
     return found.group(0) if found else ""
 
 
+#: The code of a returning person found without email permission before being sent again.
+OPTED_OUT_CODE = "unsubscribed"
+
+
 class OrttoBackend(Backend):
     label = gettext_lazy("Ortto")
     icon = "img/connections/ortto.svg"
@@ -59,12 +63,15 @@ class OrttoBackend(Backend):
         "Ortto receives the first and last name as its first and last name fields."
     )
     batch_size = MAX_PEOPLE
-    #: Clearing the marker is one merge of up to 100 people: one token of the rate limit.
+    #: Clearing the marker reads up to 100 people's permissions, then merges them: one token.
     removal_batch_size = MAX_PEOPLE
     #: As Autopilot, which Ortto replaces: 100,000 profiles in total per export (product.md E5).
     max_profiles = 100_000
-    #: The address is on Ortto's email suppression list.
-    opted_out_codes = frozenset({"suppressed"})
+    #: The address is on Ortto's email suppression list, or a returning person's email
+    #: permission is off.
+    opted_out_codes = frozenset({"suppressed", OPTED_OUT_CODE})
+    #: An address Ortto does not take.
+    lasting_refusal_codes = frozenset({"invalid-email"})
     credentials_form_class = OrttoCredentialsForm
 
     credentials_rejected_message = _(
@@ -137,8 +144,27 @@ class OrttoBackend(Backend):
         if not batch:
             return PushResult(accepted=0)
         marker = self._marker(list_id)
+        # Returning people whose email permission is off are not sent: they stay as they are.
+        returning = [record.email for record in batch if record.returning]
+        permissions = self.client.email_permissions(returning) if returning else {}
+        refused = {email for email, allowed in permissions.items() if not allowed}
+        sending = [record for record in batch if record.email.lower() not in refused]
+        failures = [
+            RecordFailure(
+                record.email,
+                OPTED_OUT_CODE,
+                _(
+                    "Ortto holds this person without email permission: only they can "
+                    "subscribe again, so they were not sent."
+                ),
+            )
+            for record in batch
+            if record.email.lower() in refused
+        ]
+        if not sending:
+            return PushResult(accepted=0, failures=failures)
         people = []
-        for record in batch:
+        for record in sending:
             # No permission fields: merging data leaves an opt-out as it is (§6).
             fields: dict[str, Any] = {"str::email": record.email, marker: True}
             if record.first_name:
@@ -146,17 +172,29 @@ class OrttoBackend(Backend):
             if record.last_name:
                 fields["str::last"] = record.last_name
             people.append(fields)
-        return self._result(batch_emails(batch), self.client.merge(people))
+        result = self._result(batch_emails(sending), self.client.merge(people))
+        result.failures[:0] = failures
+        return result
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Clear the marker: the audience's filter drops them. Nobody is archived, and
-        addresses Ortto does not know are not created."""
+        addresses Ortto does not know are not created. Those whose email permission is off
+        are reported as opted out: should Ortto lose the person (archived or deleted there),
+        a return must not create them again with the default permission."""
         self._check_batch(emails, self.removal_batch_size)
         if not emails:
             return PushResult(accepted=0)
         marker = self._marker(list_id)
+        permissions = self.client.email_permissions(emails)
         people = [{"str::email": email, marker: False} for email in emails]
-        return self._result(list(emails), self.client.merge(people, skip_non_existing=True))
+        result = self._result(list(emails), self.client.merge(people, skip_non_existing=True))
+        refused = {failure.email.lower() for failure in result.failures}
+        result.opted_out = [
+            email
+            for email in emails
+            if permissions.get(email.lower()) is False and email.lower() not in refused
+        ]
+        return result
 
     def erase(self, list_id: str, email: str) -> None:
         """Archive, then delete the person (Ortto deletes only archived people): they go from

@@ -74,6 +74,21 @@ class OrttoClient(ServiceClient):
         reply = self._api("POST", "person/merge", body)
         return list((reply or {}).get("people") or [])
 
+    def email_permissions(self, emails: Sequence[str]) -> dict[str, bool]:
+        """Whether each person Ortto holds may be emailed (its email permission), by lower-cased
+        address; addresses Ortto holds no one for are left out. Up to 100 at once."""
+        if not emails:
+            return {}
+        if len(emails) > MAX_PEOPLE:
+            raise ValueError(f"Ortto reads at most {MAX_PEOPLE} people per call.")
+        body = {"people": [{"email": email} for email in emails]}
+        people = (self._api("POST", "person/subscriptions", body) or {}).get("people") or []
+        return {
+            str(person.get("email") or "").strip().lower(): person["email_permissions"]
+            for person in people
+            if isinstance(person, Mapping) and isinstance(person.get("email_permissions"), bool)
+        }
+
     def find_person_id(self, email: str) -> str | None:
         """The id of the person with this address, or None when Ortto has none: a merge that
         changes nothing (``merge_strategy`` 3) and creates no one (``skip_non_existing``)."""

@@ -108,7 +108,51 @@ def test_a_push_into_a_list_that_is_gone_raises_list_not_found(mocked, backend):
 
 
 def test_a_removal_from_a_list_that_is_gone_stops_the_export(mocked, backend):
+    mocked.get(f"{AP_API}/contact/a%40x.com", json={"Email": "a@x.com"})
     mocked.delete(f"{AP_API}/list/contactlist_gone/contact/a%40x.com", body="", status=404)
     with pytest.raises(ListNotFound):
         backend.remove("contactlist_gone", ["a@x.com"])
-    assert len(mocked.calls) == 1
+    assert len(mocked.calls) == 2
+
+
+NOT_FOUND = {"error": "Not Found", "message": "Contact could not be found."}
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        {"Email": "out@x.com", "unsubscribed": True},
+        {"Email": "out@x.com", "mail_hardbounced": {"batchdelivery_1": 1482221331000}},
+        {"Email": "out@x.com", "mail_complained": {"batchdelivery_1": 1482221331000}},
+    ],
+    ids=["unsubscribed", "hard-bounced", "complained"],
+)
+def test_a_leaver_who_opted_out_is_reported_before_leaving_the_list(mocked, backend, contact):
+    """The contact stays in the account; should it be deleted there later, the export must
+    still know not to create it again when the person returns."""
+    mocked.get(f"{AP_API}/contact/out%40x.com", json=contact)
+    mocked.delete(f"{AP_API}/list/{LIST_ID}/contact/out%40x.com", body="")
+    result = backend.remove(LIST_ID, ["out@x.com"])
+    assert (result.accepted, result.failures, result.opted_out) == (1, [], ["out@x.com"])
+
+
+def test_a_leaver_autopilot_does_not_know_is_removed_without_another_call(mocked, backend):
+    mocked.get(f"{AP_API}/contact/gone%40x.com", json=NOT_FOUND, status=404)
+    result = backend.remove(LIST_ID, ["gone@x.com"])
+    assert (result.accepted, result.opted_out, len(mocked.calls)) == (1, [], 1)
+
+
+def test_a_returning_contact_who_unsubscribed_is_not_sent_again(mocked, backend):
+    mocked.get(f"{AP_API}/contact/out%40x.com", json={"Email": "out@x.com", "unsubscribed": True})
+    mocked.get(f"{AP_API}/contact/new%40x.com", json=NOT_FOUND, status=404)
+    mocked.post(
+        f"{AP_API}/contacts",
+        json={"contact_ids": ["person_N"], "email_contact_map": {"new@x.com": "person_N"}},
+    )
+    batch = [Record("out@x.com", returning=True), Record("new@x.com", returning=True)]
+    result = backend.push(LIST_ID, batch)
+    assert result.accepted == 1
+    assert [(f.email, f.code) for f in result.failures] == [("out@x.com", "unsubscribed")]
+    assert result.failures[0].code in backend.opted_out_codes
+    sent = json.loads(mocked.calls[-1].request.body)["contacts"]
+    assert [contact["Email"] for contact in sent] == ["new@x.com"]

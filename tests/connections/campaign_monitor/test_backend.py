@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from responses import matchers
 
 from connections.types.base import ListNotFound, MemoryCredentialStore, Record, StepStatus
 from connections.types.campaign_monitor.backend import CampaignMonitorBackend
@@ -42,16 +43,57 @@ def test_an_address_deleted_at_the_service_is_added_again_with_resubscribe(mocke
     refused = {"Code": 210, "ResultData": {"FailureDetails": [deleted, unsubscribed]}}
     mocked.post(url, json=refused, status=400)
     mocked.post(url, json={"FailureDetails": []}, status=201)
+    subscriber_state(mocked, "b@example.com", "Deleted")
     batch = [Record("a@example.com"), Record("b@example.com"), Record("c@example.com")]
 
     result = backend.push(LIST_ID, batch)
 
     assert result.accepted == 2
     assert [(f.email, f.code) for f in result.failures] == [("c@example.com", "206")]
-    first, second = (json.loads(call.request.body) for call in mocked.calls)
+    first, second = (json.loads(call.request.body) for call in imports(mocked))
     assert first["Resubscribe"] is False and len(first["Subscribers"]) == 3
     assert second["Resubscribe"] is True  # only the deleted one: the unsubscribed stays out
     assert [item["EmailAddress"] for item in second["Subscribers"]] == ["b@example.com"]
+
+
+def subscriber_state(mocked, email: str, state: str | None) -> None:
+    """``GET /subscribers/{listid}.json?email=``: the state, or 203 when not in the list."""
+    url = f"{CM_API}/subscribers/{LIST_ID}.json"
+    match = [matchers.query_param_matcher({"email": email})]
+    if state is None:
+        mocked.get(url, json={"Code": 203, "Message": "Not In List"}, status=400, match=match)
+    else:
+        mocked.get(url, json={"EmailAddress": email, "State": state}, match=match)
+
+
+def imports(mocked) -> list:
+    return [call for call in mocked.calls if call.request.url.endswith("/import.json")]
+
+
+def test_a_returning_subscriber_who_unsubscribed_or_bounced_is_not_resubscribed(mocked, backend):
+    """Resubscribe re-activates unsubscribed and bounced people too: their state is read
+    first, and they are refused as opted out instead of being sent."""
+    url = f"{CM_API}/subscribers/{LIST_ID}/import.json"
+    mocked.post(url, json={"FailureDetails": []}, status=201)
+    subscriber_state(mocked, "out@example.com", "Unsubscribed")
+    subscriber_state(mocked, "bounced@example.com", "Bounced")
+    subscriber_state(mocked, "back@example.com", "Deleted")
+    batch = [
+        Record(email, returning=True)
+        for email in ("out@example.com", "bounced@example.com", "back@example.com")
+    ]
+
+    result = backend.push(LIST_ID, batch)
+
+    assert result.accepted == 1
+    assert [(f.email, f.code) for f in result.failures] == [
+        ("out@example.com", "206"),
+        ("bounced@example.com", "207"),
+    ]
+    assert {"206", "207"} <= backend.opted_out_codes
+    [sent] = (json.loads(call.request.body) for call in imports(mocked))
+    assert sent["Resubscribe"] is True
+    assert [item["EmailAddress"] for item in sent["Subscribers"]] == ["back@example.com"]
 
 
 def test_a_record_without_names_leaves_the_name_in_the_list_alone(mocked, backend):
@@ -145,15 +187,28 @@ def test_a_revoked_authorization_fails_the_first_step_and_skips_the_rest(mocked,
 
 def test_remove_treats_an_address_that_is_not_on_the_list_as_removed(mocked, backend):
     url = f"{CM_API}/subscribers/{LIST_ID}.json"
+    subscriber_state(mocked, "a@x.com", "Active")
+    subscriber_state(mocked, "gone@x.com", None)
     mocked.delete(url, status=200)
-    mocked.delete(url, json={"Code": 203, "Message": "Subscriber not in list"}, status=400)
     result = backend.remove(LIST_ID, ["a@x.com", "gone@x.com"])
+    assert (result.accepted, result.failures, result.opted_out) == (2, [], [])
+    assert [call.request.method for call in mocked.calls] == ["GET", "DELETE", "GET"]
+
+
+def test_leavers_who_unsubscribed_or_bounced_are_reported_opted_out(mocked, backend):
+    """Once deleted they read as Deleted, which Resubscribe lets in again: the export learns
+    the opt-out before deleting."""
+    subscriber_state(mocked, "out@x.com", "Unsubscribed")
+    subscriber_state(mocked, "bounced@x.com", "Bounced")
+    mocked.delete(f"{CM_API}/subscribers/{LIST_ID}.json", status=200)
+    result = backend.remove(LIST_ID, ["out@x.com", "bounced@x.com"])
     assert (result.accepted, result.failures) == (2, [])
+    assert result.opted_out == ["out@x.com", "bounced@x.com"]
 
 
 def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):
     url = f"{CM_API}/subscribers/{LIST_ID}.json"
-    mocked.delete(url, json={"Code": 101, "Message": "Invalid ListID"}, status=400)
+    mocked.get(url, json={"Code": 101, "Message": "Invalid ListID"}, status=400)
     with pytest.raises(ListNotFound):
         backend.remove(LIST_ID, ["a@x.com", "b@x.com"])
     assert len(mocked.calls) == 1

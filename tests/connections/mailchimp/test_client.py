@@ -287,27 +287,58 @@ def test_name_fields_are_found_by_the_name_the_account_gave_them():
     assert name_tags([]) == ("", "")
 
 
+def member_url(email: str) -> str:
+    return f"{API}/lists/{AUDIENCE}/members/{subscriber_hash(email)}"
+
+
 def test_leavers_are_archived_never_deleted_permanently(mocked, backend):
-    mocked.delete(f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}", status=204)
-    mocked.delete(
-        f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('b@x.com')}",
-        **problem(405, "Method Not Allowed"),
-    )
-    mocked.delete(
-        f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('c@x.com')}",
-        **problem(404, "Resource Not Found"),
-    )
+    for email, status in (("a@x.com", "subscribed"), ("b@x.com", "pending")):
+        mocked.get(member_url(email), json={"email_address": email, "status": status})
+    mocked.get(member_url("c@x.com"), **problem(404, "Resource Not Found"))
+    mocked.delete(member_url("a@x.com"), status=204)
     mocked.get(f"{API}/lists/{AUDIENCE}", json={"id": AUDIENCE})
     result = backend.remove(AUDIENCE, ["a@x.com", "b@x.com", "c@x.com"])
-    assert (result.accepted, result.failures) == (3, [])
+    assert (result.accepted, result.failures, result.opted_out) == (3, [], [])
+    deleted = [call.request.url for call in mocked.calls if call.request.method == "DELETE"]
+    assert deleted == [member_url("a@x.com")]  # the pending member cannot be archived
     assert not any("delete-permanent" in call.request.url for call in mocked.calls)
 
 
-def test_removing_from_an_unknown_audience_stops_the_export(mocked, backend):
-    mocked.delete(
-        f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}",
-        **problem(404, "Resource Not Found"),
+def test_a_leaver_who_unsubscribed_or_was_cleaned_is_reported_opted_out(mocked, backend):
+    """Archiving hides the status (an archived member reads as archived, and is restored as
+    subscribed when sent again): the export must learn the opt-out before archiving."""
+    for email, status in (("out@x.com", "unsubscribed"), ("bounced@x.com", "cleaned")):
+        mocked.get(member_url(email), json={"email_address": email, "status": status})
+    mocked.delete(member_url("out@x.com"), status=204)
+    result = backend.remove(AUDIENCE, ["out@x.com", "bounced@x.com"])
+    assert (result.accepted, result.failures) == (2, [])
+    assert result.opted_out == ["out@x.com", "bounced@x.com"]
+    deleted = [call.request.url for call in mocked.calls if call.request.method == "DELETE"]
+    assert deleted == [member_url("out@x.com")]  # Mailchimp does not archive cleaned members
+
+
+def test_a_returning_member_who_unsubscribed_is_not_sent_again(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    mocked.get(
+        member_url("out@x.com"), json={"email_address": "out@x.com", "status": "unsubscribed"}
     )
+    mocked.get(member_url("back@x.com"), json={"email_address": "back@x.com", "status": "archived"})
+    mocked.post(
+        f"{API}/lists/{AUDIENCE}",
+        json={"new_members": [], "updated_members": [{"email_address": "back@x.com"}]},
+    )
+    records = [Record("out@x.com", returning=True), Record("back@x.com", returning=True)]
+    result = backend.push(AUDIENCE, records)
+    assert result.accepted == 1
+    [failure] = result.failures
+    assert (failure.email, failure.code) == ("out@x.com", "unsubscribed")
+    assert failure.code in backend.opted_out_codes
+    sent = json.loads(mocked.calls[-1].request.body)["members"]
+    assert [member["email_address"] for member in sent] == ["back@x.com"]
+
+
+def test_removing_from_an_unknown_audience_stops_the_export(mocked, backend):
+    mocked.get(member_url("a@x.com"), **problem(404, "Resource Not Found"))
     mocked.get(f"{API}/lists/{AUDIENCE}", **problem(404, "Resource Not Found"))
     with pytest.raises(ListNotFound):
         backend.remove(AUDIENCE, ["a@x.com"])
@@ -321,13 +352,31 @@ def test_a_push_to_an_audience_that_is_gone_raises_list_not_found(mocked, backen
     assert caught.value.list_id == AUDIENCE
 
 
-def test_leavers_of_a_tagged_export_lose_the_tag(mocked, backend):
-    url = f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}/tags"
-    mocked.post(url, status=204)
+SEGMENTS = {
+    "segments": [{"id": 7, "name": "Other", "type": "static"}, {"id": 8, "name": "VIP"}],
+    "total_items": 2,
+}
+
+
+def test_leavers_of_a_tagged_export_lose_the_tag_500_at_a_time(mocked, backend):
+    """The tag's static segment takes them off in one call, not one call per person."""
+    mocked.get(f"{API}/lists/{AUDIENCE}/segments", json=SEGMENTS)
+    mocked.post(f"{API}/lists/{AUDIENCE}/segments/8", json={"total_removed": 500, "errors": []})
+    assert backend.removal_batch_size_for(AUDIENCE + "#vip") == 500
+    assert backend.removal_batch_size_for(AUDIENCE) == backend.removal_batch_size == 10
+    emails = [f"m{n}@x.com" for n in range(500)]
+    assert backend.remove(AUDIENCE + "#vip", emails).accepted == 500
     assert backend.remove(AUDIENCE + "#vip", ["a@x.com"]).accepted == 1
-    assert json.loads(mocked.calls[0].request.body)["tags"] == [
-        {"name": "vip", "status": "inactive"}
-    ]
+    assert [call.request.method for call in mocked.calls] == ["GET", "POST", "POST"]
+    assert json.loads(mocked.calls[1].request.body) == {"members_to_remove": emails}
+    with pytest.raises(ValueError):
+        backend.remove(AUDIENCE + "#vip", [*emails, "one.more@x.com"])
+
+
+def test_leavers_of_a_tag_nobody_carries_need_no_call(mocked, backend):
+    mocked.get(f"{API}/lists/{AUDIENCE}/segments", json=SEGMENTS)
+    assert backend.remove(AUDIENCE + "#new", ["a@x.com"]).accepted == 1
+    assert len(mocked.calls) == 1
 
 
 def test_an_export_to_a_tag_is_found_in_its_audience(mocked, backend):

@@ -116,12 +116,28 @@ def test_a_batch_merges_people_with_the_marker_set_and_maps_refusals(mocked, bac
     assert "bol::p" not in json.dumps(body)  # never touches the email permission
 
 
+def permissions(*people: tuple[str, bool | None]) -> dict:
+    """A ``person/subscriptions`` reply; None for someone Ortto does not hold."""
+    return {
+        "people": [
+            {"person_status": "not-found", "email": email}
+            if allowed is None
+            else {"person_status": "merged", "email": email, "email_permissions": allowed}
+            for email, allowed in people
+        ]
+    }
+
+
 def test_leavers_get_the_marker_cleared_and_are_never_archived(mocked, backend):
     mocked.post(f"{EU}/audiences/get", json=[AUDIENCE])
     mocked.post(
+        f"{EU}/person/subscriptions", json=permissions(("a@x.com", True), ("b@x.com", None))
+    )
+    mocked.post(
         f"{EU}/person/merge", json={"people": [{"status": "merged"}, {"status": "ignored"}]}
     )
-    assert backend.remove("aud1", ["a@x.com", "b@x.com"]).accepted == 2
+    result = backend.remove("aud1", ["a@x.com", "b@x.com"])
+    assert (result.accepted, result.opted_out) == (2, [])
     body = json.loads(mocked.calls[-1].request.body)
     assert body["skip_non_existing"] is True
     assert body["people"][0]["fields"] == {"str::email": "a@x.com", "bol:cm:vip-segment": False}
@@ -138,3 +154,32 @@ def test_an_audience_without_a_marker_stops_the_export_with_what_to_do(mocked, b
     mocked.post(f"{EU}/audiences/get", json=[{"id": "aud1", "name": "All", "filter": {}}])
     with pytest.raises(Permanent, match="Yes/No custom field"):
         backend.push("aud1", [Record("a@x.com")])
+
+
+def test_leavers_without_email_permission_are_reported_opted_out(mocked, backend):
+    """Should Ortto lose the person later (archived or deleted there), a return would create
+    them again with the default permission: the export remembers the opt-out instead."""
+    mocked.post(f"{EU}/audiences/get", json=[AUDIENCE])
+    mocked.post(
+        f"{EU}/person/subscriptions", json=permissions(("out@x.com", False), ("in@x.com", True))
+    )
+    mocked.post(f"{EU}/person/merge", json={"people": [{"status": "merged"}] * 2})
+    result = backend.remove("aud1", ["out@x.com", "in@x.com"])
+    assert (result.accepted, result.failures, result.opted_out) == (2, [], ["out@x.com"])
+    asked = json.loads(mocked.calls[1].request.body)
+    assert asked == {"people": [{"email": "out@x.com"}, {"email": "in@x.com"}]}
+
+
+def test_a_returning_person_without_email_permission_is_not_sent_again(mocked, backend):
+    mocked.post(f"{EU}/audiences/get", json=[AUDIENCE])
+    mocked.post(
+        f"{EU}/person/subscriptions", json=permissions(("out@x.com", False), ("back@x.com", None))
+    )
+    mocked.post(f"{EU}/person/merge", json={"people": [{"status": "created"}]})
+    batch = [Record("out@x.com", returning=True), Record("back@x.com", returning=True)]
+    result = backend.push("aud1", batch)
+    assert result.accepted == 1
+    assert [(f.email, f.code) for f in result.failures] == [("out@x.com", "unsubscribed")]
+    assert result.failures[0].code in backend.opted_out_codes
+    sent = json.loads(mocked.calls[-1].request.body)["people"]
+    assert [person["fields"]["str::email"] for person in sent] == ["back@x.com"]
