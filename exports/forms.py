@@ -256,9 +256,23 @@ class ExportForm(forms.ModelForm):
 # Admin > System > Schedule --------------------------------------------------------------------
 
 
+def time_zone_choices(now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """Every time zone by name, with its offset from UTC today ("Europe/Oslo (UTC+01:00)"):
+    a select can then be searched by typing the place."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return [(name, f"{name} ({_utc_offset(name, moment)})") for name in _time_zone_names()]
+
+
 @cache
-def time_zone_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+def _time_zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+def _utc_offset(name: str, moment: dt.datetime) -> str:
+    offset = moment.astimezone(zoneinfo.ZoneInfo(name)).utcoffset() or dt.timedelta()
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def weekday_choices() -> list[tuple[int, str]]:

@@ -43,7 +43,13 @@ def system_schedule(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "system/schedule.html",
-        {"form": form, "schedule": schedule, "can_change": can_change, "tab": "schedule"},
+        {
+            "form": form,
+            "schedule": schedule,
+            "can_change": can_change,
+            "tab": "schedule",
+            "upcoming": selectors.next_refreshes(schedule, count=3),
+        },
     )
 
 
