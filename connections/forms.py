@@ -5,10 +5,29 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from connections import selectors
 from connections.models import Connection
 
 
 class ConnectionForm(forms.Form):
+    """``kind`` (and ``connection`` when editing) make the display name unique per type."""
+
+    def __init__(self, *args, kind: str = "", connection: Connection | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind or (connection.kind if connection else "")
+        self.connection = connection
+
+    def clean_display_name(self) -> str:
+        name = self.cleaned_data["display_name"].strip()
+        if selectors.connection_name_taken(
+            kind=self.kind, name=name, other_than=self.connection.pk if self.connection else None
+        ):
+            raise forms.ValidationError(
+                _("Another connection of this type is called “%(name)s”. Choose another name."),
+                params={"name": name},
+            )
+        return name
+
     display_name = forms.CharField(
         label=_("Display name"),
         max_length=200,

@@ -34,3 +34,10 @@ def connection_users(connection: Connection) -> list:
 
 def connection_export_users(connection: Connection) -> list[str]:
     return list(connection.export_users.order_by("username").values_list("username", flat=True))
+
+
+def connection_name_taken(*, kind: str, name: str, other_than: int | None = None) -> bool:
+    """Whether another connection of this type has this display name (in any letter case):
+    the export form and the pages tell connections apart by name and type."""
+    same = Connection.objects.filter(kind=kind, display_name__iexact=name.strip())
+    return same.exclude(pk=other_than).exists() if other_than else same.exists()

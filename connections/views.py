@@ -57,7 +57,7 @@ def connection_setup(request: HttpRequest, kind: str) -> HttpResponse:
     """The first page: **Connect** checks typed-in credentials and keeps the setup pending."""
     backend = _backend_class(kind)
     data = request.POST if request.method == "POST" else None
-    form = ConnectionSetupForm(data)
+    form = ConnectionSetupForm(data, kind=kind)
     credentials_form = backend.credentials_form_class(data)
     if request.method == "POST" and form.is_valid() and credentials_form.is_valid():
         credentials = credentials_form.credentials()
@@ -112,21 +112,8 @@ def connection_setup_finish(request: HttpRequest, pending_id: str) -> HttpRespon
                 % {"button": backend.authenticate_label},
             )
         else:
-            connection = services.connection_create(
-                kind=setup["kind"],
-                display_name=setup["display_name"],
-                who_can_use=setup["who_can_use"],
-                encrypted_credentials=setup["encrypted_credentials"],
-                consent_given_by=request.user,
-                consent_given_at=parse_datetime(setup["consent_given_at"]) or timezone.now(),
-                created_by=request.user,
-                add_creator_as_export_user=form.cleaned_data["add_me_as_export_user"],
-            )
-            pending.pending_discard(request.session, pending_id)
-            messages.success(
-                request, _("Connection “%(name)s” added.") % {"name": connection.display_name}
-            )
-            return redirect("connections:list")
+            setup["add_me_as_export_user"] = form.cleaned_data["add_me_as_export_user"]
+            return _save_pending(request, pending_id, setup)
     return render(
         request,
         "connections/finish.html",
@@ -145,7 +132,9 @@ def connection_setup_finish(request: HttpRequest, pending_id: str) -> HttpRespon
 @require_POST
 @permission_required(CHANGE_CONNECTION)
 def connection_authorize(request: HttpRequest) -> HttpResponse:
-    """Send the browser to the service's authorize page with a fresh ``state``."""
+    """Send the browser to the service's authorize page with a fresh ``state``. A new
+    connection's choices that come with the button (Add yourself as export user) are kept for
+    when the service sends the browser back, which saves the connection."""
     target = request.POST.get("target", "")
     kind = _target_kind(request, target)
     if kind is None:
@@ -154,6 +143,12 @@ def connection_authorize(request: HttpRequest) -> HttpResponse:
             _("There is nothing to authenticate: the setup expired or the connection was removed."),
         )
         return redirect("connections:list")
+    if target.startswith(PENDING):
+        pending.pending_update(
+            request.session,
+            target.removeprefix(PENDING),
+            add_me_as_export_user=request.POST.get("add_me_as_export_user") == "on",
+        )
     redirect_uri = request.build_absolute_uri(reverse("connections:oauth_callback"))
     state = oauth_state.state_issue(request.session, target=target, redirect_uri=redirect_uri)
     try:
@@ -219,14 +214,15 @@ def connection_oauth_callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, failure.message)
         return redirect(page)
     if state.target.startswith(PENDING):
-        pending.pending_update(
-            request.session, state.target.removeprefix(PENDING), encrypted_credentials=encrypted
-        )
-        messages.success(
-            request,
-            _("%(service)s granted access. Select Save to add the connection.")
-            % {"service": backend.label},
-        )
+        # The service granted access: that was the last step, so the connection is saved now.
+        pending_id = state.target.removeprefix(PENDING)
+        setup = pending.pending_get(request.session, pending_id)
+        if setup is None:
+            messages.error(
+                request, _("This connection setup expired or was already saved. Start it again.")
+            )
+            return redirect("connections:choose_type")
+        return _save_pending(request, pending_id, {**setup, "encrypted_credentials": encrypted})
     else:
         connection = _connection(int(state.target.removeprefix(EXISTING)))
         services.connection_set_encrypted_credentials(
@@ -261,6 +257,23 @@ def _target_kind(request: HttpRequest, target: str) -> str | None:
     return kind
 
 
+def _save_pending(request: HttpRequest, pending_id: str, setup: dict) -> HttpResponse:
+    """Add the connection a setup describes (its credentials accepted), and say so."""
+    connection = services.connection_create(
+        kind=setup["kind"],
+        display_name=setup["display_name"],
+        who_can_use=setup["who_can_use"],
+        encrypted_credentials=setup["encrypted_credentials"],
+        consent_given_by=request.user,
+        consent_given_at=parse_datetime(setup["consent_given_at"]) or timezone.now(),
+        created_by=request.user,
+        add_creator_as_export_user=setup.get("add_me_as_export_user", True),
+    )
+    pending.pending_discard(request.session, pending_id)
+    messages.success(request, _("Connection “%(name)s” added.") % {"name": connection.display_name})
+    return redirect("connections:list")
+
+
 def _target_page(target: str) -> str:
     if target.startswith(PENDING):
         return reverse("connections:setup_finish", args=[target.removeprefix(PENDING)])
@@ -277,6 +290,7 @@ def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     form = ConnectionEditForm(
         data,
+        connection=connection,
         initial={
             "display_name": connection.display_name,
             "who_can_use": connection.who_can_use,

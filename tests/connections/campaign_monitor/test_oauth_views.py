@@ -34,10 +34,11 @@ def connect(client) -> str:
     return response.url
 
 
-def authenticate(client, finish_url: str) -> dict:
+def authenticate(client, finish_url: str, *, add_me_as_export_user: bool = True) -> dict:
     """Select Authenticate with Campaign Monitor; returns the authorize URL's query."""
     target = "pending:" + finish_url.rstrip("/").rsplit("/", 1)[1]
-    response = client.post(reverse("connections:authorize"), {"target": target})
+    form = {"target": target, **({"add_me_as_export_user": "on"} if add_me_as_export_user else {})}
+    response = client.post(reverse("connections:authorize"), form)
     assert response.status_code == 302
     parts = urlsplit(response.url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == CM_OAUTH
@@ -48,23 +49,20 @@ def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
-def test_a_good_state_stores_the_tokens_and_save_adds_a_healthy_connection(as_alice, alice, mocked):
+def test_a_good_state_stores_the_tokens_and_adds_a_healthy_connection_at_once(
+    as_alice, alice, mocked
+):
+    """Granting access is the last step: the connection is saved then, with no Save to find."""
     finish = connect(as_alice)
-    query = authenticate(as_alice, finish)
+    query = authenticate(as_alice, finish, add_me_as_export_user=True)
     assert query["redirect_uri"] == "http://testserver" + CALLBACK
     assert query["scope"] == "ManageLists,ImportSubscribers" and query["type"] == "web_server"
     mocked.post(CM_TOKEN, json=TOKENS)
 
     response = as_alice.get(CALLBACK, {"code": "c0de", "state": query["state"]}, follow=True)
-    assert response.redirect_chain[0][0] == finish
-    assert "Campaign Monitor granted access. Select Save to add the connection." in messages_of(
-        response
-    )
+    assert response.redirect_chain[0][0] == reverse("connections:list")
+    assert "Connection “Newsletter” added." in messages_of(response)
     assert parse_qs(mocked.calls[0].request.body)["redirect_uri"] == [query["redirect_uri"]]
-    assert not Connection.objects.exists()
-
-    response = as_alice.post(finish, {"save": "1", "add_me_as_export_user": "on"})
-    assert response.status_code == 302
     connection = Connection.objects.get()
     assert (connection.kind, connection.display_name, connection.status) == (
         "campaign_monitor",
@@ -74,6 +72,14 @@ def test_a_good_state_stores_the_tokens_and_save_adds_a_healthy_connection(as_al
     assert connection.consent_given_by == alice and connection.created_by == alice
     assert list(connection.export_users.all()) == [alice]
     assert DatabaseCredentialStore(connection.pk).load()["refresh_token"] == TOKENS["refresh_token"]
+    assert as_alice.get(finish, follow=True).redirect_chain  # the setup is gone
+
+
+def test_add_yourself_as_export_user_can_be_left_off_before_authenticating(as_alice, mocked):
+    query = authenticate(as_alice, connect(as_alice), add_me_as_export_user=False)
+    mocked.post(CM_TOKEN, json=TOKENS)
+    as_alice.get(CALLBACK, {"code": "c0de", "state": query["state"]})
+    assert not Connection.objects.get().export_users.exists()
 
 
 def test_it_refuses_to_save_before_campaign_monitor_granted_access(as_alice):
