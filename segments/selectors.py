@@ -18,6 +18,7 @@ from segments.models import (
     SegmentMember,
     SegmentRefresh,
 )
+from segments.rules import BUILTIN_FIELDS
 
 KEYSET_PAGE = 5_000
 SHOWN_IMPORT_PROBLEMS = 500
@@ -98,23 +99,49 @@ def segment_members(segment: Segment) -> QuerySet[Profile]:
 
 
 def segment_members_table(segment: Segment) -> tuple[str, list[str], Iterator[list[object]]]:
-    """Every member as a CSV file: its name, its header and its rows, read page by page as they
+    """Every member as a CSV file, one column per profile field (the built-in ones, then every
+    catalogued attribute by name): its name, its header and its rows, read page by page as they
     are written (the segment page's download and the API's ``members.csv``)."""
+    attributes = sorted(
+        ProfileField.objects.exclude(name__in=BUILTIN_FIELDS).values_list("name", flat=True)
+    )
     rows = (
         [
             profile.customer_id,
             profile.email,
             profile.first_name,
             profile.last_name,
-            json.dumps(profile.attributes, ensure_ascii=False),
+            *(_cell(profile.attributes.get(name)) for name in attributes),
         ]
         for profile in segment_members_in_pages(segment)
     )
-    return (
-        f"segment-{segment.pk}-members.csv",
-        ["customer_id", "email", "first_name", "last_name", "attributes"],
-        rows,
-    )
+    return (f"segment-{segment.pk}-members.csv", [*BUILTIN_FIELDS, *attributes], rows)
+
+
+def _cell(value: object) -> object:
+    """An attribute as a CSV cell: text and numbers as they are, true/false as words, lists
+    and objects as JSON, nothing as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def segment_members_page(
+    segment: Segment, *, query: str = "", after_id: int = 0, size: int = 50
+) -> tuple[list[Profile], int | None]:
+    """One page of members (by profile id, after ``after_id``), those whose customer id or
+    e-mail starts with ``query`` when one is given; and where the next page starts, if any."""
+    members = segment_members(segment).filter(pk__gt=after_id).order_by("id")
+    if query:
+        members = members.filter(Q(customer_id__istartswith=query) | Q(email__istartswith=query))
+    page = list(members[: size + 1])
+    if len(page) > size:
+        return page[:size], page[size - 1].pk
+    return page, None
 
 
 def segments_refreshing() -> bool:

@@ -17,5 +17,6 @@ urlpatterns = [
     path("<int:segment_id>/delete/", views.segment_delete, name="delete"),
     path("<int:segment_id>/active/", views.segment_set_active, name="set_active"),
     path("<int:segment_id>/static/", views.segment_set_static, name="set_static"),
+    path("<int:segment_id>/members/", views.segment_members, name="members"),
     path("<int:segment_id>/members.csv", views.segment_members_csv, name="members_csv"),
 ]

@@ -218,6 +218,22 @@ def segment_delete(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @permission_required(VIEW_SEGMENT)
+def segment_members(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """Every member, a page at a time, found by the start of a customer id or an e-mail."""
+    segment = get_object_or_404(Segment, pk=segment_id)
+    query = request.GET.get("q", "").strip()[:200]
+    after = request.GET.get("after", "")
+    members, next_after = selectors.segment_members_page(
+        segment, query=query, after_id=int(after) if after.isdigit() else 0
+    )
+    return render(
+        request,
+        "segments/members.html",
+        {"segment": segment, "members": members, "query": query, "next_after": next_after},
+    )
+
+
+@permission_required(VIEW_SEGMENT)
 def segment_members_csv(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
     """Every member as CSV, streamed page by page (memory does not grow with the segment)."""
     segment = get_object_or_404(Segment, pk=segment_id)

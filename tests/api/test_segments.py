@@ -74,7 +74,7 @@ def test_members_come_in_cursor_pages_and_as_csv(api_charlie):
     csv = api_charlie.get(f"{SEGMENTS}{segment.pk}/members.csv")
     assert csv["Content-Type"] == "text/csv; charset=utf-8"
     lines = b"".join(csv.streaming_content).decode("utf-8-sig").splitlines()
-    assert lines[0] == "customer_id,email,first_name,last_name,attributes"
+    assert lines[0] == "customer_id,email,first_name,last_name"  # no attribute catalogued
     assert len(lines) == 6
 
 
