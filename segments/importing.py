@@ -107,14 +107,53 @@ class UnusableAddress:
     field: str = "email"
 
 
-def warning_message(warning: ShortenedValue | UnusableAddress) -> str:
+@dataclass
+class MissingAddress:
+    """A warning: the row on ``line`` has no e-mail. The profile is kept; exports skip it."""
+
+    line: int
+    field: str = "email"
+    kind: str = "missing_email"
+
+
+@dataclass
+class RepeatedCustomerId:
+    """A warning: the customer id on ``line`` was already on ``first_line`` of the same file;
+    the later row is what is kept (as an import of the two files one after the other would)."""
+
+    line: int
+    first_line: int
+    field: str = "customer_id"
+    kind: str = "repeated_customer_id"
+
+
+Warning = ShortenedValue | UnusableAddress | MissingAddress | RepeatedCustomerId
+
+
+def warning_message(warning: Warning) -> str:
     """What the warning says, in the current language (the import page, the API's results)."""
     if isinstance(warning, ShortenedValue):
         return _("Shortened from %(original)s to %(kept)s characters.") % {
             "original": f"{warning.original_length:,}",
             "kept": f"{warning.kept_length:,}",
         }
+    if isinstance(warning, MissingAddress):
+        return _("There is no e-mail address: the profile is kept, exports skip it.")
+    if isinstance(warning, RepeatedCustomerId):
+        return _(
+            "This customer id is also on line %(line)s of the file: this later row is the one kept."
+        ) % {"line": f"{warning.first_line:,}"}
     return _("This does not look like an e-mail address: the profile is kept, exports skip it.")
+
+
+def warning_from_stored(stored: dict) -> Warning:
+    """A warning as an import's report keeps it (``vars(warning)``), made whole again."""
+    kinds = {"missing_email": MissingAddress, "repeated_customer_id": RepeatedCustomerId}
+    if stored.get("kind") in kinds:
+        return kinds[stored["kind"]](**stored)
+    if "kept_length" in stored:
+        return ShortenedValue(**stored)
+    return UnusableAddress(**stored)
 
 
 @dataclass
@@ -126,7 +165,7 @@ class ImportReport:
     rejected: int = 0
     rejected_rows: list[RejectedRow] = field(default_factory=list)
     warned: int = 0
-    warnings: list[ShortenedValue | UnusableAddress] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -137,7 +176,7 @@ class ImportReport:
         if len(self.rejected_rows) < MAX_LISTED_REJECTIONS:
             self.rejected_rows.append(RejectedRow(line, reason))
 
-    def warn(self, warning: ShortenedValue | UnusableAddress) -> None:
+    def warn(self, warning: Warning) -> None:
         self.warned += 1
         if len(self.warnings) < MAX_LISTED_WARNINGS:
             self.warnings.append(warning)
@@ -318,14 +357,19 @@ def import_records(
     return report
 
 
-def _checked(record: ProfileRecord, report: ImportReport) -> ProfileRecord | None:
+def _checked(
+    record: ProfileRecord, report: ImportReport, *, email_given: bool = True
+) -> ProfileRecord | None:
     """The record as it can be kept, names shortened to fit (with a warning each), or None
     when it is rejected (recorded on ``report``). Every record passes here before the upsert."""
     reason = _identity_problem(record)
     if reason:
         report.reject(record.line, reason)
         return None
-    if record.email and not _ADDRESS.match(record.email):
+    if not record.email:
+        if email_given:  # a file without the column leaves the profiles' e-mails as they are
+            report.warn(MissingAddress(record.line))
+    elif not _ADDRESS.match(record.email):
         report.warn(UnusableAddress(record.line))
     shortened_names = {}
     for name, limit in _SHORTENED_LIMITS:
@@ -412,6 +456,7 @@ def _parse_rows(
                 {},
             ),
             report,
+            email_given="email" in positions,
         )
         if record is None:
             continue
@@ -497,12 +542,14 @@ def _store_postgresql(
             "CREATE TEMP TABLE profile_import_rows (line_no bigint, customer_id text, email text,"
             " first_name text, last_name text, attributes jsonb) ON COMMIT DROP"
         )
+        copied = 0
         with cursor.cursor.copy(
             "COPY profile_import_rows (line_no, customer_id, email, first_name, last_name,"
             " attributes) FROM STDIN"
         ) as copy:
             for record in records:
                 copy.write_row((*record[:5], json.dumps(record.attributes, ensure_ascii=False)))
+                copied += 1
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(
             f"""
@@ -528,6 +575,14 @@ def _store_postgresql(
             created, updated, distinct = cursor.fetchone()
         else:
             created, updated, distinct = _collect_outcomes(cursor.fetchall(), outcomes)
+        if distinct < copied:  # some customer id is on several rows: say which (rarely needed)
+            cursor.execute(
+                "SELECT line_no, first_line FROM (SELECT line_no, min(line_no) OVER"
+                " (PARTITION BY customer_id) AS first_line FROM profile_import_rows) repeated"
+                " WHERE line_no > first_line ORDER BY line_no"
+            )
+            for line, first_line in cursor.fetchall():
+                report.warn(RepeatedCustomerId(line, first_line))
         cursor.execute("DROP TABLE profile_import_rows")
     report.created, report.updated = created, updated
     report.unchanged = distinct - created - updated
@@ -577,8 +632,13 @@ def _store_batched(
         f" updated_at = CURRENT_TIMESTAMP WHERE {compared}"
     )
     iterator = iter(records)
+    first_lines: dict[str, int] = {}  # SQLite serves the demo: its files are small
     with connection.cursor() as cursor:
         while batch := list(islice(iterator, SQLITE_BATCH_ROWS)):
+            for record in batch:
+                first = first_lines.setdefault(record.customer_id, record.line)
+                if first != record.line:
+                    report.warn(RepeatedCustomerId(record.line, first))
             customer_ids = [record.customer_id for record in batch]
             existing = set(
                 Profile.objects.filter(customer_id__in=customer_ids).values_list(

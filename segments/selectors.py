@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from segments.importing import ShortenedValue, UnusableAddress, warning_message
+from segments.importing import warning_from_stored, warning_message
 from segments.models import (
     Profile,
     ProfileField,
@@ -43,11 +43,7 @@ def import_problems(profile_import: ProfileImport) -> dict[str, list[dict]]:
         {
             **warning,
             "field": Profile._meta.get_field(warning["field"]).verbose_name,
-            "message": warning_message(
-                ShortenedValue(**warning)
-                if "kept_length" in warning
-                else UnusableAddress(**warning)
-            ),
+            "message": warning_message(warning_from_stored(warning)),
         }
         for warning in profile_import.warnings[:SHOWN_IMPORT_PROBLEMS]
     ]

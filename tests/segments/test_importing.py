@@ -8,11 +8,14 @@ from django.core.management import CommandError, call_command
 from segments.importing import (
     ColumnMap,
     ImportFileError,
+    MissingAddress,
     ProfileRecord,
+    RepeatedCustomerId,
     ShortenedValue,
     UnusableAddress,
     import_csv,
     import_records,
+    warning_message,
 )
 from segments.models import Profile, ProfileField
 
@@ -231,6 +234,27 @@ def test_an_address_a_service_can_take_is_kept_whole():
 
 def test_an_email_that_is_not_an_address_keeps_the_profile_with_a_warning():
     report = import_csv(csv_bytes("customer_id,email\n1,not an address\n2,\n3,c@example.com\n"))
-    assert (report.created, report.rejected, report.warned) == (3, 0, 1)
-    assert report.warnings == [UnusableAddress(2)]
+    assert (report.created, report.rejected, report.warned) == (3, 0, 2)
+    assert report.warnings == [UnusableAddress(2), MissingAddress(3)]
     assert Profile.objects.get(customer_id="1").email == "not an address"
+
+
+def test_a_customer_id_repeated_in_one_file_is_reported_on_the_later_row():
+    report = import_csv(
+        csv_bytes(
+            "customer_id,email\n"
+            "1,first@example.com\n"
+            "2,b@example.com\n"
+            "1,second@example.com\n"
+            "1,third@example.com\n"
+        )
+    )
+    assert (report.created, report.rejected) == (2, 0)
+    assert report.warnings == [RepeatedCustomerId(4, 2), RepeatedCustomerId(5, 2)]
+    assert Profile.objects.get(customer_id="1").email == "third@example.com"  # the last row
+    assert "also on line 2 of the file" in warning_message(report.warnings[0])
+
+
+def test_a_file_without_an_email_column_warns_of_no_missing_address():
+    report = import_csv(csv_bytes("customer_id,city\n1,Oslo\n"))
+    assert report.warnings == []
