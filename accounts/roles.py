@@ -57,6 +57,7 @@ _ADMINISTRATOR = [
     "connections.delete_connection",
     "connections.view_connection",
     "exports.change_schedule",
+    "exports.manage_exclusion",
     "accounts.manage_users",
     "webhooks.manage_webhook",
     "audit.view_auditentry",

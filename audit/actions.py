@@ -49,6 +49,9 @@ class AuditAction(models.TextChoices):
     WEBHOOK_ENABLED = "webhook.enabled", _("Webhook enabled")
     WEBHOOK_DISABLED = "webhook.disabled", _("Webhook disabled")
     WEBHOOK_DELETED = "webhook.deleted", _("Webhook removed")
+    EXCLUSION_ADDED = "exclusion.added", _("Exclusion added")
+    EXCLUSION_UPDATED = "exclusion.updated", _("Exclusion changed")
+    EXCLUSION_REMOVED = "exclusion.removed", _("Exclusion removed")
 
 
 #: Saves of an object's settings: one that changed nothing is not recorded. (The other actions
@@ -61,5 +64,6 @@ SAVES = frozenset(
         AuditAction.SCHEDULE_UPDATED,
         AuditAction.USER_UPDATED,
         AuditAction.WEBHOOK_UPDATED,
+        AuditAction.EXCLUSION_UPDATED,
     }
 )

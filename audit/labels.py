@@ -27,6 +27,7 @@ OBJECT_TYPES = {
     "user": _("User"),
     "apitoken": _("API token"),
     "endpoint": _("Webhook"),
+    "exclusion": _("Exclusion"),
 }
 
 

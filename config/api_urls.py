@@ -14,7 +14,7 @@ from rest_framework.routers import SimpleRouter
 from api import docs, errors
 from connections import apis as connection_apis
 from exports import apis as export_apis
-from exports import erasure_apis
+from exports import erasure_apis, exclusion_apis
 from segments import apis as segment_apis
 from segments import profile_apis
 from webhooks import apis as webhook_apis
@@ -38,6 +38,7 @@ router.register("exports", export_apis.ExportViewSet, basename="export")
 router.register("runs", export_apis.RunViewSet, basename="run")
 router.register("profiles", profile_apis.ProfileViewSet, basename="profile")
 router.register("webhooks", webhook_apis.EndpointViewSet, basename="webhook")
+router.register("exclusions", exclusion_apis.ExclusionViewSet, basename="exclusion")
 
 #: Before the profiles' routes, whose customer ids could otherwise read "erase".
 erasure_routes = [

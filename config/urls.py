@@ -17,6 +17,7 @@ urlpatterns = [
     path("connections/", include("connections.urls")),
     path("exports/", include("exports.urls")),
     path("system/", include("exports.system_urls")),
+    path("exclusions/", include("exports.exclusion_urls")),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include("config.api_urls")),
     path("", include("ops.urls")),

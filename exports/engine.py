@@ -306,6 +306,7 @@ def _execute(run: ExportRun, token: str) -> None:
             profiles_total=counts.members,
             to_send=counts.recipients,
             skipped=counts.skipped,
+            excluded=counts.excluded,
             unchanged=counts.unchanged,
             failed=counts.refused,
             to_remove=counts.to_remove,
@@ -338,7 +339,8 @@ def _finish_unchanged(run: ExportRun, token: str, previous: ExportRun) -> None:
         token,
         profiles_total=previous.profiles_total,
         skipped=previous.skipped,
-        unchanged=previous.profiles_total - previous.skipped,
+        excluded=previous.excluded,
+        unchanged=previous.profiles_total - previous.skipped - previous.excluded,
         nothing_changed=True,
     )
     logger.info("Export run %s: nothing changed since run %s", run.pk, previous.pk)

@@ -120,10 +120,11 @@ class ExportRun(models.Model):
     DELIVERED_STATUSES = (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS)
 
     #: The run's counts, in the order the pages, the API and the webhook payload show them.
-    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped")
+    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped", "excluded")
     #: The counts that together account for every address the run considered (its members and
-    #: the addresses to remove): each is added, updated, unchanged, removed, failed or skipped.
-    OUTCOME_COUNTS = ("added", "updated", "unchanged", "removed", "failed", "skipped")
+    #: the addresses to remove): each is added, updated, unchanged, removed, failed, skipped or
+    #: excluded (``Exclusion``).
+    OUTCOME_COUNTS = ("added", "updated", "unchanged", "removed", "failed", "skipped", "excluded")
     #: The counts that each acknowledged batch adds to; the others are known before the first.
     BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed")
 
@@ -167,6 +168,8 @@ class ExportRun(models.Model):
     )
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    # Members no export sends (Admin > Exclusions), listed among the skipped with the rule.
+    excluded = models.PositiveIntegerField(_("excluded"), default=0)
     # The recipient position (a profile id) up to which the service acknowledged every batch.
     checkpoint = models.PositiveBigIntegerField(default=0)
     recipients_ready = models.BooleanField(default=False)
@@ -224,7 +227,9 @@ class ExportRun(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.sent + self.failed + self.skipped + self.unchanged + self.removed
+        return (
+            self.sent + self.failed + self.skipped + self.excluded + self.unchanged + self.removed
+        )
 
     @property
     def percent(self) -> int:
@@ -321,6 +326,67 @@ class ExportRunFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email}: {self.code}"
+
+
+class Exclusion(models.Model):
+    """One rule of Admin > Exclusions: an address, a domain or a segment whose members no
+    export ever sends, in any mode; mirror exports remove them from their lists.
+
+    A domain matches the address's domain exactly: ``example.org`` excludes ``a@example.org``
+    but not ``a@mail.example.org`` (add each subdomain to exclude it too). A segment excludes
+    the addresses of its members (by each export's email field), so another profile with the
+    same address is excluded too. Addresses and domains are stored lower-case and trimmed.
+    """
+
+    class Kind(models.TextChoices):
+        ADDRESS = "address", _("Address")
+        DOMAIN = "domain", _("Domain")
+        SEGMENT = "segment", _("Segment")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    value = models.CharField(_("address or domain"), max_length=320, blank=True, default="")
+    # Protected: removing a segment that excludes people would send them again.
+    segment = models.ForeignKey(
+        Segment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="exclusions",
+        verbose_name=_("segment"),
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "value", "id"]
+        verbose_name = _("exclusion")
+        default_permissions = ()
+        permissions = [("manage_exclusion", _("Can add, change and remove exclusions"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "value"],
+                condition=~Q(kind="segment"),
+                name="one_exclusion_per_address_or_domain",
+            ),
+            models.UniqueConstraint(fields=["segment"], name="one_exclusion_per_segment"),
+            models.CheckConstraint(
+                condition=(Q(kind="segment", segment__isnull=False, value=""))
+                | (Q(kind__in=["address", "domain"], segment__isnull=True) & ~Q(value="")),
+                name="exclusion_has_its_kind_of_value",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.SEGMENT:
+            return str(_("Exclusion of segment “%(name)s”") % {"name": self.segment})
+        return str(_("Exclusion of %(value)s") % {"value": self.value})
+
+    def get_absolute_url(self) -> str:
+        return reverse("exclusions:edit", args=[self.pk])
 
 
 class Alert(models.Model):

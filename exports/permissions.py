@@ -40,3 +40,10 @@ NOT_YOUR_CONNECTION = _(
     "This export sends through “%(connection)s”, a connection only administrators may use, so "
     "you can view it but not change, run or remove it. Ask an administrator if it needs a change."
 )
+MANAGE_EXCLUSION = ActionPermission(
+    "exports.manage_exclusion",
+    _(
+        "Only administrators can see and change exclusions. Ask an administrator to exclude "
+        "an address, a domain or a segment from every export."
+    ),
+)

@@ -7,7 +7,8 @@ computed once per run in set-based SQL into two tables of the run's own (``Recip
   numbered in address order;
 - the **members**: one row per member, at ``MEMBERS_FROM`` + its profile id, with what the run
   does with it: add, update, return (re-add an address a mirror run removed), leave alone
-  (unchanged) or skip (with the reason).
+  (unchanged), skip (with the reason) or exclude (with the Admin > Exclusions rule: no export
+  sends the address, and a mirror export removes it from its list).
 
 The engine streams removals, then members, in batches, and resumes after a position.
 Skipped members are written to ``ExportRunFailure`` with their reason: nobody is dropped
@@ -40,7 +41,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
 from django.utils.translation import gettext_noop
 
 from exports import runs
-from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
+from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
 
@@ -70,6 +71,20 @@ SKIP_REASONS = {
     ),
     SKIP_OPTED_OUT: gettext_noop("The person opted out at the service; they are not sent again."),
 }
+EXCLUDED_ADDRESS = "excluded_address"
+EXCLUDED_DOMAIN = "excluded_domain"
+EXCLUDED_SEGMENT = "excluded_segment"
+# Which rule of Admin > Exclusions keeps a member out: listed among the skipped members with
+# its reason, and counted apart ("excluded").
+EXCLUDED_REASONS = {
+    EXCLUDED_ADDRESS: gettext_noop("The address is excluded from every export (Exclusions)."),
+    EXCLUDED_DOMAIN: gettext_noop(
+        "The address's domain is excluded from every export (Exclusions)."
+    ),
+    EXCLUDED_SEGMENT: gettext_noop(
+        "The address belongs to a member of an excluded segment (Exclusions)."
+    ),
+}
 _TABLE_NAME = "export_run_{}_recipients"
 _REMOVALS_NAME = "export_run_{}_removals"
 _TABLE_PATTERN = re.compile(r"^export_run_(\d+)_(recipients|removals)$")
@@ -89,6 +104,7 @@ class RecipientCounts:
     added: int = 0
     updated: int = 0
     refused: int = 0
+    excluded: int = 0
 
 
 class FieldsHash(Func):
@@ -263,7 +279,7 @@ def build_members(run: ExportRun) -> RecipientCounts:
     One parallel scan of the members computes each one's normalised email, a hash of the
     fields sent and, compared with the export's sync state, its action. Then the few members
     that share an address with a member of lower id are marked as duplicates (cheaper than
-    ranking every member by address), and the skipped are listed and counted.
+    ranking every member by address), and the skipped and excluded are listed and counted.
     """
     table = RecipientTable(run)
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
@@ -287,13 +303,15 @@ def build_members(run: ExportRun) -> RecipientCounts:
         added=by_action.get(ADD, 0) + by_action.get(RETURN, 0),
         updated=by_action.get(UPDATE, 0),
         refused=by_action.get(REFUSED, 0),
+        excluded=sum(by_action.get(code, 0) for code in EXCLUDED_REASONS),
     )
 
 
 @transaction.atomic
 def queue_removals(run: ExportRun, still_in_list: int) -> int:
     """Fill the run's removals table: in mirror mode, the addresses in the list (by the sync
-    state) that no member has; return how many. Empty in other modes and for retries.
+    state) that no member has, or only an excluded one (Admin > Exclusions); return how many.
+    Empty in other modes and for retries.
 
     Computed once per run, and kept in an ordinary (logged) table: a resumed run carries on
     after its checkpoint among the same removals, numbered as before, even though the sync
@@ -326,8 +344,9 @@ def queue_removals(run: ExportRun, still_in_list: int) -> int:
             # Not erased people's addresses: the erasure deletes them at the service, which a
             # removal does not (exports/erasures.py).
             " WHERE s.export_id = %s AND %s AND s.state = %s AND NOT EXISTS ("
-            f"SELECT 1 FROM {table.name} m WHERE m.email = s.email)",
-            (export.pk, mirror, SyncState.State.IN_LIST),
+            f"SELECT 1 FROM {table.name} m WHERE m.email = s.email"
+            f" AND m.action NOT IN ({_placeholders(EXCLUDED_REASONS)}))",
+            (export.pk, mirror, SyncState.State.IN_LIST, *EXCLUDED_REASONS),
         )
         index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
         cursor.execute(f"CREATE INDEX {index} ON {table.removals} (position)")
@@ -384,6 +403,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
     # OFFSET 0 keeps PostgreSQL from inlining the members' query, which would compute the
     # normalised email and the hash again wherever they are used.
     fence = " OFFSET 0" if postgresql else ""
+    excluded_sql, excluded_params = _excluded_addresses(export)
     cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
     cursor.execute(
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
@@ -391,7 +411,10 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
         # Fields the service refused for good are not sent again (unless resent or retried);
         # an opt-out stays an opt-out.
-        " m.fields_hash, CASE WHEN r.fields_hash = m.fields_hash AND NOT %s"
+        # Excluded people are never sent, on any path (resent, retried, returning).
+        " m.fields_hash, CASE WHEN x.rule IS NOT NULL THEN x.rule"
+        " WHEN d.id IS NOT NULL THEN %s"
+        " WHEN r.fields_hash = m.fields_hash AND NOT %s"
         " AND (s.state IS NULL OR s.state <> %s) THEN %s"
         # An address with a sync state passed the check when it was sent: the pattern is
         # matched only for the others, which on a re-run are few.
@@ -403,9 +426,13 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f" FROM ({members_sql}{fence}) AS m LEFT JOIN {SyncState._meta.db_table} s"
         " ON s.export_id = %s AND s.email = m.normalised_email"
         f" LEFT JOIN {Refusal._meta.db_table} r"
-        f" ON r.export_id = %s AND r.email = m.normalised_email{retry_filter}",
+        f" ON r.export_id = %s AND r.email = m.normalised_email"
+        f" LEFT JOIN ({excluded_sql}) x ON x.email = m.normalised_email"
+        f" LEFT JOIN {Exclusion._meta.db_table} d"
+        f" ON d.kind = %s AND d.value = {_domain_of('m.normalised_email')}{retry_filter}",
         (
             MEMBERS_FROM,
+            EXCLUDED_DOMAIN,
             resend,
             SyncState.State.OPTED_OUT,
             REFUSED,
@@ -425,9 +452,52 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             *params,
             export.pk,
             export.pk,
+            *excluded_params,
+            Exclusion.Kind.DOMAIN,
             *retry_params,
         ),
     )
+
+
+def _excluded_addresses(export: Export) -> tuple[str, tuple]:
+    """A query (and its parameters) for the excluded addresses, one row each with the rule
+    that excludes it (``email``, ``rule``): the excluded addresses, and the addresses (by the
+    export's email field) of the members of excluded segments. An address excluded both ways
+    is excluded as an address."""
+    segment_members = (
+        Profile.objects.filter(
+            pk__in=SegmentMember.objects.filter(
+                segment_id__in=Exclusion.objects.filter(kind=Exclusion.Kind.SEGMENT).values(
+                    "segment_id"
+                )
+            ).values("profile_id")
+        )
+        .annotate(excluded_email=Lower(Trim(Coalesce(field_value(export.email_field), Value("")))))
+        .order_by()
+        .values("excluded_email")
+    )
+    members_sql, members_params = segment_members.query.sql_with_params()
+    sql = (
+        "SELECT e.email, min(e.rule) AS rule FROM ("
+        f"SELECT value AS email, %s AS rule FROM {Exclusion._meta.db_table} WHERE kind = %s"
+        f" UNION ALL SELECT s.excluded_email, %s FROM ({members_sql}) s"
+        " WHERE s.excluded_email <> '') e GROUP BY e.email"
+    )
+    # "excluded_address" sorts before "excluded_segment": min() prefers the address.
+    params = (
+        EXCLUDED_ADDRESS,
+        Exclusion.Kind.ADDRESS,
+        EXCLUDED_SEGMENT,
+        *members_params,
+    )
+    return sql, params
+
+
+def _domain_of(column: str) -> str:
+    """SQL for the part of an address after its "@" (an address has one: the pattern)."""
+    if connection.vendor == "postgresql":
+        return f"split_part({column}, '@', 2)"
+    return f"substr({column}, instr({column}, '@') + 1)"
 
 
 def _mark_duplicates(cursor, table: RecipientTable) -> None:
@@ -437,7 +507,8 @@ def _mark_duplicates(cursor, table: RecipientTable) -> None:
     lower id is a duplicate. They are found by a query first, which PostgreSQL runs in
     parallel (an UPDATE never does), and then marked.
     """
-    unusable = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL)
+    # An excluded address is excluded for every member that has it.
+    unusable = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL, *EXCLUDED_REASONS)
     duplicates = connection.ops.quote_name(f"export_run_{table.run_id}_duplicates")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {duplicates} AS SELECT m.position FROM {table.name} m"
@@ -456,7 +527,8 @@ def _mark_duplicates(cursor, table: RecipientTable) -> None:
 
 
 def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
-    skip_codes = tuple(SKIP_REASONS)
+    reasons = {**SKIP_REASONS, **EXCLUDED_REASONS}
+    skip_codes = tuple(reasons)
     cursor.execute(
         f"INSERT INTO {ExportRunFailure._meta.db_table}"
         " (run_id, customer_id, email, code, reason, skipped) "
@@ -465,7 +537,7 @@ def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
         f"FROM {table.name} WHERE action IN ({_placeholders(skip_codes)}) ORDER BY position",
         (
             run.pk,
-            *(value for code in skip_codes for value in (code, SKIP_REASONS[code])),
+            *(value for code in skip_codes for value in (code, reasons[code])),
             True,
             *skip_codes,
         ),

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,9 +19,13 @@ from config.translation import shown
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types import registry
-from exports.models import Export, ExportRun, ExportRunFailure, RefreshSchedule
+from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, RefreshSchedule
 from exports.permissions import CHANGE_EXPORT, NOT_YOUR_CONNECTION, RUN_EXPORT
 from exports.recipients import (
+    EXCLUDED_ADDRESS,
+    EXCLUDED_DOMAIN,
+    EXCLUDED_REASONS,
+    EXCLUDED_SEGMENT,
     SKIP_DUPLICATE_EMAIL,
     SKIP_INVALID_EMAIL,
     SKIP_MISSING_EMAIL,
@@ -194,6 +198,9 @@ def failure_label(code: str) -> str:
         SKIP_INVALID_EMAIL: _("Not a valid email address"),
         SKIP_DUPLICATE_EMAIL: _("Duplicate email address"),
         SKIP_OPTED_OUT: _("Opted out at the service"),
+        EXCLUDED_ADDRESS: _("Excluded address"),
+        EXCLUDED_DOMAIN: _("Excluded domain"),
+        EXCLUDED_SEGMENT: _("In an excluded segment"),
     }
     return labels.get(code, code)
 
@@ -203,6 +210,8 @@ def failure_reason(code: str, reason: str, skipped: bool) -> str:
     skip, or a refusal our client put in words); the services' own words are shown as sent."""
     if skipped and code in SKIP_REASONS:
         return _(SKIP_REASONS[code])
+    if skipped and code in EXCLUDED_REASONS:
+        return _(EXCLUDED_REASONS[code])
     return shown(reason)
 
 
@@ -351,3 +360,29 @@ def exports_to_run_all(user) -> QuerySet[Export]:
     return Export.objects.filter(
         schedule_enabled=True, connection__in=connections_usable_by(user)
     ).order_by("display_name", "id")
+
+
+# Admin > Exclusions ----------------------------------------------------------------------------
+
+
+def exclusion_list(*, kind: str = "", search: str = "") -> QuerySet[Exclusion]:
+    """The exclusions, segments first then domains then addresses (by value), optionally of
+    one kind and containing ``search`` (in the address, domain or segment name)."""
+    exclusions = Exclusion.objects.select_related("segment", "created_by")
+    if kind:
+        exclusions = exclusions.filter(kind=kind)
+    if search:
+        exclusions = exclusions.filter(
+            Q(value__icontains=search) | Q(segment__name__icontains=search)
+        )
+    return exclusions.order_by("-kind", "value", "segment__name", "id")
+
+
+def exclusion_counts() -> dict[str, int]:
+    """How many exclusions of each kind there are."""
+    counts = dict(
+        Exclusion.objects.values_list("kind")
+        .annotate(count=Count("id"))
+        .values_list("kind", "count")
+    )
+    return {kind: counts.get(kind, 0) for kind in Exclusion.Kind.values}

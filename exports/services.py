@@ -353,12 +353,21 @@ class _PreviewDone(Exception):
 
 
 def export_preview(*, export: Export, sample_size: int = 10) -> dict:
-    """**Preview** (dry run): what the next run would add, update, remove and skip, with samples.
+    """**Preview** (dry run): what the next run would add, update, remove, skip and exclude,
+    with samples.
 
     The next run's recipients are computed exactly as the run will, inside a transaction that
     is then rolled back; nothing is sent and nothing is kept.
     """
-    from exports.recipients import ADD, REMOVE, RETURN, UPDATE, RecipientTable, build_recipients
+    from exports.recipients import (
+        ADD,
+        EXCLUDED_REASONS,
+        REMOVE,
+        RETURN,
+        UPDATE,
+        RecipientTable,
+        build_recipients,
+    )
 
     preview: dict = {}
     try:
@@ -368,6 +377,8 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
             )
             counts = build_recipients(run)
             table = RecipientTable(run)
+            listed = ExportRunFailure.objects.filter(run=run, skipped=True)
+            skipped = listed.exclude(code__in=EXCLUDED_REASONS)
             preview = {
                 "members": counts.members,
                 "added": counts.added,
@@ -375,11 +386,15 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
                 "removed": counts.to_remove,
                 "unchanged": counts.unchanged,
                 "skipped": counts.skipped,
-                "skipped_by_reason": list(
-                    ExportRunFailure.objects.filter(run=run, skipped=True)
+                "excluded": counts.excluded,
+                "excluded_by_reason": list(
+                    listed.filter(code__in=EXCLUDED_REASONS)
                     .values("code")
                     .annotate(count=Count("id"))
                     .order_by("-count")
+                ),
+                "skipped_by_reason": list(
+                    skipped.values("code").annotate(count=Count("id")).order_by("-count")
                 ),
                 "samples": {
                     ADD: table.sample((ADD, RETURN), sample_size),
@@ -387,9 +402,7 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
                     REMOVE: table.sample((REMOVE,), sample_size),
                 },
                 "skipped_samples": list(
-                    ExportRunFailure.objects.filter(run=run, skipped=True).values(
-                        "customer_id", "email", "code"
-                    )[:sample_size]
+                    skipped.values("customer_id", "email", "code")[:sample_size]
                 ),
             }
             raise _PreviewDone

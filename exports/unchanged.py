@@ -1,11 +1,12 @@
 """Whether a run would send anything at all, told without computing its recipients.
 
 What a run sends depends on the export's settings, the members of its segments, the profiles
-they read and the export's sync state (what the service confirmed). The first three are
-summed up in a fingerprint (the segments' members versions and the profiles' stamp are look-ups,
-not scans). The sync state after a run that delivered everything is exactly what that run's
-recipients say, and only runs of the export and erasures change it: a run makes itself the
-export's ``inputs_run`` before it computes its recipients, and an erasure clears it.
+they read, the exclusions (Admin > Exclusions) and the export's sync state (what the service
+confirmed). The first four are summed up in a fingerprint (the segments' members versions,
+the profiles' stamp and the exclusions' summary are look-ups, not scans). The sync state
+after a run that delivered everything is exactly what that run's recipients say, and only
+runs of the export and erasures change it: a run makes itself the export's ``inputs_run``
+before it computes its recipients, and an erasure clears it.
 
 So when the export's ``inputs_run`` succeeded with nothing refused and has the fingerprint of
 now, every member would be unchanged or skipped as before: the run copies those counts and the
@@ -17,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from django.db.models import Count, Max
+
 from exports import runs
-from exports.models import Export, ExportRun
+from exports.models import Exclusion, Export, ExportRun
 from segments.membership import profiles_stamp
 from segments.models import Segment
 
@@ -34,8 +37,21 @@ SENDING_SETTINGS = (
 
 
 def inputs_fingerprint(export: Export) -> str:
-    """A digest of the export's sending settings, its segments' members and the profiles."""
+    """A digest of the export's sending settings, its segments' members, the profiles and the
+    exclusions (their count, newest id and last change tell any addition, change or removal;
+    the excluded segments' members versions tell a change of their members)."""
+    exclusions = Exclusion.objects.aggregate(
+        count=Count("id"), newest=Max("id"), changed=Max("updated_at")
+    )
     inputs = {
+        "exclusions": [
+            exclusions,
+            sorted(
+                Segment.objects.filter(exclusions__isnull=False).values_list(
+                    "pk", "members_version"
+                )
+            ),
+        ],
         "settings": [getattr(export, name) for name in SENDING_SETTINGS],
         "segments": sorted(
             Segment.objects.filter(exports=export).values_list("pk", "members_version")

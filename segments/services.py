@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, ProtectedError
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -74,8 +74,21 @@ def segment_delete(*, segment: Segment) -> None:
             _("“%(name)s” cannot be removed: %(users)s use it. Change or remove those first.")
             % {"name": segment.name, "users": ", ".join(f"“{user.name}”" for user in users)}
         )
-    audit.record(AuditAction.SEGMENT_DELETED, segment, before=audit.snapshot(segment), after=None)
-    segment.delete()
+    try:
+        with transaction.atomic():
+            audit.record(
+                AuditAction.SEGMENT_DELETED, segment, before=audit.snapshot(segment), after=None
+            )
+            segment.delete()
+    except ProtectedError as error:
+        # Kept by a higher layer (e.g. an exclusion of its members from every export).
+        raise SegmentInUse(
+            _("“%(name)s” cannot be removed while it is used by: %(users)s. Remove those first.")
+            % {
+                "name": segment.name,
+                "users": "; ".join(str(kept) for kept in error.protected_objects),
+            }
+        ) from None
 
 
 def segment_set_active(*, segment: Segment, active: bool) -> Segment:

@@ -427,6 +427,10 @@ SPECTACULAR_SETTINGS = {
         )
     ],
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ExclusionKindEnum": "exports.models.Exclusion.Kind",
+        "PastedExclusionKindEnum": ["address", "domain"],
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

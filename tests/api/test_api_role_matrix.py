@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.tokens import token_create, token_revoke
-from exports.models import Erasure, Export, ExportRun
+from exports.models import Erasure, Exclusion, Export, ExportRun
 from tests.api.conftest import client_for
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
@@ -75,6 +75,13 @@ ACCESS = {
     ("api:webhook-rotate-secret", "post"): ADMINISTRATOR,
     ("api:webhook-test", "post"): ADMINISTRATOR,
     ("api:webhook-deliveries", "get"): ADMINISTRATOR,
+    ("api:exclusion-list", "get"): ADMINISTRATOR,
+    ("api:exclusion-list", "post"): ADMINISTRATOR,
+    ("api:exclusion-bulk", "post"): ADMINISTRATOR,
+    ("api:exclusion-detail", "get"): ADMINISTRATOR,
+    ("api:exclusion-detail", "put"): ADMINISTRATOR,
+    ("api:exclusion-detail", "patch"): ADMINISTRATOR,
+    ("api:exclusion-detail", "delete"): ADMINISTRATOR,
 }
 
 
@@ -132,6 +139,7 @@ def objects():
         "run": run.pk,
         "profile": profile.customer_id,
         "erasure": Erasure.objects.create(erased_by="email", address_hash="a" * 64).pk,
+        "exclusion": Exclusion.objects.create(kind="address", value="kept@example.org").pk,
     }
 
 
@@ -156,6 +164,9 @@ BODIES = {
         "url": "https://hooks.example.com/new",
         "events": ["export_run.finished"],
     },
+    ("api:exclusion-list", "post"): {"kind": "address", "value": "new@example.org"},
+    ("api:exclusion-bulk", "post"): {"kind": "domain", "values": ["example.net"]},
+    ("api:exclusion-detail", "put"): {"note": "Asked by legal"},
     ("api:webhook-detail", "put"): {
         "url": "https://hooks.example.com/in",
         "events": ["export_run.finished"],
