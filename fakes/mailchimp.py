@@ -24,15 +24,26 @@ Contract: /work/shared/spec/mailchimp_api.md. Where it is uncertain the fake pic
 - Fake-looking addresses: syntax errors and the domains in ``fake_domains``.
 - Unknown merge tags are ignored; required merge fields missing on a new member → per-record
   error; tags match case-insensitively and keep the case first seen.
+- ``POST /batches`` (§6): ``{"operations": [{"method", "path", "operation_id", "params",
+  "body"}]}``, ``body`` a JSON string. Each operation runs as the same call would, at once, in
+  order; the answer says ``pending``, and the batch reads ``finished`` from the first
+  ``GET /batches/{id}`` (``batch_polls`` makes it read ``started`` that many times first).
+  Its results are a gzipped tar at ``response_body_url`` (no credentials asked, like the real
+  pre-signed address) of JSON files, each an array of ``{"status_code", "operation_id",
+  "response"}`` with ``response`` the call's body as a JSON string (1,000 results a file). No
+  limit on the operations of one batch (none is documented); an operation on a path outside
+  the API's routes answers 404 inside the results; a malformed batch → 400.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import re
 import secrets
+import tarfile
 import threading
 import time
 import uuid
@@ -86,6 +97,9 @@ class MailchimpSettings:
     dc: str = option("us21", "Data centre of the demo account.", startup_only=True)
     max_connections: int = option(10, "Simultaneous requests per credential; 0 = no limit.")
     work_ms: int = option(0, "Time every API call takes while it holds a connection slot (ms).")
+    batch_polls: int = option(
+        0, "Status reads of a /batches batch that answer 'started' before 'finished'."
+    )
     fake_domains: list[str] = field(
         default_factory=lambda: ["test.com", "*.test", "*.invalid"],
         metadata={
@@ -228,7 +242,24 @@ ROUTES = (
         "set_tags",
         "POST /lists/{list_id}/members/{hash}/tags",
     ),
+    ("POST", ("batches",), "start_batch", "POST /batches"),
+    ("GET", ("batches", "*"), "get_batch", "GET /batches/{batch_id}"),
 )
+BATCH_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BATCH_RESULTS_PER_FILE = 1000
+BATCH_RESULTS_PATH = "/batch-results/"
+
+
+@dataclass
+class Batch:
+    id: str
+    account_id: str
+    total: int
+    errored: int
+    submitted_at: str
+    archive: bytes
+    polls_left: int
+    completed_at: str = ""
 
 
 class MailchimpFake(FakeApp):
@@ -244,6 +275,7 @@ class MailchimpFake(FakeApp):
         self.codes: dict[str, tuple[str, str, float]] = {}  # code → (account, redirect, expiry)
         self.in_flight: dict[str, int] = {}
         self._in_flight_lock = threading.Lock()
+        self.batches: dict[str, Batch] = {}
         if self.demo:
             self.seed(
                 {
@@ -311,6 +343,8 @@ class MailchimpFake(FakeApp):
 
     def handle_api(self, request: Request) -> Response:
         path = request.path.rstrip("/")
+        if path.startswith(BATCH_RESULTS_PATH) and request.method == "GET":
+            return self.batch_results(path.removeprefix(BATCH_RESULTS_PATH))
         if path.lower().startswith("/oauth2/"):
             return self.oauth(request, path.lower().removeprefix("/oauth2/"))
         parts = path.strip("/").split("/")
@@ -796,6 +830,113 @@ class MailchimpFake(FakeApp):
                     member.tags.setdefault(name.lower(), name)
             member.last_changed = _now()
         return self.no_content()
+
+    # -- /batches (§6) ----------------------------------------------------------------------
+
+    def start_batch(self, request: Request, account: Account) -> Response:
+        body = self._json(request)
+        operations = body.get("operations")
+        if not isinstance(operations, list) or not operations:
+            raise Problem(
+                400,
+                "Invalid Resource",
+                "The resource submitted could not be validated: operations must be a non-empty "
+                "array.",
+            )
+        for number, operation in enumerate(operations):
+            if (
+                not isinstance(operation, dict)
+                or str(operation.get("method") or "").upper() not in BATCH_METHODS
+                or not isinstance(operation.get("path"), str)
+                or not isinstance(operation.get("body", ""), str)
+                or not isinstance(operation.get("params", {}), dict)
+            ):
+                raise Problem(
+                    400,
+                    "Invalid Resource",
+                    f"The resource submitted could not be validated: operation {number} needs "
+                    "a method, a path, and optionally params (an object) and body (a string).",
+                )
+        results = [self._batch_operation(request, account, op) for op in operations]
+        batch = Batch(
+            id=secrets.token_hex(5),
+            account_id=account.id,
+            total=len(results),
+            errored=sum(1 for result in results if result["status_code"] >= 400),
+            submitted_at=_now(),
+            archive=self._results_archive(results),
+            polls_left=self.settings.batch_polls,
+        )
+        with self.lock:
+            self.batches[batch.id] = batch
+        return self.ok({**self._batch_api(batch, finished=False), "status": "pending"})
+
+    def _batch_operation(
+        self, request: Request, account: Account, operation: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One operation, run as the same call would be, and its result entry."""
+        params = {str(k).lower(): str(v) for k, v in (operation.get("params") or {}).items()}
+        body = str(operation.get("body") or "").encode("utf-8")
+        target = str(operation["path"])
+        call = Request(
+            str(operation["method"]).upper(), target, target, params, request.headers, body
+        )
+        response = self.route(call, account, target.strip("/").split("/"))
+        return {
+            "status_code": response.status,
+            "operation_id": operation.get("operation_id"),
+            "response": response.body.decode("utf-8") if response.body else "",
+        }
+
+    @staticmethod
+    def _results_archive(results: list[dict[str, Any]]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for start in range(0, len(results), BATCH_RESULTS_PER_FILE):
+                data = json.dumps(results[start : start + BATCH_RESULTS_PER_FILE]).encode()
+                info = tarfile.TarInfo(f"{start // BATCH_RESULTS_PER_FILE}.json")
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    def _batch_api(self, batch: Batch, *, finished: bool) -> dict[str, Any]:
+        return {
+            "id": batch.id,
+            "status": "finished" if finished else "started",
+            "total_operations": batch.total,
+            "finished_operations": batch.total if finished else 0,
+            "errored_operations": batch.errored if finished else 0,
+            "submitted_at": batch.submitted_at,
+            "completed_at": batch.completed_at if finished else "",
+            "response_body_url": (
+                f"{self.public_url or ''}{BATCH_RESULTS_PATH}{batch.id}.tar.gz" if finished else ""
+            ),
+            "_links": [],
+        }
+
+    def get_batch(self, request: Request, account: Account, batch_id: str) -> Response:
+        with self.lock:
+            batch = self.batches.get(batch_id)
+            if batch is None or batch.account_id != account.id:
+                raise Problem(
+                    404, "Resource Not Found", "The requested resource could not be found."
+                )
+            finished = batch.polls_left <= 0
+            if finished and not batch.completed_at:
+                batch.completed_at = _now()
+            batch.polls_left -= 1
+            return self.ok(self._batch_api(batch, finished=finished))
+
+    def batch_results(self, name: str) -> Response:
+        with self.lock:
+            batch = self.batches.get(name.removesuffix(".tar.gz"))
+            finished = batch is not None and batch.polls_left < 0
+        if batch is None or not finished:
+            response = Response(404, b"Not Found", "text/plain")
+        else:
+            response = Response(200, batch.archive, "application/x-gzip")
+        response.endpoint = "GET batch results"
+        return response
 
     # -- OAuth ------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -256,3 +259,79 @@ def test_oauth_gives_a_token_that_never_expires_and_metadata_wants_the_oauth_sch
         metadata, headers={"Authorization": f"OAuth {token['access_token']}"}, timeout=5
     )
     assert oauth.json()["dc"] == "us21"
+
+
+def read_results(session, url: str) -> dict[str, dict]:
+    """A finished batch's results (mailchimp_api.md §6), by operation id."""
+
+    archive = requests.get(url, timeout=5)  # a pre-signed address: no credentials
+    assert archive.status_code == 200
+    results = {}
+    with tarfile.open(fileobj=io.BytesIO(archive.content), mode="r:gz") as tar:
+        for member in tar:
+            for entry in json.loads(tar.extractfile(member).read()):
+                results[entry["operation_id"]] = entry
+    return results
+
+
+def test_batches_run_each_operation_and_give_its_result_in_a_gzipped_tar(
+    mc, session, api, audience
+):
+    batch(session, api, audience, {"email_address": "ann@relay.dev", "status": "subscribed"})
+    member = f"/lists/{audience}/members/{subscriber_hash('ann@relay.dev')}"
+    operations = [
+        {"method": "GET", "path": member, "operation_id": "read", "params": {"fields": "status"}},
+        {"method": "DELETE", "path": member, "operation_id": "archive"},
+        {"method": "DELETE", "path": member, "operation_id": "again"},
+        {"method": "GET", "path": f"/lists/{audience}/members/nobody", "operation_id": "gone"},
+    ]
+    started = session.post(f"{api}/batches", json={"operations": operations}, timeout=5)
+    assert started.status_code == 200
+    body = started.json()
+    assert (body["status"], body["total_operations"], body["response_body_url"]) == (
+        "pending",
+        4,
+        "",
+    )
+    finished = session.get(f"{api}/batches/{body['id']}", timeout=5).json()
+    assert (finished["status"], finished["finished_operations"]) == ("finished", 4)
+    assert finished["errored_operations"] == 2
+    results = read_results(session, finished["response_body_url"])
+    assert {key: entry["status_code"] for key, entry in results.items()} == {
+        "read": 200,
+        "archive": 204,
+        "again": 405,
+        "gone": 404,
+    }
+    assert json.loads(results["read"]["response"])["status"] == "subscribed"
+    assert json.loads(results["again"]["response"])["title"] == "Method Not Allowed"
+    state = mc.state(email="ann@relay.dev")["accounts"][0]["audiences"][audience]["members"]
+    assert state["ann@relay.dev"]["status"] == "archived"
+
+
+def test_a_batch_reads_started_as_configured_and_its_results_wait_for_finished(
+    mc, session, api, audience
+):
+    mc.configure(batch_polls=2)
+    operations = [{"method": "GET", "path": "/ping", "operation_id": "p"}]
+    batch_id = session.post(f"{api}/batches", json={"operations": operations}, timeout=5).json()[
+        "id"
+    ]
+    reads = [session.get(f"{api}/batches/{batch_id}", timeout=5).json() for _ in range(3)]
+    assert [read["status"] for read in reads] == ["started", "started", "finished"]
+    assert [bool(read["response_body_url"]) for read in reads] == [False, False, True]
+    assert read_results(session, reads[-1]["response_body_url"])["p"]["status_code"] == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"operations": []}, {"operations": [{"method": "FETCH", "path": "/ping"}]}],
+)
+def test_a_malformed_batch_is_refused_and_nothing_runs(session, api, body):
+    response = session.post(f"{api}/batches", json=body, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["title"] == "Invalid Resource"
+
+
+def test_another_accounts_batch_is_not_found(session, api):
+    assert session.get(f"{api}/batches/nope", timeout=5).status_code == 404

@@ -33,9 +33,11 @@ from connections.types.base import (
 )
 from connections.types.mailchimp.client import (
     MAX_BATCH,
+    MAX_BATCH_OPERATIONS,
     MailchimpClient,
     NotFound,
     NotRemovable,
+    OperationResult,
     data_centre_of,
 )
 from connections.types.mailchimp.forms import MailchimpCredentialsForm
@@ -52,6 +54,11 @@ REFUSALS = (
 OPTED_OUT_STATUSES = frozenset({"unsubscribed", "cleaned"})
 #: The code of a returning member found opted out before being sent again.
 OPTED_OUT_CODE = "unsubscribed"
+#: Statuses a member can be archived from (the others answer 405: nothing to take off).
+ARCHIVABLE_STATUSES = frozenset({"subscribed", "unsubscribed", "transactional"})
+#: Up to this many leavers are archived call by call (two calls each); more go through two
+#: ``/batches`` batches, which cost about six calls whatever their size.
+ARCHIVE_ONE_BY_ONE_UP_TO = 2
 FIRST_NAMES = ("first name", "firstname", "first")
 LAST_NAMES = ("last name", "lastname", "last", "surname")
 
@@ -90,8 +97,9 @@ class MailchimpBackend(Backend):
         "and LNAME, or the fields named First Name and Last Name)."
     )
     batch_size = MAX_BATCH
-    #: Archiving is one call per address: ten small batches in flight use the ten connections.
-    removal_batch_size = 10
+    #: Archiving goes through ``/batches``: one batch reads up to 500 members' statuses, one
+    #: archives those it may (``remove``).
+    removal_batch_size = MAX_BATCH_OPERATIONS
     #: Taking a tag off is one call for up to 500 addresses (the tag's static segment).
     tag_removal_batch_size = MAX_BATCH
     #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
@@ -283,11 +291,16 @@ class MailchimpBackend(Backend):
         and a member who unsubscribed would be restored as subscribed if sent again. Those who
         unsubscribed or were cleaned are listed as opted out (and archived when Mailchimp
         allows it). With a tag the member stays in the audience with their status, which
-        Mailchimp itself then protects (a compliance-state refusal)."""
+        Mailchimp itself then protects (a compliance-state refusal).
+
+        More than ``ARCHIVE_ONE_BY_ONE_UP_TO`` leavers go through ``/batches``: one batch reads
+        every status, and one archives those that may be archived, each with its own result."""
         self._check_batch(emails, self.removal_batch_size_for(list_id))
         audience_id, tag = split_destination(list_id)
         if tag:
             return self._untag(audience_id, tag, emails)
+        if len(emails) > ARCHIVE_ONE_BY_ONE_UP_TO:
+            return self._archive_in_batches(audience_id, emails)
         failures = []
         opted_out = []
         for email in emails:
@@ -318,6 +331,52 @@ class MailchimpBackend(Backend):
             self._check_audience(audience_id)  # not on the audience (or deleted before)
 
     # Helpers -------------------------------------------------------------------------------
+
+    def _archive_in_batches(self, audience_id: str, emails: Sequence[str]) -> PushResult:
+        """``remove`` for many leavers: their statuses read in one batch, the archivable ones
+        archived in a second. An address not on the audience (404) counts as removed."""
+        failures: list[RecordFailure] = []
+        opted_out: list[str] = []
+        archivable: list[str] = []
+        statuses = self.client.member_statuses(audience_id, emails)
+        if any(result.status_code == 404 for result in statuses.values()):
+            self._check_audience(audience_id)  # not on the audience, if the audience is there
+        for email in emails:
+            result = statuses.get(email)
+            if result is None or (result.status_code >= 400 and result.status_code != 404):
+                failures.append(self._operation_failure(email, result))
+                continue
+            if result.status_code == 404:
+                continue
+            status = str((result.body or {}).get("status") or "")
+            if status in OPTED_OUT_STATUSES:
+                opted_out.append(email)
+            if status in ARCHIVABLE_STATUSES:
+                archivable.append(email)
+        if archivable:
+            archived = self.client.archive_many(audience_id, archivable)
+            for email in archivable:
+                result = archived.get(email)
+                # 405: pending, cleaned or archived meanwhile; 404: gone meanwhile.
+                if result is None or (
+                    result.status_code >= 400 and result.status_code not in (404, 405)
+                ):
+                    failures.append(self._operation_failure(email, result))
+        return PushResult(
+            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+        )
+
+    @staticmethod
+    def _operation_failure(email: str, result: OperationResult | None) -> RecordFailure:
+        if result is None:
+            return RecordFailure(
+                email, "not_reported", _("Mailchimp's batch results did not mention this member.")
+            )
+        return RecordFailure(
+            email,
+            result.title or str(result.status_code),
+            _("Mailchimp refused the request: %(detail)s") % {"detail": result.detail},
+        )
 
     def _untag(self, audience_id: str, tag: str, emails: Sequence[str]) -> PushResult:
         """Take the tag off up to 500 members in one call, through its static segment. An

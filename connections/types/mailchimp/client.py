@@ -11,23 +11,40 @@ for OAuth, from the metadata call at sign-in, and picks the base URL
 from __future__ import annotations
 
 import hashlib
+import io
+import json as jsonlib
 import re
+import tarfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from django.conf import settings
 
 from config.translation import LaterText
 from config.translation import gettext_later as _
-from connections.types.base import AuthRevoked, BackendError, CredentialStore, Permanent
+from connections.types.base import (
+    AuthRevoked,
+    BackendError,
+    CredentialStore,
+    Permanent,
+    Transient,
+)
 from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 from connections.types.mailchimp.slots import ConnectionSlots
 
 SERVICE = "Mailchimp"
 MAX_BATCH = 500
 PAGE_SIZE = 1000
+#: Operations in one ``/batches`` call: Mailchimp documents no limit (mailchimp_api.md §6) and
+#: third-party tools hold to 500; so do we, which keeps each result archive small.
+MAX_BATCH_OPERATIONS = 500
+#: The result archive of one batch, at most: compressed, and read out.
+MAX_RESULTS_BYTES = 20 * 1024 * 1024
+MAX_RESULTS_READ_BYTES = 200 * 1024 * 1024
 
 
 def subscriber_hash(email: str) -> str:
@@ -58,6 +75,25 @@ class NotRemovable(Permanent):
     """A 405 on archive: the member is pending, cleaned or already archived."""
 
 
+@dataclass(frozen=True)
+class OperationResult:
+    """What one operation of a ``/batches`` batch answered: its status code and its body (the
+    JSON it held, or None)."""
+
+    status_code: int
+    body: Any = None
+
+    @property
+    def detail(self) -> str:
+        body = self.body if isinstance(self.body, Mapping) else {}
+        return str(body.get("detail") or body.get("title") or f"HTTP {self.status_code}")
+
+    @property
+    def title(self) -> str:
+        body = self.body if isinstance(self.body, Mapping) else {}
+        return str(body.get("title") or "")
+
+
 class MailchimpClient(ServiceClient):
     """One client per connection (or per setup, with a ``MemoryCredentialStore``). Mailchimp
     sends no rate headers: an unhinted 429 waits the default second, then backs off."""
@@ -79,6 +115,10 @@ class MailchimpClient(ServiceClient):
         self.client_id = settings.MAILCHIMP_CLIENT_ID
         self.client_secret = settings.MAILCHIMP_CLIENT_SECRET
         self._slots: ConnectionSlots | None = None
+        #: How long a batch may take before the call gives up (a later attempt starts again),
+        #: and the first and longest waits between two reads of its status.
+        self.batch_wait_seconds = 900.0
+        self.batch_poll_seconds = (0.2, 10.0)
 
     # OAuth -------------------------------------------------------------------------------------
 
@@ -238,6 +278,94 @@ class MailchimpClient(ServiceClient):
             "POST", path, json={"tags": [{"name": tag, "status": status}], "is_syncing": True}
         )
 
+    # /batches (mailchimp_api.md §6) -------------------------------------------------------------
+
+    def member_statuses(self, list_id: str, emails: Sequence[str]) -> dict[str, OperationResult]:
+        """Read the members' statuses in one batch: each address's ``GET`` of its member
+        (``body["status"]``; a 404 when it is not on the list)."""
+        path = f"/lists/{quote(list_id, safe='')}/members"
+        return self._by_address(
+            emails,
+            [
+                {
+                    "method": "GET",
+                    "path": f"{path}/{subscriber_hash(email)}",
+                    "params": {"fields": "email_address,status"},
+                }
+                for email in emails
+            ],
+        )
+
+    def archive_many(self, list_id: str, emails: Sequence[str]) -> dict[str, OperationResult]:
+        """Archive members in one batch (never the permanent delete): each address's
+        ``DELETE`` answers 204, or 405 when it is pending, cleaned or archived already."""
+        path = f"/lists/{quote(list_id, safe='')}/members"
+        return self._by_address(
+            emails,
+            [{"method": "DELETE", "path": f"{path}/{subscriber_hash(email)}"} for email in emails],
+        )
+
+    def _by_address(
+        self, emails: Sequence[str], operations: list[dict[str, Any]]
+    ) -> dict[str, OperationResult]:
+        if len(operations) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"At most {MAX_BATCH_OPERATIONS} operations per batch.")
+        for number, operation in enumerate(operations):
+            operation["operation_id"] = str(number)
+        results = self.run_batch(operations)
+        return {
+            email: results[str(number)]
+            for number, email in enumerate(emails)
+            if str(number) in results
+        }
+
+    def run_batch(self, operations: list[dict[str, Any]]) -> dict[str, OperationResult]:
+        """Start a batch, wait until Mailchimp finished it and read its results: each
+        operation's result by its ``operation_id``. A batch that takes longer than
+        ``batch_wait_seconds`` raises ``Transient`` (its operations may still run: only
+        idempotent ones are sent this way)."""
+        batch = self._api("POST", "batches", json={"operations": operations}) or {}
+        batch_id = str(batch.get("id") or "")
+        if not batch_id:
+            raise Transient(_("Mailchimp did not say which batch it started."))
+        deadline = time.monotonic() + self.batch_wait_seconds
+        wait, longest = self.batch_poll_seconds
+        while batch.get("status") != "finished":
+            if time.monotonic() + wait > deadline:
+                raise Transient(
+                    _(
+                        "Mailchimp had not finished batch %(batch)s after %(seconds)d seconds; "
+                        "it is tried again later."
+                    )
+                    % {"batch": batch_id, "seconds": self.batch_wait_seconds}
+                )
+            time.sleep(wait)
+            wait = min(wait * 2, longest)
+            batch = self._api("GET", f"batches/{quote(batch_id, safe='')}") or {}
+        return self._batch_results(str(batch.get("response_body_url") or ""))
+
+    def _batch_results(self, url: str) -> dict[str, OperationResult]:
+        """Download a finished batch's results (a gzipped tar of JSON arrays) from the address
+        Mailchimp gave, without our credentials (it is a pre-signed storage address), and only
+        over HTTPS unless the API itself is plain HTTP (a local fake)."""
+        scheme = urlsplit(url).scheme.lower()
+        plain_allowed = settings.MAILCHIMP_API_URL.lower().startswith("http:")
+        if scheme != "https" and not (scheme == "http" and plain_allowed):
+            raise Transient(_("Mailchimp's batch results are not at an https:// address."))
+        response = self._send("GET", url, headers={"Accept": "application/x-gzip"}, stream=True)
+        try:
+            if response.status_code >= 400:
+                raise Transient(
+                    _("Mailchimp's batch results could not be read (HTTP %(status)s).")
+                    % {"status": response.status_code}
+                )
+            archive = response.raw.read(MAX_RESULTS_BYTES + 1, decode_content=True)
+        finally:
+            response.close()
+        if len(archive) > MAX_RESULTS_BYTES:
+            raise Permanent(_("Mailchimp's batch results are larger than expected."))
+        return _read_results(archive)
+
     # The one way out, and the one place errors are made ----------------------------------------
 
     def _pages(
@@ -353,6 +481,40 @@ class MailchimpClient(ServiceClient):
         if error:
             raise error
         return json_or_none(response)
+
+
+def _read_results(archive: bytes) -> dict[str, OperationResult]:
+    """The results in a batch's archive, by operation id: every JSON file in it holds an array
+    of ``{"status_code", "operation_id", "response"}``, the response a JSON string."""
+    results: dict[str, OperationResult] = {}
+    read = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            for member in tar:
+                if not member.isfile() or not member.name.endswith(".json"):
+                    continue
+                read += member.size
+                if read > MAX_RESULTS_READ_BYTES:
+                    raise Permanent(_("Mailchimp's batch results are larger than expected."))
+                handle = tar.extractfile(member)
+                entries = jsonlib.loads(handle.read()) if handle is not None else []
+                for entry in entries if isinstance(entries, list) else []:
+                    if not isinstance(entry, Mapping) or entry.get("operation_id") is None:
+                        continue
+                    text = entry.get("response")
+                    try:
+                        body = jsonlib.loads(text) if isinstance(text, str) and text else None
+                    except ValueError:
+                        body = None
+                    results[str(entry["operation_id"])] = OperationResult(
+                        int(entry.get("status_code") or 0), body
+                    )
+    except (tarfile.TarError, EOFError, OSError, ValueError) as error:
+        raise Transient(
+            _("Mailchimp's batch results could not be read: %(reason)s")
+            % {"reason": type(error).__name__}
+        ) from None
+    return results
 
 
 def _basic(user: str, password: str) -> str:
