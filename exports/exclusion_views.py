@@ -44,7 +44,7 @@ def _page(request: HttpRequest, **forms) -> HttpResponse:
         "max_lines": exclusions.MAX_PASTED_LINES,
         **forms,
     }
-    return render(request, "exclusions/list.html", context, status=400 if forms else 200)
+    return render(request, "exclusions/list.html", context)
 
 
 @permission_required(MANAGE_EXCLUSION)

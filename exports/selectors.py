@@ -381,7 +381,8 @@ def exclusion_list(*, kind: str = "", search: str = "") -> QuerySet[Exclusion]:
 def exclusion_counts() -> dict[str, int]:
     """How many exclusions of each kind there are."""
     counts = dict(
-        Exclusion.objects.values_list("kind")
+        Exclusion.objects.order_by()
+        .values_list("kind")
         .annotate(count=Count("id"))
         .values_list("kind", "count")
     )

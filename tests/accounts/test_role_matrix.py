@@ -92,6 +92,10 @@ ACCESS = {
     "webhooks:rotate_secret": ("post", ADMINISTRATOR),
     "webhooks:test": ("post", ADMINISTRATOR),
     "webhooks:delete": ("get", ADMINISTRATOR),
+    "exclusions:list": ("get", ADMINISTRATOR),
+    "exclusions:add": ("post", ADMINISTRATOR),
+    "exclusions:edit": ("get", ADMINISTRATOR),
+    "exclusions:delete": ("get", ADMINISTRATOR),
     "ops:healthz": ("get", ANYONE),
     "ops:readyz": ("get", ANYONE),
     "ops:metrics": ("get", BEARER_TOKEN),
@@ -121,7 +125,7 @@ def test_every_url_is_in_the_access_table():
 @pytest.fixture
 def urls(settings, request):
     from accounts.tokens import token_create
-    from exports.models import Export, ExportRun
+    from exports.models import Exclusion, Export, ExportRun
     from ops import heartbeat
     from segments.models import ProfileImport
     from webhooks.models import Endpoint
@@ -144,6 +148,7 @@ def urls(settings, request):
     export.segments.set([segment])
     run = ExportRun.objects.create(export=export, trigger="schedule", status="succeeded")
     endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=[])
+    exclusion = Exclusion.objects.create(kind="domain", value="example.net")
     dave = user_create_or_update(username="dave", role=Role.VIEWER, email="dave@example.com")[0]
     # Each user revokes only their own tokens: the one of the user visiting.
     username = getattr(request.node, "callspec", None) and request.node.callspec.params.get(
@@ -186,6 +191,9 @@ def urls(settings, request):
         "exports:run_detail": [run.pk],
         "exports:run_failures_csv": [run.pk],
         "system:status_detail": ["export", export.pk],
+        "exclusions:add": ["segment"],
+        "exclusions:edit": [exclusion.pk],
+        "exclusions:delete": [exclusion.pk],
         **{
             f"webhooks:{name}": [endpoint.pk]
             for name in ("detail", "edit", "enable", "disable", "rotate_secret", "test", "delete")
