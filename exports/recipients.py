@@ -403,7 +403,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
     # OFFSET 0 keeps PostgreSQL from inlining the members' query, which would compute the
     # normalised email and the hash again wherever they are used.
     fence = " OFFSET 0" if postgresql else ""
-    excluded_sql, excluded_params = _excluded_addresses(export)
+    excluded_case, excluded_case_params, excluded_joins, excluded_join_params = _exclusions(export)
     cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
     cursor.execute(
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
@@ -412,9 +412,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         # Fields the service refused for good are not sent again (unless resent or retried);
         # an opt-out stays an opt-out.
         # Excluded people are never sent, on any path (resent, retried, returning).
-        " m.fields_hash, CASE WHEN x.rule IS NOT NULL THEN x.rule"
-        " WHEN d.id IS NOT NULL THEN %s"
-        " WHEN r.fields_hash = m.fields_hash AND NOT %s"
+        f" m.fields_hash, CASE {excluded_case}WHEN r.fields_hash = m.fields_hash AND NOT %s"
         " AND (s.state IS NULL OR s.state <> %s) THEN %s"
         # An address with a sync state passed the check when it was sent: the pattern is
         # matched only for the others, which on a re-run are few.
@@ -426,13 +424,10 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f" FROM ({members_sql}{fence}) AS m LEFT JOIN {SyncState._meta.db_table} s"
         " ON s.export_id = %s AND s.email = m.normalised_email"
         f" LEFT JOIN {Refusal._meta.db_table} r"
-        f" ON r.export_id = %s AND r.email = m.normalised_email"
-        f" LEFT JOIN ({excluded_sql}) x ON x.email = m.normalised_email"
-        f" LEFT JOIN {Exclusion._meta.db_table} d"
-        f" ON d.kind = %s AND d.value = {_domain_of('m.normalised_email')}{retry_filter}",
+        f" ON r.export_id = %s AND r.email = m.normalised_email{excluded_joins}{retry_filter}",
         (
             MEMBERS_FROM,
-            EXCLUDED_DOMAIN,
+            *excluded_case_params,
             resend,
             SyncState.State.OPTED_OUT,
             REFUSED,
@@ -452,11 +447,34 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             *params,
             export.pk,
             export.pk,
-            *excluded_params,
-            Exclusion.Kind.DOMAIN,
+            *excluded_join_params,
             *retry_params,
         ),
     )
+
+
+def _exclusions(export: Export) -> tuple[str, tuple, str, tuple]:
+    """The CASE branches (and parameters) that exclude members, and the joins (and parameters)
+    they read; nothing for a kind of exclusion there is none of, so that an installation
+    without exclusions runs the statement it ran before them."""
+    kinds = set(Exclusion.objects.values_list("kind", flat=True).distinct())
+    case, joins = "", ""
+    case_params: tuple[object, ...] = ()
+    join_params: tuple[object, ...] = ()
+    if kinds & {Exclusion.Kind.ADDRESS, Exclusion.Kind.SEGMENT}:
+        excluded_sql, excluded_params = _excluded_addresses(export)
+        case += "WHEN x.rule IS NOT NULL THEN x.rule "
+        joins += f" LEFT JOIN ({excluded_sql}) x ON x.email = m.normalised_email"
+        join_params += excluded_params
+    if Exclusion.Kind.DOMAIN in kinds:
+        case += "WHEN d.id IS NOT NULL THEN %s "
+        case_params += (EXCLUDED_DOMAIN,)
+        joins += (
+            f" LEFT JOIN {Exclusion._meta.db_table} d"
+            f" ON d.kind = %s AND d.value = {_domain_of('m.normalised_email')}"
+        )
+        join_params += (Exclusion.Kind.DOMAIN,)
+    return case, case_params, joins, join_params
 
 
 def _excluded_addresses(export: Export) -> tuple[str, tuple]:
