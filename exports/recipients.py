@@ -457,7 +457,7 @@ def _exclusions(export: Export) -> tuple[str, tuple, str, tuple]:
     """The CASE branches (and parameters) that exclude members, and the joins (and parameters)
     they read; nothing for a kind of exclusion there is none of, so that an installation
     without exclusions runs the statement it ran before them."""
-    kinds = set(Exclusion.objects.values_list("kind", flat=True).distinct())
+    kinds = set(Exclusion.objects.order_by().values_list("kind", flat=True).distinct())
     case, joins = "", ""
     case_params: tuple[object, ...] = ()
     join_params: tuple[object, ...] = ()
