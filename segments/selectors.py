@@ -92,6 +92,11 @@ def import_problems_table(
     )
 
 
+def profile_count() -> int:
+    """How many profiles there are (what a segment's estimate is a share of)."""
+    return Profile.objects.count()
+
+
 def field_names() -> list[str]:
     return list(ProfileField.objects.values_list("name", flat=True))
 
