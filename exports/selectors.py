@@ -215,14 +215,65 @@ def failure_reason(code: str, reason: str, skipped: bool) -> str:
     return shown(reason)
 
 
-def run_failures(run: ExportRun) -> QuerySet[ExportRunFailure]:
-    return run.failures.order_by("id")
+#: The run page's failure filters (``?show=``): the service's refusals, all of our skips, and
+#: each kind of skip. No filter shows every failure.
+REFUSED, SKIPPED = "refused", "skipped"
+SKIP_CODES = (SKIP_MISSING_EMAIL, SKIP_INVALID_EMAIL, SKIP_DUPLICATE_EMAIL, SKIP_OPTED_OUT)
+FAILURE_FILTERS: dict[str, Q] = {
+    REFUSED: Q(skipped=False),
+    SKIPPED: Q(skipped=True),
+    **{code: Q(skipped=True, code=code) for code in SKIP_CODES},
+}
 
 
-def run_failures_table(run: ExportRun) -> tuple[str, list[str], Iterator[list[object]]]:
-    """The run's failures as a CSV file: its name, its header and its rows, read in chunks as
-    they are written (the run page's **Download CSV** and the API's ``failures.csv``)."""
-    failures = run_failures(run).values_list("customer_id", "email", "code", "reason", "skipped")
+@dataclass(frozen=True)
+class FailureFilter:
+    """One tab of the run page's failures: its ``?show=`` value ("" for all), label, count."""
+
+    key: str
+    label: str
+    count: int
+
+
+def failure_filter(value: str | None) -> str:
+    """The ``?show=`` value as a known filter, or "" (every failure)."""
+    return value if value in FAILURE_FILTERS else ""
+
+
+def run_failure_filters(run: ExportRun) -> list[FailureFilter]:
+    """The tabs of a run's failures with their counts, in one aggregate: all, refused by the
+    service, skipped by us, then each kind of skip that happened."""
+    counted = run.failures.aggregate(
+        count_all=Count("id"),
+        **{f"count_{key}": Count("id", filter=q) for key, q in FAILURE_FILTERS.items()},
+    )
+    count = {key.removeprefix("count_"): value for key, value in counted.items()}
+    tabs = [
+        FailureFilter("", _("All"), count["all"]),
+        FailureFilter(REFUSED, _("Refused by the service"), count[REFUSED]),
+        FailureFilter(SKIPPED, _("Skipped by us"), count[SKIPPED]),
+    ]
+    tabs += [FailureFilter(code, failure_label(code), count[code]) for code in SKIP_CODES]
+    return [tab for tab in tabs if tab.count or tab.key in ("", REFUSED, SKIPPED)]
+
+
+def run_failures(run: ExportRun, show: str = "") -> QuerySet[ExportRunFailure]:
+    """The run's failures, all or those of one filter (``FAILURE_FILTERS``)."""
+    failures = run.failures.order_by("id")
+    if show:
+        failures = failures.filter(FAILURE_FILTERS[show])
+    return failures
+
+
+def run_failures_table(
+    run: ExportRun, show: str = ""
+) -> tuple[str, list[str], Iterator[list[object]]]:
+    """The run's failures (all, or one filter's) as a CSV file: its name, its header and its
+    rows, read in chunks as they are written (the run page's **Download CSV** and the API's
+    ``failures.csv``)."""
+    failures = run_failures(run, show).values_list(
+        "customer_id", "email", "code", "reason", "skipped"
+    )
     labels: dict[str, str] = {}
 
     def rows() -> Iterator[list[object]]:
@@ -232,8 +283,9 @@ def run_failures_table(run: ExportRun) -> tuple[str, list[str], Iterator[list[ob
             reason = failure_reason(code, reason, skipped)
             yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
 
+    suffix = f"-{show.replace('_', '-')}" if show else ""
     return (
-        f"export-run-{run.pk}-failures.csv",
+        f"export-run-{run.pk}-failures{suffix}.csv",
         ["customer_id", "email", "code", "reason", "explanation", "skipped"],
         rows(),
     )

@@ -196,7 +196,12 @@ def export_run(request: HttpRequest, export_id: int) -> HttpResponse:
     except (services.ExportAlreadyRunning, services.ExportNotRunnable) as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, _("“%(name)s” is queued to run.") % {"name": export.display_name})
+        if request.POST.get("next") != "detail":
+            # The export's page says so itself, from the run, for as long as it is true: a
+            # message there would still say "queued" after the run had finished.
+            messages.success(
+                request, _("“%(name)s” is queued to run.") % {"name": export.display_name}
+            )
     return _back(request, export)
 
 
@@ -301,7 +306,9 @@ def export_delete(request: HttpRequest, export_id: int) -> HttpResponse:
 
 @permission_required(VIEW_EXPORT)
 def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(ExportRun.objects.select_related("export", "triggered_by"), pk=run_id)
+    run = get_object_or_404(
+        ExportRun.objects.select_related("export", "triggered_by", "retry_of"), pk=run_id
+    )
     context = {
         "run": run,
         "export": run.export,
@@ -311,17 +318,23 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     }
     if request.htmx:
         return render(request, "exports/run.html#run-progress", context)
-    page = Paginator(selectors.run_failures(run), FAILURES_PER_PAGE).get_page(
+    show = selectors.failure_filter(request.GET.get("show"))
+    page = Paginator(selectors.run_failures(run, show), FAILURES_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(request, "exports/run.html", {**context, "page": page})
+    filters = selectors.run_failure_filters(run)
+    return render(
+        request, "exports/run.html", {**context, "page": page, "show": show, "filters": filters}
+    )
 
 
 @permission_required(VIEW_EXPORT)
 def run_failures_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
-    """**Download CSV**: every failed or skipped profile of the run, streamed."""
+    """**Download CSV**: every failed or skipped profile of the run (or those of the filter
+    shown, ``?show=``), streamed."""
     run = get_object_or_404(ExportRun, pk=run_id)
-    return streaming_csv(*selectors.run_failures_table(run))
+    show = selectors.failure_filter(request.GET.get("show"))
+    return streaming_csv(*selectors.run_failures_table(run, show))
 
 
 @permission_required(VIEW_EXPORT)
@@ -352,5 +365,4 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     except (services.ExportAlreadyRunning, services.ExportNotRunnable) as refusal:
         messages.error(request, str(refusal))
         return redirect("exports:run_detail", run_id=run.pk)
-    messages.success(request, _("The failed records are queued to be sent again."))
-    return redirect(run.export)
+    return redirect(run.export)  # whose page says the retry is queued while it is

@@ -9,6 +9,7 @@ stored; ``check_field_limit`` is the same check for a look ahead (the upload pag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -173,3 +174,19 @@ def _merged_type(old: str, new: str) -> str:
     if {old, new} <= dates:
         return ProfileField.DataType.DATETIME
     return ProfileField.DataType.TEXT
+
+
+def field_label(name: str) -> str:
+    """A field as people read it: a built-in field's own label ("Customer id"), an attribute's
+    name with its underscores as spaces ("signup_date": "Signup date"). A name in capitals or
+    with other signs is shown as it is: it may be a code that people know by its spelling."""
+    if name in BUILTIN_FIELDS:
+        label = str(Profile._meta.get_field(name).verbose_name)
+    elif _SNAKE_CASE.fullmatch(name):
+        label = name.replace("_", " ").strip()
+    else:
+        return name
+    return label[:1].upper() + label[1:]
+
+
+_SNAKE_CASE = re.compile(r"[a-z][a-z0-9_]*")

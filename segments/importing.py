@@ -16,6 +16,7 @@ later API): every record passes the same checks before the same upsert.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -82,10 +83,17 @@ class ProfileRecord(NamedTuple):
     attributes: dict
 
 
+def _listed_id() -> str:
+    """The customer id a problem is listed with (the download of the problem rows); not
+    compared, since a problem belongs to its line."""
+    return dataclasses.field(default="", compare=False)  # type: ignore[return-value]
+
+
 @dataclass
 class RejectedRow:
     line: int
     reason: str
+    customer_id: str = _listed_id()
 
 
 @dataclass
@@ -96,6 +104,7 @@ class ShortenedValue:
     field: str
     original_length: int
     kept_length: int
+    customer_id: str = _listed_id()
 
 
 @dataclass
@@ -105,6 +114,7 @@ class UnusableAddress:
 
     line: int
     field: str = "email"
+    customer_id: str = _listed_id()
 
 
 @dataclass
@@ -114,6 +124,7 @@ class MissingAddress:
     line: int
     field: str = "email"
     kind: str = "missing_email"
+    customer_id: str = _listed_id()
 
 
 @dataclass
@@ -125,6 +136,7 @@ class RepeatedCustomerId:
     first_line: int
     field: str = "customer_id"
     kind: str = "repeated_customer_id"
+    customer_id: str = _listed_id()
 
 
 Warning = ShortenedValue | UnusableAddress | MissingAddress | RepeatedCustomerId
@@ -144,6 +156,39 @@ def warning_message(warning: Warning) -> str:
             "This customer id is also on line %(line)s of the file: this later row is the one kept."
         ) % {"line": f"{warning.first_line:,}"}
     return _("This does not look like an e-mail address: the profile is kept, exports skip it.")
+
+
+def warning_problem(warning: Warning) -> str:
+    """What is wrong with the row, in the current language (the problem rows' download)."""
+    if isinstance(warning, ShortenedValue):
+        return _("Longer than the field holds: %(original)s characters.") % {
+            "original": f"{warning.original_length:,}"
+        }
+    if isinstance(warning, MissingAddress):
+        return _("There is no e-mail address.")
+    if isinstance(warning, RepeatedCustomerId):
+        return _("The same customer id is also on line %(line)s.") % {
+            "line": f"{warning.first_line:,}"
+        }
+    return _("This does not look like an e-mail address.")
+
+
+def warning_outcome(warning: Warning) -> str:
+    """What happens to the row, in the current language (the problem rows' download)."""
+    if isinstance(warning, ShortenedValue):
+        return _("Kept, with its first %(kept)s characters.") % {"kept": f"{warning.kept_length:,}"}
+    if isinstance(warning, RepeatedCustomerId):
+        return _("The last row with this customer id is the one kept.")
+    return _("Kept; exports skip the profile until it has a valid e-mail address.")
+
+
+def listed_customer_id(value: str) -> str:
+    """A customer id as a problem row lists it: empty when it cannot be stored or shown whole
+    (too long, not UTF-8, a NUL), since a cut or mangled id would name someone else."""
+    value = value.strip()
+    if len(value) > MAX_LENGTHS["customer_id"] or "\x00" in value or _SURROGATE.search(value):
+        return ""
+    return value
 
 
 def warning_from_stored(stored: dict) -> Warning:
@@ -171,10 +216,10 @@ class ImportReport:
     def imported(self) -> int:
         return self.created + self.updated + self.unchanged
 
-    def reject(self, line: int, reason: str) -> None:
+    def reject(self, line: int, reason: str, customer_id: str = "") -> None:
         self.rejected += 1
         if len(self.rejected_rows) < MAX_LISTED_REJECTIONS:
-            self.rejected_rows.append(RejectedRow(line, reason))
+            self.rejected_rows.append(RejectedRow(line, reason, listed_customer_id(customer_id)))
 
     def warn(self, warning: Warning) -> None:
         self.warned += 1
@@ -364,19 +409,21 @@ def _checked(
     when it is rejected (recorded on ``report``). Every record passes here before the upsert."""
     reason = _identity_problem(record)
     if reason:
-        report.reject(record.line, reason)
+        report.reject(record.line, reason, record.customer_id)
         return None
     if not record.email:
         if email_given:  # a file without the column leaves the profiles' e-mails as they are
-            report.warn(MissingAddress(record.line))
+            report.warn(MissingAddress(record.line, customer_id=record.customer_id))
     elif not _ADDRESS.match(record.email):
-        report.warn(UnusableAddress(record.line))
+        report.warn(UnusableAddress(record.line, customer_id=record.customer_id))
     shortened_names = {}
     for name, limit in _SHORTENED_LIMITS:
         value = getattr(record, name)
         if len(value) > limit:
             kept = shortened(value, limit)
-            report.warn(ShortenedValue(record.line, name, len(value), len(kept)))
+            report.warn(
+                ShortenedValue(record.line, name, len(value), len(kept), record.customer_id)
+            )
             shortened_names[name] = kept
     return record._replace(**shortened_names) if shortened_names else record
 
@@ -443,7 +490,8 @@ def _parse_rows(
         report.rows_read += 1
         reason = _row_problem(row, width)
         if reason:
-            report.reject(line, reason)
+            at = positions["customer_id"]
+            report.reject(line, reason, row[at].strip() if at < len(row) else "")
             continue
         values = {fixed: row[index].strip() for fixed, index in positions.items()}
         record = _checked(
@@ -577,12 +625,12 @@ def _store_postgresql(
             created, updated, distinct = _collect_outcomes(cursor.fetchall(), outcomes)
         if distinct < copied:  # some customer id is on several rows: say which (rarely needed)
             cursor.execute(
-                "SELECT line_no, first_line FROM (SELECT line_no, min(line_no) OVER"
-                " (PARTITION BY customer_id) AS first_line FROM profile_import_rows) repeated"
-                " WHERE line_no > first_line ORDER BY line_no"
+                "SELECT line_no, first_line, customer_id FROM (SELECT line_no, customer_id,"
+                " min(line_no) OVER (PARTITION BY customer_id) AS first_line"
+                " FROM profile_import_rows) repeated WHERE line_no > first_line ORDER BY line_no"
             )
-            for line, first_line in cursor.fetchall():
-                report.warn(RepeatedCustomerId(line, first_line))
+            for line, first_line, customer_id in cursor.fetchall():
+                report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))
         cursor.execute("DROP TABLE profile_import_rows")
     report.created, report.updated = created, updated
     report.unchanged = distinct - created - updated
@@ -638,7 +686,9 @@ def _store_batched(
             for record in batch:
                 first = first_lines.setdefault(record.customer_id, record.line)
                 if first != record.line:
-                    report.warn(RepeatedCustomerId(record.line, first))
+                    report.warn(
+                        RepeatedCustomerId(record.line, first, customer_id=record.customer_id)
+                    )
             customer_ids = [record.customer_id for record in batch]
             existing = set(
                 Profile.objects.filter(customer_id__in=customer_ids).values_list(

@@ -10,4 +10,9 @@ urlpatterns = [
     path("", profile_views.profile_list, name="list"),
     path("import/", profile_views.profile_import, name="import"),
     path("import/<int:import_id>/", profile_views.profile_import_detail, name="import_detail"),
+    path(
+        "import/<int:import_id>/problem-rows.csv",
+        profile_views.profile_import_problems_csv,
+        name="import_problems_csv",
+    ),
 ]

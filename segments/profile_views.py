@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from core.csv_stream import streaming_csv
 from core.permissions import permission_required
 from segments import selectors, services
 from segments.forms import ProfileImportForm
@@ -46,3 +47,10 @@ def profile_import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     if request.htmx:
         return render(request, "segments/import_detail.html#outcome", context)
     return render(request, "segments/import_detail.html", context)
+
+
+@permission_required(IMPORT_PROFILES)
+def profile_import_problems_csv(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+    """**Download the problem rows**: every rejected row and warning the report lists."""
+    profile_import = get_object_or_404(ProfileImport, pk=import_id)
+    return streaming_csv(*selectors.import_problems_table(profile_import))

@@ -576,34 +576,3 @@ class _AttributeNumber(Func):
         json_sql, json_params = compiler.compile(self.source_expressions[0])
         sql = f"(CASE WHEN typeof({json_sql}) IN ('integer', 'real') THEN {json_sql} END)"
         return sql, (*json_params, *json_params)
-
-
-def describe(tree: dict, segment_names: Mapping[int, str] | None = None) -> dict:
-    """The tree with readable labels for each operator, value and segment, for display."""
-    names = segment_names or {}
-    if "combine" in tree:
-        return {
-            "combine": tree["combine"],
-            "combine_label": COMBINATIONS.get(tree["combine"], tree["combine"]),
-            "segment_names": [names.get(pk, f"#{pk}") for pk in tree["segments"]],
-        }
-    conditions = []
-    for item in tree["conditions"]:
-        if "conditions" in item:
-            conditions.append(describe(item, names))
-            continue
-        value = item.get("value", "")
-        if "segment" in item:
-            value = names.get(item["segment"], f"#{item['segment']}")
-        elif item["operator"] == "between":
-            value = " - ".join(value)
-        elif isinstance(value, list):
-            value = ", ".join(value)
-        conditions.append(
-            {
-                **item,
-                "operator_label": OPERATORS.get(item["operator"], item["operator"]),
-                "value_text": str(value),
-            }
-        )
-    return {"match": tree.get("match", "all"), "conditions": conditions}

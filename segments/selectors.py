@@ -8,8 +8,14 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils.translation import gettext as _
 
-from segments.importing import warning_from_stored, warning_message
+from segments.importing import (
+    warning_from_stored,
+    warning_message,
+    warning_outcome,
+    warning_problem,
+)
 from segments.models import (
     Profile,
     ProfileField,
@@ -48,6 +54,47 @@ def import_problems(profile_import: ProfileImport) -> dict[str, list[dict]]:
         for warning in profile_import.warnings[:SHOWN_IMPORT_PROBLEMS]
     ]
     return {"rejected": profile_import.rejected_rows[:SHOWN_IMPORT_PROBLEMS], "warnings": warnings}
+
+
+def import_problems_table(
+    profile_import: ProfileImport,
+) -> tuple[str, list[str], Iterator[list[object]]]:
+    """**Download the problem rows** of an import: every listed rejected row and warning, in
+    line order, as a CSV's name, header and rows in the reader's language. Bounded by what
+    an import lists (``MAX_LISTED_REJECTIONS`` and ``MAX_LISTED_WARNINGS`` rows)."""
+    rejected = _("Not imported: correct the row and import it again.")
+    labels = {name: str(Profile._meta.get_field(name).verbose_name) for name in BUILTIN_FIELDS}
+    problems: list[tuple[int, list[object]]] = []
+    for row in profile_import.rejected_rows:
+        customer_id = row.get("customer_id", "")
+        problems.append((row["line"], [row["line"], customer_id, "", row["reason"], rejected]))
+    for stored in profile_import.warnings:
+        warning = warning_from_stored(stored)
+        label = labels.get(warning.field, warning.field)
+        problems.append(
+            (
+                warning.line,
+                [
+                    warning.line,
+                    warning.customer_id,
+                    label[:1].upper() + label[1:],
+                    warning_problem(warning),
+                    warning_outcome(warning),
+                ],
+            )
+        )
+    problems.sort(key=lambda problem: problem[0])
+    header = [_("Line"), _("Customer id"), _("Field"), _("Problem"), _("What happens")]
+    return (
+        f"import-{profile_import.pk}-problem-rows.csv",
+        [str(name) for name in header],
+        (row for _line, row in problems),
+    )
+
+
+def profile_count() -> int:
+    """How many profiles there are (what a segment's estimate is a share of)."""
+    return Profile.objects.count()
 
 
 def field_names() -> list[str]:

@@ -4,12 +4,15 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from core.csv_stream import streaming_csv
 from core.permissions import permission_required
 from segments import charts, membership, selectors, services
+from segments.catalogue import field_label
 from segments.dependencies import segments_using
 from segments.forms import SegmentForm, parse_rules
 from segments.models import ProfileField, Segment
@@ -23,8 +26,8 @@ from segments.rules import (
     OPERATORS_WITHOUT_VALUE,
     RELATIVE_OPERATORS,
     SEGMENT_OPERATORS,
-    describe,
 )
+from segments.sentences import describe
 
 
 @permission_required(VIEW_SEGMENT)
@@ -66,7 +69,10 @@ def _builder_config(segment: Segment | None) -> dict:
     segments it may use, and its labels in the reader's language."""
     others = Segment.objects.exclude(pk=segment.pk) if segment else Segment.objects.all()
     return {
-        "fields": list(ProfileField.objects.values("name", "data_type", "profile_count")),
+        "fields": [
+            {**field, "label": field_label(field["name"])}
+            for field in ProfileField.objects.values("name", "data_type", "profile_count")
+        ],
         "types": {key: str(label) for key, label in ProfileField.DataType.choices},
         "operators": {key: str(label) for key, label in OPERATORS.items()},
         "operatorsByType": {**OPERATORS_BY_TYPE, "segment": SEGMENT_OPERATORS},
@@ -98,6 +104,9 @@ def _builder_config(segment: Segment | None) -> dict:
             "match": _("Match"),
             "listHint": _("One value per line (up to 10,000)"),
             "noSegments": _("There are no other segments to use yet."),
+            "and": pgettext("between two conditions", "and"),
+            "or": pgettext("between two conditions", "or"),
+            "unfinished": _("Give each condition a value to see how many profiles match."),
         },
     }
 
@@ -112,8 +121,21 @@ def segment_estimate(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:
         context["error"] = " ".join(error.messages)
     else:
-        context["estimate"] = membership.estimate_size(rules)
+        context["estimate"] = estimate = membership.estimate_size(rules)
+        context["profile_total"] = total = selectors.profile_count()
+        context["percent"] = share_in_percent(estimate, total)
     return render(request, "segments/edit.html#estimate", context)
+
+
+def share_in_percent(part: int, total: int) -> str:
+    """``part`` as a percentage of ``total`` for people: one decimal at most ("0.3", "12.5",
+    "100"), and "<0.1" for a share too small to show as one."""
+    if not part or not total:
+        return floatformat(0)
+    share = 100 * part / total
+    if share < 0.05:
+        return "<" + floatformat(0.1, 1)
+    return floatformat(share, -1)
 
 
 @permission_required(VIEW_SEGMENT)
@@ -123,7 +145,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     context = {
         "segment": segment,
         "preview": selectors.segment_preview(segment),
-        "rules": describe(segment.rules, selectors.segment_names()),
+        "rules": describe(segment.rules, selectors.segment_names(), selectors.field_types()),
         "exports": selectors.exports_including(segment),
         "used_by": segments_using(segment),
         "history": history,

@@ -37,17 +37,13 @@ def sample_heading(action: str) -> str:
 
 @register.filter
 def started_by(run: ExportRun) -> str:
-    """ "Schedule", or the name of the user who selected Run (or Retry failed records, said so:
-    a retry sends only what another run had refused)."""
+    """ "Schedule", or the name of the user who selected Run or Retry failed records (a retry
+    says so beside it: ``exports/_retry_of.html``)."""
     if run.trigger == ExportRun.Trigger.SCHEDULE:
         return _("Schedule")
     if run.triggered_by is None:
-        who = _("A removed user")
-    else:
-        who = run.triggered_by.get_full_name() or run.triggered_by.get_username()
-    if run.retry_of_id:
-        return _("%(who)s (retry of run %(run)s)") % {"who": who, "run": run.retry_of_id}
-    return who
+        return _("A removed user")
+    return run.triggered_by.get_full_name() or run.triggered_by.get_username()
 
 
 @register.filter

@@ -16,6 +16,15 @@
     tree = { match: "all", conditions: [newCondition()] };
   }
 
+  // Conditions whose value the user has typed in: until then an empty value is not an error,
+  // only a condition still to finish (no error before the user has typed anything).
+  const typedIn = new WeakSet();
+
+  function fieldLabel(name) {
+    const field = config.fields.find((f) => f.name === name);
+    return field && field.label ? field.label : name;
+  }
+
   function fieldType(name) {
     const field = config.fields.find((f) => f.name === name);
     return field ? field.data_type : "text";
@@ -67,7 +76,8 @@
       known.unshift({ name: condition.field, data_type: "text" });
     }
     known.forEach((f) => {
-      const option = el("option", { value: f.name, text: f.name + " (" + (config.types[f.data_type] || f.data_type) + ")" });
+      const option = el("option", { value: f.name, title: f.name,
+        text: (f.label || f.name) + " (" + (config.types[f.data_type] || f.data_type) + ")" });
       if (condition.segment === undefined && f.name === condition.field) option.selected = true;
       fields.appendChild(option);
     });
@@ -98,6 +108,7 @@
   }
 
   function resetValue(condition) {
+    typedIn.delete(condition);
     delete condition.value;
     delete condition.case_sensitive;
     if (config.withoutValue.includes(condition.operator) || condition.segment !== undefined) return;
@@ -116,7 +127,7 @@
   function valueControls(condition, id) {
     const op = condition.operator;
     if (condition.segment !== undefined || config.withoutValue.includes(op)) return [];
-    const set = (v) => { condition.value = v; changed(); };
+    const set = (v) => { condition.value = v; typedIn.add(condition); changed(); };
     if (op === "between") {
       const value = Array.isArray(condition.value) ? condition.value : ["", ""];
       const low = el("input", { type: inputType(condition), value: value[0] || "", step: "any",
@@ -163,7 +174,7 @@
       changed(true);
     }), path + "-operator"));
     valueControls(condition, path).forEach((c) => row.appendChild(c));
-    const name = condition.segment !== undefined ? labels.segment : condition.field;
+    const name = condition.segment !== undefined ? labels.segment : fieldLabel(condition.field);
     row.appendChild(el("button", { type: "button", class: "button small link", text: labels.remove,
       "aria-label": labels.remove + " " + name, id: path + "-remove",
       onclick: () => { parent.conditions.splice(index, 1); changed(true); } }));
@@ -174,7 +185,7 @@
     const box = el("div", { class: "rb-group", role: "group", "aria-label": labels.match });
     const head = el("div", { class: "rb-group-head" });
     head.appendChild(labelled(labels.match, select(Object.entries(config.matches), group.match,
-      (e) => { group.match = e.target.value; changed(); }), path + "-match"));
+      (e) => { group.match = e.target.value; changed(true); }), path + "-match"));
     if (parent) {
       head.appendChild(el("button", { type: "button", class: "button small link", text: labels.remove,
         id: path + "-remove", onclick: () => { parent.conditions.splice(index, 1); changed(true); } }));
@@ -183,6 +194,7 @@
     const list = el("div", { class: "rb-items" });
     group.conditions.forEach((item, i) => {
       const itemPath = path + "-" + i;
+      if (i > 0) list.appendChild(el("div", { class: "rb-connector", text: group.match === "any" ? labels.or : labels.and }));
       list.appendChild(item.conditions ? renderGroup(item, group, i, itemPath) : renderCondition(item, group, i, itemPath));
     });
     box.appendChild(list);
@@ -255,9 +267,29 @@
     timer = setTimeout(estimate, 300);
   }
 
+  function isBlank(condition) {
+    const value = condition.value;
+    const blank = (v) => v === undefined || v === null || String(v).trim() === "";
+    if (condition.operator === "between") return !Array.isArray(value) || value.some(blank);
+    if (Array.isArray(value)) return value.every(blank);
+    return blank(value);
+  }
+
+  function unfinished(group) {
+    if (!group.conditions) return false;
+    return group.conditions.some((item) => item.conditions ? unfinished(item)
+      : item.segment === undefined && !config.withoutValue.includes(item.operator)
+        && isBlank(item) && !typedIn.has(item));
+  }
+
   function estimate() {
     const target = document.getElementById("estimate");
-    if (!target || !window.htmx) return;
+    if (!target) return;
+    if (unfinished(tree)) {
+      target.replaceChildren(el("span", { class: "hint", text: labels.unfinished }));
+      return;
+    }
+    if (!window.htmx) return;
     htmx.ajax("POST", root.dataset.estimateUrl, {
       source: root, target: "#estimate", swap: "outerHTML", values: { rules: hidden.value },
     });

@@ -51,7 +51,9 @@ def test_a_contributor_builds_refreshes_and_previews_a_segment(page: Page, live_
     builder.get_by_label("Field").nth(1).select_option("orders")
     builder.get_by_label("Comparison").nth(1).select_option("greater_than")
     builder.get_by_label("Value").nth(1).fill("5")
-    expect(page.locator("#estimate")).to_have_text(re.compile(r"Estimated size: 1 profile\b"))
+    expect(page.locator("#estimate")).to_have_text(
+        re.compile(r"Estimated size: 1 of 3 profiles \(33\.3%\)")
+    )
 
     page.get_by_role("button", name="Save and refresh").click()
     expect(page.get_by_role("heading", name="Loyal Norwegians")).to_be_visible()
@@ -105,7 +107,7 @@ def test_a_contributor_builds_a_date_rule_and_a_difference_and_reads_the_chart(
     builder.get_by_label("Field").first.select_option("signed_up")
     builder.get_by_label("Comparison").first.select_option("in_last_days")
     builder.get_by_label("Number").first.fill("30")
-    expect(page.locator("#estimate")).to_have_text(re.compile(r"Estimated size: 3 profiles"))
+    expect(page.locator("#estimate")).to_have_text(re.compile(r"Estimated size: 3 of 4 profiles"))
     page.get_by_role("button", name="Save and refresh").click()
     expect(page.locator("#member-count")).to_have_text("3")
 
