@@ -50,6 +50,15 @@ ADMINISTRATOR_PAGES: list[PageSpec] = [
     ("system", lambda data: reverse("system:status"), None),
     ("schedule", lambda data: reverse("system:schedule"), None),
     ("webhooks", lambda data: reverse("webhooks:list"), "Add endpoint"),
+    ("add webhook", lambda data: reverse("webhooks:create"), None),
+    ("add export", lambda data: reverse("exports:create"), None),
+    ("members", lambda data: reverse("segments:members", args=[data["segment"].pk]), None),
+    ("import", lambda data: reverse("profiles:import"), None),
+    ("add connection", lambda data: reverse("connections:choose_type"), None),
+    ("add user", lambda data: reverse("users:add"), None),
+    ("user", lambda data: reverse("users:edit", args=[data["user"].pk]), None),
+    ("API tokens", lambda data: reverse("accounts:tokens"), None),
+    ("not found", lambda data: "/no-such-page/", None),
 ]
 CONTRIBUTOR_PAGES: list[PageSpec] = [
     ("segments", lambda data: reverse("segments:list"), "New segment"),
@@ -120,7 +129,13 @@ def shop(alice):
         finished_at=timezone.now(),
     )
     audit.record("segment.created", object_type="segment", object_id=segment.pk)
-    return {"segment": segment, "connection": connection, "export": export, "run": run}
+    return {
+        "segment": segment,
+        "connection": connection,
+        "export": export,
+        "run": run,
+        "user": alice,
+    }
 
 
 def sign_in(page: Page, base_url: str, user) -> None:
