@@ -57,7 +57,7 @@ def sort_header(context, key: str, label: str, css_class: str = "") -> SafeStrin
     params["sort"] = f"-{key}" if current == key else key
     state = {key: "ascending", f"-{key}": "descending"}.get(current)
     return format_html(
-        '<th scope="col"{}{}><a class="sort" href="?{}">{}<span class="sort-arrow" '
+        '<th scope="col"{}{}><a class="sort" href="?{}">{} <span class="sort-arrow" '
         'aria-hidden="true">{}</span></a></th>',
         format_html(' class="{}"', css_class) if css_class else "",
         format_html(' aria-sort="{}"', state) if state else "",

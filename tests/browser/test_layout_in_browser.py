@@ -277,3 +277,19 @@ def test_a_list_sorts_by_a_column_header_and_keeps_its_search(page: Page, live_s
     header = page.get_by_role("columnheader", name="Name")
     expect(header).to_have_attribute("aria-sort", "descending")
     expect(page.get_by_label("Search by name or description")).to_have_value("buyers")
+
+
+@pytest.mark.parametrize("language", ["fr", "ja", "nb", "zh-hans"])
+def test_the_widest_lists_fit_in_every_language(page: Page, live_server, alice, shop, language):
+    sign_in(page, live_server.url, alice)
+    page.context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+    )
+    too_wide = []
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        for name in ("exports:list", "audit:list", "users:list", "connections:list"):
+            page.goto(live_server.url + reverse(name))
+            if scrolls_sideways(page):
+                too_wide.append((viewport["width"], name))
+    assert too_wide == []
