@@ -22,6 +22,7 @@ from accounts.invitations import set_password_token
 from accounts.permissions import MANAGE_USERS
 from accounts.roles import role_of
 from audit.actions import AuditAction
+from core.listing import search_query
 from core.permissions import permission_required
 
 
@@ -31,8 +32,11 @@ def _user(user_id: int) -> User:
 
 @permission_required(MANAGE_USERS)
 def user_list(request: HttpRequest) -> HttpResponse:
-    users = [(user, role_of(user)) for user in selectors.user_list()]
-    return render(request, "accounts/users/list.html", {"users": users})
+    query = search_query(request.GET.get("q"))
+    sort = selectors.USER_SORTING.parse(request.GET.get("sort"))
+    users = [(user, role_of(user)) for user in selectors.user_search(query=query, sort=sort)]
+    context = {"users": users, "query": query, "sort": sort}
+    return render(request, "accounts/users/list.html", context)
 
 
 @permission_required(MANAGE_USERS)

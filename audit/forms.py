@@ -7,9 +7,15 @@ from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
 from audit.labels import ACTIONS, ACTORS, OBJECT_TYPES
+from core.listing import MAX_QUERY_LENGTH
 
 
 class AuditFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=MAX_QUERY_LENGTH,
+    )
     who = forms.ChoiceField(label=_("Who"), required=False)
     object_type = forms.ChoiceField(
         label=_("Object"),

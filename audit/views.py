@@ -13,6 +13,9 @@ from audit.permissions import VIEW_AUDIT_ENTRY
 from core.csv_stream import streaming_csv
 from core.permissions import permission_required
 
+#: A cursor is an id and a value of at most 255 characters (``audit_page``).
+MAX_CURSOR_LENGTH = 300
+
 
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, object]:
     form = AuditFilterForm(request.GET or None)
@@ -24,11 +27,9 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, object]:
 @permission_required(VIEW_AUDIT_ENTRY)
 def audit_list(request: HttpRequest) -> HttpResponse:
     form, entries = _filtered(request)
-    try:
-        before_id = int(request.GET["before"])
-    except (KeyError, ValueError):
-        before_id = None
-    page, next_before = selectors.audit_page(entries, before_id=before_id)
+    sort = selectors.AUDIT_SORTING.parse(request.GET.get("sort"))
+    cursor = request.GET.get("before", "")[:MAX_CURSOR_LENGTH]
+    page, next_before = selectors.audit_page(entries, cursor=cursor, sort=sort)
     query = request.GET.copy()
     query.pop("before", None)
     context = {
@@ -36,6 +37,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "entries": page,
         "next_before": next_before,
         "query": query.urlencode(),
+        "sort": sort,
     }
     return render(request, "audit/list.html", context)
 

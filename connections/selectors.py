@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from connections.models import Connection
 from connections.permissions import CHANGE_CONNECTION, USE_CONNECTION
+from connections.types import registry
+from core.listing import Sorting, search_words
 
 #: What a contributor may know about a connection: its name and type, never its settings.
 PUBLIC_FIELDS = ("id", "display_name", "kind")
 
 
+#: Admin > Connections' columns that sort.
+CONNECTION_SORTING = Sorting(
+    keys={
+        "name": ("display_name",),
+        "type": ("kind", "display_name"),
+        "who": ("who_can_use", "display_name"),
+        "created": ("created_at",),
+        "status": ("status", "display_name"),
+    },
+    default="name",
+)
+
+
 def connection_list() -> QuerySet[Connection]:
     return Connection.objects.defer("encrypted_credentials").order_by("display_name", "id")
+
+
+def connection_search(*, query: str = "", sort: str = "") -> QuerySet[Connection]:
+    """Admin > Connections: those whose name or type contains every word of ``query``."""
+    connections = connection_list()
+    for word in search_words(query):
+        kinds = [kind for kind, label in registry.choices() if word.lower() in str(label).lower()]
+        connections = connections.filter(Q(display_name__icontains=word) | Q(kind__in=kinds))
+    return CONNECTION_SORTING.apply(connections, sort)
 
 
 def connections_usable_by(user) -> QuerySet[Connection]:

@@ -24,6 +24,7 @@ from connections.models import Connection
 from connections.permissions import ADD_CONNECTION, CHANGE_CONNECTION, DELETE_CONNECTION
 from connections.types import registry
 from connections.types.base import Backend, BackendError
+from core.listing import search_query
 from core.permissions import permission_required
 
 PENDING = "pending:"
@@ -42,7 +43,11 @@ def _connection(connection_id: int) -> Connection:
 
 @permission_required(CHANGE_CONNECTION)
 def connection_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "connections/list.html", {"connections": selectors.connection_list()})
+    query = search_query(request.GET.get("q"))
+    sort = selectors.CONNECTION_SORTING.parse(request.GET.get("sort"))
+    connections = selectors.connection_search(query=query, sort=sort)
+    context = {"connections": connections, "query": query, "sort": sort}
+    return render(request, "connections/list.html", context)
 
 
 @permission_required(ADD_CONNECTION)

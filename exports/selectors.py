@@ -19,6 +19,7 @@ from config.translation import shown
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types import registry
+from core.listing import Sorting, search_words
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, RefreshSchedule
 from exports.permissions import CHANGE_EXPORT, NOT_YOUR_CONNECTION, RUN_EXPORT
 from exports.recipients import (
@@ -94,26 +95,44 @@ def exports_annotated() -> QuerySet[Export]:
     )
 
 
-def export_search(query: str) -> QuerySet[Export]:
-    """Exports whose name, connection name or connection type contains every word of ``query``."""
+#: Data > Exports' columns that sort.
+EXPORT_SORTING = Sorting(
+    keys={
+        "name": ("display_name",),
+        "type": ("connection__kind", "display_name"),
+        "connection": ("connection__display_name", "display_name"),
+        "status": ("last_status", "display_name"),
+        "last_run": ("last_run_at",),
+        "schedule": ("schedule_enabled", "display_name"),
+    },
+    default="name",
+    nullable=frozenset(
+        {"connection__kind", "connection__display_name", "last_status", "last_run_at"}
+    ),
+)
+
+
+def export_search(query: str, sort: str = "") -> QuerySet[Export]:
+    """Exports whose name, connection name or connection type contains every word of ``query``,
+    in the order ``sort`` (one of ``EXPORT_SORTING``'s keys) names."""
     exports = exports_annotated()
-    for term in query.split():
+    for term in search_words(query):
         kinds = [kind for kind, label in registry.choices() if term.lower() in str(label).lower()]
         exports = exports.filter(
             Q(display_name__icontains=term)
             | Q(connection__display_name__icontains=term)
             | Q(connection__kind__in=kinds)
         )
-    return exports
+    return EXPORT_SORTING.apply(exports, sort)
 
 
-def export_list(*, user, query: str = "") -> list[Export]:
+def export_list(*, user, query: str = "", sort: str = "") -> list[Export]:
     """The rows of Data > Exports. Each export carries ``last_status_label``, ``can_write``,
     ``can_run`` and ``permission_label`` for this user."""
     usable = usable_connection_ids(user)
     may_change = CHANGE_EXPORT.allows(user)
     may_run = RUN_EXPORT.allows(user)
-    rows: list[Any] = list(export_search(query))  # each row gains this page's attributes
+    rows: list[Any] = list(export_search(query, sort))  # each row gains this page's attributes
     for export in rows:
         export.last_status_label = status_label(export.last_status)
         export.can_write = may_change and export_writable_by(user, export, usable)

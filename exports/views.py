@@ -24,6 +24,7 @@ from connections.selectors import connections_usable_by
 from connections.types.base import BackendError
 from core.csv_stream import streaming_csv
 from core.htmx import HtmxHttpRequest
+from core.listing import search_query
 from core.permissions import permission_required
 from exports import limits, selectors, services
 from exports.forms import ExportForm
@@ -57,15 +58,11 @@ def _back(request: HttpRequest, export: Export) -> HttpResponse:
 
 @permission_required(VIEW_EXPORT)
 def export_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:200]
-    return render(
-        request,
-        "exports/list.html",
-        {
-            "exports": selectors.export_list(user=request.user, query=query),
-            "query": query,
-        },
-    )
+    query = search_query(request.GET.get("q"))
+    sort = selectors.EXPORT_SORTING.parse(request.GET.get("sort"))
+    exports = selectors.export_list(user=request.user, query=query, sort=sort)
+    context = {"exports": exports, "query": query, "sort": sort}
+    return render(request, "exports/list.html", context)
 
 
 @permission_required(ADD_EXPORT)

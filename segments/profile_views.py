@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
 from core.csv_stream import streaming_csv
+from core.listing import search_query
 from core.permissions import permission_required
 from segments import selectors, services
 from segments.forms import ProfileImportForm
@@ -18,13 +19,12 @@ PAGE_SIZE = 50
 
 @permission_required(VIEW_PROFILE)
 def profile_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    page = Paginator(selectors.profile_search(query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "segments/profiles.html",
-        {"page": page, "query": query, "fields": ProfileField.objects.all()},
-    )
+    query = search_query(request.GET.get("q"))
+    sort = selectors.PROFILE_SORTING.parse(request.GET.get("sort"))
+    profiles = selectors.profile_search(query, sort)
+    page = Paginator(profiles, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "query": query, "sort": sort, "fields": ProfileField.objects.all()}
+    return render(request, "segments/profiles.html", context)
 
 
 @permission_required(IMPORT_PROFILES)

@@ -10,6 +10,7 @@ from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 
+from core.listing import Sorting, search_words
 from segments.importing import (
     warning_from_stored,
     warning_message,
@@ -30,16 +31,50 @@ KEYSET_PAGE = 5_000
 SHOWN_IMPORT_PROBLEMS = 500
 
 
-def profile_search(query: str) -> QuerySet[Profile]:
-    profiles = Profile.objects.order_by("id")
-    for term in query.split():
+#: Data > Segments' columns that sort.
+SEGMENT_SORTING = Sorting(
+    keys={
+        "name": ("name",),
+        "members": ("member_count", "name"),
+        "refreshed": ("last_refreshed_at",),
+        "status": ("status", "name"),
+    },
+    default="name",
+    nullable=frozenset({"last_refreshed_at"}),
+)
+
+#: Data > Profiles' columns that sort (customer id and last change are indexed).
+PROFILE_SORTING = Sorting(
+    keys={
+        "customer_id": ("customer_id",),
+        "email": ("email",),
+        "first_name": ("first_name",),
+        "last_name": ("last_name",),
+        "updated": ("updated_at",),
+    },
+    default="customer_id",
+)
+
+
+def segment_search(*, query: str = "", sort: str = "") -> QuerySet[Segment]:
+    """Data > Segments: those whose name or description contains every word of ``query``."""
+    segments = Segment.objects.all()
+    for word in search_words(query):
+        segments = segments.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    return SEGMENT_SORTING.apply(segments, sort)
+
+
+def profile_search(query: str, sort: str = "") -> QuerySet[Profile]:
+    """Profiles with every word of ``query`` in their e-mail or name, or as their customer id."""
+    profiles = Profile.objects.all()
+    for term in search_words(query):
         profiles = profiles.filter(
             Q(email__icontains=term)
             | Q(first_name__icontains=term)
             | Q(last_name__icontains=term)
             | Q(customer_id=term)
         )
-    return profiles
+    return PROFILE_SORTING.apply(profiles, sort)
 
 
 def import_problems(profile_import: ProfileImport) -> dict[str, list[dict]]:

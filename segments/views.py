@@ -10,6 +10,7 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from core.csv_stream import streaming_csv
+from core.listing import search_query
 from core.permissions import permission_required
 from segments import charts, membership, selectors, services
 from segments.catalogue import field_label
@@ -32,11 +33,14 @@ from segments.sentences import describe
 
 @permission_required(VIEW_SEGMENT)
 def segment_list(request: HttpRequest) -> HttpResponse:
-    segments = list(Segment.objects.all())
+    query = search_query(request.GET.get("q"))
+    sort = selectors.SEGMENT_SORTING.parse(request.GET.get("sort"))
+    segments = list(selectors.segment_search(query=query, sort=sort))
     sparklines = charts.sparklines(selectors.recent_member_counts([s.pk for s in segments]))
     for segment in segments:
         segment.sparkline = sparklines.get(segment.pk, "")
-    context = {"segments": segments, "refreshing": selectors.segments_refreshing()}
+    refreshing = selectors.segments_refreshing()
+    context = {"segments": segments, "refreshing": refreshing, "query": query, "sort": sort}
     if request.htmx:
         return render(request, "segments/list.html#table", context)
     return render(request, "segments/list.html", context)

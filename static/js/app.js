@@ -3,6 +3,25 @@
 (function () {
   "use strict";
 
+  // The Menu button (phones): folds the sidebar away and back; Escape folds it and returns.
+  function setMenu(button, open) {
+    const menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) return;
+    button.setAttribute("aria-expanded", String(open));
+    menu.classList.toggle("open", open);
+  }
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest(".menu-toggle");
+    if (button) setMenu(button, button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const button = document.querySelector('.menu-toggle[aria-expanded="true"]');
+    if (!button) return;
+    setMenu(button, false);
+    button.focus();
+  });
+
   // <select data-autosubmit>: submit its form as soon as a choice is made (language picker).
   document.addEventListener("change", function (event) {
     const control = event.target;
@@ -47,6 +66,26 @@
       bar.style.width = Math.max(0, Math.min(100, Number(bar.dataset.widthPercent) || 0)) + "%";
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { sizeBars(document); });
-  document.addEventListener("htmx:load", function (event) { sizeBars(event.detail.elt); });
+
+  // A table's cells name their column (data-label) for the stacked rows of a phone's layout;
+  // list templates write it, and here every other table's cells get their header's text.
+  function labelCells(root) {
+    root.querySelectorAll("table.data").forEach(function (table) {
+      const headers = Array.from(table.querySelectorAll("thead th")).map(function (th) {
+        return th.querySelector(".visually-hidden") ? "" : th.textContent.replace(/[▲▼↕]/g, "").trim();
+      });
+      table.querySelectorAll("tbody tr").forEach(function (row) {
+        if (row.querySelector("[colspan]")) return;
+        Array.from(row.children).forEach(function (cell, index) {
+          if (!cell.hasAttribute("data-label") && headers[index]) cell.dataset.label = headers[index];
+        });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { sizeBars(document); labelCells(document); });
+  document.addEventListener("htmx:load", function (event) {
+    sizeBars(event.detail.elt);
+    labelCells(document);
+  });
 })();

@@ -65,7 +65,6 @@ def test_a_date_range_that_ends_before_it_starts_says_so(as_alice):
 
 def test_pages_follow_a_keyset_cursor(as_alice, settings, monkeypatch):
     monkeypatch.setattr("audit.selectors.PAGE_SIZE", 2)
-    monkeypatch.setattr("audit.selectors.audit_page.__defaults__", (2,))
     for number in range(5):
         audit.record("segment.created", object_type="segment", object_id=number)
     seen = []
