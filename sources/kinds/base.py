@@ -158,14 +158,56 @@ def cleaned_query(query: str) -> str:
     if not text:
         raise SourceError(_("The query is empty. Write a SELECT query or choose a table."))
     first_word = text.lstrip("(").split(None, 1)[0].lower()
-    if first_word not in READING_STATEMENTS:
+    if first_word in WRITING_STATEMENTS:
         raise WritingQueryRefused()
     return text
 
 
-#: How a query that only reads may start; anything else (INSERT, UPDATE, CREATE, CALL, ...)
-#: is refused before it reaches the database, which would refuse it too (read-only).
-READING_STATEMENTS = frozenset({"select", "with", "values", "table"})
+#: How a query that writes starts: refused before it reaches the database, which would refuse
+#: it too (the session is read-only). A typo is left to the database, which says where it is.
+WRITING_STATEMENTS = frozenset(
+    {
+        "insert",
+        "update",
+        "delete",
+        "merge",
+        "upsert",
+        "replace",
+        "create",
+        "drop",
+        "alter",
+        "truncate",
+        "rename",
+        "grant",
+        "revoke",
+        "call",
+        "do",
+        "exec",
+        "execute",
+        "copy",
+        "load",
+        "set",
+        "reset",
+        "lock",
+        "vacuum",
+        "analyze",
+        "cluster",
+        "reindex",
+        "refresh",
+        "comment",
+        "attach",
+        "detach",
+        "install",
+        "pragma",
+        "export",
+        "import",
+        "begin",
+        "commit",
+        "rollback",
+        "handler",
+        "prepare",
+    }
+)
 
 
 class SourceKind:
@@ -178,6 +220,8 @@ class SourceKind:
     #: Whether "what to read" can be a query (files are read whole, or through a query over
     #: the view ``source``).
     supports_tables: ClassVar[bool] = True
+    #: Dotted path of the kind's ``SettingsForm`` (its own package's ``forms.py``).
+    settings_form: ClassVar[str] = ""
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, Any] | None = None):
         self.settings = settings

@@ -24,3 +24,7 @@ def label(kind: str) -> str:
 
 def choices() -> list[tuple[str, str]]:
     return [(kind, str(kind_class(kind).label)) for kind in KINDS]
+
+
+def settings_form_class(kind: str):
+    return import_string(kind_class(kind).settings_form)

@@ -71,6 +71,7 @@ def _literal(text: str) -> str:
 class DuckDBFileSource(SourceKind):
     label = _("Parquet or CSV file")
     setting_names = ("path", "file_format")
+    settings_form = "sources.kinds.duckdb.forms.FileSettingsForm"
     supports_tables = False
 
     def _reader(self) -> str:

@@ -81,6 +81,7 @@ def _column(item: tuple) -> Column:
 class MySQLSource(SourceKind):
     label = _("MySQL / MariaDB")
     setting_names = ("host", "port", "database", "user", "ssl_mode", "ssl_ca")
+    settings_form = "sources.kinds.mysql.forms.MySQLSettingsForm"
     secret_names = ("password",)
 
     @contextmanager

@@ -52,6 +52,7 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 class PostgreSQLSource(SourceKind):
     label = _("PostgreSQL")
     setting_names = ("host", "port", "database", "user", "sslmode", "sslrootcert")
+    settings_form = "sources.kinds.postgresql.forms.PostgreSQLSettingsForm"
     secret_names = ("password",)
 
     # Connecting -------------------------------------------------------------------------------
