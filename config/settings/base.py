@@ -442,6 +442,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Sources (issue 25) brought fields named like the exports' and connections' ones: each
+    # choice set keeps a name of its own, and the ones the document had keep theirs.
+    "ENUM_NAME_OVERRIDES": {
+        "SyncModeEnum": "exports.models.Export.SyncMode",
+        "TriggerEnum": "exports.models.ExportRun.Trigger",
+        "KindEnum": "connections.types.registry.choices",
+        "StepStatusEnum": ["passed", "failed", "skipped"],
+        "SourceSyncModeEnum": "sources.models.Source.SyncMode",
+        "SourceKindEnum": "sources.kinds.registry.KIND_NAMES",
+        "SourceStatusEnum": "sources.models.Source.Status",
+        "SourceRunStatusEnum": "sources.models.SourceRun.Status",
+        "SourceRunTriggerEnum": "sources.models.SourceRun.Trigger",
+    },
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

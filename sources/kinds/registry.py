@@ -13,6 +13,9 @@ KINDS: dict[str, str] = {
     "file": "sources.kinds.duckdb.kind.DuckDBFileSource",
 }
 
+#: The kinds' names, for the API document's enum of them.
+KIND_NAMES = list(KINDS)
+
 
 def kind_class(kind: str) -> type[SourceKind]:
     return import_string(KINDS[kind])

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.tokens import token_create, token_revoke
 from exports.models import Erasure, Export, ExportRun
+from sources.models import Source
 from tests.api.conftest import client_for
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
@@ -75,6 +76,15 @@ ACCESS = {
     ("api:webhook-rotate-secret", "post"): ADMINISTRATOR,
     ("api:webhook-test", "post"): ADMINISTRATOR,
     ("api:webhook-deliveries", "get"): ADMINISTRATOR,
+    ("api:source-list", "get"): VIEWER,
+    ("api:source-list", "post"): ADMINISTRATOR,
+    ("api:source-detail", "get"): VIEWER,
+    ("api:source-detail", "put"): ADMINISTRATOR,
+    ("api:source-detail", "patch"): ADMINISTRATOR,
+    ("api:source-detail", "delete"): ADMINISTRATOR,
+    ("api:source-test", "post"): ADMINISTRATOR,
+    ("api:source-run", "post"): ADMINISTRATOR,
+    ("api:source-runs", "get"): ADMINISTRATOR,
 }
 
 
@@ -132,6 +142,12 @@ def objects():
         "run": run.pk,
         "profile": profile.customer_id,
         "erasure": Erasure.objects.create(erased_by="email", address_hash="a" * 64).pk,
+        "source": Source.objects.create(
+            name="Matrix",
+            kind="file",
+            connection_settings={"path": "/nonexistent/people.parquet"},
+            mapping={"customer_id": "id"},
+        ).pk,
     }
 
 
@@ -159,6 +175,18 @@ BODIES = {
     ("api:webhook-detail", "put"): {
         "url": "https://hooks.example.com/in",
         "events": ["export_run.finished"],
+    },
+    ("api:source-list", "post"): {
+        "name": "Matrix file",
+        "kind": "file",
+        "connection_settings": {"path": "/nonexistent/other.parquet"},
+        "mapping": {"customer_id": "id"},
+    },
+    ("api:source-detail", "put"): {
+        "name": "Matrix",
+        "kind": "file",
+        "connection_settings": {"path": "/nonexistent/people.parquet"},
+        "mapping": {"customer_id": "id"},
     },
 }
 

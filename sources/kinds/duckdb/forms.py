@@ -24,8 +24,9 @@ class FileSettingsForm(SettingsForm):
             ("csv", _("CSV")),
         ],
         initial="auto",
+        required=False,
     )
 
     def clean_file_format(self) -> str:
-        value = self.cleaned_data["file_format"]
+        value = self.cleaned_data.get("file_format") or "auto"
         return value if value in FILE_FORMATS else "auto"
