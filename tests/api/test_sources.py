@@ -8,14 +8,7 @@ import pytest
 from audit.models import AuditEntry
 from segments.models import Profile
 from sources.models import Source, SourceRun
-from tests.sources.conftest import (  # noqa: F401 (the places are fixtures)
-    mysql_place,
-    mysql_source_database,
-    parquet_place,
-    people,
-    postgresql_place,
-    postgresql_source_database,
-)
+from tests.sources.places import people
 
 pytestmark = pytest.mark.django_db
 SOURCES = "/api/v1/sources"

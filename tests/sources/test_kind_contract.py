@@ -20,7 +20,7 @@ from sources.kinds.base import (
     StepStatus,
     WritingQueryRefused,
 )
-from tests.sources.conftest import START, people
+from tests.sources.places import START, people
 
 
 class SourceKindContract:

@@ -13,7 +13,7 @@ from sources.kinds.base import Read, SourceError, StepStatus
 from sources.kinds.duckdb.kind import DuckDBFileSource
 from sources.kinds.mysql.kind import MySQLSource
 from sources.kinds.postgresql.kind import PostgreSQLSource
-from tests.sources.conftest import people
+from tests.sources.places import people
 
 
 @pytest.fixture

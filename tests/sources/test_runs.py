@@ -15,7 +15,7 @@ from sources import services
 from sources.kinds import registry
 from sources.kinds.base import SourceError
 from sources.models import FieldOrigin, Source, SourceRun
-from tests.sources.conftest import START, people
+from tests.sources.places import START, people
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from audit.models import AuditEntry
 from segments.models import Profile
 from sources import services
 from sources.models import Source, SourceRun
-from tests.sources.conftest import people
+from tests.sources.places import people
 from tests.sources.test_runs import MAPPING, make_source
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,7 @@
-"""The places the source tests read from: a second PostgreSQL database, a MariaDB database and
-Parquet / CSV files, each made for the session and named after the test database, so that
-parallel runs of the suite (other work trees, xdist workers) never share one.
+"""The places the source tests read from (a plugin of tests/conftest.py): a second PostgreSQL
+database, a MariaDB database and Parquet / CSV files, each made for the session and named after
+the test database, so that parallel runs of the suite (other work trees, xdist workers) never
+share one.
 
 MariaDB is required: when it cannot be reached the tests fail and say how to start it
 (``make services``); they are never skipped."""
