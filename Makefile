@@ -49,6 +49,7 @@ demo: install compilemessages
 	@$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
 	@$(DEMO_ENV) $(BIN)/python manage.py createcachetable
 	@$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@$(DEMO_ENV) $(BIN)/python manage.py seed_demo_source
 	@$(DEMO_ENV) $(BIN)/python manage.py set_refresh_schedule --times 06:00 18:00 --if-never-set
 	@$(BIN)/python scripts/demo_banner.py $(DEMO_PORT)
 	@$(DEMO_ENV) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho -f Procfile.demo start

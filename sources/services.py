@@ -389,7 +389,7 @@ def _read_into_profiles(run: SourceRun) -> None:
             report = import_records(
                 records, mapping.attribute_types, fields=mapping.fields, recount_fields=False
             )
-            _remember_keys(run, [record.customer_id for record in records])
+            _remember_keys(run, [record.customer_id for record in records if record.customer_id])
             run.rows_read += len(rows)
             run.created_count += report.created
             run.updated_count += report.updated
@@ -433,6 +433,9 @@ def _without_repeats(
     )
     kept, rejected, first_lines = [], [], {}
     for record in records:
+        if not record.customer_id:  # the import rejects it, with its own reason
+            kept.append(record)
+            continue
         if record.customer_id in earlier or record.customer_id in first_lines:
             reason = _("This customer id was already read in this run (line %(line)s).") % {
                 "line": first_lines.get(record.customer_id, "?")
