@@ -383,13 +383,12 @@ def _read_into_profiles(run: SourceRun) -> None:
                 rejected.append({"line": line, "key": key, "reason": stored(reason)})
             else:
                 records.append(record)
-        records, repeated = _without_repeats(run, records)
-        rejected += repeated
         with transaction.atomic():
+            records, repeated = _without_repeats(run, records)
+            rejected += repeated
             report = import_records(
                 records, mapping.attribute_types, fields=mapping.fields, recount_fields=False
             )
-            _remember_keys(run, [record.customer_id for record in records if record.customer_id])
             run.rows_read += len(rows)
             run.created_count += report.created
             run.updated_count += report.updated
@@ -424,39 +423,59 @@ def _read_into_profiles(run: SourceRun) -> None:
 def _without_repeats(
     run: SourceRun, records: list[ProfileRecord]
 ) -> tuple[list[ProfileRecord], list[dict]]:
-    """The records whose customer id this run has not read before; the later rows of a
-    repeated id are rejected and listed (which of two rows is right cannot be known)."""
-    earlier = set(
-        SourceKey.objects.filter(
-            source=run.source, run=run, customer_id__in=[r.customer_id for r in records]
-        ).values_list("customer_id", flat=True)
-    )
-    kept, rejected, first_lines = [], [], {}
+    """The records whose customer id this run has not read before, each id now remembered as
+    read by this run (in the batch's transaction); the later rows of a repeated id are rejected
+    and listed (which of two rows is right cannot be known)."""
+    first_lines: dict[str, int] = {}
     for record in records:
-        if not record.customer_id:  # the import rejects it, with its own reason
+        if record.customer_id:  # one without is rejected by the import, with its own reason
+            first_lines.setdefault(record.customer_id, record.line)
+    fresh = _remember_keys(run, list(first_lines))
+    kept, rejected = [], []
+    for record in records:
+        if not record.customer_id or (
+            record.customer_id in fresh and first_lines[record.customer_id] == record.line
+        ):
             kept.append(record)
             continue
-        if record.customer_id in earlier or record.customer_id in first_lines:
-            reason = _("This customer id was already read in this run (line %(line)s).") % {
-                "line": first_lines.get(record.customer_id, "?")
-            }
-            rejected.append(
-                {"line": record.line, "key": record.customer_id, "reason": stored(reason)}
-            )
-            continue
-        first_lines[record.customer_id] = record.line
-        kept.append(record)
+        first_line = first_lines[record.customer_id]
+        reason = (
+            _("This customer id was already read in this run (line %(line)s).")
+            % {"line": first_line}
+            if first_line != record.line
+            else _("This customer id was already read earlier in this run.")
+        )
+        rejected.append({"line": record.line, "key": record.customer_id, "reason": stored(reason)})
     return kept, rejected
 
 
-def _remember_keys(run: SourceRun, customer_ids: list[str]) -> None:
-    SourceKey.objects.bulk_create(
-        [SourceKey(source=run.source, customer_id=cid, run=run) for cid in customer_ids],
-        update_conflicts=True,
-        unique_fields=["source", "customer_id"],
-        update_fields=["run"],
-        batch_size=5_000,
-    )
+def _remember_keys(run: SourceRun, customer_ids: list[str]) -> set[str]:
+    """Record that this run read these customer ids; the ones it had not read before."""
+    if connection.vendor != "postgresql":  # the demo's SQLite: small files
+        earlier = set(
+            SourceKey.objects.filter(
+                source=run.source, run=run, customer_id__in=customer_ids
+            ).values_list("customer_id", flat=True)
+        )
+        SourceKey.objects.bulk_create(
+            [SourceKey(source_id=run.source_id, customer_id=cid, run=run) for cid in customer_ids],
+            update_conflicts=True,
+            unique_fields=["source", "customer_id"],
+            update_fields=["run"],
+            batch_size=500,
+        )
+        return set(customer_ids) - earlier
+    table = SourceKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (source_id, customer_id, run_id)"
+            " SELECT %s, customer_id, %s FROM unnest(%s::text[]) AS customer_id"
+            " ON CONFLICT (source_id, customer_id) DO UPDATE SET run_id = EXCLUDED.run_id"
+            f" WHERE {table}.run_id IS DISTINCT FROM EXCLUDED.run_id"
+            " RETURNING customer_id",
+            [run.source_id, run.pk, customer_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _record_field_origins(run: SourceRun, mapping: _Mapping) -> None:
