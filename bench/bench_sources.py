@@ -87,10 +87,13 @@ def main() -> None:
         """The rows (customer, email, first, last, attributes JSON) copied into the profiles by
         hand: no checks, no comparison, one COPY."""
         started = time.monotonic()
-        with connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {profiles} (customer_id, email, first_name, last_name, attributes)"
-            " FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                f"COPY {profiles} (customer_id, email, first_name, last_name, attributes)"
+                " FROM STDIN"
+            ) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         elapsed = time.monotonic() - started
@@ -107,13 +110,16 @@ def main() -> None:
 
     # PostgreSQL: the floor, the full sync, then 1% changed and an incremental run.
     def postgresql_rows():
-        with psycopg.connect(f"{server}/{SOURCE_DATABASE}") as source_db, source_db.cursor() as cur:
-            with cur.copy(
+        with (
+            psycopg.connect(f"{server}/{SOURCE_DATABASE}") as source_db,
+            source_db.cursor() as cur,
+            cur.copy(
                 "COPY (SELECT customer, email, first_name, last_name, json_build_object("
                 "'score', score, 'active', CASE WHEN active THEN 'true' ELSE 'false' END,"
                 " 'born', born) FROM people) TO STDOUT"
-            ) as copy:
-                yield from copy.rows()
+            ) as copy,
+        ):
+            yield from copy.rows()
 
     source_pg_floor_s = floor(postgresql_rows())
     log(f"PostgreSQL floor: {source_pg_floor_s:.1f}s")

@@ -272,6 +272,11 @@ def as_field_value(value: Any, field_type: str) -> str | int | float | None:
     as UTC), yes/no as ``"true"``/``"false"``, everything else as text. None stays None."""
     if value is None:
         return None
+    kind = type(value)  # hot path: exact types first, every cell of every row passes here
+    if field_type == TEXT and kind is str and "\x00" not in value:
+        return value
+    if field_type == NUMBER and (kind is int or (kind is float and math.isfinite(value))):
+        return value
     if field_type == NUMBER:
         return _number(value)
     if field_type == BOOLEAN:
@@ -298,6 +303,8 @@ def as_field_value(value: Any, field_type: str) -> str | int | float | None:
 def as_text(value: Any) -> str | None:
     if value is None:
         return None
+    if type(value) is str and "\x00" not in value:  # hot path
+        return value
     if isinstance(value, str):
         text = value
     elif isinstance(value, bool):

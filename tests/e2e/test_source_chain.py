@@ -10,7 +10,7 @@ from exports.tasks import scheduled_refresh
 from segments.models import Profile, Segment
 from sources.models import SourceRun
 from tests.e2e.conftest import wait_until
-from tests.e2e.test_export_runs import autopilot_connection, autopilot_list_id  # noqa: F401
+from tests.e2e.test_export_runs import _connection, autopilot_list_id
 from tests.factories import SegmentFactory
 from tests.sources.places import people
 from tests.sources.test_runs import make_source
@@ -18,12 +18,17 @@ from tests.sources.test_runs import make_source
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture
+def autopilot_connection(alice):
+    return _connection("autopilot", {"api_key": "demo-autopilot-key"}, alice)
+
+
 def test_the_scheduled_refresh_reads_the_source_then_refreshes_then_exports(
     worker,
     autopilot_fake,
     autopilot_connection,
     postgresql_place,
-    alice,  # noqa: F811
+    alice,
 ):
     postgresql_place.write(people(50))
     source = make_source(postgresql_place, sync_mode="incremental", cursor_column="updated_at")
