@@ -177,8 +177,7 @@ def run_request(*, source: Source, trigger: str = SourceRun.Trigger.MANUAL, user
 
     with transaction.atomic():
         Source.objects.select_for_update().filter(pk=source.pk).first()
-        if SourceRun.objects.filter(source=source, status__in=SourceRun.ACTIVE).exists():
-            raise SourceAlreadyRunning()
+        _refuse_while_running(source)
         run = SourceRun.objects.create(
             source=source, trigger=trigger, sync_mode=source.sync_mode, created_by=user
         )
@@ -212,10 +211,34 @@ def run_request_now(*, source: Source, trigger: str = SourceRun.Trigger.SCHEDULE
     """Create a run and execute it here (the refresh chain waits for its sources)."""
     with transaction.atomic():
         Source.objects.select_for_update().filter(pk=source.pk).first()
-        if SourceRun.objects.filter(source=source, status__in=SourceRun.ACTIVE).exists():
-            raise SourceAlreadyRunning()
+        _refuse_while_running(source)
         run = SourceRun.objects.create(source=source, trigger=trigger, sync_mode=source.sync_mode)
     return run_execute(run_id=run.pk)
+
+
+def _refuse_while_running(source: Source) -> None:
+    """Raise ``SourceAlreadyRunning`` while a run of the source is queued or running. A run
+    marked running that no process holds (its worker was killed) is closed as interrupted: the
+    new run goes on from the last committed cursor."""
+    for active in SourceRun.objects.filter(source=source, status__in=SourceRun.ACTIVE):
+        if active.status == SourceRun.Status.RUNNING and _nobody_runs(active.pk):
+            _finish(
+                active,
+                SourceRun.Status.FAILED,
+                _(
+                    "The run was interrupted (its worker stopped). The next run goes on from "
+                    "the last committed cursor."
+                ),
+            )
+            continue
+        raise SourceAlreadyRunning()
+
+
+def _nobody_runs(run_id: int) -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with _run_lock(run_id) as acquired:
+        return acquired
 
 
 @contextmanager

@@ -319,3 +319,19 @@ def test_each_mapped_field_records_the_source_that_set_it_last(postgresql_place,
         "born": "CRM",
         "changed": "CRM",
     }
+
+
+def test_a_run_whose_worker_was_killed_is_closed_and_the_next_one_goes_on_from_its_cursor(
+    postgresql_place, settings
+):
+    settings.SOURCE_CURSOR_OVERLAP_SECONDS = 0
+    postgresql_place.write(people(30))
+    source = make_source(postgresql_place, sync_mode="incremental", cursor_column="updated_at")
+    source.cursor_value = {"kind": "naive_datetime", "value": "2026-01-01T08:20:00"}
+    source.save()
+    killed = SourceRun.objects.create(source=source, sync_mode="incremental", status="running")
+
+    nxt = services.run_request_now(source=source, trigger="manual")
+    killed.refresh_from_db()
+    assert killed.status == "failed" and "interrupted" in shown(killed.error)
+    assert (nxt.status, nxt.rows_read) == ("succeeded", 11)  # rows 20 to 30
