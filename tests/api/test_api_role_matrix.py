@@ -105,7 +105,8 @@ def api_endpoints() -> set[tuple[str, str]]:
         view = pattern.callback
         actions = getattr(view, "actions", None)  # a viewset: {method: action}
         if actions:
-            methods = set(actions)
+            # DRF adds "head" to a viewset's actions on its first GET: not an endpoint of its own.
+            methods = set(actions) - {"head"}
         else:
             methods = {
                 method
