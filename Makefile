@@ -49,6 +49,7 @@ demo: install compilemessages
 	@$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v 0
 	@$(DEMO_ENV) $(BIN)/python manage.py createcachetable
 	@$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@$(DEMO_ENV) $(BIN)/python manage.py seed_demo_source
 	@$(DEMO_ENV) $(BIN)/python manage.py set_refresh_schedule --times 06:00 18:00 --if-never-set
 	@$(BIN)/python scripts/demo_banner.py $(DEMO_PORT)
 	@$(DEMO_ENV) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho -f Procfile.demo start
@@ -68,6 +69,12 @@ services:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 	@for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+	@# MariaDB: the sources' tests read from it (tests/sources/conftest.py).
+	@test -x /usr/sbin/mariadbd || (apt-get install -y mariadb-server >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y mariadb-server >/dev/null))
+	@mariadb-admin ping -h 127.0.0.1 -P 3306 -u root --connect-timeout=2 >/dev/null 2>&1 || mariadb-admin ping --connect-timeout=2 >/dev/null 2>&1 || service mariadb start >/dev/null
+	@for i in $$(seq 1 30); do mariadb-admin ping --connect-timeout=2 >/dev/null 2>&1 && break; sleep 1; done
+	@# The tests sign in as root over TCP without a password: let root in from 127.0.0.1.
+	@mariadb -u root -h 127.0.0.1 -e "SELECT 1" >/dev/null 2>&1 || mariadb -u root -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"
 
 chromium:
 	@test -x /usr/bin/chromium || (apt-get install -y chromium >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y chromium >/dev/null))

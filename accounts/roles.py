@@ -34,6 +34,7 @@ _VIEWER = [
     "segments.view_segment",
     "exports.view_export",
     "exports.view_status",
+    "sources.view_source",
     # Every role may hold personal API tokens; a token can do what its user can.
     "accounts.add_apitoken",
 ]
@@ -56,6 +57,10 @@ _ADMINISTRATOR = [
     "connections.change_connection",
     "connections.delete_connection",
     "connections.view_connection",
+    "sources.add_source",
+    "sources.change_source",
+    "sources.delete_source",
+    "sources.run_source",
     "exports.change_schedule",
     "exports.manage_exclusion",
     "accounts.manage_users",

@@ -37,6 +37,7 @@ STATE_FIELDS: dict[str, set[str]] = {
         "status",
     },
     "connections.connection": {"last_checked_at"},
+    "sources.source": {"cursor_value", "status", "last_error", "last_run_at", "field_types"},
 }
 
 _SNAPSHOT = object()

@@ -29,6 +29,12 @@ class AuditAction(models.TextChoices):
     EXPORT_DELETED = "export.deleted", _("Export removed")
     RUN_STARTED = "run.started", _("Run started")
     RUN_CANCELLED = "run.cancelled", _("Run cancelled")
+    SOURCE_CREATED = "source.created", _("Source added")
+    SOURCE_UPDATED = "source.updated", _("Source changed")
+    SOURCE_DELETED = "source.deleted", _("Source removed")
+    SOURCE_RUN_STARTED = "source.run_started", _("Source run started")
+    SOURCE_REMOVAL_APPROVED = "source.removal_approved", _("Removal of missing profiles approved")
+    SOURCE_REMOVAL_DECLINED = "source.removal_declined", _("Removal of missing profiles declined")
     SEGMENT_CREATED = "segment.created", _("Segment added")
     SEGMENT_UPDATED = "segment.updated", _("Segment changed")
     SEGMENT_DELETED = "segment.deleted", _("Segment removed")
@@ -61,6 +67,7 @@ SAVES = frozenset(
         AuditAction.CONNECTION_UPDATED,
         AuditAction.EXPORT_UPDATED,
         AuditAction.SEGMENT_UPDATED,
+        AuditAction.SOURCE_UPDATED,
         AuditAction.SCHEDULE_UPDATED,
         AuditAction.USER_UPDATED,
         AuditAction.WEBHOOK_UPDATED,

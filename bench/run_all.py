@@ -1,4 +1,4 @@
-"""`make bench`: the data, export and API benchmarks; one JSON object, last line."""
+"""`make bench`: the data, export, API and sources benchmarks; one JSON object, last line."""
 
 from __future__ import annotations
 
@@ -21,4 +21,5 @@ if __name__ == "__main__":
     figures = last_json("bench_data.py")
     figures.update(last_json("bench_exports.py"))
     figures.update(last_json("bench_api.py"))
+    figures.update(last_json("bench_sources.py"))
     print(json.dumps(figures))

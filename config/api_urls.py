@@ -17,6 +17,7 @@ from exports import apis as export_apis
 from exports import erasure_apis, exclusion_apis
 from segments import apis as segment_apis
 from segments import profile_apis
+from sources import apis as source_apis
 from webhooks import apis as webhook_apis
 
 app_name = "api"
@@ -39,6 +40,7 @@ router.register("runs", export_apis.RunViewSet, basename="run")
 router.register("profiles", profile_apis.ProfileViewSet, basename="profile")
 router.register("webhooks", webhook_apis.EndpointViewSet, basename="webhook")
 router.register("exclusions", exclusion_apis.ExclusionViewSet, basename="exclusion")
+router.register("sources", source_apis.SourceViewSet, basename="source")
 
 #: Before the profiles' routes, whose customer ids could otherwise read "erase".
 erasure_routes = [

@@ -16,6 +16,7 @@ urlpatterns = [
     path("profiles/", include("segments.profile_urls")),
     path("connections/", include("connections.urls")),
     path("exports/", include("exports.urls")),
+    path("sources/", include("sources.urls")),
     path("system/", include("exports.system_urls")),
     path("exclusions/", include("exports.exclusion_urls")),
     path("webhooks/", include("webhooks.urls")),

@@ -18,6 +18,7 @@ from exports.messages import segment_not_ready
 from exports.models import Export, RefreshSchedule
 from segments.models import Segment
 from segments.services import segments_refresh_in_order
+from sources.services import sources_run_scheduled
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +80,13 @@ def apply_to_beat(schedule: RefreshSchedule) -> None:
 
 
 def run_refresh_chain() -> dict[str, int]:
-    """Refresh every segment, then run every export on the schedule.
+    """Read every source on the schedule, then refresh every segment, then run every export on
+    the schedule.
 
+    A source that fails is recorded on its run; the segments refresh on what the others wrote.
     An export whose segment failed to refresh is recorded as skipped, with the reason.
     """
+    sources = sources_run_scheduled()
     refreshed = failed_segments = 0
     for segment in segments_refresh_in_order():
         if segment.status == Segment.Status.FAILED:
@@ -111,6 +115,7 @@ def run_refresh_chain() -> dict[str, int]:
         except services.ExportAlreadyRunning:
             logger.info("Scheduled run of export %s skipped: it is already running", export.pk)
     return {
+        **sources,
         "segments_refreshed": refreshed,
         "segments_failed": failed_segments,
         "exports_queued": queued,

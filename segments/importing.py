@@ -381,9 +381,14 @@ def _import_table(
 
 
 def import_records(
-    records: Iterable[ProfileRecord], attribute_types: dict[str, str]
+    records: Iterable[ProfileRecord],
+    attribute_types: dict[str, str],
+    *,
+    fields: Iterable[str] = FIXED_COLUMNS,
+    recount_fields: bool = True,
 ) -> ImportReport:
-    """Import already-parsed records (the demo seeder uses this); every fixed field is set.
+    """Import already-parsed records (the demo seeder and the sources use this); the fixed
+    ``fields`` are set (a fixed field not named keeps the profile's value).
 
     The records are checked as CSV rows are: no or an over-long customer id or e-mail rejects
     the record, an over-long name is shortened with a warning naming ``record.line``.
@@ -391,14 +396,15 @@ def import_records(
     catalogue over ``PROFILE_FIELDS_MAX``.
     """
     report = ImportReport()
+    fixed = {"customer_id", *fields}
     kept = (
         checked
         for record in _count_read(records, report)
-        if (checked := _checked(record, report)) is not None
+        if (checked := _checked(record, report, email_given="email" in fixed)) is not None
     )
     with fields_admitted(attribute_types):
-        _store(kept, set(FIXED_COLUMNS), list(attribute_types), report)
-        refresh_field_catalogue(attribute_types)
+        _store(kept, fixed, list(attribute_types), report)
+        refresh_field_catalogue(attribute_types, recount=recount_fields)
     return report
 
 

@@ -13,6 +13,8 @@ from fakes.testing import running_fake
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct-horse-battery"
+#: The places the sources' tests read from (a second PostgreSQL database, MariaDB, files).
+pytest_plugins = ["tests.sources.places"]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ def dangling_descriptions(html: str) -> list[str]:
         (reverse("connections:setup", args=["autopilot"]), {"display_name": ""}),
         (reverse("exports:create"), {"display_name": ""}),
         (reverse("webhooks:create"), {"url": "not a url"}),
+        (reverse("sources:add", args=["postgresql"]), {"name": "", "port": "x"}),
         (reverse("system:schedule"), {"enabled": "on", "times": "", "time_zone": "Nowhere/Else"}),
     ],
 )

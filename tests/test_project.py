@@ -120,6 +120,7 @@ LAYERS: dict[str, int] = {
     "segments": 4,
     "connections": 4,
     "exports": 5,
+    "sources": 5,
     "webhooks": 6,
     "ops": 6,
     "config.urls": 7,

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "segments",
     "connections",
     "exports",
+    "sources",
     "webhooks",
     "audit",
     "rest_framework",
@@ -320,6 +321,16 @@ PROFILE_IMPORT_CHUNK_ROWS = env.int("PROFILE_IMPORT_CHUNK_ROWS", default=50_000)
 # API call that would add more is refused before it stores anything (segments/catalogue.py).
 PROFILE_FIELDS_MAX = env.int("PROFILE_FIELDS_MAX", default=500)
 SEGMENT_PREVIEW_SIZE = 100
+# Sources (sources/): a server that does not answer is given up on after the connect timeout;
+# a query that runs longer than the statement timeout is stopped by the server. Rows are read
+# and stored a batch at a time, each batch committed with the run's cursor; an incremental run
+# reads again from its cursor less the overlap (rows committed late with an earlier time).
+SOURCE_CONNECT_TIMEOUT_SECONDS = env.int("SOURCE_CONNECT_TIMEOUT_SECONDS", default=10)
+SOURCE_STATEMENT_TIMEOUT_SECONDS = env.float("SOURCE_STATEMENT_TIMEOUT_SECONDS", default=1800.0)
+SOURCE_BATCH_ROWS = env.int("SOURCE_BATCH_ROWS", default=20_000)
+SOURCE_CURSOR_OVERLAP_SECONDS = env.float("SOURCE_CURSOR_OVERLAP_SECONDS", default=300.0)
+# Removing more profiles than this (full sync, "remove missing profiles") waits for approval.
+SOURCE_REMOVAL_APPROVAL_THRESHOLD = env.int("SOURCE_REMOVAL_APPROVAL_THRESHOLD", default=100)
 
 # Export engine. Rates and concurrency are settings so that benchmarks can raise them together
 # with the fakes' limits.
@@ -427,14 +438,25 @@ SPECTACULAR_SETTINGS = {
         )
     ],
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {
-        "ExclusionKindEnum": "exports.models.Exclusion.Kind",
-        "PastedExclusionKindEnum": ["address", "domain"],
-    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets named alike in several apps (sources, exclusions, exports, connections) each
+    # keep a name of their own, and the ones the document had keep theirs.
+    "ENUM_NAME_OVERRIDES": {
+        "SyncModeEnum": "exports.models.Export.SyncMode",
+        "TriggerEnum": "exports.models.ExportRun.Trigger",
+        "KindEnum": "connections.types.registry.choices",
+        "StepStatusEnum": ["passed", "failed", "skipped"],
+        "SourceSyncModeEnum": "sources.models.Source.SyncMode",
+        "SourceKindEnum": "sources.kinds.registry.KIND_NAMES",
+        "SourceStatusEnum": "sources.models.Source.Status",
+        "SourceRunStatusEnum": "sources.models.SourceRun.Status",
+        "SourceRunTriggerEnum": "sources.models.SourceRun.Trigger",
+        "ExclusionKindEnum": "exports.models.Exclusion.Kind",
+        "PastedExclusionKindEnum": ["address", "domain"],
+    },
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

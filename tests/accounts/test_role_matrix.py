@@ -64,6 +64,15 @@ ACCESS = {
     "connections:edit": ("get", ADMINISTRATOR),
     "connections:test": ("post", ADMINISTRATOR),
     "connections:delete": ("get", ADMINISTRATOR),
+    "sources:list": ("get", VIEWER),
+    "sources:add": ("get", ADMINISTRATOR),
+    "sources:detail": ("get", ADMINISTRATOR),
+    "sources:edit": ("get", ADMINISTRATOR),
+    "sources:test": ("post", ADMINISTRATOR),
+    "sources:run_now": ("post", ADMINISTRATOR),
+    "sources:delete": ("get", ADMINISTRATOR),
+    "sources:run": ("get", ADMINISTRATOR),
+    "sources:approve": ("post", ADMINISTRATOR),
     "exports:list": ("get", VIEWER),
     "exports:detail": ("get", VIEWER),
     "exports:run_detail": ("get", VIEWER),
@@ -129,6 +138,7 @@ def urls(settings, request):
     from exports.models import Exclusion, Export, ExportRun
     from ops import heartbeat
     from segments.models import ProfileImport
+    from sources.models import Source, SourceRun
     from webhooks.models import Endpoint
 
     # "Test connection" makes a real request: let it fail fast on a closed local port.
@@ -150,6 +160,13 @@ def urls(settings, request):
     run = ExportRun.objects.create(export=export, trigger="schedule", status="succeeded")
     endpoint = Endpoint.objects.create(url="https://hooks.example.com/in", events=[])
     exclusion = Exclusion.objects.create(kind="domain", value="example.net")
+    source = Source.objects.create(
+        name="Matrix",
+        kind="file",
+        connection_settings={"path": "/nonexistent/people.parquet"},
+        mapping={"customer_id": "id"},
+    )
+    source_run = SourceRun.objects.create(source=source, sync_mode="full", status="failed")
     dave = user_create_or_update(username="dave", role=Role.VIEWER, email="dave@example.com")[0]
     # Each user revokes only their own tokens: the one of the user visiting.
     username = getattr(request.node, "callspec", None) and request.node.callspec.params.get(
@@ -196,6 +213,13 @@ def urls(settings, request):
         "exclusions:add": ["segment"],
         "exclusions:edit": [exclusion.pk],
         "exclusions:delete": [exclusion.pk],
+        "sources:add": ["file"],
+        **{
+            f"sources:{name}": [source.pk]
+            for name in ("detail", "edit", "test", "run_now", "delete")
+        },
+        "sources:run": [source_run.pk],
+        "sources:approve": [source_run.pk],
         **{
             f"webhooks:{name}": [endpoint.pk]
             for name in ("detail", "edit", "enable", "disable", "rotate_secret", "test", "delete")

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.tokens import token_create, token_revoke
 from exports.models import Erasure, Exclusion, Export, ExportRun
+from sources.models import Source
 from tests.api.conftest import client_for
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
@@ -82,6 +83,15 @@ ACCESS = {
     ("api:exclusion-detail", "put"): ADMINISTRATOR,
     ("api:exclusion-detail", "patch"): ADMINISTRATOR,
     ("api:exclusion-detail", "delete"): ADMINISTRATOR,
+    ("api:source-list", "get"): VIEWER,
+    ("api:source-list", "post"): ADMINISTRATOR,
+    ("api:source-detail", "get"): VIEWER,
+    ("api:source-detail", "put"): ADMINISTRATOR,
+    ("api:source-detail", "patch"): ADMINISTRATOR,
+    ("api:source-detail", "delete"): ADMINISTRATOR,
+    ("api:source-test", "post"): ADMINISTRATOR,
+    ("api:source-run", "post"): ADMINISTRATOR,
+    ("api:source-runs", "get"): ADMINISTRATOR,
 }
 
 
@@ -102,7 +112,8 @@ def api_endpoints() -> set[tuple[str, str]]:
         view = pattern.callback
         actions = getattr(view, "actions", None)  # a viewset: {method: action}
         if actions:
-            methods = set(actions)
+            # DRF adds "head" to a viewset's actions on its first GET: not an endpoint of its own.
+            methods = set(actions) - {"head"}
         else:
             methods = {
                 method
@@ -140,6 +151,12 @@ def objects():
         "profile": profile.customer_id,
         "erasure": Erasure.objects.create(erased_by="email", address_hash="a" * 64).pk,
         "exclusion": Exclusion.objects.create(kind="address", value="kept@example.org").pk,
+        "source": Source.objects.create(
+            name="Matrix",
+            kind="file",
+            connection_settings={"path": "/nonexistent/people.parquet"},
+            mapping={"customer_id": "id"},
+        ).pk,
     }
 
 
@@ -170,6 +187,18 @@ BODIES = {
     ("api:webhook-detail", "put"): {
         "url": "https://hooks.example.com/in",
         "events": ["export_run.finished"],
+    },
+    ("api:source-list", "post"): {
+        "name": "Matrix file",
+        "kind": "file",
+        "connection_settings": {"path": "/nonexistent/other.parquet"},
+        "mapping": {"customer_id": "id"},
+    },
+    ("api:source-detail", "put"): {
+        "name": "Matrix",
+        "kind": "file",
+        "connection_settings": {"path": "/nonexistent/people.parquet"},
+        "mapping": {"customer_id": "id"},
     },
 }
 

@@ -72,6 +72,9 @@ def test_the_chain_refreshes_segments_first_and_skips_exports_whose_segment_fail
     outcome = run_refresh_chain()
 
     assert outcome == {
+        "sources_run": 0,
+        "sources_failed": 0,
+        "sources_skipped": 0,
         "segments_refreshed": 1,
         "segments_failed": 1,
         "exports_queued": 1,

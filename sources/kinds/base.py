@@ -1,0 +1,389 @@
+"""The small interface between Audience Relay and a place where profiles live (a source).
+
+A source kind reads; it never writes. Every kind offers the same five things, and the run
+never branches on the kind:
+
+* ``test()``: named steps (reach the server, sign in, read what was chosen), each passed,
+  failed or skipped with a message a person can act on;
+* ``columns(read)``: the name and the profile field type of every column of a table, a view,
+  a file or a read-only query;
+* ``preview(read)``: the first rows (20 by default), as values already typed;
+* ``batches(read, after=...)``: every row, a batch at a time, streamed from the server
+  (``COPY ... TO STDOUT`` on PostgreSQL, an unbuffered cursor on MySQL / MariaDB, DuckDB's
+  streamed result for files); with a cursor column, only rows at or past ``after``, in
+  cursor order.
+
+Queries run read-only (a read-only transaction or session, a statement timeout); a query that
+writes is refused. Every failure is a ``SourceError`` whose message is written for a person,
+in the database's own words where the database said something useful (a syntax error and
+its position), and never contains a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.conf import settings
+
+from config.translation import LaterText
+from config.translation import gettext_later as _
+
+#: The profile field types (``segments.models.ProfileField.DataType`` values) a column maps to.
+TEXT, NUMBER, DATE, DATETIME, BOOLEAN = "text", "number", "date", "datetime", "boolean"
+PREVIEW_ROWS = 20
+
+
+class SourceError(Exception):
+    """Reading the source failed. ``message`` is safe to show and to store (no secrets)."""
+
+    def __init__(self, message: LaterText | str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+class WritingQueryRefused(SourceError):
+    """The query would change the source: sources only read."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "This query would change data in the source, and a source is only read. "
+                "Use a SELECT query (it may start with WITH)."
+            )
+        )
+
+
+class StepStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One named step of a source test, with a message a person can act on."""
+
+    name: LaterText | str
+    status: StepStatus
+    message: LaterText | str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == StepStatus.PASSED
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": str(self.name), "status": str(self.status), "message": str(self.message)}
+
+
+class StepSkipped(Exception):
+    """Raised by a test step that has nothing to check; the message says why."""
+
+    def __init__(self, message: LaterText | str):
+        super().__init__(message)
+        self.message = message
+
+
+def run_steps(
+    steps: Sequence[tuple[LaterText | str, Callable[[], LaterText | str]]],
+) -> list[StepResult]:
+    """Run named steps in order (``connections.types.base.run_steps``'s pattern); after the
+    first failure the remaining steps are skipped."""
+    results: list[StepResult] = []
+    failed = False
+    for name, step in steps:
+        if failed:
+            results.append(
+                StepResult(name, StepStatus.SKIPPED, _("Skipped: an earlier step failed."))
+            )
+            continue
+        try:
+            message = step()
+        except StepSkipped as skipped:
+            results.append(StepResult(name, StepStatus.SKIPPED, skipped.message))
+        except SourceError as error:
+            results.append(StepResult(name, StepStatus.FAILED, error.message))
+            failed = True
+        else:
+            results.append(StepResult(name, StepStatus.PASSED, message))
+    return results
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of what is read: its name, the source's own type name, and the profile field
+    type its values become."""
+
+    name: str
+    source_type: str
+    field_type: str
+
+
+@dataclass(frozen=True)
+class Read:
+    """What to read: a table (or view, or for files the file itself) or a read-only query.
+    ``cursor_column`` orders the rows and, with ``after``, keeps only those at or past it."""
+
+    table: str = ""
+    query: str = ""
+    cursor_column: str = ""
+    after: Any = None
+
+    def with_after(self, after: Any) -> Read:
+        return Read(self.table, self.query, self.cursor_column, after)
+
+
+def statement_timeout_seconds() -> float:
+    return float(settings.SOURCE_STATEMENT_TIMEOUT_SECONDS)
+
+
+def connect_timeout_seconds() -> int:
+    return max(1, int(settings.SOURCE_CONNECT_TIMEOUT_SECONDS))
+
+
+def cleaned_query(query: str) -> str:
+    """The query without trailing semicolons and spaces (it is wrapped in a SELECT); more
+    than one statement is refused."""
+    text = query.strip().rstrip(";").strip()
+    if not text:
+        raise SourceError(_("The query is empty. Write a SELECT query or choose a table."))
+    first_word = text.lstrip("(").split(None, 1)[0].lower()
+    if first_word in WRITING_STATEMENTS:
+        raise WritingQueryRefused()
+    return text
+
+
+#: How a query that writes starts: refused before it reaches the database, which would refuse
+#: it too (the session is read-only). A typo is left to the database, which says where it is.
+WRITING_STATEMENTS = frozenset(
+    {
+        "insert",
+        "update",
+        "delete",
+        "merge",
+        "upsert",
+        "replace",
+        "create",
+        "drop",
+        "alter",
+        "truncate",
+        "rename",
+        "grant",
+        "revoke",
+        "call",
+        "do",
+        "exec",
+        "execute",
+        "copy",
+        "load",
+        "set",
+        "reset",
+        "lock",
+        "vacuum",
+        "analyze",
+        "cluster",
+        "reindex",
+        "refresh",
+        "comment",
+        "attach",
+        "detach",
+        "install",
+        "pragma",
+        "export",
+        "import",
+        "begin",
+        "commit",
+        "rollback",
+        "handler",
+        "prepare",
+    }
+)
+
+
+class SourceKind:
+    """A kind of source. Built for one source's settings and decrypted secrets."""
+
+    label: ClassVar[LaterText | str]
+    #: The settings a source of this kind keeps (not secret), and the secret ones.
+    setting_names: ClassVar[tuple[str, ...]] = ()
+    secret_names: ClassVar[tuple[str, ...]] = ()
+    #: Whether "what to read" can be a query (files are read whole, or through a query over
+    #: the view ``source``).
+    supports_tables: ClassVar[bool] = True
+    #: Dotted path of the kind's ``SettingsForm`` (its own package's ``forms.py``).
+    settings_form: ClassVar[str] = ""
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, Any] | None = None):
+        self.settings = settings
+        self.secrets = secrets or {}
+
+    def test(self, read: Read | None = None) -> list[StepResult]:
+        raise NotImplementedError
+
+    def columns(self, read: Read) -> list[Column]:
+        raise NotImplementedError
+
+    def preview(self, read: Read, limit: int = PREVIEW_ROWS) -> tuple[list[Column], list[tuple]]:
+        raise NotImplementedError
+
+    def batches(self, read: Read, batch_size: int) -> Iterator[tuple[list[Column], list[tuple]]]:
+        """The rows, ``batch_size`` at a time, each batch with the columns (same every time)."""
+        raise NotImplementedError
+
+    def check_cursor_column(self, read: Read, columns: list[Column]) -> Column | None:
+        """The cursor column among ``columns``; a missing one is a ``SourceError``."""
+        if not read.cursor_column:
+            return None
+        for column in columns:
+            if column.name == read.cursor_column:
+                return column
+        raise SourceError(
+            _(
+                "The cursor column “%(column)s” is not among the columns read: %(columns)s. "
+                "Choose one of them, or use a full sync."
+            )
+            % {
+                "column": read.cursor_column,
+                "columns": ", ".join(column.name for column in columns[:30]),
+            }
+        )
+
+
+# Values: what a profile keeps of each source value --------------------------------------------
+
+
+class ValueDoesNotFit(ValueError):
+    """The value cannot be kept as its field's type; the message says why."""
+
+
+def as_field_value(value: Any, field_type: str) -> str | int | float | None:
+    """A source value as the profile keeps it (the CSV import's conventions): numbers as JSON
+    numbers, dates and date-times as ISO 8601 text (a date-time without a time zone is taken
+    as UTC), yes/no as ``"true"``/``"false"``, everything else as text. None stays None."""
+    if value is None:
+        return None
+    kind = type(value)  # hot path: exact types first, every cell of every row passes here
+    if field_type == TEXT and kind is str and "\x00" not in value:
+        return value
+    if field_type == NUMBER and (kind is int or (kind is float and math.isfinite(value))):
+        return value
+    if field_type == NUMBER:
+        return _number(value)
+    if field_type == BOOLEAN:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int) and value in (0, 1):
+            return "true" if value else "false"
+        raise ValueDoesNotFit(_("“%(value)s” is not yes or no.") % {"value": _short(value)})
+    if field_type == DATETIME:
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            return value.isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        raise ValueDoesNotFit(_("“%(value)s” is not a date and time.") % {"value": _short(value)})
+    if field_type == DATE:
+        if isinstance(value, dt.date):
+            return value.isoformat()[:10]
+        raise ValueDoesNotFit(_("“%(value)s” is not a date.") % {"value": _short(value)})
+    return as_text(value)
+
+
+def as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is str and "\x00" not in value:  # hot path
+        return value
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueDoesNotFit(_("The value is binary data, not text.")) from None
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    elif isinstance(value, dt.datetime) and value.tzinfo is None:
+        text = value.replace(tzinfo=dt.UTC).isoformat()
+    elif isinstance(value, (dt.date, dt.time, dt.datetime, uuid.UUID, decimal.Decimal)):
+        text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    else:
+        text = str(value)
+    if "\x00" in text:
+        raise ValueDoesNotFit(_("The value contains a NUL character (code 0)."))
+    return text
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise ValueDoesNotFit(_("“%(value)s” is not a number.") % {"value": _short(value)})
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueDoesNotFit(_("“%(value)s” is not a number.") % {"value": _short(value)})
+        return value
+    raise ValueDoesNotFit(_("“%(value)s” is not a number.") % {"value": _short(value)})
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+# Cursor values: stored as JSON between runs ----------------------------------------------------
+
+
+def cursor_to_json(value: Any) -> dict[str, Any] | None:
+    """A cursor value as a run stores it: its kind and its value as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return {"kind": "naive_datetime", "value": value.isoformat()}
+        return {"kind": "datetime", "value": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"kind": "date", "value": value.isoformat()}
+    if isinstance(value, bool):
+        return {"kind": "text", "value": str(value).lower()}
+    if isinstance(value, int):
+        return {"kind": "int", "value": value}
+    if isinstance(value, (float, decimal.Decimal)):
+        return {"kind": "number", "value": str(value)}
+    return {"kind": "text", "value": str(value)}
+
+
+def cursor_from_json(stored: dict[str, Any] | None, overlap_seconds: float = 0.0) -> Any:
+    """The value a run reads from: the stored cursor, less the overlap for a date-time (rows
+    committed late with an earlier timestamp are still read; reading a row twice is harmless,
+    an unchanged profile is not written)."""
+    if not stored:
+        return None
+    kind, value = stored["kind"], stored["value"]
+    overlap = dt.timedelta(seconds=overlap_seconds)
+    if kind in ("datetime", "naive_datetime"):
+        return dt.datetime.fromisoformat(value) - overlap
+    if kind == "date":
+        return dt.date.fromisoformat(value) - dt.timedelta(days=math.ceil(overlap_seconds / 86400))
+    if kind == "int":
+        return int(value)
+    if kind == "number":
+        return decimal.Decimal(value)
+    return value

@@ -1,0 +1,205 @@
+"""Parquet and CSV files, read through DuckDB in memory: the file is the view ``source``,
+read whole or through a SELECT over it; rows streamed from DuckDB's result a batch at a time.
+
+DuckDB has no statement timeout of its own: a timer interrupts a query that runs too long.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from config.translation import gettext_later as _
+from sources.kinds.base import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    NUMBER,
+    PREVIEW_ROWS,
+    TEXT,
+    Column,
+    Read,
+    SourceError,
+    SourceKind,
+    StepResult,
+    StepSkipped,
+    WritingQueryRefused,
+    cleaned_query,
+    run_steps,
+    statement_timeout_seconds,
+)
+
+FILE_FORMATS = ("auto", "parquet", "csv")
+VIEW = "source"
+_NUMBERS = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+}
+
+
+def field_type(type_name: str) -> str:
+    name = type_name.upper()
+    if name in _NUMBERS or name.startswith("DECIMAL"):
+        return NUMBER
+    if name == "BOOLEAN":
+        return BOOLEAN
+    if name == "DATE":
+        return DATE
+    if name.startswith("TIMESTAMP"):
+        return DATETIME
+    return TEXT
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBFileSource(SourceKind):
+    label = _("Parquet or CSV file")
+    setting_names = ("path", "file_format")
+    settings_form = "sources.kinds.duckdb.forms.FileSettingsForm"
+    supports_tables = False
+
+    def _reader(self) -> str:
+        path = (self.settings.get("path") or "").strip()
+        if not path:
+            raise SourceError(_("Give the path or the address of the file to read."))
+        file_format = self.settings.get("file_format") or "auto"
+        if file_format == "auto":
+            file_format = (
+                "csv" if path.lower().rsplit(".", 1)[-1] in ("csv", "tsv", "txt") else "parquet"
+            )
+        if file_format == "csv":
+            return f"read_csv({_literal(path)}, auto_detect = true, header = true)"
+        return f"read_parquet({_literal(path)})"
+
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        connection = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": "256MB"})
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            self._run(connection, f"CREATE VIEW {VIEW} AS SELECT * FROM {self._reader()}")
+            yield connection
+        finally:
+            connection.close()
+
+    def _run(self, connection: duckdb.DuckDBPyConnection, statement: str) -> Any:
+        timer = threading.Timer(statement_timeout_seconds(), connection.interrupt)
+        timer.start()
+        try:
+            return connection.execute(statement)
+        except duckdb.InterruptException:
+            raise SourceError(
+                _("The query took longer than %(seconds)s seconds and was stopped.")
+                % {"seconds": int(statement_timeout_seconds())}
+            ) from None
+        except duckdb.IOException as error:
+            raise SourceError(
+                _("The file could not be read: %(error)s") % {"error": _first_line(str(error))}
+            ) from None
+        except duckdb.Error as error:
+            raise SourceError(
+                _("DuckDB says: %(error)s") % {"error": _without_prefix(str(error))}
+            ) from None
+        finally:
+            timer.cancel()
+
+    def _from(self, read: Read) -> str:
+        if not read.query:
+            return VIEW
+        query = cleaned_query(read.query)
+        try:
+            statements = duckdb.extract_statements(query)
+        except duckdb.Error as error:
+            raise SourceError(
+                _("DuckDB says: %(error)s") % {"error": _without_prefix(str(error))}
+            ) from None
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise WritingQueryRefused()
+        return f"({query}) AS source_rows"
+
+    def _select(self, read: Read) -> str:
+        statement = f"SELECT * FROM {self._from(read)}"
+        if read.cursor_column:
+            cursor = '"' + read.cursor_column.replace('"', '""') + '"'
+            if read.after is not None:
+                statement += f" WHERE {cursor} >= $after"
+            statement += f" ORDER BY {cursor}"
+        return statement
+
+    def _columns_of(self, connection: duckdb.DuckDBPyConnection, read: Read) -> list[Column]:
+        result = self._run(connection, f"SELECT * FROM {self._from(read)} LIMIT 0")
+        return [
+            Column(item[0], str(item[1]), field_type(str(item[1])))
+            for item in result.description or []
+        ]
+
+    def test(self, read: Read | None = None) -> list[StepResult]:
+        def open_file():
+            with self._connection() as connection:
+                count = len(self._columns_of(connection, Read()))
+            return _("The file opens and has %(count)s columns.") % {"count": count}
+
+        def read_step():
+            if read is None or not read.query:
+                raise StepSkipped(_("The whole file is read."))
+            with self._connection() as connection:
+                columns = self._columns_of(connection, read)
+            self.check_cursor_column(read, columns)
+            return _("%(count)s columns can be read.") % {"count": len(columns)}
+
+        return run_steps([(_("Open the file"), open_file), (_("Read what was chosen"), read_step)])
+
+    def columns(self, read: Read) -> list[Column]:
+        with self._connection() as connection:
+            return self._columns_of(connection, read)
+
+    def preview(self, read: Read, limit: int = PREVIEW_ROWS) -> tuple[list[Column], list[tuple]]:
+        with self._connection() as connection:
+            columns = self._columns_of(connection, read)
+            self.check_cursor_column(read, columns)
+            result = self._run(
+                connection, f"{self._select(Read(read.table, read.query))} LIMIT {int(limit)}"
+            )
+            return columns, result.fetchall()
+
+    def batches(self, read: Read, batch_size: int) -> Iterator[tuple[list[Column], list[tuple]]]:
+        with self._connection() as connection:
+            columns = self._columns_of(connection, read)
+            self.check_cursor_column(read, columns)
+            statement = self._select(read)
+            try:
+                if read.cursor_column and read.after is not None:
+                    result = connection.execute(statement, {"after": read.after})
+                else:
+                    result = connection.execute(statement)
+                while batch := result.fetchmany(batch_size):
+                    yield columns, batch
+            except duckdb.Error as error:
+                raise SourceError(
+                    _("DuckDB says: %(error)s") % {"error": _without_prefix(str(error))}
+                ) from None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _without_prefix(text: str) -> str:
+    """DuckDB's message without its "Parser Error: " kind of prefix, on one line or two (the
+    line and the caret that point at the place)."""
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())

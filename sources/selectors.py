@@ -1,0 +1,22 @@
+"""Reads on sources and their runs."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from sources.models import FieldOrigin, Source, SourceRun
+
+
+def source_list() -> QuerySet[Source]:
+    latest = SourceRun.objects.filter(source=OuterRef("pk")).order_by("-created_at", "-id")
+    return Source.objects.defer("encrypted_secrets").annotate(
+        latest_run_status=Subquery(latest.values("status")[:1])
+    )
+
+
+def run_list(source: Source) -> QuerySet[SourceRun]:
+    return SourceRun.objects.filter(source=source).order_by("-created_at", "-id")
+
+
+def field_origins() -> QuerySet[FieldOrigin]:
+    return FieldOrigin.objects.select_related("source").order_by("field_name")

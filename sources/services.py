@@ -1,0 +1,572 @@
+"""Writes on sources, and their runs: a source's rows streamed into the profiles.
+
+Secrets are decrypted only here. They are never returned to a view, logged or passed to a task:
+tasks get a run id.
+
+A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``) and stores each batch through
+the CSV import's checks and set-based upsert (``segments.importing.import_records``): only
+profiles that change are written. Each batch is committed together with the run's counts and,
+in incremental mode, the source's cursor, so a run that dies (a killed worker, a source that
+disappears) loses nothing committed and the next run (or the same one, redelivered) resumes
+from the last committed cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+import audit
+from audit.actions import AuditAction
+from config.translation import LaterText, stored
+from config.translation import gettext_later as _
+from core import crypto
+from segments.catalogue import TooManyFields, recount_fields
+from segments.importing import (
+    FIXED_COLUMNS,
+    MAX_LISTED_REJECTIONS,
+    MAX_LISTED_WARNINGS,
+    ProfileRecord,
+    import_records,
+)
+from segments.models import Profile
+from sources.kinds import registry
+from sources.kinds.base import (
+    Column,
+    Read,
+    SourceError,
+    SourceKind,
+    StepResult,
+    ValueDoesNotFit,
+    as_field_value,
+    as_text,
+    cursor_from_json,
+    cursor_to_json,
+)
+from sources.models import FieldOrigin, Source, SourceKey, SourceRun
+
+logger = logging.getLogger(__name__)
+
+
+class SourceAlreadyRunning(Exception):
+    """A run of this source is queued or running; a second one is not started."""
+
+
+class RemovalNotAwaited(Exception):
+    """The run is not waiting for approval to remove profiles."""
+
+
+# Sources --------------------------------------------------------------------------------------
+
+
+@sensitive_variables("secrets")
+def kind_for(source: Source, *, secrets: dict[str, Any] | None = None) -> SourceKind:
+    """The source's kind, built with its settings and decrypted secrets (or ``secrets``, for a
+    form being tested before it is saved)."""
+    if secrets is None:
+        secrets = crypto.decrypt_json(source.encrypted_secrets)
+    return registry.kind_class(source.kind)(dict(source.connection_settings), secrets)
+
+
+def read_of(source: Source, *, after: Any = None) -> Read:
+    return Read(
+        table=source.read_table,
+        query=source.read_query,
+        cursor_column=source.cursor_column
+        if source.sync_mode == Source.SyncMode.INCREMENTAL
+        else "",
+        after=after,
+    )
+
+
+@sensitive_variables("password")
+def source_save(
+    *,
+    source: Source | None = None,
+    name: str,
+    kind: str,
+    connection_settings: dict[str, Any],
+    password: str | None = None,
+    read_table: str = "",
+    read_query: str = "",
+    mapping: dict[str, Any],
+    field_types: dict[str, str] | None = None,
+    sync_mode: str = Source.SyncMode.FULL,
+    cursor_column: str = "",
+    remove_missing: bool = False,
+    on_schedule: bool = True,
+    user=None,
+) -> Source:
+    """Create or change a source. ``password`` None keeps the stored one (it is never shown
+    again); a new one replaces it. Changing what is read, or the cursor column, starts the
+    next incremental run from the beginning."""
+    creating = source is None
+    if source is None:
+        source = Source(kind=kind, created_by=user)
+    before = audit.snapshot(source) if not creating else None
+    restart = creating or (
+        source.read_table != read_table
+        or source.read_query != read_query
+        or source.cursor_column != cursor_column
+        or source.kind != kind
+    )
+    source.name = name
+    source.kind = kind
+    kind_class = registry.kind_class(kind)
+    source.connection_settings = {
+        key: value for key, value in connection_settings.items() if key in kind_class.setting_names
+    }
+    source.read_table = read_table
+    source.read_query = read_query
+    source.mapping = mapping
+    source.field_types = field_types or {}
+    source.sync_mode = sync_mode
+    source.cursor_column = cursor_column
+    source.remove_missing = remove_missing and sync_mode == Source.SyncMode.FULL
+    source.on_schedule = on_schedule
+    if restart:
+        source.cursor_value = None
+    with transaction.atomic():
+        if password is not None and kind_class.secret_names:
+            source.encrypted_secrets = crypto.encrypt_json({"password": password})
+        source.save()
+        if creating:
+            audit.record(AuditAction.SOURCE_CREATED, source)
+        else:
+            audit.record(AuditAction.SOURCE_UPDATED, source, before=before)
+    return source
+
+
+def source_delete(*, source: Source) -> None:
+    with transaction.atomic():
+        audit.record(AuditAction.SOURCE_DELETED, source, after=None)
+        source.delete()
+
+
+def source_test(source: Source, *, secrets: dict[str, Any] | None = None) -> list[StepResult]:
+    """The connection test's named steps, ending with reading what the source reads."""
+    return kind_for(source, secrets=secrets).test(read_of(source))
+
+
+def source_columns(source: Source, *, secrets: dict[str, Any] | None = None) -> list[Column]:
+    return kind_for(source, secrets=secrets).columns(read_of(source))
+
+
+def source_preview(
+    source: Source, *, secrets: dict[str, Any] | None = None
+) -> tuple[list[Column], list[tuple]]:
+    return kind_for(source, secrets=secrets).preview(read_of(source))
+
+
+# Runs -----------------------------------------------------------------------------------------
+
+
+def run_request(*, source: Source, trigger: str = SourceRun.Trigger.MANUAL, user=None) -> SourceRun:
+    """Queue a run of the source; raises ``SourceAlreadyRunning`` when one is queued or running
+    (never two runs of one source at once: a unique constraint holds it too)."""
+    from sources import tasks
+
+    with transaction.atomic():
+        Source.objects.select_for_update().filter(pk=source.pk).first()
+        _refuse_while_running(source)
+        run = SourceRun.objects.create(
+            source=source, trigger=trigger, sync_mode=source.sync_mode, created_by=user
+        )
+        audit.record(
+            AuditAction.SOURCE_RUN_STARTED,
+            source,
+            after={"run": run.pk, "trigger": trigger},
+        )
+        transaction.on_commit(lambda: tasks.run_source.delay(run.pk))
+    return run
+
+
+def sources_run_scheduled() -> dict[str, int]:
+    """The first step of the scheduled refresh: run every source on the schedule, one after
+    the other, in this process (segments refresh after, on what the sources wrote)."""
+    succeeded = failed = skipped = 0
+    for source in Source.objects.filter(on_schedule=True).order_by("name", "id"):
+        try:
+            run = run_request_now(source=source)
+        except SourceAlreadyRunning:
+            skipped += 1
+            continue
+        if run.status == SourceRun.Status.FAILED:
+            failed += 1
+        else:
+            succeeded += 1
+    return {"sources_run": succeeded, "sources_failed": failed, "sources_skipped": skipped}
+
+
+def run_request_now(*, source: Source, trigger: str = SourceRun.Trigger.SCHEDULE) -> SourceRun:
+    """Create a run and execute it here (the refresh chain waits for its sources)."""
+    with transaction.atomic():
+        Source.objects.select_for_update().filter(pk=source.pk).first()
+        _refuse_while_running(source)
+        run = SourceRun.objects.create(source=source, trigger=trigger, sync_mode=source.sync_mode)
+    return run_execute(run_id=run.pk)
+
+
+def _refuse_while_running(source: Source) -> None:
+    """Raise ``SourceAlreadyRunning`` while a run of the source is queued or running. A run
+    marked running that no process holds (its worker was killed) is closed as interrupted: the
+    new run goes on from the last committed cursor."""
+    for active in SourceRun.objects.filter(source=source, status__in=SourceRun.ACTIVE):
+        if active.status == SourceRun.Status.RUNNING and _nobody_runs(active.pk):
+            _finish(
+                active,
+                SourceRun.Status.FAILED,
+                _(
+                    "The run was interrupted (its worker stopped). The next run goes on from "
+                    "the last committed cursor."
+                ),
+            )
+            continue
+        raise SourceAlreadyRunning()
+
+
+def _nobody_runs(run_id: int) -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with _run_lock(run_id) as acquired:
+        return acquired
+
+
+@contextmanager
+def _run_lock(run_id: int) -> Iterator[bool]:
+    """Whether this process may execute the run: on PostgreSQL a session advisory lock, let go
+    when the worker's connection closes (so a killed worker frees it)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(b"sources.run") & 0x7FFFFFFF
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, run_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [key, run_id])
+
+
+def run_execute(*, run_id: int) -> SourceRun:
+    """Execute a queued run, or resume a running one whose worker died (its task redelivered):
+    it goes on from the source's last committed cursor."""
+    with _run_lock(run_id) as acquired:
+        run = SourceRun.objects.select_related("source").get(pk=run_id)
+        if not acquired or run.status not in SourceRun.ACTIVE:
+            return run
+        resuming = run.status == SourceRun.Status.RUNNING
+        if resuming:  # rows read before the kill are read again: not duplicates
+            SourceKey.objects.filter(run=run).update(run=None)
+        run.status = SourceRun.Status.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        if not resuming:
+            run.cursor_start = run.source.cursor_value
+        run.save(update_fields=["status", "started_at", "cursor_start"])
+        try:
+            _read_into_profiles(run)
+        except SourceError as error:
+            return _finish(run, SourceRun.Status.FAILED, error.message)
+        except TooManyFields as error:
+            return _finish(run, SourceRun.Status.FAILED, str(error))
+        except DatabaseError as error:
+            logger.exception("Source run %s failed", run_id)
+            return _finish(
+                run,
+                SourceRun.Status.FAILED,
+                _("The run failed in our database: %(error)s") % {"error": type(error).__name__},
+            )
+        return _conclude(run)
+
+
+def _finish(run: SourceRun, status: str, error: LaterText | str = "") -> SourceRun:
+    run.status = status
+    run.error = stored(error) if error else ""
+    run.finished_at = timezone.now()
+    run.save()
+    source = run.source
+    source.status = (
+        Source.Status.FAILING if status == SourceRun.Status.FAILED else Source.Status.HEALTHY
+    )
+    source.last_error = run.error
+    source.last_run_at = run.finished_at
+    source.save(update_fields=["status", "last_error", "last_run_at"])
+    return run
+
+
+class _Mapping:
+    """Where each mapped field is among the columns read, and the type its values become."""
+
+    def __init__(self, source: Source, columns: list[Column]):
+        positions = {column.name: index for index, column in enumerate(columns)}
+        mapping = source.mapping or {}
+        wanted: dict[str, str] = {
+            name: mapping[name] for name in FIXED_COLUMNS if mapping.get(name)
+        }
+        attributes: dict[str, str] = dict(mapping.get("attributes") or {})
+        if "customer_id" not in wanted:
+            raise SourceError(_("Map a column to the customer id before running the source."))
+        missing = [
+            column for column in [*wanted.values(), *attributes.values()] if column not in positions
+        ]
+        if missing:
+            raise SourceError(
+                _(
+                    "The source no longer has the column “%(column)s” that the mapping uses. "
+                    "Edit the source's mapping."
+                )
+                % {"column": missing[0]}
+            )
+        self.fixed = {name: positions[column] for name, column in wanted.items()}
+        self.attributes = [
+            (name, positions[column], columns[positions[column]].field_type, column)
+            for name, column in attributes.items()
+        ]
+        self.attribute_types = {name: field_type for name, _i, field_type, _c in self.attributes}
+        self.fields = [name for name in FIXED_COLUMNS if name in self.fixed]
+
+
+def _record(
+    row: tuple, line: int, mapping: _Mapping
+) -> tuple[ProfileRecord | None, str, LaterText | str]:
+    """The row as a profile record, or (None, its key, why it is rejected)."""
+    values: dict[str, str] = {}
+    key = ""
+    try:
+        key = as_text(row[mapping.fixed["customer_id"]]) or ""
+        for name, index in mapping.fixed.items():
+            values[name] = (as_text(row[index]) or "").strip()
+    except ValueDoesNotFit as error:
+        return None, key, error.args[0]
+    attributes = {}
+    for name, index, field_type, column in mapping.attributes:
+        try:
+            value = as_field_value(row[index], field_type)
+        except ValueDoesNotFit as error:
+            return (
+                None,
+                key,
+                _("The column “%(column)s” does not fit the field “%(field)s”: %(reason)s")
+                % {"column": column, "field": name, "reason": error.args[0]},
+            )
+        if value is not None:
+            attributes[name] = value
+    return (
+        ProfileRecord(
+            line,
+            values["customer_id"],
+            values.get("email", ""),
+            values.get("first_name", ""),
+            values.get("last_name", ""),
+            attributes,
+        ),
+        key,
+        "",
+    )
+
+
+def _read_into_profiles(run: SourceRun) -> None:
+    source = run.source
+    incremental = source.sync_mode == Source.SyncMode.INCREMENTAL
+    after = (
+        cursor_from_json(source.cursor_value, settings.SOURCE_CURSOR_OVERLAP_SECONDS)
+        if incremental
+        else None
+    )
+    kind = kind_for(source)
+    read = read_of(source, after=after)
+    mapping: _Mapping | None = None
+    cursor_index = None
+    line = run.rows_read
+    for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
+        if mapping is None:
+            mapping = _Mapping(source, columns)
+            if incremental:
+                cursor_index = [column.name for column in columns].index(source.cursor_column)
+        records: list[ProfileRecord] = []
+        keys: dict[int, str] = {}
+        rejected: list[dict] = []
+        for row in rows:
+            line += 1
+            record, key, reason = _record(row, line, mapping)
+            keys[line] = key
+            if record is None:
+                rejected.append({"line": line, "key": key, "reason": stored(reason)})
+            else:
+                records.append(record)
+        with transaction.atomic():
+            records, repeated = _without_repeats(run, records)
+            rejected += repeated
+            report = import_records(
+                records, mapping.attribute_types, fields=mapping.fields, recount_fields=False
+            )
+            run.rows_read += len(rows)
+            run.created_count += report.created
+            run.updated_count += report.updated
+            run.unchanged_count += report.unchanged
+            rejected += [
+                {"line": row.line, "key": keys.get(row.line, ""), "reason": row.reason}
+                for row in report.rejected_rows
+            ]
+            run.rejected_count += report.rejected + len(rejected) - len(report.rejected_rows)
+            room = MAX_LISTED_REJECTIONS - len(run.rejected_rows)
+            run.rejected_rows = [*run.rejected_rows, *rejected[: max(room, 0)]]
+            run.warning_count += report.warned
+            room = MAX_LISTED_WARNINGS - len(run.warnings)
+            run.warnings = [*run.warnings, *(vars(w) for w in report.warnings[: max(room, 0)])]
+            if cursor_index is not None:
+                last = next(
+                    (row[cursor_index] for row in reversed(rows) if row[cursor_index] is not None),
+                    None,
+                )
+                if last is not None:
+                    source.cursor_value = run.cursor_end = cursor_to_json(last)
+                    source.save(update_fields=["cursor_value"])
+            run.save()
+    if mapping is None:  # no row: the columns still have to be there
+        mapping = _Mapping(source, kind.columns(Read(source.read_table, source.read_query)))
+    recount_fields()
+    _record_field_origins(run, mapping)
+    if source.remove_missing and source.sync_mode == Source.SyncMode.FULL:
+        _remove_missing(run)
+
+
+def _without_repeats(
+    run: SourceRun, records: list[ProfileRecord]
+) -> tuple[list[ProfileRecord], list[dict]]:
+    """The records whose customer id this run has not read before, each id now remembered as
+    read by this run (in the batch's transaction); the later rows of a repeated id are rejected
+    and listed (which of two rows is right cannot be known)."""
+    first_lines: dict[str, int] = {}
+    for record in records:
+        if record.customer_id:  # one without is rejected by the import, with its own reason
+            first_lines.setdefault(record.customer_id, record.line)
+    fresh = _remember_keys(run, list(first_lines))
+    kept, rejected = [], []
+    for record in records:
+        if not record.customer_id or (
+            record.customer_id in fresh and first_lines[record.customer_id] == record.line
+        ):
+            kept.append(record)
+            continue
+        first_line = first_lines[record.customer_id]
+        reason = (
+            _("This customer id was already read in this run (line %(line)s).")
+            % {"line": first_line}
+            if first_line != record.line
+            else _("This customer id was already read earlier in this run.")
+        )
+        rejected.append({"line": record.line, "key": record.customer_id, "reason": stored(reason)})
+    return kept, rejected
+
+
+def _remember_keys(run: SourceRun, customer_ids: list[str]) -> set[str]:
+    """Record that this run read these customer ids; the ones it had not read before."""
+    if connection.vendor != "postgresql":  # the demo's SQLite: small files
+        earlier = set(
+            SourceKey.objects.filter(
+                source=run.source, run=run, customer_id__in=customer_ids
+            ).values_list("customer_id", flat=True)
+        )
+        SourceKey.objects.bulk_create(
+            [SourceKey(source_id=run.source_id, customer_id=cid, run=run) for cid in customer_ids],
+            update_conflicts=True,
+            unique_fields=["source", "customer_id"],
+            update_fields=["run"],
+            batch_size=500,
+        )
+        return set(customer_ids) - earlier
+    table = SourceKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (source_id, customer_id, run_id)"
+            " SELECT %s, customer_id, %s FROM unnest(%s::text[]) AS customer_id"
+            " ON CONFLICT (source_id, customer_id) DO UPDATE SET run_id = EXCLUDED.run_id"
+            f" WHERE {table}.run_id IS DISTINCT FROM EXCLUDED.run_id"
+            " RETURNING customer_id",
+            [run.source_id, run.pk, customer_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _record_field_origins(run: SourceRun, mapping: _Mapping) -> None:
+    """Each mapped field was last set by this source (the customer id is the key, not a
+    field a source sets)."""
+    names = [name for name in mapping.fields if name != "customer_id"]
+    names += [name for name, _i, _t, _c in mapping.attributes]
+    for name in names:
+        FieldOrigin.objects.update_or_create(
+            field_name=name, defaults={"source": run.source, "run": run}
+        )
+
+
+def _missing_keys(run: SourceRun):
+    return SourceKey.objects.filter(source=run.source).filter(Q(run__isnull=True) | ~Q(run=run))
+
+
+def _remove_missing(run: SourceRun) -> None:
+    """Profiles this source gave before and no longer has: removed, or over the threshold the
+    run waits for an administrator's approval (``run_approve_removal``)."""
+    missing = _missing_keys(run)
+    count = missing.count()
+    if count > settings.SOURCE_REMOVAL_APPROVAL_THRESHOLD:
+        run.removal_pending = count
+        run.status = SourceRun.Status.AWAITING_APPROVAL
+        run.save(update_fields=["removal_pending", "status"])
+        return
+    _delete_missing(run)
+
+
+def _delete_missing(run: SourceRun) -> None:
+    missing = _missing_keys(run)
+    with transaction.atomic():
+        _total, removed = Profile.objects.filter(
+            customer_id__in=missing.values("customer_id")
+        ).delete()
+        run.removed_count = removed.get(Profile._meta.label, 0)
+        missing.delete()
+        run.removal_pending = 0
+        run.save(update_fields=["removed_count", "removal_pending"])
+
+
+def _conclude(run: SourceRun) -> SourceRun:
+    if run.status == SourceRun.Status.AWAITING_APPROVAL:
+        run.finished_at = None
+        run.save(update_fields=["finished_at"])
+        return run
+    imported = run.created_count + run.updated_count + run.unchanged_count
+    if run.rejected_count and not imported:
+        return _finish(run, SourceRun.Status.FAILED, _("No row could be imported."))
+    if run.rejected_count:
+        return _finish(run, SourceRun.Status.COMPLETED_WITH_ERRORS)
+    return _finish(run, SourceRun.Status.SUCCEEDED)
+
+
+def run_approve_removal(*, run: SourceRun, approve: bool, user=None) -> SourceRun:
+    """An administrator's answer to a run that waits to remove profiles: remove them, or keep
+    them (the run then ends without removing any)."""
+    if run.status != SourceRun.Status.AWAITING_APPROVAL:
+        raise RemovalNotAwaited()
+    audit.record(
+        AuditAction.SOURCE_REMOVAL_APPROVED if approve else AuditAction.SOURCE_REMOVAL_DECLINED,
+        run.source,
+        after={"run": run.pk, "profiles": run.removal_pending},
+    )
+    if approve:
+        _delete_missing(run)
+    else:
+        run.removal_pending = 0
+    run.status = SourceRun.Status.RUNNING
+    return _conclude(run)
