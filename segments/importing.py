@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from operator import itemgetter, not_
+from operator import itemgetter, methodcaller, not_
 from typing import IO, NamedTuple
 
 from django.db import connection, transaction
@@ -982,48 +982,108 @@ def _header(records: list) -> list[str]:
     return list(names)
 
 
+def _as_columns(records: list) -> tuple[list[str], list[list[str]]] | None:
+    """The records as ``_as_row`` makes them, but column by column (C-level per column),
+    when every record is an object whose fields and attributes are text, numbers,
+    true/false or null: the usual call. None when some record is not: each is then looked
+    at by ``_as_row``, to say which and why."""
+    if set(map(type, records)) != {dict}:
+        return None
+    attributes = [found or {} for found in map(_ATTRIBUTES, records)]
+    if set(map(type, attributes)) != {dict}:
+        return None
+    names = list(dict.fromkeys(chain.from_iterable(map(dict.keys, attributes))))
+    if any("\x00" in name or name in FIXED_COLUMNS for name in names):
+        return None
+    fixed = [
+        name
+        for name in FIXED_COLUMNS
+        if name == "customer_id" or any(map(methodcaller("__contains__", name), records))
+    ]
+    columns = []
+    for name in fixed:
+        column = _as_cells(list(map(methodcaller("get", name, ""), records)))
+        if column is None:
+            return None
+        columns.append(column)
+    for name in names:
+        column = _as_cells(list(map(methodcaller("get", name, ""), attributes)))
+        if column is None:
+            return None
+        columns.append(column)
+    return [*fixed, *names], columns
+
+
+_ATTRIBUTES = methodcaller("get", "attributes")
+
+
+def _as_cells(values: list) -> list[str] | None:
+    """``_cell`` of each value (None if one cannot be a cell); a column of text as it is."""
+    if set(map(type, values)) == {str}:
+        return values
+    cells = list(map(_cell, values))
+    return None if None in cells else cells  # type: ignore[return-value]
+
+
 def import_json_records(records: list) -> dict:
     """Upsert the API's JSON records through the CSV import's code path, as one table (a field
     any record carries is set on all of them); a result for every record. The field
     catalogue's counts are left to the caller."""
-    header = _header(records)
-    header_index = {name: index for index, name in enumerate(header)}
-    indexes, customer_ids, results = [], [], [None] * len(records)
+    results: list[dict | None] = [None] * len(records)
+    table = _as_columns(records)
+    if table is not None:  # every record is a row
+        header, columns = table
+        indexes: list[int] = list(range(len(records)))
+        customer_ids = columns[0]
+        rows: Iterable = zip(*columns, strict=True)
+    else:
+        header = _header(records)
+        header_index = {name: index for index, name in enumerate(header)}
+        indexes, customer_ids = [], []
 
-    def rows():
-        # Lazily: each row is made while the database takes in the ones before it.
-        for index, record in enumerate(records):
-            row, problem = _as_row(record, header_index)
-            if row is None:
-                results[index] = {"result": REJECTED, "reason": problem}
-            else:
-                indexes.append(index)
-                customer_ids.append(row[0])
-                yield row
+        def each_row():
+            # Lazily: each row is made while the database takes in the ones before it.
+            for index, record in enumerate(records):
+                row, problem = _as_row(record, header_index)
+                if row is None:
+                    results[index] = {"result": REJECTED, "reason": problem}
+                else:
+                    indexes.append(index)
+                    customer_ids.append(row[0])
+                    yield row
 
+        rows = each_row()
     outcomes: dict[str, str] = {}
-    report = import_rows(header, rows(), outcomes, recount_fields=False)
+    report = import_rows(header, rows, outcomes, recount_fields=False)
     for rejection in report.rejected_rows:  # line 2 is the first row
         results[indexes[rejection.line - 2]] = {"result": REJECTED, "reason": rejection.reason}
-    for index, customer_id in zip(indexes, customer_ids, strict=True):
+    for index, outcome in zip(
+        indexes, map(outcomes.get, map(str.strip, customer_ids)), strict=True
+    ):
         if results[index] is None:
-            results[index] = {"result": outcomes[customer_id.strip()], "reason": None}
+            results[index] = {"result": outcome, "reason": None}
     warnings: dict[int, list[dict]] = {}  # the import report's warnings, by record
     for warning in report.warnings:
         warnings.setdefault(indexes[warning.line - 2], []).append(
             {"field": warning.field, "message": warning_message(warning)}
         )
-    listed = []
-    for index, (record, result) in enumerate(zip(records, results, strict=True)):
-        customer_id = record.get("customer_id") if isinstance(record, dict) else None
-        listed.append(
-            {
-                "index": index,
-                "customer_id": _cell(customer_id) or None,
-                **result,
-                "warnings": warnings.get(index, []),
-            }
-        )
+    shown_ids = (
+        customer_ids
+        if table is not None
+        else [
+            _cell(record.get("customer_id")) if isinstance(record, dict) else None
+            for record in records
+        ]
+    )
+    listed = [
+        {
+            "index": index,
+            "customer_id": customer_id or None,
+            **result,  # type: ignore[dict-item]
+            "warnings": warnings.get(index, []),
+        }
+        for index, customer_id, result in zip(range(len(records)), shown_ids, results, strict=True)
+    ]
     return {
         # By customer id, as the import counts: of two records with one id, the last counts.
         "created": report.created,

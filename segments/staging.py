@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from psycopg.copy import QueuedLibpqWriter
-
 from segments.models import Profile
 
 STAGING_TABLE = "profile_import_rows"
@@ -78,15 +76,15 @@ _present = partial(filter, None)
 def stage_rows(cursor, batches: Iterable[StagedRows]) -> int:
     """Create the transaction's staging table and ``COPY`` the batches into it; how many
     rows. The rows are formatted here while the database parses and stores the batch before
-    (a writer thread sends them): the two processes work at the same time, which is why the
-    attributes are parsed as JSON here rather than when compared."""
+    (the socket's buffer between them): the two processes work at the same time, which is
+    why the attributes are parsed as JSON here rather than when compared. (psycopg's queued
+    writer would let batches pile up in memory when the database is the slower.)"""
     cursor.execute(
         f"CREATE TEMP TABLE {STAGING_TABLE} (line_no bigint, customer_id text, email text,"
         " first_name text, last_name text, attributes jsonb) ON COMMIT DROP"
     )
     copied = 0
-    raw = cursor.cursor
-    with raw.copy(f"COPY {STAGING_TABLE} FROM STDIN", writer=QueuedLibpqWriter(raw)) as copy:
+    with cursor.cursor.copy(f"COPY {STAGING_TABLE} FROM STDIN") as copy:
         for batch in batches:
             copy.write(_copy_text(batch).encode())
             copied += len(batch)
