@@ -1,7 +1,9 @@
-"""Import profiles from CSV: streamed, validated row by row, upserted by customer id in bulk.
+"""Import profiles from CSV: streamed, validated, upserted by customer id in bulk.
 
-The file is never held in memory: rows are parsed one at a time and streamed into the
-database (``COPY`` into a temporary table on PostgreSQL, then one set-based upsert; batched
+The file is never held in memory: rows are read 5,000 at a time, checked column by column
+(``_staged``: a row is looked at on its own only when a check over its batch finds something)
+and streamed into the database (``segments.staging`` on PostgreSQL: ``COPY`` into a staging
+table, then one set-based upsert that writes only new and changed profiles; batched
 ``INSERT ... ON CONFLICT`` on SQLite). A malformed row is rejected with its line number and
 the reason; the valid rows are kept. A name longer than its column is shortened and kept, with
 a warning: only a customer id or e-mail that does not fit rejects the row, because a shortened
@@ -9,8 +11,9 @@ one would name someone else. An e-mail fits when a service can take it (RFC 5321
 characters, 64 before the @); one that does not look like an address is kept with a warning,
 and exports skip it.
 
-``import_records`` is the one way in for profiles (the CSV import, the demo seeder, and any
-later API): every record passes the same checks before the same upsert.
+``import_rows`` (rows of text under a header: the CSV import, the API's bulk upsert through
+``import_json_records``, profile sources) and ``import_records`` (the demo seeder) are the
+ways in for profiles: every row passes the same checks before the same upsert.
 """
 
 from __future__ import annotations
