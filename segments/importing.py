@@ -361,7 +361,7 @@ def _import_table(
                 batches, set(positions), [name for _i, name in attribute_columns], report, outcomes
             )
             # Counts change only where profiles did: a file that changed nothing recounts nothing.
-            written = report.created + report.updated
+            written = report.created + report.updated > 0
             refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields and written)
     except TooManyFields as error:
         raise ImportFileError(str(error)) from error
