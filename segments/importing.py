@@ -1,7 +1,9 @@
-"""Import profiles from CSV: streamed, validated row by row, upserted by customer id in bulk.
+"""Import profiles from CSV: streamed, validated, upserted by customer id in bulk.
 
-The file is never held in memory: rows are parsed one at a time and streamed into the
-database (``COPY`` into a temporary table on PostgreSQL, then one set-based upsert; batched
+The file is never held in memory: rows are read 5,000 at a time, checked column by column
+(``_staged``: a row is looked at on its own only when a check over its batch finds something)
+and streamed into the database (``segments.staging`` on PostgreSQL: ``COPY`` into a staging
+table, then one set-based upsert that writes only new and changed profiles; batched
 ``INSERT ... ON CONFLICT`` on SQLite). A malformed row is rejected with its line number and
 the reason; the valid rows are kept. A name longer than its column is shortened and kept, with
 a warning: only a customer id or e-mail that does not fit rejects the row, because a shortened
@@ -9,8 +11,9 @@ one would name someone else. An e-mail fits when a service can take it (RFC 5321
 characters, 64 before the @); one that does not look like an address is kept with a warning,
 and exports skip it.
 
-``import_records`` is the one way in for profiles (the CSV import, the demo seeder, and any
-later API): every record passes the same checks before the same upsert.
+``import_rows`` (rows of text under a header: the CSV import, the API's bulk upsert through
+``import_json_records``, profile sources) and ``import_records`` (the demo seeder) are the
+ways in for profiles: every row passes the same checks before the same upsert.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import chain, compress, islice
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from operator import itemgetter, methodcaller, not_
 from typing import IO, NamedTuple
 
 from django.db import connection, transaction
@@ -31,6 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from config.text import shortened
+from segments import staging
 from segments.catalogue import (
     TooManyFields,
     check_field_limit,
@@ -39,6 +45,7 @@ from segments.catalogue import (
 )
 from segments.models import Profile, ProfileField
 from segments.rules import NUMBER_PATTERN
+from segments.staging import StagedRows
 
 FIXED_COLUMNS = ("customer_id", "email", "first_name", "last_name")
 #: Fixed fields that identify the person: too long, the row is rejected rather than shortened.
@@ -53,20 +60,44 @@ MAX_LISTED_WARNINGS = 30_000
 #: the longest part before the @.
 MAX_ADDRESS_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
-_IDENTIFYING_LIMITS = (("customer_id", MAX_LENGTHS["customer_id"]), ("email", MAX_ADDRESS_LENGTH))
 #: What exports skip as "invalid e-mail" (``exports.recipients.EMAIL_PATTERN``, the same).
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SQLITE_BATCH_ROWS = 5_000
+#: Rows checked and sent to the database at a time.
+BATCH_ROWS = 5_000
 #: How many of the header's names a message about the header lists.
 SHOWN_HEADER_NAMES = 20
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
-_SURROGATE = re.compile("[\udc80-\udcff]")
+#: Text that cannot be stored: bytes that are not UTF-8 (read as U+DC80..U+DCFF), or a lone
+#: surrogate from a JSON escape.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What ends a line when reading a file (Python's universal newlines).
+_LINE_BREAK = re.compile("\r\n|\r|\n")
 _NUMBER = NUMBER_PATTERN
+_NUMBER_TEXT = NUMBER_PATTERN.pattern.removeprefix("^").removesuffix("$")
+
+
+def _column_of(pattern: str) -> re.Pattern:
+    """A column of values each matching ``pattern``, joined by NULs (no kept value has one)."""
+    return re.compile(f"(?:{pattern})(?:\x00(?:{pattern}))*")
+
+
+_NUMBERS = _column_of(_NUMBER_TEXT)
+#: Numbers that Python prints as written (``str(int(value))``, ``repr(float(value))``):
+#: integers, and decimals of at most 14 digits not ending in 0 unless in ".0" (nor below 0.0001).
+_PRINTED_INTEGERS = _column_of(r"0|-?[1-9][0-9]*")
+_PRINTED_DECIMALS = _column_of(r"-?(?:[1-9][0-9]{0,5}|0(?!\.0000))\.(?:[0-9]{0,7}[1-9]|0)")
+#: ``_ISO_DATE`` with ASCII digits only (a subset: other dates are classified one by one).
+_DATES = _column_of(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 _NUMBER_START = frozenset("-0123456789")
 _BOOLEAN_START = frozenset("tTfF")
 _BOOLEANS = frozenset({"true", "false"})
+#: A value starting with none of these, nor with a digit, is text (``_classify``).
+_NOT_TEXT_START = _NUMBER_START | _BOOLEAN_START
 csv.field_size_limit(1_000_000)
 
 
@@ -368,13 +399,15 @@ def _import_table(
     attribute_types = _AttributeTypes()
     try:
         with fields_admitted(name for _index, name in attribute_columns):
-            records = _parse_rows(
+            batches = _staged_batches(
                 reader, header, positions, attribute_columns, attribute_types, report
             )
             _store(
-                records, set(positions), [name for _i, name in attribute_columns], report, outcomes
+                batches, set(positions), [name for _i, name in attribute_columns], report, outcomes
             )
-            refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields)
+            # Counts change only where profiles did: a file that changed nothing recounts nothing.
+            written = report.created + report.updated > 0
+            refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields and written)
     except TooManyFields as error:
         raise ImportFileError(str(error)) from error
     return report
@@ -403,7 +436,7 @@ def import_records(
         if (checked := _checked(record, report, email_given="email" in fixed)) is not None
     )
     with fields_admitted(attribute_types):
-        _store(kept, fixed, list(attribute_types), report)
+        _store(_records_staged(kept), fixed, list(attribute_types), report)
         refresh_field_catalogue(attribute_types, recount=recount_fields)
     return report
 
@@ -413,7 +446,7 @@ def _checked(
 ) -> ProfileRecord | None:
     """The record as it can be kept, names shortened to fit (with a warning each), or None
     when it is rejected (recorded on ``report``). Every record passes here before the upsert."""
-    reason = _identity_problem(record)
+    reason = _identity_problem(record.customer_id, record.email)
     if reason:
         report.reject(record.line, reason, record.customer_id)
         return None
@@ -440,6 +473,22 @@ def _count_read(records: Iterable[ProfileRecord], report: ImportReport) -> Itera
         yield record
 
 
+def _records_staged(records: Iterable[ProfileRecord]) -> Iterator[StagedRows]:
+    """Checked records in batches, their attributes as JSON (the seeder's: a few thousand)."""
+    iterator = iter(records)
+    while batch := list(islice(iterator, BATCH_ROWS)):
+        objects = [json.dumps(record.attributes, ensure_ascii=False) for record in batch]
+        yield StagedRows(
+            [record.line for record in batch],
+            [record.customer_id for record in batch],
+            [record.email for record in batch],
+            [record.first_name for record in batch],
+            [record.last_name for record in batch],
+            [[text[1:-1] for text in objects]],  # each object's inside: one entry per row
+            gaps=True,
+        )
+
+
 def _fixed_column_positions(header: list[str], column_map: ColumnMap) -> dict[str, int]:
     lowered = [name.lower() for name in header]
     positions = {}
@@ -464,64 +513,321 @@ def _listed(names: list[str]) -> str:
     return shown + ", …" if len(names) > SHOWN_HEADER_NAMES else shown
 
 
-def _parse_rows(
+def _staged_batches(
     reader,
     header: list[str],
     positions: dict[str, int],
     attribute_columns: list[tuple[int, str]],
     attribute_types: _AttributeTypes,
     report: ImportReport,
-) -> Iterator[ProfileRecord]:
-    width = len(header)
+) -> Iterator[StagedRows]:
+    """The file's kept rows, ``BATCH_ROWS`` at a time, checked and made into the staging
+    table's columns. Hot path (every row of a million-row file): a batch is checked column by
+    column with C-level operations (a join, a count, one regular expression over the whole
+    column); only a batch in which such a check finds something is looked at row by row, to
+    say which row and why."""
+    shape = _BatchShape(len(header), positions, attribute_columns, attribute_types)
     previous_end = 1
-    seen = attribute_types.seen
-    for _index, name in attribute_columns:
-        seen.setdefault(name, set())
     while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
+        rows, error = _read_rows(reader, BATCH_ROWS)
+        if rows:
+            lines = _first_lines(rows, previous_end, None if error else reader.line_num)
+            staged = _staged(rows, lines, shape, report)
+            if staged is not None:
+                yield staged
+        if error is not None:
             report.rows_read += 1
             report.reject(
                 reader.line_num,
                 _("The row could not be read as CSV (%(error)s).") % {"error": error},
             )
-            previous_end = reader.line_num
-            continue
-        line, previous_end = previous_end + 1, reader.line_num
+        elif len(rows) < BATCH_ROWS:
+            return
+        previous_end = reader.line_num
+
+
+def _read_rows(reader, limit: int) -> tuple[list[list[str]], csv.Error | None]:
+    """Up to ``limit`` rows; stops early at a row that cannot be read as CSV, returning its
+    error (the rows before it are kept)."""
+    rows: list[list[str]] = []
+    try:
+        rows.extend(islice(reader, limit))
+    except csv.Error as error:
+        return rows, error
+    return rows, None
+
+
+def _first_lines(rows: list[list[str]], previous_end: int, end: int | None) -> list[int]:
+    """The line each row starts on, the rows having been read after line ``previous_end``
+    up to line ``end`` (None: unknown). A row is one line unless a quoted value holds line
+    breaks (each one more line) or the reader counts lines itself (the API's rows)."""
+    if end is not None and end - previous_end == len(rows):
+        return list(range(previous_end + 1, end + 1))
+    lines = []
+    line = previous_end + 1
+    for row in rows:
+        lines.append(line)
+        line += 1 + len(_LINE_BREAK.findall("\x00".join(row)))
+    return lines
+
+
+@dataclass
+class _AttributeColumn:
+    index: int
+    #: ``"name": `` as JSON: what each of the column's values follows in a row's object.
+    prefix: str
+    #: The kinds of value seen in the column (shared with ``_AttributeTypes``).
+    kinds: set[str]
+
+
+class _BatchShape:
+    """Where each field is in the file's rows."""
+
+    def __init__(
+        self,
+        width: int,
+        positions: dict[str, int],
+        attribute_columns: list[tuple[int, str]],
+        attribute_types: _AttributeTypes,
+    ):
+        self.width = width
+        self.positions = positions
+        seen = attribute_types.seen
+        # In the order PostgreSQL keeps an object's keys (shorter first, then by bytes): the
+        # text made here is then the text of the stored object when nothing changed.
+        ordered = sorted(attribute_columns, key=lambda column: _jsonb_key_order(column[1]))
+        self.attributes = [
+            _AttributeColumn(index, encode_basestring(name) + ": ", seen.setdefault(name, set()))
+            for index, name in ordered
+        ]
+
+
+def _jsonb_key_order(name: str) -> tuple[int, bytes]:
+    encoded = name.encode()
+    return len(encoded), encoded
+
+
+def _staged(
+    rows: list[list[str]], lines: list[int], shape: _BatchShape, report: ImportReport
+) -> StagedRows | None:
+    """One batch of rows checked as ``_checked`` checks a record, column by column."""
+    rejections: list[tuple[int, str, str]] = []
+    clean = _clean_columns(rows, shape.width)
+    joined: list[str] | None = None  # each column's values joined by NULs, while all are kept
+    if clean is None:  # a blank row, a row of another width, a NUL or non-UTF-8 text
+        rows, lines = _sound_rows(
+            rows, lines, shape.width, shape.positions["customer_id"], rejections, report
+        )
+        columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
+    else:
+        columns, joined = clean
+        report.rows_read += len(rows)
+    positions = shape.positions
+    if rows:
+        emails = columns[positions["email"]] if "email" in positions else None
+        identified = _identified(columns, lines, positions["customer_id"], emails, rejections)
+        if identified[1] is not lines:
+            columns, lines, joined = *identified, None
+    for line, reason, customer_id in sorted(rejections):
+        report.reject(line, reason, customer_id)
+    if not lines:
+        return None
+    count = len(lines)
+
+    def fixed(name: str) -> list[str]:
+        return columns[positions[name]] if name in positions else [""] * count
+
+    emails = fixed("email")
+    customer_ids = columns[positions["customer_id"]]
+    warnings: list[tuple[int, int, Warning]] = []
+    if "email" in positions:
+        for index in compress(range(count), map(not_, map(_ADDRESS.match, emails))):
+            line, customer_id = lines[index], customer_ids[index]
+            kind = MissingAddress if not emails[index] else UnusableAddress
+            warnings.append((line, 0, kind(line, customer_id=customer_id)))
+    for order, (name, limit) in enumerate(_SHORTENED_LIMITS, start=1):
+        if name in positions:
+            _shorten(columns[positions[name]], lines, customer_ids, name, limit, order, warnings)
+    warnings.sort(key=itemgetter(0, 1))
+    for _line, _order, warning in warnings:
+        report.warn(warning)
+    entries, gaps = _attribute_entries_of(columns, joined, shape.attributes)
+    return StagedRows(
+        lines,
+        customer_ids,
+        emails,
+        fixed("first_name"),
+        fixed("last_name"),
+        entries,
+        gaps,
+    )
+
+
+def _clean_columns(rows: list[list[str]], width: int) -> tuple[list[list[str]], list[str]] | None:
+    """The batch's columns, values stripped, and each joined by NULs, when every row has the
+    header's width and no value holds a NUL or text that is not UTF-8; else None (the batch
+    is looked at row by row)."""
+    if len(rows[0]) != width or len(set(map(len, rows))) != 1:
+        return None
+    columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
+    joined = ["\x00".join(column) for column in columns]
+    for text in joined:
+        if text.count("\x00") != len(rows) - 1:
+            return None
+        try:
+            text.encode()  # fails on a surrogate; much faster than searching for one
+        except UnicodeEncodeError:
+            return None
+    return columns, joined
+
+
+def _sound_rows(
+    rows: list[list[str]],
+    lines: list[int],
+    width: int,
+    customer_id_position: int,
+    rejections: list[tuple[int, str, str]],
+    report: ImportReport,
+) -> tuple[list[list[str]], list[int]]:
+    """The rows that can be read as the header's columns; a blank row is skipped."""
+    kept_rows, kept_lines = [], []
+    for row, line in zip(rows, lines, strict=True):
         if not row:
             continue
         report.rows_read += 1
         reason = _row_problem(row, width)
         if reason:
-            at = positions["customer_id"]
-            report.reject(line, reason, row[at].strip() if at < len(row) else "")
-            continue
-        values = {fixed: row[index].strip() for fixed, index in positions.items()}
-        record = _checked(
-            ProfileRecord(
-                line,
-                values["customer_id"],
-                values.get("email", ""),
-                values.get("first_name", ""),
-                values.get("last_name", ""),
-                {},
-            ),
-            report,
-            email_given="email" in positions,
-        )
-        if record is None:
-            continue
-        # Attributes are read only from kept rows, so a rejected row adds no type to the catalogue.
-        attributes = record.attributes
-        for index, name in attribute_columns:
-            value = row[index].strip()
-            if value:
-                attributes[name], kind = _classify(value)
-                seen[name].add(kind)
-        yield record
+            at = customer_id_position
+            rejections.append((line, reason, row[at].strip() if at < len(row) else ""))
+        else:
+            kept_rows.append(row)
+            kept_lines.append(line)
+    return kept_rows, kept_lines
+
+
+def _identified(
+    columns: list[list[str]],
+    lines: list[int],
+    customer_id_position: int,
+    emails: list[str] | None,
+    rejections: list[tuple[int, str, str]],
+) -> tuple[list[list[str]], list[int]]:
+    """The columns without the rows whose customer id or e-mail cannot be kept."""
+    customer_ids = columns[customer_id_position]
+    if (
+        "" not in customer_ids
+        and max(map(len, customer_ids)) <= MAX_LENGTHS["customer_id"]
+        # No address this short can be too long, or have too long a part before its @.
+        and (emails is None or max(map(len, emails)) <= MAX_LOCAL_PART_LENGTH)
+    ):
+        return columns, lines
+    kept = []
+    for index, customer_id in enumerate(customer_ids):
+        reason = _identity_problem(customer_id, emails[index] if emails is not None else "")
+        if reason:
+            rejections.append((lines[index], reason, customer_id))
+        else:
+            kept.append(index)
+    if len(kept) == len(lines):
+        return columns, lines
+    return [[column[i] for i in kept] for column in columns], [lines[i] for i in kept]
+
+
+def _shorten(
+    values: list[str],
+    lines: list[int],
+    customer_ids: list[str],
+    name: str,
+    limit: int,
+    order: int,
+    warnings: list[tuple[int, int, Warning]],
+) -> None:
+    """Shorten (in place) the values longer than ``limit``, with a warning each."""
+    if max(map(len, values)) <= limit:
+        return
+    for index, value in enumerate(values):
+        if len(value) > limit:
+            kept = shortened(value, limit)
+            line = lines[index]
+            shortened_value = ShortenedValue(line, name, len(value), len(kept), customer_ids[index])
+            warnings.append((line, order, shortened_value))
+            values[index] = kept
+
+
+def _attribute_entries_of(
+    columns: list[list[str]], joined: list[str] | None, attributes: list[_AttributeColumn]
+) -> tuple[list[list[str]], bool]:
+    """Per attribute with a value in the batch, ``"name": value`` per row (JSON, "" where
+    the value is empty), and whether any is empty (``StagedRows.attribute_entries``)."""
+    entry_columns = []
+    gaps = False
+    for attribute in attributes:
+        values = columns[attribute.index]
+        text = joined[attribute.index] if joined is not None else None
+        entries, has_gaps = _attribute_entries(values, text, attribute)
+        if entries is not None:
+            entry_columns.append(entries)
+            gaps = gaps or has_gaps
+    return entry_columns, gaps
+
+
+def _attribute_entries(
+    values: list[str], joined: str | None, attribute: _AttributeColumn
+) -> tuple[list[str] | None, bool]:
+    """``"name": value`` per row ("" where the value is empty, None when all are), and
+    whether any is empty. The value of each is ``_classify``'s (a number as a number)."""
+    has_gaps = "" in values
+    if has_gaps and not any(values):
+        return None, True
+    distinct = set(values)
+    if not has_gaps and len(distinct) * 4 > len(values):
+        entries = _uniform_entries(values, joined or "\x00".join(values), attribute)
+        if entries is not None:
+            return entries, False
+    encoded = {"": ""}  # one conversion per distinct value: most columns repeat their values
+    prefix = attribute.prefix
+    for value in distinct:
+        if value:
+            stored, kind = _classify(value)
+            attribute.kinds.add(kind)
+            encoded[value] = prefix + (
+                encode_basestring(stored) if type(stored) is str else repr(stored)
+            )
+    return list(map(encoded.__getitem__, values)), has_gaps
+
+
+def _uniform_entries(
+    values: list[str], joined: str, attribute: _AttributeColumn
+) -> list[str] | None:
+    """The entries of a column of many different values all of one kind, found by one
+    regular expression over the column (or by their first characters): numbers that print as
+    written, other numbers, dates, text that cannot be a number, date or boolean. None when
+    the column is none of these (each value is then classified)."""
+    prefix, kinds = attribute.prefix, attribute.kinds
+    if _PRINTED_INTEGERS.fullmatch(joined) or _PRINTED_DECIMALS.fullmatch(joined):
+        kinds.add(ProfileField.DataType.NUMBER)
+        return list(map(prefix.__add__, values))
+    if _NUMBERS.fullmatch(joined):
+        kinds.add(ProfileField.DataType.NUMBER)
+        if "." not in joined:
+            return list(map(prefix.__add__, map(str, map(int, values))))
+        if joined.count(".") == len(values):
+            return list(map(prefix.__add__, map(repr, map(float, values))))
+        return None
+    quoted = prefix.replace("%", "%%") + '"%s"'
+    if _DATES.fullmatch(joined):  # nothing in a date needs escaping in JSON
+        lengths = set(map(len, values))
+        if min(lengths) == 10:
+            kinds.add(ProfileField.DataType.DATE)
+        if max(lengths) > 10:
+            kinds.add(ProfileField.DataType.DATETIME)
+        return list(map(quoted.__mod__, values))
+    if not any(
+        start in _NOT_TEXT_START or start.isdigit() for start in set(map(itemgetter(0), values))
+    ):
+        kinds.add(ProfileField.DataType.TEXT)
+        return list(map(prefix.__add__, map(encode_basestring, values)))
+    return None
 
 
 def _row_problem(row: list[str], width: int) -> str:
@@ -547,16 +853,19 @@ def _row_problem(row: list[str], width: int) -> str:
     return ""
 
 
-def _identity_problem(record: ProfileRecord) -> str:
-    if not record.customer_id:
+def _identity_problem(customer_id: str, email: str) -> str:
+    if not customer_id:
         return _("The row has no customer id.")
-    for name, limit in _IDENTIFYING_LIMITS:
-        if len(getattr(record, name)) > limit:
+    for name, value, limit in (
+        ("customer_id", customer_id, MAX_LENGTHS["customer_id"]),
+        ("email", email, MAX_ADDRESS_LENGTH),
+    ):
+        if len(value) > limit:
             return _("The %(field)s is longer than %(limit)d characters.") % {
                 "field": Profile._meta.get_field(name).verbose_name,
                 "limit": limit,
             }
-    local_part = record.email.rpartition("@")[0]
+    local_part = email.rpartition("@")[0]
     if len(local_part) > MAX_LOCAL_PART_LENGTH:
         return _("The part of the email before the @ is longer than %(limit)d characters.") % {
             "limit": MAX_LOCAL_PART_LENGTH
@@ -565,7 +874,7 @@ def _identity_problem(record: ProfileRecord) -> str:
 
 
 def _store(
-    records: Iterable[ProfileRecord],
+    batches: Iterable[StagedRows],
     fixed_columns: set[str],
     attribute_columns: list[str],
     report: ImportReport,
@@ -573,96 +882,48 @@ def _store(
 ) -> None:
     updatable = [name for name in FIXED_COLUMNS if name in fixed_columns and name != "customer_id"]
     if connection.vendor == "postgresql":
-        _store_postgresql(records, updatable, attribute_columns, report, outcomes)
+        _store_postgresql(batches, updatable, attribute_columns, report, outcomes)
     else:
-        _store_batched(records, updatable, attribute_columns, report, outcomes)
+        _store_batched(batches, updatable, attribute_columns, report, outcomes)
 
 
 @transaction.atomic
 def _store_postgresql(
-    records: Iterable[ProfileRecord],
+    batches: Iterable[StagedRows],
     updatable: list[str],
     attribute_columns: list[str],
     report: ImportReport,
     outcomes: dict[str, str] | None = None,
 ) -> None:
-    table = Profile._meta.db_table
-    set_columns = "".join(f"{name} = EXCLUDED.{name}, " for name in updatable)
-    merged_attributes = f"({table}.attributes - %s::text[]) || EXCLUDED.attributes"
-    compared = ", ".join([*(f"{table}.{name}" for name in updatable), f"{table}.attributes"])
-    proposed = ", ".join([*(f"EXCLUDED.{name}" for name in updatable), merged_attributes])
+    """``COPY`` into a staging table, then one set-based upsert of what changed
+    (``segments.staging``)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE profile_import_rows (line_no bigint, customer_id text, email text,"
-            " first_name text, last_name text, attributes jsonb) ON COMMIT DROP"
-        )
-        copied = 0
-        with cursor.cursor.copy(
-            "COPY profile_import_rows (line_no, customer_id, email, first_name, last_name,"
-            " attributes) FROM STDIN"
-        ) as copy:
-            for record in records:
-                copy.write_row((*record[:5], json.dumps(record.attributes, ensure_ascii=False)))
-                copied += 1
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(
-            f"""
-            WITH latest AS MATERIALIZED (
-                SELECT DISTINCT ON (customer_id)
-                       customer_id, email, first_name, last_name, attributes
-                FROM profile_import_rows ORDER BY customer_id, line_no DESC
-            ), upserted AS (
-                INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,
-                                     created_at, updated_at)
-                SELECT customer_id, email, first_name, last_name, attributes, now(), now()
-                FROM latest
-                ON CONFLICT (customer_id) DO UPDATE
-                SET {set_columns} attributes = {merged_attributes}, updated_at = now()
-                WHERE ({compared}) IS DISTINCT FROM ({proposed})
-                RETURNING customer_id, (xmax = 0) AS created
-            )
-            {_PER_CUSTOMER if outcomes is not None else _COUNTS}
-            """,
-            (attribute_columns, attribute_columns),
-        )
+        staging.stage_rows(cursor, batches)
+        distinct, repeated = staging.keep_latest_rows(cursor)
+        for line, first_line, customer_id in repeated:
+            report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))
         if outcomes is None:
-            created, updated, distinct = cursor.fetchone()
+            created, updated = staging.upsert_staged(cursor, updatable, attribute_columns)
         else:
-            created, updated, distinct = _collect_outcomes(cursor.fetchall(), outcomes)
-        if distinct < copied:  # some customer id is on several rows: say which (rarely needed)
-            cursor.execute(
-                "SELECT line_no, first_line, customer_id FROM (SELECT line_no, customer_id,"
-                " min(line_no) OVER (PARTITION BY customer_id) AS first_line"
-                " FROM profile_import_rows) repeated WHERE line_no > first_line ORDER BY line_no"
-            )
-            for line, first_line, customer_id in cursor.fetchall():
-                report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))
-        cursor.execute("DROP TABLE profile_import_rows")
+            written = staging.upsert_staged(cursor, updatable, attribute_columns, outcomes=True)
+            created, updated = _collect_outcomes(written, outcomes)
+        staging.drop_staging(cursor)
     report.created, report.updated = created, updated
     report.unchanged = distinct - created - updated
 
 
-_COUNTS = """
-    SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),
-           (SELECT count(*) FROM latest)
-    FROM upserted"""
-_PER_CUSTOMER = """
-    SELECT latest.customer_id, upserted.created
-    FROM latest LEFT JOIN upserted USING (customer_id)"""
-
-
 def _collect_outcomes(
     rows: Iterable[tuple[str, bool | None]], outcomes: dict[str, str]
-) -> tuple[int, int, int]:
+) -> tuple[int, int]:
     """Per customer id: created (True), updated (False) or unchanged (None: not written)."""
     for customer_id, created in rows:
         outcomes[customer_id] = {True: CREATED, False: UPDATED, None: UNCHANGED}[created]
     counts = Counter(outcomes.values())
-    return counts[CREATED], counts[UPDATED], len(outcomes)
+    return counts[CREATED], counts[UPDATED]
 
 
 def _store_batched(
-    records: Iterable[ProfileRecord],
+    batches: Iterable[StagedRows],
     updatable: list[str],
     attribute_columns: list[str],
     report: ImportReport,
@@ -685,45 +946,39 @@ def _store_batched(
         f" ON CONFLICT (customer_id) DO UPDATE SET {set_columns} attributes = {merged},"
         f" updated_at = CURRENT_TIMESTAMP WHERE {compared}"
     )
-    iterator = iter(records)
     first_lines: dict[str, int] = {}  # SQLite serves the demo: its files are small
     with connection.cursor() as cursor:
-        while batch := list(islice(iterator, SQLITE_BATCH_ROWS)):
-            for record in batch:
-                first = first_lines.setdefault(record.customer_id, record.line)
-                if first != record.line:
-                    report.warn(
-                        RepeatedCustomerId(record.line, first, customer_id=record.customer_id)
-                    )
-            customer_ids = [record.customer_id for record in batch]
+        for staged in batches:
+            for line, customer_id in zip(staged.lines, staged.customer_ids, strict=True):
+                first = first_lines.setdefault(customer_id, line)
+                if first != line:
+                    report.warn(RepeatedCustomerId(line, first, customer_id=customer_id))
+            customer_ids = staged.customer_ids
             existing = set(
                 Profile.objects.filter(customer_id__in=customer_ids).values_list(
                     "customer_id", flat=True
                 )
             )
             changes_before = _sqlite_total_changes(cursor)
-            rows = [
-                (*record[1:5], json.dumps(record.attributes, ensure_ascii=False), clear, clear)
-                for record in batch
-            ]
+            rows = [(*row, clear, clear) for row in staged.rows()]
             with transaction.atomic():
                 if outcomes is None:
                     cursor.executemany(sql, rows)
                 else:  # one statement per row, to tell which rows were written
-                    for record, row in zip(batch, rows, strict=True):
+                    for customer_id, row in zip(customer_ids, rows, strict=True):
                         cursor.execute(sql, row)
-                        outcomes[record.customer_id] = (
+                        outcomes[customer_id] = (
                             UNCHANGED
                             if not cursor.rowcount
                             else UPDATED
-                            if record.customer_id in existing
+                            if customer_id in existing
                             else CREATED
                         )
             written = _sqlite_total_changes(cursor) - changes_before
             fresh = len(set(customer_ids) - existing)
             report.created += fresh
             report.updated += written - fresh
-            report.unchanged += len(batch) - written
+            report.unchanged += len(staged) - written
 
 
 def _sqlite_total_changes(cursor) -> int:
@@ -790,48 +1045,108 @@ def _header(records: list) -> list[str]:
     return list(names)
 
 
+def _as_columns(records: list) -> tuple[list[str], list[list[str]]] | None:
+    """The records as ``_as_row`` makes them, but column by column (C-level per column),
+    when every record is an object whose fields and attributes are text, numbers,
+    true/false or null: the usual call. None when some record is not: each is then looked
+    at by ``_as_row``, to say which and why."""
+    if set(map(type, records)) != {dict}:
+        return None
+    attributes = [found or {} for found in map(_ATTRIBUTES, records)]
+    if set(map(type, attributes)) != {dict}:
+        return None
+    names = list(dict.fromkeys(chain.from_iterable(map(dict.keys, attributes))))
+    if any("\x00" in name or name in FIXED_COLUMNS for name in names):
+        return None
+    fixed = [
+        name
+        for name in FIXED_COLUMNS
+        if name == "customer_id" or any(map(methodcaller("__contains__", name), records))
+    ]
+    columns = []
+    for name in fixed:
+        column = _as_cells(list(map(methodcaller("get", name, ""), records)))
+        if column is None:
+            return None
+        columns.append(column)
+    for name in names:
+        column = _as_cells(list(map(methodcaller("get", name, ""), attributes)))
+        if column is None:
+            return None
+        columns.append(column)
+    return [*fixed, *names], columns
+
+
+_ATTRIBUTES = methodcaller("get", "attributes")
+
+
+def _as_cells(values: list) -> list[str] | None:
+    """``_cell`` of each value (None if one cannot be a cell); a column of text as it is."""
+    if set(map(type, values)) == {str}:
+        return values
+    cells = list(map(_cell, values))
+    return None if None in cells else cells  # type: ignore[return-value]
+
+
 def import_json_records(records: list) -> dict:
     """Upsert the API's JSON records through the CSV import's code path, as one table (a field
     any record carries is set on all of them); a result for every record. The field
     catalogue's counts are left to the caller."""
-    header = _header(records)
-    header_index = {name: index for index, name in enumerate(header)}
-    indexes, customer_ids, results = [], [], [None] * len(records)
+    results: list[dict | None] = [None] * len(records)
+    table = _as_columns(records)
+    if table is not None:  # every record is a row
+        header, columns = table
+        indexes: list[int] = list(range(len(records)))
+        customer_ids = columns[0]
+        rows: Iterable = zip(*columns, strict=True)
+    else:
+        header = _header(records)
+        header_index = {name: index for index, name in enumerate(header)}
+        indexes, customer_ids = [], []
 
-    def rows():
-        # Lazily: each row is made while the database takes in the ones before it.
-        for index, record in enumerate(records):
-            row, problem = _as_row(record, header_index)
-            if row is None:
-                results[index] = {"result": REJECTED, "reason": problem}
-            else:
-                indexes.append(index)
-                customer_ids.append(row[0])
-                yield row
+        def each_row():
+            # Lazily: each row is made while the database takes in the ones before it.
+            for index, record in enumerate(records):
+                row, problem = _as_row(record, header_index)
+                if row is None:
+                    results[index] = {"result": REJECTED, "reason": problem}
+                else:
+                    indexes.append(index)
+                    customer_ids.append(row[0])
+                    yield row
 
+        rows = each_row()
     outcomes: dict[str, str] = {}
-    report = import_rows(header, rows(), outcomes, recount_fields=False)
+    report = import_rows(header, rows, outcomes, recount_fields=False)
     for rejection in report.rejected_rows:  # line 2 is the first row
         results[indexes[rejection.line - 2]] = {"result": REJECTED, "reason": rejection.reason}
-    for index, customer_id in zip(indexes, customer_ids, strict=True):
+    for index, outcome in zip(
+        indexes, map(outcomes.get, map(str.strip, customer_ids)), strict=True
+    ):
         if results[index] is None:
-            results[index] = {"result": outcomes[customer_id.strip()], "reason": None}
+            results[index] = {"result": outcome, "reason": None}
     warnings: dict[int, list[dict]] = {}  # the import report's warnings, by record
     for warning in report.warnings:
         warnings.setdefault(indexes[warning.line - 2], []).append(
             {"field": warning.field, "message": warning_message(warning)}
         )
-    listed = []
-    for index, (record, result) in enumerate(zip(records, results, strict=True)):
-        customer_id = record.get("customer_id") if isinstance(record, dict) else None
-        listed.append(
-            {
-                "index": index,
-                "customer_id": _cell(customer_id) or None,
-                **result,
-                "warnings": warnings.get(index, []),
-            }
-        )
+    shown_ids = (
+        customer_ids
+        if table is not None
+        else [
+            _cell(record.get("customer_id")) if isinstance(record, dict) else None
+            for record in records
+        ]
+    )
+    listed = [
+        {
+            "index": index,
+            "customer_id": customer_id or None,
+            **result,  # type: ignore[dict-item]
+            "warnings": warnings.get(index, []),
+        }
+        for index, customer_id, result in zip(range(len(records)), shown_ids, results, strict=True)
+    ]
     return {
         # By customer id, as the import counts: of two records with one id, the last counts.
         "created": report.created,

@@ -1,0 +1,220 @@
+"""The profile upsert's PostgreSQL half: checked rows into a staging table, then one set-based
+statement that writes only what changed.
+
+Every way profiles come in (the CSV import, the API's bulk upsert, profile sources) ends here
+after ``segments.importing`` has checked the rows, inside one transaction:
+
+1. ``stage_rows``: ``COPY`` the rows (``StagedRows`` batches) into ``profile_import_rows``;
+2. ``keep_latest_rows``: of a customer id on several rows, keep the last (and say which lines
+   repeated one);
+3. ``upsert_staged``: compare each row with its profile and write only new and changed ones.
+
+A row that changes nothing is not written, locked or stamped: its ``updated_at`` stays, so
+segment refreshes and export deltas see no change, and it leaves no dead tuple behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from segments.models import Profile
+
+STAGING_TABLE = "profile_import_rows"
+#: ``COPY`` text format: these characters in a value need a backslash escape.
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+
+
+@dataclass
+class StagedRows:
+    """Checked rows, column by column, as the staging table takes them: each row's line in
+    the file, its four fixed fields ("" where the file has no such column) and its
+    attributes as entries of a JSON object.
+
+    ``attribute_entries`` has one list per attribute, ``"name": value`` per row in JSON
+    ("" where the row has no value: ``gaps`` says whether any has none), attributes in the
+    order PostgreSQL keeps an object's keys; a row's object is its entries joined."""
+
+    lines: list[int]
+    customer_ids: list[str]
+    emails: list[str]
+    first_names: list[str]
+    last_names: list[str]
+    attribute_entries: list[list[str]]
+    gaps: bool = False
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def attributes(self) -> list[str]:
+        """Each row's attributes as the text of a JSON object."""
+        if not self.attribute_entries:
+            return ["{}"] * len(self)
+        rows = zip(*self.attribute_entries, strict=True)
+        if self.gaps:  # an empty value leaves its key out of the row's object
+            return list(map("{%s}".__mod__, map(", ".join, map(_present, rows))))
+        return list(map("{%s}".__mod__, map(", ".join, rows)))
+
+    def rows(self) -> Iterable[tuple[str, str, str, str, str]]:
+        """(customer id, e-mail, first name, last name, attributes JSON) per row."""
+        return zip(
+            self.customer_ids,
+            self.emails,
+            self.first_names,
+            self.last_names,
+            self.attributes(),
+            strict=True,
+        )
+
+
+#: A row's entries without the empty ones (C-level: no Python call per row).
+_present = partial(filter, None)
+
+
+def stage_rows(cursor, batches: Iterable[StagedRows]) -> int:
+    """Create the transaction's staging table and ``COPY`` the batches into it; how many
+    rows. The rows are formatted here while the database parses and stores the batch before
+    (the socket's buffer between them): the two processes work at the same time, which is
+    why the attributes are parsed as JSON here rather than when compared. (psycopg's queued
+    writer would let batches pile up in memory when the database is the slower.)"""
+    cursor.execute(
+        f"CREATE TEMP TABLE {STAGING_TABLE} (line_no bigint, customer_id text, email text,"
+        " first_name text, last_name text, attributes jsonb) ON COMMIT DROP"
+    )
+    copied = 0
+    with cursor.cursor.copy(f"COPY {STAGING_TABLE} FROM STDIN") as copy:
+        for batch in batches:
+            copy.write(_copy_text(batch).encode())
+            copied += len(batch)
+    return copied
+
+
+def _copy_text(batch: StagedRows) -> str:
+    """The batch in ``COPY``'s text format, made by one format per row (a row's JSON object
+    too, when no attribute is missing). A value holding a tab, a line break or a backslash
+    (rare: found by counting the separators) is escaped."""
+    fixed = [batch.customer_ids, batch.emails, batch.first_names, batch.last_names]
+    count = len(batch)
+    if batch.attribute_entries and not batch.gaps:
+        entries = batch.attribute_entries
+        line = "%s\t%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}\n"
+        text = "".join(map(line.__mod__, zip(batch.lines, *fixed, *entries, strict=True)))
+    else:
+        text = _joined(batch.lines, [*fixed, batch.attributes()])
+    if text.count("\t") == 5 * count and text.count("\n") == count and not _escapes(text):
+        return text
+    escaped = [[_escaped(value) for value in column] for column in fixed]
+    # JSON text has no raw tab or line break, only backslashes (its own escapes) to double.
+    attributes = [value.replace("\\", "\\\\") for value in batch.attributes()]
+    return _joined(batch.lines, [*escaped, attributes])
+
+
+def _joined(lines: list[int], columns: list[list[str]]) -> str:
+    return "".join(map("%s\t%s\t%s\t%s\t%s\t%s\n".__mod__, zip(lines, *columns, strict=True)))
+
+
+def _escapes(text: str) -> bool:
+    return "\\" in text or "\r" in text
+
+
+def _escaped(value: str) -> str:
+    if not _NEEDS_ESCAPE.search(value):
+        return value
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def keep_latest_rows(cursor) -> tuple[int, list[tuple[int, int, str]]]:
+    """Of a customer id on several staged rows, keep the last (as importing the rows one
+    after another would). Returns how many rows remain (one per customer id) and, when some
+    id repeated, each later line with the first line of its id and the id, in line order."""
+    cursor.execute(f'SELECT count(*), count(DISTINCT customer_id COLLATE "C") FROM {STAGING_TABLE}')
+    staged, distinct = cursor.fetchone()
+    if distinct == staged:
+        return distinct, []
+    cursor.execute(
+        "SELECT line_no, first_line, customer_id FROM (SELECT line_no, customer_id,"
+        f" min(line_no) OVER (PARTITION BY customer_id) AS first_line FROM {STAGING_TABLE})"
+        " repeated WHERE line_no > first_line ORDER BY line_no"
+    )
+    repeated = cursor.fetchall()
+    cursor.execute(
+        f"DELETE FROM {STAGING_TABLE} staged USING (SELECT customer_id, max(line_no) AS last_line"
+        f" FROM {STAGING_TABLE} GROUP BY customer_id HAVING count(*) > 1) latest"
+        " WHERE staged.customer_id = latest.customer_id AND staged.line_no < latest.last_line"
+    )
+    return distinct, repeated
+
+
+def upsert_staged(
+    cursor,
+    updatable: list[str],
+    attribute_columns: list[str],
+    outcomes: bool = False,
+) -> tuple[int, int] | list[tuple[str, bool | None]]:
+    """Create the staged rows' new profiles and update the changed ones (one row per
+    customer id: ``keep_latest_rows`` first). ``updatable``: the fixed fields the rows set;
+    ``attribute_columns``: the attributes they set (replaced; others kept as they are).
+
+    A staged row is first compared with its profile (its attributes as they are, else merged
+    into the profile's): an unchanged row is never touched. Returns (created, updated), or
+    with ``outcomes`` each customer id with True (created), False (updated) or None
+    (unchanged).
+    """
+    table = Profile._meta.db_table
+    unchanged = " AND ".join(
+        [
+            *(f"profile.{name} = staged.{name}" for name in updatable),
+            "CASE WHEN profile.attributes = staged.attributes THEN true"
+            " ELSE (profile.attributes - %(columns)s::text[]) || staged.attributes"
+            " = profile.attributes END",
+        ]
+    )
+    set_columns = "".join(f"{name} = EXCLUDED.{name}, " for name in updatable)
+    merged = f"({table}.attributes - %(columns)s::text[]) || EXCLUDED.attributes"
+    compared = ", ".join([*(f"{table}.{name}" for name in updatable), f"{table}.attributes"])
+    proposed = ", ".join([*(f"EXCLUDED.{name}" for name in updatable), merged])
+    # Only planned statements this size: compiling them cost more than running them.
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(
+        f"""
+        WITH changed AS (
+            SELECT staged.customer_id, staged.email, staged.first_name, staged.last_name,
+                   staged.attributes
+            FROM {STAGING_TABLE} staged
+            LEFT JOIN {table} profile ON profile.customer_id = staged.customer_id
+            WHERE profile.id IS NULL OR NOT ({unchanged})
+        ), upserted AS (
+            INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,
+                                 created_at, updated_at)
+            SELECT customer_id, email, first_name, last_name, attributes, now(), now()
+            FROM changed
+            ON CONFLICT (customer_id) DO UPDATE
+            SET {set_columns} attributes = {merged}, updated_at = now()
+            WHERE ({compared}) IS DISTINCT FROM ({proposed})
+            RETURNING customer_id, (xmax = 0) AS created
+        )
+        {_PER_CUSTOMER if outcomes else _COUNTS}
+        """,
+        {"columns": attribute_columns},
+    )
+    if outcomes:
+        return cursor.fetchall()
+    created, updated = cursor.fetchone()
+    return created, updated
+
+
+_COUNTS = (
+    "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM upserted"
+)
+_PER_CUSTOMER = f"""
+    SELECT staged.customer_id, upserted.created
+    FROM {STAGING_TABLE} staged LEFT JOIN upserted USING (customer_id)"""
+
+
+def drop_staging(cursor) -> None:
+    cursor.execute(f"DROP TABLE {STAGING_TABLE}")
