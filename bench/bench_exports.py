@@ -633,6 +633,9 @@ class BackendCpu:
 
     def _sample(self, initial: bool = False) -> None:
         seen: dict[int, int] = {}
+        # The database's backends of the last reading and of this one: process ids are reused
+        # (another cluster's backend may get an old one), so the leaders are never kept longer.
+        leaders, self.leaders = self.leaders, set()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) in self.exclude:
                 continue
@@ -642,7 +645,9 @@ class BackendCpu:
                     continue
                 words = title.split()
                 ours = f" {self.database} " in title and "autovacuum" not in title
-                worker = "parallel worker for PID" in title and int(words[-1]) in self.leaders
+                worker = "parallel worker for PID" in title and int(words[-1]) in (
+                    leaders | self.leaders
+                )
                 if not (ours or worker):
                     continue
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
