@@ -71,6 +71,7 @@ T = TypeVar("T")
 OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ExportRun.BATCH_COUNTS
 STATISTICS_AFTER_ROWS = 10_000
+SYNC_STATE_WRITES = 10
 
 
 class RunCancelled(Exception):
@@ -542,20 +543,32 @@ def _save_progress(run: ExportRun, token: str, progress: Progress, recent: Recen
 
 class BackgroundSync:
     """Writes the sync state on its own thread (and database connection) while the batches go
-    on; at most one write at a time, each from where the last one ended."""
+    on; at most one write at a time, each from where the last one ended.
+
+    Every ``EXPORT_SYNC_STATE_SECONDS`` at most, and ``SYNC_STATE_WRITES`` times at most in
+    all: a write reads the run's whole table (PostgreSQL plans a scan of all of it for a range of
+    a tenth), so writing by the clock alone made a longer run cost more (19 writes of a million
+    rows in a 70 s run on a busy machine, 0.1 CPU-s each, against 14 in a 17 s one).
+    """
 
     def __init__(self, run: ExportRun, token: str):
         self.run = run
         self.token = token
         self.thread: threading.Thread | None = None
         self.last_started = time.monotonic()
+        self.last_delivered = _delivered(run)
+        self.step = (run.to_send + run.to_remove) / SYNC_STATE_WRITES
 
     def maybe_start(self) -> None:
-        due = time.monotonic() - self.last_started > settings.EXPORT_SYNC_STATE_SECONDS
+        delivered = _delivered(self.run)
+        due = (
+            time.monotonic() - self.last_started > settings.EXPORT_SYNC_STATE_SECONDS
+            and delivered - self.last_delivered >= self.step
+        )
         busy = self.thread is not None and self.thread.is_alive()
         if not due or busy or self.run.checkpoint <= self.run.synced_up_to:
             return
-        self.last_started = time.monotonic()
+        self.last_started, self.last_delivered = time.monotonic(), delivered
         after, up_to = self.run.synced_up_to, self.run.checkpoint
         self.thread = threading.Thread(
             target=self._write, args=(after, up_to), name=f"sync-state-{self.run.pk}", daemon=True

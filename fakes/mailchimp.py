@@ -12,7 +12,8 @@ Contract: /work/shared/spec/mailchimp_api.md. Where it is uncertain the fake pic
 - Batch ``POST /lists/{id}``: at most 500 members (more → 400 Invalid Resource, nothing
   written); synchronous, HTTP 200 with ``new_members`` / ``updated_members`` / ``errors``
   (``ERROR_GENERIC`` for compliance, forgotten and fake addresses; ``ERROR_CONTACT_EXISTS``
-  without ``update_existing``); unchanged members count as updated.
+  without ``update_existing``); unchanged members count as updated. Its reply honours
+  ``fields`` (dotted paths, as every Mailchimp endpoint does).
 - Unsubscribed or cleaned members sent as ``subscribed`` → "Member In Compliance State";
   as ``pending`` they become pending. Archived members sent again are restored (updated).
   Permanently deleted ("forgotten") addresses are refused forever and answer 404 on GET.
@@ -111,6 +112,29 @@ class MailchimpSettings:
 
 def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def only_fields(payload: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """Mailchimp's ``fields`` parameter: only the comma-separated dotted paths named (a
+    list's items each cut alike; a path that ends on an object keeps it whole)."""
+    if not fields:
+        return payload
+    tree: dict[str, Any] = {}
+    for path in fields.split(","):
+        node = tree
+        for part in path.strip().split("."):
+            node = node.setdefault(part, {})
+
+    def pick(value: Any, node: dict[str, Any]) -> Any:
+        if not node:
+            return value
+        if isinstance(value, list):
+            return [pick(item, node) for item in value]
+        if isinstance(value, dict):
+            return {key: pick(value[key], sub) for key, sub in node.items() if key in value}
+        return value
+
+    return pick(payload, tree)
 
 
 def _now() -> str:
@@ -574,17 +598,16 @@ class MailchimpFake(FakeApp):
                     new.append(audience.member_api(member))
                 else:
                     updated.append(audience.member_api(member))
-        return self.ok(
-            {
-                "new_members": new,
-                "updated_members": updated,
-                "errors": errors,
-                "total_created": len(new),
-                "total_updated": len(updated),
-                "error_count": len(errors),
-                "_links": [],
-            }
-        )
+        reply = {
+            "new_members": new,
+            "updated_members": updated,
+            "errors": errors,
+            "total_created": len(new),
+            "total_updated": len(updated),
+            "error_count": len(errors),
+            "_links": [],
+        }
+        return self.ok(only_fields(reply, request.query.get("fields")))
 
     @staticmethod
     def _batch_error(email: str, title: str, text: str) -> dict[str, Any]:

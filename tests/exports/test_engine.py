@@ -314,3 +314,28 @@ def test_the_sweeper_drops_the_recipient_tables_of_runs_that_ended(make_export, 
     tables = set(db_connection.introspection.table_names())
     assert not {f"export_run_{ended.pk}_recipients", f"export_run_{ended.pk}_removals"} & tables
     assert RecipientTable(active).exists()
+
+
+def test_a_long_run_writes_its_sync_state_on_the_way_a_bounded_number_of_times(
+    backend, make_export, everyone, settings, monkeypatch
+):
+    """Each write reads the run's whole table: however long the run (here every batch is
+    overdue for a write), it writes at most ``SYNC_STATE_WRITES`` times on the way, and the
+    end of the run writes the rest."""
+    settings.EXPORT_CONCURRENCY = 1
+    settings.EXPORT_SYNC_STATE_SECONDS = -1
+    monkeypatch.setattr(backend, "batch_size", 1)
+    for number in range(40):
+        ProfileFactory(email=f"m{number}@example.com")
+    writes = []
+    monkeypatch.setattr(
+        engine.BackgroundSync, "_write", lambda sync, after, up_to: writes.append(up_to)
+    )
+    export = make_export(everyone)
+
+    run = run_now(export)
+
+    assert run.sent == 40
+    assert 1 <= len(writes) <= engine.SYNC_STATE_WRITES
+    assert writes == sorted(writes)
+    assert SyncState.objects.filter(export=export, state="in_list").count() == 40

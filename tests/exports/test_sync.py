@@ -475,3 +475,54 @@ def test_a_refusal_that_may_pass_by_itself_is_sent_every_run(backend, make_expor
     calls = backend.calls
     again = run_now(export)
     assert (backend.calls, again.to_send, again.failed) == (calls + 1, 1, 1)
+
+
+def test_a_mirror_run_removes_only_this_exports_addresses_in_the_list_that_no_member_has(
+    backend, make_export, everyone, five
+):
+    """The leavers come out of the members' join with the sync state: another export's
+    addresses, addresses no longer in the list and a member's address written differently
+    are not removed, and leavers are counted as removals, not as members."""
+    export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
+    other = make_export(everyone, display_name="Other", sync_mode=Export.SyncMode.MIRROR)
+    run_now(export)
+    in_list, removed = SyncState.State.IN_LIST, SyncState.State.REMOVED
+    states = {
+        "left@example.com": in_list,
+        "opted@example.com": SyncState.State.OPTED_OUT,
+        "gone@example.com": removed,
+        "erased@example.com": SyncState.State.ERASING,
+    }
+    SyncState.objects.bulk_create(
+        [SyncState(export=export, email=e, fields_hash="x", state=s) for e, s in states.items()]
+        + [SyncState(export=other, email="others@example.com", fields_hash="x")]
+    )
+    five[0].email = "  P0@Example.COM "
+    five[0].save()
+
+    run = run_now(export)
+
+    assert backend.removed == ["left@example.com"]
+    assert (run.profiles_total, run.to_remove, run.removed, run.unchanged) == (5, 1, 1, 5)
+    assert runs.unaccounted(run) == 0
+    assert SyncState.objects.get(export=export, email="left@example.com").state == removed
+    assert SyncState.objects.get(export=other, email="others@example.com").state == in_list
+
+
+@pytest.mark.parametrize(
+    ("mode", "to_remove"), [(Export.SyncMode.MIRROR, 1), (Export.SyncMode.ADD_AND_UPDATE, 0)]
+)
+def test_leavers_are_found_in_mirror_mode_only_and_are_never_members(
+    make_export, everyone, five, mode, to_remove
+):
+    export = make_export(everyone, sync_mode=mode)
+    SyncState.objects.create(export=export, email="left@example.com", fields_hash="x")
+    run = services.run_request(export=export)
+
+    built = build_recipients(run)
+
+    assert (built.members, built.recipients, built.to_remove) == (5, 5, to_remove)
+    table = recipients.RecipientTable(run)
+    assert [row[1] for row in table.page(0, 10, removing=True)] == ["left@example.com"][:to_remove]
+    assert len(table.page(0, 10)) == 5
+    table.drop()

@@ -73,6 +73,25 @@ def test_a_batch_creates_then_updates_and_reports_fake_addresses(session, api, a
     assert [m["email_address"] for m in again["updated_members"]] == ["ann@relay.dev"]
 
 
+def test_a_batch_reply_holds_only_the_fields_asked_for(session, api, audience):
+    members = [
+        {"email_address": "ann@relay.dev", "status": "subscribed"},
+        {"email_address": "x@y.test", "status": "subscribed"},
+    ]
+    fields = "new_members.email_address,errors,total_created"
+    response = session.post(
+        f"{api}/lists/{audience}",
+        params={"fields": fields},
+        json={"members": members, "update_existing": True},
+        timeout=5,
+    )
+    body = response.json()
+    assert set(body) == {"new_members", "errors", "total_created"}
+    assert body["new_members"] == [{"email_address": "ann@relay.dev"}]
+    assert body["total_created"] == 1
+    assert body["errors"][0]["email_address"] == "x@y.test" and body["errors"][0]["error"]
+
+
 def test_without_update_existing_a_member_exists(session, api, audience):
     member = {"email_address": "ann@relay.dev", "status": "subscribed"}
     batch(session, api, audience, member)

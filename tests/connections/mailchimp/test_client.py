@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -229,6 +230,9 @@ def test_a_batch_is_one_upsert_with_update_existing_and_merge_fields(mocked, bac
     assert (result.accepted, result.failures) == (2, [])
     body = json.loads(mocked.calls[-1].request.body)
     assert body["update_existing"] is True and body["sync_tags"] is False
+    # Only the written members' addresses come back, not 500 whole members.
+    asked = parse_qs(urlsplit(mocked.calls[-1].request.url).query)["fields"][0].split(",")
+    assert {"new_members.email_address", "updated_members.email_address", "errors"} <= set(asked)
     assert body["members"][0] == {
         "email_address": "ann@x.com",
         "status": "subscribed",
