@@ -334,7 +334,7 @@ def queue_removals(run: ExportRun) -> int:
     """
     table = RecipientTable(run)
     left_or_excluded = f"SELECT email FROM {table.name} WHERE action = %s"
-    left_or_excluded_params: tuple[object, ...] = (LEFT,)
+    left_or_excluded_params: tuple[str | int, ...] = (LEFT,)
     if removes_leavers(run) and Exclusion.objects.exists():
         # An excluded member's address is removed when it is in the list (the excluded are
         # few: joined to the sync state by its key).
