@@ -23,12 +23,15 @@ class Export(models.Model):
         "connection",
         "list_id",
         "list_name",
-        "email_field",
-        "first_name_field",
-        "last_name_field",
         "segments",
         "schedule_enabled",
         "sync_mode",
+        "fixed_tags",
+        "tags_field",
+        "remove_tags_on_leave",
+        "new_subscriber_status",
+        "consent_field",
+        "consent_default",
     )
 
     display_name = models.CharField(_("display name"), max_length=200)
@@ -43,9 +46,6 @@ class Export(models.Model):
     )
     list_id = models.CharField(_("destination list"), max_length=200)
     list_name = models.CharField(_("destination list name"), max_length=200, blank=True, default="")
-    email_field = models.CharField(_("email"), max_length=255, default="email")
-    first_name_field = models.CharField(_("first name"), max_length=255, blank=True, default="")
-    last_name_field = models.CharField(_("last name"), max_length=255, blank=True, default="")
     segments = models.ManyToManyField(Segment, verbose_name=_("segments"), related_name="exports")
 
     class SyncMode(models.TextChoices):
@@ -59,6 +59,26 @@ class Export(models.Model):
         _("sync mode"), max_length=20, choices=SyncMode.choices, default=SyncMode.ADD_AND_UPDATE
     )
     resend_next_run = models.BooleanField(_("resend everything on the next run"), default=False)
+    # What the export sends besides the mapped fields (``FieldMapping``): tags (services with
+    # ``Backend.supports_tags``), the status of new subscribers and their consent.
+    fixed_tags = models.JSONField(_("tags"), default=list, blank=True)
+    tags_field = models.CharField(_("tags from the field"), max_length=255, blank=True, default="")
+    remove_tags_on_leave = models.BooleanField(
+        _("people who leave lose the tags instead of being removed"), default=False
+    )
+    new_subscriber_status = models.CharField(
+        _("status of new subscribers"), max_length=20, blank=True, default=""
+    )
+    consent_field = models.CharField(_("consent from the field"), max_length=255, blank=True, default="")
+
+    class Consent(models.TextChoices):
+        SERVICE_RULE = "", _("As the service decides")
+        YES = "yes", _("Yes")
+        NO = "no", _("No")
+
+    consent_default = models.CharField(
+        _("consent"), max_length=3, blank=True, default=Consent.SERVICE_RULE, choices=Consent.choices
+    )
     # The last full run of the export, whose ``inputs_fingerprint`` tells the next run whether
     # anything it would send changed (``exports.unchanged``); None after an erasure.
     inputs_run = models.ForeignKey(
@@ -85,6 +105,81 @@ class Export(models.Model):
     @property
     def is_mirror(self) -> bool:
         return self.sync_mode == self.SyncMode.MIRROR
+
+    # The profile fields of the built-in destination fields, from the mapping rows.
+
+    @property
+    def email_field(self) -> str:
+        """The profile field holding the address: an export always sends one, by default the
+        built-in ``email`` when no row maps it."""
+        return self._builtin_source(EMAIL) or EMAIL
+
+    @property
+    def first_name_field(self) -> str:
+        return self._builtin_source(FIRST_NAME)
+
+    @property
+    def last_name_field(self) -> str:
+        return self._builtin_source(LAST_NAME)
+
+    def _builtin_source(self, key: str) -> str:
+        return next((row.profile_field for row in self.field_rows() if row.destination_key == key), "")
+
+    def field_rows(self) -> list[FieldMapping]:
+        """The mapping rows in order (prefetched ``mappings`` when they were)."""
+        if self.pk is None:
+            return []
+        return sorted(self.mappings.all(), key=lambda row: row.position)
+
+
+#: The destination keys of the services' built-in fields (``DestinationField.key``).
+EMAIL, FIRST_NAME, LAST_NAME = "email", "first_name", "last_name"
+BUILTIN_DESTINATION_KEYS = (EMAIL, FIRST_NAME, LAST_NAME)
+
+
+class FieldMapping(models.Model):
+    """One row of an export's mapping: a profile field sent into a destination field.
+
+    The e-mail, first name and last name are rows too, with the keys ``email``,
+    ``first_name`` and ``last_name``. The destination's name and type are kept as the service
+    had them when the export was saved (its key is what is sent)."""
+
+    class WhenEmpty(models.TextChoices):
+        LEAVE = "leave", _("Leave the service's value")
+        CLEAR = "clear", _("Clear the service's value")
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="mappings")
+    position = models.PositiveSmallIntegerField(_("position"))
+    profile_field = models.CharField(_("profile field"), max_length=255)
+    destination_key = models.CharField(_("destination field"), max_length=255)
+    destination_name = models.CharField(
+        _("destination field name"), max_length=255, blank=True, default=""
+    )
+    destination_type = models.CharField(_("destination field type"), max_length=20, default="text")
+    when_empty = models.CharField(
+        _("when empty"), max_length=5, choices=WhenEmpty.choices, default=WhenEmpty.LEAVE
+    )
+
+    class Meta:
+        ordering = ["export", "position"]
+        verbose_name = _("field mapping")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["export", "destination_key"], name="one_mapping_per_destination_field"
+            ),
+            models.UniqueConstraint(fields=["export", "position"], name="mapping_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_field} → {self.destination_key}"
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.destination_key in BUILTIN_DESTINATION_KEYS
+
+    @property
+    def clears(self) -> bool:
+        return self.when_empty == self.WhenEmpty.CLEAR
 
 
 class RunStatus(models.TextChoices):
@@ -120,12 +215,14 @@ class ExportRun(models.Model):
     DELIVERED_STATUSES = (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS)
 
     #: The run's counts, in the order the pages, the API and the webhook payload show them.
-    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped")
+    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped", "warnings")
     #: The counts that together account for every address the run considered (its members and
     #: the addresses to remove): each is added, updated, unchanged, removed, failed or skipped.
     OUTCOME_COUNTS = ("added", "updated", "unchanged", "removed", "failed", "skipped")
     #: The counts that each acknowledged batch adds to; the others are known before the first.
-    BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed")
+    #: ``warnings`` counts records sent with a value the service had to change (shortened);
+    #: they are sent, so in another count too.
+    BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed", "warnings")
 
     class WaitingFor(models.TextChoices):
         """Why a running run sends nothing for now, though it goes on by itself."""
@@ -167,6 +264,7 @@ class ExportRun(models.Model):
     )
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    warnings = models.PositiveIntegerField(_("warnings"), default=0)
     # The recipient position (a profile id) up to which the service acknowledged every batch.
     checkpoint = models.PositiveBigIntegerField(default=0)
     recipients_ready = models.BooleanField(default=False)
@@ -302,7 +400,8 @@ class Refusal(models.Model):
 
 
 class ExportRunFailure(models.Model):
-    """A profile that was not delivered, and why: refused by the service or skipped by us."""
+    """A profile that was not delivered, and why: refused by the service or skipped by us; or
+    one delivered with a warning (``warning``)."""
 
     # Not a database constraint: a run lists its skipped members in one statement, tens of
     # thousands of rows, and the key of each would be checked again at commit.
@@ -315,6 +414,9 @@ class ExportRunFailure(models.Model):
     code = models.CharField(_("code"), max_length=50)
     reason = models.TextField(_("reason"))
     skipped = models.BooleanField(default=False)
+    # Delivered, but with a value the service had to change (``RecordWarning``): listed so
+    # that nothing changes silently, and not a failure (the sync state records it as sent).
+    warning = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
