@@ -40,14 +40,13 @@ class BackendContract:
 
     def records(self, count: int, start: int = 0) -> list[Record]:
         return [
-            Record(f"member{n}@example.com", "Member", str(n), {"Tier": "gold"})
-            for n in range(start, start + count)
+            Record(f"member{n}@example.com", "Member", str(n)) for n in range(start, start + count)
         ]
 
     @pytest.fixture
     def destination(self, backend: Backend) -> str:
         destination = backend.list_destinations()[0].id
-        backend.prepare(destination, ["Tier"])
+        backend.prepare(destination, [])
         return destination
 
     def test_it_declares_its_limits(self, backend):
@@ -246,7 +245,7 @@ class TestMailchimpBackendWithATag(MailchimpContract):
     @pytest.fixture
     def destination(self, backend: Backend) -> str:
         destination = backend.list_destinations()[0].id + "#Segment VIP"
-        backend.prepare(destination, ["Tier"])
+        backend.prepare(destination, [])
         return destination
 
 

@@ -32,7 +32,7 @@ class RecordingBackend(Backend):
         self.before_push = None
         self.refusing = True  # False: the service now takes the "reject" addresses
 
-    def prepare(self, list_id, field_names):
+    def prepare(self, list_id, fields, options=None):
         pass
 
     def push(self, list_id, batch):

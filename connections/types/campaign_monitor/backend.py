@@ -10,13 +10,16 @@ from django.utils.translation import gettext_lazy
 
 from config.text import shortened
 from connections.types.base import (
+    DEFAULT_SEND_OPTIONS,
     Backend,
+    DestinationField,
     DestinationList,
     ListNotFound,
     Permanent,
     PushResult,
     Record,
     RecordFailure,
+    SendOptions,
     StepResult,
     StepSkipped,
     run_steps,
@@ -62,7 +65,6 @@ class CampaignMonitorBackend(Backend):
     def __init__(self, store, *, client: CampaignMonitorClient | None = None):
         super().__init__(store)
         self.client = client or CampaignMonitorClient(store)
-        self._field_keys: dict[str, str] = {}
 
     @classmethod
     def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
@@ -125,17 +127,13 @@ class CampaignMonitorBackend(Backend):
                 )
         return destinations
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
-        """Create the custom fields the list lacks (as Text) and remember every field's key."""
-        existing = {
-            str(ci_get(item, "FieldName", "")).lower(): str(ci_get(item, "Key", ""))
-            for item in self.client.custom_fields(list_id)
-        }
-        for name in field_names:
-            key = existing.get(name.lower())
-            if not key:
-                key = self.client.create_custom_field(list_id, name)
-            self._field_keys[name] = key
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
+        super().prepare(list_id, fields, options)
 
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         self._check_batch(batch)
@@ -240,7 +238,7 @@ class CampaignMonitorBackend(Backend):
         custom_fields = (
             [
                 {
-                    "Key": self._field_keys.get(name, name),
+                    "Key": name,
                     "Value": "" if value is None else shortened(str(value), MAX_VALUE_LENGTH),
                 }
                 for name, value in record.fields.items()

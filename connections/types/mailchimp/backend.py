@@ -18,7 +18,9 @@ from django.utils.translation import gettext_lazy
 from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
+    DEFAULT_SEND_OPTIONS,
     Backend,
+    DestinationField,
     DestinationList,
     ListNotFound,
     Permanent,
@@ -26,6 +28,7 @@ from connections.types.base import (
     RateLimited,
     Record,
     RecordFailure,
+    SendOptions,
     StepResult,
     StepSkipped,
     Transient,
@@ -194,9 +197,15 @@ class MailchimpBackend(Backend):
             name=f"{found.name} #{tag}",
         )
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
         """Read the audience's merge fields now if Mailchimp answers; otherwise the first
         batch reads them, where a rate limit or a server error is retried."""
+        super().prepare(list_id, fields, options)
         with contextlib.suppress(RateLimited, Transient):
             self._tags_for(split_destination(list_id)[0])
 

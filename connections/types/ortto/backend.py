@@ -21,7 +21,9 @@ from django.utils.translation import gettext_lazy
 from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
+    DEFAULT_SEND_OPTIONS,
     Backend,
+    DestinationField,
     DestinationList,
     ListNotFound,
     Permanent,
@@ -29,6 +31,7 @@ from connections.types.base import (
     RateLimited,
     Record,
     RecordFailure,
+    SendOptions,
     StepResult,
     StepSkipped,
     Transient,
@@ -135,7 +138,13 @@ class OrttoBackend(Backend):
             destinations.append(DestinationList(id=audience_id, name=f"{name} ({note})"))
         return destinations
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
+        super().prepare(list_id, fields, options)
         with contextlib.suppress(RateLimited, Transient):
             self._marker(list_id)
 

@@ -132,19 +132,6 @@ def test_push_sends_at_most_250_characters_per_value_and_keeps_every_record(mock
     assert max(len(value) for value in values) <= 250
 
 
-def test_prepare_creates_missing_custom_fields_and_push_uses_their_keys(mocked, backend):
-    url = f"{CM_API}/lists/{LIST_ID}/customfields.json"
-    mocked.get(url, json=[{"FieldName": "website", "Key": "[website]", "DataType": "Text"}])
-    mocked.post(url, json="[LoyaltyTier]", status=201)
-    mocked.post(
-        f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
-    )
-    backend.prepare(LIST_ID, ["website", "Loyalty Tier"])
-    backend.push(LIST_ID, [Record("a@x.com", fields={"website": "w", "Loyalty Tier": "gold"})])
-    sent = json.loads(mocked.calls[-1].request.body)["Subscribers"][0]["CustomFields"]
-    assert sent == [{"Key": "[website]", "Value": "w"}, {"Key": "[LoyaltyTier]", "Value": "gold"}]
-
-
 def test_push_refuses_a_batch_over_the_batch_size(backend):
     with pytest.raises(ValueError):
         backend.push(LIST_ID, [Record(f"p{i}@x.com") for i in range(backend.batch_size + 1)])
