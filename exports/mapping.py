@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from django.db import connection
 
 from connections.types.base import DestinationField, FieldType, Record, SendOptions
 from exports.models import (
-    BUILTIN_DESTINATION_KEYS,
+    BUILTIN_NAMES,
     EMAIL,
     FIRST_NAME,
     LAST_NAME,
@@ -42,8 +42,6 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 100
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
-
-BUILTIN_NAMES = {EMAIL: "Email", FIRST_NAME: "First name", LAST_NAME: "Last name"}
 
 
 @dataclass(frozen=True)
@@ -328,4 +326,3 @@ def _value(profile_field: str) -> tuple[str, list[Any]]:
 
 def _sqlite_path(key: str) -> str:
     return '$."' + key.replace('"', '""') + '"'
-

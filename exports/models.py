@@ -10,7 +10,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from connections.models import Connection
+from connections.types.base import EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY, FieldType
 from segments.models import Segment
+
+#: The destination keys of the services' built-in fields (``DestinationField.key``).
+EMAIL, FIRST_NAME, LAST_NAME = EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY
+BUILTIN_DESTINATION_KEYS = (EMAIL, FIRST_NAME, LAST_NAME)
+#: Their names, as the rows keep them (the pages show them translated).
+BUILTIN_NAMES = {EMAIL: "Email", FIRST_NAME: "First name", LAST_NAME: "Last name"}
 
 
 class Export(models.Model):
@@ -69,7 +76,9 @@ class Export(models.Model):
     new_subscriber_status = models.CharField(
         _("status of new subscribers"), max_length=20, blank=True, default=""
     )
-    consent_field = models.CharField(_("consent from the field"), max_length=255, blank=True, default="")
+    consent_field = models.CharField(
+        _("consent from the field"), max_length=255, blank=True, default=""
+    )
 
     class Consent(models.TextChoices):
         SERVICE_RULE = "", _("As the service decides")
@@ -77,7 +86,11 @@ class Export(models.Model):
         NO = "no", _("No")
 
     consent_default = models.CharField(
-        _("consent"), max_length=3, blank=True, default=Consent.SERVICE_RULE, choices=Consent.choices
+        _("consent"),
+        max_length=3,
+        blank=True,
+        default=Consent.SERVICE_RULE,
+        choices=Consent.choices,
     )
     # The last full run of the export, whose ``inputs_fingerprint`` tells the next run whether
     # anything it would send changed (``exports.unchanged``); None after an erasure.
@@ -99,6 +112,15 @@ class Export(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        changes = self.__dict__.pop("_unsaved_builtin_rows", {})
+        if adding:
+            changes.setdefault(EMAIL, EMAIL)
+        if changes:
+            self._write_builtin_rows(changes)
+
     def get_absolute_url(self) -> str:
         return reverse("exports:detail", args=[self.pk])
 
@@ -106,35 +128,74 @@ class Export(models.Model):
     def is_mirror(self) -> bool:
         return self.sync_mode == self.SyncMode.MIRROR
 
-    # The profile fields of the built-in destination fields, from the mapping rows.
+    # The profile fields of the built-in destination fields: their mapping rows, read and set
+    # by name (``Export(first_name_field="first_name")``, as before they were rows). What is
+    # set is written to the rows when the export is saved; a new export always gets an e-mail
+    # row, by default the built-in ``email``.
 
     @property
     def email_field(self) -> str:
-        """The profile field holding the address: an export always sends one, by default the
-        built-in ``email`` when no row maps it."""
         return self._builtin_source(EMAIL) or EMAIL
+
+    @email_field.setter
+    def email_field(self, profile_field: str) -> None:
+        self._builtin_changes[EMAIL] = profile_field
 
     @property
     def first_name_field(self) -> str:
         return self._builtin_source(FIRST_NAME)
 
+    @first_name_field.setter
+    def first_name_field(self, profile_field: str) -> None:
+        self._builtin_changes[FIRST_NAME] = profile_field
+
     @property
     def last_name_field(self) -> str:
         return self._builtin_source(LAST_NAME)
 
+    @last_name_field.setter
+    def last_name_field(self, profile_field: str) -> None:
+        self._builtin_changes[LAST_NAME] = profile_field
+
+    @property
+    def _builtin_changes(self) -> dict[str, str]:
+        return self.__dict__.setdefault("_unsaved_builtin_rows", {})
+
     def _builtin_source(self, key: str) -> str:
-        return next((row.profile_field for row in self.field_rows() if row.destination_key == key), "")
+        if key in self._builtin_changes:
+            return self._builtin_changes[key]
+        rows = self.field_rows()
+        return next((row.profile_field for row in rows if row.destination_key == key), "")
+
+    def _write_builtin_rows(self, changes: dict[str, str]) -> None:
+        rows = {row.destination_key: row for row in self.mappings.all()}
+        last = max((row.position for row in rows.values()), default=-1)
+        for key in BUILTIN_DESTINATION_KEYS:
+            if key not in changes:
+                continue
+            profile_field, row = changes[key], rows.get(key)
+            if not profile_field and row is not None:
+                row.delete()
+            elif profile_field and row is not None:
+                FieldMapping.objects.filter(pk=row.pk).update(profile_field=profile_field)
+            elif profile_field:
+                last += 1
+                FieldMapping.objects.create(
+                    export=self,
+                    position=last,
+                    profile_field=profile_field,
+                    destination_key=key,
+                    destination_name=BUILTIN_NAMES[key],
+                )
+        getattr(self, "_prefetched_objects_cache", {}).pop("mappings", None)
 
     def field_rows(self) -> list[FieldMapping]:
-        """The mapping rows in order (prefetched ``mappings`` when they were)."""
+        """The mapping rows in order, read once per instance (as ``mappings`` prefetched: saving
+        rows through ``exports.mapping`` or the built-in setters forgets them)."""
         if self.pk is None:
             return []
+        models.prefetch_related_objects([self], "mappings")
         return sorted(self.mappings.all(), key=lambda row: row.position)
-
-
-#: The destination keys of the services' built-in fields (``DestinationField.key``).
-EMAIL, FIRST_NAME, LAST_NAME = "email", "first_name", "last_name"
-BUILTIN_DESTINATION_KEYS = (EMAIL, FIRST_NAME, LAST_NAME)
 
 
 class FieldMapping(models.Model):
@@ -155,7 +216,12 @@ class FieldMapping(models.Model):
     destination_name = models.CharField(
         _("destination field name"), max_length=255, blank=True, default=""
     )
-    destination_type = models.CharField(_("destination field type"), max_length=20, default="text")
+    destination_type = models.CharField(
+        _("destination field type"),
+        max_length=20,
+        choices=[(kind.value, kind.value) for kind in FieldType],
+        default=FieldType.TEXT,
+    )
     when_empty = models.CharField(
         _("when empty"), max_length=5, choices=WhenEmpty.choices, default=WhenEmpty.LEAVE
     )
@@ -416,7 +482,7 @@ class ExportRunFailure(models.Model):
     skipped = models.BooleanField(default=False)
     # Delivered, but with a value the service had to change (``RecordWarning``): listed so
     # that nothing changes silently, and not a failure (the sync state records it as sent).
-    warning = models.BooleanField(default=False)
+    warning = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["id"]

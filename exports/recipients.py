@@ -361,7 +361,8 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         raw_email=Coalesce(field_value(export.email_field), Value("")),
         mapped_first_name=_mapped(export.first_name_field),
         mapped_last_name=_mapped(export.last_name_field),
-        mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),
+        # Our own SQL (exports.mapping); every name and value in it is a parameter.
+        mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),  # noqa: S611
         fields_hash=FieldsHash(Concat(*hashed, output_field=TextField())),
     )
     members_sql, params = (

@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='exportrunfailure',
             name='warning',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.CreateModel(
             name='FieldMapping',
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                 ('profile_field', models.CharField(max_length=255, verbose_name='profile field')),
                 ('destination_key', models.CharField(max_length=255, verbose_name='destination field')),
                 ('destination_name', models.CharField(blank=True, default='', max_length=255, verbose_name='destination field name')),
-                ('destination_type', models.CharField(default='text', max_length=20, verbose_name='destination field type')),
+                ('destination_type', models.CharField(choices=[('text', 'text'), ('number', 'number'), ('date', 'date'), ('datetime', 'datetime'), ('boolean', 'boolean'), ('single_select', 'single_select'), ('multi_select', 'multi_select'), ('country', 'country')], default='text', max_length=20, verbose_name='destination field type')),
                 ('when_empty', models.CharField(choices=[('leave', "Leave the service's value"), ('clear', "Clear the service's value")], default='leave', max_length=5, verbose_name='when empty')),
                 ('export', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mappings', to='exports.export')),
             ],
