@@ -208,7 +208,7 @@ class SendPlan:
 def send_plan(export: Export) -> SendPlan:
     rows = export.field_rows()
     custom = tuple(row for row in rows if not row.is_builtin)
-    consent = {Export.Consent.YES: True, Export.Consent.NO: False}.get(export.consent_default)
+    consent = {"yes": True, "no": False}.get(export.consent_default)
     names = {row.profile_field for row in custom} | {export.tags_field, export.consent_field}
     return SendPlan(
         custom=custom,
