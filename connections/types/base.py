@@ -144,6 +144,7 @@ class FieldType(enum.StrEnum):
 EMAIL_KEY = "email"
 FIRST_NAME_KEY = "first_name"
 LAST_NAME_KEY = "last_name"
+BUILTIN_KEYS = frozenset({EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY})
 
 
 @dataclass(frozen=True)
@@ -477,6 +478,11 @@ class Backend:
         version only remembers them."""
         self.fields_by_key = {item.key: item for item in fields}
         self.send_options = options
+
+    def consent_for(self, record: Record) -> bool | None:
+        """The consent to give ``record``'s person if new to the list: the record's own, else
+        the export's (``SendOptions.consent_to_track``); None leaves it to the service."""
+        return record.consent if record.consent is not None else self.send_options.consent_to_track
 
     def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
         """The value as this service takes it on the wire for ``field`` (pure, no I/O), and
