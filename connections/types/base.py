@@ -106,6 +106,11 @@ class ListNotFound(Permanent):
         self.list_id = list_id
 
 
+class FieldsNotFound(Permanent):
+    """Fields the export maps to are no longer in the list at the service (deleted there).
+    The connection is fine; the export's field mapping must change (or the fields come back)."""
+
+
 class AuthError(BackendError):
     """Base of the two authentication errors."""
 
@@ -395,7 +400,8 @@ class Backend:
 
     def __init__(self, store: CredentialStore):
         self.store = store
-        #: The mapped fields and choices of the run, given to ``prepare``.
+        #: The list, mapped fields and choices of the run, given to ``prepare``.
+        self.prepared_list_id = ""
         self.fields_by_key: dict[str, DestinationField] = {}
         self.send_options = SendOptions()
 
@@ -476,6 +482,7 @@ class Backend:
         ``Permanent`` naming the missing field(s) so that the run fails at once with nothing
         half-sent, and remembers the fields' types and ``options`` for the pushes. This base
         version only remembers them."""
+        self.prepared_list_id = list_id
         self.fields_by_key = {item.key: item for item in fields}
         self.send_options = options
 

@@ -28,8 +28,8 @@ from connections.types.base import (
     LAST_NAME_KEY,
     VALUE_SHORTENED,
     DestinationField,
+    FieldsNotFound,
     FieldType,
-    Permanent,
     Record,
     RecordFailure,
     RecordWarning,
@@ -268,7 +268,7 @@ def fields_at_service(
 ) -> dict[str, DestinationField]:
     """The mapped fields as the service defines them now (its type, length and options), by
     the mapped key. Raises ``Permanent`` naming every mapped custom field the list no longer
-    has, so that a run fails before it sends anything."""
+    has (``FieldsNotFound``), so that a run fails before it sends anything."""
     by_key = {field.key.lower(): field for field in listed}
     found: dict[str, DestinationField] = {}
     missing: list[str] = []
@@ -292,7 +292,7 @@ def fields_at_service(
                 "Create them there again, or change the export's field mapping."
             )
         )
-        raise Permanent(
+        raise FieldsNotFound(
             message % {"fields": ", ".join(missing), "service": service, "list": list_id}
         )
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -19,12 +20,14 @@ from connections.types.base import (
     ListNotFound,
     Permanent,
     PushResult,
+    RateLimited,
     Record,
     RecordFailure,
     RecordWarning,
     SendOptions,
     StepResult,
     StepSkipped,
+    Transient,
     run_steps,
 )
 from connections.types.campaign_monitor.client import (
@@ -202,8 +205,11 @@ class CampaignMonitorBackend(Backend):
         options as Campaign Monitor defines them now."""
         super().prepare(list_id, fields, options)
         if any(not item.builtin for item in fields):
-            listed = self.list_fields(list_id)
-            self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
+            # Unreachable now, the run goes on with the mapped fields as saved: a field gone
+            # since then fails each record instead of the run.
+            with contextlib.suppress(RateLimited, Transient):
+                listed = self.list_fields(list_id)
+                self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
 
     def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
         """Text (at most 250 characters), a number as decimal text, a date as YYYY/MM/DD
