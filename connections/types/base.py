@@ -106,6 +106,11 @@ class ListNotFound(Permanent):
         self.list_id = list_id
 
 
+class FieldsNotFound(Permanent):
+    """Fields the export maps to are no longer in the list at the service (deleted there).
+    The connection is fine; the export's field mapping must change (or the fields come back)."""
+
+
 class AuthError(BackendError):
     """Base of the two authentication errors."""
 
@@ -144,6 +149,7 @@ class FieldType(enum.StrEnum):
 EMAIL_KEY = "email"
 FIRST_NAME_KEY = "first_name"
 LAST_NAME_KEY = "last_name"
+BUILTIN_KEYS = frozenset({EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY})
 
 
 @dataclass(frozen=True)
@@ -394,7 +400,8 @@ class Backend:
 
     def __init__(self, store: CredentialStore):
         self.store = store
-        #: The mapped fields and choices of the run, given to ``prepare``.
+        #: The list, mapped fields and choices of the run, given to ``prepare``.
+        self.prepared_list_id = ""
         self.fields_by_key: dict[str, DestinationField] = {}
         self.send_options = SendOptions()
 
@@ -475,8 +482,14 @@ class Backend:
         ``Permanent`` naming the missing field(s) so that the run fails at once with nothing
         half-sent, and remembers the fields' types and ``options`` for the pushes. This base
         version only remembers them."""
+        self.prepared_list_id = list_id
         self.fields_by_key = {item.key: item for item in fields}
         self.send_options = options
+
+    def consent_for(self, record: Record) -> bool | None:
+        """The consent to give ``record``'s person if new to the list: the record's own, else
+        the export's (``SendOptions.consent_to_track``); None leaves it to the service."""
+        return record.consent if record.consent is not None else self.send_options.consent_to_track
 
     def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
         """The value as this service takes it on the wire for ``field`` (pure, no I/O), and

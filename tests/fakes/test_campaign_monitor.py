@@ -628,6 +628,8 @@ class TestSubscribers:
         assert (response.status_code, response.json()["Code"]) == (400, 801)
 
     def test_add_get_and_update_a_subscriber(self, cm, cm_session, newsletter):
+        fields = f"{cm.base_url}/lists/{newsletter}/customfields.json"
+        cm_session.post(fields, json={"FieldName": "website", "DataType": "Text"})
         url = f"{cm.base_url}/subscribers/{newsletter}.json"
         added = cm_session.post(
             url,
