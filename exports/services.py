@@ -24,7 +24,7 @@ from connections import signals as connection_signals
 from connections.models import Connection
 from connections.types.base import BackendError, FieldType
 from exports import runs, signals, tasks
-from exports.mapping import MappingRow, replace_rows, rows_of
+from exports.mapping import MappingRow, replace_rows, rows_of, send_plan
 from exports.mapping import summary as mapping_summary
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.selectors import export_settings, exports_to_run_all, exports_using
@@ -422,10 +422,12 @@ class _PreviewDone(Exception):
 
 
 def export_preview(*, export: Export, sample_size: int = 10) -> dict:
-    """**Preview** (dry run): what the next run would add, update, remove and skip, with samples.
+    """**Preview** (dry run): what the next run would add, update, remove and skip, with samples,
+    and the first of them as the service will receive them (``Backend.preview``).
 
     The next run's recipients are computed exactly as the run will, inside a transaction that
-    is then rolled back; nothing is sent and nothing is kept.
+    is then rolled back; nothing is sent and nothing is kept. The service is asked only for the
+    list's fields, to convert the samples as the run will.
     """
     from exports.recipients import ADD, REMOVE, RETURN, UPDATE, RecipientTable, build_recipients
 
@@ -464,4 +466,50 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
             raise _PreviewDone
     except _PreviewDone:
         pass
+    sent = [*preview["samples"][ADD], *preview["samples"][UPDATE]]
+    preview.update(_payloads(export, sent, preview["samples"][REMOVE], returning=RETURN))
     return preview
+
+
+#: How many sample people Preview shows as the service will receive them.
+PAYLOAD_SAMPLES = 5
+
+
+def _payloads(export: Export, sent: list[dict], removed: list[dict], *, returning: str) -> dict:
+    """The first sample people as the service will receive them, or why that cannot be shown."""
+    if export.connection is None or not (sent or removed):
+        return {"payloads": [], "payload_error": ""}
+    plan = send_plan(export)
+    backend = connection_services.backend_for(export.connection)
+    try:
+        backend.prepare(export.list_id, plan.destination_fields(export), plan.options)
+        payloads = [
+            {
+                "email": row["email"],
+                "action": row["action"],
+                "fields": backend.preview(
+                    plan.record(
+                        row["email"],
+                        row["first_name"],
+                        row["last_name"],
+                        row["extras"],
+                        row["action"] == returning,
+                    )
+                ),
+            }
+            for row in sent[:PAYLOAD_SAMPLES]
+        ]
+        if plan.untag_leavers and backend.supports_tags:
+            payloads += [
+                {
+                    "email": row["email"],
+                    "action": row["action"],
+                    "fields": backend.preview(plan.leaver(row["email"])),
+                }
+                for row in removed[:PAYLOAD_SAMPLES]
+            ]
+    except BackendError as error:
+        return {"payloads": [], "payload_error": str(error.message)}
+    except NotImplementedError:
+        return {"payloads": [], "payload_error": ""}
+    return {"payloads": payloads, "payload_error": ""}

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from exports import selectors
 from exports.models import ExportRun
-from exports.recipients import ADD, UPDATE
+from exports.recipients import ADD, RETURN, UPDATE
 
 register = template.Library()
 
@@ -33,6 +33,16 @@ def sample_heading(action: str) -> str:
     if action == UPDATE:
         return _("Sample of updates")
     return _("Sample of removals")
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """What a run does with one person (a recipients table's action), in words."""
+    return {
+        ADD: _("Added"),
+        RETURN: _("Added again"),
+        UPDATE: _("Updated"),
+    }.get(action, _("Removed"))
 
 
 @register.filter

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from config.translation import shown
@@ -216,3 +217,23 @@ def test_a_mapped_field_deleted_at_the_service_fails_the_run_before_anything_is_
     assert subscribers(cm, list_id) == {}
     message = shown(run.last_error)
     assert "Membership" in message and "Customers" in message
+
+
+def test_preview_shows_the_first_people_as_the_service_will_receive_them(
+    cm, list_id, export, as_alice
+):
+    preview = services.export_preview(export=export)
+
+    assert (preview["added"], preview["updated"], preview["removed"]) == (PEOPLE, 0, 0)
+    first = preview["payloads"][0]
+    assert first["email"] == "person0@example.com"
+    sent = dict(first["fields"])
+    assert {name: sent.get(name) for name in ("Plan", "Lifetime value", "Renewal", "Tier")} == {
+        "Plan": "Plan 0",
+        "Lifetime value": "0.5",
+        "Renewal": "2027/03/01",
+        "Tier": "Silver",
+    }
+    assert subscribers(cm, list_id) == {}  # nothing sent
+    page = as_alice.get(reverse("exports:preview", args=[export.pk])).content.decode()
+    assert "As the service will receive them" in page and "2027/03/01" in page
