@@ -635,7 +635,7 @@ class ExportForm(forms.ModelForm):
                         "field": same[0].destination_name or same[0].destination_key,
                     }
                 )
-        if not errors and not any(item.destination_key == EMAIL for item in checked):
+        if not any(row["destination"] == EMAIL for row in rows):
             errors.append(
                 _("Map a profile field to Email: the service needs each person's address.")
             )
