@@ -4,92 +4,28 @@ a mapped field deleted at the service fails the run before anything is sent."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from config.translation import shown
-from connections.models import Connection
-from connections.services import backend_for, credentials_encrypt
+from connections.services import backend_for
 from connections.types.base import FieldType
 from exports import engine, services
 from exports.mapping import MappingRow, replace_rows
 from exports.models import Export, ExportRun, ExportRunFailure
-from fakes.testing import running_fake
 from segments.catalogue import refresh_field_catalogue
 from segments.models import Profile
-from segments.services import segment_refresh
-from tests.factories import ProfileFactory, SegmentFactory
+from tests.exports.conftest import PEOPLE, attributes
 
 pytestmark = pytest.mark.django_db
-PEOPLE = 200
-TYPES = {"plan": "text", "ltv": "number", "renewal": "date", "has_app": "boolean", "tier": "text"}
 
 
 @pytest.fixture
-def cm(settings):
-    with running_fake("campaign_monitor") as fake:
-        settings.CAMPAIGN_MONITOR_API_URL = fake.base_url
-        settings.CAMPAIGN_MONITOR_TOKEN_URL = fake.root_url + "/oauth/token"
-        yield fake
-
-
-@pytest.fixture
-def cm_connection(cm, alice):
-    token = {"access_token": "fields-access", "refresh_token": "fields-refresh", "expires_in": 3600}
-    cm.seed(accounts=[{"id": "demo", "tokens": [token]}])
-    return Connection.objects.create(
-        kind="campaign_monitor",
-        display_name="CM",
-        who_can_use=Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS,
-        consent_given_by=alice,
-        consent_given_at=timezone.now(),
-        created_by=alice,
-        encrypted_credentials=credentials_encrypt({**token, "expires_at": time.time() + 3600}),
-    )
-
-
-@pytest.fixture
-def list_id(cm) -> str:
-    return next(iter(cm.state()["clients"].values()))["list_ids"][0]
-
-
-def attributes(number: int) -> dict:
-    return {
-        "plan": f"Plan {number}",
-        "ltv": number + 0.5,
-        "renewal": f"2027-03-{number % 28 + 1:02d}",
-        "has_app": "true" if number % 2 else "false",
-        "tier": "Gold" if number % 3 else "Silver",
-    }
-
-
-@pytest.fixture
-def everyone():
-    for number in range(PEOPLE):
-        ProfileFactory(
-            customer_id=f"c{number:03d}",
-            email=f"person{number}@example.com",
-            first_name=f"First{number}",
-            last_name="Last",
-            attributes=attributes(number),
-        )
-    refresh_field_catalogue(TYPES)
-    segment = SegmentFactory(
-        rules={"match": "all", "conditions": [{"field": "customer_id", "operator": "is_not_empty"}]}
-    )
-    segment_refresh(segment_id=segment.pk)
-    return segment
-
-
-@pytest.fixture
-def export(cm_connection, list_id, everyone, alice):
+def export(cm_connection, cm_list_id, customers, alice):
     """An export mapping five attributes of different types into fields it creates."""
     backend = backend_for(cm_connection)
     created = {
-        name: backend.create_field(list_id, label, kind, options)
+        name: backend.create_field(cm_list_id, label, kind, options)
         for name, label, kind, options in [
             ("plan", "Plan", FieldType.TEXT, ()),
             ("ltv", "Lifetime value", FieldType.NUMBER, ()),
@@ -99,9 +35,9 @@ def export(cm_connection, list_id, everyone, alice):
         ]
     }
     export = Export.objects.create(
-        display_name="Customers", connection=cm_connection, list_id=list_id, created_by=alice
+        display_name="Customers", connection=cm_connection, list_id=cm_list_id, created_by=alice
     )
-    export.segments.set([everyone])
+    export.segments.set([customers])
     replace_rows(
         export,
         [
@@ -141,11 +77,11 @@ def expected_fields(number: int) -> dict:
     }
 
 
-def test_five_mapped_attributes_arrive_typed_value_by_value(cm, list_id, export):
+def test_five_mapped_attributes_arrive_typed_value_by_value(cm, cm_list_id, export):
     run = run_now(export)
 
     assert (run.status, run.added, run.failed, run.warnings) == ("succeeded", PEOPLE, 0, 0)
-    held = subscribers(cm, list_id)
+    held = subscribers(cm, cm_list_id)
     assert len(held) == PEOPLE
     for number in range(PEOPLE):
         person = held[f"person{number}@example.com"]
@@ -154,7 +90,7 @@ def test_five_mapped_attributes_arrive_typed_value_by_value(cm, list_id, export)
 
 
 def test_a_re_run_after_one_attribute_changed_for_one_percent_sends_exactly_those(
-    cm, list_id, export
+    cm, cm_list_id, export
 ):
     run_now(export)
     calls = imports(cm)
@@ -167,16 +103,16 @@ def test_a_re_run_after_one_attribute_changed_for_one_percent_sends_exactly_thos
 
     assert (run.status, run.sent, run.updated, run.unchanged) == ("succeeded", 2, 2, PEOPLE - 2)
     assert imports(cm) == calls + 1
-    held = subscribers(cm, list_id)
+    held = subscribers(cm, cm_list_id)
     assert held["person5@example.com"]["CustomFields"]["[Plan]"] == "Enterprise"
     assert held["person6@example.com"]["CustomFields"]["[Plan]"] == "Plan 6"
 
 
-def test_an_added_mapping_sends_only_the_people_with_a_value_for_it(cm, list_id, export):
+def test_an_added_mapping_sends_only_the_people_with_a_value_for_it(cm, cm_list_id, export):
     run_now(export)
     Profile.objects.filter(customer_id="c007").update(attributes={**attributes(7), "city": "Oslo"})
     refresh_field_catalogue({"city": "text"})
-    city = backend_for(export.connection).create_field(list_id, "City", FieldType.TEXT)
+    city = backend_for(export.connection).create_field(cm_list_id, "City", FieldType.TEXT)
     rows = [
         MappingRow(
             row.profile_field, row.destination_key, row.destination_name, row.destination_type
@@ -188,10 +124,10 @@ def test_an_added_mapping_sends_only_the_people_with_a_value_for_it(cm, list_id,
     run = run_now(Export.objects.get(pk=export.pk))
 
     assert (run.sent, run.unchanged) == (1, PEOPLE - 1)
-    assert subscribers(cm, list_id)["person7@example.com"]["CustomFields"]["[City]"] == "Oslo"
+    assert subscribers(cm, cm_list_id)["person7@example.com"]["CustomFields"]["[City]"] == "Oslo"
 
 
-def test_a_value_the_service_refuses_fails_its_record_alone_with_the_reason(cm, list_id, export):
+def test_a_value_the_service_refuses_fails_its_record_alone_with_the_reason(cm, cm_list_id, export):
     Profile.objects.filter(customer_id="c009").update(attributes={**attributes(9), "ltv": "lots"})
 
     run = run_now(export)
@@ -199,11 +135,11 @@ def test_a_value_the_service_refuses_fails_its_record_alone_with_the_reason(cm, 
     assert (run.status, run.added, run.failed) == ("completed_with_warnings", PEOPLE - 1, 1)
     failure = ExportRunFailure.objects.get(run=run)
     assert (failure.email, failure.code) == ("person9@example.com", "invalid_value")
-    assert "person9@example.com" not in subscribers(cm, list_id)
+    assert "person9@example.com" not in subscribers(cm, cm_list_id)
 
 
 def test_a_mapped_field_deleted_at_the_service_fails_the_run_before_anything_is_sent(
-    cm, list_id, export
+    cm, cm_list_id, export
 ):
     export.mappings.filter(destination_key="[Tier]").update(
         destination_key="[membership]", destination_name="Membership"
@@ -214,13 +150,13 @@ def test_a_mapped_field_deleted_at_the_service_fails_the_run_before_anything_is_
 
     assert run.status == "failed" and run.sent == 0
     assert imports(cm) == calls
-    assert subscribers(cm, list_id) == {}
+    assert subscribers(cm, cm_list_id) == {}
     message = shown(run.last_error)
     assert "Membership" in message and "Customers" in message
 
 
 def test_preview_shows_the_first_people_as_the_service_will_receive_them(
-    cm, list_id, export, as_alice
+    cm, cm_list_id, export, as_alice
 ):
     preview = services.export_preview(export=export)
 
@@ -234,6 +170,6 @@ def test_preview_shows_the_first_people_as_the_service_will_receive_them(
         "Renewal": "2027/03/01",
         "Tier": "Silver",
     }
-    assert subscribers(cm, list_id) == {}  # nothing sent
+    assert subscribers(cm, cm_list_id) == {}  # nothing sent
     page = as_alice.get(reverse("exports:preview", args=[export.pk])).content.decode()
     assert "As the service will receive them" in page and "2027/03/01" in page

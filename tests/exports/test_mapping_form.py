@@ -11,34 +11,28 @@ from django.utils import timezone
 from connections.models import Connection
 from exports.mapping import rows_of
 from exports.models import Export
-from tests.exports.test_mapped_fields import (  # noqa: F401  (fixtures)
-    cm,
-    cm_connection,
-    everyone,
-    list_id,
-)
 from tests.exports.test_views import mapping_data
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fields_at_cm(cm_connection, list_id):
+def fields_at_cm(cm_connection, cm_list_id):
     from connections.services import backend_for
     from connections.types.base import FieldType
 
     backend = backend_for(cm_connection)
     return {
-        "plan": backend.create_field(list_id, "Plan", FieldType.TEXT),
-        "ltv": backend.create_field(list_id, "Lifetime value", FieldType.NUMBER),
+        "plan": backend.create_field(cm_list_id, "Plan", FieldType.TEXT),
+        "ltv": backend.create_field(cm_list_id, "Lifetime value", FieldType.NUMBER),
     }
 
 
-def data(connection, list_id, segment, *rows, **overrides) -> dict:
+def data(connection, cm_list_id, segment, *rows, **overrides) -> dict:
     return {
         "connection": str(connection.pk),
         "display_name": "Customers",
-        "list_id": list_id,
+        "list_id": cm_list_id,
         **mapping_data(*rows),
         "segments": [str(segment.pk)],
         "sync_mode": "add_update",
@@ -51,11 +45,11 @@ def page(response) -> str:
 
 
 def test_load_fields_offers_the_lists_fields_with_their_types_in_every_row(
-    as_alice, cm_connection, list_id, everyone, fields_at_cm
+    as_alice, cm_connection, cm_list_id, customers, fields_at_cm
 ):
     response = as_alice.post(
         reverse("exports:destination_fields"),
-        data(cm_connection, list_id, everyone, ("email", "email"), ("plan", "")),
+        data(cm_connection, cm_list_id, customers, ("email", "email"), ("plan", "")),
     )
 
     html = page(response)
@@ -65,23 +59,23 @@ def test_load_fields_offers_the_lists_fields_with_their_types_in_every_row(
     assert "are offered in each row" in html
 
 
-def test_load_fields_without_a_list_says_what_to_do_first(as_alice, cm_connection, everyone):
+def test_load_fields_without_a_list_says_what_to_do_first(as_alice, cm_connection, customers):
     response = as_alice.post(
         reverse("exports:destination_fields"),
-        data(cm_connection, "", everyone, ("email", "email")),
+        data(cm_connection, "", customers, ("email", "email")),
     )
     assert "Give the List ID first, then load its fields." in page(response)
 
 
 def test_saving_maps_the_rows_with_the_services_names_and_types(
-    as_alice, cm_connection, list_id, everyone, fields_at_cm
+    as_alice, cm_connection, cm_list_id, customers, fields_at_cm
 ):
     response = as_alice.post(
         reverse("exports:create"),
         data(
             cm_connection,
-            list_id,
-            everyone,
+            cm_list_id,
+            customers,
             ("email", "email"),
             ("ltv", "[Lifetimevalue]", "", "", "clear"),
         ),
@@ -100,14 +94,14 @@ def test_saving_maps_the_rows_with_the_services_names_and_types(
 
 
 def test_a_new_field_is_created_at_the_service_when_the_export_is_saved(
-    as_alice, cm, cm_connection, list_id, everyone
+    as_alice, cm, cm_connection, cm_list_id, customers
 ):
     response = as_alice.post(
         reverse("exports:create"),
         data(
             cm_connection,
-            list_id,
-            everyone,
+            cm_list_id,
+            customers,
             ("email", "email"),
             ("renewal", "__new__", "Renewal date", "date"),
         ),
@@ -120,19 +114,19 @@ def test_a_new_field_is_created_at_the_service_when_the_export_is_saved(
         "Renewal date",
         "date",
     )
-    listed = cm.state(list=list_id)["lists"][list_id]
+    listed = cm.state(list=cm_list_id)["lists"][cm_list_id]
     assert "Renewal date" in str(listed)
 
 
 def test_two_profile_fields_mapped_onto_one_destination_field_are_refused(
-    as_alice, cm_connection, list_id, everyone, fields_at_cm
+    as_alice, cm_connection, cm_list_id, customers, fields_at_cm
 ):
     response = as_alice.post(
         reverse("exports:create"),
         data(
             cm_connection,
-            list_id,
-            everyone,
+            cm_list_id,
+            customers,
             ("email", "email"),
             ("plan", "[Plan]"),
             ("tier", "[Plan]"),
@@ -148,11 +142,11 @@ def test_two_profile_fields_mapped_onto_one_destination_field_are_refused(
 
 
 def test_a_field_the_list_does_not_have_and_a_missing_email_are_refused_in_words(
-    as_alice, cm_connection, list_id, everyone
+    as_alice, cm_connection, cm_list_id, customers
 ):
     response = as_alice.post(
         reverse("exports:create"),
-        data(cm_connection, list_id, everyone, ("plan", "[Gone]")),
+        data(cm_connection, cm_list_id, customers, ("plan", "[Gone]")),
     )
 
     html = page(response)
@@ -160,25 +154,27 @@ def test_a_field_the_list_does_not_have_and_a_missing_email_are_refused_in_words
     assert "Map a profile field to Email" in html
 
 
-def test_tags_are_refused_for_a_service_without_tags(as_alice, cm_connection, list_id, everyone):
+def test_tags_are_refused_for_a_service_without_tags(
+    as_alice, cm_connection, cm_list_id, customers
+):
     response = as_alice.post(
         reverse("exports:create"),
-        data(cm_connection, list_id, everyone, ("email", "email"), fixed_tags="vip, 2026"),
+        data(cm_connection, cm_list_id, customers, ("email", "email"), fixed_tags="vip, 2026"),
     )
     assert "Campaign Monitor has no tags, so the export cannot tag people there." in page(response)
 
 
 def test_add_a_field_and_remove_draw_the_rows_again_without_saving(
-    as_alice, cm_connection, list_id, everyone
+    as_alice, cm_connection, cm_list_id, customers
 ):
     rows = (("email", "email"), ("first_name", "first_name"))
     added = as_alice.post(
         reverse("exports:create"),
-        {**data(cm_connection, list_id, everyone, *rows), "add_row": "1"},
+        {**data(cm_connection, cm_list_id, customers, *rows), "add_row": "1"},
     )
     removed = as_alice.post(
         reverse("exports:create"),
-        {**data(cm_connection, list_id, everyone, *rows), "remove_row": "1"},
+        {**data(cm_connection, cm_list_id, customers, *rows), "remove_row": "1"},
     )
 
     assert page(added).count('name="mapping-profile_field"') == 3
