@@ -39,8 +39,8 @@ def person(ortto, email: str) -> dict:
 
 
 def test_a_custom_field_is_created_with_an_id_from_its_type_and_name(call):
-    created = call("person/custom-field/create", {"type": "multi_select", "name": "Likes Food",
-                                                  "values": ["Tea", "Cake"]}).json()  # fmt: skip
+    body = {"type": "multi_select", "name": "Likes Food", "values": ["Tea", "Cake"]}
+    created = call("person/custom-field/create", body).json()
     assert created["field_id"] == "sst:cm:likes-food"
     listed = call("person/custom-field/get", {}).json()["fields"]
     found = next(f["field"] for f in listed if f["field"]["id"] == "sst:cm:likes-food")
