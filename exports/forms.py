@@ -269,7 +269,11 @@ class ExportForm(forms.ModelForm):
         else:
             kwargs.setdefault(
                 "initial",
-                {**_new_export_initial(), "mapping": _row_inputs_of(mapping.default_rows())},
+                {
+                    **_new_export_initial(),
+                    "fixed_tags": "",
+                    "mapping": _row_inputs_of(mapping.default_rows()),
+                },
             )
         super().__init__(*args, **kwargs)
         self.export = export

@@ -201,4 +201,4 @@ def test_the_form_shows_the_chosen_services_help_only(as_alice, cm_connection, a
     assert '<p class="hint" data-kinds="campaign_monitor">Campaign Monitor: lists' in html
     assert '<p class="hint" data-kinds="mailchimp" hidden>' in html
     assert '<p class="hint" data-kinds="campaign_monitor">Campaign Monitor has no tags' in html
-    assert '<fieldset class="choices stack" data-kinds="mailchimp" hidden disabled>' in html
+    assert '<fieldset class="choices" data-kinds="mailchimp" hidden disabled>' in html
