@@ -213,19 +213,32 @@ def run_failures(run: ExportRun) -> QuerySet[ExportRunFailure]:
 def run_failures_table(run: ExportRun) -> tuple[str, list[str], Iterator[list[object]]]:
     """The run's failures as a CSV file: its name, its header and its rows, read in chunks as
     they are written (the run page's **Download CSV** and the API's ``failures.csv``)."""
-    failures = run_failures(run).values_list("customer_id", "email", "code", "reason", "skipped")
+    failures = run_failures(run).values_list(
+        "customer_id", "email", "code", "reason", "skipped", "warning"
+    )
     labels: dict[str, str] = {}
 
     def rows() -> Iterator[list[object]]:
-        for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
+        for customer_id, email, code, reason, skipped, warning in failures.iterator(
+            chunk_size=2000
+        ):
             if code not in labels:
                 labels[code] = failure_label(code)
             reason = failure_reason(code, reason, skipped)
-            yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
+            yield [
+                customer_id,
+                email,
+                code,
+                reason,
+                labels[code],
+                "yes" if skipped else "no",
+                "yes" if warning else "no",
+            ]
 
+    # ``warning``: sent, with a value the service had to change (``ExportRunFailure.warning``).
     return (
         f"export-run-{run.pk}-failures.csv",
-        ["customer_id", "email", "code", "reason", "explanation", "skipped"],
+        ["customer_id", "email", "code", "reason", "explanation", "skipped", "warning"],
         rows(),
     )
 

@@ -173,3 +173,31 @@ def test_preview_shows_the_first_people_as_the_service_will_receive_them(
     assert subscribers(cm, cm_list_id) == {}  # nothing sent
     page = as_alice.get(reverse("exports:preview", args=[export.pk])).content.decode()
     assert "As the service will receive them" in page and "2027/03/01" in page
+
+
+def test_a_value_sent_shortened_is_a_warning_counted_and_listed_not_a_failure(
+    cm, cm_list_id, export
+):
+    Profile.objects.filter(customer_id="c004").update(
+        attributes={**attributes(4), "plan": "P" * 300}
+    )
+
+    run = run_now(export)
+
+    assert (run.status, run.sent, run.failed, run.warnings) == (
+        "completed_with_warnings",
+        PEOPLE,
+        0,
+        1,
+    )
+    warning = ExportRunFailure.objects.get(run=run)
+    assert (warning.email, warning.code, warning.warning) == (
+        "person4@example.com",
+        "value_shortened",
+        True,
+    )
+    held = subscribers(cm, cm_list_id)["person4@example.com"]["CustomFields"]
+    assert held["[Plan]"] == "P" * 250
+    # Delivered: the sync state has it, and the next run leaves it alone.
+    again = run_now(Export.objects.get(pk=export.pk))
+    assert (again.sent, again.unchanged) == (0, PEOPLE)
