@@ -35,8 +35,8 @@ from connections.types.base import (
     AuthExpired,
     Backend,
     BackendError,
+    FieldsNotFound,
     ListNotFound,
-    Permanent,
     PushResult,
     RateLimited,
     Record,
@@ -330,11 +330,10 @@ def _execute(run: ExportRun, token: str) -> None:
     if run.to_send or run.to_remove:  # an unchanged run makes no call at all
         plan = mapping.send_plan(export)
         try:
-            # Before anything is sent: a mapped field gone from the list fails the run at once.
+            # Before anything is sent: a mapped field gone from the list fails the run at once
+            # (the export's fault, not the connection's).
             backend.prepare(export.list_id, plan.destination_fields(export), plan.options)
-        except Permanent as error:
-            if isinstance(error, ListNotFound):
-                raise
+        except FieldsNotFound as error:
             _finish(run, token, Status.FAILED, last_error=messages.mapping_refused(export, error))
             return
         with _commits_without_waiting():

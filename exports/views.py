@@ -209,7 +209,11 @@ def destination_fields(request: HttpRequest) -> HttpResponse:
         else None
     )
     list_id = request.POST.get("list_id", "").strip()
-    context: dict = {"form": form}
+    context: dict = {
+        "form": form,
+        "groups": form.connection_groups(),
+        "selected_kind": form.selected_kind(),
+    }
     if connection is None:
         context["fields_error"] = _("Choose a connection first, then load the list's fields.")
     elif not list_id:
