@@ -58,7 +58,6 @@ def add_export(page: Page, base_url: str, connection: str, name: str, list_name:
     page.get_by_role("button", name="Load lists").click()
     picker = page.get_by_label(f"Lists in “{connection}”")
     picker.select_option(label=picker.locator("option", has_text=list_name).first.inner_text())
-    page.get_by_label("Email").select_option("email")
     page.get_by_label("First name").select_option("first_name")
     page.get_by_label("Readers").check()
     page.get_by_role("button", name="Save").click()

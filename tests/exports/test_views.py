@@ -628,12 +628,12 @@ def test_the_failures_csv_holds_every_failure_of_the_run(as_charlie, shared, seg
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode()
     lines = body.lstrip("\ufeff").splitlines()
-    assert lines[0] == "customer_id,email,code,reason,explanation,skipped"
+    assert lines[0] == "customer_id,email,code,reason,explanation,skipped,warning"
     assert lines[1] == (
         "c1,,duplicate_email,Another profile with the same email address is sent instead.,"
-        "Duplicate email address,yes"
+        "Duplicate email address,yes,no"
     )
-    assert lines[2] == "c2,'=cmd@x.com,1,Invalid Email Address,1,no"
+    assert lines[2] == "c2,'=cmd@x.com,1,Invalid Email Address,1,no,no"
 
 
 def test_our_skip_reasons_are_shown_in_the_readers_language(as_charlie, shared, segment):

@@ -71,6 +71,7 @@ def test_a_finished_run_is_announced_with_its_counts(endpoint, finished_run, sta
         "removed": 0,
         "failed": 1,
         "skipped": 2,
+        "warnings": 0,
     }
 
 
