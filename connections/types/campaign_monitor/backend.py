@@ -201,15 +201,15 @@ class CampaignMonitorBackend(Backend):
         fields: Sequence[DestinationField],
         options: SendOptions = DEFAULT_SEND_OPTIONS,
     ) -> None:
-        """Check that the list still has every mapped custom field, and take their types and
-        options as Campaign Monitor defines them now."""
+        """Check that the list still exists and has every mapped custom field, and take their
+        types and options as Campaign Monitor defines them now: a list or field deleted there
+        fails the run before the first import."""
         super().prepare(list_id, fields, options)
-        if any(not item.builtin for item in fields):
-            # Unreachable now, the run goes on with the mapped fields as saved: a field gone
-            # since then fails each record instead of the run.
-            with contextlib.suppress(RateLimited, Transient):
-                listed = self.list_fields(list_id)
-                self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
+        # Unreachable now, the run goes on with the mapped fields as saved: a field gone since
+        # then fails each record instead of the run.
+        with contextlib.suppress(RateLimited, Transient):
+            listed = self.list_fields(list_id)
+            self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
 
     def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
         """Text (at most 250 characters), a number as decimal text, a date as YYYY/MM/DD
