@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from config.text import shortened
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
     DestinationField,
     DestinationList,
@@ -51,6 +52,7 @@ from connections.types.values import (
 )
 
 CODE_NOT_IN_LIST = 203
+FIELD_VALUE_REFUSED = "253"  # an import's FailureDetails code: a custom field value refused
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
 #: A subscriber's states that mean the person opted out (or bounced), with the import's code
 #: for each: only the person can subscribe again.
@@ -95,8 +97,9 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
-    #: Invalid Email Address. Unconfirmed (208) changes when the person confirms.
-    lasting_refusal_codes = frozenset({"1"})
+    #: Invalid Email Address; a custom field value the list refuses (253) or that cannot be
+    #: converted. Unconfirmed (208) changes when the person confirms.
+    lasting_refusal_codes = frozenset({"1", FIELD_VALUE_REFUSED, INVALID_VALUE})
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True
