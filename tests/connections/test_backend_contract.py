@@ -166,6 +166,7 @@ class BackendContract:
             ("bad@example.com", "invalid_value")
         ]
         assert "Score" in str(result.failures[0].message)
+        assert "invalid_value" in backend.lasting_refusal_codes  # not sent again unchanged
 
     def test_a_mapped_field_deleted_at_the_service_fails_the_run_at_once(
         self, backend, destination

@@ -16,6 +16,7 @@ from connections.types.autopilot.client import (
 )
 from connections.types.autopilot.forms import AutopilotCredentialsForm
 from connections.types.base import (
+    INVALID_VALUE,
     Backend,
     DestinationField,
     DestinationList,
@@ -89,6 +90,8 @@ class AutopilotBackend(Backend):
     max_profiles = 100_000
     #: A returning contact who unsubscribed (read before sending: ``push``).
     opted_out_codes = frozenset({OPTED_OUT_CODE})
+    #: A value that cannot be converted for its field: sent again once the data changes.
+    lasting_refusal_codes = frozenset({INVALID_VALUE})
     credentials_form_class = AutopilotCredentialsForm
     creates_lists = True
     creatable_field_types = frozenset(CREATE_TYPES)

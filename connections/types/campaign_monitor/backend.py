@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from config.text import shortened
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
     DestinationField,
     DestinationList,
@@ -51,6 +52,7 @@ from connections.types.values import (
 )
 
 CODE_NOT_IN_LIST = 203
+FIELD_VALUE_REFUSED = "253"  # an import's FailureDetails code: a custom field value refused
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
 #: A subscriber's states that mean the person opted out (or bounced), with the import's code
 #: for each: only the person can subscribe again.
@@ -95,8 +97,9 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
-    #: Invalid Email Address. Unconfirmed (208) changes when the person confirms.
-    lasting_refusal_codes = frozenset({"1"})
+    #: Invalid Email Address; a custom field value the list refuses (253) or that cannot be
+    #: converted. Unconfirmed (208) changes when the person confirms.
+    lasting_refusal_codes = frozenset({"1", FIELD_VALUE_REFUSED, INVALID_VALUE})
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True
@@ -201,15 +204,15 @@ class CampaignMonitorBackend(Backend):
         fields: Sequence[DestinationField],
         options: SendOptions = DEFAULT_SEND_OPTIONS,
     ) -> None:
-        """Check that the list still has every mapped custom field, and take their types and
-        options as Campaign Monitor defines them now."""
+        """Check that the list still exists and has every mapped custom field, and take their
+        types and options as Campaign Monitor defines them now: a list or field deleted there
+        fails the run before the first import."""
         super().prepare(list_id, fields, options)
-        if any(not item.builtin for item in fields):
-            # Unreachable now, the run goes on with the mapped fields as saved: a field gone
-            # since then fails each record instead of the run.
-            with contextlib.suppress(RateLimited, Transient):
-                listed = self.list_fields(list_id)
-                self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
+        # Unreachable now, the run goes on with the mapped fields as saved: a field gone since
+        # then fails each record instead of the run.
+        with contextlib.suppress(RateLimited, Transient):
+            listed = self.list_fields(list_id)
+            self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
 
     def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
         """Text (at most 250 characters), a number as decimal text, a date as YYYY/MM/DD

@@ -19,6 +19,7 @@ from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
     DestinationField,
     DestinationList,
@@ -141,8 +142,9 @@ class MailchimpBackend(Backend):
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
     opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE})
-    #: Fake-looking or invalid addresses. "Signed up to a lot of lists" passes by itself.
-    lasting_refusal_codes = frozenset({"invalid_email"})
+    #: Fake-looking or invalid addresses, merge values refused or not convertible. "Signed up
+    #: to a lot of lists" passes by itself.
+    lasting_refusal_codes = frozenset({"invalid_email", INVALID_VALUE})
     rate_limit = None  # no published rate: 10 requests at once per account (``slots``)
     credentials_form_class = MailchimpCredentialsForm
     oauth = True
@@ -629,6 +631,8 @@ class MailchimpBackend(Backend):
         text = str(error.get("error") or "")
         lowered = text.lower()
         code = next((code for words, code in REFUSALS if words in lowered), "")
+        if str(error.get("field") or "").startswith("merge_fields"):
+            code = INVALID_VALUE  # a merge value Mailchimp does not take
         if not code:
             code = str(error.get("error_code") or "generic").lower().removeprefix("error_")
         return RecordFailure(email, code, text or _("Mailchimp refused this member."))

@@ -23,6 +23,7 @@ from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
     DestinationField,
     DestinationList,
@@ -129,8 +130,8 @@ class OrttoBackend(Backend):
     #: The address is on Ortto's email suppression list, or a returning person's email
     #: permission is off.
     opted_out_codes = frozenset({"suppressed", OPTED_OUT_CODE})
-    #: An address Ortto does not take.
-    lasting_refusal_codes = frozenset({"invalid-email"})
+    #: An address or a value Ortto does not take.
+    lasting_refusal_codes = frozenset({"invalid-email", "invalid-field", INVALID_VALUE})
     credentials_form_class = OrttoCredentialsForm
     supports_tags = True
     creatable_field_types = frozenset(CREATE_TYPES)

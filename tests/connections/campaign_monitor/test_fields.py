@@ -191,6 +191,7 @@ def subscriber_state(mocked, email: str, state: str | None) -> None:
 
 
 def test_consent_to_track_is_given_to_new_people_and_unchanged_for_others(mocked, backend):
+    mocked.get(FIELDS_URL, json=[])
     backend.prepare(LIST_ID, [], SendOptions(consent_to_track=True))
     subscriber_state(mocked, "new@x.com", None)
     subscriber_state(mocked, "old@x.com", "Active")
@@ -207,11 +208,12 @@ def test_consent_to_track_is_given_to_new_people_and_unchanged_for_others(mocked
     assert body["Resubscribe"] is False
 
 
-def test_without_consent_from_the_export_it_is_left_unchanged_with_no_reads(mocked, backend):
+def test_without_consent_from_the_export_no_subscriber_is_read(mocked, backend):
+    mocked.get(FIELDS_URL, json=[])
     backend.prepare(LIST_ID, [])
     mocked.post(IMPORT_URL, json={"FailureDetails": []}, status=201)
     backend.push(LIST_ID, [Record("a@x.com")])
-    assert len(mocked.calls) == 1
+    assert [call.request.url for call in mocked.calls] == [FIELDS_URL, IMPORT_URL]
     assert sent_subscribers(mocked)[0]["ConsentToTrack"] == "Unchanged"
 
 

@@ -211,3 +211,17 @@ def test_pending_creates_new_people_pending_and_keeps_the_others_as_they_are(
 def test_a_status_other_than_subscribed_or_pending_is_refused(backend):
     with pytest.raises(Permanent):
         backend.prepare(AUDIENCE, [], SendOptions(new_subscriber_status="unsubscribed"))
+
+
+def test_a_merge_value_mailchimp_refuses_is_a_lasting_refusal(mocked, backend, fields):
+    backend.prepare(AUDIENCE, [fields["City"]])
+    refused = {
+        "email_address": "a@x.com",
+        "error": "Merge field CITY: the value is longer than 255 characters.",
+        "error_code": "ERROR_GENERIC",
+        "field": "merge_fields.CITY",
+    }
+    mocked.post(BATCH_URL, json=reply(errors=[refused]))
+    result = backend.push(AUDIENCE, [Record("a@x.com", fields={"CITY": "Oslo"})])
+    assert [(f.email, f.code) for f in result.failures] == [("a@x.com", "invalid_value")]
+    assert "invalid_value" in backend.lasting_refusal_codes
