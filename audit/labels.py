@@ -30,6 +30,9 @@ OBJECT_TYPES = {
     "exclusion": _("Exclusion"),
 }
 
+#: Labels of what snapshots record besides model fields (``exports.services``: the mapping).
+EXTRA_LABELS = {"mapping": _("Field mapping")}
+
 
 def readable_changes(entry) -> list[tuple[str, str | None, str | None]]:
     """An entry's changes for people: each field by its label, and a related object by its
@@ -40,7 +43,7 @@ def readable_changes(entry) -> list[tuple[str, str | None, str | None]]:
     for name, before, after in entry.changes():
         field = _field(model, name)
         if field is None:
-            rows.append((name, before, after))
+            rows.append((str(EXTRA_LABELS.get(name, name)), before, after))
             continue
         rows.append(
             (str(field.verbose_name).capitalize(), _shown(field, before), _shown(field, after))

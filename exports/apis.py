@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -20,11 +25,12 @@ from api.filtering import FilterSet, IdFilter, TextFilter
 from api.forms import validated
 from api.renderers import CsvRenderer
 from config.translation import shown
-from connections.types.base import BackendError
+from connections.types.base import BackendError, FieldType
 from core.csv_stream import streaming_csv
 from exports import selectors, services
 from exports.forms import GIVEN_FIELDS, ExportForm
-from exports.models import Export, ExportRun, ExportRunFailure
+from exports.mapping import MAX_ROWS, MAX_TAG_LENGTH, MAX_TAGS, default_rows, rows_of
+from exports.models import Export, ExportRun, ExportRunFailure, FieldMapping
 from exports.permissions import ADD_EXPORT, CHANGE_EXPORT, DELETE_EXPORT, RUN_EXPORT, VIEW_EXPORT
 
 
@@ -82,7 +88,40 @@ class RunSerializer(serializers.ModelSerializer):
         return shown(run.last_error)
 
 
+class MappingRowSerializer(serializers.Serializer):
+    """One row of an export's field mapping: a profile field sent into a destination field."""
+
+    profile_field = serializers.CharField(
+        max_length=255, help_text=_("A profile field: built in, or a catalogued attribute.")
+    )
+    destination_key = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text=_(
+            "The destination field's key as the service names it (email, first_name and "
+            "last_name for its built-in fields). Not needed with create."
+        ),
+    )
+    destination_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    destination_type = serializers.ChoiceField(
+        choices=[kind.value for kind in FieldType], required=False
+    )
+    when_empty = serializers.ChoiceField(
+        choices=FieldMapping.WhenEmpty.choices, default=FieldMapping.WhenEmpty.LEAVE
+    )
+    create = serializers.BooleanField(
+        default=False,
+        write_only=True,
+        help_text=_(
+            "Create the destination field (destination_name, destination_type) at the service "
+            "when the export is saved."
+        ),
+    )
+
+
 class ExportSerializer(serializers.ModelSerializer):
+    mapping = serializers.SerializerMethodField()
     last_status = serializers.SerializerMethodField()
     schedule_paused_reason = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
@@ -92,6 +131,7 @@ class ExportSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             *Export.SETTINGS_FIELDS,
+            "mapping",
             "schedule_paused_reason",
             "resend_next_run",
             "last_status",
@@ -100,6 +140,11 @@ class ExportSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(MappingRowSerializer(many=True))
+    def get_mapping(self, export: Export) -> list[dict]:
+        """The rows in order: what each person's profile fields are sent into."""
+        return [row.as_dict() for row in rows_of(export)]
 
     def get_last_status(self, export: Export) -> str | None:
         """The status of the latest run, or null if it never ran."""
@@ -130,9 +175,25 @@ class ExportWriteSerializer(serializers.ModelSerializer):
         allow_blank=True,
         help_text=_("Instead of list_id: the list of this name, created if the account has none."),
     )
-    email_field = serializers.CharField(max_length=255, default="email")
-    first_name_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    last_name_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    mapping = MappingRowSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_ROWS,
+        help_text=_("Every row, the e-mail's among them; a new export maps the e-mail alone."),
+    )
+    fixed_tags = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_TAG_LENGTH),
+        max_length=MAX_TAGS,
+        required=False,
+        help_text=_("Tags every person sent gets (services with tags only)."),
+    )
+    tags_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    remove_tags_on_leave = serializers.BooleanField(required=False)
+    new_subscriber_status = serializers.ChoiceField(
+        choices=["", "subscribed", "pending"], required=False
+    )
+    consent_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    consent_default = serializers.ChoiceField(choices=Export.Consent.choices, required=False)
     segments = serializers.ListField(child=serializers.IntegerField(), min_length=1)
     schedule_enabled = serializers.BooleanField(default=True)
     sync_mode = serializers.ChoiceField(choices=Export.SyncMode.choices, default="add_update")
@@ -150,9 +211,14 @@ class ExportWriteSerializer(serializers.ModelSerializer):
                 **current,
                 "connection": export.connection_id,
                 "segments": [segment.pk for segment in current["segments"]],
+                "mapping": [row.as_dict() for row in rows_of(export)],
             }
+        else:
+            data = {"mapping": [row.as_dict() for row in default_rows()[:1]]}
         data.update(self.validated_data)
         data = {key: value for key, value in data.items() if value is not None}
+        if isinstance(data.get("fixed_tags"), list):
+            data["fixed_tags"] = ", ".join(data["fixed_tags"])
         if data.get("new_list_name"):
             data.pop("list_id", None)
         return ExportForm(data, user=user, export=export)
@@ -228,6 +294,8 @@ class ExportViewSet(viewsets.ModelViewSet):
         validated(form)
         try:
             saved = services.export_save(export=export, user=request.user, **form.export_fields())
+        except services.FieldNotCreated as error:
+            raise serializers.ValidationError({"mapping": [str(error)]}) from None
         except BackendError as error:
             raise serializers.ValidationError({"new_list_name": [str(error.message)]}) from None
         warnings = []
@@ -238,6 +306,14 @@ class ExportViewSet(viewsets.ModelViewSet):
                     "wrong, the run will say so."
                 )
                 % {"reason": form.list_unchecked}
+            )
+        if form.fields_unchecked:
+            warnings.append(
+                _(
+                    "The mapped fields could not be checked with the service (%(reason)s). If "
+                    "one is missing there, the run will say so before it sends anything."
+                )
+                % {"reason": form.fields_unchecked}
             )
         if limit := form.limit_warning():
             warnings.append(limit)

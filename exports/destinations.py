@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from connections import services as connection_services
 from connections.models import Connection
-from connections.types.base import BackendError
+from connections.types.base import BackendError, DestinationField
 from connections.types.registry import backend_class
 from exports.models import Export
 
@@ -67,3 +67,27 @@ def new_list_check(connection: Connection | None, list_id: str | None) -> str:
     if connection is not None and not backend_class(connection.kind).creates_lists:
         return NOT_CREATABLE
     return ""
+
+
+class FieldsUnavailable(Exception):
+    """The list's fields could not be had from the service; ``reason`` says why."""
+
+    def __init__(self, reason: LaterText | str):
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+def destination_fields(connection: Connection, list_id: str) -> list[DestinationField]:
+    """The fields of the list ``list_id`` (built-in ones first) with their types, for
+    **Load fields** and the form's checks; raises ``FieldsUnavailable`` with the reason."""
+    try:
+        return connection_services.backend_for(connection).list_fields(list_id)
+    except BackendError as error:
+        raise FieldsUnavailable(error.message) from None
+    except NotImplementedError:
+        raise FieldsUnavailable(
+            _("%(service)s cannot list its fields yet.") % {"service": connection.kind_label}
+        ) from None
+    except Exception:  # a fault of ours or the service's: never shown as a stack trace
+        logger.exception("Listing the fields of connection %s failed", connection.pk)
+        raise FieldsUnavailable(_("The service did not answer as expected.")) from None

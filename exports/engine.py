@@ -32,19 +32,20 @@ from django.utils import timezone
 from config.translation import stored
 from connections.services import backend_for, connection_record_error
 from connections.types.base import (
-    NO_FIELDS,
     AuthExpired,
     Backend,
     BackendError,
+    FieldsNotFound,
     ListNotFound,
     PushResult,
     RateLimited,
     Record,
     RecordFailure,
+    RecordWarning,
     Transient,
 )
 from core import coordination, logs
-from exports import messages, runs, services, unchanged
+from exports import mapping, messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from exports.ratelimit import RateLimiter
@@ -82,10 +83,13 @@ class RunCancelled(Exception):
 class Batch:
     """Consecutive recipients as read from the run's table, and the records sent for them."""
 
-    # (position, email, customer id, first name, last name, action, fields hash); the action
-    # is "add", "update", "return" or "remove" (a batch never mixes removals with the rest).
+    # (position, email, customer id, first name, last name, action, fields hash, extras); the
+    # action is "add", "update", "return" or "remove" (a batch never mixes removals with the
+    # rest).
     rows: list[tuple]
     records: list[Record]
+    # Leavers of a mirror export that takes its tags off them instead of removing them.
+    untagging: bool = False
     # Seconds the service took for the attempt that succeeded (set by the pool thread).
     round_trip: float = 0.0
 
@@ -145,6 +149,9 @@ class Progress:
             done = self._count_refused(batch, result.failures)
         if result.opted_out:
             self._remember_opted_out(batch, {email.strip().lower() for email in result.opted_out})
+        if result.warnings:
+            self.failures.extend(_warning_rows(self.run, batch, result.warnings))
+            self.counts["warnings"] += len({warning.email for warning in result.warnings})
         self.counts["failed"] += len(batch.rows) - done.total()
         self.counts["removed"] += done[REMOVE]
         self.counts["updated"] += done[UPDATE]
@@ -156,7 +163,7 @@ class Progress:
         self.failures.extend(_failure_rows(self.run, batch, failures))
         refused = {failure.email.strip().lower(): failure for failure in failures}
         done: Counter[str] = Counter()
-        for _position, email, _customer_id, _first, _last, action, fields_hash in batch.rows:
+        for _position, email, _customer_id, _first, _last, action, fields_hash, *_ in batch.rows:
             failure = refused.get(email)
             if failure is None:
                 done[action] += 1
@@ -179,7 +186,9 @@ class Progress:
         """Addresses the service handled but holds as opted out: never sent again."""
         self.opted_out.extend(
             self._opted_out(email, fields_hash)
-            for _position, email, _customer_id, _first, _last, _action, fields_hash in batch.rows
+            for _position, email, _customer_id, _first, _last, _action, fields_hash, *_ in (
+                batch.rows
+            )
             if email in emails
         )
 
@@ -321,11 +330,18 @@ def _execute(run: ExportRun, token: str) -> None:
         )
         return
     if run.to_send or run.to_remove:  # an unchanged run makes no call at all
+        plan = mapping.send_plan(export)
+        try:
+            # Before anything is sent: a mapped field gone from the list fails the run at once
+            # (the export's fault, not the connection's).
+            backend.prepare(export.list_id, plan.destination_fields(export), plan.options)
+        except FieldsNotFound as error:
+            _finish(run, token, Status.FAILED, last_error=messages.mapping_refused(export, error))
+            return
         with _commits_without_waiting():
-            _push_all(run, token, backend, table, removing=True)
+            _push_all(run, token, backend, table, plan, removing=True)
             if run.to_send:
-                backend.prepare(export.list_id, [])
-                _push_all(run, token, backend, table, removing=False)
+                _push_all(run, token, backend, table, plan, removing=False)
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, runs.outcome(run))
@@ -367,7 +383,13 @@ def _commits_without_waiting():
 
 
 def _push_all(
-    run: ExportRun, token: str, backend: Backend, table: RecipientTable, *, removing: bool
+    run: ExportRun,
+    token: str,
+    backend: Backend,
+    table: RecipientTable,
+    plan: mapping.SendPlan,
+    *,
+    removing: bool,
 ) -> None:
     """Push the adds and updates, or (then) the removals, from the checkpoint on."""
     export = run.export
@@ -383,7 +405,10 @@ def _push_all(
     next_position = run.checkpoint
     exhausted = False
     in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
-    size = backend.removal_batch_size_for(export.list_id) if removing else backend.batch_size
+    untagging = removing and plan.untag_leavers and backend.supports_tags
+    size = backend.batch_size
+    if removing and not untagging:
+        size = backend.removal_batch_size_for(export.list_id)
     background_sync = BackgroundSync(run, token)
     recent = RecentRate(_delivered(run))
     pool = ThreadPoolExecutor(
@@ -395,7 +420,9 @@ def _push_all(
     try:
         while True:
             while not exhausted and len(pending) < in_flight.limit:
-                batch = _next_batch(table.page(next_position, size, removing=removing))
+                batch = _next_batch(
+                    table.page(next_position, size, removing=removing), plan, untagging=untagging
+                )
                 if batch is None:
                     exhausted = True
                     break
@@ -428,12 +455,14 @@ def _push_all(
         background_sync.join()
 
 
-def _next_batch(rows: list[tuple]) -> Batch | None:
+def _next_batch(rows: list[tuple], plan: mapping.SendPlan, *, untagging: bool) -> Batch | None:
     if not rows:
         return None
+    if untagging:
+        return Batch(rows, [plan.leaver(row[1]) for row in rows], untagging=True)
     records = [
-        Record(email, first_name, last_name, NO_FIELDS, action == RETURN)
-        for _position, email, _customer_id, first_name, last_name, action, _hash in rows
+        plan.record(email, first_name, last_name, extras, action == RETURN)
+        for _position, email, _customer_id, first_name, last_name, action, _hash, extras in rows
     ]
     return Batch(rows, records)
 
@@ -445,7 +474,7 @@ def _push_with_retries(
 
     def send() -> PushResult:
         started = time.monotonic()
-        if batch.removing:
+        if batch.removing and not batch.untagging:
             result = backend.remove(list_id, [record.email for record in batch.records])
         else:
             result = backend.push(list_id, batch.records)
@@ -520,6 +549,24 @@ def _failure_rows(
             reason=stored(failure.message),
         )
         for failure in failures
+    ]
+
+
+def _warning_rows(
+    run: ExportRun, batch: Batch, warnings: list[RecordWarning]
+) -> list[ExportRunFailure]:
+    """Records sent with a value changed on the way: listed with the run's failures, flagged."""
+    customer_ids = {row[1]: row[2] for row in batch.rows}
+    return [
+        ExportRunFailure(
+            run=run,
+            email=warning.email[:320],
+            customer_id=customer_ids.get(warning.email.strip().lower(), ""),
+            code=str(warning.code)[:50],
+            reason=stored(warning.message),
+            warning=True,
+        )
+        for warning in warnings
     ]
 
 

@@ -35,7 +35,16 @@ from connections.types.base import BackendError
 from core import crypto
 from exports import unchanged
 from exports.engine import call_with_retries
-from exports.models import Erasure, ErasureExport, Export, ExportRun, Refusal, SyncState
+from exports.models import (
+    EMAIL,
+    Erasure,
+    ErasureExport,
+    Export,
+    ExportRun,
+    FieldMapping,
+    Refusal,
+    SyncState,
+)
 from exports.ratelimit import RateLimiter
 from exports.recipients import field_value
 from segments.models import Profile
@@ -58,7 +67,8 @@ def address_hash(address: str) -> str:
 def _addresses_of(profile_ids: list[int]) -> dict[str, set[str]]:
     """Every address the exports could send for these profiles, by the field an export reads
     it from (their email, and each field an export is set to read instead)."""
-    fields = sorted(set(Export.objects.values_list("email_field", flat=True)) | {"email"})
+    mapped = FieldMapping.objects.filter(destination_key=EMAIL)
+    fields = sorted(set(mapped.values_list("profile_field", flat=True)) | {"email"})
     rows = Profile.objects.filter(pk__in=profile_ids).values_list(
         *[field_value(name) for name in fields]
     )

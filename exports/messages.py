@@ -59,6 +59,14 @@ def over_limit(count: int, limit: int, backend: Backend) -> LaterText:
     ) % {"count": f"{count:,}", "limit": f"{limit:,}", "service": str(backend.label)}
 
 
+def mapping_refused(export, error: BackendError) -> LaterText:
+    """``Backend.prepare`` refused the export's mapping (a mapped field gone from the list)."""
+    return _(
+        "Nothing was sent: the export “%(export)s” maps a field the list no longer has. "
+        "%(error)s Edit the export and map the field again (Load fields), or create it."
+    ) % {"export": export.display_name, "error": error.message}
+
+
 def for_error(error: BackendError) -> LaterText | str:
     if isinstance(error, AuthRevoked | ListNotFound):
         # Their messages say what happened and what to do (authenticate the connection again,

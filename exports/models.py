@@ -10,7 +10,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from connections.models import Connection
+from connections.types.base import EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY, FieldType
 from segments.models import Segment
+
+#: The destination keys of the services' built-in fields (``DestinationField.key``).
+EMAIL, FIRST_NAME, LAST_NAME = EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY
+BUILTIN_DESTINATION_KEYS = (EMAIL, FIRST_NAME, LAST_NAME)
+#: Their names, as the rows keep them (the pages show them translated).
+BUILTIN_NAMES = {EMAIL: "Email", FIRST_NAME: "First name", LAST_NAME: "Last name"}
 
 
 class Export(models.Model):
@@ -23,12 +30,15 @@ class Export(models.Model):
         "connection",
         "list_id",
         "list_name",
-        "email_field",
-        "first_name_field",
-        "last_name_field",
         "segments",
         "schedule_enabled",
         "sync_mode",
+        "fixed_tags",
+        "tags_field",
+        "remove_tags_on_leave",
+        "new_subscriber_status",
+        "consent_field",
+        "consent_default",
     )
 
     display_name = models.CharField(_("display name"), max_length=200)
@@ -43,9 +53,6 @@ class Export(models.Model):
     )
     list_id = models.CharField(_("destination list"), max_length=200)
     list_name = models.CharField(_("destination list name"), max_length=200, blank=True, default="")
-    email_field = models.CharField(_("email"), max_length=255, default="email")
-    first_name_field = models.CharField(_("first name"), max_length=255, blank=True, default="")
-    last_name_field = models.CharField(_("last name"), max_length=255, blank=True, default="")
     segments = models.ManyToManyField(Segment, verbose_name=_("segments"), related_name="exports")
 
     class SyncMode(models.TextChoices):
@@ -59,6 +66,32 @@ class Export(models.Model):
         _("sync mode"), max_length=20, choices=SyncMode.choices, default=SyncMode.ADD_AND_UPDATE
     )
     resend_next_run = models.BooleanField(_("resend everything on the next run"), default=False)
+    # What the export sends besides the mapped fields (``FieldMapping``): tags (services with
+    # ``Backend.supports_tags``), the status of new subscribers and their consent.
+    fixed_tags = models.JSONField(_("tags"), default=list, blank=True)
+    tags_field = models.CharField(_("tags from the field"), max_length=255, blank=True, default="")
+    remove_tags_on_leave = models.BooleanField(
+        _("people who leave lose the tags instead of being removed"), default=False
+    )
+    new_subscriber_status = models.CharField(
+        _("status of new subscribers"), max_length=20, blank=True, default=""
+    )
+    consent_field = models.CharField(
+        _("consent from the field"), max_length=255, blank=True, default=""
+    )
+
+    class Consent(models.TextChoices):
+        SERVICE_RULE = "", _("As the service decides")
+        YES = "yes", _("Yes")
+        NO = "no", _("No")
+
+    consent_default = models.CharField(
+        _("consent"),
+        max_length=3,
+        blank=True,
+        default=Consent.SERVICE_RULE,
+        choices=Consent.choices,
+    )
     # The last full run of the export, whose ``inputs_fingerprint`` tells the next run whether
     # anything it would send changed (``exports.unchanged``); None after an erasure.
     inputs_run = models.ForeignKey(
@@ -79,12 +112,140 @@ class Export(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        changes = self.__dict__.pop("_unsaved_builtin_rows", {})
+        if adding:
+            changes.setdefault(EMAIL, EMAIL)
+        if changes:
+            self._write_builtin_rows(changes)
+
     def get_absolute_url(self) -> str:
         return reverse("exports:detail", args=[self.pk])
 
     @property
     def is_mirror(self) -> bool:
         return self.sync_mode == self.SyncMode.MIRROR
+
+    # The profile fields of the built-in destination fields: their mapping rows, read and set
+    # by name (``Export(first_name_field="first_name")``, as before they were rows). What is
+    # set is written to the rows when the export is saved; a new export always gets an e-mail
+    # row, by default the built-in ``email``.
+
+    @property
+    def email_field(self) -> str:
+        return self._builtin_source(EMAIL) or EMAIL
+
+    @email_field.setter
+    def email_field(self, profile_field: str) -> None:
+        self._builtin_changes[EMAIL] = profile_field
+
+    @property
+    def first_name_field(self) -> str:
+        return self._builtin_source(FIRST_NAME)
+
+    @first_name_field.setter
+    def first_name_field(self, profile_field: str) -> None:
+        self._builtin_changes[FIRST_NAME] = profile_field
+
+    @property
+    def last_name_field(self) -> str:
+        return self._builtin_source(LAST_NAME)
+
+    @last_name_field.setter
+    def last_name_field(self, profile_field: str) -> None:
+        self._builtin_changes[LAST_NAME] = profile_field
+
+    @property
+    def _builtin_changes(self) -> dict[str, str]:
+        return self.__dict__.setdefault("_unsaved_builtin_rows", {})
+
+    def _builtin_source(self, key: str) -> str:
+        if key in self._builtin_changes:
+            return self._builtin_changes[key]
+        rows = self.field_rows()
+        return next((row.profile_field for row in rows if row.destination_key == key), "")
+
+    def _write_builtin_rows(self, changes: dict[str, str]) -> None:
+        rows = {row.destination_key: row for row in self.mappings.all()}
+        last = max((row.position for row in rows.values()), default=-1)
+        for key in BUILTIN_DESTINATION_KEYS:
+            if key not in changes:
+                continue
+            profile_field, row = changes[key], rows.get(key)
+            if not profile_field and row is not None:
+                row.delete()
+            elif profile_field and row is not None:
+                FieldMapping.objects.filter(pk=row.pk).update(profile_field=profile_field)
+            elif profile_field:
+                last += 1
+                FieldMapping.objects.create(
+                    export=self,
+                    position=last,
+                    profile_field=profile_field,
+                    destination_key=key,
+                    destination_name=BUILTIN_NAMES[key],
+                )
+        getattr(self, "_prefetched_objects_cache", {}).pop("mappings", None)
+
+    def field_rows(self) -> list[FieldMapping]:
+        """The mapping rows in order, read once per instance (as ``mappings`` prefetched: saving
+        rows through ``exports.mapping`` or the built-in setters forgets them)."""
+        if self.pk is None:
+            return []
+        models.prefetch_related_objects([self], "mappings")
+        return sorted(self.mappings.all(), key=lambda row: row.position)
+
+
+class FieldMapping(models.Model):
+    """One row of an export's mapping: a profile field sent into a destination field.
+
+    The e-mail, first name and last name are rows too, with the keys ``email``,
+    ``first_name`` and ``last_name``. The destination's name and type are kept as the service
+    had them when the export was saved (its key is what is sent)."""
+
+    class WhenEmpty(models.TextChoices):
+        LEAVE = "leave", _("Leave the service's value")
+        CLEAR = "clear", _("Clear the service's value")
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="mappings")
+    position = models.PositiveSmallIntegerField(_("position"))
+    profile_field = models.CharField(_("profile field"), max_length=255)
+    destination_key = models.CharField(_("destination field"), max_length=255)
+    destination_name = models.CharField(
+        _("destination field name"), max_length=255, blank=True, default=""
+    )
+    destination_type = models.CharField(
+        _("destination field type"),
+        max_length=20,
+        choices=[(kind.value, kind.value) for kind in FieldType],
+        default=FieldType.TEXT,
+    )
+    when_empty = models.CharField(
+        _("when empty"), max_length=5, choices=WhenEmpty.choices, default=WhenEmpty.LEAVE
+    )
+
+    class Meta:
+        ordering = ["export", "position"]
+        verbose_name = _("field mapping")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["export", "destination_key"], name="one_mapping_per_destination_field"
+            ),
+            models.UniqueConstraint(fields=["export", "position"], name="mapping_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_field} → {self.destination_key}"
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.destination_key in BUILTIN_DESTINATION_KEYS
+
+    @property
+    def clears(self) -> bool:
+        return self.when_empty == self.WhenEmpty.CLEAR
 
 
 class RunStatus(models.TextChoices):
@@ -120,13 +281,25 @@ class ExportRun(models.Model):
     DELIVERED_STATUSES = (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS)
 
     #: The run's counts, in the order the pages, the API and the webhook payload show them.
-    COUNTS = ("sent", "added", "updated", "unchanged", "removed", "failed", "skipped", "excluded")
+    COUNTS = (
+        "sent",
+        "added",
+        "updated",
+        "unchanged",
+        "removed",
+        "failed",
+        "skipped",
+        "excluded",
+        "warnings",
+    )
     #: The counts that together account for every address the run considered (its members and
     #: the addresses to remove): each is added, updated, unchanged, removed, failed, skipped or
     #: excluded (``Exclusion``).
     OUTCOME_COUNTS = ("added", "updated", "unchanged", "removed", "failed", "skipped", "excluded")
     #: The counts that each acknowledged batch adds to; the others are known before the first.
-    BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed")
+    #: ``warnings`` counts records sent with a value the service had to change (shortened);
+    #: they are sent, so in another count too.
+    BATCH_COUNTS = ("sent", "added", "updated", "removed", "failed", "warnings")
 
     class WaitingFor(models.TextChoices):
         """Why a running run sends nothing for now, though it goes on by itself."""
@@ -170,6 +343,7 @@ class ExportRun(models.Model):
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     # Members no export sends (Admin > Exclusions), listed among the skipped with the rule.
     excluded = models.PositiveIntegerField(_("excluded"), default=0)
+    warnings = models.PositiveIntegerField(_("warnings"), default=0)
     # The recipient position (a profile id) up to which the service acknowledged every batch.
     checkpoint = models.PositiveBigIntegerField(default=0)
     recipients_ready = models.BooleanField(default=False)
@@ -307,7 +481,8 @@ class Refusal(models.Model):
 
 
 class ExportRunFailure(models.Model):
-    """A profile that was not delivered, and why: refused by the service or skipped by us."""
+    """A profile that was not delivered, and why: refused by the service or skipped by us; or
+    one delivered with a warning (``warning``)."""
 
     # Not a database constraint: a run lists its skipped members in one statement, tens of
     # thousands of rows, and the key of each would be checked again at commit.
@@ -320,6 +495,9 @@ class ExportRunFailure(models.Model):
     code = models.CharField(_("code"), max_length=50)
     reason = models.TextField(_("reason"))
     skipped = models.BooleanField(default=False)
+    # Delivered, but with a value the service had to change (``RecordWarning``): listed so
+    # that nothing changes silently, and not a failure (the sync state records it as sent).
+    warning = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["id"]

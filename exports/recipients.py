@@ -35,14 +35,16 @@ from django.db.models import (
     Expression,
     F,
     Func,
+    JSONField,
     TextField,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
 from django.utils.translation import gettext_noop
 
-from exports import runs
+from exports import mapping, runs
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
@@ -185,13 +187,14 @@ class RecipientTable:
             cursor.execute(f"DROP TABLE IF EXISTS {self.removals}")
 
     def page(self, after_position: int, size: int, *, removing: bool = False) -> list[tuple]:
-        """(position, email, customer id, first name, last name, action, hash) of the next
-        recipients to send, or to remove."""
+        """(position, email, customer id, first name, last name, action, hash, extras) of the
+        next recipients to send, or to remove; ``extras`` are the other mapped values, tags and
+        consent as JSON (``exports.mapping``), or None."""
         table, actions = (self.removals, (REMOVE,)) if removing else (self.name, SENT_ACTIONS)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT position, email, customer_id, first_name, last_name, action, fields_hash"
-                f" FROM {table} WHERE position > %s AND action IN ({_placeholders(actions)})"
+                "SELECT position, email, customer_id, first_name, last_name, action, fields_hash,"
+                f" extras FROM {table} WHERE position > %s AND action IN ({_placeholders(actions)})"
                 " ORDER BY position LIMIT %s",
                 (after_position, *actions, size),
             )
@@ -201,11 +204,11 @@ class RecipientTable:
         table = self.removals if actions == (REMOVE,) else self.name
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT email, customer_id, first_name, last_name FROM {table}"
+                f"SELECT email, customer_id, first_name, last_name, action, extras FROM {table}"
                 f" WHERE action IN ({_placeholders(actions)}) ORDER BY position LIMIT %s",
                 (*actions, size),
             )
-            columns = ("email", "customer_id", "first_name", "last_name")
+            columns = ("email", "customer_id", "first_name", "last_name", "action", "extras")
             return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def acknowledged(self, after: int, up_to: int, *, refused: bool = True) -> tuple[str, tuple]:
@@ -237,9 +240,9 @@ class RecipientTable:
             return sql, (*params, after, up_to)
         sql += (
             f" AND r.email NOT IN (SELECT lower(f.email) FROM {ExportRunFailure._meta.db_table} f"
-            " WHERE f.run_id = %s AND f.skipped = %s)"
+            " WHERE f.run_id = %s AND f.skipped = %s AND f.warning = %s)"
         )
-        return sql, (*params, after, up_to, self.run_id, False)
+        return sql, (*params, after, up_to, self.run_id, False, False)
 
 
 def tune_for_bulk(cursor) -> None:
@@ -356,7 +359,8 @@ def queue_removals(run: ExportRun) -> int:
             f"CREATE TABLE {table.removals} AS SELECT"
             " row_number() OVER (ORDER BY email) AS position, email,"
             f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
-            f" '' AS fields_hash FROM ({left_or_excluded}) removed",
+            f" '' AS fields_hash, {'NULL::jsonb' if connection.vendor == 'postgresql' else 'NULL'}"
+            f" AS extras FROM ({left_or_excluded}) removed",
             left_or_excluded_params,
         )
         index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
@@ -367,22 +371,29 @@ def queue_removals(run: ExportRun) -> int:
 
 def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
     """One row per member: its address, the fields sent, their hash and its action, from what
-    the service last confirmed for the address (joined in once, here)."""
+    the service last confirmed for the address (joined in once, here).
+
+    The other mapped values, tags and consent (``extras``) are hashed after the names; an
+    export that maps none hashes exactly what it did before they existed."""
     export = run.export
+    plan = mapping.send_plan(export)
+    extras, extras_params = mapping.extras_sql(plan)
+    hashed: list[Expression | F] = [
+        F("normalised_email"),
+        Value("\x1f"),
+        F("mapped_first_name"),
+        Value("\x1f"),
+        F("mapped_last_name"),
+    ]
+    if plan.has_extras:
+        hashed += [Value("\x1f"), Cast(F("mapped_extras"), TextField())]
     members = _with_normalised_email(export).annotate(
         raw_email=Coalesce(field_value(export.email_field), Value("")),
         mapped_first_name=_mapped(export.first_name_field),
         mapped_last_name=_mapped(export.last_name_field),
-        fields_hash=FieldsHash(
-            Concat(
-                F("normalised_email"),
-                Value("\x1f"),
-                F("mapped_first_name"),
-                Value("\x1f"),
-                F("mapped_last_name"),
-                output_field=TextField(),
-            )
-        ),
+        # Our own SQL (exports.mapping); every name and value in it is a parameter.
+        mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),  # noqa: S611
+        fields_hash=FieldsHash(Concat(*hashed, output_field=TextField())),
     )
     members_sql, params = (
         members.order_by()
@@ -394,6 +405,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
             "mapped_first_name",
             "mapped_last_name",
             "fields_hash",
+            "mapped_extras",
         )
         .query.sql_with_params()
     )
@@ -406,9 +418,9 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         retry_filter = (
             f" WHERE NOT ({usable} AND m.normalised_email NOT IN ("
             f"SELECT lower(email) FROM {ExportRunFailure._meta.db_table}"
-            " WHERE run_id = %s AND skipped = %s))"
+            " WHERE run_id = %s AND skipped = %s AND warning = %s))"
         )
-        retry_params = (EMAIL_PATTERN, run.retry_of_id, False)
+        retry_params = (EMAIL_PATTERN, run.retry_of_id, False, False)
     where, where_params = retry_filter, retry_params
     sync_join = "LEFT JOIN"
     if removes_leavers(run):
@@ -429,6 +441,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
         " COALESCE(m.normalised_email, s.email) AS email, m.raw_email, m.customer_id,"
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
+        " m.mapped_extras AS extras,"
         " m.fields_hash, CASE WHEN m.id IS NULL THEN %s"
         # Fields the service refused for good are not sent again (unless resent or retried);
         # an opt-out stays an opt-out.

@@ -46,9 +46,10 @@ def outcome(run: ExportRun) -> str:
     **Successful** when every member was delivered or skipped because of its own data (no
     email address, one that is not valid, one another member has, or a person who opted out
     at the service): those are counted and listed, but they are not news. **Completed with
-    warnings** when the service refused records, or some could not be delivered.
+    warnings** when the service refused records, or some could not be delivered, or took a
+    value changed (shortened).
     """
-    return Status.COMPLETED_WITH_WARNINGS if run.failed else Status.SUCCEEDED
+    return Status.COMPLETED_WITH_WARNINGS if run.failed or run.warnings else Status.SUCCEEDED
 
 
 def unaccounted(run: ExportRun) -> int:

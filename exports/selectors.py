@@ -291,21 +291,32 @@ def run_failures_table(
     rows, read in chunks as they are written (the run page's **Download CSV** and the API's
     ``failures.csv``)."""
     failures = run_failures(run, show).values_list(
-        "customer_id", "email", "code", "reason", "skipped"
+        "customer_id", "email", "code", "reason", "skipped", "warning"
     )
     labels: dict[str, str] = {}
 
     def rows() -> Iterator[list[object]]:
-        for customer_id, email, code, reason, skipped in failures.iterator(chunk_size=2000):
+        for customer_id, email, code, reason, skipped, warning in failures.iterator(
+            chunk_size=2000
+        ):
             if code not in labels:
                 labels[code] = failure_label(code)
             reason = failure_reason(code, reason, skipped)
-            yield [customer_id, email, code, reason, labels[code], "yes" if skipped else "no"]
+            yield [
+                customer_id,
+                email,
+                code,
+                reason,
+                labels[code],
+                "yes" if skipped else "no",
+                "yes" if warning else "no",
+            ]
 
+    # ``warning``: sent, with a value the service had to change (``ExportRunFailure.warning``).
     suffix = f"-{show.replace('_', '-')}" if show else ""
     return (
         f"export-run-{run.pk}-failures{suffix}.csv",
-        ["customer_id", "email", "code", "reason", "explanation", "skipped"],
+        ["customer_id", "email", "code", "reason", "explanation", "skipped", "warning"],
         rows(),
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +22,10 @@ from config.translation import LaterText, shown
 from connections import services as connection_services
 from connections import signals as connection_signals
 from connections.models import Connection
+from connections.types.base import BackendError, FieldType
 from exports import runs, signals, tasks
+from exports.mapping import MappingRow, replace_rows, rows_of, send_plan
+from exports.mapping import summary as mapping_summary
 from exports.models import Export, ExportRun, ExportRunFailure
 from exports.selectors import export_settings, exports_to_run_all, exports_using
 
@@ -116,12 +121,26 @@ class ExportNotRunnable(Exception):
     """The export cannot run as it stands (it has no connection)."""
 
 
-def export_save(*, export: Export | None, user, new_list_name: str = "", **values: Any) -> Export:
+class FieldNotCreated(Exception):
+    """A mapping row's new destination field could not be created; the message says why."""
+
+
+def export_save(
+    *,
+    export: Export | None,
+    user,
+    new_list_name: str = "",
+    mapping: Sequence[MappingRow] | None = None,
+    **values: Any,
+) -> Export:
     """Create (``export=None``) or change an export. ``values`` are every one of
     ``Export.SETTINGS_FIELDS`` by name (``segments`` as the segments). Saving never runs it.
 
     With ``new_list_name``, the export's list is the account's list of that name, created
     first when there is none (raises ``BackendError`` with the service's reason).
+    ``mapping`` (checked by the form) replaces the export's rows; its rows marked ``create``
+    are created at the service first (raises ``FieldNotCreated`` with the reason). None keeps
+    the rows (a new export maps the e-mail).
     """
     if set(values) != set(Export.SETTINGS_FIELDS):
         raise TypeError(
@@ -133,15 +152,59 @@ def export_save(*, export: Export | None, user, new_list_name: str = "", **value
         backend = connection_services.backend_for(values["connection"])
         created = backend.create_destination(new_list_name)
         values["list_id"], values["list_name"] = created.id, created.name
+    if mapping is not None and any(row.create for row in mapping):
+        mapping = _create_fields(values["connection"], values["list_id"], mapping)
     with transaction.atomic():
-        before = audit.snapshot(export) if export is not None else None
+        before = _snapshot(export) if export is not None else None
         saved = _apply_settings(export if export is not None else Export(created_by=user), values)
+        if mapping is not None:
+            replace_rows(saved, mapping)
         audit.record(
             AuditAction.EXPORT_UPDATED if before else AuditAction.EXPORT_CREATED,
             saved,
             before=before,
+            after=_snapshot(saved),
         )
         return saved
+
+
+def _snapshot(export: Export) -> dict[str, Any]:
+    """The export's settings for the audit log, with its field mapping."""
+    return {**audit.snapshot(export), "mapping": mapping_summary(export)}
+
+
+def _create_fields(connection, list_id: str, rows: Sequence[MappingRow]) -> list[MappingRow]:
+    """Create the rows' new destination fields (before the transaction: no database lock
+    waits for the service); the rows then carry the keys the service gave them."""
+    backend = connection_services.backend_for(connection)
+    made = []
+    for row in rows:
+        if not row.create:
+            made.append(row)
+            continue
+        try:
+            field = backend.create_field(
+                list_id, row.destination_name, FieldType(row.destination_type)
+            )
+        except BackendError as error:
+            raise FieldNotCreated(
+                _("%(service)s did not create the field “%(name)s”: %(reason)s")
+                % {
+                    "service": connection.kind_label,
+                    "name": row.destination_name,
+                    "reason": error.message,
+                }
+            ) from None
+        made.append(
+            replace(
+                row,
+                destination_key=field.key,
+                destination_name=field.name,
+                destination_type=field.type,
+                create=False,
+            )
+        )
+    return made
 
 
 @transaction.atomic
@@ -153,7 +216,13 @@ def export_duplicate(*, export: Export, user) -> Export:
     values["display_name"] = name[: Export._meta.get_field("display_name").max_length]
     values["schedule_enabled"] = False
     copy = _apply_settings(Export(created_by=user), values)
-    audit.record(AuditAction.EXPORT_DUPLICATED, copy, before={"copied_from": export.pk})
+    replace_rows(copy, rows_of(export))
+    audit.record(
+        AuditAction.EXPORT_DUPLICATED,
+        copy,
+        before={"copied_from": export.pk},
+        after=_snapshot(copy),
+    )
     return copy
 
 
@@ -354,10 +423,11 @@ class _PreviewDone(Exception):
 
 def export_preview(*, export: Export, sample_size: int = 10) -> dict:
     """**Preview** (dry run): what the next run would add, update, remove, skip and exclude,
-    with samples.
+    with samples, and the first of them as the service will receive them (``Backend.preview``).
 
     The next run's recipients are computed exactly as the run will, inside a transaction that
-    is then rolled back; nothing is sent and nothing is kept.
+    is then rolled back; nothing is sent and nothing is kept. The service is asked only for the
+    list's fields, to convert the samples as the run will.
     """
     from exports.recipients import (
         ADD,
@@ -408,4 +478,50 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
             raise _PreviewDone
     except _PreviewDone:
         pass
+    sent = [*preview["samples"][ADD], *preview["samples"][UPDATE]]
+    preview.update(_payloads(export, sent, preview["samples"][REMOVE], returning=RETURN))
     return preview
+
+
+#: How many sample people Preview shows as the service will receive them.
+PAYLOAD_SAMPLES = 5
+
+
+def _payloads(export: Export, sent: list[dict], removed: list[dict], *, returning: str) -> dict:
+    """The first sample people as the service will receive them, or why that cannot be shown."""
+    if export.connection is None or not (sent or removed):
+        return {"payloads": [], "payload_error": ""}
+    plan = send_plan(export)
+    backend = connection_services.backend_for(export.connection)
+    try:
+        backend.prepare(export.list_id, plan.destination_fields(export), plan.options)
+        payloads = [
+            {
+                "email": row["email"],
+                "action": row["action"],
+                "fields": backend.preview(
+                    plan.record(
+                        row["email"],
+                        row["first_name"],
+                        row["last_name"],
+                        row["extras"],
+                        row["action"] == returning,
+                    )
+                ),
+            }
+            for row in sent[:PAYLOAD_SAMPLES]
+        ]
+        if plan.untag_leavers and backend.supports_tags:
+            payloads += [
+                {
+                    "email": row["email"],
+                    "action": row["action"],
+                    "fields": backend.preview(plan.leaver(row["email"])),
+                }
+                for row in removed[:PAYLOAD_SAMPLES]
+            ]
+    except BackendError as error:
+        return {"payloads": [], "payload_error": str(error.message)}
+    except NotImplementedError:
+        return {"payloads": [], "payload_error": ""}
+    return {"payloads": payloads, "payload_error": ""}

@@ -40,6 +40,9 @@ def inputs_fingerprint(export: Export) -> str:
     """A digest of the export's sending settings, its segments' members, the profiles and the
     exclusions (their count, newest id and last change tell any addition, change or removal;
     the excluded segments' members versions tell a change of their members)."""
+    settings = [getattr(export, name) for name in SENDING_SETTINGS]
+    if extras := _mapping_settings(export):  # absent when none: the digest is as before
+        settings.append(extras)
     exclusions = Exclusion.objects.aggregate(
         count=Count("id"), newest=Max("id"), changed=Max("updated_at")
     )
@@ -52,7 +55,7 @@ def inputs_fingerprint(export: Export) -> str:
                 )
             ),
         ],
-        "settings": [getattr(export, name) for name in SENDING_SETTINGS],
+        "settings": settings,
         "segments": sorted(
             Segment.objects.filter(exports=export).values_list("pk", "members_version")
         ),
@@ -60,6 +63,23 @@ def inputs_fingerprint(export: Export) -> str:
     }
     encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _mapping_settings(export: Export) -> dict:
+    """What the export sends besides the address and names (``exports.mapping``), if any."""
+    rows = [
+        [row.profile_field, row.destination_key, row.destination_type, row.when_empty]
+        for row in export.field_rows()
+        if not row.is_builtin
+    ]
+    options = {
+        "rows": rows,
+        "tags": [export.fixed_tags, export.tags_field, export.remove_tags_on_leave],
+        "status": export.new_subscriber_status,
+        "consent": [export.consent_field, export.consent_default],
+    }
+    default = {"rows": [], "tags": [[], "", False], "status": "", "consent": ["", ""]}
+    return {} if options == default else options
 
 
 def last_delivery_if_unchanged(run: ExportRun, fingerprint: str) -> ExportRun | None:

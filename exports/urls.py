@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.export_list, name="list"),
     path("add/", views.export_create, name="create"),
     path("lists/", views.destination_lists, name="destination_lists"),
+    path("fields/", views.destination_fields, name="destination_fields"),
     path("run-all/", views.export_run_all, name="run_all"),
     path("<int:export_id>/", views.export_detail, name="detail"),
     path("<int:export_id>/edit/", views.export_edit, name="edit"),

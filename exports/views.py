@@ -26,8 +26,8 @@ from core.csv_stream import streaming_csv
 from core.htmx import HtmxHttpRequest
 from core.listing import search_query
 from core.permissions import permission_required
-from exports import limits, selectors, services
-from exports.forms import ExportForm
+from exports import destinations, limits, selectors, services
+from exports.forms import ROW_INPUTS, ExportForm
 from exports.models import Export, ExportRun
 from exports.permissions import ADD_EXPORT, CHANGE_EXPORT, DELETE_EXPORT, RUN_EXPORT, VIEW_EXPORT
 
@@ -76,10 +76,17 @@ def export_edit(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 def _export_form(request: HttpRequest, export: Export | None) -> HttpResponse:
+    if request.method == "POST" and ("add_row" in request.POST or "remove_row" in request.POST):
+        # **Add a field** / **Remove**: the page again with one row more or less, unsaved.
+        form = ExportForm.unjudged(_rows_changed(request.POST), user=request.user, export=export)
+        return _render_export_form(request, form, export)
     form = ExportForm(request.POST or None, user=request.user, export=export)
     if request.method == "POST" and form.is_valid():
         try:
             saved = services.export_save(export=export, user=request.user, **form.export_fields())
+        except services.FieldNotCreated as error:
+            form.add_error("mapping", str(error))
+            return _render_export_form(request, form, export)
         except BackendError as error:
             form.add_error(
                 "new_list_name",
@@ -89,6 +96,22 @@ def _export_form(request: HttpRequest, export: Export | None) -> HttpResponse:
             return _render_export_form(request, form, export)
         return _saved(request, form, saved)
     return _render_export_form(request, form, export)
+
+
+def _rows_changed(data):
+    """The posted form with an empty mapping row added, or the row asked removed."""
+    data = data.copy()
+    names = [f"mapping-{part}" for part in ROW_INPUTS]
+    if "add_row" in data:
+        for name in names:
+            data.setlist(name, [*data.getlist(name), ""])
+        return data
+    index = data.get("remove_row", "")
+    if index.isdigit():
+        for name in names:
+            values = data.getlist(name)
+            data.setlist(name, values[: int(index)] + values[int(index) + 1 :])
+    return data
 
 
 def _saved(request: HttpRequest, form: ExportForm, export: Export) -> HttpResponse:
@@ -115,6 +138,15 @@ def _saved(request: HttpRequest, form: ExportForm, export: Export) -> HttpRespon
                 "wrong, the run will say so."
             )
             % {"reason": form.list_unchecked},
+        )
+    if form.fields_unchecked:
+        messages.warning(
+            request,
+            _(
+                "The mapped fields could not be checked with the service (%(reason)s). If one "
+                "is missing there, the run will say so before it sends anything."
+            )
+            % {"reason": form.fields_unchecked},
         )
     warning = form.limit_warning()
     if warning:
@@ -159,6 +191,41 @@ def destination_lists(request: HttpRequest) -> HttpResponse:
                 "%(service)s did not answer as expected. Try again, or type the List ID."
             ) % {"service": connection.kind_label}
     return render(request, "exports/edit.html#list-picker", context)
+
+
+@require_POST
+@permission_required(ADD_EXPORT)
+def destination_fields(request: HttpRequest) -> HttpResponse:
+    """**Load fields**: the mapping rows as typed, each offering the fields of the chosen
+    list with their types (and the types a new field can have there)."""
+    form = ExportForm.unjudged(request.POST, user=request.user, export=None)
+    connection_id = request.POST.get("connection", "")
+    connection = (
+        connections_usable_by(request.user).filter(pk=connection_id).first()
+        if connection_id.isdigit()
+        else None
+    )
+    list_id = request.POST.get("list_id", "").strip()
+    context: dict = {
+        "form": form,
+        "groups": form.connection_groups(),
+        "selected_kind": form.selected_kind(),
+    }
+    if connection is None:
+        context["fields_error"] = _("Choose a connection first, then load the list's fields.")
+    elif not list_id:
+        context["fields_error"] = _("Give the List ID first, then load its fields.")
+    else:
+        try:
+            form.destination_fields = destinations.destination_fields(connection, list_id)
+        except destinations.FieldsUnavailable as error:
+            context["fields_error"] = _("%(service)s did not return the fields: %(reason)s") % {
+                "service": connection.kind_label,
+                "reason": error.reason,
+            }
+        else:
+            context["fields_loaded_from"] = connection
+    return render(request, "exports/edit.html#mapping", context)
 
 
 @permission_required(VIEW_EXPORT)

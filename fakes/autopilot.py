@@ -12,7 +12,12 @@ answer and says so here (and in fakes/README.md):
 - ``_autopilot_list`` naming a list the account does not have fails the whole request with
   ``404 {"error":"Not Found","message":"List could not be found."}`` and writes nothing.
 - Custom field keys must be ``<type>--<Name>`` with type string, integer, float, date or boolean
-  (otherwise 400, nothing written); ``--`` inside the name stands for a space.
+  (otherwise 400, nothing written); ``--`` inside the name stands for a space. The first
+  contact sent with a new key creates the field (there is no create call, §7); at most 200
+  fields per account and names of at most 100 characters (else 400, nothing written).
+- Custom values must fit the key's type, else 400 and nothing written: string → a JSON string,
+  integer → a JSON integer, float → a JSON number, boolean → true/false, date → ISO 8601 text
+  (``2016-11-22`` or ``2016-11-22T00:00:00.000Z``). ``null`` clears the value.
 - Bulk ``POST /contacts`` takes 0..100 contacts (more → 400); contacts are upserted in order,
   keyed on Email case-insensitively; ``email_contact_map`` keys are the addresses as sent.
   Contacts without Email are always created anew (as the vendor warns).
@@ -57,6 +62,9 @@ MAX_BULK_CONTACTS = 100
 PAGE_SIZE = 100
 CUSTOM_FIELD_TYPES = ("string", "integer", "float", "date", "boolean")
 CUSTOM_KEY_PATTERN = re.compile(r"^(string|integer|float|date|boolean)--(.+)$")
+MAX_CUSTOM_FIELDS = 200
+MAX_FIELD_NAME = 100
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 STANDARD_FIELDS = (
     "Email",
     "FirstName",
@@ -597,12 +605,26 @@ class AutopilotFake(FakeApp):
         if custom is not None:
             if not isinstance(custom, dict):
                 raise ApiError(400, "'custom' must be an object of '<type>--<Name>' keys.")
-            for key in custom:
+            for key, value in custom.items():
                 if CUSTOM_KEY_PATTERN.match(key) is None:
                     raise ApiError(
                         400,
                         f"Invalid custom field key '{key}': expected '<type>--<Name>' with type "
                         f"one of {', '.join(CUSTOM_FIELD_TYPES)}.",
+                    )
+                field_type, name = split_custom_key(key)
+                if len(name) > MAX_FIELD_NAME:
+                    raise ApiError(
+                        400, f"Custom field name too long: at most {MAX_FIELD_NAME} characters."
+                    )
+                full = len(account.custom_fields) >= MAX_CUSTOM_FIELDS
+                if full and key not in account.custom_fields:
+                    raise ApiError(
+                        400, f"Too many custom fields: at most {MAX_CUSTOM_FIELDS} per account."
+                    )
+                if value is not None and not _fits(field_type, value):
+                    raise ApiError(
+                        400, f"Invalid value for custom field '{key}': not a {field_type}."
                     )
         for list_id in self._list_refs(data):
             if list_id not in account.lists:
@@ -622,9 +644,12 @@ class AutopilotFake(FakeApp):
             lowered = key.lower()
             if key == "custom":
                 for custom_key, custom_value in value.items():
-                    contact.custom[custom_key] = custom_value
                     field_type, name = split_custom_key(custom_key)
                     account.custom_fields[custom_key] = (name, field_type)
+                    if custom_value is None:
+                        contact.custom.pop(custom_key, None)
+                    else:
+                        contact.custom[custom_key] = custom_value
             elif lowered == "unsubscribed":
                 contact.unsubscribed = as_bool(value)
             elif key in ("_autopilot_list", "_NewEmail", "notify"):
@@ -794,3 +819,15 @@ class AutopilotFake(FakeApp):
         if not revoked:
             raise ControlError("no such api_key; give api_key or all")
         return {"revoked": {"api_keys": revoked}}
+
+
+def _fits(field_type: str, value: Any) -> bool:
+    if field_type == "string":
+        return isinstance(value, str)
+    if field_type == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if field_type == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if field_type == "boolean":
+        return isinstance(value, bool)
+    return isinstance(value, str) and ISO_DATE.match(value) is not None

@@ -25,8 +25,17 @@ the fake picks one answer and says so here (and in fakes/README.md):
   Delete only sets State=Deleted; it never suppresses.
 - Custom field keys: "new date field" becomes ``[newdatefield]`` (everything but letters, digits
   and ``_`` removed, case kept). Subscriber keys match bare, bracketed or as the field name, in
-  any case. Values for keys the list does not define are kept (lenient). An empty Value without
-  ``Clear:true`` leaves the stored value alone; MultiSelectMany keeps every value sent.
+  any case. An empty Value without ``Clear:true`` leaves the stored value alone;
+  MultiSelectMany keeps every value sent.
+- A list holds at most 50 custom fields with names of at most 100 characters (else 400/250 or
+  254). MultiSelectOne/Many need options (257), other types take none (256); Country and
+  USState get generated options (country and US state names).
+- Custom field values are refused per subscriber with Code 253 (in an import's FailureDetails;
+  a 400 for add and update) for: a key the list does not define, a value over 250 characters,
+  a Number that is not a decimal like ``-12.5``, a Date that is not YYYY/MM/DD or YYYY-MM-DD
+  between 1900/01/01 and 2076/06/06, a MultiSelect/Country/USState value that is not one of
+  the field's options (ignoring case). Nothing of a refused subscriber is written.
+- ``ConsentToTrack`` "Unchanged" (or none) on a new subscriber is stored as "No" (§10).
 - PUT with an ``EmailAddress`` that already belongs to another member replaces that member.
 """
 
@@ -47,6 +56,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+from fakes.places import COUNTRIES, US_STATES
 from fakes.server import (
     HTML_CONTENT_TYPE,
     BadRequestBody,
@@ -83,6 +93,16 @@ INACTIVE_FAILURES = {
 }
 SUPPRESSED_FAILURE = (204, "Subscriber In Suppression List")
 DATA_TYPES = ("Text", "Number", "MultiSelectOne", "MultiSelectMany", "Date", "Country", "USState")
+MULTI_TYPES = ("MultiSelectOne", "MultiSelectMany")
+# The contract leaves these limits open (§10); the fake picks them.
+MAX_FIELDS = 50
+MAX_FIELD_NAME = 100
+MAX_VALUE_LENGTH = 250
+# A custom field value the list refuses (a 25x code, §6): per subscriber in an import.
+FIELD_VALUE_CODE = 253
+FIRST_DATE, LAST_DATE = "1900/01/01", "2076/06/06"
+DATE_PATTERN = re.compile(r"^(\d{4})[/-](\d{2})[/-](\d{2})$")
+NUMBER_PATTERN = re.compile(r"^-?\d+(\.\d+)?$")
 UNSUBSCRIBE_SETTINGS = ("AllClientLists", "OnlyThisList")
 SCOPES = (
     "ViewReports",
@@ -829,8 +849,10 @@ your Campaign Monitor account.</p>
     def _add_custom_field(self, target: SubscriberList, body: dict[str, Any]) -> CustomField:
         name = _text(body.get("fieldname")).strip()
         key = derive_key(name)
-        if not key:
-            raise ApiError(400, 250, "Invalid Field Name")
+        if not key or len(name) > MAX_FIELD_NAME:
+            raise ApiError(400, 254, f"Invalid Field Name: 1 to {MAX_FIELD_NAME} characters")
+        if len(target.fields) >= MAX_FIELDS:
+            raise ApiError(400, 250, f"The list already has {MAX_FIELDS} custom fields")
         data_type = next(
             (t for t in DATA_TYPES if t.lower() == _text(body.get("datatype", "Text")).lower()),
             None,
@@ -840,6 +862,14 @@ your Campaign Monitor account.</p>
         if key.lower() in target.fields:
             raise ApiError(400, 255, "Field Key Already Exists")
         options = [str(o) for o in body.get("options") or []]
+        if data_type in MULTI_TYPES and not options:
+            raise ApiError(400, 257, "Options are required for a multi-valued custom field")
+        if data_type not in MULTI_TYPES and options:
+            raise ApiError(400, 256, "Options are only for multi-valued custom fields")
+        if data_type == "Country":
+            options = list(COUNTRIES)
+        elif data_type == "USState":
+            options = list(US_STATES)
         visible = as_bool(body.get("visibleinpreferencecenter"), True)
         created = CustomField(name, f"[{key}]", data_type, options, visible)
         target.fields[key.lower()] = created
@@ -943,10 +973,14 @@ your Campaign Monitor account.</p>
         subscriber = target.subscribers.get(lower)
         # An address on the client's suppression list is refused whatever Resubscribe says
         # (contract §10): only the person, or an unsuppress, lets it in again.
+        refused = self._refused_value(target, entry)
+        if refused is not None:
+            return "failed", refused
         if subscriber is None:
             if lower in client.suppressed:
                 return "failed", SUPPRESSED_FAILURE
             subscriber = target.subscribers[lower] = Subscriber(email, now)
+            subscriber.consent = "No"  # "Unchanged" on a new subscriber is stored as No (§10)
             outcome = "new"
         else:
             if subscriber.state != ACTIVE:
@@ -959,6 +993,34 @@ your Campaign Monitor account.</p>
             outcome = "existing"
         self._apply_details(target, subscriber, entry)
         return outcome, None
+
+    @staticmethod
+    def _refused_value(target: SubscriberList, entry: dict) -> tuple[int, str] | None:
+        """Why the list refuses one of the entry's custom field values, or None: a key the
+        list does not define, a value over 250 characters, a number or date it cannot read,
+        or an option the field does not list."""
+        for item in entry.get("customfields") or []:
+            if not isinstance(item, dict):
+                continue
+            raw_key = _text(item.get("key"))
+            defined = target.fields.get(derive_key(raw_key).lower())
+            if defined is None:
+                return FIELD_VALUE_CODE, f"Custom field {raw_key} does not exist in this list"
+            value = _text(item.get("value"))
+            if as_bool(item.get("clear")) or value == "":
+                continue
+            problem = ""
+            if len(value) > MAX_VALUE_LENGTH:
+                problem = f"is longer than {MAX_VALUE_LENGTH} characters"
+            elif defined.data_type == "Number" and not NUMBER_PATTERN.match(value):
+                problem = "is not a number"
+            elif defined.data_type == "Date" and not _valid_date(value):
+                problem = f"is not a date between {FIRST_DATE} and {LAST_DATE} (YYYY/MM/DD)"
+            elif defined.options and value.lower() not in {o.lower() for o in defined.options}:
+                problem = "is not one of the field's options"
+            if problem:
+                return FIELD_VALUE_CODE, f"The value of custom field {defined.key} {problem}"
+        return None
 
     def _email_param(self, request: Request) -> str:
         email = (request.query.get("email") or "").strip()
@@ -1001,6 +1063,9 @@ your Campaign Monitor account.</p>
                 raise ApiError(400, 203, "Subscriber Not In List")
             if not is_valid_email(new_email):
                 raise ApiError(400, 1, "Invalid Email Address")
+            refused = self._refused_value(target, body)
+            if refused is not None:
+                raise ApiError(400, *refused)
             now = _now_text()
             if new_email.lower() != old_email.lower():
                 del target.subscribers[old_email.lower()]
@@ -1396,3 +1461,14 @@ your Campaign Monitor account.</p>
         for token in tokens:
             token.expires_at = min(token.expires_at, now)
         return len(tokens)
+
+
+def _valid_date(value: str) -> bool:
+    found = DATE_PATTERN.match(value)
+    if found is None:
+        return False
+    try:
+        datetime(*(int(part) for part in found.groups()))
+    except ValueError:
+        return False
+    return FIRST_DATE <= "/".join(found.groups()) <= LAST_DATE

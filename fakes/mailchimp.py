@@ -23,8 +23,15 @@ Contract: /work/shared/spec/mailchimp_api.md. Where it is uncertain the fake pic
   addresses each (more → 400, nothing written), ignoring addresses not on the audience, and
   answers with an empty ``errors``.
 - Fake-looking addresses: syntax errors and the domains in ``fake_domains``.
-- Unknown merge tags are ignored; required merge fields missing on a new member → per-record
-  error; tags match case-insensitively and keep the case first seen.
+- Merge fields (§11): ``POST /lists/{id}/merge-fields`` creates one (``name`` and ``type``
+  required; ``tag`` optional, else ``MMERGE<n>``; tags ``^[A-Z0-9_]{1,10}$``; radio and
+  dropdown need ``options.choices``); at most 30 per audience, then 400 Invalid Resource.
+- A member's merge values are refused per record (``ERROR_GENERIC``, ``field`` =
+  ``merge_fields.TAG``; nothing of the member written) for: a tag the audience does not have,
+  a value over 255 characters, a number that is neither a JSON number nor numeric text, a date
+  not in YYYY-MM-DD, a birthday not in MM/DD, a radio/dropdown value not among its choices.
+  ``""`` clears any field. Required merge fields missing on a new member → per-record error;
+  tags match case-insensitively and keep the case first seen.
 - ``POST /batches`` (§6): ``{"operations": [{"method", "path", "operation_id", "params",
   "body"}]}``, ``body`` a JSON string. Each operation runs as the same call would, at once, in
   order; the answer says ``pending``, and the batch reads ``finished`` from the first
@@ -71,6 +78,23 @@ PROBLEM_CONTENT_TYPE = "application/problem+json; charset=utf-8"
 ERROR_TYPE = "https://mailchimp.com/developer/marketing/docs/errors/"
 MAX_BATCH = 500
 MAX_COUNT = 1000
+MAX_MERGE_FIELDS = 30
+MAX_TEXT = 255
+MERGE_TYPES = (
+    "text",
+    "number",
+    "address",
+    "phone",
+    "date",
+    "url",
+    "imageurl",
+    "radio",
+    "dropdown",
+    "birthday",
+    "zip",
+)
+MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
+NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEFAULT_MERGE_FIELDS = (
@@ -237,6 +261,12 @@ ROUTES = (
         ("lists", "*", "merge-fields"),
         "get_merge_fields",
         "GET /lists/{list_id}/merge-fields",
+    ),
+    (
+        "POST",
+        ("lists", "*", "merge-fields"),
+        "create_merge_field",
+        "POST /lists/{list_id}/merge-fields",
     ),
     ("GET", ("lists", "*", "members"), "get_members", "GET /lists/{list_id}/members"),
     ("GET", ("lists", "*", "segments"), "get_segments", "GET /lists/{list_id}/segments"),
@@ -519,6 +549,58 @@ class MailchimpFake(FakeApp):
             }
         )
 
+    def create_merge_field(self, request: Request, account: Account, list_id: str) -> Response:
+        body = self._json(request)
+        name = str(body.get("name") or "").strip()
+        kind = str(body.get("type") or "")
+        choices = [str(c) for c in ((body.get("options") or {}).get("choices") or [])]
+        if not name or kind not in MERGE_TYPES:
+            raise Problem(
+                400,
+                "Invalid Resource",
+                f"A merge field needs a name and a type, one of {', '.join(MERGE_TYPES)}.",
+            )
+        if kind in ("radio", "dropdown") and not choices:
+            raise Problem(400, "Invalid Resource", "A radio or dropdown field needs choices.")
+        with self.lock:
+            audience = self._audience(account, list_id)
+            if len(audience.merge_fields) >= MAX_MERGE_FIELDS:
+                raise Problem(
+                    400,
+                    "Invalid Resource",
+                    f"This audience already has {MAX_MERGE_FIELDS} merge fields, the most it "
+                    "can have.",
+                )
+            number = max((int(f["merge_id"]) for f in audience.merge_fields), default=0) + 1
+            tag = str(body.get("tag") or f"MMERGE{number}").upper()
+            if not MERGE_TAG.match(tag):
+                raise Problem(
+                    400,
+                    "Invalid Resource",
+                    "A merge tag is 1 to 10 upper-case letters, digits or underscores.",
+                )
+            if any(f["tag"] == tag for f in audience.merge_fields):
+                raise Problem(400, "Invalid Resource", f"The merge tag {tag} already exists.")
+            options: dict[str, Any] = {"choices": choices} if choices else {}
+            if kind == "text":
+                options["size"] = 25
+            if kind in ("date", "birthday"):
+                options["date_format"] = "YYYY-MM-DD" if kind == "date" else "MM/DD"
+            created = {
+                "merge_id": number,
+                "tag": tag,
+                "name": name,
+                "type": kind,
+                "required": bool(body.get("required")),
+                "default_value": "",
+                "public": bool(body.get("public")),
+                "display_order": number + 1,
+                "options": options,
+                "help_text": "",
+            }
+            audience.merge_fields.append(created)
+        return self.ok({**created, "list_id": list_id})
+
     def get_members(self, request: Request, account: Account, list_id: str) -> Response:
         status = request.query.get("status")
         with self.lock:
@@ -612,11 +694,14 @@ class MailchimpFake(FakeApp):
     @staticmethod
     def _batch_error(email: str, title: str, text: str) -> dict[str, Any]:
         code = "ERROR_CONTACT_EXISTS" if title == "Member Exists" else "ERROR_GENERIC"
+        field_name = "email_address" if title != "Invalid Resource" else ""
+        if text.startswith("Merge field "):
+            field_name = "merge_fields." + text.removeprefix("Merge field ").split(":", 1)[0]
         return {
             "email_address": email,
             "error": text,
             "error_code": code,
-            "field": "email_address" if title != "Invalid Resource" else "",
+            "field": field_name,
             "field_message": text,
         }
 
@@ -671,17 +756,11 @@ class MailchimpFake(FakeApp):
         if not isinstance(merge_fields, dict):
             return "", None, ("Invalid Resource", "merge_fields must be an object.")
         known = {str(f["tag"]): f for f in audience.merge_fields}
-        values = {tag: value for tag, value in merge_fields.items() if tag in known}
+        values = dict(merge_fields)
         for tag, value in values.items():
-            if len(str(value)) > 255:
-                return (
-                    "",
-                    None,
-                    (
-                        "Invalid Resource",
-                        f"The value of merge field {tag} is longer than 255 characters.",
-                    ),
-                )
+            problem = _merge_value_problem(known.get(tag), value)
+            if problem:
+                return "", None, ("Invalid Resource", f"Merge field {tag}: {problem}.")
         member = audience.members.get(key)
         if member is None:
             missing = [tag for tag, f in known.items() if f.get("required") and not values.get(tag)]
@@ -1184,7 +1263,9 @@ class MailchimpFake(FakeApp):
                     "default_value": "",
                     "public": True,
                     "display_order": number + 1,
-                    "options": {"size": 25},
+                    "options": {"choices": list(f["choices"])}
+                    if f.get("choices")
+                    else {"size": 25},
                     "help_text": "",
                 }
                 for number, f in enumerate(fields, start=1)
@@ -1216,3 +1297,37 @@ class MailchimpFake(FakeApp):
         if not revoked:
             raise ControlError("nothing revoked; give api_key, access_token or all")
         return {"revoked": revoked}
+
+
+def _merge_value_problem(merge_field: dict[str, Any] | None, value: Any) -> str:
+    """Why a merge field refuses the value ("" when it takes it)."""
+    if merge_field is None:
+        return "this audience has no such merge field"
+    if value == "" or value is None:
+        return ""  # clears the field
+    kind = merge_field.get("type")
+    text = str(value)
+    if isinstance(value, (dict, list)) and kind != "address":
+        return "the value must be text"
+    if len(text) > MAX_TEXT:
+        return f"the value is longer than {MAX_TEXT} characters"
+    if kind == "number" and (isinstance(value, bool) or not NUMERIC.match(text)):
+        return "the value is not a number"
+    if kind == "date" and not _is_date(text, "%Y-%m-%d", 10):
+        return "the date must be written YYYY-MM-DD"
+    if kind == "birthday" and not _is_date(f"2000/{text}", "%Y/%m/%d", 10):
+        return "the birthday must be written MM/DD"
+    choices = (merge_field.get("options") or {}).get("choices") or []
+    if kind in ("radio", "dropdown") and text not in choices:
+        return "the value is not one of the field's choices"
+    return ""
+
+
+def _is_date(text: str, form: str, length: int) -> bool:
+    if len(text) != length:
+        return False
+    try:
+        datetime.strptime(text, form)
+    except ValueError:
+        return False
+    return True

@@ -12,7 +12,25 @@ Contract: /work/shared/spec/ortto_api.md. Its "Choices a fake must make" (§8), 
   (ignored); ``skip_non_existing`` leaves unknown people out (ignored). Only ``str::email`` is
   a supported merge key here (matched lower-cased). With ``suppression_list_field_id`` an
   address on the suppression list is refused with the error code ``suppressed``.
-- Unknown custom field ids → 400 naming the field. Email check: syntax only.
+- Unknown custom field ids → 400 naming the field (the whole request, §9). Email check: syntax
+  only.
+- Custom fields (§9): ``POST /v1/person/custom-field/get`` lists them (``dic_items`` for
+  selects); ``POST /v1/person/custom-field/create`` makes one (types text, large_text, integer,
+  decimal, currency, price, date, time, bool, phone, single_select, multi_select, link,
+  object; ``values`` required for selects only; names of 1-100 characters, unique ignoring
+  case; at most 100 fields, then 400). Ids: ``<prefix>:cm:<kebab-case name>`` with text,
+  large_text, single_select, link → ``str``; multi_select → ``sst``; integer, decimal,
+  currency, price → ``int``; bool → ``bol``; date → ``dtz``; time → ``tme``; phone → ``phn``;
+  object → ``obj``.
+- A person whose value a field cannot take gets ``{"status":"error","error":{"code":
+  "invalid-field","message"}}`` and nothing of them is written: text over 255 characters
+  (4000 for large_text; first and last name 255), an ``int`` that is not a JSON integer, a
+  ``bol`` that is not true/false, a ``dtz`` that is not ``{"year","month","day"}`` of a real
+  date, a ``tme`` that is not ISO 8601 text, a select value (or an ``sst`` list item) not
+  among the field's values. ``null`` clears a field (with ``merge_strategy`` 2).
+- ``tags`` adds tags to a person and ``unset_tags`` takes them off (matched ignoring case,
+  kept in the case first seen); the same tag in both → the person is refused.
+- A person created without ``bol::p`` gets ``bol::p`` true (§9).
 - Audiences are filters ``{"$and":[{"$bool_is_true":{"field_id":"bol:cm:x"}}]}``: a person is a
   member while that field is true (recomputed on every read).
 - ``audiences/get``: a bare array, ``limit`` clamped to 40.
@@ -31,6 +49,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from fakes.server import (
@@ -50,6 +69,26 @@ MAX_AUDIENCES = 40
 MAX_PAYLOAD = 2 * 1024 * 1024
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BUILT_IN = {"str::email", "str::first", "str::last", "str::ei", "bol::p", "phn::phone"}
+MAX_FIELDS = 100
+MAX_NAME = 100
+FIELD_PREFIXES = {
+    "text": "str",
+    "large_text": "str",
+    "single_select": "str",
+    "link": "str",
+    "multi_select": "sst",
+    "integer": "int",
+    "decimal": "int",
+    "currency": "int",
+    "price": "int",
+    "bool": "bol",
+    "date": "dtz",
+    "time": "tme",
+    "phone": "phn",
+    "object": "obj",
+}
+SELECTS = ("single_select", "multi_select")
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 @dataclass
@@ -66,12 +105,13 @@ class OrttoSettings:
 
 
 class Person:
-    __slots__ = ("archived", "fields", "id")
+    __slots__ = ("archived", "fields", "id", "tags")
 
     def __init__(self) -> None:
         self.id = secrets.token_hex(12)
         self.fields: dict[str, Any] = {}
         self.archived = False
+        self.tags: dict[str, str] = {}  # lower-cased tag → tag as first seen
 
 
 class Account:
@@ -79,9 +119,15 @@ class Account:
         self.id = account_id
         self.region = region
         self.people: dict[str, Person] = {}  # lower-cased email → person
-        self.custom_fields: dict[str, str] = {}  # id → name
+        # id → {"name", "display_type", "values"}
+        self.custom_fields: dict[str, dict[str, Any]] = {}
         self.audiences: dict[str, dict[str, Any]] = {}
         self.suppressed: set[str] = set()
+
+    def add_field(self, field_id: str, name: str, display_type: str = "", values=()) -> None:
+        prefix = field_id.split(":", 1)[0]
+        kind = display_type or next((t for t, p in FIELD_PREFIXES.items() if p == prefix), "text")
+        self.custom_fields[field_id] = {"name": name, "display_type": kind, "values": list(values)}
 
     def members(self, audience: dict[str, Any]) -> list[Person]:
         marker = audience["filter"]["$and"][0]["$bool_is_true"]["field_id"]
@@ -101,6 +147,12 @@ ROUTES = (
     ("POST", ("person", "get"), "get_people", "POST /v1/person/get"),
     ("POST", ("person", "subscriptions"), "subscriptions", "POST /v1/person/subscriptions"),
     ("POST", ("person", "custom-field", "get"), "get_fields", "POST /v1/person/custom-field/get"),
+    (
+        "POST",
+        ("person", "custom-field", "create"),
+        "create_field",
+        "POST /v1/person/custom-field/create",
+    ),
     ("PUT", ("person", "archive"), "archive", "PUT /v1/person/archive"),
     ("DELETE", ("person", "delete"), "delete", "DELETE /v1/person/delete"),
 )
@@ -221,11 +273,44 @@ class OrttoFake(FakeApp):
         return json_response(200, page)
 
     def get_fields(self, account: Account, body: dict[str, Any]) -> Response:
-        fields = [
-            {"field": {"id": fid, "name": name, "display_type": fid.split(":")[0]}}
-            for fid, name in account.custom_fields.items()
-        ]
+        fields = []
+        for fid, found in account.custom_fields.items():
+            entry: dict[str, Any] = {
+                "field": {
+                    "id": fid,
+                    "name": found["name"],
+                    "display_type": found["display_type"],
+                    "liquid_name": "people.custom." + fid.split(":")[-1],
+                },
+                "tracked_value": found["display_type"] != "multi_select",
+            }
+            if found["display_type"] in SELECTS:
+                entry["field"]["dic_items"] = list(found["values"])
+            fields.append(entry)
         return json_response(200, {"fields": fields})
+
+    def create_field(self, account: Account, body: dict[str, Any]) -> Response:
+        kind = str(body.get("type") or "")
+        name = str(body.get("name") or "").strip()
+        values = [str(v) for v in body.get("values") or []]
+        if kind not in FIELD_PREFIXES:
+            raise ApiError(400, "bad-request", f"Unknown custom field type: {kind}")
+        if not 1 <= len(name) <= MAX_NAME:
+            raise ApiError(400, "bad-request", f"A field name has 1 to {MAX_NAME} characters.")
+        if (kind in SELECTS) != bool(values):
+            raise ApiError(400, "bad-request", "values are required for selects, and only there.")
+        if any(f["name"].lower() == name.lower() for f in account.custom_fields.values()):
+            raise ApiError(400, "bad-request", f"A custom field named {name} already exists.")
+        if len(account.custom_fields) >= MAX_FIELDS:
+            raise ApiError(400, "bad-request", f"At most {MAX_FIELDS} custom fields per instance.")
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "field"
+        field_id = f"{FIELD_PREFIXES[kind]}:cm:{slug}"
+        if field_id in account.custom_fields:
+            raise ApiError(400, "bad-request", f"The field id {field_id} already exists.")
+        account.add_field(field_id, name, kind, values)
+        return json_response(
+            200, {"name": name, "field_id": field_id, "display_type": kind, "values": values}
+        )
 
     def merge(self, account: Account, body: dict[str, Any]) -> Response:
         people = body.get("people")
@@ -244,6 +329,16 @@ class OrttoFake(FakeApp):
         for person in people:
             fields = dict((person or {}).get("fields") or {})
             email = str(fields.get("str::email") or "").strip()
+            tags = [str(t) for t in (person or {}).get("tags") or []]
+            unset = [str(t) for t in (person or {}).get("unset_tags") or []]
+            problem = self._value_problem(account, fields)
+            if not problem and {t.lower() for t in tags} & {t.lower() for t in unset}:
+                problem = "a tag cannot be both set and unset"
+            if problem:
+                results.append(
+                    {"status": "error", "error": {"code": "invalid-field", "message": problem}}
+                )
+                continue
             if not EMAIL_PATTERN.match(email):
                 results.append(
                     {
@@ -272,17 +367,57 @@ class OrttoFake(FakeApp):
                     results.append({"status": "ignored"})
                     continue
                 found = account.people[key] = Person()
-                found.fields.update(fields)
+                found.fields.update({k: v for k, v in fields.items() if v is not None})
+                found.fields.setdefault("bol::p", True)  # email permission by default (§9)
+                _tag(found, tags, unset)
                 results.append({"person_id": found.id, "status": "created"})
                 continue
             if strategy == 3:
                 results.append({"person_id": found.id, "status": "ignored"})
                 continue
             for field_id, value in fields.items():
-                if strategy == 2 or found.fields.get(field_id) in (None, ""):
+                if strategy == 2 and value is None:
+                    found.fields.pop(field_id, None)
+                elif strategy == 2 or found.fields.get(field_id) in (None, ""):
                     found.fields[field_id] = value
+            _tag(found, tags, unset)
             results.append({"person_id": found.id, "status": "merged"})
         return json_response(200, {"people": results})
+
+    @staticmethod
+    def _value_problem(account: Account, fields: dict[str, Any]) -> str:
+        """Why a person's values are refused ("" when every field takes its value)."""
+        for field_id, value in fields.items():
+            if value is None or field_id in ("str::email", "bol::p"):
+                continue
+            found = account.custom_fields.get(field_id)
+            kind = found["display_type"] if found else "text"
+            choices = found["values"] if found else []
+            prefix = field_id.split(":", 1)[0]
+            problem = ""
+            if prefix == "str" and not isinstance(value, str):
+                problem = "must be text"
+            elif prefix == "str":
+                limit = 4000 if kind == "large_text" else 255
+                if len(value) > limit:
+                    problem = f"is longer than {limit} characters"
+                elif kind == "single_select" and value not in choices:
+                    problem = "is not one of the field's values"
+            elif prefix == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                problem = "must be an integer"
+            elif prefix == "bol" and not isinstance(value, bool):
+                problem = "must be true or false"
+            elif prefix == "dtz" and not _is_date_object(value):
+                problem = 'must be {"year","month","day"} of a real date'
+            elif prefix == "tme" and not (isinstance(value, str) and ISO_TIME.match(value)):
+                problem = "must be an ISO 8601 date and time"
+            elif prefix == "sst" and (
+                not isinstance(value, list) or any(item not in choices for item in value)
+            ):
+                problem = "must be a list of the field's values"
+            if problem:
+                return f"The value of {field_id} {problem}."
+        return ""
 
     def get_people(self, account: Account, body: dict[str, Any]) -> Response:
         audience_id = body.get("audience_id")
@@ -396,7 +531,12 @@ class OrttoFake(FakeApp):
                 }
                 if not summary:
                     state["people"] = {
-                        key: {"person_id": p.id, "archived": p.archived, "fields": dict(p.fields)}
+                        key: {
+                            "person_id": p.id,
+                            "archived": p.archived,
+                            "fields": dict(p.fields),
+                            "tags": sorted(p.tags.values()),
+                        }
                         for key, p in account.people.items()
                         if not email or key == email
                     }
@@ -410,7 +550,8 @@ class OrttoFake(FakeApp):
 
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /_fake/seed``: ``{"accounts": [{"id", "region", "api_keys": [],
-        "custom_fields": [{"id", "name"}], "audiences": [{"id", "name", "marker"}],
+        "custom_fields": [{"id", "name", "display_type", "values"}],
+        "audiences": [{"id", "name", "marker"}],
         "people": [{"str::email", ...}], "suppressed": [email]}]}``."""
         result = []
         try:
@@ -424,11 +565,17 @@ class OrttoFake(FakeApp):
                     for key in spec.get("api_keys") or []:
                         self.api_keys[key] = account.id
                     for custom in spec.get("custom_fields") or []:
-                        account.custom_fields[custom["id"]] = custom.get("name") or custom["id"]
+                        account.add_field(
+                            custom["id"],
+                            custom.get("name") or custom["id"],
+                            custom.get("display_type") or "",
+                            custom.get("values") or (),
+                        )
                     for audience in spec.get("audiences") or []:
                         audience_id = audience.get("id") or secrets.token_hex(12)
                         marker = audience["marker"]
-                        account.custom_fields.setdefault(marker, marker)
+                        if marker not in account.custom_fields:
+                            account.add_field(marker, marker, "bool")
                         account.audiences[audience_id] = {
                             "id": audience_id,
                             "name": audience.get("name") or "Audience",
@@ -452,3 +599,20 @@ class OrttoFake(FakeApp):
         if not revoked:
             raise ControlError("no such api_key; give api_key or all")
         return {"revoked": {"api_keys": revoked}}
+
+
+def _tag(person: Person, tags: list[str], unset: list[str]) -> None:
+    for tag in tags:
+        person.tags.setdefault(tag.lower(), tag)
+    for tag in unset:
+        person.tags.pop(tag.lower(), None)
+
+
+def _is_date_object(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    try:
+        date(int(value["year"]), int(value["month"]), int(value["day"]))
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True

@@ -106,6 +106,11 @@ class ListNotFound(Permanent):
         self.list_id = list_id
 
 
+class FieldsNotFound(Permanent):
+    """Fields the export maps to are no longer in the list at the service (deleted there).
+    The connection is fine; the export's field mapping must change (or the fields come back)."""
+
+
 class AuthError(BackendError):
     """Base of the two authentication errors."""
 
@@ -123,11 +128,77 @@ class AuthRevoked(AuthError):
 # Values exchanged with the engine and the pages -------------------------------------------------
 
 
-NO_FIELDS: Mapping[str, str | int | float | bool | None] = MappingProxyType({})
+NO_FIELDS: Mapping[str, object] = MappingProxyType({})
+
+
+class FieldType(enum.StrEnum):
+    """The kind of value a destination field holds; each backend maps its service's own types
+    onto these and converts a profile's value to the service's format (``Backend.convert``)."""
+
+    TEXT = "text"
+    NUMBER = "number"  # an integer or a decimal
+    DATE = "date"
+    DATETIME = "datetime"
+    BOOLEAN = "boolean"
+    SINGLE_SELECT = "single_select"  # one of ``options``
+    MULTI_SELECT = "multi_select"  # several of ``options``
+    COUNTRY = "country"
+
+
+#: The keys of the fields every service has (``DestinationField.builtin``).
+EMAIL_KEY = "email"
+FIRST_NAME_KEY = "first_name"
+LAST_NAME_KEY = "last_name"
+BUILTIN_KEYS = frozenset({EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY})
+
+
+@dataclass(frozen=True)
+class DestinationField:
+    """A field of a list at the service.
+
+    ``key`` is what the backend writes with: Campaign Monitor "[plan]", Mailchimp "PLAN" (the
+    merge tag), Ortto "str:cm:plan", Autopilot "string--Plan". The service's built-in fields
+    (``builtin``: always present) use the keys "email", "first_name" and "last_name".
+    ``max_length`` is the longest text the service keeps (longer values are shortened, with a
+    warning); ``options`` are the choices of a select field, in the service's order.
+    """
+
+    key: str
+    name: str
+    type: FieldType
+    max_length: int | None = None
+    options: tuple[str, ...] = ()
+    builtin: bool = False
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """Per-export choices a backend needs for a run (given to ``prepare``).
+
+    ``new_subscriber_status`` is the status a person new to the list gets, one of the backend's
+    ``new_subscriber_statuses`` (Mailchimp "subscribed", or "pending" for double opt-in: the
+    service sends the confirmation). ``consent_to_track`` is the consent (Campaign Monitor
+    ConsentToTrack, Ortto email permission) given to NEW people whose record carries none;
+    None follows the service's rule (Campaign Monitor: "No" for new people; Ortto: no
+    permission for new people). Existing people's consent is never changed.
+    """
+
+    new_subscriber_status: str = "subscribed"
+    consent_to_track: bool | None = None
+
+
+DEFAULT_SEND_OPTIONS = SendOptions()
 
 
 class Record(NamedTuple):
-    """One profile to send. ``fields`` maps a destination field name to its value.
+    """One profile to send.
+
+    ``fields`` maps a ``DestinationField.key`` to the profile's raw typed value (str, int,
+    float, Decimal, date, datetime, bool, list of str); the backend converts it (``convert``)
+    for the fields given to ``prepare``. A value of None clears the field at the service; a key
+    that is absent leaves the service's value alone. ``tags`` are added and ``removed_tags``
+    taken off (types with ``supports_tags``). ``consent`` is this person's consent when new to
+    the list (None: ``SendOptions.consent_to_track``).
 
     ``returning`` marks an address that an earlier mirror run removed from this list and that
     is back in the segments: a service that keeps removed addresses apart must let it in again.
@@ -137,8 +208,27 @@ class Record(NamedTuple):
     email: str
     first_name: str = ""
     last_name: str = ""
-    fields: Mapping[str, str | int | float | bool | None] = NO_FIELDS
+    fields: Mapping[str, object] = NO_FIELDS
     returning: bool = False
+    tags: tuple[str, ...] = ()
+    removed_tags: tuple[str, ...] = ()
+    consent: bool | None = None
+
+
+@dataclass(frozen=True)
+class RecordWarning:
+    """A record the destination accepted with a value changed on the way (``code``
+    "value_shortened": a text longer than the service keeps). Counted as a warning on it."""
+
+    email: str
+    code: str
+    message: LaterText | str
+
+
+#: ``RecordWarning.code`` of a value sent shortened to the field's ``max_length``.
+VALUE_SHORTENED = "value_shortened"
+#: ``RecordFailure.code`` of a value the service cannot take (``convert`` raised ValueError).
+INVALID_VALUE = "invalid_value"
 
 
 @dataclass(frozen=True)
@@ -158,12 +248,14 @@ class PushResult:
     ``opted_out`` names the accepted addresses (a removal that went through) whose person the
     service holds as opted out (unsubscribed, cleaned): the export remembers them and never
     sends them again, whatever path the address takes afterwards. A refused record that opted
-    out is a failure with one of the backend's ``opted_out_codes`` instead.
+    out is a failure with one of the backend's ``opted_out_codes`` instead. ``warnings`` name
+    accepted records sent with a value changed (shortened).
     """
 
     accepted: int
     failures: list[RecordFailure] = field(default_factory=list)
     opted_out: list[str] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -295,9 +387,23 @@ class Backend:
     authenticate_label: ClassVar[str | Promise] = ""
     #: True when an export may create its list from our form (``create_destination``).
     creates_lists: ClassVar[bool] = False
+    #: True when the service has tags: ``Record.tags`` are added and ``removed_tags`` removed.
+    supports_tags: ClassVar[bool] = False
+    #: The field types ``create_field`` can create; empty when fields cannot be created here.
+    creatable_field_types: ClassVar[frozenset[FieldType]] = frozenset()
+    #: The statuses a person new to the list may get (``SendOptions.new_subscriber_status``);
+    #: empty when the service has no choice.
+    new_subscriber_statuses: ClassVar[tuple[str, ...]] = ()
+    #: The name of the consent the service keeps for new people ("Consent to track"), or ""
+    #: when it keeps none that an export sets.
+    consent_field_label: ClassVar[str | Promise] = ""
 
     def __init__(self, store: CredentialStore):
         self.store = store
+        #: The list, mapped fields and choices of the run, given to ``prepare``.
+        self.prepared_list_id = ""
+        self.fields_by_key: dict[str, DestinationField] = {}
+        self.send_options = SendOptions()
 
     # Setting up (class level: no connection exists yet) ------------------------------------------
 
@@ -350,9 +456,52 @@ class Backend:
         """The list with this name, created when the account has none (``creates_lists``)."""
         raise NotImplementedError
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
-        """Make sure the list can take these fields (create missing custom fields). Call once per
-        run before the first ``push``. Types without declared fields do nothing."""
+    def list_fields(self, list_id: str) -> list[DestinationField]:
+        """The list's fields: the builtins (email, first name, last name, with the keys
+        "email", "first_name", "last_name") first, then the custom fields with their types."""
+        raise NotImplementedError
+
+    def create_field(
+        self, list_id: str, name: str, type: FieldType, options: Sequence[str] = ()
+    ) -> DestinationField:
+        """Create a custom field named ``name`` (``type`` one of ``creatable_field_types``,
+        ``options`` the choices of a select field); returns it with the key the service gave
+        it. Raises ``Permanent`` with a clear message when the service refuses (its limit of
+        fields, a name taken)."""
+        raise NotImplementedError
+
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
+        """Call once per run before the first ``push``, with the fields the export maps to.
+
+        A backend checks that every mapped custom field still exists at the service, raising
+        ``Permanent`` naming the missing field(s) so that the run fails at once with nothing
+        half-sent, and remembers the fields' types and ``options`` for the pushes. This base
+        version only remembers them."""
+        self.prepared_list_id = list_id
+        self.fields_by_key = {item.key: item for item in fields}
+        self.send_options = options
+
+    def consent_for(self, record: Record) -> bool | None:
+        """The consent to give ``record``'s person if new to the list: the record's own, else
+        the export's (``SendOptions.consent_to_track``); None leaves it to the service."""
+        return record.consent if record.consent is not None else self.send_options.consent_to_track
+
+    def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
+        """The value as this service takes it on the wire for ``field`` (pure, no I/O), and
+        ``VALUE_SHORTENED`` when it had to be shortened (else None). Raises ``ValueError``
+        with a message for a person when it cannot be converted ("abc" to a number); ``push``
+        turns that into a per-record failure with the code ``INVALID_VALUE``."""
+        raise NotImplementedError
+
+    def preview(self, record: Record) -> list[tuple[str, str]]:
+        """For Preview, after ``prepare``: (destination field name, the value as the service
+        will receive it, as text), including the address, names, tags, status and consent."""
+        raise NotImplementedError
 
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         """Add or update up to ``batch_size`` records in the list.

@@ -6,8 +6,8 @@ from django import template
 from django.utils.translation import gettext as _
 
 from exports import selectors
-from exports.models import ExportRun
-from exports.recipients import ADD, UPDATE
+from exports.models import EMAIL, FIRST_NAME, LAST_NAME, ExportRun, FieldMapping
+from exports.recipients import ADD, RETURN, UPDATE
 
 register = template.Library()
 
@@ -33,6 +33,27 @@ def sample_heading(action: str) -> str:
     if action == UPDATE:
         return _("Sample of updates")
     return _("Sample of removals")
+
+
+@register.filter
+def destination_label(row: FieldMapping) -> str:
+    """A mapping row's destination field, its built-in ones in the reader's language."""
+    builtin = {
+        EMAIL: _("Email"),
+        FIRST_NAME: _("First name"),
+        LAST_NAME: _("Last name"),
+    }
+    return builtin.get(row.destination_key) or row.destination_name or row.destination_key
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """What a run does with one person (a recipients table's action), in words."""
+    return {
+        ADD: _("Added"),
+        RETURN: _("Added again"),
+        UPDATE: _("Updated"),
+    }.get(action, _("Removed"))
 
 
 @register.filter

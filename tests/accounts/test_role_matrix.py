@@ -80,6 +80,7 @@ ACCESS = {
     "exports:create": ("get", CONTRIBUTOR),
     "exports:edit": ("get", CONTRIBUTOR),
     "exports:destination_lists": ("get", CONTRIBUTOR),
+    "exports:destination_fields": ("post", CONTRIBUTOR),
     "exports:run": ("post", CONTRIBUTOR),
     "exports:run_all": ("post", CONTRIBUTOR),
     "exports:cancel": ("post", CONTRIBUTOR),

@@ -65,7 +65,6 @@ def test_a_contributor_adds_an_export_runs_it_and_sees_it_finish(
     page.get_by_role("button", name="Load lists").click()
     page.get_by_label("Lists in “Marketing account”").select_option("list-vip")
     expect(page.get_by_label("List ID")).to_have_value("list-vip")
-    page.get_by_label("Email").select_option("email")
     page.get_by_label("Readers").check()
     readers = page.locator("label.checkbox", has_text="Readers")
     assert_on_one_line(page.get_by_label("Readers"), readers, "8 members")

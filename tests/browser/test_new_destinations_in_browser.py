@@ -58,8 +58,8 @@ def add_export(page: Page, base_url: str, connection: str, name: str, list_name:
     page.get_by_role("button", name="Load lists").click()
     picker = page.get_by_label(f"Lists in “{connection}”")
     picker.select_option(label=picker.locator("option", has_text=list_name).first.inner_text())
-    page.get_by_label("Email").select_option("email")
-    page.get_by_label("First name").select_option("first_name")
+    # A new export maps the first and last name already (rows 2 and 3).
+    expect(page.get_by_label("Profile field of row 2")).to_have_value("first_name")
     page.get_by_label("Readers").check()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", name=name)).to_be_visible()
@@ -99,7 +99,7 @@ def test_mailchimp_by_oauth_and_ortto_by_key_each_get_an_export_that_runs(
     audience = Export.objects.get(display_name="Readers to Mailchimp").list_id
     members = mailchimp.state(list=audience)["accounts"][0]["audiences"][audience]["members"]
     assert set(members) == READERS
-    assert members["reader0@example.com"]["merge_fields"] == {"FNAME": "Reader"}
+    assert members["reader0@example.com"]["merge_fields"] == {"FNAME": "Reader", "LNAME": "Lee"}
 
     add_export(page, live_server.url, "Our Ortto", "Readers to Ortto", "Newsletter")
     run_and_see_counts(page, len(READERS))

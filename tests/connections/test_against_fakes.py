@@ -16,6 +16,7 @@ from connections.services import DatabaseCredentialStore, backend_for
 from connections.types.autopilot.client import AutopilotClient
 from connections.types.base import (
     AuthRevoked,
+    FieldType,
     MemoryCredentialStore,
     RateLimited,
     Record,
@@ -75,11 +76,11 @@ def test_campaign_monitor_connects_lists_pushes_and_reports_partial_failures(as_
     assert [step.status for step in backend.test()] == [StepStatus.PASSED] * 3
     lists = {item.name: item.id for item in backend.list_destinations()}
     newsletter = lists["Demo Client / Newsletter"]
-    backend.prepare(newsletter, ["Loyalty Tier"])
+    backend.prepare(newsletter, [])
     result = backend.push(
         newsletter,
         [
-            Record("ann@example.com", "Ann", "Lee", {"Loyalty Tier": "gold"}),
+            Record("ann@example.com", "Ann", "Lee"),
             Record("bob@example.com", "Bob"),
             Record("not-an-address@example"),
         ],
@@ -131,9 +132,11 @@ def test_autopilot_connects_lists_and_pushes_into_a_list(as_alice, autopilot):
 
     assert [step.status for step in backend.test()] == [StepStatus.PASSED] * 3
     target = backend.list_destinations()[0].id
+    tier = backend.create_field(target, "Loyalty Tier", FieldType.TEXT)
+    age = backend.create_field(target, "Age", FieldType.NUMBER)
+    backend.prepare(target, [tier, age])
     batch = [
-        Record(f"p{n}@example.com", "P", str(n), {"Loyalty Tier": "gold", "Age": n})
-        for n in range(150)
+        Record(f"p{n}@example.com", "P", str(n), {tier.key: "gold", age.key: n}) for n in range(150)
     ]
     for start in range(0, len(batch), backend.batch_size):
         result = backend.push(target, batch[start : start + backend.batch_size])

@@ -8,6 +8,7 @@ test here must pass unchanged.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,21 +17,65 @@ from django.contrib.staticfiles import finders
 from django.template.loader import get_template
 
 from connections.services import backend_for
-from connections.types.base import Backend, PushResult, Record, StepStatus
+from connections.types.base import (
+    Backend,
+    DestinationField,
+    FieldsNotFound,
+    FieldType,
+    PushResult,
+    Record,
+    SendOptions,
+    StepStatus,
+)
 from connections.types.campaign_monitor.client import CampaignMonitorClient
-from connections.types.mailchimp.client import MailchimpClient
+from connections.types.mailchimp.client import MailchimpClient, subscriber_hash
 from fakes.testing import running_fake
 from tests.connections.factories import ConnectionFactory
 
 pytestmark = pytest.mark.django_db
 MAILCHIMP_KEY = "demo0mailchimp0key-us21"
+#: A profile value of each field type, with the options a select field is created with.
+SAMPLES = {
+    FieldType.TEXT: ("Gold plan", ()),
+    FieldType.NUMBER: (42, ()),
+    FieldType.DATE: (date(2027, 3, 9), ()),
+    FieldType.DATETIME: (datetime(2027, 3, 9, 10, 30, tzinfo=UTC), ()),
+    FieldType.BOOLEAN: (True, ()),
+    FieldType.SINGLE_SELECT: ("pro", ("Free", "Pro")),
+    FieldType.MULTI_SELECT: (["Cake"], ("Tea", "Cake")),
+    FieldType.COUNTRY: ("france", ()),
+}
 ORTTO_PREFIXES = {"global": "", "au": "/au", "eu": "/eu"}
 
 
 class BackendContract:
+    #: Whether ``prepare`` can tell that a mapped field is gone (Autopilot creates fields by
+    #: sending values, so there a field is never missing).
+    checks_fields = True
+
     @staticmethod
     def members(fake, destination: str) -> set[str]:
         """The lower-cased addresses on the list, as the fake holds it."""
+        raise NotImplementedError
+
+    @staticmethod
+    def stored(fake, destination: str, email: str) -> dict:
+        """The person's custom field values as the fake holds them, by field key."""
+        raise NotImplementedError
+
+    @staticmethod
+    def tags_of(fake, destination: str, email: str) -> set[str]:
+        """The person's tags at the service (types with tags)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def opt_out(fake, backend: Backend, destination: str, email: str) -> None:
+        """The person unsubscribes at the service."""
+        raise NotImplementedError
+
+    @staticmethod
+    def opted_out(fake, destination: str, email: str) -> bool:
+        """Whether the service holds the person as opted out."""
         raise NotImplementedError
 
     @staticmethod
@@ -40,15 +85,128 @@ class BackendContract:
 
     def records(self, count: int, start: int = 0) -> list[Record]:
         return [
-            Record(f"member{n}@example.com", "Member", str(n), {"Tier": "gold"})
-            for n in range(start, start + count)
+            Record(f"member{n}@example.com", "Member", str(n)) for n in range(start, start + count)
         ]
 
     @pytest.fixture
     def destination(self, backend: Backend) -> str:
         destination = backend.list_destinations()[0].id
-        backend.prepare(destination, ["Tier"])
+        backend.prepare(destination, [])
         return destination
+
+    # Fields, tags, status and consent (issue 24) ------------------------------------------
+
+    def created_fields(self, backend: Backend, destination: str) -> list[DestinationField]:
+        return [
+            backend.create_field(destination, f"Field {kind}", kind, SAMPLES[kind][1])
+            for kind in sorted(backend.creatable_field_types)
+        ]
+
+    def test_the_fields_start_with_the_builtins(self, backend, destination):
+        fields = backend.list_fields(destination)
+        assert [(f.key, f.builtin) for f in fields[:3]] == [
+            ("email", True),
+            ("first_name", True),
+            ("last_name", True),
+        ]
+        assert not any(f.builtin for f in fields[3:])
+
+    def test_every_type_it_creates_is_converted_and_accepted_by_the_service(
+        self, fake, backend, destination
+    ):
+        fields = self.created_fields(backend, destination)
+        assert FieldType.TEXT in {field.type for field in fields}
+        backend.prepare(destination, fields)
+        values = {field.key: SAMPLES[field.type][0] for field in fields}
+        result = backend.push(destination, [Record("typed@example.com", fields=values)])
+        assert (result.accepted, result.failures, result.warnings) == (1, [], [])
+        stored = self.stored(fake, destination, "typed@example.com")
+        for field in fields:
+            wire, _warning = backend.convert(backend.fields_by_key[field.key], values[field.key])
+            assert stored[field.key] == wire, field
+
+    def test_an_empty_value_clears_the_field(self, fake, backend, destination):
+        text = backend.create_field(destination, "Plan", FieldType.TEXT)
+        backend.prepare(destination, [text])
+        backend.push(destination, [Record("clear@example.com", fields={text.key: "Pro"})])
+        assert self.stored(fake, destination, "clear@example.com")[text.key] == "Pro"
+        result = backend.push(destination, [Record("clear@example.com", fields={text.key: None})])
+        assert result.failures == []
+        assert self.stored(fake, destination, "clear@example.com").get(text.key) in (None, "")
+
+    def test_a_value_too_long_is_sent_shortened_with_a_warning(self, fake, backend, destination):
+        text = backend.create_field(destination, "Bio", FieldType.TEXT)
+        backend.prepare(destination, [text])
+        field = backend.fields_by_key[text.key]
+        if field.max_length is None:
+            pytest.skip("the service sets no length")
+        long = "x" * (field.max_length + 10)
+        result = backend.push(destination, [Record("long@example.com", fields={text.key: long})])
+        assert (result.accepted, result.failures) == (1, [])
+        assert [(w.email, w.code) for w in result.warnings] == [
+            ("long@example.com", "value_shortened")
+        ]
+        stored = self.stored(fake, destination, "long@example.com")[text.key]
+        assert stored == "x" * field.max_length
+
+    def test_a_value_that_cannot_be_converted_fails_its_record_only(
+        self, fake, backend, destination
+    ):
+        number = backend.create_field(destination, "Score", FieldType.NUMBER)
+        backend.prepare(destination, [number])
+        result = backend.push(
+            destination,
+            [
+                Record("bad@example.com", fields={number.key: "lots"}),
+                Record("good@example.com", fields={number.key: 7}),
+            ],
+        )
+        assert result.accepted == 1
+        assert [(f.email, f.code) for f in result.failures] == [
+            ("bad@example.com", "invalid_value")
+        ]
+        assert "Score" in str(result.failures[0].message)
+        assert "invalid_value" in backend.lasting_refusal_codes  # not sent again unchanged
+
+    def test_a_mapped_field_deleted_at_the_service_fails_the_run_at_once(
+        self, backend, destination
+    ):
+        if not self.checks_fields:
+            pytest.skip("the service creates a field when a value is sent")
+        gone = DestinationField("gone-field", "Gone field", FieldType.TEXT)
+        with pytest.raises(FieldsNotFound, match="Gone field"):
+            backend.prepare(destination, [gone])
+
+    def test_tags_are_added_and_taken_off(self, fake, backend, destination):
+        if not backend.supports_tags:
+            pytest.skip("the service has no tags")
+        backend.push(destination, [Record("tagged@example.com", tags=("VIP", "Spring"))])
+        assert {"VIP", "Spring"} <= self.tags_of(fake, destination, "tagged@example.com")
+        result = backend.push(destination, [Record("tagged@example.com", removed_tags=("VIP",))])
+        assert result.failures == []
+        tags = self.tags_of(fake, destination, "tagged@example.com")
+        assert "VIP" not in tags and "Spring" in tags
+
+    def test_someone_who_unsubscribed_is_never_subscribed_again(self, fake, backend, destination):
+        backend.push(destination, [Record("gone@example.com", "Gone")])
+        self.opt_out(fake, backend, destination, "gone@example.com")
+        statuses = backend.new_subscriber_statuses or ("subscribed",)
+        for status in statuses:
+            backend.prepare(
+                destination, [], SendOptions(new_subscriber_status=status, consent_to_track=True)
+            )
+            backend.push(destination, [Record("gone@example.com", "Gone", consent=True)])
+            backend.push(
+                destination, [Record("gone@example.com", "Gone", consent=True, returning=True)]
+            )
+        assert self.opted_out(fake, destination, "gone@example.com")
+
+    def test_preview_names_the_address_and_the_values_as_sent(self, backend, destination):
+        text = backend.create_field(destination, "Plan", FieldType.TEXT)
+        backend.prepare(destination, [text])
+        rows = backend.preview(Record("preview@example.com", "Ann", fields={text.key: "Pro"}))
+        assert rows[0] == ("Email address", "preview@example.com")
+        assert any(value == "Pro" for _name, value in rows)
 
     def test_it_declares_its_limits(self, backend):
         assert backend.batch_size >= 1
@@ -122,6 +280,23 @@ class BackendContract:
 
 class TestCampaignMonitorBackend(BackendContract):
     @staticmethod
+    def subscriber(fake, destination, email):
+        return fake.state(list=destination)["lists"][destination]["subscribers"][email]
+
+    @classmethod
+    def stored(cls, fake, destination, email):
+        return cls.subscriber(fake, destination, email)["CustomFields"]
+
+    @staticmethod
+    def opt_out(fake, backend, destination, email):
+        path = f"subscribers/{destination}/unsubscribe.json"
+        backend.client._api("POST", path, json={"EmailAddress": email}, list_id=destination)
+
+    @classmethod
+    def opted_out(cls, fake, destination, email):
+        return cls.subscriber(fake, destination, email)["State"] == "Unsubscribed"
+
+    @staticmethod
     def members(fake, destination):
         subscribers = fake.state(list=destination)["lists"][destination]["subscribers"]
         return {email for email, s in subscribers.items() if s["State"] == "Active"}
@@ -161,6 +336,24 @@ class TestCampaignMonitorBackend(BackendContract):
 
 
 class TestAutopilotBackend(BackendContract):
+    checks_fields = False
+
+    @staticmethod
+    def contact(fake, email):
+        return fake.state()["accounts"][0]["contacts"][email]
+
+    @classmethod
+    def stored(cls, fake, destination, email):
+        return cls.contact(fake, email)["custom"]
+
+    @staticmethod
+    def opt_out(fake, backend, destination, email):
+        backend.client._api("POST", f"contact/{email}/unsubscribe")
+
+    @classmethod
+    def opted_out(cls, fake, destination, email):
+        return cls.contact(fake, email)["unsubscribed"] is True
+
     @staticmethod
     def members(fake, destination):
         return set(fake.state(list=destination)["accounts"][0]["lists"][destination]["members"])
@@ -181,6 +374,29 @@ class TestAutopilotBackend(BackendContract):
 
 
 class MailchimpContract(BackendContract):
+    @staticmethod
+    def member(fake, destination, email):
+        audience = destination.partition("#")[0]
+        return fake.state(list=audience)["accounts"][0]["audiences"][audience]["members"][email]
+
+    @classmethod
+    def stored(cls, fake, destination, email):
+        return cls.member(fake, destination, email)["merge_fields"]
+
+    @classmethod
+    def tags_of(cls, fake, destination, email):
+        return set(cls.member(fake, destination, email)["tags"])
+
+    @staticmethod
+    def opt_out(fake, backend, destination, email):
+        audience = destination.partition("#")[0]
+        path = f"lists/{audience}/members/{subscriber_hash(email)}"
+        backend.client._api("PUT", path, json={"email_address": email, "status": "unsubscribed"})
+
+    @classmethod
+    def opted_out(cls, fake, destination, email):
+        return cls.member(fake, destination, email)["status"] == "unsubscribed"
+
     @staticmethod
     def members(fake, destination):
         audience, _separator, tag = destination.partition("#")
@@ -246,11 +462,35 @@ class TestMailchimpBackendWithATag(MailchimpContract):
     @pytest.fixture
     def destination(self, backend: Backend) -> str:
         destination = backend.list_destinations()[0].id + "#Segment VIP"
-        backend.prepare(destination, ["Tier"])
+        backend.prepare(destination, [])
         return destination
 
 
 class OrttoContract(BackendContract):
+    @staticmethod
+    def person(fake, email):
+        return next(
+            account["people"][email]
+            for account in fake.state()["accounts"]
+            if email in account["people"]
+        )
+
+    @classmethod
+    def stored(cls, fake, destination, email):
+        return cls.person(fake, email)["fields"]
+
+    @classmethod
+    def tags_of(cls, fake, destination, email):
+        return set(cls.person(fake, email)["tags"])
+
+    @staticmethod
+    def opt_out(fake, backend, destination, email):
+        backend.client.merge([{"str::email": email, "bol::p": False}])
+
+    @classmethod
+    def opted_out(cls, fake, destination, email):
+        return cls.person(fake, email)["fields"].get("bol::p") is False
+
     @staticmethod
     def holds(fake, destination, email):
         """Archived people are still held (for 29 days); deleted ones are gone."""

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.utils import timezone
 
 from connections.models import Connection
+from connections.services import credentials_encrypt
 from connections.types.base import Backend, PushResult, Record, RecordFailure
 from exports.models import Export
+from fakes.testing import running_fake
+from segments.catalogue import refresh_field_catalogue
 from segments.services import segment_refresh
-from tests.factories import SegmentFactory
+from tests.factories import ProfileFactory, SegmentFactory
 
 
 class RecordingBackend(Backend):
@@ -32,7 +36,7 @@ class RecordingBackend(Backend):
         self.before_push = None
         self.refusing = True  # False: the service now takes the "reject" addresses
 
-    def prepare(self, list_id, field_names):
+    def prepare(self, list_id, fields, options=None):
         pass
 
     def push(self, list_id, batch):
@@ -116,3 +120,66 @@ def everyone():
             "conditions": [{"field": "customer_id", "operator": "is_not_empty"}],
         },
     )
+
+
+# The Campaign Monitor fake, for the field mapping's tests -------------------------------------
+
+PEOPLE = 200
+TYPES = {"plan": "text", "ltv": "number", "renewal": "date", "has_app": "boolean", "tier": "text"}
+
+
+@pytest.fixture
+def cm(settings):
+    with running_fake("campaign_monitor") as fake:
+        settings.CAMPAIGN_MONITOR_API_URL = fake.base_url
+        settings.CAMPAIGN_MONITOR_TOKEN_URL = fake.root_url + "/oauth/token"
+        yield fake
+
+
+@pytest.fixture
+def cm_connection(cm, alice):
+    token = {"access_token": "fields-access", "refresh_token": "fields-refresh", "expires_in": 3600}
+    cm.seed(accounts=[{"id": "demo", "tokens": [token]}])
+    return Connection.objects.create(
+        kind="campaign_monitor",
+        display_name="CM",
+        who_can_use=Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS,
+        consent_given_by=alice,
+        consent_given_at=timezone.now(),
+        created_by=alice,
+        encrypted_credentials=credentials_encrypt({**token, "expires_at": time.time() + 3600}),
+    )
+
+
+@pytest.fixture
+def cm_list_id(cm) -> str:
+    return next(iter(cm.state()["clients"].values()))["list_ids"][0]
+
+
+def attributes(number: int) -> dict:
+    return {
+        "plan": f"Plan {number}",
+        "ltv": number + 0.5,
+        "renewal": f"2027-03-{number % 28 + 1:02d}",
+        "has_app": "true" if number % 2 else "false",
+        "tier": "Gold" if number % 3 else "Silver",
+    }
+
+
+@pytest.fixture
+def customers():
+    """200 profiles with five attributes of different types (``attributes``), catalogued."""
+    for number in range(PEOPLE):
+        ProfileFactory(
+            customer_id=f"c{number:03d}",
+            email=f"person{number}@example.com",
+            first_name=f"First{number}",
+            last_name="Last",
+            attributes=attributes(number),
+        )
+    refresh_field_catalogue(TYPES)
+    segment = SegmentFactory(
+        rules={"match": "all", "conditions": [{"field": "customer_id", "operator": "is_not_empty"}]}
+    )
+    segment_refresh(segment_id=segment.pk)
+    return segment

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from exports import engine, runs, services
 from exports.erasures import erasure_request
-from exports.models import Export, ExportRun, ExportRunFailure
+from exports.models import Export, ExportRun, ExportRunFailure, FieldMapping
 from segments.models import SegmentMember
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory, SegmentFactory
@@ -104,7 +104,7 @@ def test_any_change_to_what_it_sends_makes_the_run_compute_again(
         ProfileFactory(email="new@example.com")
         segment_refresh(segment_id=everyone.pk)
     elif change == "setting changed":
-        Export.objects.filter(pk=export.pk).update(last_name_field="")
+        FieldMapping.objects.filter(export=export, destination_key="last_name").delete()
     elif change == "segment added":
         vip = SegmentFactory(name="VIP", rules=everyone.rules)
         segment_refresh(segment_id=vip.pk)

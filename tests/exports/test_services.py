@@ -13,8 +13,10 @@ from connections.models import Connection
 from connections.types.base import DestinationList
 from exports import alerts, services
 from exports.forms import ExportForm
+from exports.mapping import rows_of
 from exports.models import Export, ExportRun
 from exports.selectors import export_settings
+from tests.exports.conftest import RecordingBackend
 from tests.factories import SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +40,18 @@ NOT_COPIED = {
 }
 
 
+#: Settings whose value the form checks against a list of its own.
+SETTING_VALUES = {"new_subscriber_status": "pending"}
+
+
+class EveryFeature(RecordingBackend):
+    """A destination with every optional feature, so that every setting can be given."""
+
+    supports_tags = True
+    new_subscriber_statuses = ("subscribed", "pending")
+    consent_field_label = "Consent"
+
+
 def export_fields() -> list:
     """Every field of an export, its many-to-many ones included (not the reverse relations)."""
     return [*Export._meta.concrete_fields, *Export._meta.many_to_many]
@@ -52,7 +66,11 @@ def unlike_the_default(field, connection: Connection, segment) -> object:
     if field.is_relation:
         assert field.related_model is Connection, field.name
         return connection
+    if field.name in SETTING_VALUES:
+        return SETTING_VALUES[field.name]
     default = field.get_default()
+    if isinstance(field, models.JSONField):
+        return ["a value of the original"]
     if field.choices:
         return next(value for value, _label in field.choices if value != default)
     if isinstance(field, models.BooleanField):
@@ -104,6 +122,7 @@ def test_a_duplicate_equals_its_original_in_every_field_but_the_ones_that_differ
     assert copy.display_name == "Copy of display_name of the original"
     assert (copy.created_by, copy.schedule_enabled) == (bob, False)
     assert copy.pk != original.pk
+    assert rows_of(copy) == rows_of(original) != []
 
 
 def test_editing_an_export_and_saving_it_unchanged_keeps_every_setting(
@@ -116,7 +135,9 @@ def test_editing_an_export_and_saving_it_unchanged_keeps_every_setting(
             return [DestinationList(id=original.list_id, name=original.list_name)]
 
     monkeypatch.setattr("connections.services.backend_for", lambda connection: Lists())
+    monkeypatch.setattr("exports.forms.registry.backend_class", lambda kind: EveryFeature)
     before = export_settings(original)
+    rows_before = rows_of(original)
     shown = ExportForm(user=alice, export=original)
     data = {name: shown[name].value() for name in shown.fields}
 
@@ -125,6 +146,7 @@ def test_editing_an_export_and_saving_it_unchanged_keeps_every_setting(
     services.export_save(export=original, user=alice, **form.export_fields())
 
     assert export_settings(Export.objects.get(pk=original.pk)) == before
+    assert rows_of(Export.objects.get(pk=original.pk)) == rows_before
 
 
 def test_saving_refuses_a_call_that_leaves_a_setting_out(original, alice):
@@ -207,7 +229,7 @@ def test_the_form_and_the_api_take_and_show_every_setting():
     new list)."""
     from exports.apis import ExportSerializer, ExportWriteSerializer
 
-    given = (set(Export.SETTINGS_FIELDS) - {"list_name"}) | {"new_list_name"}
+    given = (set(Export.SETTINGS_FIELDS) - {"list_name"}) | {"new_list_name", "mapping"}
     assert set(ExportForm.base_fields) == given
     assert set(ExportWriteSerializer().fields) == given
     assert set(Export.SETTINGS_FIELDS) <= set(ExportSerializer().fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from exports import engine, recipients, runs, services
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
@@ -526,3 +527,22 @@ def test_leavers_are_found_in_mirror_mode_only_and_are_never_members(
     assert [row[1] for row in table.page(0, 10, removing=True)] == ["left@example.com"][:to_remove]
     assert len(table.page(0, 10)) == 5
     table.drop()
+
+
+def test_an_export_that_maps_only_the_names_hashes_what_it_did_before_the_mapping(
+    backend, make_export, everyone
+):
+    """Migrated exports send nothing again: the hash of the address and the names alone."""
+    ProfileFactory(email="Ada@Example.com", first_name="Ada", last_name="Lovelace")
+    ProfileFactory(email="grace@example.com", first_name="Grace", last_name="")
+    export = make_export(everyone)
+    run = services.run_request(export=export)
+    build_recipients(run)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE fields_hash = (hashtextextended("
+            f"email || chr(31) || first_name || chr(31) || last_name, 0))::text)"
+            f" FROM {recipients.RecipientTable(run).name} WHERE extras IS NULL"
+        )
+        members, same = cursor.fetchone()
+    assert members == same > 0

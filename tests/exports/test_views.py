@@ -84,14 +84,20 @@ def export_on(connection, *segments, **fields) -> Export:
     return export
 
 
+def mapping_data(*rows) -> dict:
+    """The mapping rows' inputs as the page posts them: (profile field, destination key[,
+    new field's name, its type[, when empty]])."""
+    full = [(*row, "", "", "leave")[:5] if len(row) == 2 else (*row, "leave")[:5] for row in rows]
+    parts = ("profile_field", "destination", "new_name", "new_type", "when_empty")
+    return {f"mapping-{part}": [row[index] for row in full] for index, part in enumerate(parts)}
+
+
 def form_data(connection, segment, **overrides) -> dict:
     return {
         "connection": str(connection.pk),
         "display_name": "Weekly newsletter",
         "list_id": "list-1",
-        "email_field": "email",
-        "first_name_field": "first_name",
-        "last_name_field": "",
+        **mapping_data(("email", "email"), ("first_name", "first_name")),
         "segments": [str(segment.pk)],
         "schedule_enabled": "on",
         **overrides,
@@ -256,7 +262,7 @@ def test_the_form_says_what_is_missing_in_words(as_bob, shared, segment):
     assert "Choose the connection to export through." in html
     assert "Give the export a name you will recognise." in html
     assert "Give the ID of the list to export to" in html
-    assert "Choose the profile field that holds the email address." in html
+    assert "Map a profile field to Email: the service needs each person" in html
     assert "Pick at least one segment to export." in html
     assert not Export.objects.exists()
 
@@ -622,12 +628,12 @@ def test_the_failures_csv_holds_every_failure_of_the_run(as_charlie, shared, seg
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode()
     lines = body.lstrip("\ufeff").splitlines()
-    assert lines[0] == "customer_id,email,code,reason,explanation,skipped"
+    assert lines[0] == "customer_id,email,code,reason,explanation,skipped,warning"
     assert lines[1] == (
         "c1,,duplicate_email,Another profile with the same email address is sent instead.,"
-        "Duplicate email address,yes"
+        "Duplicate email address,yes,no"
     )
-    assert lines[2] == "c2,'=cmd@x.com,1,Invalid Email Address,1,no"
+    assert lines[2] == "c2,'=cmd@x.com,1,Invalid Email Address,1,no,no"
 
 
 def test_our_skip_reasons_are_shown_in_the_readers_language(as_charlie, shared, segment):

@@ -318,3 +318,43 @@ class TestErrorShapes:
         account = demo_account(ap, list=newsletter)
         assert list(account["lists"]) == [newsletter] and "contacts" not in account
         assert "members" not in demo_account(ap, summary=True)["lists"][newsletter]
+
+
+class TestCustomFieldValues:
+    @pytest.mark.parametrize(
+        ("key", "value"),
+        [
+            ("string--Plan", 12),
+            ("integer--Visits", 1.5),
+            ("integer--Visits", True),
+            ("float--Score", "1.5"),
+            ("boolean--Vip", "yes"),
+            ("date--Renewal", "09/03/2027"),
+            ("string--" + "N" * 101, "x"),
+        ],
+    )
+    def test_a_value_of_the_wrong_type_refuses_the_request(self, ap, ap_session, key, value):
+        contacts = [{"Email": "good@x.com"}, {"Email": "bad@x.com", "custom": {key: value}}]
+        assert upsert_many(ap_session, ap, contacts).status_code == 400
+        assert demo_account(ap)["counts"]["contacts"] == 0
+
+    def test_typed_values_are_kept_and_null_clears(self, ap, ap_session):
+        custom = {
+            "string--Plan": "Pro",
+            "integer--Visits": 3,
+            "float--Score": 2.5,
+            "boolean--Vip": True,
+            "date--Renewal": "2027-03-09T00:00:00.000Z",
+        }
+        assert upsert_many(ap_session, ap, [{"Email": "a@x.com", "custom": custom}]).ok
+        upsert_many(ap_session, ap, [{"Email": "a@x.com", "custom": {"string--Plan": None}}])
+        stored = demo_account(ap)["contacts"]["a@x.com"]["custom"]
+        assert stored == {k: v for k, v in custom.items() if k != "string--Plan"}
+        names = {f["name"] for f in ap_session.get(f"{ap.base_url}/contacts/custom_fields").json()}
+        assert {"Plan", "Visits", "Score", "Vip", "Renewal"} <= names
+
+    def test_an_account_holds_at_most_200_custom_fields(self, ap, ap_session):
+        custom = {f"string--F{n}": "x" for n in range(200)}
+        assert upsert_many(ap_session, ap, [{"Email": "a@x.com", "custom": custom}]).ok
+        more = [{"Email": "a@x.com", "custom": {"string--One--more": "x"}}]
+        assert upsert_many(ap_session, ap, more).status_code == 400

@@ -628,6 +628,8 @@ class TestSubscribers:
         assert (response.status_code, response.json()["Code"]) == (400, 801)
 
     def test_add_get_and_update_a_subscriber(self, cm, cm_session, newsletter):
+        fields = f"{cm.base_url}/lists/{newsletter}/customfields.json"
+        cm_session.post(fields, json={"FieldName": "website", "DataType": "Text"})
         url = f"{cm.base_url}/subscribers/{newsletter}.json"
         added = cm_session.post(
             url,
@@ -798,3 +800,78 @@ class TestControl:
             cm.configure(no_such_fault=1)
         with pytest.raises(Exception, match="start-up"):
             cm.configure(client_secret="x")
+
+
+# -- custom field values the list refuses (issue 24) -------------------------------------------
+
+
+class TestCustomFieldValues:
+    @pytest.fixture
+    def fields(self, cm, cm_session, newsletter):
+        url = f"{cm.base_url}/lists/{newsletter}/customfields.json"
+        for name, data_type, options in (
+            ("plan", "Text", []),
+            ("age", "Number", []),
+            ("renewal", "Date", []),
+            ("tier", "MultiSelectOne", ["Gold", "Silver"]),
+            ("likes", "MultiSelectMany", ["Tea", "Cake"]),
+            ("country", "Country", []),
+        ):
+            created = cm_session.post(
+                url, json={"FieldName": name, "DataType": data_type, "Options": options}
+            )
+            assert created.status_code == 201, created.text
+
+    @pytest.mark.parametrize(
+        ("key", "value"),
+        [
+            ("[unknown]", "x"),
+            ("[plan]", "x" * 251),
+            ("[age]", "twelve"),
+            ("[renewal]", "09/03/2027"),
+            ("[renewal]", "2077/01/01"),
+            ("[tier]", "Bronze"),
+            ("[likes]", "Coffee"),
+            ("[country]", "Atlantis"),
+        ],
+    )
+    def test_a_value_the_field_cannot_take_fails_its_subscriber_with_code_253(
+        self, cm, cm_session, newsletter, fields, key, value
+    ):
+        good = {"EmailAddress": "good@x.com", "CustomFields": [{"Key": "[plan]", "Value": "P"}]}
+        bad = {"EmailAddress": "bad@x.com", "CustomFields": [{"Key": key, "Value": value}]}
+        response = run_import(cm_session, cm, newsletter, [good, bad])
+        assert response.status_code == 400
+        failures = response.json()["ResultData"]["FailureDetails"]
+        assert [(f["EmailAddress"], f["Code"]) for f in failures] == [("bad@x.com", 253)]
+        assert set(members(cm, newsletter)) == {"good@x.com"}
+
+    def test_values_in_each_format_are_kept(self, cm, cm_session, newsletter, fields):
+        subscriber = {
+            "EmailAddress": "a@x.com",
+            "CustomFields": [
+                {"Key": "[plan]", "Value": "x" * 250},
+                {"Key": "[age]", "Value": "-12.5"},
+                {"Key": "[renewal]", "Value": "2027/03/09"},
+                {"Key": "[tier]", "Value": "gold"},
+                {"Key": "[likes]", "Value": "Tea"},
+                {"Key": "[likes]", "Value": "Cake"},
+                {"Key": "[country]", "Value": "France"},
+            ],
+        }
+        assert run_import(cm_session, cm, newsletter, [subscriber]).status_code == 201
+        stored = members(cm, newsletter)["a@x.com"]["CustomFields"]
+        assert stored["[likes]"] == ["Tea", "Cake"] and stored["[renewal]"] == "2027/03/09"
+
+    def test_a_new_subscriber_without_consent_to_track_gets_no(self, cm, cm_session, newsletter):
+        subscriber = {"EmailAddress": "a@x.com", "ConsentToTrack": "Unchanged"}
+        run_import(cm_session, cm, newsletter, [subscriber])
+        assert members(cm, newsletter)["a@x.com"]["ConsentToTrack"] == "No"
+
+    def test_multi_valued_fields_need_options_and_others_take_none(
+        self, cm, cm_session, newsletter
+    ):
+        url = f"{cm.base_url}/lists/{newsletter}/customfields.json"
+        multi = cm_session.post(url, json={"FieldName": "m", "DataType": "MultiSelectOne"})
+        text = cm_session.post(url, json={"FieldName": "t", "DataType": "Text", "Options": ["a"]})
+        assert (multi.json()["Code"], text.json()["Code"]) == (257, 256)

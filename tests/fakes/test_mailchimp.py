@@ -342,6 +342,23 @@ def test_a_batch_reads_started_as_configured_and_its_results_wait_for_finished(
     assert read_results(session, reads[-1]["response_body_url"])["p"]["status_code"] == 200
 
 
+# -- merge fields (issue 24) --------------------------------------------------------------------
+
+
+def create_merge_field(session, api, audience, **body):
+    return session.post(f"{api}/lists/{audience}/merge-fields", json=body, timeout=5)
+
+
+def test_a_merge_field_is_created_with_the_tag_given_or_one_mailchimp_picks(session, api, audience):
+    named = create_merge_field(session, api, audience, name="Plan", type="text", tag="PLAN")
+    picked = create_merge_field(
+        session, api, audience, name="Tier", type="dropdown", options={"choices": ["A", "B"]}
+    )
+    assert named.json()["tag"] == "PLAN" and picked.json()["tag"].startswith("MMERGE")
+    listed = session.get(f"{api}/lists/{audience}/merge-fields", timeout=5).json()
+    assert {"PLAN", picked.json()["tag"]} <= {f["tag"] for f in listed["merge_fields"]}
+
+
 @pytest.mark.parametrize(
     "body",
     [{}, {"operations": []}, {"operations": [{"method": "FETCH", "path": "/ping"}]}],
@@ -354,3 +371,74 @@ def test_a_malformed_batch_is_refused_and_nothing_runs(session, api, body):
 
 def test_another_accounts_batch_is_not_found(session, api):
     assert session.get(f"{api}/batches/nope", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "No type"},
+        {"name": "Bad tag", "type": "text", "tag": "BAD-TAG"},
+        {"name": "Long tag", "type": "text", "tag": "ELEVENCHARS"},
+        {"name": "No choices", "type": "dropdown"},
+        {"name": "Twice", "type": "text", "tag": "FNAME"},
+    ],
+)
+def test_a_merge_field_mailchimp_would_refuse_is_400(session, api, audience, body):
+    assert create_merge_field(session, api, audience, **body).status_code == 400
+
+
+def test_the_thirty_first_merge_field_is_refused(session, api, audience):
+    for n in range(26):  # after FNAME, LNAME, ADDRESS and PHONE
+        assert create_merge_field(session, api, audience, name=f"F{n}", type="text").ok
+    assert (
+        create_merge_field(session, api, audience, name="One more", type="text").status_code == 400
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("text", "x" * 256),
+        ("number", "twelve"),
+        ("number", True),
+        ("date", "03/09/2027"),
+        ("birthday", "1990-12-24"),
+        ("dropdown", "C"),
+    ],
+)
+def test_a_merge_value_the_field_cannot_take_fails_its_member(session, api, audience, kind, value):
+    extra = {"options": {"choices": ["A", "B"]}} if kind == "dropdown" else {}
+    create_merge_field(session, api, audience, name="Field", type=kind, tag="FIELD", **extra)
+    reply = batch(
+        session,
+        api,
+        audience,
+        {"email_address": "good@example.org", "status": "subscribed"},
+        {
+            "email_address": "bad@example.org",
+            "status": "subscribed",
+            "merge_fields": {"FIELD": value},
+        },
+    ).json()
+    assert [m["email_address"] for m in reply["new_members"]] == ["good@example.org"]
+    assert [(e["email_address"], e["field"]) for e in reply["errors"]] == [
+        ("bad@example.org", "merge_fields.FIELD")
+    ]
+
+
+def test_an_unknown_merge_tag_fails_its_member(session, api, audience):
+    member = {"email_address": "a@example.org", "status": "subscribed", "merge_fields": {"NOPE": 1}}
+    assert batch(session, api, audience, member).json()["error_count"] == 1
+
+
+def test_values_in_each_format_are_kept_and_empty_clears(mc, session, api, audience):
+    create_merge_field(session, api, audience, name="Score", type="number", tag="SCORE")
+    create_merge_field(session, api, audience, name="Day", type="date", tag="DAY")
+    create_merge_field(session, api, audience, name="Bday", type="birthday", tag="BDAY")
+    values = {"SCORE": 2.5, "DAY": "2027-03-09", "BDAY": "12/24", "FNAME": "Ann"}
+    member = {"email_address": "a@example.org", "status": "subscribed", "merge_fields": values}
+    assert batch(session, api, audience, member).json()["error_count"] == 0
+    cleared = {**member, "merge_fields": {"FNAME": ""}}
+    batch(session, api, audience, cleared)
+    stored = mc.state()["accounts"][0]["audiences"][audience]["members"]["a@example.org"]
+    assert stored["merge_fields"] == {**values, "FNAME": ""}

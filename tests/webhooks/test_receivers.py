@@ -72,6 +72,7 @@ def test_a_finished_run_is_announced_with_its_counts(endpoint, finished_run, sta
         "failed": 1,
         "skipped": 2,
         "excluded": 0,
+        "warnings": 0,
     }
 
 

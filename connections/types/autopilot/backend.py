@@ -6,33 +6,60 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from connections.types.autopilot.client import (
     MAX_BULK,
     AutopilotClient,
     custom_key,
-    custom_value,
 )
 from connections.types.autopilot.forms import AutopilotCredentialsForm
 from connections.types.base import (
+    INVALID_VALUE,
     Backend,
+    DestinationField,
     DestinationList,
+    FieldType,
     ListNotFound,
     Permanent,
     PushResult,
     Record,
     RecordFailure,
+    RecordWarning,
     StepResult,
     StepSkipped,
     run_steps,
+)
+from connections.types.values import (
+    as_bool,
+    as_date,
+    as_number,
+    as_text,
+    builtin_fields,
+    convert_record,
+    fitted,
+    preview_value,
 )
 
 #: Delivery events after which the contact is not mailed again (autopilot_api.md §8).
 DO_NOT_MAIL_EVENTS = ("mail_unsubscribed", "mail_hardbounced", "mail_complained")
 #: The code of a returning contact found opted out before being sent again.
 OPTED_OUT_CODE = "unsubscribed"
+#: Autopilot's custom field types as ours, and the type a field of ours is created with.
+FIELD_TYPES = {
+    "string": FieldType.TEXT,
+    "integer": FieldType.NUMBER,
+    "float": FieldType.NUMBER,
+    "date": FieldType.DATE,
+    "boolean": FieldType.BOOLEAN,
+}
+CREATE_TYPES = {
+    FieldType.TEXT: "string",
+    FieldType.NUMBER: "float",
+    FieldType.DATE: "date",
+    FieldType.BOOLEAN: "boolean",
+}
 
 
 def opted_out(contact: Mapping[str, Any] | None) -> bool:
@@ -63,8 +90,11 @@ class AutopilotBackend(Backend):
     max_profiles = 100_000
     #: A returning contact who unsubscribed (read before sending: ``push``).
     opted_out_codes = frozenset({OPTED_OUT_CODE})
+    #: A value that cannot be converted for its field: sent again once the data changes.
+    lasting_refusal_codes = frozenset({INVALID_VALUE})
     credentials_form_class = AutopilotCredentialsForm
     creates_lists = True
+    creatable_field_types = frozenset(CREATE_TYPES)
 
     credentials_rejected_message = _("Autopilot rejected this API key. Check it and try again.")
 
@@ -117,6 +147,64 @@ class AutopilotBackend(Backend):
     def create_destination(self, name: str) -> DestinationList:
         return DestinationList(id=str(self.client.find_or_create_list(name)), name=name)
 
+    def list_fields(self, list_id: str) -> list[DestinationField]:
+        """The builtins, then the account's custom fields (Autopilot's are per account, not
+        per list): one per name and type, keyed ``<type>--<Name>``."""
+        fields = builtin_fields()
+        for item in self.client.custom_fields():
+            field_type = str(item.get("fieldType") or "")
+            name = str(item.get("name") or "").strip()
+            if name and field_type in FIELD_TYPES:
+                fields.append(
+                    DestinationField(custom_key(field_type, name), name, FIELD_TYPES[field_type])
+                )
+        return fields
+
+    def create_field(
+        self, list_id: str, name: str, type: FieldType, options: Sequence[str] = ()
+    ) -> DestinationField:
+        """Autopilot has no call that creates a field: the first contact sent with a value
+        for ``<type>--<Name>`` creates it (§7). So this makes no call: it returns the field
+        with the key that will create it, and it is listed once a value was sent."""
+        if type not in CREATE_TYPES or not name.strip():
+            raise Permanent(
+                _("Autopilot cannot create a field of the type %(type)s.") % {"type": str(type)}
+            )
+        return DestinationField(custom_key(CREATE_TYPES[type], name), name.strip(), type)
+
+    def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
+        """Text as a string, an integer field's whole number, a float field's number, yes/no
+        as true or false, a date as ISO 8601 (midnight UTC, as Autopilot reads it back)."""
+        field_type = field.key.split("--", 1)[0]
+        if field.type == FieldType.NUMBER:
+            number = as_number(value)
+            if field_type == "float":
+                return float(number), None
+            if number != number.to_integral_value():
+                raise ValueError(
+                    _("%(value)s is not a whole number, and %(field)s takes only those.")
+                    % {"value": as_text(value), "field": field.name}
+                )
+            return int(number), None
+        if field.type == FieldType.BOOLEAN:
+            return as_bool(value), None
+        if field.type in (FieldType.DATE, FieldType.DATETIME):
+            return f"{as_date(value).isoformat()}T00:00:00.000Z", None
+        return fitted(field, as_text(value))
+
+    def preview(self, record: Record) -> list[tuple[str, str]]:
+        contact, failure, _warnings = self._contact(record, self.prepared_list_id)
+        rows = [(gettext("Email address"), record.email)]
+        if failure is not None:
+            return [*rows, (gettext("Error"), str(failure.message))]
+        names = {item.key: item.name for item in self.fields_by_key.values()}
+        for key in ("FirstName", "LastName"):
+            if key in contact:
+                rows.append((key, contact[key]))
+        for key, value in (contact.get("custom") or {}).items():
+            rows.append((f"{names.get(key, key)} ({key})", preview_value(value)))
+        return rows
+
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         self._check_batch(batch)
         if not batch:
@@ -136,14 +224,24 @@ class AutopilotBackend(Backend):
             if record.returning and opted_out(self.client.contact(record.email))
         ]
         skipped = {failure.email.lower() for failure in refused}
-        sending = [record for record in batch if record.email.lower() not in skipped]
-        reply = self.client.upsert_contacts(
-            [self._contact(record, list_id) for record in sending], list_id=list_id
-        )
+        contacts: list[dict[str, Any]] = []
+        sending: list[Record] = []
+        warnings: list[RecordWarning] = []
+        for record in batch:
+            if record.email.lower() in skipped:
+                continue
+            contact, failure, shortened = self._contact(record, list_id)
+            if failure is not None:
+                refused.append(failure)
+                continue
+            contacts.append(contact)
+            sending.append(record)
+            warnings += shortened
+        reply = self.client.upsert_contacts(contacts, list_id=list_id)
         mapped = reply.get("email_contact_map")
         if not isinstance(mapped, dict):
             # Older replies carry only contact_ids: a 200 means every contact was taken.
-            return PushResult(accepted=len(sending), failures=refused)
+            return PushResult(accepted=len(sending), failures=refused, warnings=warnings)
         known = {str(email).lower() for email in mapped}
         failures = refused + [
             RecordFailure(
@@ -154,7 +252,12 @@ class AutopilotBackend(Backend):
             for record in sending
             if record.email.lower() not in known
         ]
-        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+        failed = {failure.email.lower() for failure in failures}
+        return PushResult(
+            accepted=len(batch) - len(failures),
+            failures=failures,
+            warnings=[warning for warning in warnings if warning.email.lower() not in failed],
+        )
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Take leavers off the list (the contact stays in the account). Whether they opted
@@ -183,18 +286,20 @@ class AutopilotBackend(Backend):
         """``DELETE /contact/{email}``: the contact goes from the account, not only the list."""
         self.client.delete_contact(email)
 
-    @staticmethod
-    def _contact(record: Record, list_id: str) -> dict[str, Any]:
+    def _contact(
+        self, record: Record, list_id: str
+    ) -> tuple[dict[str, Any], RecordFailure | None, list[RecordWarning]]:
+        """The record as a contact to upsert, or the failure of a value. ``unsubscribed`` is
+        never sent: absent, Autopilot keeps the contact's own (§7)."""
+        converted = convert_record(self, record)
+        if converted.failure is not None:
+            return {}, converted.failure, []
         contact: dict[str, Any] = {"Email": record.email, "_autopilot_list": list_id}
         if record.first_name:
             contact["FirstName"] = record.first_name
         if record.last_name:
             contact["LastName"] = record.last_name
-        custom = {
-            custom_key(name, value): custom_value(value)
-            for name, value in record.fields.items()
-            if value is not None
-        }
+        custom = {field.key: value for field, value in converted.values}  # None clears
         if custom:
             contact["custom"] = custom
-        return contact
+        return contact, None, converted.warnings

@@ -8,7 +8,6 @@ response becomes a typed error in ``_error_for`` (both error body shapes, ``{"er
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -30,29 +29,14 @@ from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 SERVICE = "Autopilot"
 MAX_BULK = 100
-_WHITESPACE = re.compile(r"\s")
+_WHITESPACE = re.compile(r"\s+")
 _MAX_PAGES = 1_000_000  # a guard against a service that keeps returning the same bookmark
 
 
-def custom_key(name: str, value: Any) -> str:
-    """The ``custom`` key for a field: ``<type>--<Name>`` with whitespace turned into ``--``."""
-    if isinstance(value, bool):
-        kind = "boolean"
-    elif isinstance(value, int):
-        kind = "integer"
-    elif isinstance(value, float):
-        kind = "float"
-    elif isinstance(value, dt.date | dt.datetime):
-        kind = "date"
-    else:
-        kind = "string"
-    return f"{kind}--{_WHITESPACE.sub('--', name.strip())}"
-
-
-def custom_value(value: Any) -> Any:
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
+def custom_key(field_type: str, name: str) -> str:
+    """The ``custom`` key of a field: ``<type>--<Name>`` with each run of whitespace in the
+    name turned into ``--`` (§7): ``("string", "Test Field")`` → ``string--Test--Field``."""
+    return f"{field_type}--{_WHITESPACE.sub('--', name.strip())}"
 
 
 class NotFound(Permanent):
@@ -153,6 +137,11 @@ class AutopilotClient(ServiceClient):
                 return False
             raise
         return True
+
+    def custom_fields(self) -> list[dict[str, Any]]:
+        """The account's custom fields: ``{"name", "fieldType"}`` each (§7)."""
+        fields = self._api("GET", "contacts/custom_fields")
+        return [dict(item) for item in fields or [] if isinstance(item, Mapping)]
 
     def upsert_contacts(
         self, contacts: Sequence[Mapping[str, Any]], *, list_id: str = ""

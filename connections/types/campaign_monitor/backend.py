@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from config.text import shortened
 from connections.types.base import (
+    DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
+    DestinationField,
     DestinationList,
+    FieldType,
     ListNotFound,
     Permanent,
     PushResult,
+    RateLimited,
     Record,
     RecordFailure,
+    RecordWarning,
+    SendOptions,
     StepResult,
     StepSkipped,
+    Transient,
     run_steps,
 )
 from connections.types.campaign_monitor.client import (
@@ -27,14 +37,51 @@ from connections.types.campaign_monitor.client import (
     ci_get,
 )
 from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsForm
+from connections.types.values import (
+    as_date,
+    as_number,
+    as_option,
+    as_options,
+    as_text,
+    builtin_fields,
+    convert_record,
+    fields_at_service,
+    fitted,
+    number_text,
+    preview_value,
+)
 
 CODE_NOT_IN_LIST = 203
+FIELD_VALUE_REFUSED = "253"  # an import's FailureDetails code: a custom field value refused
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
 #: A subscriber's states that mean the person opted out (or bounced), with the import's code
 #: for each: only the person can subscribe again.
 OPTED_OUT_STATES = {"unsubscribed": "206", "bounced": "207"}
 #: Campaign Monitor keeps at most 250 characters of a name or custom field value (spec §3).
 MAX_VALUE_LENGTH = 250
+#: Campaign Monitor's field types (``DataType``) as ours, and back for creating one.
+FIELD_TYPES = {
+    "text": FieldType.TEXT,
+    "number": FieldType.NUMBER,
+    "date": FieldType.DATE,
+    "multiselectone": FieldType.SINGLE_SELECT,
+    "multiselectmany": FieldType.MULTI_SELECT,
+    "country": FieldType.COUNTRY,
+    "usstate": FieldType.SINGLE_SELECT,
+}
+DATA_TYPES = {
+    FieldType.TEXT: "Text",
+    FieldType.NUMBER: "Number",
+    FieldType.DATE: "Date",
+    FieldType.SINGLE_SELECT: "MultiSelectOne",
+    FieldType.MULTI_SELECT: "MultiSelectMany",
+    FieldType.COUNTRY: "Country",
+}
+#: The dates a Date field takes (spec §3).
+FIRST_DATE = date(1900, 1, 1)
+LAST_DATE = date(2076, 6, 6)
+#: ConsentToTrack for a person new to the list, by the consent the export gives them.
+CONSENT = {True: "Yes", False: "No"}
 
 
 class CampaignMonitorBackend(Backend):
@@ -50,19 +97,21 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
-    #: Invalid Email Address. Unconfirmed (208) changes when the person confirms.
-    lasting_refusal_codes = frozenset({"1"})
+    #: Invalid Email Address; a custom field value the list refuses (253) or that cannot be
+    #: converted. Unconfirmed (208) changes when the person confirms.
+    lasting_refusal_codes = frozenset({"1", FIELD_VALUE_REFUSED, INVALID_VALUE})
     rate_limit = None  # not published; slow down when the service answers 429
     credentials_form_class = CampaignMonitorCredentialsForm
     oauth = True
     authenticate_label = gettext_lazy("Authenticate with Campaign Monitor")
     #: Unsubscribed people stay unsubscribed: a refused address comes back as a failure (206).
     resubscribe = False
+    creatable_field_types = frozenset(DATA_TYPES)
+    consent_field_label = gettext_lazy("Consent to track")
 
     def __init__(self, store, *, client: CampaignMonitorClient | None = None):
         super().__init__(store)
         self.client = client or CampaignMonitorClient(store)
-        self._field_keys: dict[str, str] = {}
 
     @classmethod
     def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
@@ -125,40 +174,145 @@ class CampaignMonitorBackend(Backend):
                 )
         return destinations
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
-        """Create the custom fields the list lacks (as Text) and remember every field's key."""
-        existing = {
-            str(ci_get(item, "FieldName", "")).lower(): str(ci_get(item, "Key", ""))
-            for item in self.client.custom_fields(list_id)
-        }
-        for name in field_names:
-            key = existing.get(name.lower())
-            if not key:
-                key = self.client.create_custom_field(list_id, name)
-            self._field_keys[name] = key
+    def list_fields(self, list_id: str) -> list[DestinationField]:
+        return builtin_fields(MAX_VALUE_LENGTH) + [
+            self._field(item) for item in self.client.custom_fields(list_id)
+        ]
+
+    def create_field(
+        self, list_id: str, name: str, type: FieldType, options: Sequence[str] = ()
+    ) -> DestinationField:
+        if type not in DATA_TYPES:
+            raise Permanent(
+                _("Campaign Monitor cannot create a field of the type %(type)s.")
+                % {"type": str(type)}
+            )
+        multi = type in (FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT)
+        key = self.client.create_custom_field(
+            list_id, name, data_type=DATA_TYPES[type], options=list(options) if multi else []
+        )
+        created = next(
+            (item for item in self.list_fields(list_id) if item.key.lower() == key.lower()), None
+        )
+        return created or DestinationField(
+            key, name, type, MAX_VALUE_LENGTH if type == FieldType.TEXT else None, tuple(options)
+        )
+
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
+        """Check that the list still exists and has every mapped custom field, and take their
+        types and options as Campaign Monitor defines them now: a list or field deleted there
+        fails the run before the first import."""
+        super().prepare(list_id, fields, options)
+        # Unreachable now, the run goes on with the mapped fields as saved: a field gone since
+        # then fails each record instead of the run.
+        with contextlib.suppress(RateLimited, Transient):
+            listed = self.list_fields(list_id)
+            self.fields_by_key = fields_at_service("Campaign Monitor", list_id, listed, fields)
+
+    def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
+        """Text (at most 250 characters), a number as decimal text, a date as YYYY/MM/DD
+        between 1900/01/01 and 2076/06/06, one option or a list of options (each sent as its
+        own entry under the same key) exactly as the list names them."""
+        if field.type == FieldType.NUMBER:
+            return number_text(as_number(value)), None
+        if field.type in (FieldType.DATE, FieldType.DATETIME):
+            day = as_date(value)
+            if not FIRST_DATE <= day <= LAST_DATE:
+                raise ValueError(
+                    _("%(date)s is outside the dates Campaign Monitor takes (1900 to 2076).")
+                    % {"date": day.isoformat()}
+                )
+            return day.strftime("%Y/%m/%d"), None
+        if field.type in (FieldType.SINGLE_SELECT, FieldType.COUNTRY):
+            return as_option(field, value), None
+        if field.type == FieldType.MULTI_SELECT:
+            return as_options(field, value), None
+        return fitted(field, as_text(value))
+
+    def preview(self, record: Record) -> list[tuple[str, str]]:
+        subscriber, failure, _warnings = self._subscriber(record, consent="?")
+        if failure is not None:
+            return [
+                (gettext("Email address"), record.email),
+                (gettext("Error"), str(failure.message)),
+            ]
+        rows = [(gettext("Email address"), record.email)]
+        if "Name" in subscriber:
+            rows.append((gettext("Name"), subscriber["Name"]))
+        names = {item.key: item.name for item in self.fields_by_key.values()}
+        for entry in subscriber["CustomFields"]:
+            shown = "" if entry.get("Clear") else entry["Value"]
+            rows.append((names.get(entry["Key"], entry["Key"]), preview_value(shown or None)))
+        rows.append((str(self.consent_field_label), self._preview_consent(record)))
+        return rows
 
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         self._check_batch(batch)
         if not batch:
             return PushResult(accepted=0)
+        # Each record's mapped values converted first: a value Campaign Monitor cannot take
+        # fails its record alone, and nothing of that record is sent.
+        subscribers: dict[str, dict[str, Any]] = {}
+        failures: list[RecordFailure] = []
+        warnings: list[RecordWarning] = []
+        for record in batch:
+            subscriber, failure, shortened_values = self._subscriber(
+                record, consent=self._consent(list_id, record)
+            )
+            if failure is not None:
+                failures.append(failure)
+                continue
+            subscribers[record.email.lower()] = subscriber
+            warnings += shortened_values
+        sendable = [record for record in batch if record.email.lower() in subscribers]
         # Addresses deleted from the list (by a mirror run, or by someone at the service) come
         # back only with Resubscribe, else Code 205. The rest keep Resubscribe off, so that
         # people who unsubscribed stay unsubscribed.
         # Resubscribe also re-activates people who unsubscribed or bounced: each address to be
         # let in again has its state read first, and those are never sent.
-        returning = [record for record in batch if record.returning]
-        staying = [record for record in batch if not record.returning] if returning else batch
-        failures = self._import(list_id, staying, resubscribe=self.resubscribe)
-        deleted = {f.email.lower() for f in failures if f.code == CODE_IS_DELETED}
+        returning = [record for record in sendable if record.returning]
+        staying = [record for record in sendable if not record.returning] if returning else sendable
+        refused = self._import(list_id, staying, subscribers, resubscribe=self.resubscribe)
+        deleted = {f.email.lower() for f in refused if f.code == CODE_IS_DELETED}
         if deleted:
-            failures = [failure for failure in failures if failure.email.lower() not in deleted]
+            refused = [failure for failure in refused if failure.email.lower() not in deleted]
             returning += [record for record in staying if record.email.lower() in deleted]
         opted_out = self._opted_out(list_id, returning)
-        failures += opted_out
-        refused = {failure.email.lower() for failure in opted_out}
-        returning = [record for record in returning if record.email.lower() not in refused]
-        failures += self._import(list_id, returning, resubscribe=True)
-        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+        refused += opted_out
+        out = {failure.email.lower() for failure in opted_out}
+        returning = [record for record in returning if record.email.lower() not in out]
+        refused += self._import(list_id, returning, subscribers, resubscribe=True)
+        failures += refused
+        failed = {failure.email.lower() for failure in refused}
+        return PushResult(
+            accepted=len(batch) - len(failures),
+            failures=failures,
+            warnings=[warning for warning in warnings if warning.email.lower() not in failed],
+        )
+
+    def _consent(self, list_id: str, record: Record) -> str:
+        """ConsentToTrack to send: the export's consent for a person new to the list (read
+        first: Campaign Monitor cannot say "only if new"), "Unchanged" for everyone else and
+        when the export gives none (a new subscriber then gets "No")."""
+        consent = (
+            record.consent if record.consent is not None else self.send_options.consent_to_track
+        )
+        if consent is None or self._state(list_id, record.email):
+            return "Unchanged"
+        return CONSENT[consent]
+
+    def _preview_consent(self, record: Record) -> str:
+        consent = (
+            record.consent if record.consent is not None else self.send_options.consent_to_track
+        )
+        if consent is None:
+            return gettext("Unchanged (No when new)")
+        return gettext("%(consent)s when new, else unchanged") % {"consent": CONSENT[consent]}
 
     def _opted_out(self, list_id: str, records: Sequence[Record]) -> list[RecordFailure]:
         """The records whose subscriber is Unsubscribed or Bounced in the list, as refusals."""
@@ -191,12 +345,19 @@ class CampaignMonitorBackend(Backend):
             return ""
 
     def _import(
-        self, list_id: str, records: Sequence[Record], *, resubscribe: bool
+        self,
+        list_id: str,
+        records: Sequence[Record],
+        subscribers: dict[str, dict[str, Any]],
+        *,
+        resubscribe: bool,
     ) -> list[RecordFailure]:
         if not records:
             return []
         result = self.client.import_subscribers(
-            list_id, [self._subscriber(record) for record in records], resubscribe=resubscribe
+            list_id,
+            [subscribers[record.email.lower()] for record in records],
+            resubscribe=resubscribe,
         )
         return [
             RecordFailure(email=failure.email, code=failure.code, message=failure.message)
@@ -236,21 +397,27 @@ class CampaignMonitorBackend(Backend):
             if error.code != CODE_NOT_IN_LIST:
                 raise
 
-    def _subscriber(self, record: Record) -> dict[str, Any]:
-        custom_fields = (
-            [
-                {
-                    "Key": self._field_keys.get(name, name),
-                    "Value": "" if value is None else shortened(str(value), MAX_VALUE_LENGTH),
-                }
-                for name, value in record.fields.items()
-            ]
-            if record.fields
-            else []
-        )
-        subscriber = {
+    def _subscriber(
+        self, record: Record, *, consent: str
+    ) -> tuple[dict[str, Any], RecordFailure | None, list[RecordWarning]]:
+        """The record as an import entry, or the failure of a value that cannot be sent."""
+        converted = convert_record(self, record)
+        if converted.failure is not None:
+            return {}, converted.failure, []
+        custom_fields: list[dict[str, Any]] = []
+        for field, value in converted.values:
+            if value is None:
+                custom_fields.append({"Key": field.key, "Value": "", "Clear": True})
+            elif isinstance(value, list):
+                # A multi-select's options, each its own entry; none clears it.
+                custom_fields += [{"Key": field.key, "Value": item} for item in value] or [
+                    {"Key": field.key, "Value": "", "Clear": True}
+                ]
+            else:
+                custom_fields.append({"Key": field.key, "Value": value})
+        subscriber: dict[str, Any] = {
             "EmailAddress": record.email,
-            "ConsentToTrack": "Unchanged",
+            "ConsentToTrack": consent,
             "CustomFields": custom_fields,
         }
         # Without names to send, the name already in the list is kept (an empty one would
@@ -258,4 +425,16 @@ class CampaignMonitorBackend(Backend):
         name = f"{record.first_name} {record.last_name}".strip()
         if name:
             subscriber["Name"] = shortened(name, MAX_VALUE_LENGTH).rstrip()
-        return subscriber
+        return subscriber, None, converted.warnings
+
+    @staticmethod
+    def _field(item: Any) -> DestinationField:
+        data_type = str(ci_get(item, "DataType", "Text"))
+        field_type = FIELD_TYPES.get(data_type.lower(), FieldType.TEXT)
+        return DestinationField(
+            key=str(ci_get(item, "Key", "")),
+            name=str(ci_get(item, "FieldName", "")),
+            type=field_type,
+            max_length=MAX_VALUE_LENGTH if field_type == FieldType.TEXT else None,
+            options=tuple(str(option) for option in ci_get(item, "FieldOptions") or ()),
+        )

@@ -13,19 +13,25 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
+    DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
+    DestinationField,
     DestinationList,
+    FieldType,
     ListNotFound,
     Permanent,
     PushResult,
     RateLimited,
     Record,
     RecordFailure,
+    RecordWarning,
+    SendOptions,
     StepResult,
     StepSkipped,
     Transient,
@@ -41,6 +47,17 @@ from connections.types.mailchimp.client import (
     data_centre_of,
 )
 from connections.types.mailchimp.forms import MailchimpCredentialsForm
+from connections.types.values import (
+    as_date,
+    as_number,
+    as_option,
+    as_text,
+    builtin_fields,
+    convert_record,
+    fields_at_service,
+    fitted,
+    preview_value,
+)
 
 TAG_SEPARATOR = "#"
 #: Per-record refusals, recognised by Mailchimp's words (the batch sends them as ERROR_GENERIC).
@@ -59,6 +76,33 @@ ARCHIVABLE_STATUSES = frozenset({"subscribed", "unsubscribed", "transactional"})
 #: Up to this many leavers are archived call by call (two calls each); more go through two
 #: ``/batches`` batches, which cost about six calls whatever their size.
 ARCHIVE_ONE_BY_ONE_UP_TO = 2
+#: Merge field types as ours (address fields take an object: they are not offered), and back
+#: for creating one (§11).
+FIELD_TYPES = {
+    "text": FieldType.TEXT,
+    "number": FieldType.NUMBER,
+    "date": FieldType.DATE,
+    "birthday": FieldType.DATE,
+    "radio": FieldType.SINGLE_SELECT,
+    "dropdown": FieldType.SINGLE_SELECT,
+    "phone": FieldType.TEXT,
+    "url": FieldType.TEXT,
+    "imageurl": FieldType.TEXT,
+    "zip": FieldType.TEXT,
+}
+MERGE_TYPES = {
+    FieldType.TEXT: "text",
+    FieldType.NUMBER: "number",
+    FieldType.DATE: "date",
+    FieldType.SINGLE_SELECT: "dropdown",
+}
+#: The longest text merge value Mailchimp keeps (§9).
+MAX_TEXT = 255
+#: What a person new to the audience becomes: "pending" has Mailchimp ask them to confirm.
+NEW_STATUSES = ("subscribed", "pending")
+CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
+#: Sent for people already in the audience: subscribed stay so, opted-out ones are refused.
+STAYS = "subscribed"
 FIRST_NAMES = ("first name", "firstname", "first")
 LAST_NAMES = ("last name", "lastname", "last", "surname")
 
@@ -106,12 +150,16 @@ class MailchimpBackend(Backend):
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
     opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE})
-    #: Fake-looking or invalid addresses. "Signed up to a lot of lists" passes by itself.
-    lasting_refusal_codes = frozenset({"invalid_email"})
+    #: Fake-looking or invalid addresses, merge values refused or not convertible. "Signed up
+    #: to a lot of lists" passes by itself.
+    lasting_refusal_codes = frozenset({"invalid_email", INVALID_VALUE})
     rate_limit = None  # no published rate: 10 requests at once per account (``slots``)
     credentials_form_class = MailchimpCredentialsForm
     oauth = True
     authenticate_label = gettext_lazy("Authenticate with Mailchimp")
+    supports_tags = True
+    creatable_field_types = frozenset(MERGE_TYPES)
+    new_subscriber_statuses = NEW_STATUSES
 
     credentials_rejected_message = _("Mailchimp rejected this API key. Check it and try again.")
 
@@ -119,7 +167,8 @@ class MailchimpBackend(Backend):
         super().__init__(store)
         self.client = client or MailchimpClient(store)
         self._name_tags: dict[str, tuple[str, str]] = {}
-        self._merge_tags: dict[str, dict[str, str]] = {}
+        self._birthdays: set[str] = set()  # merge tags of birthday fields (MM/DD)
+        self._pending: dict[str, frozenset[str]] = {}
         self._audiences_known: set[str] = set()
         self._tag_segments: dict[tuple[str, str], int | None] = {}
 
@@ -202,55 +251,104 @@ class MailchimpBackend(Backend):
             name=f"{found.name} #{tag}",
         )
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
-        """Read the audience's merge fields now if Mailchimp answers; otherwise the first
-        batch reads them, where a rate limit or a server error is retried."""
+    def list_fields(self, list_id: str) -> list[DestinationField]:
+        """The builtins (first and last name are the audience's merge fields for them), then
+        every other merge field but addresses."""
+        audience_id, _tag = split_destination(list_id)
+        try:
+            merge_fields = self.client.merge_fields(audience_id)
+        except NotFound:
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+        self._name_tags[audience_id] = name_tags(merge_fields)
+        names = set(self._name_tags[audience_id]) - {""}
+        return builtin_fields(MAX_TEXT) + [
+            self._field(item)
+            for item in merge_fields
+            if str(item.get("tag") or "") not in names and str(item.get("type")) in FIELD_TYPES
+        ]
+
+    def create_field(
+        self, list_id: str, name: str, type: FieldType, options: Sequence[str] = ()
+    ) -> DestinationField:
+        if type not in MERGE_TYPES:
+            raise Permanent(
+                _("Mailchimp cannot create a merge field of the type %(type)s.")
+                % {"type": str(type)}
+            )
+        audience_id, _tag = split_destination(list_id)
+        choices = list(options) if type == FieldType.SINGLE_SELECT else []
+        try:
+            created = self.client.create_merge_field(audience_id, name, MERGE_TYPES[type], choices)
+        except NotFound:
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+        return self._field(created)
+
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
+        """Read the audience's merge fields now if Mailchimp answers (otherwise the first
+        batch reads them, where a rate limit or a server error is retried), and check that
+        every mapped merge field is still there."""
+        if options.new_subscriber_status not in NEW_STATUSES:
+            raise Permanent(
+                _("Mailchimp gives new people the status subscribed or pending, not %(status)s.")
+                % {"status": options.new_subscriber_status}
+            )
+        super().prepare(list_id, fields, options)
+        audience_id = split_destination(list_id)[0]
         with contextlib.suppress(RateLimited, Transient):
-            self._tags_for(split_destination(list_id)[0])
+            listed = self.list_fields(list_id)
+            self.fields_by_key = fields_at_service("Mailchimp", audience_id, listed, fields)
+
+    def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
+        """Text (at most 255 characters; yes/no as "true"/"false", several values joined with
+        commas), a number as a JSON number, a date as YYYY-MM-DD (a birthday as MM/DD), one of
+        a radio or dropdown field's choices."""
+        if field.type == FieldType.NUMBER:
+            number = as_number(value)
+            return (int(number) if number == number.to_integral_value() else float(number)), None
+        if field.type in (FieldType.DATE, FieldType.DATETIME):
+            day = as_date(value)
+            if field.key in self._birthdays:
+                return day.strftime("%m/%d"), None
+            return day.isoformat(), None
+        if field.type == FieldType.SINGLE_SELECT:
+            return as_option(field, value), None
+        return fitted(field, as_text(value))
+
+    def preview(self, record: Record) -> list[tuple[str, str]]:
+        audience_id, tag = split_destination(self.prepared_list_id)
+        member, failure, _warnings = self._member(record, tag, self._name_tags.get(audience_id))
+        rows = [(gettext("Email address"), record.email)]
+        if failure is not None:
+            return [*rows, (gettext("Error"), str(failure.message))]
+        names = {item.key: item.name for item in self.fields_by_key.values()}
+        first_tag, last_tag = self._name_tags.get(audience_id, ("", ""))
+        names.update({first_tag: gettext("First name"), last_tag: gettext("Last name")})
+        for key, value in (member.get("merge_fields") or {}).items():
+            rows.append(
+                (f"{names.get(key, key)} ({key})", preview_value(value if value != "" else None))
+            )
+        if member.get("tags"):
+            rows.append((gettext("Tags added"), ", ".join(member["tags"])))
+        if record.removed_tags:
+            rows.append((gettext("Tags taken off"), ", ".join(record.removed_tags)))
+        rows.append((gettext("Status of new people"), self.send_options.new_subscriber_status))
+        return rows
 
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         self._check_batch(batch)
         if not batch:
             return PushResult(accepted=0)
         audience_id, tag = split_destination(list_id)
-        first_tag, last_tag = self._tags_for(audience_id)
-        merge_tags = self._merge_tags[audience_id]
+        names = self._tags_for(audience_id)
         opted_out = self._opted_out_returning(audience_id, batch)
-        members = []
-        for record in batch:
-            if record.email.lower() in opted_out:
-                continue
-            merge_fields: dict[str, Any] = {}
-            if record.first_name and first_tag:
-                merge_fields[first_tag] = record.first_name
-            if record.last_name and last_tag:
-                merge_fields[last_tag] = record.last_name
-            for name, value in record.fields.items():
-                merge_tag = merge_tags.get(name.lower())
-                if merge_tag and value is not None:
-                    merge_fields[merge_tag] = str(value)
-            # "subscribed" for everyone: Mailchimp refuses it for people who unsubscribed or
-            # were cleaned (Member In Compliance State), so they are never subscribed again.
-            member: dict[str, Any] = {"email_address": record.email, "status": "subscribed"}
-            if merge_fields:
-                member["merge_fields"] = merge_fields
-            if tag:
-                member["tags"] = [tag]
-            members.append(member)
-        try:
-            reply = self.client.batch_upsert(audience_id, members) if members else {}
-        except NotFound:  # the batch endpoint is the audience itself: it is gone
-            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
-        done = {
-            str(member.get("email_address") or "").lower()
-            for key in ("new_members", "updated_members")
-            for member in reply.get(key) or []
-        }
-        refused = {
-            str(error.get("email_address") or "").lower(): error
-            for error in reply.get("errors") or []
-        }
-        failures = []
+        members: dict[str, dict[str, Any]] = {}
+        failures: list[RecordFailure] = []
+        warnings: list[RecordWarning] = []
         for record in batch:
             address = record.email.lower()
             if address in opted_out:
@@ -265,7 +363,19 @@ class MailchimpBackend(Backend):
                         % {"status": opted_out[address]},
                     )
                 )
-            elif address in refused:
+                continue
+            member, failure, shortened = self._member(record, tag, names)
+            if failure is not None:
+                failures.append(failure)
+                continue
+            members[address] = member
+            warnings += shortened
+        done, refused = self._upsert(audience_id, members)
+        for record in batch:
+            address = record.email.lower()
+            if address not in members:
+                continue
+            if address in refused:
                 failures.append(self._refusal(record.email, refused[address]))
             elif address not in done:
                 failures.append(
@@ -275,7 +385,117 @@ class MailchimpBackend(Backend):
                         _("Mailchimp did not report this member as added or updated."),
                     )
                 )
-        return PushResult(accepted=len(batch) - len(failures), failures=failures)
+            elif record.removed_tags:
+                failure = self._untag_member(audience_id, record)
+                if failure is not None:
+                    failures.append(failure)
+        failed = {failure.email.lower() for failure in failures}
+        return PushResult(
+            accepted=len(batch) - len(failures),
+            failures=failures,
+            warnings=[warning for warning in warnings if warning.email.lower() not in failed],
+        )
+
+    def _member(
+        self, record: Record, tag: str, names: tuple[str, str] | None
+    ) -> tuple[dict[str, Any], RecordFailure | None, list[RecordWarning]]:
+        """The record as a batch member, or the failure of a value that cannot be sent."""
+        converted = convert_record(self, record)
+        if converted.failure is not None:
+            return {}, converted.failure, []
+        first_tag, last_tag = names or ("", "")
+        merge_fields: dict[str, Any] = {}
+        if record.first_name and first_tag:
+            merge_fields[first_tag] = record.first_name
+        if record.last_name and last_tag:
+            merge_fields[last_tag] = record.last_name
+        for field, value in converted.values:
+            merge_fields[field.key] = "" if value is None else value  # "" clears (§9)
+        # The status a new person gets; Mailchimp refuses "subscribed" for people who
+        # unsubscribed or were cleaned (Member In Compliance State), so they are never
+        # subscribed again. ``_upsert`` decides for people already in the audience.
+        member: dict[str, Any] = {
+            "email_address": record.email,
+            "status": self.send_options.new_subscriber_status,
+        }
+        if merge_fields:
+            member["merge_fields"] = merge_fields
+        tags = [tag] if tag else []
+        tags += [name for name in record.tags if name.lower() not in {t.lower() for t in tags}]
+        if tags:
+            member["tags"] = tags
+        return member, None, converted.warnings
+
+    def _upsert(
+        self, audience_id: str, members: dict[str, dict[str, Any]]
+    ) -> tuple[set[str], dict[str, Mapping[str, Any]]]:
+        """Send the members; returns the addresses added or updated and the refusals.
+
+        With "subscribed" for new people one call does it: an existing member sent as
+        subscribed stays so. With "pending" (double opt-in) a first call creates only the new
+        people, as pending; those already in the audience are then updated keeping a pending
+        member pending and sending the others as subscribed (refused for those who opted out),
+        so that nobody confirmed is asked again and nobody unconfirmed is subscribed by us."""
+        if not members:
+            return set(), {}
+        pending = self.send_options.new_subscriber_status == "pending"
+        reply = self._batch(audience_id, list(members.values()), update_existing=not pending)
+        done = _addresses(reply, "new_members") | _addresses(reply, "updated_members")
+        refused = {
+            str(error.get("email_address") or "").lower(): error
+            for error in reply.get("errors") or []
+        }
+        existing = [
+            a for a, e in refused.items() if pending and e.get("error_code") == CONTACT_EXISTS
+        ]
+        if existing:
+            unconfirmed = self._pending_members(audience_id)
+            again = [
+                {
+                    **members[address],
+                    "status": "pending" if address in unconfirmed else "subscribed",
+                }
+                for address in existing
+                if address in members
+            ]
+            for address in existing:
+                refused.pop(address)
+            second = self._batch(audience_id, again, update_existing=True)
+            done |= _addresses(second, "new_members") | _addresses(second, "updated_members")
+            refused.update(
+                {
+                    str(error.get("email_address") or "").lower(): error
+                    for error in second.get("errors") or []
+                }
+            )
+        return done, refused
+
+    def _batch(
+        self, audience_id: str, members: list[dict[str, Any]], *, update_existing: bool
+    ) -> dict[str, Any]:
+        try:
+            return self.client.batch_upsert(audience_id, members, update_existing=update_existing)
+        except NotFound:  # the batch endpoint is the audience itself: it is gone
+            raise ListNotFound(service="Mailchimp", list_id=audience_id, status=404) from None
+
+    def _pending_members(self, audience_id: str) -> frozenset[str]:
+        """The audience's members waiting to confirm (read once per run, when needed)."""
+        if audience_id not in self._pending:
+            self._pending[audience_id] = frozenset(
+                email.lower() for email in self.client.members_with_status(audience_id, "pending")
+            )
+        return self._pending[audience_id]
+
+    def _untag_member(self, audience_id: str, record: Record) -> RecordFailure | None:
+        """Take the record's ``removed_tags`` off its member (one call each: Mailchimp has
+        no bulk form but a tag's segment)."""
+        try:
+            self.client.set_tags(audience_id, record.email, [], record.removed_tags)
+        except NotFound:
+            return None  # not in the audience: no tag to take off
+        except Permanent as error:
+            return RecordFailure(record.email, str(error.code or "generic"), error.message)
+        return None
 
     def removal_batch_size_for(self, list_id: str) -> int:
         return (
@@ -424,13 +644,25 @@ class MailchimpBackend(Backend):
         if audience_id not in self._name_tags:
             merge_fields = self.client.merge_fields(audience_id)
             self._name_tags[audience_id] = name_tags(merge_fields)
-            self._merge_tags[audience_id] = {
-                key: str(item.get("tag") or "")
-                for item in merge_fields
-                for key in (str(item.get("tag") or "").lower(), str(item.get("name") or "").lower())
-                if key
-            }
+            for item in merge_fields:
+                if item.get("type") == "birthday":
+                    self._birthdays.add(str(item.get("tag") or ""))
         return self._name_tags[audience_id]
+
+    def _field(self, item: Mapping[str, Any]) -> DestinationField:
+        tag = str(item.get("tag") or "")
+        kind = str(item.get("type") or "text")
+        if kind == "birthday":
+            self._birthdays.add(tag)
+        field_type = FIELD_TYPES.get(kind, FieldType.TEXT)
+        choices = (item.get("options") or {}).get("choices") or ()
+        return DestinationField(
+            key=tag,
+            name=str(item.get("name") or tag),
+            type=field_type,
+            max_length=MAX_TEXT if field_type == FieldType.TEXT else None,
+            options=tuple(str(choice) for choice in choices),
+        )
 
     def _missing_names(self, audience_id: str) -> LaterText | str:
         """What the audience lacks to take names, in words; "" when it has both merge fields."""
@@ -458,6 +690,12 @@ class MailchimpBackend(Backend):
         text = str(error.get("error") or "")
         lowered = text.lower()
         code = next((code for words, code in REFUSALS if words in lowered), "")
+        if str(error.get("field") or "").startswith("merge_fields"):
+            code = INVALID_VALUE  # a merge value Mailchimp does not take
         if not code:
             code = str(error.get("error_code") or "generic").lower().removeprefix("error_")
         return RecordFailure(email, code, text or _("Mailchimp refused this member."))
+
+
+def _addresses(reply: Mapping[str, Any], key: str) -> set[str]:
+    return {str(member.get("email_address") or "").lower() for member in reply.get(key) or []}

@@ -220,15 +220,31 @@ class MailchimpClient(ServiceClient):
     def merge_fields(self, list_id: str) -> list[dict[str, Any]]:
         return list(self._pages(f"lists/{quote(list_id, safe='')}/merge-fields", "merge_fields"))
 
+    def create_merge_field(
+        self, list_id: str, name: str, field_type: str, choices: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Create a merge field (Mailchimp gives it its tag); returns the merge field."""
+        body: dict[str, Any] = {"name": name, "type": field_type, "required": False}
+        if choices:
+            body["options"] = {"choices": list(choices)}
+        return self._api("POST", f"lists/{quote(list_id, safe='')}/merge-fields", json=body) or {}
+
     # Members -----------------------------------------------------------------------------------
 
-    def batch_upsert(self, list_id: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Add or update up to 500 members in one synchronous call (``update_existing``).
+    def batch_upsert(
+        self,
+        list_id: str,
+        members: Sequence[Mapping[str, Any]],
+        *,
+        update_existing: bool = True,
+    ) -> dict[str, Any]:
+        """Add or update up to 500 members in one synchronous call (``update_existing``; without
+        it, members already in the audience come back as ``ERROR_CONTACT_EXISTS`` errors).
 
         HTTP 200 even when some members fail: the reply's ``errors`` name them."""
         if len(members) > MAX_BATCH:
             raise ValueError(f"Mailchimp takes at most {MAX_BATCH} members per call.")
-        body = {"members": list(members), "update_existing": True, "sync_tags": False}
+        body = {"members": list(members), "update_existing": update_existing, "sync_tags": False}
         return (
             self._api(
                 "POST",
@@ -378,6 +394,25 @@ class MailchimpClient(ServiceClient):
         if len(archive) > MAX_RESULTS_BYTES:
             raise Permanent(_("Mailchimp's batch results are larger than expected."))
         return _read_results(archive)
+
+    def set_tags(
+        self, list_id: str, email: str, added: Sequence[str], removed: Sequence[str]
+    ) -> None:
+        """Add and take off a member's tags in one call, ``is_syncing`` so that no tag-based
+        automation starts (§11)."""
+        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}/tags"
+        tags = [{"name": tag, "status": "active"} for tag in added]
+        tags += [{"name": tag, "status": "inactive"} for tag in removed]
+        self._api("POST", path, json={"tags": tags, "is_syncing": True})
+
+    def members_with_status(self, list_id: str, status: str) -> Iterator[str]:
+        """The addresses of the audience's members with this status, page by page."""
+        for member in self._pages(
+            f"lists/{quote(list_id, safe='')}/members",
+            "members",
+            {"status": status, "fields": "members.email_address,total_items"},
+        ):
+            yield str(member.get("email_address") or "")
 
     # The one way out, and the one place errors are made ----------------------------------------
 

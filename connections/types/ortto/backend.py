@@ -16,19 +16,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
+from config.text import shortened
 from config.translation import LaterText
 from config.translation import gettext_later as _
 from connections.types.base import (
+    DEFAULT_SEND_OPTIONS,
+    INVALID_VALUE,
     Backend,
+    DestinationField,
     DestinationList,
+    FieldType,
     ListNotFound,
     Permanent,
     PushResult,
     RateLimited,
     Record,
     RecordFailure,
+    RecordWarning,
+    SendOptions,
     StepResult,
     StepSkipped,
     Transient,
@@ -36,6 +43,20 @@ from connections.types.base import (
 )
 from connections.types.ortto.client import MAX_PEOPLE, OrttoClient
 from connections.types.ortto.forms import OrttoCredentialsForm
+from connections.types.values import (
+    as_bool,
+    as_date,
+    as_datetime,
+    as_number,
+    as_option,
+    as_options,
+    as_text,
+    builtin_fields,
+    convert_record,
+    fields_at_service,
+    fitted,
+    preview_value,
+)
 
 MARKER = re.compile(r"bol:cm:[a-z0-9][a-z0-9-]*")
 DONE = frozenset({"created", "merged", "ignored"})
@@ -49,6 +70,45 @@ def marker_of(audience: dict[str, Any]) -> str:
 
 #: The code of a returning person found without email permission before being sent again.
 OPTED_OUT_CODE = "unsubscribed"
+#: Ortto's field types (``display_type``) as ours; by the id's prefix when the type is unknown.
+FIELD_TYPES = {
+    "text": FieldType.TEXT,
+    "large_text": FieldType.TEXT,
+    "link": FieldType.TEXT,
+    "integer": FieldType.NUMBER,
+    "decimal": FieldType.NUMBER,
+    "currency": FieldType.NUMBER,
+    "price": FieldType.NUMBER,
+    "date": FieldType.DATE,
+    "time": FieldType.DATETIME,
+    "bool": FieldType.BOOLEAN,
+    "single_select": FieldType.SINGLE_SELECT,
+    "multi_select": FieldType.MULTI_SELECT,
+}
+PREFIX_TYPES = {
+    "str": FieldType.TEXT,
+    "int": FieldType.NUMBER,
+    "bol": FieldType.BOOLEAN,
+    "dtz": FieldType.DATE,
+    "tme": FieldType.DATETIME,
+    "sst": FieldType.MULTI_SELECT,
+}
+#: Ortto holds these numbers in thousandths, as integers (§9).
+THOUSANDTHS = frozenset({"decimal", "currency", "price"})
+#: The field type Ortto creates for each of ours.
+CREATE_TYPES = {
+    FieldType.TEXT: "text",
+    FieldType.NUMBER: "decimal",
+    FieldType.DATE: "date",
+    FieldType.DATETIME: "time",
+    FieldType.BOOLEAN: "bool",
+    FieldType.SINGLE_SELECT: "single_select",
+    FieldType.MULTI_SELECT: "multi_select",
+}
+#: Text lengths Ortto keeps: a string field, a large text field (§7).
+MAX_TEXT = 255
+MAX_LARGE_TEXT = 4000
+BUILTIN_IDS = {"email": "str::email", "first_name": "str::first", "last_name": "str::last"}
 
 
 class OrttoBackend(Backend):
@@ -70,9 +130,12 @@ class OrttoBackend(Backend):
     #: The address is on Ortto's email suppression list, or a returning person's email
     #: permission is off.
     opted_out_codes = frozenset({"suppressed", OPTED_OUT_CODE})
-    #: An address Ortto does not take.
-    lasting_refusal_codes = frozenset({"invalid-email"})
+    #: An address or a value Ortto does not take.
+    lasting_refusal_codes = frozenset({"invalid-email", "invalid-field", INVALID_VALUE})
     credentials_form_class = OrttoCredentialsForm
+    supports_tags = True
+    creatable_field_types = frozenset(CREATE_TYPES)
+    consent_field_label = gettext_lazy("Email permission")
 
     credentials_rejected_message = _(
         "Ortto rejected this API key for this region. Check both and try again."
@@ -82,6 +145,7 @@ class OrttoBackend(Backend):
         super().__init__(store)
         self.client = client or OrttoClient(store)
         self._markers: dict[str, str] = {}
+        self._thousandths: set[str] = set()  # ids of decimal, currency and price fields
         #: Whom ``erase`` found, by address: once archived, a person is not found by email.
         self._erasing: dict[str, str] = {}
 
@@ -135,9 +199,105 @@ class OrttoBackend(Backend):
             destinations.append(DestinationList(id=audience_id, name=f"{name} ({note})"))
         return destinations
 
-    def prepare(self, list_id: str, field_names: Sequence[str]) -> None:
+    def list_fields(self, list_id: str) -> list[DestinationField]:
+        """The builtins, then the person custom fields but the Yes/No fields that audiences
+        filter on (the export sets its own), phones and objects."""
+        markers = {marker for marker in self._markers.values() if marker}
+        with contextlib.suppress(Permanent):
+            markers.add(self._marker(list_id))
+        fields = builtin_fields(MAX_TEXT)
+        for item in self.client.custom_fields():
+            found = self._field(item)
+            if found is not None and found.key not in markers:
+                fields.append(found)
+        return fields
+
+    def create_field(
+        self, list_id: str, name: str, type: FieldType, options: Sequence[str] = ()
+    ) -> DestinationField:
+        if type not in CREATE_TYPES:
+            raise Permanent(
+                _("Ortto cannot create a field of the type %(type)s.") % {"type": str(type)}
+            )
+        values = list(options) if type in (FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT) else []
+        created = self.client.create_custom_field(name, CREATE_TYPES[type], values)
+        found = self._field(
+            {
+                "id": created.get("field_id"),
+                "name": created.get("name") or name,
+                "display_type": created.get("display_type") or CREATE_TYPES[type],
+                "dic_items": created.get("values") or values,
+            }
+        )
+        if found is None:
+            raise Permanent(_("Ortto did not say which field it created."))
+        return found
+
+    def prepare(
+        self,
+        list_id: str,
+        fields: Sequence[DestinationField],
+        options: SendOptions = DEFAULT_SEND_OPTIONS,
+    ) -> None:
+        super().prepare(list_id, fields, options)
         with contextlib.suppress(RateLimited, Transient):
             self._marker(list_id)
+            if any(not item.builtin for item in fields):
+                listed = self.list_fields(list_id)
+                self.fields_by_key = fields_at_service("Ortto", list_id, listed, fields)
+
+    def convert(self, field: DestinationField, value: object) -> tuple[object, str | None]:
+        """Text (255 characters, 4000 in a large text field), a whole number (decimal,
+        currency and price fields in thousandths, as Ortto holds them), yes/no as true or
+        false, a date as ``{"year","month","day","timezone"}``, a date-time in ISO 8601
+        (UTC), one or several of a select field's values."""
+        if field.type == FieldType.NUMBER:
+            number = as_number(value)
+            if field.key in self._thousandths:
+                return int((number * 1000).to_integral_value()), None
+            if number != number.to_integral_value():
+                raise ValueError(
+                    _("%(value)s is not a whole number, and %(field)s takes only those.")
+                    % {"value": as_text(value), "field": field.name}
+                )
+            return int(number), None
+        if field.type == FieldType.BOOLEAN:
+            return as_bool(value), None
+        if field.type == FieldType.DATE:
+            day = as_date(value)
+            return {"year": day.year, "month": day.month, "day": day.day, "timezone": "UTC"}, None
+        if field.type == FieldType.DATETIME:
+            return as_datetime(value).isoformat().replace("+00:00", "Z"), None
+        if field.type == FieldType.SINGLE_SELECT:
+            return as_option(field, value), None
+        if field.type == FieldType.MULTI_SELECT:
+            return as_options(field, value), None
+        return fitted(field, as_text(value))
+
+    def preview(self, record: Record) -> list[tuple[str, str]]:
+        marker = self._markers.get(self.prepared_list_id, "")
+        fields, tags, failure, _warnings = self._person(record, marker)
+        rows = [(gettext("Email address"), record.email)]
+        if failure is not None:
+            return [*rows, (gettext("Error"), str(failure.message))]
+        names = {item.key: item.name for item in self.fields_by_key.values()}
+        names.update({"str::first": gettext("First name"), "str::last": gettext("Last name")})
+        for key, value in fields.items():
+            if key != "str::email":
+                rows.append((f"{names.get(key, key)} ({key})", preview_value(value)))
+        if tags[0]:
+            rows.append((gettext("Tags added"), ", ".join(tags[0])))
+        if tags[1]:
+            rows.append((gettext("Tags taken off"), ", ".join(tags[1])))
+        consent = self.consent_for(record)
+        rows.append(
+            (
+                str(self.consent_field_label),
+                gettext("%(permission)s for new people; unchanged for others")
+                % {"permission": gettext("yes") if consent else gettext("no")},
+            )
+        )
+        return rows
 
     def push(self, list_id: str, batch: Sequence[Record]) -> PushResult:
         self._check_batch(batch)
@@ -148,7 +308,6 @@ class OrttoBackend(Backend):
         returning = [record.email for record in batch if record.returning]
         permissions = self.client.email_permissions(returning) if returning else {}
         refused = {email for email, allowed in permissions.items() if not allowed}
-        sending = [record for record in batch if record.email.lower() not in refused]
         failures = [
             RecordFailure(
                 record.email,
@@ -161,20 +320,83 @@ class OrttoBackend(Backend):
             for record in batch
             if record.email.lower() in refused
         ]
+        sending: list[Record] = []
+        people: list[dict[str, Any]] = []
+        tags: list[tuple[list[str], list[str]]] = []
+        warnings: list[RecordWarning] = []
+        for record in batch:
+            if record.email.lower() in refused:
+                continue
+            fields, person_tags, failure, shortened_values = self._person(record, marker)
+            if failure is not None:
+                failures.append(failure)
+                continue
+            sending.append(record)
+            people.append(fields)
+            tags.append(person_tags)
+            warnings += shortened_values
         if not sending:
             return PushResult(accepted=0, failures=failures)
-        people = []
-        for record in sending:
-            # No permission fields: merging data leaves an opt-out as it is (§6).
-            fields: dict[str, Any] = {"str::email": record.email, marker: True}
-            if record.first_name:
-                fields["str::first"] = record.first_name
-            if record.last_name:
-                fields["str::last"] = record.last_name
-            people.append(fields)
-        result = self._result(batch_emails(sending), self.client.merge(people))
+        # People Ortto already holds are merged without any permission field, so an opt-out
+        # stays as it is (§6); the new ones (left out of that merge) are then created with
+        # the export's permission, which Ortto would otherwise set to yes (§9).
+        replies = self.client.merge(people, skip_non_existing=True, tags=tags)
+        new = [n for n, reply in enumerate(replies) if str(reply.get("status")) == "ignored"]
+        if new:
+            created = self.client.merge(
+                [{**people[n], "bol::p": bool(self.consent_for(sending[n]))} for n in new],
+                tags=[tags[n] for n in new],
+            )
+            for n, reply in zip(new, created, strict=False):
+                replies[n] = reply
+        result = self._result(batch_emails(sending), replies)
         result.failures[:0] = failures
+        result.accepted = len(batch) - len(result.failures)
+        failed = {failure.email.lower() for failure in result.failures}
+        result.warnings = [w for w in warnings if w.email.lower() not in failed]
         return result
+
+    def _person(
+        self, record: Record, marker: str
+    ) -> tuple[
+        dict[str, Any], tuple[list[str], list[str]], RecordFailure | None, list[RecordWarning]
+    ]:
+        """The record's fields and tags as merged, or the failure of a value."""
+        converted = convert_record(self, record)
+        if converted.failure is not None:
+            return {}, ([], []), converted.failure, []
+        # No permission fields here: merging data leaves an opt-out as it is (§6).
+        fields: dict[str, Any] = {"str::email": record.email}
+        if marker:
+            fields[marker] = True
+        if record.first_name:
+            fields["str::first"] = shortened(record.first_name, MAX_TEXT)
+        if record.last_name:
+            fields["str::last"] = shortened(record.last_name, MAX_TEXT)
+        for field, value in converted.values:
+            fields[field.key] = value  # None clears (merge_strategy 2)
+        added = list(dict.fromkeys(record.tags))
+        lowered = {tag.lower() for tag in added}
+        # Never the same tag in both: Ortto's order between them is not fixed (§9).
+        unset = [tag for tag in dict.fromkeys(record.removed_tags) if tag.lower() not in lowered]
+        return fields, (added, unset), None, converted.warnings
+
+    def _field(self, item: Any) -> DestinationField | None:
+        field_id = str(item.get("id") or "")
+        display_type = str(item.get("display_type") or "")
+        field_type = FIELD_TYPES.get(display_type) or PREFIX_TYPES.get(field_id.split(":")[0])
+        if not field_id or field_type is None:
+            return None  # phones, objects: not a value a profile field maps to
+        if display_type in THOUSANDTHS:
+            self._thousandths.add(field_id)
+        length = MAX_LARGE_TEXT if display_type == "large_text" else MAX_TEXT
+        return DestinationField(
+            key=field_id,
+            name=str(item.get("name") or field_id),
+            type=field_type,
+            max_length=length if field_type == FieldType.TEXT else None,
+            options=tuple(str(value) for value in item.get("dic_items") or ()),
+        )
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Clear the marker: the audience's filter drops them. Nobody is archived, and

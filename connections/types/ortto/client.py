@@ -55,15 +55,46 @@ class OrttoClient(ServiceClient):
             if len(page) < limit:
                 return found
 
+    def custom_fields(self) -> list[dict[str, Any]]:
+        """The instance's person custom fields: ``{"id", "name", "display_type"}`` each, with
+        ``dic_items`` for selects (§9)."""
+        reply = self._api("POST", "person/custom-field/get", {}) or {}
+        return [
+            dict(item["field"])
+            for item in reply.get("fields") or []
+            if isinstance(item, Mapping) and isinstance(item.get("field"), Mapping)
+        ]
+
+    def create_custom_field(
+        self, name: str, field_type: str, values: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Create a person custom field; returns ``{"name", "field_id", "display_type",
+        "values"}``."""
+        body: dict[str, Any] = {"type": field_type, "name": name, "track_changes": False}
+        if values:
+            body["values"] = list(values)
+        return self._api("POST", "person/custom-field/create", body) or {}
+
     def merge(
-        self, people: Sequence[Mapping[str, Any]], *, skip_non_existing: bool = False
+        self,
+        people: Sequence[Mapping[str, Any]],
+        *,
+        skip_non_existing: bool = False,
+        tags: Sequence[tuple[Sequence[str], Sequence[str]]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Create or update up to 100 people matched by email; returns ``people[]`` of the
-        reply, in the order sent (each with ``status``)."""
+        """Create or update up to 100 people matched by email (their ``fields``; ``tags``:
+        each person's tags to set and to unset, in the same order); returns ``people[]`` of
+        the reply, in the order sent (each with ``status``)."""
         if len(people) > MAX_PEOPLE:
             raise ValueError(f"Ortto merges at most {MAX_PEOPLE} people per call.")
+        entries: list[dict[str, Any]] = [{"fields": dict(fields)} for fields in people]
+        for entry, (added, unset) in zip(entries, tags or (), strict=False):
+            if added:
+                entry["tags"] = list(added)
+            if unset:
+                entry["unset_tags"] = list(unset)
         body = {
-            "people": [{"fields": dict(fields)} for fields in people],
+            "people": entries,
             "async": False,
             "merge_by": ["str::email"],
             "merge_strategy": 2,

@@ -10,6 +10,8 @@ import requests
 from connections.types.autopilot.backend import AutopilotBackend
 from connections.types.base import (
     AuthRevoked,
+    DestinationField,
+    FieldType,
     ListNotFound,
     MemoryCredentialStore,
     Record,
@@ -32,8 +34,12 @@ def test_push_upserts_into_the_list_and_reports_contacts_the_service_did_not_tak
         f"{AP_API}/contacts",
         json={"contact_ids": ["person_A"], "email_contact_map": {"a@x.com": "person_A"}},
     )
+    tier = backend.create_field(LIST_ID, "Loyalty Tier", FieldType.TEXT)
+    age = DestinationField("integer--Age", "Age", FieldType.NUMBER)
+    note = DestinationField("string--Note", "Note", FieldType.TEXT)
+    backend.prepare(LIST_ID, [tier, age, note])
     batch = [
-        Record("A@x.com", "Ann", "Lee", {"Loyalty Tier": "gold", "Age": 42, "Note": None}),
+        Record("A@x.com", "Ann", "Lee", {tier.key: "gold", age.key: 42, note.key: None}),
         Record("b@x.com"),
     ]
     result = backend.push(LIST_ID, batch)
@@ -45,7 +51,7 @@ def test_push_upserts_into_the_list_and_reports_contacts_the_service_did_not_tak
         "FirstName": "Ann",
         "LastName": "Lee",
         "_autopilot_list": LIST_ID,
-        "custom": {"string--Loyalty--Tier": "gold", "integer--Age": 42},
+        "custom": {"string--Loyalty--Tier": "gold", "integer--Age": 42, "string--Note": None},
     }
     assert sent[1] == {"Email": "b@x.com", "_autopilot_list": LIST_ID}
 

@@ -47,10 +47,9 @@ def test_it_creates_a_list_only_when_none_has_that_title(mocked, client):
 
 
 def test_custom_field_keys_carry_the_type_and_turn_spaces_into_double_dashes():
-    assert custom_key("Test Field", "x") == "string--Test--Field"
-    assert custom_key("Age", 42) == "integer--Age"
-    assert custom_key("Score", 1.5) == "float--Score"
-    assert custom_key("Vip", True) == "boolean--Vip"
+    assert custom_key("string", "Test Field") == "string--Test--Field"
+    assert custom_key("integer", " Age ") == "integer--Age"
+    assert custom_key("boolean", "Has  the\tapp") == "boolean--Has--the--app"
 
 
 def test_it_upserts_contacts_in_bulk(mocked, client):

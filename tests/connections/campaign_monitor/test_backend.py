@@ -7,7 +7,14 @@ import json
 import pytest
 from responses import matchers
 
-from connections.types.base import ListNotFound, MemoryCredentialStore, Record, StepStatus
+from connections.types.base import (
+    DestinationField,
+    FieldType,
+    ListNotFound,
+    MemoryCredentialStore,
+    Record,
+    StepStatus,
+)
 from connections.types.campaign_monitor.backend import CampaignMonitorBackend
 from tests.connections.campaign_monitor.test_client import LIST_ID, PARTIAL, REVOKED
 from tests.connections.conftest import CM_API
@@ -19,10 +26,23 @@ def backend():
     return CampaignMonitorBackend(MemoryCredentialStore(campaign_monitor_credentials()))
 
 
+def custom_fields(mocked, *fields: tuple[str, str, str]) -> None:
+    """``GET /lists/{listid}/customfields.json``: (FieldName, Key, DataType) each."""
+    mocked.get(
+        f"{CM_API}/lists/{LIST_ID}/customfields.json",
+        json=[
+            {"FieldName": name, "Key": key, "DataType": kind, "FieldOptions": []}
+            for name, key, kind in fields
+        ],
+    )
+
+
 def test_push_returns_the_refused_records_of_a_partly_failed_import(mocked, backend):
+    custom_fields(mocked, ("website", "[website]", "Text"))
+    backend.prepare(LIST_ID, [DestinationField("[website]", "website", FieldType.TEXT)])
     mocked.post(f"{CM_API}/subscribers/{LIST_ID}/import.json", json=PARTIAL, status=400)
     batch = [
-        Record("a@example.com", "Ann", "Lee", {"website": "https://a.example"}),
+        Record("a@example.com", "Ann", "Lee", {"[website]": "https://a.example"}),
         Record("b@example.com"),
         Record("example+1@example"),
     ]
@@ -31,9 +51,9 @@ def test_push_returns_the_refused_records_of_a_partly_failed_import(mocked, back
     assert [(f.email, f.code, f.message) for f in result.failures] == [
         ("example+1@example", "1", "Invalid Email Address")
     ]
-    sent = json.loads(mocked.calls[0].request.body)["Subscribers"][0]
+    sent = json.loads(imports(mocked)[0].request.body)["Subscribers"][0]
     assert sent["Name"] == "Ann Lee"
-    assert sent["CustomFields"] == [{"Key": "website", "Value": "https://a.example"}]
+    assert sent["CustomFields"] == [{"Key": "[website]", "Value": "https://a.example"}]
 
 
 def test_an_address_deleted_at_the_service_is_added_again_with_resubscribe(mocked, backend):
@@ -107,42 +127,38 @@ def test_a_record_without_names_leaves_the_name_in_the_list_alone(mocked, backen
 
 
 def test_push_sends_at_most_250_characters_per_value_and_keeps_every_record(mocked, backend):
+    custom_fields(mocked, ("bio", "[bio]", "Text"), ("score", "[score]", "Number"))
+    backend.prepare(
+        LIST_ID,
+        [
+            DestinationField("[bio]", "bio", FieldType.TEXT),
+            DestinationField("[score]", "score", FieldType.NUMBER),
+        ],
+    )
     mocked.post(
         f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
     )
     long_first, long_last = "Å" * 200, "Ø" * 200
     batch = [
-        Record("a@example.com", long_first, long_last, {"bio": "x" * 300, "score": 7}),
+        Record("a@example.com", long_first, long_last, {"[bio]": "x" * 300, "[score]": 7}),
         Record("b@example.com", "é" * 249, "Lee"),  # the cut falls after the space
     ]
 
     result = backend.push(LIST_ID, batch)
 
     assert result.accepted == 2 and result.failures == []
-    sent = json.loads(mocked.calls[0].request.body)["Subscribers"]
+    assert [(w.email, w.code) for w in result.warnings] == [("a@example.com", "value_shortened")]
+    sent = json.loads(mocked.calls[-1].request.body)["Subscribers"]
     assert len(sent) == 2
     assert sent[0]["Name"] == f"{long_first} {long_last[:49]}"
     assert sent[0]["CustomFields"] == [
-        {"Key": "bio", "Value": "x" * 250},
-        {"Key": "score", "Value": "7"},
+        {"Key": "[bio]", "Value": "x" * 250},
+        {"Key": "[score]", "Value": "7"},
     ]
     assert sent[1]["Name"] == "é" * 249
     values = [item["Name"] for item in sent]
     values += [field["Value"] for item in sent for field in item["CustomFields"]]
     assert max(len(value) for value in values) <= 250
-
-
-def test_prepare_creates_missing_custom_fields_and_push_uses_their_keys(mocked, backend):
-    url = f"{CM_API}/lists/{LIST_ID}/customfields.json"
-    mocked.get(url, json=[{"FieldName": "website", "Key": "[website]", "DataType": "Text"}])
-    mocked.post(url, json="[LoyaltyTier]", status=201)
-    mocked.post(
-        f"{CM_API}/subscribers/{LIST_ID}/import.json", json={"FailureDetails": []}, status=201
-    )
-    backend.prepare(LIST_ID, ["website", "Loyalty Tier"])
-    backend.push(LIST_ID, [Record("a@x.com", fields={"website": "w", "Loyalty Tier": "gold"})])
-    sent = json.loads(mocked.calls[-1].request.body)["Subscribers"][0]["CustomFields"]
-    assert sent == [{"Key": "[website]", "Value": "w"}, {"Key": "[LoyaltyTier]", "Value": "gold"}]
 
 
 def test_push_refuses_a_batch_over_the_batch_size(backend):

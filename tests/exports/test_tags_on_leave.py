@@ -1,0 +1,103 @@
+"""Tags through the engine and the Mailchimp backend against its fake: the export's fixed tags
+and a profile field's tags are added; in mirror mode with **remove tags on leave**, people who
+leave lose the export's tags and stay in the audience."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from connections.models import Connection
+from connections.services import credentials_encrypt
+from exports import engine, services
+from exports.models import Export, ExportRun
+from fakes.testing import running_fake
+from segments.catalogue import refresh_field_catalogue
+from segments.models import Profile
+from segments.services import segment_refresh
+from tests.factories import ProfileFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+KEY = "demo0mailchimp0key-us21"
+
+
+@pytest.fixture
+def mc(settings):
+    with running_fake("mailchimp") as fake:
+        settings.MAILCHIMP_API_URL = fake.base_url
+        yield fake
+
+
+@pytest.fixture
+def mc_connection(mc, alice):
+    return Connection.objects.create(
+        kind="mailchimp",
+        display_name="MC",
+        who_can_use=Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS,
+        consent_given_by=alice,
+        consent_given_at=timezone.now(),
+        created_by=alice,
+        encrypted_credentials=credentials_encrypt({"api_key": KEY}),
+    )
+
+
+@pytest.fixture
+def gold():
+    for number in range(10):
+        ProfileFactory(
+            customer_id=f"c{number}",
+            email=f"person{number}@example.com",
+            attributes={"plan": "gold", "interests": "golf, sailing" if number % 2 else ""},
+        )
+    refresh_field_catalogue({"plan": "text", "interests": "text"})
+    segment = SegmentFactory(
+        rules={
+            "match": "all",
+            "conditions": [{"field": "plan", "operator": "equals", "value": "gold"}],
+        }
+    )
+    segment_refresh(segment_id=segment.pk)
+    return segment
+
+
+def run_now(export: Export) -> ExportRun:
+    return engine.execute(services.run_request(export=export).pk)
+
+
+def members(mc, audience: str) -> dict:
+    return mc.state(list=audience)["accounts"][0]["audiences"][audience]["members"]
+
+
+def test_leavers_lose_the_exports_tags_and_stay_in_the_audience(mc, mc_connection, gold, alice):
+    audience = next(iter(mc.state(summary=True)["accounts"][0]["audiences"]))
+    export = Export.objects.create(
+        display_name="Gold members",
+        connection=mc_connection,
+        list_id=audience,
+        sync_mode=Export.SyncMode.MIRROR,
+        fixed_tags=["gold"],
+        tags_field="interests",
+        remove_tags_on_leave=True,
+        created_by=alice,
+    )
+    export.segments.set([gold])
+
+    first = run_now(export)
+
+    assert (first.status, first.added) == ("succeeded", 10)
+    held = members(mc, audience)
+    assert sorted(held["person1@example.com"]["tags"]) == ["gold", "golf", "sailing"]
+    assert held["person2@example.com"]["tags"] == ["gold"]
+
+    Profile.objects.filter(customer_id__in=["c3", "c4"]).update(
+        attributes={"plan": "basic"}, updated_at=timezone.now()
+    )
+    segment_refresh(segment_id=gold.pk)
+    second = run_now(Export.objects.get(pk=export.pk))
+
+    assert (second.status, second.removed, second.unchanged) == ("succeeded", 2, 8)
+    held = members(mc, audience)
+    for leaver in ("person3@example.com", "person4@example.com"):
+        assert held[leaver]["status"] == "subscribed"
+        assert "gold" not in held[leaver]["tags"]
+    assert "gold" in held["person5@example.com"]["tags"]
