@@ -14,7 +14,12 @@ Needs the 1,000,000 profiles that bench_data.py leaves in the bench database. Me
   simultaneous connections, and mailchimp_floor_s: the same rows POSTed 500 at a time from 10
   threads (10 connections) to another audience of the same fake, right after;
 - ortto_s for 100,000 profiles against the Ortto fake at 30 requests per second (the Business
-  plan's 1,800 a minute), and its floor, calls / rate.
+  plan's 1,800 a minute), and its floor, calls / rate;
+- fields_e2e_s: the 1,000,000 profiles with five mapped attributes (text, number, date, yes/no,
+  one of a select field's options) to new fields of another Campaign Monitor list, and
+  fields_floor_s: the same payloads POSTed as the floor does, to a third list; fields_ratio;
+- mailchimp_fields_s and mailchimp_fields_floor_s: the same to Mailchimp merge fields, against
+  the Mailchimp floor sending the same merge fields; mailchimp_fields_ratio.
 """
 
 from __future__ import annotations
@@ -44,8 +49,19 @@ MAILCHIMP_KEY = "bench0mailchimp0key-us21"
 MAILCHIMP_CONNECTIONS = 10
 # A subset of the stages, for working on one figure (delta needs e2e; it changes the data).
 STAGES = set(
-    os.environ.get("BENCH_STAGES", "e2e,floor,delta,latency,autopilot,mailchimp,ortto").split(",")
+    os.environ.get(
+        "BENCH_STAGES", "e2e,floor,delta,latency,autopilot,mailchimp,ortto,fields,mailchimp_fields"
+    ).split(",")
 )
+#: The five attributes of the demo profiles the field-mapping stages map, with their catalogue
+#: type, the destination field's name and type ("select": one of the loyalty tiers).
+MAPPED = [
+    ("city", "text", "City", "text"),
+    ("lifetime_value", "number", "Lifetime value", "number"),
+    ("signup_date", "date", "Signup date", "date"),
+    ("newsletter", "boolean", "Newsletter", "text"),
+    ("loyalty_tier", "text", "Loyalty tier", "single_select"),
+]
 ENCRYPTION_KEY = "YmVuY2htYXJrLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
 
 
@@ -318,6 +334,10 @@ def _measure(ports: dict[str, int], worker_pid: int, fake_pids: list[int]) -> di
         figures.update(_mailchimp(mailchimp, user, everyone, timed_run, cpu, backends))
     if "ortto" in STAGES:
         figures.update(_ortto(ortto, user, timed_run))
+    if "fields" in STAGES:
+        figures.update(_cm_fields(cm, client_id, cm_connection, user, everyone, timed_run))
+    if "mailchimp_fields" in STAGES:
+        figures.update(_mailchimp_fields(mailchimp, user, everyone, timed_run))
     return figures
 
 
@@ -394,6 +414,238 @@ def _mailchimp(mailchimp, user, everyone, timed_run, cpu, backends) -> dict:
         "mailchimp_cpu_s": round(run_cpu, 1),
         "mailchimp_floor_cpu_s": round(floor_cpu, 1),
         "mailchimp_cpu_ratio": round(run_cpu / floor_cpu, 3),
+    }
+
+
+def _mapped_fields(connection, list_id: str) -> list:
+    """The five destination fields, created in ``list_id`` as the export form creates them."""
+    from connections.services import backend_for
+    from connections.types.base import FieldType
+    from segments.demo import TIERS
+    from segments.models import ProfileField
+
+    # The import catalogues "newsletter" (yes or no) as text: made a yes/no field, as a
+    # marketer would, so that the run sends a typed yes/no.
+    for name, kind, _label, _type in MAPPED:
+        ProfileField.objects.filter(name=name).update(data_type=kind)
+    backend = backend_for(connection)
+    return [
+        backend.create_field(
+            list_id, label, FieldType(kind), TIERS if kind == FieldType.SINGLE_SELECT else ()
+        )
+        for _name, _kind, label, kind in MAPPED
+    ]
+
+
+def _mapped_export(connection, list_id: str, segment, name: str):
+    from exports.mapping import MappingRow, replace_rows
+    from exports.models import Export
+
+    export = Export.objects.create(
+        display_name=name,
+        connection=connection,
+        list_id=list_id,
+        sync_mode=Export.SyncMode.MIRROR,
+    )
+    export.segments.set([segment])
+    fields = _mapped_fields(connection, list_id)
+    replace_rows(
+        export,
+        [
+            MappingRow("email", "email"),
+            MappingRow("first_name", "first_name"),
+            MappingRow("last_name", "last_name"),
+            *(
+                MappingRow(spec[0], field.key, field.name, field.type)
+                for spec, field in zip(MAPPED, fields, strict=True)
+            ),
+        ],
+    )
+    return Export.objects.get(pk=export.pk)
+
+
+#: The mapped attributes as the floors read them: text, as the profile holds them.
+MAPPED_COLUMNS = ", ".join(f"p.attributes->>'{name}'" for name, *_rest in MAPPED)
+
+
+def _mapped_rows(cursor_name: str, segment_id: int, size: int):
+    """The members' address, names and five attributes, ``size`` rows at a time."""
+    import psycopg
+
+    with (
+        psycopg.connect(BENCH_DATABASE_URL) as connection,
+        connection.cursor(name=cursor_name) as cursor,
+    ):
+        cursor.itersize = size
+        cursor.execute(
+            f"SELECT p.email, p.first_name, p.last_name, {MAPPED_COLUMNS} FROM segments_profile p "
+            "JOIN segments_segmentmember m ON m.profile_id = p.id WHERE m.segment_id = %s",
+            (segment_id,),
+        )
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+
+def _same_values(segment_id: int, values_of) -> list:
+    """The mapped values a fake holds for ten members: a run and its floor must hold the same,
+    or the floor would not be sending the same payloads."""
+    import psycopg
+
+    with psycopg.connect(BENCH_DATABASE_URL) as connection:
+        # Plain addresses held by one profile only: neither run nor floor skips them.
+        emails = connection.execute(
+            "SELECT email FROM (SELECT lower(p.email) AS email, min(p.id) AS id "
+            "FROM segments_profile p JOIN segments_segmentmember m ON m.profile_id = p.id "
+            "WHERE m.segment_id = %s GROUP BY 1 HAVING count(*) = 1) AS once "
+            r"WHERE email ~ '^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$' ORDER BY id LIMIT 10",
+            (segment_id,),
+        ).fetchall()
+    values = [values_of(email) for (email,) in emails]
+    print(f"held for {emails[0][0]}: {values[0]}", file=sys.stderr)
+    return values
+
+
+def _yes_no_text(value: str | None) -> str:
+    return "true" if (value or "").lower() in ("yes", "true", "1") else "false"
+
+
+def _cm_fields(cm, client_id: str, connection, user, everyone, timed_run) -> dict:
+    """1,000,000 profiles with five mapped attributes to Campaign Monitor, then the floor with
+    the same custom fields (dates as YYYY/MM/DD, yes/no as true/false) to another list."""
+    import requests
+
+    lists = cm.seed(
+        accounts=[
+            {
+                "id": "demo",
+                "clients": [
+                    {
+                        "id": client_id,
+                        "lists": [{"title": "Bench fields run"}, {"title": "Bench fields floor"}],
+                    }
+                ],
+            }
+        ]
+    )["accounts"][0]["clients"][0]["lists"]
+    run_list, floor_list = (item["id"] for item in lists[-2:])
+    export = _mapped_export(connection, run_list, everyone, "Campaign Monitor fields, 1M")
+    fields_s, run = timed_run(None, None, None, "Campaign Monitor fields, 1M", export=export)
+    keys = [field.key for field in _mapped_fields(connection, floor_list)]
+
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer bench-access"
+    url = f"{cm.base_url}/subscribers/{floor_list}/import.json"
+    started = time.monotonic()
+    for rows in _mapped_rows("fields_floor", everyone.pk, 1000):
+        subscribers = []
+        for email, first, last, city, value, signup, newsletter, tier in rows:
+            values = [city, value, (signup or "").replace("-", "/"), _yes_no_text(newsletter), tier]
+            subscribers.append(
+                {
+                    "EmailAddress": email,
+                    "Name": f"{first} {last}".strip(),
+                    "CustomFields": [
+                        {"Key": key, "Value": v} for key, v in zip(keys, values, strict=True)
+                    ],
+                }
+            )
+        body = {"Subscribers": subscribers, "Resubscribe": False, "ConsentToTrack": "Unchanged"}
+        session.post(url, json=body, timeout=60)
+    floor_s = time.monotonic() - started
+    print(f"Campaign Monitor fields floor: {floor_s:.1f}s", file=sys.stderr)
+
+    def held(list_id: str, email: str) -> dict:
+        subscribers = cm.state(list=list_id, email=email)["lists"][list_id]["subscribers"]
+        return subscribers[email]["CustomFields"]  # the same names, so the same keys
+
+    return {
+        "fields_same_as_floor": _same_values(everyone.pk, lambda email: held(run_list, email))
+        == _same_values(everyone.pk, lambda email: held(floor_list, email)),
+        "fields_sent": run.sent,
+        "fields_failed": run.failed,
+        "fields_e2e_s": round(fields_s, 2),
+        "fields_floor_s": round(floor_s, 2),
+        "fields_ratio": round(fields_s / floor_s, 3),
+    }
+
+
+def _mailchimp_fields(mailchimp, user, everyone, timed_run) -> dict:
+    """The same five attributes to Mailchimp merge fields, then the Mailchimp floor (POSTs of
+    500 from 10 threads) with the same merge fields to another audience."""
+    import queue
+
+    import requests
+
+    audiences = mailchimp.seed(
+        accounts=[
+            {
+                "id": "demo",
+                "audiences": [{"name": "Bench fields run"}, {"name": "Bench fields floor"}],
+            }
+        ]
+    )["accounts"][0]["audiences"]
+    run_audience, floor_audience = (a["id"] for a in audiences[-2:])
+    connection = _connection("mailchimp", user, {"api_key": MAILCHIMP_KEY})
+    export = _mapped_export(connection, run_audience, everyone, "Mailchimp fields, 1M")
+    fields_s, run = timed_run(None, None, None, "Mailchimp fields, 1M", export=export)
+    keys = [field.key for field in _mapped_fields(connection, floor_audience)]
+
+    api_url = mailchimp.base_url.format(dc="us21")
+    batches: queue.Queue = queue.Queue(maxsize=MAILCHIMP_CONNECTIONS * 2)
+
+    def post() -> None:
+        with requests.Session() as session:
+            session.auth = ("bench", MAILCHIMP_KEY)
+            while (members := batches.get()) is not None:
+                body = {"members": members, "update_existing": True}
+                session.post(f"{api_url}/lists/{floor_audience}", json=body, timeout=120)
+
+    threads = [threading.Thread(target=post) for _ in range(MAILCHIMP_CONNECTIONS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for rows in _mapped_rows("mailchimp_fields_floor", everyone.pk, 500):
+        members = []
+        for email, first, last, city, value, signup, newsletter, tier in rows:
+            number = float(value) if value else None
+            if number is not None and number.is_integer():
+                number = int(number)
+            values = [city, number, signup, _yes_no_text(newsletter), tier]
+            members.append(
+                {
+                    "email_address": email,
+                    "status": "subscribed",
+                    "merge_fields": {
+                        "FNAME": first,
+                        "LNAME": last,
+                        **dict(zip(keys, values, strict=True)),
+                    },
+                }
+            )
+        batches.put(members)
+    for _thread in threads:
+        batches.put(None)
+    for thread in threads:
+        thread.join()
+    floor_s = time.monotonic() - started
+    print(f"Mailchimp fields floor: {floor_s:.1f}s", file=sys.stderr)
+    run_keys = [row.destination_key for row in export.field_rows() if not row.is_builtin]
+
+    def held(audience: str, email: str, keys: list[str]) -> list:
+        state = mailchimp.state(list=audience, email=email)["accounts"][0]["audiences"]
+        merge = state[audience]["members"][email]["merge_fields"]
+        return [merge.get(key) for key in keys]
+
+    return {
+        "mailchimp_fields_same_as_floor": _same_values(
+            everyone.pk, lambda email: held(run_audience, email, run_keys)
+        )
+        == _same_values(everyone.pk, lambda email: held(floor_audience, email, keys)),
+        "mailchimp_fields_sent": run.sent,
+        "mailchimp_fields_failed": run.failed,
+        "mailchimp_fields_s": round(fields_s, 2),
+        "mailchimp_fields_floor_s": round(floor_s, 2),
+        "mailchimp_fields_ratio": round(fields_s / floor_s, 3),
     }
 
 
