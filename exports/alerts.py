@@ -208,8 +208,8 @@ def _run_body(kind: str, run: ExportRun) -> str:
         paragraphs.append(export.schedule_paused_reason)
         paragraphs.append(
             _(
-                "The export no longer runs on schedule. Once the cause is fixed, select "
-                "“Schedule on” on the export page to start it again."
+                "The export no longer runs on schedule. Once the cause is fixed, switch on "
+                "“Run on schedule” on the export page to start it again."
             )
         )
     paragraphs.append(_("Open the export: %(url)s") % {"url": _absolute(export.get_absolute_url())})

@@ -22,9 +22,13 @@
     button.focus();
   });
 
-  // <select data-autosubmit>: submit its form as soon as a choice is made (language picker).
+  // [data-autosubmit]: submit its form as soon as a choice is made (language picker, switches).
   document.addEventListener("change", function (event) {
     const control = event.target;
+    // A checkbox shown as a switch (role="switch") says its new state before its form goes.
+    if (control.matches('input[role="switch"]')) {
+      control.setAttribute("aria-checked", String(control.checked));
+    }
     if (control.matches("[data-autosubmit]") && control.form) {
       control.form.requestSubmit();
     }

@@ -40,7 +40,7 @@ ADMINISTRATOR_PAGES: list[PageSpec] = [
     ("segments", lambda data: reverse("segments:list"), "New segment"),
     ("segment", lambda data: data["segment"].get_absolute_url(), None),
     ("exports", lambda data: reverse("exports:list"), "Add export"),
-    ("export", lambda data: data["export"].get_absolute_url(), None),
+    ("export", lambda data: data["export"].get_absolute_url(), "Run"),
     ("run", lambda data: reverse("exports:run_detail", args=[data["run"].pk]), None),
     ("profiles", lambda data: reverse("profiles:list"), "Import CSV"),
     ("connections", lambda data: reverse("connections:list"), "Add connection"),
@@ -65,7 +65,7 @@ CONTRIBUTOR_PAGES: list[PageSpec] = [
     ("segment", lambda data: data["segment"].get_absolute_url(), None),
     ("new segment", lambda data: reverse("segments:create"), None),
     ("exports", lambda data: reverse("exports:list"), "Add export"),
-    ("export", lambda data: data["export"].get_absolute_url(), None),
+    ("export", lambda data: data["export"].get_absolute_url(), "Run"),
     ("profiles", lambda data: reverse("profiles:list"), None),
 ]
 VIEWER_PAGES: list[PageSpec] = [

@@ -52,6 +52,7 @@ def test_an_administrator_maps_fields_creates_one_previews_and_runs(
     assert [row.destination_name for row in export.field_rows()][3:] == ["Plan", "Renewal"]
     expect(page.locator(".mapping-summary")).to_contain_text("Renewal")
 
+    page.get_by_text("More", exact=True).click()  # Preview waits in the More menu
     page.get_by_role("link", name="Preview").click()
     payloads = page.locator("#preview-payloads")
     expect(payloads).to_contain_text("person0@example.com")

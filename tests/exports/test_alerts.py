@@ -229,7 +229,7 @@ def test_three_failed_scheduled_runs_in_a_row_pause_the_schedule_and_say_so(expo
     message = mail.outbox[-1]
     assert message.subject == "Export “Newsletter” failed and its schedule is paused"
     assert export.schedule_paused_reason in message.body
-    assert "select “Schedule on” on the export page" in message.body
+    assert "switch on “Run on schedule” on the export page" in message.body
     assert Alert.objects.filter(kind=Alert.Kind.SCHEDULE_PAUSED).count() == 1
 
 
