@@ -28,6 +28,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from config.translation import gettext_later as _
 
+# Re-exported: each family's kinds and callers take them from their own base.
+from core.steps import StepResult as StepResult
+from core.steps import StepSkipped as StepSkipped
+from core.steps import StepStatus as StepStatus
+from core.steps import run_steps as steps_run
+
 if TYPE_CHECKING:
     from django import forms
     from django.utils.functional import Promise
@@ -268,30 +274,6 @@ class DestinationList:
 
     id: str
     name: str
-
-
-class StepStatus(enum.StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One named step of a connection test, with a message a person can act on."""
-
-    name: Message
-    status: StepStatus
-    message: Message
-    error: BackendError | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status == StepStatus.PASSED
-
-    @property
-    def failed(self) -> bool:
-        return self.status == StepStatus.FAILED
 
 
 # The connection's secrets, as the backend sees them ----------------------------------------------
@@ -543,33 +525,9 @@ class Backend:
             raise ValueError(f"A batch holds at most {limit} records, not {len(batch)}.")
 
 
-class StepSkipped(Exception):
-    """Raised by a test step that has nothing to check; the message says why."""
-
-    def __init__(self, message: Message):
-        super().__init__(message)
-        self.message = message
-
-
 def run_steps(
     steps: Sequence[tuple[Message, Callable[[], Message]]], skip_message: Message
 ) -> list[StepResult]:
-    """Run named test steps in order. A step returns its success message, raises ``StepSkipped``
-    or raises ``BackendError``; after the first failure the remaining steps are skipped with
-    ``skip_message``."""
-    results: list[StepResult] = []
-    failed = False
-    for name, step in steps:
-        if failed:
-            results.append(StepResult(name, StepStatus.SKIPPED, skip_message))
-            continue
-        try:
-            message = step()
-        except StepSkipped as skipped:
-            results.append(StepResult(name, StepStatus.SKIPPED, skipped.message))
-        except BackendError as error:
-            results.append(StepResult(name, StepStatus.FAILED, error.message, error))
-            failed = True
-        else:
-            results.append(StepResult(name, StepStatus.PASSED, message))
-    return results
+    """Run a connection test's named steps (``core.steps.run_steps``): a step fails by raising
+    ``BackendError``, kept on its result."""
+    return steps_run(steps, skip_message=skip_message, failure=BackendError)

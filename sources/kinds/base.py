@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import enum
 import json
 import math
 import uuid
@@ -35,6 +34,12 @@ from django.conf import settings
 
 from config.translation import LaterText
 from config.translation import gettext_later as _
+
+# Re-exported: each family's kinds and callers take them from their own base.
+from core.steps import StepResult as StepResult
+from core.steps import StepSkipped as StepSkipped
+from core.steps import StepStatus as StepStatus
+from core.steps import run_steps as steps_run
 
 #: The profile field types (``segments.models.ProfileField.DataType`` values) a column maps to.
 TEXT, NUMBER, DATE, DATETIME, BOOLEAN = "text", "number", "date", "datetime", "boolean"
@@ -64,59 +69,12 @@ class WritingQueryRefused(SourceError):
         )
 
 
-class StepStatus(enum.StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One named step of a source test, with a message a person can act on."""
-
-    name: LaterText | str
-    status: StepStatus
-    message: LaterText | str
-
-    @property
-    def passed(self) -> bool:
-        return self.status == StepStatus.PASSED
-
-    def as_json(self) -> dict[str, str]:
-        return {"name": str(self.name), "status": str(self.status), "message": str(self.message)}
-
-
-class StepSkipped(Exception):
-    """Raised by a test step that has nothing to check; the message says why."""
-
-    def __init__(self, message: LaterText | str):
-        super().__init__(message)
-        self.message = message
-
-
 def run_steps(
     steps: Sequence[tuple[LaterText | str, Callable[[], LaterText | str]]],
 ) -> list[StepResult]:
-    """Run named steps in order (``connections.types.base.run_steps``'s pattern); after the
-    first failure the remaining steps are skipped."""
-    results: list[StepResult] = []
-    failed = False
-    for name, step in steps:
-        if failed:
-            results.append(
-                StepResult(name, StepStatus.SKIPPED, _("Skipped: an earlier step failed."))
-            )
-            continue
-        try:
-            message = step()
-        except StepSkipped as skipped:
-            results.append(StepResult(name, StepStatus.SKIPPED, skipped.message))
-        except SourceError as error:
-            results.append(StepResult(name, StepStatus.FAILED, error.message))
-            failed = True
-        else:
-            results.append(StepResult(name, StepStatus.PASSED, message))
-    return results
+    """Run a source test's named steps (``core.steps.run_steps``): a step fails by raising
+    ``SourceError``."""
+    return steps_run(steps, skip_message=_("Skipped: an earlier step failed."), failure=SourceError)
 
 
 @dataclass(frozen=True)
