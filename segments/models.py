@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.consent import Channel, ConsentState
+
 
 class Profile(models.Model):
     """One unified customer. ``email`` is kept as imported: exports validate it, not the import."""
@@ -234,3 +236,52 @@ class SegmentRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id}@{self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class ConsentRecord(models.Model):
+    """A person who unsubscribed, bounced, complained or was cleaned at a connection: read back
+    from the service (``connections`` consent read-back) and kept per address and channel.
+
+    Keyed by the address (trimmed, lower-case), not by one profile: every profile with that
+    address is covered, as the exports' exclusions are. Nothing here ever lifts a record: a
+    person who subscribes again at the service is not re-subscribed by us.
+    """
+
+    State = ConsentState
+
+    email = models.CharField(_("email"), max_length=320)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    state = models.CharField(_("state"), max_length=20, choices=ConsentState.choices)
+    # Kept when the connection is deleted (the person's wish outlives it), with its name.
+    connection = models.ForeignKey(
+        "connections.Connection",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("connection"),
+    )
+    connection_name = models.CharField(_("connection"), max_length=200, blank=True, default="")
+    # The service's list it happened in; "" when it holds for the whole account.
+    list_id = models.CharField(_("list"), max_length=100, blank=True, default="")
+    # When it happened by the service's clock; None when the service does not say.
+    occurred_at = models.DateTimeField(_("when"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True, default="")
+    recorded_at = models.DateTimeField(_("recorded"), db_default=Now())
+
+    class Meta:
+        ordering = ["email", "-occurred_at", "id"]
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        constraints = [
+            # Also the index the exports' exclusion reads by address (and connection).
+            models.UniqueConstraint(
+                fields=["email", "connection", "list_id", "state", "channel"],
+                name="one_consent_record_per_address_connection_list_state",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.state}"

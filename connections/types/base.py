@@ -23,12 +23,14 @@ import enum
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from config.translation import gettext_later as _
 
 # Re-exported: each family's kinds and callers take them from their own base.
+from core.consent import ConsentState as ConsentState
 from core.steps import StepResult as StepResult
 from core.steps import StepSkipped as StepSkipped
 from core.steps import StepStatus as StepStatus
@@ -266,6 +268,32 @@ class PushResult:
     @property
     def failed(self) -> int:
         return len(self.failures)
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One person's opt-out or delivery failure, as the service reported it."""
+
+    #: As the service spelled it; the caller normalises (trims, lower-cases).
+    email: str
+    state: ConsentState
+    #: When it happened by the service's clock, timezone-aware; None when the service says not.
+    occurred_at: datetime | None = None
+    #: The list it happened in; "" when it holds for the whole account (a suppression list).
+    list_id: str = ""
+    #: The service's own words (an unsubscribe reason, a bounce message), at most 200 characters.
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConsentPage:
+    """One page of a consent read-back (``Backend.read_consent``)."""
+
+    events: Sequence[ConsentEvent]
+    #: Pass back as ``cursor`` to read the next page; None when the read is complete. Opaque to
+    #: the caller, at most 1,000 characters, and still valid after a restart (the caller stores
+    #: it with the events of its page, so a read that dies resumes from its last page).
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -515,6 +543,26 @@ class Backend:
 
         Returns only when the service confirmed the deletion, or answered that it holds no
         such person; raises a ``BackendError`` otherwise (``Permanent`` for a refusal)."""
+        raise NotImplementedError
+
+    #: Whether ``read_consent`` reads anything at this service.
+    reads_consent: ClassVar[bool] = False
+    #: The most lists one read-back covers (bounded: an account may have thousands of lists).
+    max_consent_lists: ClassVar[int] = 50
+
+    def read_consent(
+        self, lists: Sequence[str], *, since: datetime | None, cursor: str | None = None
+    ) -> ConsentPage:
+        """Read back who unsubscribed, bounced (hard), complained or was cleaned at the service,
+        one page per call, with the calls its contract's read-back section names.
+
+        ``lists`` are the list ids to read where the service reads per list (at most
+        ``max_consent_lists``; account-wide reads ignore them). ``since`` is when the last
+        complete read started (None: read everything); the backend widens it by the overlap
+        its contract asks for, so a page may repeat events the last read had (the caller
+        de-duplicates). ``cursor`` is the previous page's ``cursor`` (None: the first page).
+        Raises the errors above, like ``push``: a caller retries ``Transient`` and
+        ``RateLimited`` with the same cursor."""
         raise NotImplementedError
 
     # Helpers for subclasses ----------------------------------------------------------------------
