@@ -55,8 +55,10 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -97,6 +99,23 @@ MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
 NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: The reason Mailchimp gives an unsubscribe made by the account (or its API), and one made by
+#: a complaint (the contract does not say: a choice).
+ADMIN_UNSUBSCRIBE = "N/A (Unsubscribed by admin)"
+ABUSE_UNSUBSCRIBE = "N/A (Abuse report)"
+#: ``POST /_fake/consent`` states, and the member status each leaves.
+CONSENT_STATUSES = {
+    "unsubscribed": "unsubscribed",
+    "complained": "unsubscribed",
+    "cleaned": "cleaned",
+    "bounced": "cleaned",
+}
+#: ``sort_field`` of a member read, and what it sorts by.
+MEMBER_SORTS = {
+    "last_changed": "last_changed",
+    "timestamp_opt": "signed_up",
+    "timestamp_signup": "signed_up",
+}
 DEFAULT_MERGE_FIELDS = (
     ("FNAME", "First Name", "text"),
     ("LNAME", "Last Name", "text"),
@@ -170,15 +189,53 @@ def stable_id(name: str) -> str:
 
 
 class Member:
-    __slots__ = ("email", "last_changed", "merge_fields", "status", "tags", "unique_email_id")
+    __slots__ = (
+        "_last_changed",
+        "_status",
+        "email",
+        "merge_fields",
+        "signed_up",
+        "tags",
+        "unique_email_id",
+        "unsubscribe_reason",
+        "unsubscribed_at",
+    )
+    #: Counts every change of any member's status or change time: the member reads that
+    #: ``Audience.selected`` keeps are made again after one.
+    changes = 0
 
     def __init__(self, email: str, status: str) -> None:
         self.email = email
+        self.signed_up = _now()
+        self.unsubscribe_reason = ""
+        self.unsubscribed_at = ""
+        self._status = ""
         self.status = status
         self.merge_fields: dict[str, Any] = {}
         self.tags: dict[str, str] = {}  # lower-cased name → name as first seen
         self.unique_email_id = secrets.token_hex(5)
-        self.last_changed = _now()
+        self.last_changed = self.signed_up
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        if value == "unsubscribed" and self._status != "unsubscribed":
+            self.unsubscribed_at = _now()
+            self.unsubscribe_reason = ADMIN_UNSUBSCRIBE
+        self._status = value
+        Member.changes += 1
+
+    @property
+    def last_changed(self) -> str:
+        return self._last_changed
+
+    @last_changed.setter
+    def last_changed(self, value: str) -> None:
+        self._last_changed = value
+        Member.changes += 1
 
 
 class Audience:
@@ -189,6 +246,22 @@ class Audience:
         self.members: dict[str, Member] = {}  # lower-cased email → member
         self.forgotten: set[str] = set()
         self.tag_ids: dict[str, int] = {}
+        self.abuse_reports: list[dict[str, Any]] = []
+        # Member reads by their filter and order, while no member changes (``selected``).
+        self._selections: dict[tuple, list[Member]] = {}
+        self._selections_of: tuple[int, int] = (-1, -1)
+
+    def selected(self, key: tuple, select: Callable[[], list[Member]]) -> list[Member]:
+        """The members ``select()`` picks, kept under ``key`` until any member changes: paging
+        through 100,000 of them filters and sorts them once, not once per page."""
+        version = (Member.changes, len(self.members))
+        if version != self._selections_of or len(self._selections) > 16:
+            self._selections = {}
+            self._selections_of = version
+        found = self._selections.get(key)
+        if found is None:
+            found = self._selections[key] = select()
+        return found
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys((*STATUSES, "archived"), 0)
@@ -208,7 +281,7 @@ class Audience:
     def member_api(self, member: Member) -> dict[str, Any]:
         values = {str(f["tag"]): "" for f in self.merge_fields}
         values.update(member.merge_fields)
-        return {
+        found = {
             "id": subscriber_hash(member.email),
             "email_address": member.email,
             "unique_email_id": member.unique_email_id,
@@ -222,9 +295,14 @@ class Audience:
                 for key, name in member.tags.items()
             ],
             "list_id": self.id,
+            "timestamp_signup": member.signed_up,
+            "timestamp_opt": member.signed_up,
             "last_changed": member.last_changed,
             "_links": [],
         }
+        if member.status == "unsubscribed":
+            found["unsubscribe_reason"] = member.unsubscribe_reason
+        return found
 
 
 class Account:
@@ -269,6 +347,12 @@ ROUTES = (
         "POST /lists/{list_id}/merge-fields",
     ),
     ("GET", ("lists", "*", "members"), "get_members", "GET /lists/{list_id}/members"),
+    (
+        "GET",
+        ("lists", "*", "abuse-reports"),
+        "get_abuse_reports",
+        "GET /lists/{list_id}/abuse-reports",
+    ),
     ("GET", ("lists", "*", "segments"), "get_segments", "GET /lists/{list_id}/segments"),
     (
         "POST",
@@ -602,12 +686,69 @@ class MailchimpFake(FakeApp):
         return self.ok({**created, "list_id": list_id})
 
     def get_members(self, request: Request, account: Account, list_id: str) -> Response:
-        status = request.query.get("status")
+        """Members by ``status``; changed since or before a time (``since_last_changed``,
+        ``before_last_changed``: the offset is ignored and the time read as UTC, as Mailchimp
+        does); unsubscribed since a time (``unsubscribed_since``, only with
+        ``status=unsubscribed``); sorted by ``sort_field`` / ``sort_dir``; paged by ``count``
+        (at most 1,000) and ``offset``; cut to ``fields``."""
+        query = request.query
+        status = query.get("status") or None
+        if status is not None and status not in (*STATUSES, "archived"):
+            raise Problem(400, "Invalid Resource", f"The status '{status}' is not a valid status.")
+        since = _query_time(query, "since_last_changed")
+        before = _query_time(query, "before_last_changed")
+        unsubscribed_since = _query_time(query, "unsubscribed_since")
+        if "unsubscribed_since" in query and status != "unsubscribed":
+            raise Problem(
+                400,
+                "Invalid Resource",
+                "unsubscribed_since can only be used with status=unsubscribed.",
+            )
+        sort_field = query.get("sort_field") or ""
+        sort_dir = (query.get("sort_dir") or "ASC").upper()
+        if (sort_field and sort_field not in MEMBER_SORTS) or sort_dir not in ("ASC", "DESC"):
+            raise Problem(
+                400,
+                "Invalid Resource",
+                "sort_field must be one of timestamp_opt, timestamp_signup, last_changed and "
+                "sort_dir ASC or DESC.",
+            )
+
+        def select() -> list[Member]:
+            found = [
+                m
+                for m in audience.members.values()
+                if (status is None or m.status == status)
+                and (since is None or m.last_changed >= since)
+                and (before is None or m.last_changed < before)
+                and (unsubscribed_since is None or m.unsubscribed_at >= unsubscribed_since)
+            ]
+            if sort_field:
+                found.sort(key=attrgetter(MEMBER_SORTS[sort_field]), reverse=sort_dir == "DESC")
+            return found
+
+        key = (status, since, before, unsubscribed_since, sort_field, sort_dir)
         with self.lock:
             audience = self._audience(account, list_id)
-            members = [m for m in audience.members.values() if status is None or m.status == status]
+            members = audience.selected(key, select)
             page = [audience.member_api(m) for m in self._page(request, members)]
-        return self.ok({"members": page, "list_id": list_id, "total_items": len(members)})
+        reply = {"members": page, "list_id": list_id, "total_items": len(members), "_links": []}
+        return self.ok(only_fields(reply, query.get("fields")))
+
+    def get_abuse_reports(self, request: Request, account: Account, list_id: str) -> Response:
+        """The audience's abuse reports (complaints), in the order made; ``count`` / ``offset``
+        only (Mailchimp has no filter for them)."""
+        with self.lock:
+            audience = self._audience(account, list_id)
+            reports = audience.abuse_reports
+            page = [dict(report) for report in self._page(request, reports)]
+        reply = {
+            "abuse_reports": page,
+            "list_id": list_id,
+            "total_items": len(reports),
+            "_links": [],
+        }
+        return self.ok(only_fields(reply, request.query.get("fields")))
 
     def _member(self, audience: Audience, member_ref: str) -> Member:
         key = member_ref.lower()
@@ -1207,7 +1348,9 @@ class MailchimpFake(FakeApp):
                            "audiences": [{"id", "name", "merge_fields": [{"tag", "name",
                                           "type", "required"}],
                                           "members": [{"email_address", "status",
-                                                       "merge_fields", "tags"}],
+                                                       "merge_fields", "tags",
+                                                       "last_changed",
+                                                       "unsubscribe_reason"}],
                                           "forgotten": [email, ...]}]}]}
 
         Returns ``{"accounts": [{"id", "dc", "audiences": [{"id", "name"}]}]}``.
@@ -1277,9 +1420,86 @@ class MailchimpFake(FakeApp):
                 email, member.get("status") or "subscribed"
             )
             entry.merge_fields.update(member.get("merge_fields") or {})
+            if member.get("unsubscribe_reason"):
+                entry.unsubscribe_reason = str(member["unsubscribe_reason"])
+            if member.get("last_changed"):
+                entry.last_changed = _stored_time(str(member["last_changed"]))
             for tag in member.get("tags") or []:
                 entry.tags.setdefault(str(tag).lower(), str(tag))
         audience.forgotten.update(str(e).lower() for e in spec.get("forgotten") or [])
+
+    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/consent {"emails": [...], "state": "unsubscribed|bounced|complained|
+        cleaned", "list_id"?, "at"?, "reason"?}``: the people opt out as they would at
+        Mailchimp, ``at`` (ISO 8601, default now) being when.
+
+        ``unsubscribed`` and ``cleaned`` set the member's status and ``last_changed``
+        (``reason`` is the ``unsubscribe_reason``, "N/A (Unsubscribed by admin)" unless
+        given); ``bounced`` is ``cleaned``; ``complained`` adds an abuse report dated ``at``
+        and unsubscribes the member. With ``list_id`` the audience's members (an address not
+        on it joins it so, unless it was permanently deleted); without it, every audience
+        holding the address. Returns ``{"changed": n, "unknown": [addresses]}``."""
+        emails = body.get("emails")
+        state = body.get("state")
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            raise ControlError("emails must be a list of addresses")
+        if state not in CONSENT_STATUSES:
+            raise ControlError(f"state must be one of {', '.join(CONSENT_STATUSES)}")
+        try:
+            at = _stored_time(str(body["at"])) if body.get("at") else _now()
+        except ValueError as error:
+            raise ControlError(f"at must be an ISO 8601 time: {error}") from error
+        list_id = str(body.get("list_id") or "")
+        reason = str(body.get("reason") or "")
+        changed, unknown = 0, []
+        with self.lock:
+            audiences = [
+                audience
+                for account in self.accounts.values()
+                for audience in account.audiences.values()
+                if not list_id or audience.id == list_id
+            ]
+            if list_id and not audiences:
+                raise ControlError(f"no audience {list_id}")
+            for email in emails:
+                key = email.strip().lower()
+                held = [
+                    a for a in audiences if key in a.members or (list_id and key not in a.forgotten)
+                ]
+                if not held:
+                    unknown.append(email)
+                for audience in held:
+                    member = audience.members.get(key)
+                    if member is None:
+                        member = audience.members[key] = Member(email.strip(), "subscribed")
+                    self._opt_out(audience, member, state, at, reason)
+                    changed += 1
+        return {"changed": changed, "unknown": unknown}
+
+    @staticmethod
+    def _opt_out(audience: Audience, member: Member, state: str, at: str, reason: str) -> None:
+        if state == "complained":
+            audience.abuse_reports.append(
+                {
+                    "id": len(audience.abuse_reports) + 1,
+                    "campaign_id": hashlib.md5(
+                        audience.id.encode(), usedforsecurity=False
+                    ).hexdigest()[:10],
+                    "list_id": audience.id,
+                    "email_id": subscriber_hash(member.email),
+                    "email_address": member.email,
+                    "merge_fields": dict(member.merge_fields),
+                    "vip": False,
+                    "date": at,
+                    "_links": [],
+                }
+            )
+            reason = reason or ABUSE_UNSUBSCRIBE
+        member.status = CONSENT_STATUSES[state]
+        if member.status == "unsubscribed":
+            member.unsubscribe_reason = reason or ADMIN_UNSUBSCRIBE
+            member.unsubscribed_at = at
+        member.last_changed = at
 
     def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /_fake/revoke``: ``{"api_key"}``, ``{"access_token"}`` or ``{"all": true}``."""
@@ -1321,6 +1541,31 @@ def _merge_value_problem(merge_field: dict[str, Any] | None, value: Any) -> str:
     if kind in ("radio", "dropdown") and text not in choices:
         return "the value is not one of the field's choices"
     return ""
+
+
+def _stored_time(text: str) -> str:
+    """An ISO 8601 time as members keep it: in UTC, written ``YYYY-MM-DDTHH:MM:SS+00:00``
+    (a time without an offset is UTC); raises ValueError for anything else."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _query_time(query: dict[str, str], name: str) -> str | None:
+    """A time parameter of a member read, as members keep times, or None when absent. Its
+    offset is ignored: Mailchimp reads the wall-clock time as UTC (§12). A "+" that arrived
+    unescaped (a space) is read as one."""
+    text = (query.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise Problem(
+            400, "Invalid Resource", f"{name} must be a date and time in ISO 8601."
+        ) from None
+    return moment.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def _is_date(text: str, form: str, length: int) -> bool:

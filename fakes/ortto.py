@@ -66,6 +66,11 @@ from fakes.server import (
 REGIONS = ("global", "au", "eu")
 MAX_PEOPLE = 100
 MAX_AUDIENCES = 40
+#: ``limit`` of a person or suppression-list read: at most 500, else the default 50 (§10).
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+#: ``POST /_fake/consent`` states: all but "unsubscribed" put the address on the suppression list.
+CONSENT_STATES = ("unsubscribed", "bounced", "complained", "cleaned", "suppressed")
 MAX_PAYLOAD = 2 * 1024 * 1024
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BUILT_IN = {"str::email", "str::first", "str::last", "str::ei", "bol::p", "phn::phone"}
@@ -146,6 +151,12 @@ ROUTES = (
     ("POST", ("person", "merge"), "merge", "POST /v1/person/merge"),
     ("POST", ("person", "get"), "get_people", "POST /v1/person/get"),
     ("POST", ("person", "subscriptions"), "subscriptions", "POST /v1/person/subscriptions"),
+    (
+        "POST",
+        ("suppression-list", "email", "get"),
+        "get_suppressed",
+        "POST /v1/suppression-list/email/get",
+    ),
     ("POST", ("person", "custom-field", "get"), "get_fields", "POST /v1/person/custom-field/get"),
     (
         "POST",
@@ -420,6 +431,10 @@ class OrttoFake(FakeApp):
         return ""
 
     def get_people(self, account: Account, body: dict[str, Any]) -> Response:
+        """People (not archived), or an audience's members: ``limit`` 1-500 (anything else
+        falls back to 50), ``offset`` or ``cursor_id`` (which names the next offset), ``fields``,
+        and a ``filter`` of ``$bol::is`` conditions (``$and`` / ``$or`` of them); ``bol::p``
+        unset reads as true."""
         audience_id = body.get("audience_id")
         if audience_id:
             audience = account.audiences.get(audience_id)
@@ -428,19 +443,55 @@ class OrttoFake(FakeApp):
             people = account.members(audience)
         else:
             people = [p for p in account.people.values() if not p.archived]
-        limit = min(500, max(1, int(body.get("limit") or 50)))
+        everyone = len(people)
+        condition = body.get("filter")
+        if condition:
+            _matches(Person(), condition)  # a bad filter is refused, whoever there is
+            people = [p for p in people if _matches(p, condition)]
+        limit = _limit(body.get("limit"))
         offset = max(0, int(body.get("offset") or 0))
+        if body.get("cursor_id"):
+            offset = _cursor_offset(body["cursor_id"])
         page = people[offset : offset + limit]
         wanted = body.get("fields") or ["str::email"]
+        following = offset + len(page)
         return json_response(
             200,
             {
                 "contacts": [
-                    {"id": p.id, "fields": {f: p.fields.get(f) for f in wanted}} for p in page
+                    {"id": p.id, "fields": {f: _field_value(p, f) for f in wanted}} for p in page
                 ],
+                "meta": {
+                    "total_contacts": everyone,
+                    "total_organizations": 0,
+                    "total_matches": len(people),
+                    "total_subscribers": sum(1 for p in people if _field_value(p, "bol::p")),
+                },
                 "offset": offset,
-                "next_offset": offset + len(page),
-                "has_more": offset + len(page) < len(people),
+                "next_offset": following,
+                "cursor_id": f"{following:024x}",
+                "has_more": following < len(people),
+            },
+        )
+
+    def get_suppressed(self, account: Account, body: dict[str, Any]) -> Response:
+        """The email suppression list, ``limit`` 1-500 (else 50) from ``offset``, sorted by
+        address (``sort_order`` ``asc`` or ``desc``). The answer's shape is the contract's
+        invented one: ``{"emails":[{"email"}],"next_offset","has_more"}``."""
+        limit = _limit(body.get("limit"))
+        offset = max(0, int(body.get("offset") or 0))
+        order = str(body.get("sort_order") or "asc").lower()
+        if order not in ("asc", "desc"):
+            raise ApiError(400, "bad-request", "sort_order must be asc or desc.")
+        emails = sorted(account.suppressed, reverse=order == "desc")
+        page = emails[offset : offset + limit]
+        following = offset + len(page)
+        return json_response(
+            200,
+            {
+                "emails": [{"email": email} for email in page],
+                "next_offset": following,
+                "has_more": following < len(emails),
             },
         )
 
@@ -591,6 +642,36 @@ class OrttoFake(FakeApp):
             raise ControlError(f"bad seed: {error!r}") from error
         return {"accounts": result}
 
+    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/consent {"emails": [...], "state": "unsubscribed|bounced|complained",
+        "list_id"?, "at"?}``: ``unsubscribed`` turns the person's email permission (``bol::p``)
+        off, creating the person when the account has none (so); ``bounced`` and ``complained``
+        (and, for a test written for every fake, ``cleaned`` and ``suppressed``) put the address
+        on the email suppression list. Ortto keeps no date and no per-list
+        state for either (§10): ``at`` and ``list_id`` are accepted and ignored. Every account
+        of the fake is changed (tests seed one). Returns ``{"changed": n}``."""
+        emails = body.get("emails")
+        state = body.get("state")
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            raise ControlError("emails must be a list of addresses")
+        if state not in CONSENT_STATES:
+            raise ControlError(f"state must be one of {', '.join(CONSENT_STATES)}")
+        changed = 0
+        with self.lock:
+            for account in self.accounts.values():
+                for email in emails:
+                    key = email.strip().lower()
+                    if state == "unsubscribed":
+                        person = account.people.get(key)
+                        if person is None or person.archived:
+                            person = account.people[key] = Person()
+                            person.fields["str::email"] = email.strip()
+                        person.fields["bol::p"] = False
+                    else:
+                        account.suppressed.add(key)
+                    changed += 1
+        return {"changed": changed}
+
     def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /_fake/revoke``: ``{"api_key": KEY}`` or ``{"all": true}`` → 401 from then on."""
         with self.lock:
@@ -599,6 +680,49 @@ class OrttoFake(FakeApp):
         if not revoked:
             raise ControlError("no such api_key; give api_key or all")
         return {"revoked": {"api_keys": revoked}}
+
+
+def _limit(value: Any) -> int:
+    """A read's ``limit``: 1-500, anything else falls back to 50 (§10)."""
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        return DEFAULT_LIMIT
+    return limit if 1 <= limit <= MAX_LIMIT else DEFAULT_LIMIT
+
+
+def _cursor_offset(cursor_id: Any) -> int:
+    text = str(cursor_id)
+    if len(text) not in (12, 24) or not re.fullmatch(r"[0-9a-f]+", text):
+        raise ApiError(
+            400,
+            "bad-request",
+            f"{text!r} cannot unmarshal into an ID, the length must be 12 or 24",
+        )
+    return int(text, 16)
+
+
+def _field_value(person: Person, field_id: str) -> Any:
+    """A person's value; an unset ``bol::p`` is Ortto's default, true (§9)."""
+    value = person.fields.get(field_id)
+    return True if value is None and field_id == "bol::p" else value
+
+
+def _matches(person: Person, condition: Any) -> bool:
+    """Whether the person matches a ``person/get`` filter: ``$bol::is`` ``{"field_id",
+    "value"}``, or ``$and`` / ``$or`` lists of filters; any other operator → 400."""
+    if not isinstance(condition, dict) or len(condition) != 1:
+        raise ApiError(400, "bad-request", "A filter is one operator with its operand.")
+    [(operator, operand)] = condition.items()
+    if operator in ("$and", "$or") and isinstance(operand, list):
+        results = (_matches(person, item) for item in operand)
+        return all(results) if operator == "$and" else any(results)
+    if operator == "$bol::is" and isinstance(operand, dict):
+        value = operand.get("value")
+        if not isinstance(value, bool) or not isinstance(operand.get("field_id"), str):
+            raise ApiError(400, "bad-request", "$bol::is takes a field_id and a true/false value.")
+        return _field_value(person, operand["field_id"]) is value
+    raise ApiError(400, "bad-request", f"Unsupported filter: {operator}")
 
 
 def _tag(person: Person, tags: list[str], unset: list[str]) -> None:

@@ -407,6 +407,12 @@ class FakeApp:
         it at the service; calls naming it get the vendor's answer for an unknown list."""
         raise NotImplementedError
 
+    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/consent {"emails": [...], "state": ..., "list_id"?, "at"?}``: these
+        people opt out or stop receiving at the service (unsubscribe, bounce, complain...), as
+        they would by themselves; each fake says which states it takes and what they do."""
+        raise ControlError(f"the {self.kind} fake has no consent control")
+
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
         """Handle a one-shot action key of ``/_fake/config``; None if ``name`` is not one."""
         return None
@@ -481,6 +487,7 @@ class FakeApp:
                 "seed": self.seed,
                 "revoke": self.revoke,
                 "delete_list": self.delete_list,
+                "consent": self.consent,
             }
             if request.method == "POST" and action in handlers:
                 return json_response(200, handlers[action](body))

@@ -10,7 +10,9 @@ and the list picker and the connection test say so.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils.translation import gettext, gettext_lazy
@@ -21,6 +23,9 @@ from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
     Backend,
+    ConsentEvent,
+    ConsentPage,
+    ConsentState,
     DestinationField,
     DestinationList,
     FieldType,
@@ -103,6 +108,14 @@ NEW_STATUSES = ("subscribed", "pending")
 CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
 #: Sent for people already in the audience: subscribed stay so, opted-out ones are refused.
 STAYS = "subscribed"
+#: What a consent read reads of each audience, in order (mailchimp_api.md §12): members by
+#: status, changed since the last read, then every abuse report ("complaints").
+CONSENT_STREAMS = ("unsubscribed", "cleaned", "abuse-reports")
+CONSENT_STATES = {"unsubscribed": ConsentState.UNSUBSCRIBED, "cleaned": ConsentState.CLEANED}
+#: A read starts this long before the last one did: offset pages shift while changes arrive.
+CONSENT_OVERLAP = timedelta(hours=1)
+#: The longest reason kept (``ConsentEvent.reason``).
+MAX_REASON = 200
 FIRST_NAMES = ("first name", "firstname", "first")
 LAST_NAMES = ("last name", "lastname", "last", "surname")
 
@@ -550,6 +563,71 @@ class MailchimpBackend(Backend):
         except NotFound:
             self._check_audience(audience_id)  # not on the audience (or deleted before)
 
+    # Consent read-back (mailchimp_api.md §12) ------------------------------------------------
+
+    reads_consent = True
+
+    def read_consent(
+        self, lists: Sequence[str], *, since: datetime | None, cursor: str | None = None
+    ) -> ConsentPage:
+        """One page (up to 1,000) of who opted out in the audiences of ``lists`` (an export to
+        ``<audience>#<tag>`` reads its audience; each audience once, in the order given).
+
+        For each audience: members ``unsubscribed`` (with Mailchimp's ``unsubscribe_reason``
+        when it gives one), then ``cleaned`` (hard or repeated soft bounces), changed since
+        ``since`` less an hour, oldest change first, dated by their ``last_changed``; then
+        every abuse report as a complaint, dated (Mailchimp has no "since" for them, so they
+        are read in full each time). Archived members did not opt out and are not read.
+
+        The cursor is compact JSON naming the audience, the stream, the offset and the
+        ``since_last_changed`` sent, so a resumed read asks the same question whatever
+        ``since`` it is given. An audience Mailchimp no longer has (404) is skipped: nobody
+        can be sent there, and the other audiences must still be read."""
+        audiences = list(
+            dict.fromkeys(
+                audience for audience in (split_destination(item)[0] for item in lists) if audience
+            )
+        )
+        if len(audiences) > self.max_consent_lists:
+            raise ValueError(
+                f"A consent read covers at most {self.max_consent_lists} lists, "
+                f"not {len(audiences)}."
+            )
+        if cursor is None:
+            index, stream, offset, since_sent = 0, 0, 0, _since_parameter(since)
+        else:
+            index, stream, offset, since_sent = _parse_consent_cursor(cursor, audiences)
+        while index < len(audiences):
+            audience = audiences[index]
+            try:
+                if CONSENT_STREAMS[stream] == "abuse-reports":
+                    items, total = self.client.abuse_reports_page(audience, offset=offset)
+                    events = [_complaint(audience, item) for item in items]
+                else:
+                    items, total = self.client.opted_out_page(
+                        audience, CONSENT_STREAMS[stream], since=since_sent, offset=offset
+                    )
+                    events = [_opt_out(audience, CONSENT_STREAMS[stream], item) for item in items]
+            except NotFound:
+                index, stream, offset = index + 1, 0, 0  # the audience is gone: the next one
+                continue
+            offset += len(items)
+            if not items or offset >= total:
+                stream, offset = stream + 1, 0
+                if stream == len(CONSENT_STREAMS):
+                    index, stream = index + 1, 0
+            found = [event for event in events if event is not None]
+            if index >= len(audiences):
+                return ConsentPage(found, None)
+            position: dict[str, object] = {
+                "list": audiences[index],
+                "stream": CONSENT_STREAMS[stream],
+                "offset": offset,
+                "since": since_sent,
+            }
+            return ConsentPage(found, json.dumps(position, separators=(",", ":")))
+        return ConsentPage([], None)
+
     # Helpers -------------------------------------------------------------------------------
 
     def _archive_in_batches(self, audience_id: str, emails: Sequence[str]) -> PushResult:
@@ -699,3 +777,60 @@ class MailchimpBackend(Backend):
 
 def _addresses(reply: Mapping[str, Any], key: str) -> set[str]:
     return {str(member.get("email_address") or "").lower() for member in reply.get(key) or []}
+
+
+def _since_parameter(since: datetime | None) -> str | None:
+    """``since`` less the overlap, in UTC written with ``+00:00``: Mailchimp ignores the offset
+    of ``since_last_changed`` and reads the time as UTC (§12)."""
+    if since is None:
+        return None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return (since - CONSENT_OVERLAP).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _parse_consent_cursor(cursor: str, audiences: list[str]) -> tuple[int, int, int, str | None]:
+    """A cursor of ``read_consent`` as (audience index, stream index, offset, since sent). A
+    cursor naming an audience no longer read starts again at the first one."""
+    try:
+        position = json.loads(cursor)
+        stream = CONSENT_STREAMS.index(position["stream"])
+        offset = int(position["offset"])
+        since = position["since"]
+        audience = str(position["list"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError("This is not a cursor of a Mailchimp consent read.") from error
+    if (since is not None and not isinstance(since, str)) or offset < 0:
+        raise ValueError("This is not a cursor of a Mailchimp consent read.")
+    if audience not in audiences:
+        return 0, 0, 0, since
+    return audiences.index(audience), stream, offset, since
+
+
+def _when(value: object) -> datetime | None:
+    """A Mailchimp time (ISO 8601), timezone-aware; None when there is none to read."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _opt_out(audience: str, stream: str, member: Mapping[str, Any]) -> ConsentEvent | None:
+    email = str(member.get("email_address") or "").strip()
+    state = CONSENT_STATES.get(str(member.get("status") or stream))
+    if not email or state is None:
+        return None  # no address, or not opted out (the filter would not give one)
+    reason = ""
+    if state == ConsentState.UNSUBSCRIBED:
+        reason = str(member.get("unsubscribe_reason") or "")[:MAX_REASON]
+    return ConsentEvent(email, state, _when(member.get("last_changed")), audience, reason)
+
+
+def _complaint(audience: str, report: Mapping[str, Any]) -> ConsentEvent | None:
+    email = str(report.get("email_address") or "").strip()
+    if not email:
+        return None
+    return ConsentEvent(email, ConsentState.COMPLAINED, _when(report.get("date")), audience)

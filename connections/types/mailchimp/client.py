@@ -76,6 +76,13 @@ BATCH_REPLY_FIELDS = (
 )
 
 
+#: What a consent read asks of each member (``unsubscribe_reason`` is optional, §12).
+CONSENT_MEMBER_FIELDS = (
+    "members.email_address,members.status,members.last_changed,members.unsubscribe_reason,"
+    "total_items"
+)
+
+
 class NotFound(Permanent):
     """A 404: an unknown audience, or an address that is not (or no longer) on it."""
 
@@ -414,6 +421,44 @@ class MailchimpClient(ServiceClient):
         ):
             yield str(member.get("email_address") or "")
 
+    # Consent read-back (mailchimp_api.md §12) --------------------------------------------------
+
+    def opted_out_page(
+        self, list_id: str, status: str, *, since: str | None, offset: int
+    ) -> tuple[list[Mapping[str, Any]], int]:
+        """One page (up to 1,000) of the audience's members with this status (``unsubscribed``
+        or ``cleaned``) changed since ``since`` (ISO 8601 with ``+00:00``; None: all), oldest
+        change first, and the total the filter matches."""
+        params: dict[str, Any] = {"status": status}
+        if since is not None:
+            params["since_last_changed"] = since
+        params.update(
+            {
+                "sort_field": "last_changed",
+                "sort_dir": "ASC",
+                "count": PAGE_SIZE,
+                "offset": offset,
+                "fields": CONSENT_MEMBER_FIELDS,
+            }
+        )
+        body = self._api("GET", f"lists/{quote(list_id, safe='')}/members", params=params) or {}
+        return _items(body, "members"), _total(body)
+
+    def abuse_reports_page(
+        self, list_id: str, *, offset: int
+    ) -> tuple[list[Mapping[str, Any]], int]:
+        """One page (up to 1,000) of the audience's abuse reports (complaints; Mailchimp has no
+        "since" filter for them), and their total."""
+        body = (
+            self._api(
+                "GET",
+                f"lists/{quote(list_id, safe='')}/abuse-reports",
+                params={"count": PAGE_SIZE, "offset": offset},
+            )
+            or {}
+        )
+        return _items(body, "abuse_reports"), _total(body)
+
     # The one way out, and the one place errors are made ----------------------------------------
 
     def _pages(
@@ -563,6 +608,18 @@ def _read_results(archive: bytes) -> dict[str, OperationResult]:
             % {"reason": type(error).__name__}
         ) from None
     return results
+
+
+def _items(body: Any, key: str) -> list[Mapping[str, Any]]:
+    items = body.get(key) if isinstance(body, Mapping) else None
+    return [item for item in items or () if isinstance(item, Mapping)]
+
+
+def _total(body: Any) -> int:
+    try:
+        return int(body.get("total_items") or 0) if isinstance(body, Mapping) else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def _basic(user: str, password: str) -> str:

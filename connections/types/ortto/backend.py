@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,9 @@ from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
     Backend,
+    ConsentEvent,
+    ConsentPage,
+    ConsentState,
     DestinationField,
     DestinationList,
     FieldType,
@@ -68,6 +72,11 @@ def marker_of(audience: dict[str, Any]) -> str:
     return found.group(0) if found else ""
 
 
+#: What a consent read reads, in order (ortto_api.md §10): the people whose email permission
+#: is off, then the email suppression list.
+CONSENT_STREAMS = ("permission-off", "suppression-list")
+#: The longest reason kept (``ConsentEvent.reason``).
+MAX_REASON = 200
 #: The code of a returning person found without email permission before being sent again.
 OPTED_OUT_CODE = "unsubscribed"
 #: Ortto's field types (``display_type``) as ours; by the id's prefix when the type is unknown.
@@ -429,6 +438,37 @@ class OrttoBackend(Backend):
         self.client.archive([person_id])
         self.client.delete([person_id])
 
+    # Consent read-back (ortto_api.md §10) ----------------------------------------------------
+
+    reads_consent = True
+
+    def read_consent(
+        self, lists: Sequence[str], *, since: datetime | None, cursor: str | None = None
+    ) -> ConsentPage:
+        """One page (500) of who may not be emailed, account-wide (``list_id`` ""): first every
+        person whose email permission is off (unsubscribed; Ortto keeps no date for it), then
+        every address on the email suppression list (bounces, complaints, manual: suppressed,
+        with the entry's reason and date when it carries them).
+
+        Ortto has no "since" read of permission changes (§10), so every read reads both sets
+        in full and ``since`` is ignored; so are ``lists``, which Ortto's permission and
+        suppression list do not depend on. The cursor is compact JSON naming the stream and
+        the offset."""
+        stream, offset = (0, 0) if cursor is None else _parse_consent_cursor(cursor)
+        if CONSENT_STREAMS[stream] == "permission-off":
+            items, following, more = self.client.people_without_permission(offset=offset)
+            events = [_unsubscribed(item) for item in items]
+        else:
+            items, following, more = self.client.suppressed_page(offset=offset)
+            events = [_suppressed(item) for item in items]
+        if not more:
+            stream, following = stream + 1, 0
+        found = [event for event in events if event is not None]
+        if stream == len(CONSENT_STREAMS):
+            return ConsentPage(found, None)
+        position = {"stream": CONSENT_STREAMS[stream], "offset": following}
+        return ConsentPage(found, json.dumps(position, separators=(",", ":")))
+
     # Helpers -------------------------------------------------------------------------------
 
     def _marker(self, audience_id: str) -> str:
@@ -464,6 +504,50 @@ class OrttoBackend(Backend):
 
 def batch_emails(batch: Sequence[Record]) -> list[str]:
     return [record.email for record in batch]
+
+
+def _parse_consent_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        position = json.loads(cursor)
+        stream = CONSENT_STREAMS.index(position["stream"])
+        offset = int(position["offset"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError("This is not a cursor of an Ortto consent read.") from error
+    if offset < 0:
+        raise ValueError("This is not a cursor of an Ortto consent read.")
+    return stream, offset
+
+
+def _unsubscribed(person: Mapping[str, Any]) -> ConsentEvent | None:
+    fields = person.get("fields")
+    fields = fields if isinstance(fields, Mapping) else {}
+    email = str(fields.get("str::email") or "").strip()
+    if not email or fields.get("bol::p") is True:
+        return None  # no address, or the permission is on (the filter would not give one)
+    return ConsentEvent(email, ConsentState.UNSUBSCRIBED)
+
+
+def _suppressed(entry: Mapping[str, Any]) -> ConsentEvent | None:
+    email = str(entry.get("email") or "").strip()
+    if not email:
+        return None
+    moment = None
+    for key in ("date", "created_at", "suppressed_at", "created"):
+        moment = _when(entry.get(key))
+        if moment is not None:
+            break
+    reason = str(entry.get("reason") or "")[:MAX_REASON]
+    return ConsentEvent(email, ConsentState.SUPPRESSED, moment, "", reason)
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 _NO_MARKER_NOTE = _("its filter uses no Yes/No custom field: not usable yet")

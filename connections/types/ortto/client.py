@@ -20,6 +20,11 @@ from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 
 MAX_PEOPLE = 100
 AUDIENCE_PAGE = 40
+#: People or suppressed addresses per consent read page: Ortto's most (a larger ``limit`` falls
+#: back to 50, ortto_api.md §10).
+CONSENT_PAGE = 500
+#: People whose email permission is off (§10).
+PERMISSION_OFF = {"$bol::is": {"field_id": "bol::p", "value": False}}
 REGIONS = ("global", "au", "eu")
 
 
@@ -142,6 +147,42 @@ class OrttoClient(ServiceClient):
         """Delete archived people (Ortto deletes no one who is not archived)."""
         self._api("DELETE", "person/delete", {"inclusion_ids": list(person_ids)})
 
+    # Consent read-back (ortto_api.md §10) ------------------------------------------------------
+
+    def people_without_permission(
+        self, *, offset: int
+    ) -> tuple[list[Mapping[str, Any]], int, bool]:
+        """One page (500) of the people whose email permission (``bol::p``) is off: their
+        ``fields`` (``str::email``, ``bol::p``), the offset of the next page and whether there
+        is one."""
+        body = {
+            "limit": CONSENT_PAGE,
+            "offset": offset,
+            "fields": ["str::email", "bol::p"],
+            "filter": PERMISSION_OFF,
+        }
+        reply = self._api("POST", "person/get", body)
+        contacts = reply.get("contacts") if isinstance(reply, Mapping) else None
+        found = [item for item in contacts or () if isinstance(item, Mapping)]
+        return found, *_next_page(reply, offset, found)
+
+    def suppressed_page(self, *, offset: int) -> tuple[list[Mapping[str, Any]], int, bool]:
+        """One page (500) of the email suppression list: each entry ``{"email"}`` (with
+        ``reason`` or a date when Ortto gives them), the next offset and whether there is
+        more. Ortto does not document the answer's shape (§10): a bare array, or entries as
+        plain addresses, are read too."""
+        body = {"limit": CONSENT_PAGE, "offset": offset, "sort": "email", "sort_order": "desc"}
+        reply = self._api("POST", "suppression-list/email/get", body)
+        entries = reply if isinstance(reply, list) else None
+        if isinstance(reply, Mapping):
+            entries = reply.get("emails")
+        found = [
+            {"email": item} if isinstance(item, str) else item
+            for item in entries or ()
+            if isinstance(item, str | Mapping)
+        ]
+        return found, *_next_page(reply, offset, found)
+
     # The one way out, and the one place errors are made ----------------------------------------
 
     def _error_for(self, response: requests.Response) -> BackendError | None:
@@ -194,6 +235,22 @@ class OrttoClient(ServiceClient):
         if error:
             raise error
         return json_or_none(response)
+
+
+def _next_page(reply: Any, offset: int, found: list) -> tuple[int, bool]:
+    """The next page's offset and whether there is one: ``next_offset`` and ``has_more`` when
+    the reply says, else a full page means more. A reply that would not move on ends."""
+    reply = reply if isinstance(reply, Mapping) else {}
+    try:
+        following = int(reply["next_offset"])
+    except (KeyError, TypeError, ValueError):
+        following = offset + len(found)
+    more = reply.get("has_more")
+    has_more = bool(more) if isinstance(more, bool) else len(found) >= CONSENT_PAGE
+    if following <= offset:
+        following = offset + len(found)
+        has_more = has_more and bool(found)
+    return following, has_more
 
 
 def _try_in_seconds(error: Any) -> float | None:
