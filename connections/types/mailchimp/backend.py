@@ -10,6 +10,7 @@ and the list picker and the connection test say so.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -811,6 +812,12 @@ def _when(value: object) -> datetime | None:
     """A Mailchimp time (ISO 8601), timezone-aware; None when there is none to read."""
     if not isinstance(value, str) or not value:
         return None
+    return _parsed_time(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_time(value: str) -> datetime | None:
+    """Members changed in one import share their time: each is read once."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -819,14 +826,19 @@ def _when(value: object) -> datetime | None:
 
 
 def _opt_out(audience: str, stream: str, member: Mapping[str, Any]) -> ConsentEvent | None:
-    email = str(member.get("email_address") or "").strip()
-    state = CONSENT_STATES.get(str(member.get("status") or stream))
-    if not email or state is None:
+    email = member.get("email_address")
+    status = member.get("status") or stream
+    state = CONSENT_STATES.get(status) if isinstance(status, str) else None
+    if not email or not isinstance(email, str) or state is None:
         return None  # no address, or not opted out (the filter would not give one)
-    reason = ""
-    if state == ConsentState.UNSUBSCRIBED:
-        reason = str(member.get("unsubscribe_reason") or "")[:MAX_REASON]
-    return ConsentEvent(email, state, _when(member.get("last_changed")), audience, reason)
+    reason = (member.get("unsubscribe_reason") or "") if status == "unsubscribed" else ""
+    return ConsentEvent(
+        email.strip(),
+        state,
+        _when(member.get("last_changed")),
+        audience,
+        str(reason)[:MAX_REASON],
+    )
 
 
 def _complaint(audience: str, report: Mapping[str, Any]) -> ConsentEvent | None:
