@@ -41,6 +41,12 @@ Contract: /work/shared/spec/mailchimp_api.md. Where it is uncertain the fake pic
   "response"}`` with ``response`` the call's body as a JSON string (1,000 results a file). No
   limit on the operations of one batch (none is documented); an operation on a path outside
   the API's routes answers 404 inside the results; a malformed batch → 400.
+- Consent read-back (§12): member reads honour ``status``, ``since_last_changed`` /
+  ``before_last_changed`` (offset ignored, read as UTC), ``unsubscribed_since`` (400 Invalid
+  Resource without ``status=unsubscribed``), ``sort_field`` / ``sort_dir``, ``count`` (clamped
+  at 1,000) / ``offset`` and ``fields``; ``unsubscribe_reason`` only on unsubscribed members.
+  ``GET /lists/{id}/abuse-reports`` pages the complaints. ``POST /_fake/consent`` unsubscribes,
+  cleans (``bounced`` too) or records a complaint (which also unsubscribes).
 """
 
 from __future__ import annotations

@@ -41,6 +41,12 @@ Contract: /work/shared/spec/ortto_api.md. Its "Choices a fake must make" (§8), 
 - ``POST /v1/person/subscriptions``: 1-100 people by ``email``; ``email_permissions`` is the
   person's ``bol::p`` (true unless set false); unknown or archived → ``person_status``
   ``not-found``.
+- Consent read-back (§10): ``person/get`` takes ``$bol::is`` filters (``$and``/``$or`` of
+  them), ``limit`` 1-500 (else 50), ``offset`` or ``cursor_id``, and answers ``meta``,
+  ``next_offset``, ``cursor_id``, ``has_more``. ``suppression-list/email/get`` answers the
+  contract's invented ``{"emails":[{"email"}],"next_offset","has_more"}``. ``POST
+  /_fake/consent`` turns ``bol::p`` off (``unsubscribed``) or suppresses the address (the
+  other states).
 """
 
 from __future__ import annotations
