@@ -626,7 +626,7 @@ class MailchimpBackend(Backend):
                 "offset": offset,
                 "since": since_sent,
             }
-            return ConsentPage(found, json.dumps(position, separators=(",", ":")))
+            return ConsentPage(found, _compact(position))
         return ConsentPage([], None)
 
     # Helpers -------------------------------------------------------------------------------
@@ -846,3 +846,8 @@ def _complaint(audience: str, report: Mapping[str, Any]) -> ConsentEvent | None:
     if not email:
         return None
     return ConsentEvent(email, ConsentState.COMPLAINED, _when(report.get("date")), audience)
+
+
+def _compact(position: Mapping[str, object]) -> str:
+    """A cursor: JSON without spaces, other alphabets kept (the cursor's limit is characters)."""
+    return json.dumps(position, separators=(",", ":"), ensure_ascii=False)

@@ -467,7 +467,7 @@ class OrttoBackend(Backend):
         if stream == len(CONSENT_STREAMS):
             return ConsentPage(found, None)
         position = {"stream": CONSENT_STREAMS[stream], "offset": following}
-        return ConsentPage(found, json.dumps(position, separators=(",", ":")))
+        return ConsentPage(found, _compact(position))
 
     # Helpers -------------------------------------------------------------------------------
 
@@ -556,3 +556,8 @@ _NO_MARKER_ERROR = _(
     "put people in it. In Ortto, create a Yes/No custom field, make the audience's filter "
     "“that field is true”, then run the export again."
 )
+
+
+def _compact(position: Mapping[str, object]) -> str:
+    """A cursor: JSON without spaces, other alphabets kept (the cursor's limit is characters)."""
+    return json.dumps(position, separators=(",", ":"), ensure_ascii=False)

@@ -278,5 +278,13 @@ def test_a_cursor_for_an_audience_no_longer_read_starts_again(mocked, store):
     assert calls(mocked) == [("members", "unsubscribed", "0")]
 
 
+def test_a_cursor_stays_under_1000_characters_for_the_longest_list_id(mocked, store):
+    audience = "ø" * 200  # Export.list_id holds at most 200 characters
+    mocked.get(re.compile(r".*/members"), json={"members": [member(1)], "total_items": 5})
+    page = backend_of(store).read_consent([f"{audience}#tag"], since=datetime.now(UTC))
+    assert len(page.cursor) <= 1000
+    assert json.loads(page.cursor)["list"] == audience
+
+
 def test_it_says_it_reads_consent():
     assert MailchimpBackend.reads_consent is True
