@@ -827,13 +827,14 @@ def _parsed_time(value: str) -> datetime | None:
 
 def _opt_out(audience: str, stream: str, member: Mapping[str, Any]) -> ConsentEvent | None:
     email = member.get("email_address")
+    email = email.strip() if isinstance(email, str) else ""
     status = member.get("status") or stream
     state = CONSENT_STATES.get(status) if isinstance(status, str) else None
-    if not email or not isinstance(email, str) or state is None:
+    if not email or state is None:
         return None  # no address, or not opted out (the filter would not give one)
     reason = (member.get("unsubscribe_reason") or "") if status == "unsubscribed" else ""
     return ConsentEvent(
-        email.strip(),
+        email,
         state,
         _when(member.get("last_changed")),
         audience,

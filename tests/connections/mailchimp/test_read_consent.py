@@ -223,7 +223,16 @@ def test_an_audience_gone_at_mailchimp_is_skipped_and_the_next_one_read(mocked, 
 def test_members_without_an_address_or_not_opted_out_are_left_out(mocked, store):
     serve(
         mocked,
-        {"a1": {"unsubscribed": [member(1, "subscribed"), {"status": "unsubscribed"}, member(2)]}},
+        {
+            "a1": {
+                "unsubscribed": [
+                    member(1, "subscribed"),
+                    {"status": "unsubscribed"},
+                    {"email_address": "  ", "status": "unsubscribed"},
+                    member(2),
+                ]
+            }
+        },
     )
     page = backend_of(store).read_consent(["a1"], since=None)
     assert [event.email for event in page.events] == ["p2@example.com"]
