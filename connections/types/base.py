@@ -270,9 +270,9 @@ class PushResult:
         return len(self.failures)
 
 
-@dataclass(frozen=True)
-class ConsentEvent:
-    """One person's opt-out or delivery failure, as the service reported it."""
+class ConsentEvent(NamedTuple):
+    """One person's opt-out or delivery failure, as the service reported it. A named tuple, not
+    a dataclass: a read-back makes 100,000 of them, and a tuple is built ten times faster."""
 
     #: As the service spelled it; the caller normalises (trims, lower-cases).
     email: str
