@@ -85,6 +85,11 @@ class FakeControl:
         """``POST /_fake/delete_list``: delete a list, as someone at the service would."""
         return self._call("POST", "delete_list", {"list_id": list_id})
 
+    def consent(self, emails: list[str], state: str, **options: Any) -> dict[str, Any]:
+        """``POST /_fake/consent``: these people unsubscribe, bounce, complain, ... at the
+        service; ``options``: ``list_id``, ``at`` (ISO time) and the fake's own keys."""
+        return self._call("POST", "consent", {"emails": list(emails), "state": state, **options})
+
 
 class RunningFake(FakeControl):
     """A fake serving from a daemon thread of this process; ``app`` is its live state."""
