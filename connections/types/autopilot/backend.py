@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
@@ -175,8 +176,6 @@ class AutopilotBackend(Backend):
     def __init__(self, store, *, client: AutopilotClient | None = None):
         super().__init__(store)
         self.client = client or AutopilotClient(store)
-        self._pace_lock = threading.Lock()
-        self._next_read = 0.0
 
     @property
     def rate_limit(self) -> float:  # type: ignore[override]
@@ -393,19 +392,25 @@ class AutopilotBackend(Backend):
         position = {"b": str(following), "s": since.isoformat() if since else None}
         return ConsentPage(events=events, cursor=json.dumps(position, separators=(",", ":")))
 
+    #: When each API key (by its digest) may make its next read-back request, in this process.
+    _next_reads: ClassVar[dict[str, float]] = {}
+    _reads_lock: ClassVar[threading.Lock] = threading.Lock()
+
     def _pace(self) -> None:
-        """Wait for this backend's next request slot: at most ``rate_limit`` reads a second.
-        (Pushes take their slots from the engine's shared limiter; a caller may do the same
-        for reads, one slot per call.)"""
+        """Wait for the API key's next request slot: at most ``rate_limit`` read-back requests
+        a second from this process, whichever backend makes them (a read may build a new
+        backend for each page). Pushes take their slots from the engine's shared limiter; a
+        caller may do the same for reads, one slot per call."""
         rate = self.rate_limit
         if not rate:
             return
-        with self._pace_lock:
+        key = hashlib.sha256(str(self.store.load().get("api_key") or "").encode()).hexdigest()
+        with self._reads_lock:
             now = time.monotonic()
-            if self._next_read > now:
-                time.sleep(self._next_read - now)
-                now = self._next_read
-            self._next_read = now + 1 / rate
+            start = max(now, self._next_reads.get(key, now))
+            self._next_reads[key] = start + 1 / rate
+        if start > now:
+            time.sleep(start - now)
 
     def _contact(
         self, record: Record, list_id: str
