@@ -29,6 +29,10 @@ answer and says so here (and in fakes/README.md):
   "message":"PUT is not allowed"}``. ``--error-style restify`` switches every error to that shape.
 - Paging: 100 contacts a page in creation order; the bookmark is the last contact id of the page
   and is omitted on the last page; an unknown bookmark → 400.
+- Consent read-back (§8): a contact carries ``"unsubscribed": true`` only when unsubscribed, and
+  ``mail_unsubscribed``, ``mail_hardbounced``, ``mail_complained`` only when it has such events,
+  each ``{"batchdelivery_<UUID>_<ms>-<uuid>": <epoch ms>}``. ``POST /_fake/consent`` adds them
+  (see ``consent``) and sets ``updated_at`` to the event's time.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from fakes.server import (
     Request,
     Response,
     as_bool,
+    consent_request,
     empty_response,
     format_rate,
     json_response,
@@ -124,8 +129,21 @@ class AutopilotSettings:
     )
 
 
-def _timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+#: ``POST /_fake/consent`` states, and the delivery events each adds.
+CONSENT_EVENTS = {
+    "unsubscribed": "mail_unsubscribed",
+    "bounced": "mail_hardbounced",
+    "complained": "mail_complained",
+}
+
+
+def _timestamp(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def delivery_id(epoch_ms: int) -> str:
+    """As the contract's example: ``batchdelivery_<UUID>_<ms>-<uuid>``."""
+    return f"batchdelivery_{str(uuid.uuid4()).upper()}_{epoch_ms}-{uuid.uuid4()}"
 
 
 def new_contact_id() -> str:
@@ -201,6 +219,7 @@ class Contact:
         "custom",
         "fields",
         "lists",
+        "mail",
         "unsubscribed",
         "updated_at",
     )
@@ -211,6 +230,8 @@ class Contact:
         self.custom: dict[str, Any] = {}
         self.lists: set[str] = set()
         self.unsubscribed = False
+        # "mail_unsubscribed" etc. → {delivery id: epoch ms}; None until the first event.
+        self.mail: dict[str, dict[str, int]] | None = None
         self.created_at = now
         self.updated_at = now
 
@@ -224,21 +245,24 @@ class Contact:
         name = " ".join(
             str(self.fields[k]) for k in ("FirstName", "LastName") if self.fields.get(k)
         )
-        return {
+        contact = {
             **self.fields,
             "contact_id": self.contact_id,
             "Name": name,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "api_originated": True,
-            "unsubscribed": self.unsubscribed,
             "lists": sorted(self.lists),
             "custom_fields": [
                 {"kind": kind, "value": value, "fieldType": field_type, "deleted": False}
                 for key, value in self.custom.items()
                 for field_type, kind in [split_custom_key(key)]
             ],
+            **{kind: dict(events) for kind, events in (self.mail or {}).items()},
         }
+        if self.unsubscribed:  # present only when true (§8)
+            contact["unsubscribed"] = True
+        return contact
 
     def as_state(self) -> dict[str, Any]:
         return {
@@ -247,6 +271,7 @@ class Contact:
             "custom": dict(self.custom),
             "unsubscribed": self.unsubscribed,
             "lists": sorted(self.lists),
+            **{kind: dict(events) for kind, events in (self.mail or {}).items()},
         }
 
 
@@ -805,6 +830,53 @@ class AutopilotFake(FakeApp):
                         contact.lists.discard(list_id)
                     return {"deleted": list_id}
         raise ControlError(f"no list {list_id!r}")
+
+    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/consent``: contacts opt out as they would at Autopilot.
+
+        ``{"emails": [...], "state": "unsubscribed|bounced|complained", "list_id": optional,
+        "account_id": optional, "at": optional ISO time (default now; no zone = UTC)}``.
+        Each contact gains a ``mail_unsubscribed`` (and ``"unsubscribed": true``),
+        ``mail_hardbounced`` or ``mail_complained`` event at ``at``, and ``updated_at`` = ``at``.
+        An address Autopilot does not hold becomes a contact of ``account_id`` (default: the
+        account of ``list_id``, else the first account), put on ``list_id`` when given; opting
+        out holds account-wide whatever the list.
+        """
+        emails, state, when = consent_request(body, tuple(CONSENT_EVENTS))
+        epoch_ms = int(when.timestamp() * 1000)
+        stamp = _timestamp(when.astimezone(UTC))
+        list_id = str(body.get("list_id") or "")
+        with self.lock:
+            home = self.accounts.get(str(body.get("account_id") or ""))
+            if body.get("account_id") and home is None:
+                raise ControlError(f"no account {body['account_id']!r}")
+            if list_id:
+                owner = next((a for a in self.accounts.values() if list_id in a.lists), None)
+                if owner is None:
+                    raise ControlError(f"no list {list_id!r}")
+                home = home or owner
+            home = home or next(iter(self.accounts.values()), None)
+            for email in emails:
+                found = [
+                    (account, contact)
+                    for account in self.accounts.values()
+                    if (contact := account.find_contact(email)) is not None
+                ]
+                if not found:
+                    if home is None:
+                        raise ControlError("there is no account to hold the contact")
+                    data: dict[str, Any] = {"Email": email}
+                    if list_id in home.lists:
+                        data["_autopilot_list"] = list_id
+                    found = [(home, self._upsert(home, data, stamp))]
+                for _account, contact in found:
+                    if state == "unsubscribed":
+                        contact.unsubscribed = True
+                    contact.mail = contact.mail or {}
+                    events = contact.mail.setdefault(CONSENT_EVENTS[state], {})
+                    events[delivery_id(epoch_ms)] = epoch_ms
+                    contact.updated_at = stamp
+        return {"state": state, "emails": len(emails)}
 
     def revoke(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /_fake/revoke``: ``{"api_key": KEY}`` or ``{"all": true}`` → 401 from then on."""

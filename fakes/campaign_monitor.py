@@ -37,6 +37,16 @@ the fake picks one answer and says so here (and in fakes/README.md):
   the field's options (ignoring case). Nothing of a refused subscriber is written.
 - ``ConsentToTrack`` "Unchanged" (or none) on a new subscriber is stored as "No" (§10).
 - PUT with an ``EmailAddress`` that already belongs to another member replaces that member.
+- Consent read-back (§11): dates are kept in UTC and written in the client's ``TimeZone``
+  (``GET /clients/{id}.json``; each client's own, else the ``time_zone`` setting, default
+  "(GMT) Coordinated Universal Time"), a fixed offset without daylight saving. A list read's
+  ``date`` (``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS``, in that zone) keeps states changed at
+  or after it; its ``Date`` values have seconds ``00``. ``ConsentToTrack`` only with
+  ``includetrackingpreference=true``. The suppression list (``GET
+  /clients/{id}/suppressionlist.json``) has no date filter; its ``SuppressionReason`` is
+  "Unsubscribed", "Bounced", "Spam Complaint" or "Manually Added" (the contract names only the
+  first). Page sizes outside 10-1000 get 400 Code 801; a page past the end, empty ``Results``.
+- ``POST /_fake/consent`` (see ``consent``) makes people opt out as they would at the service.
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
@@ -65,6 +75,7 @@ from fakes.server import (
     Request,
     Response,
     as_bool,
+    consent_request,
     empty_response,
     json_response,
     match_route,
@@ -155,8 +166,46 @@ def lowercase_keys_deep(value: Any) -> Any:
     return parse_json_ci(json.dumps(value))
 
 
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_TIME_ZONE = "(GMT) Coordinated Universal Time"
+TIME_ZONE_PATTERN = re.compile(r"\((?:GMT|UTC)\s*(?:([+-])(\d{1,2}):?(\d{2})?)?\)", re.I)
+#: ``POST /_fake/consent`` states, and the suppression reason each writes.
+CONSENT_STATES = ("unsubscribed", "bounced", "complained", "suppressed")
+SUPPRESSION_REASONS = {
+    "unsubscribed": "Unsubscribed",
+    "bounced": "Bounced",
+    "complained": "Spam Complaint",
+    "suppressed": "Manually Added",
+}
+
+
 def _now_text() -> str:
-    return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    """Now in UTC, as every date is kept (written in the client's zone)."""
+    return datetime.now(UTC).strftime(TIME_FORMAT)
+
+
+def zone_offset(time_zone: str) -> timedelta:
+    """``"(GMT+10:00) Canberra, Melbourne, Sydney"`` → 10 hours; no offset → 0."""
+    found = TIME_ZONE_PATTERN.search(time_zone or "")
+    if found is None or not found.group(1):
+        return timedelta(0)
+    offset = timedelta(hours=int(found.group(2)), minutes=int(found.group(3) or 0))
+    return -offset if found.group(1) == "-" else offset
+
+
+def in_zone(utc_text: str, offset: timedelta, *, whole_minutes: bool = False) -> str:
+    """A stored UTC time written in a client's zone (list reads show seconds as ``00``)."""
+    text = utc_text
+    if offset:
+        text = (datetime.strptime(utc_text, TIME_FORMAT) + offset).strftime(TIME_FORMAT)
+    return text[:-2] + "00" if whole_minutes else text
+
+
+def from_zone(text: str, offset: timedelta) -> str:
+    """A ``date`` parameter (a day, or a day and time) in a client's zone, as stored UTC text;
+    ValueError when it is neither."""
+    parsed = datetime.fromisoformat(text.strip())
+    return (parsed.replace(tzinfo=None) - offset).strftime(TIME_FORMAT)
 
 
 def _text(value: Any) -> str:
@@ -182,6 +231,10 @@ class CampaignMonitorSettings:
     )
     rate_limit: float = option(
         0.0, "Requests per second per credential (token or API key); 0 disables the limit."
+    )
+    time_zone: str = option(
+        DEFAULT_TIME_ZONE,
+        'TimeZone of clients seeded without one, e.g. "(GMT+10:00) Canberra, Melbourne, Sydney".',
     )
 
 
@@ -215,6 +268,17 @@ class Client:
     list_ids: list[str] = field(default_factory=list)
     # Lower-cased address → address as first suppressed.
     suppressed: dict[str, str] = field(default_factory=dict)
+    # Lower-cased address → (when suppressed, UTC text; SuppressionReason).
+    suppressions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # "(GMT+10:00) Canberra, ..."; empty: the fake's ``time_zone`` setting.
+    time_zone: str = ""
+
+    def suppress(self, email: str, reason: str, at: str) -> None:
+        """Put the address on the suppression list (an address already there stays as it was)."""
+        lower = email.lower()
+        if lower not in self.suppressed:
+            self.suppressed[lower] = email
+            self.suppressions[lower] = (at, reason)
 
 
 @dataclass
@@ -290,18 +354,30 @@ class SubscriberList:
                 entries.append({"Key": name, "Value": item})
         return entries
 
-    def api_subscriber(self, subscriber: Subscriber) -> dict[str, Any]:
-        return {
+    def api_subscriber(
+        self,
+        subscriber: Subscriber,
+        offset: timedelta = timedelta(0),
+        *,
+        listed: bool = False,
+        consent: bool = True,
+    ) -> dict[str, Any]:
+        """Dates in the client's zone (``offset``); a list read (``listed``) shows them with
+        seconds ``00`` and ``ConsentToTrack`` only when asked (``consent``)."""
+        changed = in_zone(subscriber.state_changed, offset, whole_minutes=listed)
+        entry = {
             "EmailAddress": subscriber.email,
             "Name": subscriber.name,
-            "Date": subscriber.state_changed,
-            "StateChangedDate": subscriber.state_changed,
-            "ListJoinedDate": subscriber.joined,
+            "Date": changed,
+            "StateChangedDate": changed,
+            "ListJoinedDate": in_zone(subscriber.joined, offset, whole_minutes=listed),
             "State": subscriber.state,
             "CustomFields": self.api_custom_fields(subscriber),
             "ReadsEmailWith": "",
-            "ConsentToTrack": subscriber.consent,
         }
+        if consent:
+            entry["ConsentToTrack"] = subscriber.consent
+        return entry
 
     def state_subscriber(self, subscriber: Subscriber) -> dict[str, Any]:
         """For /_fake/state: custom fields as a dict keyed by the bracketed field key."""
@@ -396,6 +472,13 @@ class ApiError(Exception):
 # Route table: (method, path segments with "*" for an id, handler name, label for counters).
 ROUTES = (
     ("GET", ("clients",), "get_clients", "GET /clients.json"),
+    ("GET", ("clients", "*"), "get_client", "GET /clients/{clientid}.json"),
+    (
+        "GET",
+        ("clients", "*", "suppressionlist"),
+        "get_suppression_list",
+        "GET /clients/{clientid}/suppressionlist.json",
+    ),
     ("GET", ("clients", "*", "lists"), "get_client_lists", "GET /clients/{clientid}/lists.json"),
     ("GET", ("lists", "*"), "get_list", "GET /lists/{listid}.json"),
     (
@@ -881,6 +964,32 @@ your Campaign Monitor account.</p>
         state_segment = request.path.lower().rstrip("/").rsplit("/", 1)[1].removesuffix(".json")
         state = next(s for s in STATES if s.lower() == state_segment)
         query = request.query
+        page, page_size, order_field, direction = self._paging(query)
+        consent = as_bool(query.get("includetrackingpreference"))
+        with self.lock:
+            found = self._owned_list(caller, list_id)
+            offset = self._offset(self.clients[found.client_id])
+            since = query.get("date") or ""
+            if since:
+                try:
+                    since = from_zone(since, offset)
+                except ValueError:
+                    raise ApiError(
+                        400, 400, "Invalid date: use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
+                    ) from None
+            members = found.sorted_members(state, order_field, direction == "desc", since)
+            start = (page - 1) * page_size
+            results = [
+                found.api_subscriber(s, offset, listed=True, consent=consent)
+                for s in members[start : start + page_size]
+            ]
+            total = len(members)
+        return self._page_of(results, total, page, page_size, order_field, direction)
+
+    @staticmethod
+    def _paging(query: dict[str, str]) -> tuple[int, int, str, str]:
+        """``page``, ``pagesize`` (10-1000, else 400/801), ``orderfield`` and
+        ``orderdirection`` of a paged read."""
         try:
             page = max(1, int(query.get("page") or 1))
             page_size = int(query.get("pagesize") or 1000)
@@ -894,13 +1003,13 @@ your Campaign Monitor account.</p>
         direction = (query.get("orderdirection") or "asc").lower()
         if direction not in ("asc", "desc"):
             direction = "asc"
-        since = query.get("date") or ""
-        with self.lock:
-            found = self._owned_list(caller, list_id)
-            members = found.sorted_members(state, order_field, direction == "desc", since)
-            start = (page - 1) * page_size
-            results = [found.api_subscriber(s) for s in members[start : start + page_size]]
-            total = len(members)
+        return page, page_size, order_field, direction
+
+    @staticmethod
+    def _page_of(
+        results: list, total: int, page: int, page_size: int, order_field: str, direction: str
+    ) -> Response:
+        """The paged envelope (§3); a page past the end has empty ``Results``."""
         return json_response(
             200,
             {
@@ -914,6 +1023,59 @@ your Campaign Monitor account.</p>
                 "NumberOfPages": -(-total // page_size),
             },
         )
+
+    def _offset(self, client: Client) -> timedelta:
+        return zone_offset(client.time_zone or self.settings.time_zone)
+
+    def _owned_client(self, caller: Caller, client_id: str) -> Client:
+        client = self.clients.get(client_id.lower())
+        if client is None or client.account_id != caller.account.id:
+            raise ApiError(400, 102, "Invalid ClientID")
+        return client
+
+    def get_client(self, request: Request, caller: Caller, client_id: str) -> Response:
+        """As the vendor's client_details fixture, shortened: ``BasicDetails.TimeZone``."""
+        with self.lock:
+            client = self._owned_client(caller, client_id)
+            return json_response(
+                200,
+                {
+                    "ApiKey": "",
+                    "BasicDetails": {
+                        "ClientID": client.id,
+                        "CompanyName": client.name,
+                        "Country": "",
+                        "TimeZone": client.time_zone or self.settings.time_zone,
+                    },
+                    "BillingDetails": {},
+                },
+            )
+
+    def get_suppression_list(self, request: Request, caller: Caller, client_id: str) -> Response:
+        """``GET /clients/{id}/suppressionlist.json``: paged, no date filter (§11)."""
+        page, page_size, order_field, direction = self._paging(request.query)
+        with self.lock:
+            client = self._owned_client(caller, client_id)
+            offset = self._offset(client)
+            entries = [
+                (lower, client.suppressed[lower], *client.suppressions[lower])
+                for lower in client.suppressed
+            ]
+        if order_field == "date":
+            entries.sort(key=lambda e: (e[2], e[0]), reverse=direction == "desc")
+        else:
+            entries.sort(key=lambda e: e[0], reverse=direction == "desc")
+        start = (page - 1) * page_size
+        results = [
+            {
+                "SuppressionReason": reason,
+                "EmailAddress": email,
+                "Date": in_zone(at, offset),
+                "State": "Suppressed",
+            }
+            for _lower, email, at, reason in entries[start : start + page_size]
+        ]
+        return self._page_of(results, len(entries), page, page_size, order_field, direction)
 
     # -- subscribers ------------------------------------------------------------------------
 
@@ -1050,7 +1212,8 @@ your Campaign Monitor account.</p>
             subscriber = target.subscribers.get(email.lower())
             if subscriber is None:
                 raise ApiError(400, 203, "Subscriber Not In List")
-            return json_response(200, target.api_subscriber(subscriber))
+            offset = self._offset(self.clients[target.client_id])
+            return json_response(200, target.api_subscriber(subscriber, offset))
 
     def update_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
         old_email = self._email_param(request)
@@ -1148,17 +1311,22 @@ your Campaign Monitor account.</p>
             subscriber = target.subscribers.get(lower)
             if subscriber is None:
                 raise ApiError(400, 203, "Subscriber Not In List")
-            now = _now_text()
-            self._set_state(target, subscriber, UNSUBSCRIBED, now)
-            if target.unsubscribe_setting == "AllClientLists":
-                client = self.clients[target.client_id]
-                client.suppressed.setdefault(lower, subscriber.email)
-                for other_id in client.list_ids:
-                    other = self.lists[other_id]
-                    member = other.subscribers.get(lower)
-                    if member is not None and member.state in (ACTIVE, UNCONFIRMED):
-                        self._set_state(other, member, UNSUBSCRIBED, now)
+            self._unsubscribe(target, subscriber, _now_text())
         return empty_response(200)
+
+    def _unsubscribe(self, target: SubscriberList, subscriber: Subscriber, now: str) -> None:
+        """Unsubscribe as the list's ``UnsubscribeSetting`` says: ``AllClientLists`` also
+        unsubscribes the address in the client's other lists and suppresses it."""
+        self._set_state(target, subscriber, UNSUBSCRIBED, now)
+        if target.unsubscribe_setting == "AllClientLists":
+            client = self.clients[target.client_id]
+            client.suppress(subscriber.email, SUPPRESSION_REASONS["unsubscribed"], now)
+            lower = subscriber.email.lower()
+            for other_id in client.list_ids:
+                other = self.lists[other_id]
+                member = other.subscribers.get(lower)
+                if member is not None and member.state in (ACTIVE, UNCONFIRMED):
+                    self._set_state(other, member, UNSUBSCRIBED, now)
 
     def delete_subscriber(self, request: Request, caller: Caller, list_id: str) -> Response:
         email = self._email_param(request)
@@ -1228,6 +1396,7 @@ your Campaign Monitor account.</p>
                         "account_id": c.account_id,
                         "list_ids": list(c.list_ids),
                         "suppressed": sorted(c.suppressed.values()),
+                        "TimeZone": c.time_zone or self.settings.time_zone,
                     }
                     for c in self.clients.values()
                 },
@@ -1346,8 +1515,10 @@ your Campaign Monitor account.</p>
                 client_id, spec.get("name") or "Client", account.id
             )
             account.client_ids.append(client_id)
+        if spec.get("time_zone"):
+            client.time_zone = str(spec["time_zone"])
         for email in spec.get("suppressed") or []:
-            client.suppressed[email.lower()] = email
+            client.suppress(email, SUPPRESSION_REASONS["suppressed"], _now_text())
         lists = [self._seed_list(client, list_spec) for list_spec in spec.get("lists") or []]
         return {"id": client.id, "name": client.name, "lists": lists}
 
@@ -1433,6 +1604,69 @@ your Campaign Monitor account.</p>
             if client is not None:
                 client.list_ids = [i for i in client.list_ids if i.lower() != found.id.lower()]
         return {"deleted": found.id}
+
+    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/consent``: people opt out as they would at Campaign Monitor.
+
+        ``{"emails": [...], "state": "unsubscribed|bounced|complained|suppressed",
+        "list_id": optional, "client_id": optional, "at": optional ISO time (default now; no
+        zone = UTC), "reason": optional SuppressionReason for "suppressed"}``.
+
+        - unsubscribed: Unsubscribed in the list (created there if new to it), following its
+          ``UnsubscribeSetting`` (``AllClientLists`` also suppresses with the reason
+          "Unsubscribed");
+        - bounced: Bounced in the list;
+        - complained: Unsubscribed in the list and on the client's suppression list as
+          "Spam Complaint" (the contract has no complaint read for lists, §11);
+        - suppressed: on the client's suppression list ("Manually Added", or ``reason``).
+
+        Without ``list_id``, every list that holds the address; ``client_id`` names the
+        client of an address that no list holds (suppression list only).
+        """
+        emails, state, when = consent_request(body, CONSENT_STATES)
+        at = when.astimezone(UTC).strftime(TIME_FORMAT)
+        with self.lock:
+            only = str(body.get("list_id") or "").lower()
+            if only and only not in self.lists:
+                raise ControlError(f"no list {body['list_id']!r}")
+            client_id = str(body.get("client_id") or "").lower()
+            if client_id and client_id not in self.clients:
+                raise ControlError(f"no client {body['client_id']!r}")
+            touched: set[str] = set()
+            for email in emails:
+                lower = email.lower()
+                targets = (
+                    [self.lists[only]]
+                    if only
+                    else [found for found in self.lists.values() if lower in found.subscribers]
+                )
+                if not targets and not client_id:
+                    raise ControlError(f"no list holds {email}; give list_id or client_id")
+                clients = {client_id} if client_id else set()
+                for target in targets:
+                    clients.add(target.client_id)
+                    touched.add(target.id)
+                    if state == "suppressed":
+                        continue
+                    member = target.subscribers.get(lower)
+                    if member is None:
+                        member = target.subscribers[lower] = Subscriber(email, at)
+                    if state == "unsubscribed":
+                        self._unsubscribe(target, member, at)
+                    else:
+                        self._set_state(
+                            target, member, BOUNCED if state == "bounced" else UNSUBSCRIBED, at
+                        )
+                # A list's unsubscribe suppresses as its setting says, a bounce stays in the
+                # list; complaints and suppressions (and anything of an address in no list)
+                # go on the suppression list.
+                if state in ("complained", "suppressed") or not targets:
+                    reason = SUPPRESSION_REASONS[state]
+                    if state == "suppressed":
+                        reason = str(body.get("reason") or reason)
+                    for owner in clients:
+                        self.clients[owner].suppress(email, reason, at)
+        return {"state": state, "emails": len(emails), "lists": sorted(touched)}
 
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
         """``{"expire_tokens": true}`` expires every access token issued so far (→ 401/121);

@@ -28,6 +28,7 @@ import traceback
 import typing
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -344,6 +345,43 @@ class ControlError(Exception):
     """A bad ``/_fake/`` request; answered 400 ``{"error": message}``."""
 
 
+#: The most addresses one ``POST /_fake/consent`` takes.
+MAX_CONSENT_EMAILS = 100_000
+
+
+def consent_request(
+    body: dict[str, Any], states: tuple[str, ...]
+) -> tuple[list[str], str, datetime]:
+    """The addresses, state and time (aware, default now) of a ``POST /_fake/consent``;
+    ``ControlError`` naming what is wrong."""
+    emails = body.get("emails")
+    if isinstance(emails, str):
+        emails = [emails]
+    if (
+        not isinstance(emails, list)
+        or not emails
+        or not all(isinstance(email, str) and email.strip() for email in emails)
+    ):
+        raise ControlError("emails must be a non-empty list of addresses")
+    if len(emails) > MAX_CONSENT_EMAILS:
+        raise ControlError(f"at most {MAX_CONSENT_EMAILS} emails per call")
+    state = str(body.get("state") or "").lower()
+    if state not in states:
+        raise ControlError(f"state must be one of {', '.join(states)}")
+    at = body.get("at")
+    if at in (None, ""):
+        return [email.strip() for email in emails], state, datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(str(at).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ControlError(f"at must be an ISO 8601 time, not {at!r}") from None
+    return (
+        [email.strip() for email in emails],
+        state,
+        when if when.tzinfo else when.replace(tzinfo=UTC),
+    )
+
+
 class FakeApp:
     """Base of one vendor fake: state, settings, faults and the ``/_fake/`` control surface.
 
@@ -407,15 +445,15 @@ class FakeApp:
         it at the service; calls naming it get the vendor's answer for an unknown list."""
         raise NotImplementedError
 
-    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /_fake/consent {"emails": [...], "state": ..., "list_id"?, "at"?}``: these
-        people opt out or stop receiving at the service (unsubscribe, bounce, complain...), as
-        they would by themselves; each fake says which states it takes and what they do."""
-        raise ControlError(f"the {self.kind} fake has no consent control")
-
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
         """Handle a one-shot action key of ``/_fake/config``; None if ``name`` is not one."""
         return None
+
+    def consent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_fake/consent {"emails": [...], "state": ..., "list_id", "at"}``: people
+        unsubscribe, bounce, complain or are suppressed or cleaned at the service, as of
+        ``at`` (ISO 8601; default now). Parse the body with ``consent_request``."""
+        raise ControlError(f"the {self.kind} fake has no consent control")
 
     # -- control surface --------------------------------------------------------------------
 

@@ -85,7 +85,9 @@ class FakeControl:
         """``POST /_fake/delete_list``: delete a list, as someone at the service would."""
         return self._call("POST", "delete_list", {"list_id": list_id})
 
-    def consent(self, emails, state, **options):
+    def consent(self, emails: list[str], state: str, **options: Any) -> dict[str, Any]:
+        """``POST /_fake/consent``: these people unsubscribe, bounce, complain, ... at the
+        service; ``options``: ``list_id``, ``at`` (ISO time) and the fake's own keys."""
         return self._call("POST", "consent", {"emails": list(emails), "state": state, **options})
 
 

@@ -19,6 +19,7 @@ from django.template.loader import get_template
 from connections.services import backend_for
 from connections.types.base import (
     Backend,
+    ConsentState,
     DestinationField,
     FieldsNotFound,
     FieldType,
@@ -276,6 +277,57 @@ class BackendContract:
     def test_erasing_someone_the_service_never_had_is_confirmed(self, fake, backend, destination):
         backend.erase(destination, "never.sent@example.com")  # returns: nothing to delete
         assert not self.holds(fake, destination, "never.sent@example.com")
+
+    # Consent read-back (issue 26), for the types that read it --------------------------------
+
+    def consent(self, fake, destination: str, emails: list[str], state: str) -> None:
+        """These people opt out at the service (its fake's ``POST /_fake/consent``)."""
+        fake.consent(emails, state, list_id=destination)
+
+    @staticmethod
+    def read_consent(backend: Backend, lists: list[str], cursor: str | None = None) -> list:
+        """Every page of a read-back from ``cursor`` on, by a new backend each page (as after
+        a restart); each page's cursor is opaque and at most 1,000 characters."""
+        pages = []
+        while True:
+            page = type(backend)(backend.store).read_consent(lists, since=None, cursor=cursor)
+            assert cursor is None or page.events or page.cursor != cursor
+            pages.append(page)
+            cursor = page.cursor
+            if cursor is None:
+                return pages
+            assert len(cursor) <= 1000
+
+    def test_read_consent_reads_back_who_unsubscribed_or_bounced_there(
+        self, fake, backend, destination
+    ):
+        if not backend.reads_consent:
+            pytest.skip("the type reads no consent back")
+        backend.push(destination, self.records(3))
+        self.consent(fake, destination, ["member0@example.com"], "unsubscribed")
+        self.consent(fake, destination, ["member1@example.com"], "bounced")
+        pages = self.read_consent(backend, [destination])
+        events = [event for page in pages for event in page.events]
+        found = {(event.email.lower(), event.state) for event in events}
+        assert ("member0@example.com", ConsentState.UNSUBSCRIBED) in found
+        assert ("member1@example.com", ConsentState.BOUNCED) in found
+        assert "member2@example.com" not in {email for email, _state in found}
+        assert all(e.occurred_at is None or e.occurred_at.tzinfo for e in events)
+        assert all(len(e.reason) <= 200 for e in events)
+
+    def test_read_consent_resumed_from_a_middle_cursor_reads_the_rest(
+        self, fake, backend, destination
+    ):
+        if not backend.reads_consent:
+            pytest.skip("the type reads no consent back")
+        backend.push(destination, self.records(2))
+        self.consent(fake, destination, ["member0@example.com", "member1@example.com"], "bounced")
+        whole = self.read_consent(backend, [destination])
+        everything = [event for page in whole for event in page.events]
+        assert len(everything) >= 2
+        if len(whole) > 1:
+            rest = self.read_consent(backend, [destination], cursor=whole[0].cursor)
+            assert [e for page in rest for e in page.events] == everything[len(whole[0].events) :]
 
 
 class TestCampaignMonitorBackend(BackendContract):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from fakes.testing import RunningFake, running_fake
+from fakes.testing import FakeControlError, RunningFake, running_fake
 
 KEY = "demo-autopilot-key"
 
@@ -358,3 +358,38 @@ class TestCustomFieldValues:
         assert upsert_many(ap_session, ap, [{"Email": "a@x.com", "custom": custom}]).ok
         more = [{"Email": "a@x.com", "custom": {"string--One--more": "x"}}]
         assert upsert_many(ap_session, ap, more).status_code == 400
+
+
+class TestConsentReadBack:
+    """§8: no "since" endpoint; contacts carry the unsubscribe flag and delivery events."""
+
+    def test_a_contact_is_unsubscribed_only_when_it_says_so(self, ap, ap_session):
+        upsert_many(ap_session, ap, [{"Email": "stays@x.com"}])
+        ap.consent(["out@x.com"], "unsubscribed", at="2026-05-01T10:00:00Z")
+        contacts = {
+            c["Email"]: c for c in ap_session.get(f"{ap.base_url}/contacts").json()["contacts"]
+        }
+        assert "unsubscribed" not in contacts["stays@x.com"]
+        assert not any(key.startswith("mail_") for key in contacts["stays@x.com"])
+        out = contacts["out@x.com"]
+        assert out["unsubscribed"] is True
+        assert out["updated_at"] == "2026-05-01T10:00:00.000Z"
+        [(delivery, stamp)] = out["mail_unsubscribed"].items()
+        assert delivery.startswith("batchdelivery_") and stamp == 1777629600000
+
+    def test_bounces_and_complaints_are_delivery_events_without_the_flag(
+        self, ap, ap_session, newsletter
+    ):
+        ap.consent(["b@x.com"], "bounced", list_id=newsletter, at="2026-05-01T00:00:00")
+        ap.consent(["b@x.com"], "complained", at="2026-05-02T00:00:00+02:00")
+        contact = ap_session.get(f"{ap.base_url}/contact/b@x.com").json()
+        assert "unsubscribed" not in contact
+        assert list(contact["mail_hardbounced"].values()) == [1777593600000]
+        assert list(contact["mail_complained"].values()) == [1777672800000]
+        assert contact["lists"] == [newsletter]
+
+    def test_the_control_says_what_is_wrong(self, ap):
+        with pytest.raises(FakeControlError, match="state must be one of"):
+            ap.consent(["a@x.com"], "suppressed")
+        with pytest.raises(FakeControlError, match="no list"):
+            ap.consent(["a@x.com"], "bounced", list_id="contactlist_nope")

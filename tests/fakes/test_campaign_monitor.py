@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from fakes.testing import RunningFake, running_fake
+from fakes.testing import FakeControlError, RunningFake, running_fake
 
 REDIRECT_URI = "http://app.test/connections/campaign-monitor/callback"
 INVALID_GRANT = {
@@ -875,3 +875,118 @@ class TestCustomFieldValues:
         multi = cm_session.post(url, json={"FieldName": "m", "DataType": "MultiSelectOne"})
         text = cm_session.post(url, json={"FieldName": "t", "DataType": "Text", "Options": ["a"]})
         assert (multi.json()["Code"], text.json()["Code"]) == (257, 256)
+
+
+# -- consent read-back (§11) and POST /_fake/consent ---------------------------------------------
+
+
+def client_id(cm: RunningFake) -> str:
+    return next(iter(cm.state(summary=True)["clients"]))
+
+
+class TestConsentReadBack:
+    def test_unsubscribed_reads_since_a_date_inclusive_oldest_first_in_pages(
+        self, cm, cm_session, newsletter
+    ):
+        cm.consent(["old@x.com"], "unsubscribed", list_id=newsletter, at="2026-04-30T23:59:00")
+        cm.consent(["b@x.com"], "unsubscribed", list_id=newsletter, at="2026-05-02T08:00:00")
+        cm.consent(["a@x.com"], "unsubscribed", list_id=newsletter, at="2026-05-01T00:00:00")
+        url = f"{cm.base_url}/lists/{newsletter}/unsubscribed.json"
+        query = {"date": "2026-05-01", "orderfield": "date", "orderdirection": "asc"}
+        page = cm_session.get(url, params={**query, "pagesize": 10}).json()
+        assert [(r["EmailAddress"], r["Date"], r["State"]) for r in page["Results"]] == [
+            ("a@x.com", "2026-05-01 00:00:00", "Unsubscribed"),
+            ("b@x.com", "2026-05-02 08:00:00", "Unsubscribed"),
+        ]
+        assert (page["TotalNumberOfRecords"], page["NumberOfPages"]) == (2, 1)
+        assert "ConsentToTrack" not in page["Results"][0]
+        past = cm_session.get(url, params={**query, "page": 2, "pagesize": 10}).json()
+        assert (past["Results"], past["PageNumber"], past["TotalNumberOfRecords"]) == ([], 2, 2)
+        everything = cm_session.get(url, params={"date": "", "includetrackingpreference": "true"})
+        assert len(everything.json()["Results"]) == 3
+        assert everything.json()["Results"][0]["ConsentToTrack"] == "Unchanged"
+
+    def test_dates_are_written_and_filtered_in_the_clients_time_zone(
+        self, cm, cm_session, newsletter
+    ):
+        cm.configure(time_zone="(GMT+10:00) Canberra, Melbourne, Sydney")
+        cm.consent(["a@x.com"], "bounced", list_id=newsletter, at="2026-05-01T15:30:20Z")
+        details = cm_session.get(f"{cm.base_url}/clients/{client_id(cm)}.json").json()
+        assert details["BasicDetails"]["TimeZone"] == "(GMT+10:00) Canberra, Melbourne, Sydney"
+        url = f"{cm.base_url}/lists/{newsletter}/bounced.json"
+        # 15:30:20 UTC is 01:30 the next day in Sydney; list reads show seconds as 00.
+        read = cm_session.get(url, params={"date": "2026-05-02"}).json()["Results"]
+        assert [(r["EmailAddress"], r["Date"]) for r in read] == [
+            ("a@x.com", "2026-05-02 01:30:00")
+        ]
+        later = cm_session.get(url, params={"date": "2026-05-02 01:31:00"}).json()["Results"]
+        assert later == []
+
+    def test_the_suppression_list_is_paged_without_a_date_filter(self, cm, cm_session, newsletter):
+        cm.consent(["u@x.com"], "unsubscribed", list_id=newsletter, at="2026-05-01T10:00:00")
+        cm.consent(["c@x.com"], "complained", list_id=newsletter, at="2026-05-03T10:00:00")
+        cm.consent(["s@x.com"], "suppressed", client_id=client_id(cm), at="2026-05-02T10:00:05")
+        url = f"{cm.base_url}/clients/{client_id(cm)}/suppressionlist.json"
+        newest = cm_session.get(
+            url, params={"orderfield": "date", "orderdirection": "desc", "pagesize": 10}
+        ).json()
+        assert newest["Results"] == [
+            {
+                "SuppressionReason": "Spam Complaint",
+                "EmailAddress": "c@x.com",
+                "Date": "2026-05-03 10:00:00",
+                "State": "Suppressed",
+            },
+            {
+                "SuppressionReason": "Manually Added",
+                "EmailAddress": "s@x.com",
+                "Date": "2026-05-02 10:00:05",
+                "State": "Suppressed",
+            },
+            {
+                "SuppressionReason": "Unsubscribed",
+                "EmailAddress": "u@x.com",
+                "Date": "2026-05-01 10:00:00",
+                "State": "Suppressed",
+            },
+        ]
+        assert newest["NumberOfPages"] == 1
+        assert members(cm, newsletter)["c@x.com"]["State"] == "Unsubscribed"
+
+    def test_a_bounce_stays_in_its_list_and_deleted_people_are_only_in_deleted(
+        self, cm, cm_session, newsletter
+    ):
+        run_import(cm_session, cm, newsletter, subscribers("gone@x.com"))
+        cm_session.delete(
+            f"{cm.base_url}/subscribers/{newsletter}.json", params={"email": "gone@x.com"}
+        )
+        cm.consent(["bad@x.com"], "bounced", list_id=newsletter)
+        read = cm_session.get(f"{cm.base_url}/lists/{newsletter}/bounced.json").json()["Results"]
+        assert [r["EmailAddress"] for r in read] == ["bad@x.com"]
+        unsubscribed = cm_session.get(f"{cm.base_url}/lists/{newsletter}/unsubscribed.json")
+        assert unsubscribed.json()["Results"] == []
+        assert cm.state(summary=True)["clients"][client_id(cm)]["suppressed"] == []
+
+    def test_the_import_refuses_whoever_opted_out_through_the_control(
+        self, cm, cm_session, newsletter
+    ):
+        run_import(cm_session, cm, newsletter, subscribers("a@x.com"))
+        cm.consent(["a@x.com"], "unsubscribed", list_id=newsletter)
+        cm.consent(["b@x.com"], "bounced", list_id=newsletter)
+        plain = run_import(cm_session, cm, newsletter, subscribers("a@x.com", "b@x.com"))
+        refused = plain.json()["ResultData"]["FailureDetails"]
+        assert [(f["EmailAddress"], f["Code"]) for f in refused] == [
+            ("a@x.com", 206),
+            ("b@x.com", 207),
+        ]
+        again = run_import(cm_session, cm, newsletter, subscribers("a@x.com"), resubscribe=True)
+        assert again.json()["ResultData"]["FailureDetails"][0]["Code"] == 204  # suppressed
+        assert members(cm, newsletter)["a@x.com"]["State"] == "Unsubscribed"
+
+    def test_the_control_says_what_is_wrong(self, cm, newsletter):
+        with pytest.raises(FakeControlError, match="state must be one of"):
+            cm.consent(["a@x.com"], "cleaned", list_id=newsletter)
+        with pytest.raises(FakeControlError, match="no list holds"):
+            cm.consent(["nobody@x.com"], "unsubscribed")
+        with pytest.raises(FakeControlError, match="ISO 8601"):
+            cm.consent(["a@x.com"], "bounced", list_id=newsletter, at="yesterday")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
@@ -18,6 +23,9 @@ from connections.types.autopilot.forms import AutopilotCredentialsForm
 from connections.types.base import (
     INVALID_VALUE,
     Backend,
+    ConsentEvent,
+    ConsentPage,
+    ConsentState,
     DestinationField,
     DestinationList,
     FieldType,
@@ -62,6 +70,71 @@ CREATE_TYPES = {
 }
 
 
+#: What each delivery event that stops mailing is (§8); ``mail_bounced`` (soft) is not one.
+CONSENT_EVENTS = {
+    "mail_unsubscribed": ConsentState.UNSUBSCRIBED,
+    "mail_hardbounced": ConsentState.BOUNCED,
+    "mail_complained": ConsentState.COMPLAINED,
+}
+#: How far before ``since`` a read-back keeps contacts. ``updated_at`` and the events' times
+#: are Autopilot's clock and ``since`` is ours, and an event may be written a little after the
+#: time it carries (the service records deliveries as it processes them): an hour covers both
+#: with room to spare. Autopilot cannot filter, so every contact is paged whatever the overlap:
+#: a wider one costs no calls, only events the caller already has and drops.
+CONSENT_OVERLAP = timedelta(hours=1)
+
+
+def service_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as Autopilot writes it ("2016-12-20T08:10:00.000Z"), or None."""
+    try:
+        parsed = datetime.fromisoformat(str(value or "").strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def latest_event(events: Any) -> datetime | None:
+    """The latest of a ``mail_*`` object's epoch-millisecond values, or None."""
+    values = events.values() if isinstance(events, Mapping) else events
+    if not isinstance(values, Iterable) or isinstance(values, str | bytes):
+        return None
+    stamps = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not stamps:
+        return None
+    try:
+        return datetime.fromtimestamp(max(stamps) / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def consent_events(contact: Mapping[str, Any], oldest: datetime | None) -> list[ConsentEvent]:
+    """The contact's reasons not to be mailed, one event per state, when the contact changed
+    or had one of its events at or after ``oldest`` (None: whenever). A contact without an
+    address gives none: there is no one to record them for."""
+    email = str(contact.get("Email") or "")
+    if not email:
+        return []
+    found: dict[ConsentState, datetime | None] = {}
+    if contact.get("unsubscribed") is True:
+        found[ConsentState.UNSUBSCRIBED] = None  # the flag carries no time
+    for key, state in CONSENT_EVENTS.items():
+        if contact.get(key):
+            at = latest_event(contact[key])
+            earlier = found.get(state)
+            found[state] = max(at, earlier) if at and earlier else at or earlier
+    if not found:
+        return []
+    if oldest is not None:
+        # updated_at is the filter the contract names; an event's own time counts as well, in
+        # case a delivery event leaves updated_at alone.
+        times = [at for at in found.values() if at is not None]
+        updated = service_time(contact.get("updated_at"))
+        times += [updated] if updated is not None else []
+        if times and max(times) < oldest:
+            return []
+    return [ConsentEvent(email=email, state=state, occurred_at=at) for state, at in found.items()]
+
+
 def opted_out(contact: Mapping[str, Any] | None) -> bool:
     """Whether the contact unsubscribed, bounced hard or complained."""
     if not contact:
@@ -95,6 +168,8 @@ class AutopilotBackend(Backend):
     credentials_form_class = AutopilotCredentialsForm
     creates_lists = True
     creatable_field_types = frozenset(CREATE_TYPES)
+    #: Every contact's unsubscribe flag and delivery events, paged account-wide (§8).
+    reads_consent = True
 
     credentials_rejected_message = _("Autopilot rejected this API key. Check it and try again.")
 
@@ -285,6 +360,57 @@ class AutopilotBackend(Backend):
     def erase(self, list_id: str, email: str) -> None:
         """``DELETE /contact/{email}``: the contact goes from the account, not only the list."""
         self.client.delete_contact(email)
+
+    def read_consent(
+        self, lists: Sequence[str], *, since: datetime | None, cursor: str | None = None
+    ) -> ConsentPage:
+        """One page of 100 contacts of the whole account (``lists`` are not needed: an
+        unsubscribe holds account-wide, so every event has the list id ""), keeping those who
+        unsubscribed, bounced hard or complained and changed at most ``CONSENT_OVERLAP``
+        before ``since``. The cursor holds Autopilot's bookmark; one call, one request,
+        spaced to the service's 5 requests a second."""
+        if len(lists) > self.max_consent_lists:
+            raise ValueError(f"A read-back covers at most {self.max_consent_lists} lists.")
+        bookmark = None
+        if cursor:
+            try:
+                position = json.loads(cursor)
+                bookmark = str(position["b"])
+                since = datetime.fromisoformat(position["s"]) if position["s"] else None
+            except (ValueError, TypeError, KeyError) as error:
+                raise ValueError(f"Not an Autopilot consent cursor: {cursor[:100]!r}") from error
+        elif since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        self._pace()
+        body = self.client.contacts_page(bookmark)
+        contacts = [item for item in body.get("contacts") or [] if isinstance(item, Mapping)]
+        oldest = None if since is None else since - CONSENT_OVERLAP
+        events = [event for contact in contacts for event in consent_events(contact, oldest)]
+        following = body.get("bookmark")
+        if not contacts or not following or following == bookmark:
+            return ConsentPage(events=events, cursor=None)
+        position = {"b": str(following), "s": since.isoformat() if since else None}
+        return ConsentPage(events=events, cursor=json.dumps(position, separators=(",", ":")))
+
+    #: When each API key (by its digest) may make its next read-back request, in this process.
+    _next_reads: ClassVar[dict[str, float]] = {}
+    _reads_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def _pace(self) -> None:
+        """Wait for the API key's next request slot: at most ``rate_limit`` read-back requests
+        a second from this process, whichever backend makes them (a read may build a new
+        backend for each page). Pushes take their slots from the engine's shared limiter; a
+        caller may do the same for reads, one slot per call."""
+        rate = self.rate_limit
+        if not rate:
+            return
+        key = hashlib.sha256(str(self.store.load().get("api_key") or "").encode()).hexdigest()
+        with self._reads_lock:
+            now = time.monotonic()
+            start = max(now, self._next_reads.get(key, now))
+            self._next_reads[key] = start + 1 / rate
+        if start > now:
+            time.sleep(start - now)
 
     def _contact(
         self, record: Record, list_id: str

@@ -138,6 +138,14 @@ class AutopilotClient(ServiceClient):
             raise
         return True
 
+    def contacts_page(self, bookmark: str | None = None) -> dict[str, Any]:
+        """One page of the account's contacts (100 a page): ``GET /contacts``, then
+        ``GET /contacts/{bookmark}`` with the previous page's ``bookmark``, which the last page
+        leaves out (§2, §8)."""
+        suffix = f"/{quote(bookmark, safe='')}" if bookmark else ""
+        body = self._api("GET", "contacts" + suffix)
+        return body if isinstance(body, dict) else {}
+
     def custom_fields(self) -> list[dict[str, Any]]:
         """The account's custom fields: ``{"name", "fieldType"}`` each (§7)."""
         fields = self._api("GET", "contacts/custom_fields")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from datetime import date
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from django.utils.translation import gettext, gettext_lazy
@@ -15,6 +18,9 @@ from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
     Backend,
+    ConsentEvent,
+    ConsentPage,
+    ConsentState,
     DestinationField,
     DestinationList,
     FieldType,
@@ -33,6 +39,8 @@ from connections.types.base import (
 )
 from connections.types.campaign_monitor.client import (
     MAX_IMPORT,
+    MAX_PAGE_SIZE,
+    SERVICE,
     CampaignMonitorClient,
     ci_get,
 )
@@ -83,6 +91,106 @@ LAST_DATE = date(2076, 6, 6)
 #: ConsentToTrack for a person new to the list, by the consent the export gives them.
 CONSENT = {True: "Yes", False: "No"}
 
+# Consent read-back (campaign_monitor_api.md §11) ----------------------------------------------
+
+#: How far before ``since`` a read starts: dates carry no zone (we read them in the client's
+#: time zone, which may be wrong by its daylight saving or be another zone altogether) and the
+#: lists' date filter takes whole days.
+CONSENT_OVERLAP = timedelta(days=1)
+#: The list reads, and what their people are; then each client's suppression list.
+LIST_CONSENT_STATES = {
+    "unsubscribed": ConsentState.UNSUBSCRIBED,
+    "bounced": ConsentState.BOUNCED,
+}
+SUPPRESSION_LIST = "suppressionlist"
+#: The longest reason a ``ConsentEvent`` keeps.
+MAX_REASON = 200
+_TIME_ZONE = re.compile(r"\(\s*(?:GMT|UTC)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?\s*\)", re.I)
+
+
+def client_time_zone(text: str) -> tzinfo:
+    """The fixed offset a client's ``TimeZone`` names: "(GMT+10:00) Canberra, Melbourne,
+    Sydney" is UTC+10, "(GMT) London" is UTC. Anything else is read as UTC (the read's
+    overlap of a day covers a wrong guess)."""
+    found = _TIME_ZONE.search(text or "")
+    if found is None or not found.group(1):
+        return UTC
+    hours, minutes = int(found.group(2)), int(found.group(3) or 0)
+    if hours > 14 or minutes >= 60:
+        return UTC
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if found.group(1) == "-" else offset)
+
+
+def service_time(text: Any, zone: tzinfo) -> datetime | None:
+    """A date as the service writes it ("2010-10-25 13:04:00", no zone) in ``zone``; None when
+    it is missing or unreadable."""
+    try:
+        parsed = datetime.fromisoformat(str(text or "").strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def suppression_state(reason: str) -> ConsentState:
+    """What a ``SuppressionReason`` means: only "Unsubscribed" is documented (§11); a reason
+    naming a complaint or a bounce is taken at its word, anything else is a suppression."""
+    lowered = reason.lower()
+    if "unsubscrib" in lowered:
+        return ConsentState.UNSUBSCRIBED
+    if "complain" in lowered or "spam" in lowered:
+        return ConsentState.COMPLAINED
+    if "bounce" in lowered:
+        return ConsentState.BOUNCED
+    return ConsentState.SUPPRESSED
+
+
+@dataclass(frozen=True)
+class ConsentCursor:
+    """Where a read-back goes on: the ``index`` of the stream (a list's unsubscribed or bounced
+    people, or a client's suppression list, named by ``kind`` and ``id``) and its ``page``;
+    ``since`` is the read's own, kept so that every page of one read filters alike."""
+
+    index: int
+    kind: str
+    id: str
+    page: int
+    since: datetime | None
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "i": self.index,
+                "k": self.kind,
+                "id": self.id,
+                "p": self.page,
+                "s": self.since.isoformat() if self.since else None,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> ConsentCursor:
+        try:
+            data = json.loads(text)
+            since = datetime.fromisoformat(data["s"]) if data["s"] else None
+            cursor = cls(int(data["i"]), str(data["k"]), str(data["id"]), int(data["p"]), since)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"Not a Campaign Monitor consent cursor: {text[:100]!r}") from error
+        if cursor.index < 0 or cursor.page < 1:
+            raise ValueError(f"Not a Campaign Monitor consent cursor: {text[:100]!r}")
+        return cursor
+
+
+def has_more_pages(body: Mapping[str, Any], page: int) -> bool:
+    """Whether a paged envelope has pages after ``page``."""
+    if not ci_get(body, "Results"):
+        return False
+    pages = ci_get(body, "NumberOfPages")
+    if isinstance(pages, int):
+        return page < pages
+    return len(ci_get(body, "Results")) >= int(ci_get(body, "PageSize", MAX_PAGE_SIZE) or 1)
+
 
 class CampaignMonitorBackend(Backend):
     label = gettext_lazy("Campaign Monitor")
@@ -108,10 +216,15 @@ class CampaignMonitorBackend(Backend):
     resubscribe = False
     creatable_field_types = frozenset(DATA_TYPES)
     consent_field_label = gettext_lazy("Consent to track")
+    #: Each list's unsubscribed and bounced people, and its client's suppression list (§11).
+    reads_consent = True
 
     def __init__(self, store, *, client: CampaignMonitorClient | None = None):
         super().__init__(store)
         self.client = client or CampaignMonitorClient(store)
+        #: Read once per backend by ``read_consent``: each list's client, each client's zone.
+        self._list_clients: dict[str, str] = {}
+        self._client_zones: dict[str, tzinfo] = {}
 
     @classmethod
     def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
@@ -396,6 +509,111 @@ class CampaignMonitorBackend(Backend):
         except Permanent as error:
             if error.code != CODE_NOT_IN_LIST:
                 raise
+
+    def read_consent(
+        self, lists: Sequence[str], *, since: datetime | None, cursor: str | None = None
+    ) -> ConsentPage:
+        """One page of: each list's unsubscribed, then bounced subscribers (oldest first, from a
+        day before ``since`` in the client's time zone: the list reads filter by whole days),
+        then the suppression list of each client that owns one of the lists (newest first, down
+        to a day before ``since``: it has no date filter). Deleted subscribers are not read:
+        our own mirror runs delete people (§5), which is no opt-out.
+
+        A list the account does not have raises ``ListNotFound`` naming it."""
+        wanted = list(dict.fromkeys(lists))
+        if len(wanted) > self.max_consent_lists:
+            raise ValueError(f"A read-back covers at most {self.max_consent_lists} lists.")
+        position = ConsentCursor.decode(cursor) if cursor else None
+        if position is not None:
+            since = position.since  # every page of one read filters alike
+        elif since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        owners = self._owners(wanted)
+        streams = [(kind, list_id) for list_id in wanted for kind in LIST_CONSENT_STATES]
+        streams += [(SUPPRESSION_LIST, client) for client in dict.fromkeys(owners.values())]
+        index, page = 0, 1
+        if position is not None:
+            here = (position.kind, position.id)
+            if here in streams:
+                index, page = streams.index(here), position.page
+            else:  # the lists changed since: go on from the same place
+                index = position.index
+        if index >= len(streams):
+            return ConsentPage(events=[], cursor=None)
+        kind, stream_id = streams[index]
+        if kind == SUPPRESSION_LIST:
+            events, more = self._suppressed(stream_id, page, since)
+        else:
+            events, more = self._list_opt_outs(stream_id, owners[stream_id], kind, page, since)
+        after = (index, page + 1) if more else (index + 1, 1)
+        if after[0] >= len(streams):
+            return ConsentPage(events=events, cursor=None)
+        following = ConsentCursor(after[0], *streams[after[0]], page=after[1], since=since)
+        return ConsentPage(events=events, cursor=following.encode())
+
+    def _list_opt_outs(
+        self, list_id: str, client_id: str, kind: str, page: int, since: datetime | None
+    ) -> tuple[list[ConsentEvent], bool]:
+        zone = self._zone(client_id)
+        day = "" if since is None else (since.astimezone(zone) - CONSENT_OVERLAP).date().isoformat()
+        body = self.client.list_opt_outs(list_id, kind, date=day, page=page)
+        events = [
+            ConsentEvent(
+                email=str(ci_get(item, "EmailAddress") or ""),
+                state=LIST_CONSENT_STATES[kind],
+                occurred_at=service_time(ci_get(item, "Date"), zone),
+                list_id=list_id,
+            )
+            for item in ci_get(body, "Results") or []
+            if ci_get(item, "EmailAddress")
+        ]
+        return events, has_more_pages(body, page)
+
+    def _suppressed(
+        self, client_id: str, page: int, since: datetime | None
+    ) -> tuple[list[ConsentEvent], bool]:
+        """A page of the client's suppression list, newest first, stopping at the first entry
+        older than a day before ``since``."""
+        zone = self._zone(client_id)
+        oldest = None if since is None else since - CONSENT_OVERLAP
+        body = self.client.suppression_list(client_id, page=page)
+        events: list[ConsentEvent] = []
+        for item in ci_get(body, "Results") or []:
+            occurred_at = service_time(ci_get(item, "Date"), zone)
+            if oldest is not None and occurred_at is not None and occurred_at < oldest:
+                return events, False
+            email = str(ci_get(item, "EmailAddress") or "")
+            reason = str(ci_get(item, "SuppressionReason") or "")
+            if email:
+                events.append(
+                    ConsentEvent(
+                        email=email,
+                        state=suppression_state(reason),
+                        occurred_at=occurred_at,
+                        reason=reason[:MAX_REASON],
+                    )
+                )
+        return events, has_more_pages(body, page)
+
+    def _owners(self, list_ids: Sequence[str]) -> dict[str, str]:
+        """Each list's client (its suppression list and time zone), read once per backend,
+        and again when a list is not among them yet (created since)."""
+        if any(list_id.lower() not in self._list_clients for list_id in list_ids):
+            self._list_clients = {
+                str(ci_get(item, "ListID")).lower(): str(ci_get(client, "ClientID"))
+                for client in self.client.clients()
+                for item in self.client.lists(str(ci_get(client, "ClientID")))
+            }
+        for list_id in list_ids:
+            if list_id.lower() not in self._list_clients:
+                raise ListNotFound(service=SERVICE, list_id=list_id)
+        return {list_id: self._list_clients[list_id.lower()] for list_id in list_ids}
+
+    def _zone(self, client_id: str) -> tzinfo:
+        if client_id not in self._client_zones:
+            details = ci_get(self.client.client_details(client_id), "BasicDetails")
+            self._client_zones[client_id] = client_time_zone(str(ci_get(details, "TimeZone") or ""))
+        return self._client_zones[client_id]
 
     def _subscriber(
         self, record: Record, *, consent: str

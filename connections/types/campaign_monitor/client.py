@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 SERVICE = "Campaign Monitor"
 SCOPE = "ManageLists,ImportSubscribers"
 MAX_IMPORT = 1000
+#: The largest page a paged read returns (§3).
+MAX_PAGE_SIZE = 1000
+#: The list reads of people who opted out or bounced (§11); ``deleted`` is not an opt-out.
+OPT_OUT_KINDS = ("unsubscribed", "bounced")
 #: Without a rate header, wait this long before the first retry (the caller backs off further).
 DEFAULT_RATE_LIMIT_WAIT = 5.0
 #: Refresh this many seconds before the stored expiry (at most a tenth of the token's lifetime).
@@ -257,6 +261,41 @@ class CampaignMonitorClient(ServiceClient):
             duplicates=[str(email) for email in ci_get(reply, "DuplicateEmailsInSubmission") or []],
             failures=failures,
         )
+
+    def client_details(self, client_id: str) -> dict[str, Any]:
+        """``GET /clients/{id}.json``: ``BasicDetails`` holds the client's ``TimeZone``."""
+        return self._api("GET", f"clients/{quote(client_id, safe='')}.json").json() or {}
+
+    def list_opt_outs(
+        self, list_id: str, kind: str, *, date: str, page: int, page_size: int = MAX_PAGE_SIZE
+    ) -> dict[str, Any]:
+        """One page of a list's ``unsubscribed`` or ``bounced`` subscribers whose state changed
+        on or after ``date`` (YYYY-MM-DD; "" for all), oldest first (§11): the paged envelope."""
+        if kind not in OPT_OUT_KINDS:
+            raise ValueError(f"kind must be one of {OPT_OUT_KINDS}, not {kind!r}")
+        params = {
+            "date": date,
+            "page": page,
+            "pagesize": page_size,
+            "orderfield": "date",
+            "orderdirection": "asc",
+        }
+        path = f"lists/{quote(list_id, safe='')}/{kind}.json"
+        return json_or_none(self._api("GET", path, params=params, list_id=list_id)) or {}
+
+    def suppression_list(
+        self, client_id: str, *, page: int, page_size: int = MAX_PAGE_SIZE
+    ) -> dict[str, Any]:
+        """One page of the client's suppression list, newest first: it has no date filter, so
+        a reader stops at the first entry older than it needs (§11)."""
+        params = {
+            "page": page,
+            "pagesize": page_size,
+            "orderfield": "date",
+            "orderdirection": "desc",
+        }
+        path = f"clients/{quote(client_id, safe='')}/suppressionlist.json"
+        return json_or_none(self._api("GET", path, params=params)) or {}
 
     def subscriber_state(self, list_id: str, email: str) -> str:
         """The subscriber's ``State`` in this list (Active, Unsubscribed, Bounced, Deleted,
