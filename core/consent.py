@@ -19,6 +19,16 @@ class ConsentState(models.TextChoices):
     CLEANED = "cleaned", _("Cleaned")
     #: On the service's suppression list, for a reason the service does not say.
     SUPPRESSED = "suppressed", _("Suppressed")
+    #: The service holds no permission to email the person, and does not say why: Ortto's
+    #: ``bol::p`` is off both for a person who unsubscribed and for one our exports created
+    #: without consent (its contract's rule for new people). So it keeps the person out of
+    #: other connections' exports, never out of the exports of the connection that reported
+    #: it: that service keeps the permission itself, and no export ever turns it back on.
+    PERMISSION_OFF = "permission_off", _("Email permission off")
+
+
+#: The states that say nothing about the exports of the connection that reported them.
+OTHER_CONNECTIONS_ONLY = frozenset({ConsentState.PERMISSION_OFF})
 
 
 class Channel(models.TextChoices):

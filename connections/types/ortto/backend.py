@@ -457,7 +457,7 @@ class OrttoBackend(Backend):
         stream, offset = (0, 0) if cursor is None else _parse_consent_cursor(cursor)
         if CONSENT_STREAMS[stream] == "permission-off":
             items, following, more = self.client.people_without_permission(offset=offset)
-            events = [_unsubscribed(item) for item in items]
+            events = [_permission_off(item) for item in items]
         else:
             items, following, more = self.client.suppressed_page(offset=offset)
             events = [_suppressed(item) for item in items]
@@ -518,13 +518,13 @@ def _parse_consent_cursor(cursor: str) -> tuple[int, int]:
     return stream, offset
 
 
-def _unsubscribed(person: Mapping[str, Any]) -> ConsentEvent | None:
+def _permission_off(person: Mapping[str, Any]) -> ConsentEvent | None:
     fields = person.get("fields")
     fields = fields if isinstance(fields, Mapping) else {}
     email = str(fields.get("str::email") or "").strip()
     if not email or fields.get("bol::p") is True:
         return None  # no address, or the permission is on (the filter would not give one)
-    return ConsentEvent(email, ConsentState.UNSUBSCRIBED)
+    return ConsentEvent(email, ConsentState.PERMISSION_OFF)
 
 
 def _suppressed(entry: Mapping[str, Any]) -> ConsentEvent | None:

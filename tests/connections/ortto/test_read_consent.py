@@ -96,7 +96,7 @@ def test_it_reads_people_without_permission_then_the_suppression_list(mocked, st
         for offset in (0, 500, 1000)
     ] + [(SUPPRESSED, {"limit": 500, "offset": 0, "sort": "email", "sort_order": "desc"})]
     assert [len(page.events) for page in pages] == [500, 500, 200, 1]
-    assert pages[0].events[0] == ConsentEvent("p0@example.com", ConsentState.UNSUBSCRIBED)
+    assert pages[0].events[0] == ConsentEvent("p0@example.com", ConsentState.PERMISSION_OFF)
     assert pages[-1].events == [ConsentEvent("b@example.com", ConsentState.SUPPRESSED)]
     assert json.loads(pages[2].cursor) == {"stream": "suppression-list", "offset": 0}
 
@@ -105,7 +105,7 @@ def test_since_and_lists_change_nothing(mocked, store):
     serve(mocked, [person(1)], [])
     backend = backend_of(store)
     page = backend.read_consent(["aud1"], since=datetime(2026, 5, 2, tzinfo=UTC))
-    assert page.events == [ConsentEvent("p1@example.com", ConsentState.UNSUBSCRIBED)]
+    assert page.events == [ConsentEvent("p1@example.com", ConsentState.PERMISSION_OFF)]
     assert "since" not in mocked.calls[0].request.body.decode()
 
 

@@ -44,7 +44,7 @@ def test_1200_people_without_permission_come_in_three_pages_then_the_suppressed(
 
     pages = read_all()
     assert [len(page.events) for page in pages] == [500, 500, 200, 2]
-    assert pages[0].events[0] == ConsentEvent("u0000@example.com", ConsentState.UNSUBSCRIBED)
+    assert pages[0].events[0] == ConsentEvent("u0000@example.com", ConsentState.PERMISSION_OFF)
     assert sorted(pages[-1].events, key=lambda event: event.email) == [
         ConsentEvent("angry@example.com", ConsentState.SUPPRESSED),
         ConsentEvent("bounced@example.com", ConsentState.SUPPRESSED),
