@@ -383,6 +383,9 @@ class Backend:
     #: Per-record failure codes that mean the person opted out at the service (unsubscribed,
     #: bounced, suppressed): recorded as such and not sent again on every run.
     opted_out_codes: ClassVar[frozenset[str]] = frozenset()
+    #: What those codes stand for, where it is more than an unsubscription (a bounce, the
+    #: suppression list): the consent record a run writes for the person says so.
+    opted_out_states: ClassVar[Mapping[str, ConsentState]] = MappingProxyType({})
     #: Per-record failure codes for refusals that will not change by themselves: the service
     #: refuses the data (an invalid or fake-looking address, a value it does not take), not the
     #: moment. The record is not sent again until its fields change or someone selects

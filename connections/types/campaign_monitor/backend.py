@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from django.utils.translation import gettext, gettext_lazy
@@ -15,6 +16,7 @@ from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
     Backend,
+    ConsentState,
     DestinationField,
     DestinationList,
     FieldType,
@@ -97,6 +99,9 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
+    opted_out_states = MappingProxyType(
+        {"204": ConsentState.SUPPRESSED, "207": ConsentState.BOUNCED}
+    )
     #: Invalid Email Address; a custom field value the list refuses (253) or that cannot be
     #: converted. Unconfirmed (208) changes when the person confirms.
     lasting_refusal_codes = frozenset({"1", FIELD_VALUE_REFUSED, INVALID_VALUE})
