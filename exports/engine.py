@@ -153,7 +153,11 @@ class Progress:
         else:
             done = self._count_refused(batch, result.failures)
         if result.opted_out:
-            self._remember_opted_out(batch, {email.strip().lower() for email in result.opted_out})
+            self._remember_opted_out(
+                batch,
+                {email.strip().lower() for email in result.opted_out},
+                {email.strip().lower(): state for email, state in result.opted_out_states.items()},
+            )
         if result.warnings:
             self.failures.extend(_warning_rows(self.run, batch, result.warnings))
             self.counts["warnings"] += len({warning.email for warning in result.warnings})
@@ -188,10 +192,10 @@ class Progress:
                 )
         return done
 
-    def _remember_opted_out(self, batch: Batch, emails: set[str]) -> None:
+    def _remember_opted_out(self, batch: Batch, emails: set[str], states: dict[str, str]) -> None:
         """Addresses the service handled but holds as opted out: never sent again."""
         self.opted_out.extend(
-            self._opted_out(email, fields_hash)
+            self._opted_out(email, fields_hash, states.get(email, ConsentState.UNSUBSCRIBED))
             for _position, email, _customer_id, _first, _last, _action, fields_hash, *_ in (
                 batch.rows
             )

@@ -276,7 +276,7 @@ def test_a_code_the_backend_names_gives_the_records_state(backend, make_export, 
     assert ConsentRecord.objects.get().state == ConsentState.BOUNCED
 
 
-def test_removals_that_find_an_opt_out_record_it_in_one_statement(
+def test_removals_that_find_an_opt_out_record_it_with_its_state_in_one_statement(
     backend, make_export, everyone, people, connection
 ):
     export = make_export(everyone, sync_mode=Export.SyncMode.MIRROR)
@@ -284,7 +284,9 @@ def test_removals_that_find_an_opt_out_record_it_in_one_statement(
     people["ann"].delete()
     remove = backend.remove
     backend.remove = lambda list_id, emails: PushResult(
-        accepted=remove(list_id, emails).accepted, opted_out=list(emails)
+        accepted=remove(list_id, emails).accepted,
+        opted_out=[email.upper() for email in emails],
+        opted_out_states={email.upper(): ConsentState.CLEANED for email in emails},
     )
 
     with CaptureQueriesContext(db_connection) as queries:
@@ -294,7 +296,7 @@ def test_removals_that_find_an_opt_out_record_it_in_one_statement(
     created = ConsentRecord.objects.get()
     assert (created.email, created.state, created.connection_id) == (
         "ann@example.com",
-        ConsentState.UNSUBSCRIBED,
+        ConsentState.CLEANED,
         connection.pk,
     )
     inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "segments_consentrecord"')]

@@ -375,11 +375,14 @@ class CampaignMonitorBackend(Backend):
         self._check_batch(emails, self.removal_batch_size)
         failures = []
         opted_out = []
+        bounced: dict[str, ConsentState] = {}
         for email in emails:
             try:
                 state = self._state(list_id, email)
                 if state.lower() in OPTED_OUT_STATES:
                     opted_out.append(email)
+                if state.lower() == "bounced":
+                    bounced[email] = ConsentState.BOUNCED
                 if state and state.lower() != "deleted":
                     self.client.delete_subscriber(list_id, email)
             except ListNotFound:
@@ -388,7 +391,10 @@ class CampaignMonitorBackend(Backend):
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(
-            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+            accepted=len(emails) - len(failures),
+            failures=failures,
+            opted_out=opted_out,
+            opted_out_states=bounced,
         )
 
     def erase(self, list_id: str, email: str) -> None:
