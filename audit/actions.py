@@ -58,6 +58,7 @@ class AuditAction(models.TextChoices):
     EXCLUSION_ADDED = "exclusion.added", _("Exclusion added")
     EXCLUSION_UPDATED = "exclusion.updated", _("Exclusion changed")
     EXCLUSION_REMOVED = "exclusion.removed", _("Exclusion removed")
+    CONSENT_RULE_UPDATED = "consent_rule.updated", _("Consent rule changed")
 
 
 #: Saves of an object's settings: one that changed nothing is not recorded. (The other actions
@@ -72,5 +73,6 @@ SAVES = frozenset(
         AuditAction.USER_UPDATED,
         AuditAction.WEBHOOK_UPDATED,
         AuditAction.EXCLUSION_UPDATED,
+        AuditAction.CONSENT_RULE_UPDATED,
     }
 )

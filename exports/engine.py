@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from connections.types.base import (
     AuthExpired,
     Backend,
     BackendError,
+    ConsentState,
     FieldsNotFound,
     ListNotFound,
     PushResult,
@@ -45,7 +46,7 @@ from connections.types.base import (
     Transient,
 )
 from core import coordination, logs
-from exports import mapping, messages, runs, services, unchanged
+from exports import consent, mapping, messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from exports.ratelimit import RateLimiter
@@ -119,6 +120,10 @@ class Progress:
     opted_out_codes: frozenset[str]
     checkpoint: int
     lasting_refusal_codes: frozenset[str] = frozenset()
+    # What the opted-out codes stand for (``Backend.opted_out_states``), and the consent state
+    # of each address found opted out, kept as a consent record with its sync state.
+    opted_out_states: Mapping[str, str] = field(default_factory=dict)
+    consent_states: dict[str, str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
     failures: list[ExportRunFailure] = field(default_factory=list)
     opted_out: list[SyncState] = field(default_factory=list)
@@ -148,7 +153,11 @@ class Progress:
         else:
             done = self._count_refused(batch, result.failures)
         if result.opted_out:
-            self._remember_opted_out(batch, {email.strip().lower() for email in result.opted_out})
+            self._remember_opted_out(
+                batch,
+                {email.strip().lower() for email in result.opted_out},
+                {email.strip().lower(): state for email, state in result.opted_out_states.items()},
+            )
         if result.warnings:
             self.failures.extend(_warning_rows(self.run, batch, result.warnings))
             self.counts["warnings"] += len({warning.email for warning in result.warnings})
@@ -168,7 +177,8 @@ class Progress:
             if failure is None:
                 done[action] += 1
             elif str(failure.code) in self.opted_out_codes:
-                self.opted_out.append(self._opted_out(email, fields_hash))
+                state = consent.state_for(str(failure.code), self.opted_out_states)
+                self.opted_out.append(self._opted_out(email, fields_hash, state))
             elif str(failure.code) in self.lasting_refusal_codes and action != REMOVE:
                 self.refusals.append(
                     Refusal(
@@ -182,17 +192,20 @@ class Progress:
                 )
         return done
 
-    def _remember_opted_out(self, batch: Batch, emails: set[str]) -> None:
+    def _remember_opted_out(self, batch: Batch, emails: set[str], states: dict[str, str]) -> None:
         """Addresses the service handled but holds as opted out: never sent again."""
         self.opted_out.extend(
-            self._opted_out(email, fields_hash)
+            self._opted_out(email, fields_hash, states.get(email, ConsentState.UNSUBSCRIBED))
             for _position, email, _customer_id, _first, _last, _action, fields_hash, *_ in (
                 batch.rows
             )
             if email in emails
         )
 
-    def _opted_out(self, email: str, fields_hash: str) -> SyncState:
+    def _opted_out(
+        self, email: str, fields_hash: str, state: str = ConsentState.UNSUBSCRIBED
+    ) -> SyncState:
+        self.consent_states[email] = state
         return SyncState(
             export_id=self.run.export_id,
             email=email,
@@ -400,6 +413,7 @@ def _push_all(
         frozenset(backend.opted_out_codes),
         checkpoint=run.checkpoint,
         lasting_refusal_codes=frozenset(backend.lasting_refusal_codes),
+        opted_out_states=backend.opted_out_states,
     )
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
@@ -578,13 +592,14 @@ def _save_progress(run: ExportRun, token: str, progress: Progress, recent: Recen
         with transaction.atomic():
             runs.save(run, token, **fields)
             ExportRunFailure.objects.bulk_create(progress.failures)
-            record_opted_out(progress.opted_out)
+            record_opted_out(progress.opted_out, run.export, progress.consent_states)
             record_refusals(progress.refusals)
     else:
         runs.save(run, token, **fields)  # one statement
     progress.counts.clear()
     progress.failures.clear()
     progress.opted_out.clear()
+    progress.consent_states.clear()
     progress.refusals.clear()
 
 

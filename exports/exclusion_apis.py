@@ -7,16 +7,22 @@ Validation is the pages' forms (``exports.exclusion_forms``) and every write the
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.filtering import FilterSet, IdFilter, TextFilter
 from api.forms import validated
-from exports import exclusions
-from exports.exclusion_forms import ExclusionForm, ExclusionNoteForm, PastedExclusionsForm
-from exports.models import Exclusion
+from core.consent import ConsentState
+from exports import consent, exclusions, selectors
+from exports.exclusion_forms import (
+    ConsentRuleForm,
+    ExclusionForm,
+    ExclusionNoteForm,
+    PastedExclusionsForm,
+)
+from exports.models import ConsentRule, Exclusion
 from exports.permissions import MANAGE_EXCLUSION
 
 
@@ -83,6 +89,45 @@ class ExclusionBulkResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField(help_text=_("How many repeated an earlier value."))
 
 
+class ConsentCountSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=ConsentState.choices)
+    addresses = serializers.IntegerField(
+        help_text=_("How many addresses consent records of this state exclude now.")
+    )
+
+
+class ConsentRuleSerializer(serializers.ModelSerializer):
+    excluded_by_state = serializers.SerializerMethodField(
+        help_text=_("How many addresses the consent records exclude now, per state.")
+    )
+
+    class Meta:
+        model = ConsentRule
+        fields = ["scope", "updated_at", "excluded_by_state"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "scope": {
+                "help_text": _(
+                    "Whom a consent record (a person who unsubscribed, bounced, complained, was "
+                    "cleaned or suppressed at a connection) keeps out: every export, or only the "
+                    "exports of that connection. A record whose connection was removed keeps the "
+                    "person out of every export either way."
+                )
+            }
+        }
+
+    @extend_schema_field(ConsentCountSerializer(many=True))
+    def get_excluded_by_state(self, rule: ConsentRule) -> list[dict]:
+        return [
+            {"state": state, "addresses": count}
+            for state, _label, count in selectors.consent_exclusion_counts()
+        ]
+
+
+class ConsentRuleUpdateSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=ConsentRule.Scope.choices)
+
+
 class ExclusionFilter(FilterSet):
     kind = TextFilter(field_name="kind")
     value = TextFilter(field_name="value", lookup_expr="icontains")
@@ -112,7 +157,16 @@ class ExclusionViewSet(
     serializer_class = ExclusionSerializer
     filterset_class = ExclusionFilter
     required_permissions = dict.fromkeys(
-        ("list", "retrieve", "create", "update", "partial_update", "destroy", "bulk"),
+        (
+            "list",
+            "retrieve",
+            "create",
+            "update",
+            "partial_update",
+            "destroy",
+            "bulk",
+            "consent_rule",
+        ),
         MANAGE_EXCLUSION,
     )
 
@@ -201,3 +255,27 @@ class ExclusionViewSet(
                 "duplicates": cleaned["pasted"].duplicates,
             }
         )
+
+    @extend_schema(methods=["GET"], responses=ConsentRuleSerializer, filters=False)
+    @extend_schema(
+        methods=["PUT"],
+        request=ConsentRuleUpdateSerializer,
+        responses=ConsentRuleSerializer,
+        filters=False,
+    )
+    @action(
+        detail=False,
+        methods=["get", "put"],
+        url_path="consent-rule",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def consent_rule(self, request):
+        """Whom the consent records keep out of the exports (Admin > Exclusions), and how many
+        addresses they exclude now; PUT changes it from the next run on (audited)."""
+        if request.method == "PUT":
+            writer = ConsentRuleUpdateSerializer(data=request.data)
+            writer.is_valid(raise_exception=True)
+            cleaned = validated(ConsentRuleForm(writer.validated_data))
+            consent.rule_save(scope=cleaned["scope"], user=request.user)
+        return Response(ConsentRuleSerializer(ConsentRule.load()).data)

@@ -12,7 +12,7 @@ from exports.exclusions import (
     normalised,
     read_pasted,
 )
-from exports.models import Exclusion
+from exports.models import ConsentRule, Exclusion
 from segments.models import Segment
 
 NOTE_HELP = _("Optional: why, for the next administrator (at most 200 characters).")
@@ -111,3 +111,21 @@ class SegmentExclusionForm(forms.Form):
 
 class ExclusionNoteForm(forms.Form):
     note = forms.CharField(max_length=200, required=False, help_text=NOTE_HELP)
+
+
+class ConsentRuleForm(forms.Form):
+    """Whom a consent record keeps out: every export, or that connection's exports only."""
+
+    scope = forms.ChoiceField(
+        label=_("People who unsubscribed or bounced"),
+        choices=ConsentRule.Scope.choices,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "A record whose connection was removed excludes the person from every export "
+            "either way. Nobody is ever subscribed again by us."
+        ),
+        error_messages={
+            "required": _("Choose whom a consent record excludes."),
+            "invalid_choice": _("Choose one of the two rules."),
+        },
+    )

@@ -12,13 +12,14 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from core.permissions import permission_required
-from exports import exclusions, selectors
+from exports import consent, exclusions, selectors
 from exports.exclusion_forms import (
+    ConsentRuleForm,
     ExclusionNoteForm,
     PastedExclusionsForm,
     SegmentExclusionForm,
 )
-from exports.models import Exclusion
+from exports.models import ConsentRule, Exclusion
 from exports.permissions import MANAGE_EXCLUSION
 
 PAGE_SIZE = 50
@@ -42,6 +43,10 @@ def _page(request: HttpRequest, **forms) -> HttpResponse:
         "domain_form": PastedExclusionsForm(kind=Exclusion.Kind.DOMAIN, prefix="domain"),
         "segment_form": SegmentExclusionForm(prefix="segment"),
         "max_lines": exclusions.MAX_PASTED_LINES,
+        "consent_form": ConsentRuleForm(
+            prefix="consent", initial={"scope": ConsentRule.load().scope}
+        ),
+        "consent_counts": selectors.consent_exclusion_counts(),
         **forms,
     }
     return render(request, "exclusions/list.html", context)
@@ -130,6 +135,18 @@ def _added_message(kind: str, added: exclusions.Added, pasted: exclusions.Pasted
         )
     parts.append(_("Mirror exports remove them from their lists at their next run."))
     return " ".join(parts)
+
+
+@require_POST
+@permission_required(MANAGE_EXCLUSION)
+def consent_rule_save(request: HttpRequest) -> HttpResponse:
+    """Whom a consent record keeps out: every export, or that connection's exports only."""
+    form = ConsentRuleForm(request.POST, prefix="consent")
+    if not form.is_valid():
+        return _page(request, consent_form=form)
+    consent.rule_save(scope=form.cleaned_data["scope"], user=request.user)
+    messages.success(request, _("Consent rule saved. It applies from the next run on."))
+    return redirect("exclusions:list")
 
 
 @permission_required(MANAGE_EXCLUSION)

@@ -567,6 +567,52 @@ class Exclusion(models.Model):
         return reverse("exclusions:edit", args=[self.pk])
 
 
+class ConsentRule(models.Model):
+    """Admin > Exclusions: whom a consent record (``segments.ConsentRecord``: a person who
+    unsubscribed, bounced, complained, was cleaned or suppressed at a connection) keeps out of
+    the exports (one row). A record whose connection was deleted keeps the person out of every
+    export whatever the scope: the safe side."""
+
+    class Scope(models.TextChoices):
+        EVERY_EXPORT = (
+            "every_export",
+            _(
+                "A person who unsubscribed or bounced at any connection is excluded from every "
+                "export"
+            ),
+        )
+        SAME_CONNECTION = (
+            "same_connection",
+            _(
+                "A person who unsubscribed or bounced at a connection is excluded only from that "
+                "connection's exports"
+            ),
+        )
+
+    scope = models.CharField(
+        _("consent records exclude"),
+        max_length=20,
+        choices=Scope.choices,
+        default=Scope.EVERY_EXPORT,
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("consent rule")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return str(_("Consent rule"))
+
+    @classmethod
+    def load(cls) -> ConsentRule:
+        rule, _created = cls.objects.get_or_create(pk=1)
+        return rule
+
+
 class Alert(models.Model):
     """An e-mail sent about an export or a connection (``exports.alerts``); the rows are also
     what limits alerts to one a day."""

@@ -44,7 +44,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
 from django.utils.translation import gettext_noop
 
-from exports import mapping, runs
+from exports import consent, mapping, runs
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
@@ -81,8 +81,10 @@ SKIP_REASONS = {
 EXCLUDED_ADDRESS = "excluded_address"
 EXCLUDED_DOMAIN = "excluded_domain"
 EXCLUDED_SEGMENT = "excluded_segment"
+EXCLUDED_CONSENT = "excluded_consent"
 # Which rule of Admin > Exclusions keeps a member out: listed among the skipped members with
-# its reason, and counted apart ("excluded").
+# its reason, and counted apart ("excluded"). A consent record (``exports.consent``) keeps out
+# a person who unsubscribed, bounced, ... at a connection.
 EXCLUDED_REASONS = {
     EXCLUDED_ADDRESS: gettext_noop("The address is excluded from every export (Exclusions)."),
     EXCLUDED_DOMAIN: gettext_noop(
@@ -90,6 +92,9 @@ EXCLUDED_REASONS = {
     ),
     EXCLUDED_SEGMENT: gettext_noop(
         "The address belongs to a member of an excluded segment (Exclusions)."
+    ),
+    EXCLUDED_CONSENT: gettext_noop(
+        "The person unsubscribed or bounced at a connection (consent read back)."
     ),
 }
 _TABLE_NAME = "export_run_{}_recipients"
@@ -338,7 +343,9 @@ def queue_removals(run: ExportRun) -> int:
     table = RecipientTable(run)
     left_or_excluded = f"SELECT email FROM {table.name} WHERE action = %s"
     left_or_excluded_params: tuple[str | int, ...] = (LEFT,)
-    if removes_leavers(run) and Exclusion.objects.exists():
+    if removes_leavers(run) and (
+        Exclusion.objects.exists() or consent.records_for(run.export).exists()
+    ):
         # An excluded member's address is removed when it is in the list (the excluded are
         # few: joined to the sync state by its key).
         left_or_excluded += (
@@ -492,7 +499,10 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
 def _exclusions(export: Export) -> tuple[str, tuple, str, tuple]:
     """The CASE branches (and parameters) that exclude members, and the joins (and parameters)
     they read; nothing for a kind of exclusion there is none of, so that an installation
-    without exclusions runs the statement it ran before them."""
+    without exclusions (or consent records) runs the statement it ran before them.
+
+    A consent record excludes the address unless the export's own sync state holds it as
+    opted out already: that member stays skipped as opted out at this export's service."""
     kinds = set(Exclusion.objects.order_by().values_list("kind", flat=True).distinct())
     case, joins = "", ""
     case_params: tuple[object, ...] = ()
@@ -510,6 +520,12 @@ def _exclusions(export: Export) -> tuple[str, tuple, str, tuple]:
             f" ON d.kind = %s AND d.value = {_domain_of('m.normalised_email')}"
         )
         join_params += (Exclusion.Kind.DOMAIN,)
+    if (records := consent.excluded_addresses_sql(export)) is not None:
+        records_sql, records_params = records
+        case += "WHEN c.email IS NOT NULL AND (s.state IS NULL OR s.state <> %s) THEN %s "
+        case_params += (SyncState.State.OPTED_OUT, EXCLUDED_CONSENT)
+        joins += f" LEFT JOIN ({records_sql}) c ON c.email = m.normalised_email"
+        join_params += records_params
     return case, case_params, joins, join_params
 
 
@@ -682,14 +698,20 @@ def write_sync_state(run: ExportRun, token: str, after: int, up_to: int) -> None
     )
 
 
-def record_opted_out(states: list[SyncState]) -> None:
-    """Remember addresses the service refused because the person opted out there."""
+def record_opted_out(
+    states: list[SyncState], export: Export | None = None, consent_states=None
+) -> None:
+    """Remember addresses the service refused because the person opted out there; and, given
+    the export and each address's consent state, keep them as consent records too, so that
+    no other export sends them (``exports.consent``). Call it inside a transaction."""
     SyncState.objects.bulk_create(
         states,
         update_conflicts=True,
         unique_fields=["export", "email"],
         update_fields=["fields_hash", "state", "confirmed_by", "confirmed_at"],
     )
+    if export is not None and consent_states:
+        consent.record_opt_outs(export, consent_states)
 
 
 def record_refusals(refusals: list[Refusal]) -> None:

@@ -13,17 +13,20 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from config.translation import shown
 from connections.models import Connection
 from connections.selectors import connections_usable_by
 from connections.types import registry
+from core.consent import Channel, ConsentState
 from core.listing import Sorting, search_words
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, RefreshSchedule
 from exports.permissions import CHANGE_EXPORT, NOT_YOUR_CONNECTION, RUN_EXPORT
 from exports.recipients import (
     EXCLUDED_ADDRESS,
+    EXCLUDED_CONSENT,
     EXCLUDED_DOMAIN,
     EXCLUDED_REASONS,
     EXCLUDED_SEGMENT,
@@ -33,7 +36,7 @@ from exports.recipients import (
     SKIP_OPTED_OUT,
     SKIP_REASONS,
 )
-from segments.models import Segment
+from segments.models import ConsentRecord, Segment
 
 RECENT_RUNS = 20
 
@@ -220,6 +223,7 @@ def failure_label(code: str) -> str:
         EXCLUDED_ADDRESS: _("Excluded address"),
         EXCLUDED_DOMAIN: _("Excluded domain"),
         EXCLUDED_SEGMENT: _("In an excluded segment"),
+        EXCLUDED_CONSENT: _("Unsubscribed or bounced at a connection"),
     }
     return labels.get(code, code)
 
@@ -458,6 +462,21 @@ def exclusion_list(*, kind: str = "", search: str = "") -> QuerySet[Exclusion]:
             Q(value__icontains=search) | Q(segment__name__icontains=search)
         )
     return exclusions.order_by("-kind", "value", "segment__name", "id")
+
+
+def consent_exclusion_counts() -> list[tuple[str, str | Promise, int]]:
+    """How many addresses the consent records exclude now, per state (value, label, count),
+    every state listed: an address counts once under each state it has a record of. Under the
+    per-connection rule they are excluded from their connections' exports only (and from every
+    export when the connection was deleted)."""
+    counts = dict(
+        ConsentRecord.objects.filter(channel=Channel.EMAIL)
+        .order_by()
+        .values_list("state")
+        .annotate(count=Count("email", distinct=True))
+        .values_list("state", "count")
+    )
+    return [(state, label, counts.get(state, 0)) for state, label in ConsentState.choices]
 
 
 def exclusion_counts() -> dict[str, int]:

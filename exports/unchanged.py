@@ -1,9 +1,10 @@
 """Whether a run would send anything at all, told without computing its recipients.
 
 What a run sends depends on the export's settings, the members of its segments, the profiles
-they read, the exclusions (Admin > Exclusions) and the export's sync state (what the service
-confirmed). The first four are summed up in a fingerprint (the segments' members versions,
-the profiles' stamp and the exclusions' summary are look-ups, not scans). The sync state
+they read, the exclusions and consent records (Admin > Exclusions) and the export's sync state
+(what the service confirmed). The first five are summed up in a fingerprint (the segments'
+members versions, the profiles' stamp and the exclusions' summary are look-ups, not scans; the
+consent records are counted by their index). The sync state
 after a run that delivered everything is exactly what that run's recipients say, and only
 runs of the export and erasures change it: a run makes itself the export's ``inputs_run``
 before it computes its recipients, and an erasure clears it.
@@ -20,7 +21,7 @@ import json
 
 from django.db.models import Count, Max
 
-from exports import runs
+from exports import consent, runs
 from exports.models import Exclusion, Export, ExportRun
 from segments.membership import profiles_stamp
 from segments.models import Segment
@@ -39,7 +40,8 @@ SENDING_SETTINGS = (
 def inputs_fingerprint(export: Export) -> str:
     """A digest of the export's sending settings, its segments' members, the profiles and the
     exclusions (their count, newest id and last change tell any addition, change or removal;
-    the excluded segments' members versions tell a change of their members)."""
+    the excluded segments' members versions tell a change of their members), and the consent
+    records that keep people out of it (under the rule: their count and newest id)."""
     settings = [getattr(export, name) for name in SENDING_SETTINGS]
     if extras := _mapping_settings(export):  # absent when none: the digest is as before
         settings.append(extras)
@@ -61,6 +63,8 @@ def inputs_fingerprint(export: Export) -> str:
         ),
         "profiles": profiles_stamp(),
     }
+    if records := consent.fingerprint(export):  # absent when none: the digest is as before
+        inputs["consent"] = records
     encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()
 

@@ -456,6 +456,8 @@ SPECTACULAR_SETTINGS = {
         "SourceRunTriggerEnum": "sources.models.SourceRun.Trigger",
         "ExclusionKindEnum": "exports.models.Exclusion.Kind",
         "PastedExclusionKindEnum": ["address", "domain"],
+        "ConsentRuleScopeEnum": "exports.models.ConsentRule.Scope",
+        "ConsentStateEnum": "core.consent.ConsentState",
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "POSTPROCESSING_HOOKS": [

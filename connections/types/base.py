@@ -257,12 +257,15 @@ class PushResult:
     service holds as opted out (unsubscribed, cleaned): the export remembers them and never
     sends them again, whatever path the address takes afterwards. A refused record that opted
     out is a failure with one of the backend's ``opted_out_codes`` instead. ``warnings`` name
-    accepted records sent with a value changed (shortened).
+    accepted records sent with a value changed (shortened). ``opted_out_states`` says, for
+    addresses in ``opted_out``, what the service holds the person as when it is more than
+    unsubscribed (bounced, cleaned): the consent record the run writes says so.
     """
 
     accepted: int
     failures: list[RecordFailure] = field(default_factory=list)
     opted_out: list[str] = field(default_factory=list)
+    opted_out_states: dict[str, ConsentState] = field(default_factory=dict)
     warnings: list[RecordWarning] = field(default_factory=list)
 
     @property
@@ -383,6 +386,9 @@ class Backend:
     #: Per-record failure codes that mean the person opted out at the service (unsubscribed,
     #: bounced, suppressed): recorded as such and not sent again on every run.
     opted_out_codes: ClassVar[frozenset[str]] = frozenset()
+    #: What those codes stand for, where it is more than an unsubscription (a bounce, the
+    #: suppression list): the consent record a run writes for the person says so.
+    opted_out_states: ClassVar[Mapping[str, ConsentState]] = MappingProxyType({})
     #: Per-record failure codes for refusals that will not change by themselves: the service
     #: refuses the data (an invalid or fake-looking address, a value it does not take), not the
     #: moment. The record is not sent again until its fields change or someone selects

@@ -79,6 +79,8 @@ ACCESS = {
     ("api:exclusion-list", "get"): ADMINISTRATOR,
     ("api:exclusion-list", "post"): ADMINISTRATOR,
     ("api:exclusion-bulk", "post"): ADMINISTRATOR,
+    ("api:exclusion-consent-rule", "get"): ADMINISTRATOR,
+    ("api:exclusion-consent-rule", "put"): ADMINISTRATOR,
     ("api:exclusion-detail", "get"): ADMINISTRATOR,
     ("api:exclusion-detail", "put"): ADMINISTRATOR,
     ("api:exclusion-detail", "patch"): ADMINISTRATOR,
@@ -183,6 +185,7 @@ BODIES = {
     },
     ("api:exclusion-list", "post"): {"kind": "address", "value": "new@example.org"},
     ("api:exclusion-bulk", "post"): {"kind": "domain", "values": ["example.net"]},
+    ("api:exclusion-consent-rule", "put"): {"scope": "same_connection"},
     ("api:exclusion-detail", "put"): {"note": "Asked by legal"},
     ("api:webhook-detail", "put"): {
         "url": "https://hooks.example.com/in",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEntry
-from exports.models import Exclusion
+from core.consent import ConsentState
+from exports.models import ConsentRule, Exclusion
+from segments.models import ConsentRecord
 from tests.factories import SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +103,41 @@ def test_contributors_are_told_why_they_are_refused(api_bob):
     response = api_bob.get(EXCLUSIONS)
     assert response.status_code == 403
     assert "Only administrators can see and change exclusions" in response.json()["detail"]
+
+
+def test_the_consent_rule_is_read_with_the_addresses_it_excludes_by_state(api_alice):
+    ConsentRecord.objects.create(email="a@example.org", state=ConsentState.BOUNCED)
+    ConsentRecord.objects.create(email="b@example.org", state=ConsentState.BOUNCED, list_id="x")
+    ConsentRecord.objects.create(email="b@example.org", state=ConsentState.BOUNCED, list_id="y")
+    body = api_alice.get(f"{EXCLUSIONS}/consent-rule").json()
+    assert body["scope"] == "every_export"
+    by_state = {row["state"]: row["addresses"] for row in body["excluded_by_state"]}
+    assert (by_state["bounced"], by_state["unsubscribed"]) == (2, 0)
+
+
+def test_the_consent_rule_is_changed_and_audited(api_alice):
+    response = api_alice.put(f"{EXCLUSIONS}/consent-rule", {"scope": "same_connection"}, "json")
+    assert (response.status_code, response.json()["scope"]) == (200, "same_connection")
+    assert ConsentRule.load().scope == ConsentRule.Scope.SAME_CONNECTION
+    entry = AuditEntry.objects.get(action="consent_rule.updated")
+    assert (entry.actor_label, entry.after["scope"]) == ("alice", "same_connection")
+
+
+def test_a_consent_rule_that_is_not_one_of_the_two_is_refused(api_alice):
+    response = api_alice.put(f"{EXCLUSIONS}/consent-rule", {"scope": "nobody"}, "json")
+    assert response.status_code == 400
+    assert [error["field"] for error in response.json()["errors"]] == ["scope"]
+    assert ConsentRule.load().scope == ConsentRule.Scope.EVERY_EXPORT
+
+
+@pytest.mark.parametrize("client_fixture", ["api_bob", "api_charlie"])
+def test_only_administrators_read_or_change_the_consent_rule(request, client_fixture):
+    client = request.getfixturevalue(client_fixture)
+    for response in (
+        client.get(f"{EXCLUSIONS}/consent-rule"),
+        client.put(f"{EXCLUSIONS}/consent-rule", {"scope": "same_connection"}, "json"),
+    ):
+        assert response.status_code == 403
+        assert "Only administrators can see and change exclusions" in response.json()["detail"]
+    assert ConsentRule.load().scope == ConsentRule.Scope.EVERY_EXPORT
+    assert not AuditEntry.objects.filter(action="consent_rule.updated").exists()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from exports.models import Exclusion
+from core.consent import ConsentState
+from exports.models import ConsentRule, Exclusion
+from segments.models import ConsentRecord
 from tests.browser.test_segments_in_browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,3 +41,19 @@ def test_an_administrator_pastes_addresses_to_exclude(page: Page, live_server, a
         "ann@example.org",
         "bob@example.org",
     ]
+
+
+def test_an_administrator_chooses_the_consent_rule(page: Page, live_server, alice):
+    ConsentRecord.objects.create(email="ann@example.org", state=ConsentState.BOUNCED)
+    log_in(page, live_server.url, "alice")
+    page.get_by_role("link", name="Exclusions").click()
+    rule = page.locator("#consent-rule")
+    expect(rule).to_contain_text("Bounced 1")
+    expect(rule.get_by_label("excluded from every export")).to_be_checked()
+
+    rule.get_by_label("excluded only from that connection's exports").check()
+    rule.get_by_role("button", name="Save the rule").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Consent rule saved.")
+    expect(page.locator("#consent-rule").get_by_label("only from that connection")).to_be_checked()
+    assert ConsentRule.load().scope == ConsentRule.Scope.SAME_CONNECTION

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.consent import ConsentState
 from exports import exclusions, services
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure
+from segments.models import ConsentRecord
 from segments.services import segment_refresh
 from tests.e2e.test_export_runs import EXPECTED, finished, make_export, people
 from tests.e2e.test_mailchimp_runs import audience_id, mc_connection, mc_fake, members
@@ -84,3 +86,29 @@ def test_a_mirror_export_takes_excluded_people_off_its_audience(
     state = members(mc_fake, audience)
     assert {email for email in EXCLUDED if state[email]["status"] == "archived"} == EXCLUDED
     assert in_audience(mc_fake, audience) == EXPECTED - EXCLUDED
+
+
+def test_a_mirror_export_takes_people_with_a_consent_record_off_its_audience(
+    worker, mc_fake, mc_connection, people, alice
+):
+    """Issue 26: a person who unsubscribed or bounced at another connection (here, one since
+    deleted) is taken off the audience and counted as excluded; the others stay."""
+    audience = audience_id(mc_fake)
+    export = make_export(mc_connection, audience, people, alice)
+    export.sync_mode = Export.SyncMode.MIRROR
+    export.save()
+    assert finished(services.run_request(export=export, user=alice)).added == 200
+    gone = {"person3@example.com", "person4@example.com"}
+    for email, state in zip(sorted(gone), ConsentState.values, strict=False):
+        ConsentRecord.objects.create(email=email, state=state, connection_name="Gone")
+
+    run = finished(services.run_request(export=export, user=alice))
+
+    assert (run.status, run.removed, run.excluded) == (
+        ExportRun.Status.SUCCEEDED,
+        2,
+        2,
+    ), worker.log()[-3000:]
+    state = members(mc_fake, audience)
+    assert {email for email in gone if state[email]["status"] == "archived"} == gone
+    assert in_audience(mc_fake, audience) == EXPECTED - gone

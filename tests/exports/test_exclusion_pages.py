@@ -3,17 +3,22 @@ removal, each in the audit log (issue 24)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
+from core.consent import ConsentState
 from exports import exclusions
-from exports.models import Exclusion
+from exports.models import ConsentRule, Exclusion
+from segments.models import ConsentRecord
 from segments.services import SegmentInUse, segment_delete
 from tests.factories import SegmentFactory
 
 pytestmark = pytest.mark.django_db
 LIST = "/exclusions/"
+CONSENT_RULE = "/exclusions/consent-rule/"
 
 
 def paste(client, kind, lines, note=""):
@@ -151,3 +156,40 @@ def test_the_run_page_shows_the_excluded_count(as_alice, alice):
     page = as_alice.get(reverse("exports:run_detail", args=[run.pk])).content.decode()
     assert '<dd class="count-excluded">2</dd>' in page
     assert "2 profiles were excluded (Admin > Exclusions)." in page
+
+
+def test_the_page_shows_the_consent_rule_and_the_addresses_records_exclude(as_alice):
+    ConsentRecord.objects.create(email="a@example.org", state=ConsentState.UNSUBSCRIBED)
+    ConsentRecord.objects.create(email="a@example.org", state=ConsentState.BOUNCED)
+    ConsentRecord.objects.create(email="b@example.org", state=ConsentState.BOUNCED)
+    shown = as_alice.get(LIST).content.decode()
+    assert "Addresses consent records exclude now:" in shown
+    assert "Unsubscribed 1" in shown
+    assert "Bounced 2" in shown
+    assert re.search(r'value="every_export"[^>]*checked', shown)
+
+
+def test_an_administrator_changes_the_consent_rule_and_it_is_audited(as_alice):
+    response = as_alice.post(CONSENT_RULE, {"consent-scope": "same_connection"})
+    assert response.status_code == 302
+    assert ConsentRule.load().scope == ConsentRule.Scope.SAME_CONNECTION
+    entry = AuditEntry.objects.get(action="consent_rule.updated")
+    assert (entry.before["scope"], entry.after["scope"]) == ("every_export", "same_connection")
+    # Saving it again as it is changes nothing, and is no news.
+    as_alice.post(CONSENT_RULE, {"consent-scope": "same_connection"})
+    assert AuditEntry.objects.filter(action="consent_rule.updated").count() == 1
+
+
+def test_a_consent_rule_left_unchosen_is_refused_in_words(as_alice):
+    response = as_alice.post(CONSENT_RULE, {})
+    assert response.status_code == 200
+    assert "Choose whom a consent record excludes." in response.content.decode()
+    assert ConsentRule.load().scope == ConsentRule.Scope.EVERY_EXPORT
+
+
+@pytest.mark.parametrize("client_fixture", ["as_bob", "as_charlie"])
+def test_other_roles_cannot_change_the_consent_rule(request, client_fixture):
+    client = request.getfixturevalue(client_fixture)
+    response = client.post(CONSENT_RULE, {"consent-scope": "same_connection"})
+    assert response.status_code == 403
+    assert ConsentRule.load().scope == ConsentRule.Scope.EVERY_EXPORT

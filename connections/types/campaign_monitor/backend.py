@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from types import MappingProxyType
 from typing import Any
 
 from django.utils.translation import gettext, gettext_lazy
@@ -205,6 +206,9 @@ class CampaignMonitorBackend(Backend):
     max_profiles = 1_000_000
     #: In Suppression List, Is Unsubscribed, Is Bounced (import FailureDetails codes).
     opted_out_codes = frozenset({"204", "206", "207"})
+    opted_out_states = MappingProxyType(
+        {"204": ConsentState.SUPPRESSED, "207": ConsentState.BOUNCED}
+    )
     #: Invalid Email Address; a custom field value the list refuses (253) or that cannot be
     #: converted. Unconfirmed (208) changes when the person confirms.
     lasting_refusal_codes = frozenset({"1", FIELD_VALUE_REFUSED, INVALID_VALUE})
@@ -483,11 +487,14 @@ class CampaignMonitorBackend(Backend):
         self._check_batch(emails, self.removal_batch_size)
         failures = []
         opted_out = []
+        bounced: dict[str, ConsentState] = {}
         for email in emails:
             try:
                 state = self._state(list_id, email)
                 if state.lower() in OPTED_OUT_STATES:
                     opted_out.append(email)
+                if state.lower() == "bounced":
+                    bounced[email] = ConsentState.BOUNCED
                 if state and state.lower() != "deleted":
                     self.client.delete_subscriber(list_id, email)
             except ListNotFound:
@@ -496,7 +503,10 @@ class CampaignMonitorBackend(Backend):
                 if error.code != CODE_NOT_IN_LIST:
                     failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(
-            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+            accepted=len(emails) - len(failures),
+            failures=failures,
+            opted_out=opted_out,
+            opted_out_states=bounced,
         )
 
     def erase(self, list_id: str, email: str) -> None:

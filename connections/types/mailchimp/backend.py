@@ -537,11 +537,14 @@ class MailchimpBackend(Backend):
             return self._archive_in_batches(audience_id, emails)
         failures = []
         opted_out = []
+        cleaned: dict[str, ConsentState] = {}
         for email in emails:
             try:
                 status = self.client.member_status(audience_id, email)
                 if status in OPTED_OUT_STATUSES:
                     opted_out.append(email)
+                if status == "cleaned":
+                    cleaned[email] = ConsentState.CLEANED
                 if status in ("subscribed", "unsubscribed", "transactional"):
                     self.client.archive(audience_id, email)
             except NotRemovable:
@@ -552,7 +555,10 @@ class MailchimpBackend(Backend):
             except Permanent as error:
                 failures.append(RecordFailure(email, str(error.code or ""), error.message))
         return PushResult(
-            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+            accepted=len(emails) - len(failures),
+            failures=failures,
+            opted_out=opted_out,
+            opted_out_states=cleaned,
         )
 
     def erase(self, list_id: str, email: str) -> None:
@@ -636,6 +642,7 @@ class MailchimpBackend(Backend):
         archived in a second. An address not on the audience (404) counts as removed."""
         failures: list[RecordFailure] = []
         opted_out: list[str] = []
+        cleaned: dict[str, ConsentState] = {}
         archivable: list[str] = []
         statuses = self.client.member_statuses(audience_id, emails)
         if any(result.status_code == 404 for result in statuses.values()):
@@ -650,6 +657,8 @@ class MailchimpBackend(Backend):
             status = str((result.body or {}).get("status") or "")
             if status in OPTED_OUT_STATUSES:
                 opted_out.append(email)
+            if status == "cleaned":
+                cleaned[email] = ConsentState.CLEANED
             if status in ARCHIVABLE_STATUSES:
                 archivable.append(email)
         if archivable:
@@ -662,7 +671,10 @@ class MailchimpBackend(Backend):
                 ):
                     failures.append(self._operation_failure(email, result))
         return PushResult(
-            accepted=len(emails) - len(failures), failures=failures, opted_out=opted_out
+            accepted=len(emails) - len(failures),
+            failures=failures,
+            opted_out=opted_out,
+            opted_out_states=cleaned,
         )
 
     @staticmethod

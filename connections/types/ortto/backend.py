@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
@@ -139,6 +140,7 @@ class OrttoBackend(Backend):
     #: The address is on Ortto's email suppression list, or a returning person's email
     #: permission is off.
     opted_out_codes = frozenset({"suppressed", OPTED_OUT_CODE})
+    opted_out_states = MappingProxyType({"suppressed": ConsentState.SUPPRESSED})
     #: An address or a value Ortto does not take.
     lasting_refusal_codes = frozenset({"invalid-email", "invalid-field", INVALID_VALUE})
     credentials_form_class = OrttoCredentialsForm

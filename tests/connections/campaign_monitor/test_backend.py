@@ -220,6 +220,7 @@ def test_leavers_who_unsubscribed_or_bounced_are_reported_opted_out(mocked, back
     result = backend.remove(LIST_ID, ["out@x.com", "bounced@x.com"])
     assert (result.accepted, result.failures) == (2, [])
     assert result.opted_out == ["out@x.com", "bounced@x.com"]
+    assert result.opted_out_states == {"bounced@x.com": "bounced"}
 
 
 def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):

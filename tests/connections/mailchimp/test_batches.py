@@ -125,6 +125,7 @@ def test_many_leavers_take_two_batches_and_opt_outs_are_read_before_archiving(mo
 
     assert (result.accepted, result.failures) == (6, [])
     assert result.opted_out == ["out@x.com", "bounced@x.com"]
+    assert result.opted_out_states == {"bounced@x.com": "cleaned"}
     reads, archives = batches.batches
     assert [op["method"] for op in reads] == ["GET"] * 6
     assert all(op["path"].startswith(f"/lists/{AUDIENCE}/members/") for op in reads)

@@ -316,6 +316,7 @@ def test_a_leaver_who_unsubscribed_or_was_cleaned_is_reported_opted_out(mocked, 
     result = backend.remove(AUDIENCE, ["out@x.com", "bounced@x.com"])
     assert (result.accepted, result.failures) == (2, [])
     assert result.opted_out == ["out@x.com", "bounced@x.com"]
+    assert result.opted_out_states == {"bounced@x.com": "cleaned"}
     deleted = [call.request.url for call in mocked.calls if call.request.method == "DELETE"]
     assert deleted == [member_url("out@x.com")]  # Mailchimp does not archive cleaned members
 
