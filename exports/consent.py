@@ -4,7 +4,9 @@ A person who unsubscribed, bounced, complained, was cleaned or suppressed at a c
 a consent record (read back from the service, or written here when a run learns it at push
 time). One rule in Admin > Exclusions (``ConsentRule``) says whom a record keeps out: the
 person is excluded from every export (the default), or only from the exports of the
-connection the record came from. A record whose connection was deleted keeps the person out
+connection the record came from. A record of a state the service keeps for itself
+(``OTHER_CONNECTIONS_ONLY``: Ortto's "email permission off") never keeps a person out of that
+connection's own exports. A record whose connection was deleted keeps the person out
 of every export under either rule (the safe side). The runs apply this in their recipients'
 SQL (``exports.recipients``), as they do the other exclusions: never sent on any path, listed
 among the skipped with ``excluded_consent`` and counted as excluded; a mirror export removes
@@ -19,7 +21,7 @@ from django.db.models import Q, QuerySet
 
 import audit
 from audit.actions import AuditAction
-from core.consent import Channel, ConsentState
+from core.consent import OTHER_CONNECTIONS_ONLY, Channel, ConsentState
 from exports.models import ConsentRule, Export
 from segments.models import ConsentRecord
 
@@ -31,7 +33,8 @@ def records_for(export: Export, *, scope: str | None = None) -> QuerySet[Consent
     records = ConsentRecord.objects.filter(channel=Channel.EMAIL)
     if scope == ConsentRule.Scope.SAME_CONNECTION:
         records = records.filter(Q(connection__isnull=True) | Q(connection_id=export.connection_id))
-    return records
+    # "Email permission off" at the export's own connection is that service's to keep.
+    return records.exclude(state__in=OTHER_CONNECTIONS_ONLY, connection_id=export.connection_id)
 
 
 def excluded_addresses_sql(export: Export) -> tuple[str, tuple] | None:

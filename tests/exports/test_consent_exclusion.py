@@ -122,6 +122,25 @@ def test_the_record_of_a_deleted_connection_excludes_from_every_export(
     assert listed(run) == {"ann@example.com": EXCLUDED_CONSENT}
 
 
+@pytest.mark.parametrize("scope", ConsentRule.Scope.values)
+def test_permission_off_keeps_people_out_of_other_connections_exports_only(
+    backend, make_export, everyone, people, connection, other_connection, scope
+):
+    """Ortto's permission is off for people our exports created without consent too, so its
+    own exports go on updating them (Ortto keeps the permission); other connections' do not
+    send them under the default rule."""
+    consent.rule_save(scope=scope)
+    record("ann@example.com", connection, ConsentState.PERMISSION_OFF)
+    record("bob@example.com", other_connection, ConsentState.PERMISSION_OFF)
+
+    run = run_now(make_export(everyone))
+
+    assert "ann@example.com" in backend.pushed
+    excluded = {} if scope == SAME_CONNECTION else {"  Bob@Example.com ": EXCLUDED_CONSENT}
+    assert listed(run) == excluded
+    assert run.excluded == len(excluded)
+
+
 def test_an_address_excluded_in_admin_is_listed_with_that_rule_first(
     backend, make_export, everyone, people, other_connection
 ):
