@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import reverse
 
 from core.consent import ConsentState
 from segments.consent import (
@@ -217,3 +218,33 @@ def test_a_new_record_changes_the_fingerprint_of_a_segment_that_reads_consent(pe
     after = inputs_fingerprint(reads, today), inputs_fingerprint(ignores, today)
     assert before[0] != after[0]
     assert before[1] == after[1]
+
+
+# The profile page --------------------------------------------------------------------------------
+
+
+def test_the_profile_page_shows_the_consent_records_of_its_address(as_charlie, account):
+    profile = ProfileFactory(customer_id="ann", email="Ann@Example.com", first_name="Ann")
+    apply(
+        account,
+        Event("ann@example.com", occurred_at=MARCH, reason="Too many emails"),
+        Event("ann@example.com", state=ConsentState.BOUNCED, list_id=""),
+    )
+    html = as_charlie.get(reverse("profiles:detail", args=[profile.pk])).content.decode()
+    section = html[html.index('id="consent"') :]
+    for text in ("Unsubscribed", "Bounced", "Newsletter", "L1", "Too many emails"):
+        assert text in section, text
+    assert "The whole account" in section and "Not said by the service" in section
+    assert 'datetime="2026-03-01T00:00:00+00:00"' in section
+
+
+def test_the_profile_page_says_when_there_is_no_consent_record(as_charlie):
+    profile = ProfileFactory(email="cy@example.com")
+    html = as_charlie.get(reverse("profiles:detail", args=[profile.pk])).content.decode()
+    assert "No consent records" in html
+
+
+def test_the_profile_list_links_each_profile_to_its_page(as_charlie):
+    profile = ProfileFactory(customer_id="ann")
+    html = as_charlie.get(reverse("profiles:list")).content.decode()
+    assert reverse("profiles:detail", args=[profile.pk]) in html
