@@ -108,6 +108,8 @@ def condition_sentence(
     segment_name: str = "",
 ) -> str:
     """One validated condition as a sentence in the current language."""
+    if "consent" in condition:
+        return consent_sentence(condition)
     operator = condition["operator"]
     value = condition.get("value", "")
     if operator in RELATIVE_OPERATORS:
