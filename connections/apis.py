@@ -15,10 +15,9 @@ from rest_framework.response import Response
 
 from api.filtering import FilterSet
 from config.translation import shown
-from connections import consent, services
+from connections import consent, selectors, services
 from connections.models import Connection, ConsentReadBack
 from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, READ_CONSENT, USE_CONNECTION
-from connections.selectors import connections_usable_by
 from connections.types.base import StepStatus
 
 
@@ -171,13 +170,15 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         """The connections the caller may use for an export: all of them for administrators."""
         return (
-            Connection.objects.filter(pk__in=connections_usable_by(self.request.user).values("pk"))
+            Connection.objects.filter(
+                pk__in=selectors.connections_usable_by(self.request.user).values("pk")
+            )
             .defer("encrypted_credentials")
             .order_by("id")
         )
 
     def object_refusal(self, user, connection: Connection) -> str | None:
-        if connections_usable_by(user).filter(pk=connection.pk).exists():
+        if selectors.connections_usable_by(user).filter(pk=connection.pk).exists():
             return None
         return str(NOT_USABLE)
 
@@ -234,5 +235,5 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
                 raise Conflict() from running
             state.refresh_from_db()
             return Response(ConsentReadBackSerializer(state).data, status=status.HTTP_202_ACCEPTED)
-        state = consent.read_back_state(connection)
+        state = selectors.consent_read_back(connection) or ConsentReadBack(connection=connection)
         return Response(ConsentReadBackSerializer(state).data)
