@@ -50,6 +50,10 @@ from segments.consent import consent_records_apply_counted
 logger = logging.getLogger(__name__)
 
 _LOCK_KEY = zlib.crc32(b"connections.consent_read") & 0x7FFFFFFF
+UNEXPECTED = _(
+    "The read-back stopped on an unexpected error. It has been logged; the next read goes on "
+    "from its last stored page. Tell an administrator if it happens again."
+)
 
 
 class ReadBackAlreadyRunning(Exception):
@@ -292,8 +296,6 @@ def read_back_run(
     read that fails for good stays failed with the message. Never raises a backend error, so a
     failing connection never stops the others. None when the connection is gone or another
     process is reading it."""
-    from connections import tasks
-
     if requested_by is not None and not _still_allowed(requested_by):
         state = ConsentReadBack.objects.filter(connection_id=connection_id).first()
         if state is not None:
@@ -309,26 +311,41 @@ def read_back_run(
     except DatabaseError:
         return ConsentReadBack.objects.filter(connection_id=connection_id).first()
     except BackendError as error:
-        state = ConsentReadBack.objects.get(connection_id=connection_id)
-        delay = retry_delay(error, attempt=attempt, rate_limited_for=rate_limited_for)
-        if delay is None:
-            logger.warning("Consent read-back of connection %s failed: %s", connection_id, error)
-            return state
-        logger.info(
-            "Consent read-back of connection %s: %s; retry in %.0fs", connection_id, error, delay
-        )
-        state.status = ConsentReadBack.Status.RETRYING
-        state.save(update_fields=["status"])
-        waited = rate_limited_for + (delay if isinstance(error, RateLimited) else 0.0)
-        tries = attempt if isinstance(error, RateLimited) else attempt + 1
-        transaction.on_commit(
-            lambda: tasks.read_back_consent.apply_async(
-                args=[connection_id],
-                kwargs={"attempt": tries, "rate_limited_for": waited},
-                countdown=delay,
-            )
-        )
+        return _retry_or_fail(connection_id, error, attempt, rate_limited_for)
+    except Exception:
+        # A fault of ours or a backend's (a bug): logged, and the other connections are read.
+        logger.exception("Consent read-back of connection %s stopped", connection_id)
+        state = ConsentReadBack.objects.filter(connection_id=connection_id).first()
+        if state is not None:
+            _finish(state, ConsentReadBack.Status.FAILED, UNEXPECTED)
         return state
+
+
+def _retry_or_fail(
+    connection_id: int, error: BackendError, attempt: int, rate_limited_for: float
+) -> ConsentReadBack:
+    from connections import tasks
+
+    state = ConsentReadBack.objects.get(connection_id=connection_id)
+    delay = retry_delay(error, attempt=attempt, rate_limited_for=rate_limited_for)
+    if delay is None:
+        logger.warning("Consent read-back of connection %s failed: %s", connection_id, error)
+        return state
+    logger.info(
+        "Consent read-back of connection %s: %s; retry in %.0fs", connection_id, error, delay
+    )
+    state.status = ConsentReadBack.Status.RETRYING
+    state.save(update_fields=["status"])
+    waited = rate_limited_for + (delay if isinstance(error, RateLimited) else 0.0)
+    tries = attempt if isinstance(error, RateLimited) else attempt + 1
+    transaction.on_commit(
+        lambda: tasks.read_back_consent.apply_async(
+            args=[connection_id],
+            kwargs={"attempt": tries, "rate_limited_for": waited},
+            countdown=delay,
+        )
+    )
+    return state
 
 
 def _still_allowed(user_id: int) -> bool:

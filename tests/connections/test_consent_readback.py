@@ -290,10 +290,12 @@ def test_never_two_reads_of_one_connection_at_once(script, shop, run_read):
 def test_a_failing_connection_does_not_stop_the_chain_for_the_next(
     script, retries, django_capture_on_commit_callbacks
 ):
+    broken = ConnectionFactory(display_name="0 broken")
     first = ConnectionFactory(display_name="A first")
     second = ConnectionFactory(display_name="B second")
     ConnectionFactory(display_name="C quiet", campaign_monitor=True)
     ConnectionFactory(display_name="D revoked", status=Connection.Status.NEEDS_REAUTHENTICATION)
+    script.fail("0 broken", None, ValueError("a bug in a backend"))
     script.fail("A first", None, Transient("Server error 502."))
     script.paged("B second", [event("ann@example.com")])
     ProfileFactory(customer_id="ann", email="ann@example.com")
@@ -305,8 +307,10 @@ def test_a_failing_connection_does_not_stop_the_chain_for_the_next(
     with django_capture_on_commit_callbacks(execute=True):
         outcome = run_refresh_chain()
 
-    assert (outcome["consent_reads"], outcome["consent_reads_failed"]) == (1, 1)
-    assert [call[0] for call in script.calls] == ["A first", "B second"]
+    assert (outcome["consent_reads"], outcome["consent_reads_failed"]) == (1, 2)
+    assert [call[0] for call in script.calls] == ["0 broken", "A first", "B second"]
+    stopped = ConsentReadBack.objects.get(connection=broken)
+    assert stopped.status == "failed" and "unexpected error" in shown(stopped.last_error)
     assert ConsentReadBack.objects.get(connection=first).status == "retrying"
     assert len(retries) == 1 and retries[0]["args"] == [first.pk]
     assert ConsentReadBack.objects.get(connection=second).status == "succeeded"
