@@ -297,6 +297,9 @@ def _target_page(target: str) -> str:
 def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
     connection = _connection(connection_id)
     backend = registry.backend_class(connection.kind)
+    if request.htmx and request.method == "GET":  # the consent read-back's status, polled
+        context = {"connection": connection, "read_back": selectors.consent_read_back(connection)}
+        return render(request, "connections/edit.html#consent", context)
     data = request.POST if request.method == "POST" else None
     form = ConnectionEditForm(
         data,

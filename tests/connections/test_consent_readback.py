@@ -367,3 +367,14 @@ def test_a_type_that_does_not_read_consent_is_refused_in_words(as_alice, script)
     quiet = ConnectionFactory(display_name="Quiet", campaign_monitor=True)
     response = as_alice.post(reverse("connections:consent_read", args=[quiet.pk]), follow=True)
     assert "connections do not read consent back yet" in response.content.decode()
+
+
+def test_the_page_polls_the_read_back_while_it_runs(as_alice, script, shop):
+    ConsentReadBack.objects.create(connection=shop, status=ConsentReadBack.Status.RUNNING)
+    url = reverse("connections:edit", args=[shop.pk])
+    assert 'hx-trigger="every 2s"' in as_alice.get(url).content.decode()
+    partial = as_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert partial.lstrip().startswith('<section class="stack" id="consent-read-back"')
+    assert "Reading" in partial and "Display name" not in partial
+    ConsentReadBack.objects.filter(connection=shop).update(status="succeeded")
+    assert "every 2s" not in as_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
