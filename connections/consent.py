@@ -189,6 +189,11 @@ def read_back_execute(*, connection_id: int) -> ConsentReadBack:
                 raise Permanent(refusal)
             _read_pages(target, state)
         except BackendError as error:
+            if isinstance(error, Permanent) and state.cursor:
+                # The service refuses to go on from the stored cursor (it expired, a list went):
+                # the next read starts over; what was stored is stored once all the same.
+                state.cursor = ""
+                state.save(update_fields=["cursor"])
             _finish(state, ConsentReadBack.Status.FAILED, failure_message(error))
             if isinstance(error, AuthRevoked):
                 services.connection_record_error(connection_id=connection_id, error=error)

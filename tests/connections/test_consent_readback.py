@@ -262,6 +262,18 @@ def test_a_permanent_refusal_fails_with_the_services_message(script, shop, retri
     )
 
 
+def test_a_cursor_the_service_refuses_makes_the_next_read_start_over(script, shop, run_read):
+    script.paged("Shop", [event("a@example.com")], [event("b@example.com")])
+    script.fail("Shop", "p2", Transient("Timed out."), Permanent("The cursor has expired."))
+    run_read(shop)
+    assert ConsentReadBack.objects.get(connection=shop).cursor == "p2"
+    state = run_read(shop, attempt=1)
+    assert (state.status, state.cursor) == ("failed", "")
+    state = read(shop)
+    assert [call[3] for call in script.calls] == [None, "p2", "p2", None, "p2"]
+    assert (state.status, emails()) == ("succeeded", ["a@example.com", "b@example.com"])
+
+
 def test_never_two_reads_of_one_connection_at_once(script, shop, run_read):
     settings = db.settings_dict
     other = psycopg.connect(
