@@ -6,7 +6,8 @@ most ``max_consent_lists``, in id order, so a resumed read names the same lists)
 events and the cursor after it are stored in one transaction: a read that dies (a killed
 worker, a service that fails for good) goes on from its last stored page, and no record is lost
 or stored twice. When the read completes, the next read asks for what changed since this one
-started (``ConsentReadBack.since``). Nothing here ever lifts a record.
+started (``ConsentReadBack.since``). When the service refuses to go on from a stored cursor (a
+``Permanent`` error), the next read starts over. Nothing here ever lifts a record.
 
 Never two reads of one connection at once: a read holds a PostgreSQL session advisory lock on
 the connection for as long as it runs (let go when its worker's connection closes, so a killed
