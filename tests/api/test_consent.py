@@ -146,3 +146,18 @@ def test_contributors_and_viewers_cannot_start_a_read(client_name, request, shop
         f"/api/v1/connections/{shop.pk}/consent-read/"
     )
     assert response.status_code == 403
+
+
+def test_a_segment_rule_reads_consent_through_the_api(api_bob, records):
+    ProfileFactory(customer_id="ann", email="ann@example.com")
+    ProfileFactory(customer_id="cy", email="cy@example.com")
+    rules = {"match": "all", "conditions": [{"consent": "bounced", "operator": "not_opted_out"}]}
+    created = api_bob.post("/api/v1/segments/", {"name": "Mailable", "rules": rules}, format="json")
+    assert created.status_code == 201, created.content[:300]
+    assert created.json()["rules"] == rules
+    estimate = api_bob.post("/api/v1/segments/estimate/", {"rules": rules}, format="json")
+    assert estimate.json() == {"count": 1}
+    wrong = {"match": "all", "conditions": [{"consent": "maybe", "operator": "opted_out"}]}
+    refused = api_bob.post("/api/v1/segments/", {"name": "Wrong", "rules": wrong}, format="json")
+    assert refused.status_code == 400
+    assert "Choose which opt-out" in refused.json()["errors"][0]["message"]
