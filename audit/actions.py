@@ -20,6 +20,10 @@ class AuditAction(models.TextChoices):
     CONNECTION_REAUTHENTICATED = "connection.reauthenticated", _("Connection authenticated again")
     CONNECTION_DELETED = "connection.deleted", _("Connection removed")
     CONNECTION_KEYS_ROTATED = "connection.keys_rotated", _("Encryption keys rotated")
+    CONSENT_READ_STARTED = (
+        "connection.consent_read_started",
+        _("Consent read-back started on demand"),
+    )
     EXPORT_CREATED = "export.created", _("Export added")
     EXPORT_UPDATED = "export.updated", _("Export changed")
     EXPORT_DUPLICATED = "export.duplicated", _("Export duplicated")

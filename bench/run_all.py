@@ -1,4 +1,5 @@
-"""`make bench`: the data, export, API and sources benchmarks; one JSON object, last line."""
+"""`make bench`: the data, export, API, sources and consent-storing benchmarks; one JSON object,
+last line."""
 
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ if __name__ == "__main__":
     figures.update(last_json("bench_exports.py"))
     figures.update(last_json("bench_api.py"))
     figures.update(last_json("bench_sources.py"))
+    figures.update(last_json("bench_consent_store.py"))
     print(json.dumps(figures))

@@ -16,7 +16,7 @@ from connections import apis as connection_apis
 from exports import apis as export_apis
 from exports import erasure_apis, exclusion_apis
 from segments import apis as segment_apis
-from segments import profile_apis
+from segments import consent_apis, profile_apis
 from sources import apis as source_apis
 from webhooks import apis as webhook_apis
 
@@ -41,6 +41,7 @@ router.register("profiles", profile_apis.ProfileViewSet, basename="profile")
 router.register("webhooks", webhook_apis.EndpointViewSet, basename="webhook")
 router.register("exclusions", exclusion_apis.ExclusionViewSet, basename="exclusion")
 router.register("sources", source_apis.SourceViewSet, basename="source")
+router.register("consent-records", consent_apis.ConsentRecordViewSet, basename="consent-record")
 
 #: Before the profiles' routes, whose customer ids could otherwise read "erase".
 erasure_routes = [

@@ -8,17 +8,23 @@ from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from api.filtering import FilterSet
 from config.translation import shown
-from connections import services
-from connections.models import Connection
-from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, USE_CONNECTION
-from connections.selectors import connections_usable_by
+from connections import consent, selectors, services
+from connections.models import Connection, ConsentReadBack
+from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, READ_CONSENT, USE_CONNECTION
 from connections.types.base import StepStatus
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = gettext_lazy("Consent is being read back from this connection already.")
+
 
 #: What the roles table shows administrators only: a contributor sees a connection's name and
 #: type, never its settings or its state (as on the pages).
@@ -90,6 +96,42 @@ class ConnectionTestSerializer(serializers.Serializer):
     connection = ConnectionSerializer()
 
 
+class ConsentReadBackSerializer(serializers.ModelSerializer):
+    last_error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ConsentReadBack
+        fields = [
+            "status",
+            "since",
+            "pages_read",
+            "read_count",
+            "new_count",
+            "invalid_count",
+            "last_error",
+            "started_at",
+            "finished_at",
+            "last_read_at",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "since": {
+                "help_text": gettext_lazy(
+                    "The start of the last complete read: the next read asks for what changed "
+                    "since then."
+                )
+            },
+            "read_count": {"help_text": gettext_lazy("Records the current or last read found.")},
+            "new_count": {"help_text": gettext_lazy("Of those, the ones we did not hold yet.")},
+            "invalid_count": {
+                "help_text": gettext_lazy("Events left out for an empty or malformed address.")
+            },
+        }
+
+    def get_last_error(self, state: ConsentReadBack) -> str:
+        return shown(state.last_error)
+
+
 class ConnectionFilter(FilterSet):
     """A contributor may filter by type only: the other filters would tell them the state and
     the sharing that the roles table shows administrators only."""
@@ -122,18 +164,21 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         "list": USE_CONNECTION,
         "retrieve": USE_CONNECTION,
         "test": CHANGE_CONNECTION,
+        "consent_read": READ_CONSENT,
     }
 
     def get_queryset(self):
         """The connections the caller may use for an export: all of them for administrators."""
         return (
-            Connection.objects.filter(pk__in=connections_usable_by(self.request.user).values("pk"))
+            Connection.objects.filter(
+                pk__in=selectors.connections_usable_by(self.request.user).values("pk")
+            )
             .defer("encrypted_credentials")
             .order_by("id")
         )
 
     def object_refusal(self, user, connection: Connection) -> str | None:
-        if connections_usable_by(user).filter(pk=connection.pk).exists():
+        if selectors.connections_usable_by(user).filter(pk=connection.pk).exists():
             return None
         return str(NOT_USABLE)
 
@@ -158,3 +203,37 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
                 "connection": ConnectionSerializer(connection, context={"request": request}).data,
             }
         )
+
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        responses=ConsentReadBackSerializer,
+        description=gettext_lazy(
+            "Where the connection's consent read-back stands: its status, what the current or "
+            "last read found, and its error."
+        ),
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={202: ConsentReadBackSerializer},
+        description=gettext_lazy(
+            "Start reading consent back from the connection now, as **Read back now** does; "
+            "it goes on from where an unfinished read stopped. 400 when the connection's type "
+            "does not read consent or it must be authenticated again; 409 when a read runs."
+        ),
+    )
+    @action(detail=True, methods=["get", "post"], url_path="consent-read")
+    def consent_read(self, request, pk=None):
+        connection = self.get_object()
+        if request.method == "POST":
+            try:
+                state = consent.read_back_request(connection=connection, user=request.user)
+            except consent.ReadBackNotPossible as refused:
+                raise ValidationError({"connection": [str(refused.message)]}) from refused
+            except consent.ReadBackAlreadyRunning as running:
+                raise Conflict() from running
+            state.refresh_from_db()
+            return Response(ConsentReadBackSerializer(state).data, status=status.HTTP_202_ACCEPTED)
+        state = selectors.consent_read_back(connection) or ConsentReadBack(connection=connection)
+        return Response(ConsentReadBackSerializer(state).data)

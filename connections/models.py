@@ -87,3 +87,56 @@ class Connection(models.Model):
     def icon(self) -> str:
         """Static path of the type's icon."""
         return registry.backend_class(self.kind).icon
+
+
+class ConsentReadBack(models.Model):
+    """The consent read-back of one connection: where it stands and what its last read did.
+
+    One row per connection, not one per read: what a read needs to resume (the cursor of its
+    last stored page) and to start (``since``, the start of the last complete read) belongs to
+    the connection, and each row is small and updated in place with every page. What a person
+    started is in the audit log; the records themselves are ``segments.ConsentRecord``.
+    """
+
+    class Status(models.TextChoices):
+        NEVER = "never", _("Never read")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Reading")
+        RETRYING = "retrying", _("Waiting to try again")
+        SUCCEEDED = "succeeded", _("Read")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.RETRYING)
+
+    connection = models.OneToOneField(
+        Connection, on_delete=models.CASCADE, related_name="consent_read_back"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEVER
+    )
+    #: The start of the last complete read: the next read asks for what changed since then.
+    since = models.DateTimeField(_("read since"), null=True, blank=True)
+    #: The service's cursor after the last stored page of a read not yet complete ("" between
+    #: reads): a read that stopped goes on from here.
+    cursor = models.TextField(blank=True, default="")
+    pages_read = models.PositiveIntegerField(_("pages read"), default=0)
+    read_count = models.PositiveBigIntegerField(_("read"), default=0)
+    new_count = models.PositiveBigIntegerField(_("new records"), default=0)
+    invalid_count = models.PositiveBigIntegerField(_("invalid addresses"), default=0)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    #: When the current (or last) read began; it becomes ``since`` when the read completes.
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    #: When the last complete read finished.
+    last_read_at = models.DateTimeField(_("last read"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("consent read-back")
+        verbose_name_plural = _("consent read-backs")
+
+    def __str__(self) -> str:
+        return f"{self.connection}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

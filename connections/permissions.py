@@ -26,3 +26,8 @@ USE_CONNECTION = ActionPermission(
 
 #: The refusal when the role allows the action but the connection is not shared with the user.
 NOT_USABLE = _("Only administrators may use this connection.")
+#: **Read back now** on a connection's page and ``POST /connections/{id}/consent-read/``.
+READ_CONSENT = ActionPermission(
+    "connections.change_connection",
+    _("Only administrators can read consent back from a connection."),
+)

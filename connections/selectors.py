@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from connections.models import Connection
+from connections.models import Connection, ConsentReadBack
 from connections.permissions import CHANGE_CONNECTION, USE_CONNECTION
 from connections.types import registry
 from core.listing import Sorting, search_words
@@ -65,3 +65,8 @@ def connection_name_taken(*, kind: str, name: str, other_than: int | None = None
     the export form and the pages tell connections apart by name and type."""
     same = Connection.objects.filter(kind=kind, display_name__iexact=name.strip())
     return same.exclude(pk=other_than).exists() if other_than else same.exists()
+
+
+def consent_read_back(connection: Connection) -> ConsentReadBack | None:
+    """The connection's consent read-back, or None when it was never read back."""
+    return ConsentReadBack.objects.filter(connection=connection).first()

@@ -15,5 +15,6 @@ urlpatterns = [
     path("oauth/callback/", views.connection_oauth_callback, name="oauth_callback"),
     path("<int:connection_id>/edit/", views.connection_edit, name="edit"),
     path("<int:connection_id>/test/", views.connection_test, name="test"),
+    path("<int:connection_id>/consent-read/", views.connection_consent_read, name="consent_read"),
     path("<int:connection_id>/remove/", views.connection_delete, name="delete"),
 ]

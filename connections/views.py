@@ -18,10 +18,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from connections import oauth_state, pending, selectors, services
+from connections import consent, oauth_state, pending, selectors, services
 from connections.forms import ConnectionEditForm, ConnectionFinishForm, ConnectionSetupForm
 from connections.models import Connection
-from connections.permissions import ADD_CONNECTION, CHANGE_CONNECTION, DELETE_CONNECTION
+from connections.permissions import (
+    ADD_CONNECTION,
+    CHANGE_CONNECTION,
+    DELETE_CONNECTION,
+    READ_CONSENT,
+)
 from connections.types import registry
 from connections.types.base import Backend, BackendError
 from core.listing import search_query
@@ -292,6 +297,9 @@ def _target_page(target: str) -> str:
 def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
     connection = _connection(connection_id)
     backend = registry.backend_class(connection.kind)
+    if request.htmx and request.method == "GET":  # the consent read-back's status, polled
+        context = {"connection": connection, "read_back": selectors.consent_read_back(connection)}
+        return render(request, "connections/edit.html#consent", context)
     data = request.POST if request.method == "POST" else None
     form = ConnectionEditForm(
         data,
@@ -333,8 +341,29 @@ def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
             "credentials_form": credentials_form,
             "target": f"{EXISTING}{connection.pk}",
             "export_users": selectors.connection_export_users(connection),
+            "read_back": selectors.consent_read_back(connection),
         },
     )
+
+
+@require_POST
+@permission_required(READ_CONSENT)
+def connection_consent_read(request: HttpRequest, connection_id: int) -> HttpResponse:
+    """**Read back now**: queue a read of who opted out at the service."""
+    connection = _connection(connection_id)
+    try:
+        consent.read_back_request(connection=connection, user=request.user)
+    except consent.ReadBackNotPossible as refused:
+        messages.error(request, str(refused.message))
+    except consent.ReadBackAlreadyRunning:
+        messages.info(request, _("Consent is being read back from this connection already."))
+    else:
+        messages.success(
+            request,
+            _("Reading consent back from “%(name)s”. This page shows the outcome when it is done.")
+            % {"name": connection.display_name},
+        )
+    return redirect("connections:edit", connection_id=connection.pk)
 
 
 @require_POST

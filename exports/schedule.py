@@ -13,6 +13,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 import audit
 from audit.actions import AuditAction
+from connections.consent import read_back_all
 from exports import services
 from exports.messages import segment_not_ready
 from exports.models import Export, RefreshSchedule
@@ -80,13 +81,16 @@ def apply_to_beat(schedule: RefreshSchedule) -> None:
 
 
 def run_refresh_chain() -> dict[str, int]:
-    """Read every source on the schedule, then refresh every segment, then run every export on
-    the schedule.
+    """Read every source on the schedule, then read consent back from every connection that
+    reads it, then refresh every segment, then run every export on the schedule.
 
     A source that fails is recorded on its run; the segments refresh on what the others wrote.
+    A connection whose read-back fails is recorded on it and retried by its task; the others
+    are read all the same, and the segments refresh on what was read.
     An export whose segment failed to refresh is recorded as skipped, with the reason.
     """
     sources = sources_run_scheduled()
+    consent = read_back_all()
     refreshed = failed_segments = 0
     for segment in segments_refresh_in_order():
         if segment.status == Segment.Status.FAILED:
@@ -116,6 +120,7 @@ def run_refresh_chain() -> dict[str, int]:
             logger.info("Scheduled run of export %s skipped: it is already running", export.pk)
     return {
         **sources,
+        **consent,
         "segments_refreshed": refreshed,
         "segments_failed": failed_segments,
         "exports_queued": queued,

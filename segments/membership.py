@@ -1,9 +1,10 @@
 """Materialise a segment's members with set-based SQL: an INSERT ... SELECT and an anti-join.
 
 A refresh first takes a fingerprint of what it reads: the rules, the profiles (highest id,
-latest change, number of deletions), the members version of every segment it uses, and the day when
-the rules have relative dates. When the fingerprint is the one of the last refresh, the members
-cannot have changed and nothing is written.
+latest change, number of deletions), the members version of every segment it uses, the day when
+the rules have relative dates, and the consent records (newest id, count) when they read them.
+When the fingerprint is the one of the last refresh, the members cannot have changed and nothing
+is written.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from segments.consent import consent_stamp
 from segments.models import Profile, ProfileDeletions, Segment, SegmentMember
 from segments.rules import (
     compile_rules,
     segments_used,
+    uses_consent,
     uses_relative_dates,
     validate,
 )
@@ -106,6 +109,8 @@ def inputs_fingerprint(rules: dict, today: date) -> str:
         )
     if uses_relative_dates(rules):
         inputs["day"] = today
+    if uses_consent(rules):
+        inputs["consent"] = consent_stamp()
     encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()
 

@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.filtering import FilterSet, TextFilter
 from segments import services
+from segments.consent import consent_records_for_profile
+from segments.consent_apis import ConsentRecordSerializer
 from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED, ImportFileError
 from segments.models import Profile
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
@@ -33,6 +35,22 @@ class ProfileSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class ProfileDetailSerializer(ProfileSerializer):
+    consent_records = serializers.SerializerMethodField(
+        help_text=gettext_lazy(
+            "The consent records of the profile's address (trimmed, lower-case), latest first."
+        )
+    )
+
+    class Meta(ProfileSerializer.Meta):
+        fields = [*ProfileSerializer.Meta.fields, "consent_records"]
+        read_only_fields = fields
+
+    @extend_schema_field(ConsentRecordSerializer(many=True))
+    def get_consent_records(self, profile: Profile) -> list:
+        return ConsentRecordSerializer(consent_records_for_profile(profile), many=True).data
 
 
 class BulkUpsertSerializer(serializers.Serializer):
@@ -98,6 +116,11 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return Profile.objects.order_by("id")
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return ProfileDetailSerializer
+        return ProfileSerializer
 
     @extend_schema(request=BulkUpsertSerializer, responses=BulkResultSerializer, filters=False)
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)

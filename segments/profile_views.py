@@ -10,8 +10,9 @@ from core.csv_stream import streaming_csv
 from core.listing import search_query
 from core.permissions import permission_required
 from segments import selectors, services
+from segments.consent import consent_records_for_profile
 from segments.forms import ProfileImportForm
-from segments.models import ProfileField, ProfileImport
+from segments.models import Profile, ProfileField, ProfileImport
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
 PAGE_SIZE = 50
@@ -25,6 +26,17 @@ def profile_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(profiles, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "sort": sort, "fields": ProfileField.objects.all()}
     return render(request, "segments/profiles.html", context)
+
+
+@permission_required(VIEW_PROFILE)
+def profile_detail(request: HttpRequest, profile_id: int) -> HttpResponse:
+    """One profile: its fields, and the consent records of its address (who opted out where)."""
+    profile = get_object_or_404(Profile, pk=profile_id)
+    context = {
+        "profile": profile,
+        "consent_records": list(consent_records_for_profile(profile)),
+    }
+    return render(request, "segments/profile.html", context)
 
 
 @permission_required(IMPORT_PROFILES)

@@ -15,7 +15,9 @@ from rest_framework import serializers
 from segments import rules
 
 REF = "#/components/schemas/{}"
-COMPARISON_OPERATORS = sorted(set(rules.OPERATORS) - set(rules.SEGMENT_OPERATORS))
+COMPARISON_OPERATORS = sorted(
+    set(rules.OPERATORS) - set(rules.SEGMENT_OPERATORS) - set(rules.CONSENT_OPERATORS)
+)
 SEGMENT_ID = {
     "anyOf": [
         {"type": "integer"},
@@ -59,6 +61,7 @@ def component_schemas() -> dict[str, dict]:
                         "anyOf": [
                             {"$ref": REF.format("RuleCondition")},
                             {"$ref": REF.format("SegmentCondition")},
+                            {"$ref": REF.format("ConsentCondition")},
                             {"$ref": REF.format("RuleGroup")},
                         ]
                     },
@@ -105,6 +108,18 @@ def component_schemas() -> dict[str, dict]:
                 "operator": {"enum": list(rules.SEGMENT_OPERATORS)},
             },
             "required": ["segment", "operator"],
+        },
+        "ConsentCondition": {
+            "type": "object",
+            "description": _(
+                "Whether the profile's address has a consent record read back from a "
+                "connection: of any state (any), or of one state."
+            ),
+            "properties": {
+                "consent": {"enum": list(rules.CONSENT_CHOICES)},
+                "operator": {"enum": list(rules.CONSENT_OPERATORS)},
+            },
+            "required": ["consent", "operator"],
         },
         "RuleCombination": {
             "type": "object",

@@ -11,6 +11,11 @@ or as a combination of other segments (the first one minus the others for a diff
 
     {"combine": "union" | "intersection" | "difference", "segments": [7, 9]}
 
+A consent condition selects the profiles whose address has (or has not) a consent record: one
+of any state (``"consent": "any"``) or of one state (``"consent": "bounced"``)::
+
+    {"consent": "any", "operator": "opted_out" | "not_opted_out"}
+
 Each field type has its operators (``OPERATORS_BY_TYPE``). Text comparisons ignore case unless
 the condition says ``"case_sensitive": true``. Number comparisons only see JSON numbers.
 
@@ -33,16 +38,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import (
+    Exists,
     Expression,
     F,
     FloatField,
     Func,
+    OuterRef,
     Q,
     TextField,
     Value,
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Left, Length, Lower, Right, StrIndex, Substr
+from django.db.models.functions import Left, Length, Lower, Right, StrIndex, Substr, Trim
 from django.db.models.lookups import (
     Exact,
     GreaterThan,
@@ -62,6 +69,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.text import unstorable_in
+from core.consent import ConsentState
 
 BUILTIN_FIELDS = ("customer_id", "email", "first_name", "last_name")
 MAX_DEPTH = 5
@@ -95,6 +103,8 @@ OPERATORS = {
     "is_false": gettext_lazy("is false"),
     "member_of": gettext_lazy("is a member of"),
     "not_member_of": gettext_lazy("is not a member of"),
+    "opted_out": gettext_lazy("has opted out"),
+    "not_opted_out": gettext_lazy("has not opted out"),
 }
 OPERATORS_WITHOUT_VALUE = {"is_empty", "is_not_empty", "is_true", "is_false"}
 # A tuple, not a set: the builder and the API document list them in this order, in every process.
@@ -109,6 +119,10 @@ RELATIVE_OPERATORS = {
 }
 DATE_OPERATORS = ["before", "after", "on", "between", *sorted(RELATIVE_OPERATORS)]
 SEGMENT_OPERATORS = ["member_of", "not_member_of"]
+CONSENT_OPERATORS = ["opted_out", "not_opted_out"]
+#: What a consent condition looks for: a record of any state, or of one state.
+ANY_CONSENT = "any"
+CONSENT_CHOICES = {ANY_CONSENT: gettext_lazy("Any opt-out or bounce"), **dict(ConsentState.choices)}
 OPERATORS_BY_TYPE = {
     "text": [*TEXT_OPERATORS, "is_empty", "is_not_empty"],
     "number": [
@@ -282,6 +296,8 @@ def _validate_group(
             )
         if isinstance(item, dict) and "segment" in item:
             normalised.append(_validate_membership(item, segments))
+        elif isinstance(item, dict) and "consent" in item:
+            normalised.append(_validate_consent(item))
         else:
             normalised.append(_validate_condition(item, types))
     return {"match": match, "conditions": normalised}
@@ -292,6 +308,19 @@ def _validate_membership(condition: dict, segments: set[int]) -> dict:
     if not _one_of(operator, SEGMENT_OPERATORS):
         raise RuleError(_("Choose “is a member of” or “is not a member of” for a segment."))
     return {"segment": _segment_id(condition.get("segment"), segments), "operator": operator}
+
+
+def _validate_consent(condition: dict) -> dict:
+    consent = condition.get("consent")
+    if not _one_of(consent, CONSENT_CHOICES):
+        raise RuleError(
+            _("Choose which opt-out a consent condition looks for: any, or one of %(states)s.")
+            % {"states": ", ".join(str(label) for label in ConsentState.labels)}
+        )
+    operator = condition.get("operator")
+    if not _one_of(operator, CONSENT_OPERATORS):
+        raise RuleError(_("Choose “has opted out” or “has not opted out” for consent."))
+    return {"consent": consent, "operator": operator}
 
 
 def _validate_condition(condition: Any, types: dict[str, str | None]) -> dict:
@@ -306,7 +335,7 @@ def _validate_condition(condition: Any, types: dict[str, str | None]) -> dict:
             _("There is no profile field called “%(field)s”. Choose one from the list.")
             % {"field": field}
         )
-    if not _one_of(operator, OPERATORS) or operator in SEGMENT_OPERATORS:
+    if not _one_of(operator, OPERATORS) or operator in (*SEGMENT_OPERATORS, *CONSENT_OPERATORS):
         raise RuleError(_("Choose how “%(field)s” is compared.") % {"field": field})
     field_type = types[field]
     if field_type is not None and operator not in OPERATORS_BY_TYPE.get(field_type, ()):
@@ -400,6 +429,16 @@ def segments_used(tree: dict) -> set[int]:
     return used
 
 
+def uses_consent(tree: dict) -> bool:
+    """Whether the members depend on the consent records (refresh again when they change)."""
+    if "combine" in tree:
+        return False
+    return any(
+        uses_consent(item) if "conditions" in item else "consent" in item
+        for item in tree["conditions"]
+    )
+
+
 def uses_relative_dates(tree: dict) -> bool:
     """Whether the members can change from one day to the next with nothing else changing."""
     if "combine" in tree:
@@ -467,6 +506,9 @@ def _is_empty(field: str) -> Q:
 
 def _compile_condition(condition: dict, today: date) -> Q:
     operator, value = condition["operator"], condition.get("value")
+    if "consent" in condition:
+        opted_out = _opted_out(condition["consent"])
+        return opted_out if operator == "opted_out" else ~opted_out
     if operator in SEGMENT_OPERATORS:
         members = _members_of(condition["segment"])
         return members if operator == "member_of" else ~members
@@ -492,6 +534,17 @@ def _compile_condition(condition: dict, today: date) -> Q:
     if number is not None and field not in BUILTIN_FIELDS:
         return Q(comparison(_AttributeNumber(field), float(number)))
     return Q(comparison(text, value))
+
+
+def _opted_out(state: str) -> Q:
+    """Profiles whose address (trimmed, lower-case, as records keep it) has a consent record,
+    of ``state`` unless it is "any": one EXISTS on the records' (email, ...) index."""
+    from segments.models import ConsentRecord
+
+    records = ConsentRecord.objects.filter(email=Lower(Trim(OuterRef("email"))))
+    if state != ANY_CONSENT:
+        records = records.filter(state=state)
+    return Q(Exists(records))
 
 
 def _compile_text(field: str, operator: str, value: Any, case_sensitive: bool) -> Q:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from segments.catalogue import field_label
-from segments.rules import COMBINATIONS, RELATIVE_OPERATORS
+from segments.rules import ANY_CONSENT, COMBINATIONS, CONSENT_CHOICES, RELATIVE_OPERATORS
 
 #: How many of an "is one of" condition's values its sentence names.
 SHOWN_LIST_VALUES = 10
@@ -45,6 +45,19 @@ def _sentences() -> dict[str, str]:
         "member_of": _("Is a member of %(value)s"),
         "not_member_of": _("Is not a member of %(value)s"),
     }
+
+
+def consent_sentence(condition: Mapping[str, Any]) -> str:
+    """A consent condition as a sentence in the current language."""
+    state = condition["consent"]
+    if state == ANY_CONSENT:
+        if condition["operator"] == "opted_out":
+            return _("Has opted out or bounced at a connection")
+        return _("Has not opted out or bounced at any connection")
+    label = str(CONSENT_CHOICES.get(state, state))
+    if condition["operator"] == "opted_out":
+        return _("Has a consent record: %(state)s") % {"state": label}
+    return _("Has no consent record: %(state)s") % {"state": label}
 
 
 def _counted(operator: str, count: int) -> str:
@@ -95,6 +108,8 @@ def condition_sentence(
     segment_name: str = "",
 ) -> str:
     """One validated condition as a sentence in the current language."""
+    if "consent" in condition:
+        return consent_sentence(condition)
     operator = condition["operator"]
     value = condition.get("value", "")
     if operator in RELATIVE_OPERATORS:
@@ -153,7 +168,9 @@ def describe(
         if "conditions" in item:
             items.append(describe(item, segment_names, field_types))
             continue
-        if "segment" in item:
+        if "consent" in item:
+            sentence = consent_sentence(item)
+        elif "segment" in item:
             sentence = condition_sentence(
                 item, "", segment_name=segment_names.get(item["segment"], f"#{item['segment']}")
             )

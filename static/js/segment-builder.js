@@ -10,6 +10,7 @@
   const hidden = document.querySelector("input[name=rules]");
   const labels = config.labels;
   const SEGMENT_PREFIX = "segment:";
+  const CONSENT_PREFIX = "consent:";
   let tree;
   try { tree = JSON.parse(hidden.value || "null"); } catch (e) { tree = null; }
   if (!tree || !(Array.isArray(tree.conditions) || Array.isArray(tree.segments))) {
@@ -32,6 +33,7 @@
 
   function operatorsFor(condition) {
     if (condition.segment !== undefined) return config.operatorsByType.segment;
+    if (condition.consent !== undefined) return config.operatorsByType.consent;
     return config.operatorsByType[fieldType(condition.field)] || config.operatorsByType.text;
   }
 
@@ -78,7 +80,7 @@
     known.forEach((f) => {
       const option = el("option", { value: f.name, title: f.name,
         text: (f.label || f.name) + " (" + (config.types[f.data_type] || f.data_type) + ")" });
-      if (condition.segment === undefined && f.name === condition.field) option.selected = true;
+      if (condition.segment === undefined && condition.consent === undefined && f.name === condition.field) option.selected = true;
       fields.appendChild(option);
     });
     node.appendChild(fields);
@@ -91,6 +93,13 @@
       });
       node.appendChild(segments);
     }
+    const consent = el("optgroup", { label: labels.consentGroup });
+    Object.entries(config.consent).forEach(([key, text]) => {
+      const option = el("option", { value: CONSENT_PREFIX + key, text: labels.consent + ": " + text });
+      if (condition.consent === key) option.selected = true;
+      consent.appendChild(option);
+    });
+    node.appendChild(consent);
     return labelled(labels.field, node, id);
   }
 
@@ -99,6 +108,9 @@
     if (value.startsWith(SEGMENT_PREFIX)) {
       condition.segment = Number(value.slice(SEGMENT_PREFIX.length));
       condition.operator = "member_of";
+    } else if (value.startsWith(CONSENT_PREFIX)) {
+      condition.consent = value.slice(CONSENT_PREFIX.length);
+      condition.operator = "opted_out";
     } else {
       condition.field = value;
       condition.operator = operatorsFor(condition)[0];
@@ -111,7 +123,8 @@
     typedIn.delete(condition);
     delete condition.value;
     delete condition.case_sensitive;
-    if (config.withoutValue.includes(condition.operator) || condition.segment !== undefined) return;
+    if (config.withoutValue.includes(condition.operator) || condition.segment !== undefined
+      || condition.consent !== undefined) return;
     if (condition.operator === "between") condition.value = ["", ""];
     else if (config.relative.includes(condition.operator)) condition.value = 7;
     else condition.value = "";
@@ -126,7 +139,8 @@
 
   function valueControls(condition, id) {
     const op = condition.operator;
-    if (condition.segment !== undefined || config.withoutValue.includes(op)) return [];
+    if (condition.segment !== undefined || condition.consent !== undefined
+      || config.withoutValue.includes(op)) return [];
     const set = (v) => { condition.value = v; typedIn.add(condition); changed(); };
     if (op === "between") {
       const value = Array.isArray(condition.value) ? condition.value : ["", ""];
@@ -174,7 +188,8 @@
       changed(true);
     }), path + "-operator"));
     valueControls(condition, path).forEach((c) => row.appendChild(c));
-    const name = condition.segment !== undefined ? labels.segment : fieldLabel(condition.field);
+    const name = condition.segment !== undefined ? labels.segment
+      : condition.consent !== undefined ? labels.consent : fieldLabel(condition.field);
     row.appendChild(el("button", { type: "button", class: "button small link", text: labels.remove,
       "aria-label": labels.remove + " " + name, id: path + "-remove",
       onclick: () => { parent.conditions.splice(index, 1); changed(true); } }));
@@ -278,7 +293,8 @@
   function unfinished(group) {
     if (!group.conditions) return false;
     return group.conditions.some((item) => item.conditions ? unfinished(item)
-      : item.segment === undefined && !config.withoutValue.includes(item.operator)
+      : item.segment === undefined && item.consent === undefined
+        && !config.withoutValue.includes(item.operator)
         && isBlank(item) && !typedIn.has(item));
   }
 

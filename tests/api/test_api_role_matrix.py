@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.tokens import token_create, token_revoke
 from exports.models import Erasure, Exclusion, Export, ExportRun
+from segments.models import ConsentRecord
 from sources.models import Source
 from tests.api.conftest import client_for
 from tests.connections.factories import ConnectionFactory
@@ -44,6 +45,10 @@ ACCESS = {
     ("api:connection-list", "get"): CONTRIBUTOR,
     ("api:connection-detail", "get"): CONTRIBUTOR,
     ("api:connection-test", "post"): ADMINISTRATOR,
+    ("api:connection-consent-read", "get"): ADMINISTRATOR,
+    ("api:connection-consent-read", "post"): ADMINISTRATOR,
+    ("api:consent-record-list", "get"): VIEWER,
+    ("api:consent-record-detail", "get"): VIEWER,
     ("api:export-list", "get"): VIEWER,
     ("api:export-list", "post"): CONTRIBUTOR,
     ("api:export-detail", "get"): VIEWER,
@@ -153,6 +158,9 @@ def objects():
         "profile": profile.customer_id,
         "erasure": Erasure.objects.create(erased_by="email", address_hash="a" * 64).pk,
         "exclusion": Exclusion.objects.create(kind="address", value="kept@example.org").pk,
+        "consent": ConsentRecord.objects.create(
+            email="gone@example.org", state="unsubscribed", connection=connection
+        ).pk,
         "source": Source.objects.create(
             name="Matrix",
             kind="file",

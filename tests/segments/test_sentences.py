@@ -19,6 +19,8 @@ LANGUAGES = ["en", "fr", "ja", "nb", "zh-hans"]
 def sample_condition(operator: str) -> dict:
     if operator in ("member_of", "not_member_of"):
         return {"segment": 7, "operator": operator}
+    if operator in ("opted_out", "not_opted_out"):
+        return {"consent": "bounced", "operator": operator}
     if operator == "between":
         return {"field": "orders", "operator": operator, "value": ["2", "5"]}
     if operator in RELATIVE_OPERATORS:

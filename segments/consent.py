@@ -1,0 +1,190 @@
+"""Consent records: storing what a connection's read-back found, and reading them per person.
+
+The read-back itself (``connections.consent``) pages through a service; each page's events come
+here, are normalised and de-duplicated, and are stored with one set-based upsert on the
+records' unique key (address, connection, list, state, channel). A record is never lifted here:
+an upsert only adds records or moves one to a later date.
+
+Segments never import connections: an event is anything with the attributes of
+``connections.types.base.ConsentEvent`` (``email``, ``state``, ``occurred_at``, ``list_id``,
+``reason``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from core.consent import Channel, ConsentState
+from segments.models import ConsentRecord, Profile
+
+#: The same test of an address as the import's and the exports' ("invalid e-mail").
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = ConsentRecord._meta.get_field("email").max_length or 320
+MAX_LIST_ID_LENGTH = ConsentRecord._meta.get_field("list_id").max_length or 100
+MAX_REASON_LENGTH = ConsentRecord._meta.get_field("reason").max_length or 200
+_STATES = frozenset(ConsentState.values)
+
+
+class Event(Protocol):
+    email: str
+    state: str
+    occurred_at: datetime | None
+    list_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one page of events did: ``new`` records stored, ``invalid`` events dropped (an
+    empty or malformed address, a state we do not know)."""
+
+    new: int
+    invalid: int
+
+
+def normalise_email(text: object) -> str:
+    """The address as records keep it (trimmed, lower-case), or "" when it is not one."""
+    if not isinstance(text, str):
+        return ""
+    email = text.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not _ADDRESS.match(email):
+        return ""
+    return email
+
+
+def _later(first: datetime | None, second: datetime | None) -> bool:
+    """Whether ``second`` is later than ``first`` (a known date is later than none)."""
+    if second is None:
+        return False
+    return first is None or second > first
+
+
+def _rows(events: Iterable[Event]) -> tuple[list[tuple], int]:
+    """The page's events as rows (email, state, list, occurred_at, reason), one per key with
+    the latest date, and how many events were dropped."""
+    latest: dict[tuple[str, str, str], tuple] = {}
+    invalid = 0
+    for event in events:
+        email = normalise_email(event.email)
+        state = str(event.state)
+        if not email or state not in _STATES:
+            invalid += 1
+            continue
+        list_id = (event.list_id or "")[:MAX_LIST_ID_LENGTH]
+        key = (email, list_id, state)
+        row = (email, state, list_id, event.occurred_at, (event.reason or "")[:MAX_REASON_LENGTH])
+        kept = latest.get(key)
+        if kept is None or _later(kept[3], event.occurred_at):
+            latest[key] = row
+    return list(latest.values()), invalid
+
+
+def consent_records_apply(*, connection_id: int, connection_name: str, events: Iterable) -> int:
+    """Store a page of consent events read back from a connection; returns how many records
+    are new. Invalid addresses are dropped (``consent_records_apply_counted`` counts them)."""
+    return consent_records_apply_counted(
+        connection_id=connection_id, connection_name=connection_name, events=events
+    ).new
+
+
+@transaction.atomic
+def consent_records_apply_counted(
+    *, connection_id: int, connection_name: str, events: Iterable
+) -> Applied:
+    """``consent_records_apply``, saying also how many events were dropped as invalid.
+
+    A record already held keeps its place; it takes the event's date and reason when the event
+    is later (a person who unsubscribed again). Runs in the caller's transaction when there is
+    one, so a read-back stores a page and its cursor together.
+    """
+    rows, invalid = _rows(events)
+    if not rows:
+        return Applied(0, invalid)
+    name = connection_name[: ConsentRecord._meta.get_field("connection_name").max_length or 200]
+    if connection.vendor != "postgresql":
+        return Applied(_apply_one_by_one(connection_id, name, rows), invalid)
+    table = ConsentRecord._meta.db_table
+    emails, states, lists, dates, reasons = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS held"
+            " (email, channel, state, connection_id, connection_name, list_id, occurred_at, reason)"
+            " SELECT e, %s, s, %s, %s, l, o, r FROM unnest(%s::text[], %s::text[], %s::text[],"
+            " %s::timestamptz[], %s::text[]) AS page(e, s, l, o, r)"
+            " ON CONFLICT (email, connection_id, list_id, state, channel) DO UPDATE"
+            " SET occurred_at = EXCLUDED.occurred_at, reason = EXCLUDED.reason,"
+            " connection_name = EXCLUDED.connection_name"
+            " WHERE EXCLUDED.occurred_at > held.occurred_at"
+            " OR (held.occurred_at IS NULL AND EXCLUDED.occurred_at IS NOT NULL)"
+            # xmax is 0 on a row this statement inserted, not on one it updated.
+            " RETURNING (xmax = 0)",
+            [Channel.EMAIL, connection_id, name, emails, states, lists, dates, reasons],
+        )
+        new = sum(1 for (inserted,) in cursor.fetchall() if inserted)
+    return Applied(new, invalid)
+
+
+def _apply_one_by_one(connection_id: int, name: str, rows: list[tuple]) -> int:
+    """The demo's SQLite: the same outcome, a row at a time (pages there are small)."""
+    new = 0
+    for email, state, list_id, occurred_at, reason in rows:
+        record, created = ConsentRecord.objects.get_or_create(
+            email=email,
+            connection_id=connection_id,
+            list_id=list_id,
+            state=state,
+            channel=Channel.EMAIL,
+            defaults={"connection_name": name, "occurred_at": occurred_at, "reason": reason},
+        )
+        if created:
+            new += 1
+        elif _later(record.occurred_at, occurred_at):
+            record.occurred_at, record.reason, record.connection_name = occurred_at, reason, name
+            record.save(update_fields=["occurred_at", "reason", "connection_name"])
+    return new
+
+
+# Reads ------------------------------------------------------------------------------------------
+
+
+def consent_records_for_email(email: str) -> QuerySet[ConsentRecord]:
+    """The records of an address (normalised as records keep it), latest first."""
+    normalised = normalise_email(email)
+    if not normalised:
+        return ConsentRecord.objects.none()
+    return ConsentRecord.objects.filter(email=normalised).order_by("-occurred_at", "-id")
+
+
+def consent_records_for_profile(profile: Profile) -> QuerySet[ConsentRecord]:
+    """The records that hold for a profile: those of its address."""
+    return consent_records_for_email(profile.email)
+
+
+def consent_record_search(
+    *, email: str = "", state: str = "", connection_id: int | None = None
+) -> QuerySet[ConsentRecord]:
+    """The records for the API's listing, filtered; by id, so pages are stable."""
+    records = ConsentRecord.objects.order_by("id")
+    if email:
+        records = records.filter(email=email.strip().lower())
+    if state:
+        records = records.filter(state=state)
+    if connection_id is not None:
+        records = records.filter(connection_id=connection_id)
+    return records
+
+
+def consent_stamp() -> list:
+    """The newest record's id and how many there are: a segment whose rules read consent is
+    refreshed again when either changes (``segments.membership.inputs_fingerprint``)."""
+    table = ConsentRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT max(id) FROM {table}), (SELECT count(*) FROM {table})")
+        return list(cursor.fetchone())
