@@ -23,5 +23,5 @@ if __name__ == "__main__":
     figures.update(last_json("bench_exports.py"))
     figures.update(last_json("bench_api.py"))
     figures.update(last_json("bench_sources.py"))
-    figures.update(last_json("bench_consent_store.py"))
+    figures.update(last_json("bench_consent.py"))
     print(json.dumps(figures))

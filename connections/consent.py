@@ -213,8 +213,7 @@ def read_back_execute(*, connection_id: int) -> ConsentReadBack:
 
 def _read_pages(target: Connection, state: ConsentReadBack) -> None:
     backend = services.backend_for(target)
-    lists = sorted(backend.list_destinations(), key=lambda found: found.id)
-    lists = lists[: backend.max_consent_lists]
+    lists = sorted(found.id for found in backend.list_destinations())[: backend.max_consent_lists]
     cursor = state.cursor or None
     while True:
         page = backend.read_consent(lists, since=state.since, cursor=cursor)
@@ -226,6 +225,7 @@ def _read_pages(target: Connection, state: ConsentReadBack) -> None:
                 )
             )
         with transaction.atomic():
+            _commit_without_waiting_for_the_disk()
             applied = consent_records_apply_counted(
                 connection_id=target.pk, connection_name=target.display_name, events=page.events
             )
@@ -243,6 +243,17 @@ def _read_pages(target: Connection, state: ConsentReadBack) -> None:
         if page.cursor is None:
             return
         cursor = page.cursor
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """A page's records and the cursor after them are committed together; if the database
+    server itself crashed before writing them to disk it would lose both, and the read would
+    read those pages again: so its commits need not wait for the disk (PostgreSQL's
+    ``synchronous_commit``, for this transaction only), which makes each page several times
+    cheaper."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _finish(state: ConsentReadBack, status: str, error: LaterText | str) -> None:

@@ -255,11 +255,14 @@ class ConsentRecord(models.Model):
     )
     state = models.CharField(_("state"), max_length=20, choices=ConsentState.choices)
     # Kept when the connection is deleted (the person's wish outlives it), with its name.
+    # Not a database constraint: a read-back stores 1,000 records a page, and the key of each
+    # would be checked again at commit (Django sets it to NULL when the connection goes).
     connection = models.ForeignKey(
         "connections.Connection",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_constraint=False,
         related_name="+",
         verbose_name=_("connection"),
     )
