@@ -459,7 +459,7 @@ def _next_batch(rows: list[tuple], plan: mapping.SendPlan, *, untagging: bool) -
     if not rows:
         return None
     if untagging:
-        return Batch(rows, [plan.leaver(row[1]) for row in rows], untagging=True)
+        return Batch(rows, [plan.leaver(row[1], row[7]) for row in rows], untagging=True)
     records = [
         plan.record(email, first_name, last_name, extras, action == RETURN)
         for _position, email, _customer_id, first_name, last_name, action, _hash, extras in rows

@@ -187,9 +187,13 @@ class SendPlan:
             consent=consent,
         )
 
-    def leaver(self, email: str) -> Record:
-        """The record of a person who left a mirror export that untags instead of removing."""
-        return Record(email, removed_tags=self.fixed_tags)
+    def leaver(self, email: str, extras: Any = None) -> Record:
+        """The record of a person who left a mirror export that untags instead of removing:
+        the export's fixed tags and those last sent from its tags field (``extras``' "tags",
+        from the sync state: ``keeps_sent_tags``) are taken off."""
+        sent = (_loaded(extras) or {}).get("tags") if self.tags_field else None
+        removed = [*self.fixed_tags, *_tags(sent)]
+        return Record(email, removed_tags=tuple(dict.fromkeys(removed)))
 
     def _typed(self, profile_field: str, value: Any) -> Any:
         """A profile value as its catalogued type says (None stays None: clear the field)."""
@@ -211,6 +215,13 @@ class SendPlan:
         except ValueError:
             return value  # the backend's ``convert`` refuses it, for this record only
         return value if isinstance(value, str) else json.dumps(value)
+
+
+def keeps_sent_tags(export: Export) -> bool:
+    """Whether the sync state keeps the tags each address was sent from the tags field: only
+    where a leaver loses them (mirror mode, "remove tags on leave"), so other exports write
+    nothing more than before."""
+    return bool(export.is_mirror and export.remove_tags_on_leave and export.tags_field)
 
 
 def send_plan(export: Export) -> SendPlan:

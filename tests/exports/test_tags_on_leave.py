@@ -10,7 +10,7 @@ from django.utils import timezone
 from connections.models import Connection
 from connections.services import credentials_encrypt
 from exports import engine, services
-from exports.models import Export, ExportRun
+from exports.models import Export, ExportRun, SyncState
 from fakes.testing import running_fake
 from segments.catalogue import refresh_field_catalogue
 from segments.models import Profile
@@ -100,4 +100,45 @@ def test_leavers_lose_the_exports_tags_and_stay_in_the_audience(mc, mc_connectio
     for leaver in ("person3@example.com", "person4@example.com"):
         assert held[leaver]["status"] == "subscribed"
         assert "gold" not in held[leaver]["tags"]
-    assert "gold" in held["person5@example.com"]["tags"]
+    # person3 was sent "golf, sailing" from the tags field: those go with the fixed tag.
+    assert held["person3@example.com"]["tags"] == []
+    assert sorted(held["person5@example.com"]["tags"]) == ["gold", "golf", "sailing"]
+
+
+def test_leavers_lose_the_tags_they_were_last_sent_from_the_tags_field(
+    mc, mc_connection, gold, alice
+):
+    audience = next(iter(mc.state(summary=True)["accounts"][0]["audiences"]))
+    export = Export.objects.create(
+        display_name="Gold interests",
+        connection=mc_connection,
+        list_id=audience,
+        sync_mode=Export.SyncMode.MIRROR,
+        tags_field="interests",
+        remove_tags_on_leave=True,
+        created_by=alice,
+    )
+    export.segments.set([gold])
+    run_now(export)
+    # person1's interests change: the run sends the new ones, and the sync state keeps them.
+    Profile.objects.filter(customer_id="c1").update(
+        attributes={"plan": "gold", "interests": ["chess"]}, updated_at=timezone.now()
+    )
+    segment_refresh(segment_id=gold.pk)
+    run_now(Export.objects.get(pk=export.pk))
+    assert SyncState.objects.get(export=export, email="person1@example.com").tags == ["chess"]
+    assert SyncState.objects.get(export=export, email="person2@example.com").tags is None
+
+    Profile.objects.filter(customer_id__in=["c1", "c3"]).update(
+        attributes={"plan": "basic", "interests": "knitting"}, updated_at=timezone.now()
+    )
+    segment_refresh(segment_id=gold.pk)
+    left = run_now(Export.objects.get(pk=export.pk))
+
+    assert (left.status, left.removed) == ("succeeded", 2)
+    held = members(mc, audience)
+    assert sorted(held["person1@example.com"]["tags"]) == ["golf", "sailing"]
+    assert held["person3@example.com"]["tags"] == []
+    assert sorted(held["person5@example.com"]["tags"]) == ["golf", "sailing"]
+    states = SyncState.objects.filter(export=export, email__in=["person1@example.com"])
+    assert [(state.state, state.tags) for state in states] == [(SyncState.State.REMOVED, None)]
