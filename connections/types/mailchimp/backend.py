@@ -348,8 +348,8 @@ class MailchimpBackend(Backend):
         audience_id, tag = split_destination(list_id)
         if all(_only_untags(record) for record in batch):
             # Leavers who lose tags: nothing is written to them but that, in bulk.
-            failures = self._untag_members(audience_id, batch)
-            return PushResult(accepted=len(batch) - len(failures), failures=failures)
+            untag_failures = self._untag_members(audience_id, batch)
+            return PushResult(accepted=len(batch) - len(untag_failures), failures=untag_failures)
         names = self._tags_for(audience_id)
         opted_out = self._opted_out_returning(audience_id, batch)
         members: dict[str, dict[str, Any]] = {}
@@ -509,7 +509,9 @@ class MailchimpBackend(Backend):
         failures: dict[str, RecordFailure] = {}
         for name, emails in by_tag.items():
             segment_id = segments.get(name)
-            for start in range(0, len(emails) if segment_id is not None else 0, MAX_BATCH):
+            if segment_id is None:
+                continue
+            for start in range(0, len(emails), MAX_BATCH):
                 chunk = emails[start : start + MAX_BATCH]
                 try:
                     reply = self.client.segment_remove(audience_id, segment_id, chunk)
