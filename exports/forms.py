@@ -21,9 +21,9 @@ from connections.types.base import Backend, DestinationField, FieldType
 from exports import destinations, limits, mapping, selectors
 from exports.mapping import MappingRow
 from exports.models import EMAIL, Export, FieldMapping, RefreshSchedule
-from segments.models import Segment
+from segments.models import ProfileField, Segment
 from segments.rules import BUILTIN_FIELDS
-from segments.selectors import field_names
+from segments.selectors import field_names, field_types
 
 #: What a user gives for an export, on **Add export** / **Edit** and in the API: its settings
 #: (``Export.SETTINGS_FIELDS``), with the name of a new list to create where the list's name
@@ -555,6 +555,23 @@ class ExportForm(forms.ModelForm):
                 "consent_field",
                 _("%(service)s does not record consent from us: leave it empty.")
                 % {"service": service},
+            )
+        elif cleaned.get("consent_field"):
+            self._check_consent_field(cleaned["consent_field"])
+
+    def _check_consent_field(self, name: str) -> None:
+        """Consent is read from a yes/no profile field only: any other field's values would
+        have to be guessed."""
+        kind = field_types().get(name, ProfileField.DataType.TEXT)
+        if kind != ProfileField.DataType.BOOLEAN:
+            self.add_error(
+                "consent_field",
+                _(
+                    "Consent is read from a yes/no profile field, and “%(field)s” is a field "
+                    "of type “%(type)s”. Pick a yes/no field, or leave it empty and choose the "
+                    "consent for new people."
+                )
+                % {"field": name, "type": ProfileField.DataType(kind).label},
             )
 
     def _clean_mapping(self, connection: Connection | None, list_id: str) -> None:

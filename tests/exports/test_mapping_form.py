@@ -202,3 +202,29 @@ def test_the_form_shows_the_chosen_services_help_only(as_alice, cm_connection, a
     assert '<p class="hint" data-kinds="mailchimp" hidden>' in html
     assert '<p class="hint" data-kinds="campaign_monitor">Campaign Monitor has no tags' in html
     assert '<fieldset class="choices" data-kinds="mailchimp" hidden disabled>' in html
+
+
+def test_a_consent_field_that_is_not_yes_no_is_refused_in_words(
+    as_alice, cm_connection, cm_list_id, customers
+):
+    response = as_alice.post(
+        reverse("exports:create"),
+        data(cm_connection, cm_list_id, customers, ("email", "email"), consent_field="tier"),
+    )
+
+    assert response.status_code == 200
+    assert (
+        "Consent is read from a yes/no profile field, and “tier” is a field of type “Text”. "
+        "Pick a yes/no field, or leave it empty and choose the consent for new people."
+    ) in page(response)
+    assert not Export.objects.exists()
+
+
+def test_a_yes_no_consent_field_is_kept(as_alice, cm_connection, cm_list_id, customers):
+    response = as_alice.post(
+        reverse("exports:create"),
+        data(cm_connection, cm_list_id, customers, ("email", "email"), consent_field="has_app"),
+    )
+
+    assert response.status_code == 302, page(response)
+    assert Export.objects.get().consent_field == "has_app"
