@@ -59,7 +59,7 @@ class Export(models.Model):
         ADD_AND_UPDATE = "add_update", _("Add and update")
         MIRROR = "mirror", _("Mirror")
 
-    schedule_enabled = models.BooleanField(_("runs on schedule"), default=True)
+    schedule_enabled = models.BooleanField(_("run on schedule"), default=True)
     # Why the schedule paused itself (``exports.services``); cleared when it is turned on again.
     schedule_paused_reason = models.TextField(_("why the schedule paused"), blank=True, default="")
     sync_mode = models.CharField(
