@@ -142,3 +142,54 @@ def test_leavers_lose_the_tags_they_were_last_sent_from_the_tags_field(
     assert sorted(held["person5@example.com"]["tags"]) == ["golf", "sailing"]
     states = SyncState.objects.filter(export=export, email__in=["person1@example.com"])
     assert [(state.state, state.tags) for state in states] == [(SyncState.State.REMOVED, None)]
+
+
+def test_forty_leavers_lose_their_tags_in_a_few_calls_not_one_per_person(mc, mc_connection, alice):
+    for number in range(50):
+        ProfileFactory(
+            customer_id=f"c{number}",
+            email=f"person{number}@example.com",
+            attributes={"plan": "gold", "interests": "golf" if number % 2 else "sailing"},
+        )
+    refresh_field_catalogue({"plan": "text", "interests": "text"})
+    segment = SegmentFactory(
+        rules={
+            "match": "all",
+            "conditions": [{"field": "plan", "operator": "equals", "value": "gold"}],
+        }
+    )
+    segment_refresh(segment_id=segment.pk)
+    audience = next(iter(mc.state(summary=True)["accounts"][0]["audiences"]))
+    export = Export.objects.create(
+        display_name="Gold members",
+        connection=mc_connection,
+        list_id=audience,
+        sync_mode=Export.SyncMode.MIRROR,
+        fixed_tags=["gold"],
+        tags_field="interests",
+        remove_tags_on_leave=True,
+        created_by=alice,
+    )
+    export.segments.set([segment])
+    run_now(export)
+    before = mc.state(summary=True)["stats"]["requests_by_endpoint"]
+
+    Profile.objects.filter(customer_id__in=[f"c{n}" for n in range(40)]).update(
+        attributes={"plan": "basic"}, updated_at=timezone.now()
+    )
+    segment_refresh(segment_id=segment.pk)
+    left = run_now(Export.objects.get(pk=export.pk))
+
+    assert (left.status, left.removed) == ("succeeded", 40)
+    after = mc.state(summary=True)["stats"]["requests_by_endpoint"]
+    calls = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key)}
+    # The run's check of the merge fields; the audience's tags read once, then one call per
+    # tag: gold, golf and sailing.
+    assert calls == {
+        "GET /lists/{list_id}/merge-fields": 1,
+        "GET /lists/{list_id}/segments": 1,
+        "POST /lists/{list_id}/segments/{segment_id}": 3,
+    }
+    held = members(mc, audience)
+    assert all(held[f"person{n}@example.com"]["tags"] == [] for n in range(40))
+    assert sorted(held["person41@example.com"]["tags"]) == ["gold", "golf"]
