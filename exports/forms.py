@@ -613,9 +613,12 @@ class ExportForm(forms.ModelForm):
 
     def _check_consent_field(self, name: str) -> None:
         """Consent is read from a yes/no profile field only: any other field's values would
-        have to be guessed."""
-        kind = field_types().get(name, ProfileField.DataType.TEXT)
-        if kind != ProfileField.DataType.BOOLEAN:
+        have to be guessed. A saved field that no profile holds any more has no type to
+        judge: it stays, and a run warns about each value that is not yes or no."""
+        kind = field_types().get(name)
+        if kind is None and name in BUILTIN_FIELDS:
+            kind = ProfileField.DataType.TEXT
+        if kind is not None and kind != ProfileField.DataType.BOOLEAN:
             self.add_error(
                 "consent_field",
                 _(
