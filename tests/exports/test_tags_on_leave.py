@@ -193,3 +193,45 @@ def test_forty_leavers_lose_their_tags_in_a_few_calls_not_one_per_person(mc, mc_
     held = members(mc, audience)
     assert all(held[f"person{n}@example.com"]["tags"] == [] for n in range(40))
     assert sorted(held["person41@example.com"]["tags"]) == ["gold", "golf"]
+
+
+ORTTO_AUDIENCE = "a00000000000000000000001"
+
+
+def test_ortto_leavers_lose_the_fixed_tags_and_those_of_their_tags_field(settings, gold, alice):
+    with running_fake("ortto") as ortto:
+        settings.ORTTO_API_URLS = {**settings.ORTTO_API_URLS, "global": ortto.base_url}
+        connection = Connection.objects.create(
+            kind="ortto",
+            display_name="Ortto",
+            who_can_use=Connection.Audience.ADMINISTRATORS_AND_CONTRIBUTORS,
+            consent_given_by=alice,
+            consent_given_at=timezone.now(),
+            created_by=alice,
+            encrypted_credentials=credentials_encrypt(
+                {"api_key": "demo-ortto-key", "region": "global"}
+            ),
+        )
+        export = Export.objects.create(
+            display_name="Gold members",
+            connection=connection,
+            list_id=ORTTO_AUDIENCE,
+            sync_mode=Export.SyncMode.MIRROR,
+            fixed_tags=["gold"],
+            tags_field="interests",
+            remove_tags_on_leave=True,
+            created_by=alice,
+        )
+        export.segments.set([gold])
+        assert run_now(export).status == "succeeded"
+        Profile.objects.filter(customer_id="c3").update(
+            attributes={"plan": "basic"}, updated_at=timezone.now()
+        )
+        segment_refresh(segment_id=gold.pk)
+
+        left = run_now(Export.objects.get(pk=export.pk))
+
+        assert (left.status, left.removed) == ("succeeded", 1)
+        people = ortto.state()["accounts"][0]["people"]
+        assert people["person3@example.com"]["tags"] == []
+        assert people["person5@example.com"]["tags"] == ["gold", "golf", "sailing"]
