@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -381,6 +382,34 @@ class ExportViewSet(viewsets.ModelViewSet):
         return Response(services.export_preview(export=export))
 
 
+SHOW_PARAMETER = OpenApiParameter(
+    "show",
+    str,
+    enum=list(selectors.FAILURE_FILTERS),
+    description=_(
+        "One tab of the run page's failures: refused (by the service), skipped (by us), or one "
+        "kind of skip. Leave it out for every failure."
+    ),
+)
+
+
+def _failure_show(request) -> str:
+    """The ``?show=`` filter, refused in words when it is not one the run page has."""
+    show = request.query_params.get("show")
+    if show is None or show == "":
+        return ""
+    if show not in selectors.FAILURE_FILTERS:
+        raise serializers.ValidationError(
+            {
+                "show": [
+                    _("Leave it out, or give one of: %(choices)s.")
+                    % {"choices": ", ".join(selectors.FAILURE_FILTERS)}
+                ]
+            }
+        )
+    return show
+
+
 class RunFilter(FilterSet):
     export = IdFilter(field_name="export_id")
 
@@ -408,14 +437,22 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     def object_refusal(self, user, run: ExportRun) -> str | None:
         return selectors.export_write_refusal(user, run.export)
 
-    @extend_schema(responses=FailureSerializer(many=True), filters=False)
+    @extend_schema(
+        responses=FailureSerializer(many=True), filters=False, parameters=[SHOW_PARAMETER]
+    )
     @action(detail=True, methods=["get"], filterset_class=None)
     def failures(self, request, pk=None):
-        """Every profile the run did not deliver, and why."""
-        page = self.paginate_queryset(selectors.run_failures(self.get_object()))
+        """Every profile the run did not deliver, and why; ``?show=`` for one of the run page's
+        tabs (refused by the service, skipped by us, or one kind of skip)."""
+        show = _failure_show(request)
+        page = self.paginate_queryset(selectors.run_failures(self.get_object(), show))
         return self.get_paginated_response(FailureSerializer(page, many=True).data)
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)}, filters=False)
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+        filters=False,
+        parameters=[SHOW_PARAMETER],
+    )
     @action(
         detail=True,
         methods=["get"],
@@ -424,8 +461,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         filterset_class=None,
     )
     def failures_csv(self, request, pk=None):
-        """The failures as CSV, streamed: the same file as the run page's **Download CSV**."""
-        return streaming_csv(*selectors.run_failures_table(self.get_object()))
+        """The failures as CSV, streamed: the same file as the run page's **Download CSV**
+        (``?show=`` as for ``failures``)."""
+        show = _failure_show(request)
+        return streaming_csv(*selectors.run_failures_table(self.get_object(), show))
 
     @extend_schema(request=None, responses={202: RunSerializer})
     @action(detail=True, methods=["post"])

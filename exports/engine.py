@@ -91,6 +91,8 @@ class Batch:
     records: list[Record]
     # Leavers of a mirror export that takes its tags off them instead of removing them.
     untagging: bool = False
+    # Warnings of the records found before sending (a consent value that is not yes or no).
+    warnings: list[RecordWarning] = field(default_factory=list)
     # Seconds the service took for the attempt that succeeded (set by the pool thread).
     round_trip: float = 0.0
 
@@ -158,9 +160,13 @@ class Progress:
                 {email.strip().lower() for email in result.opted_out},
                 {email.strip().lower(): state for email, state in result.opted_out_states.items()},
             )
-        if result.warnings:
-            self.failures.extend(_warning_rows(self.run, batch, result.warnings))
-            self.counts["warnings"] += len({warning.email for warning in result.warnings})
+        warnings = [*batch.warnings, *result.warnings]
+        if batch.warnings and result.failures:
+            failed = {failure.email.strip().lower() for failure in result.failures}
+            warnings = [w for w in warnings if w.email.strip().lower() not in failed]
+        if warnings:
+            self.failures.extend(_warning_rows(self.run, batch, warnings))
+            self.counts["warnings"] += len({warning.email for warning in warnings})
         self.counts["failed"] += len(batch.rows) - done.total()
         self.counts["removed"] += done[REMOVE]
         self.counts["updated"] += done[UPDATE]
@@ -473,12 +479,13 @@ def _next_batch(rows: list[tuple], plan: mapping.SendPlan, *, untagging: bool) -
     if not rows:
         return None
     if untagging:
-        return Batch(rows, [plan.leaver(row[1]) for row in rows], untagging=True)
+        return Batch(rows, [plan.leaver(row[1], row[7]) for row in rows], untagging=True)
     records = [
         plan.record(email, first_name, last_name, extras, action == RETURN)
         for _position, email, _customer_id, first_name, last_name, action, _hash, extras in rows
     ]
-    return Batch(rows, records)
+    warnings = [plan.consent_warning(row[1], row[7]) for row in rows] if plan.consent_field else []
+    return Batch(rows, records, warnings=[warning for warning in warnings if warning])
 
 
 def _push_with_retries(

@@ -8,6 +8,7 @@ from functools import cache, cached_property
 from typing import Any, cast
 
 from django import forms
+from django.core import signing
 from django.db import models
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
@@ -21,9 +22,9 @@ from connections.types.base import Backend, DestinationField, FieldType
 from exports import destinations, limits, mapping, selectors
 from exports.mapping import MappingRow
 from exports.models import EMAIL, Export, FieldMapping, RefreshSchedule
-from segments.models import Segment
+from segments.models import ProfileField, Segment
 from segments.rules import BUILTIN_FIELDS
-from segments.selectors import field_names
+from segments.selectors import field_names, field_types
 
 #: What a user gives for an export, on **Add export** / **Edit** and in the API: its settings
 #: (``Export.SETTINGS_FIELDS``), with the name of a new list to create where the list's name
@@ -158,6 +159,15 @@ def _row_inputs(row: dict) -> dict[str, str]:
         else:
             inputs["destination"] = text("destination_key")
     return inputs
+
+
+#: Load fields' answer kept in the page (``ExportForm.loaded_fields_token``): signed, for an
+#: hour, at most this many fields (the services allow a few dozen, Autopilot 200).
+LOADED_FIELDS_SALT = "exports.loaded-fields"
+LOADED_FIELDS_MAX_AGE = 3600
+MAX_LOADED_FIELDS = 500
+MAX_LOADED_TOKEN = 200_000
+_FIELD_TYPES = frozenset(kind.value for kind in FieldType)
 
 
 class ExportForm(forms.ModelForm):
@@ -412,6 +422,48 @@ class ExportForm(forms.ModelForm):
             drawn.append({"index": index, "number": index + 1, "options": options, **row})
         return drawn
 
+    def loaded_fields_token(self) -> str:
+        """The fields **Load fields** offered, signed with the connection and list they came
+        from: **Add a field** and **Remove** post it back and draw the rows with them again,
+        without asking the service (``keep_loaded_fields``). "" when none were loaded."""
+        if self.destination_fields is None:
+            return ""
+        return signing.dumps(
+            {
+                **self._loaded_from(),
+                "fields": [
+                    [field.key, field.name, str(field.type)]
+                    for field in self.destination_fields[:MAX_LOADED_FIELDS]
+                ],
+            },
+            salt=LOADED_FIELDS_SALT,
+            compress=True,
+        )
+
+    def keep_loaded_fields(self, token: str) -> None:
+        """Offer the fields of ``loaded_fields_token`` again, if it is ours, recent, and from
+        the connection and list the form still names (else the rows offer the built-in
+        fields, as before Load fields)."""
+        if not token or len(token) > MAX_LOADED_TOKEN:
+            return
+        try:
+            loaded = signing.loads(token, salt=LOADED_FIELDS_SALT, max_age=LOADED_FIELDS_MAX_AGE)
+        except signing.BadSignature:
+            return
+        if {key: loaded.get(key) for key in ("connection", "list_id")} != self._loaded_from():
+            return
+        self.destination_fields = [
+            DestinationField(key=key, name=name, type=FieldType(kind))
+            for key, name, kind in loaded.get("fields", [])[:MAX_LOADED_FIELDS]
+            if kind in _FIELD_TYPES
+        ]
+
+    def _loaded_from(self) -> dict[str, str]:
+        return {
+            "connection": str(self["connection"].value() or ""),
+            "list_id": str(self["list_id"].value() or "").strip(),
+        }
+
     def field_type_choices(self) -> list[tuple[str, str]]:
         return [(kind.value, str(label)) for kind, label in FIELD_TYPE_LABELS.items()]
 
@@ -555,6 +607,26 @@ class ExportForm(forms.ModelForm):
                 "consent_field",
                 _("%(service)s does not record consent from us: leave it empty.")
                 % {"service": service},
+            )
+        elif cleaned.get("consent_field"):
+            self._check_consent_field(cleaned["consent_field"])
+
+    def _check_consent_field(self, name: str) -> None:
+        """Consent is read from a yes/no profile field only: any other field's values would
+        have to be guessed. A saved field that no profile holds any more has no type to
+        judge: it stays, and a run warns about each value that is not yes or no."""
+        kind = field_types().get(name)
+        if kind is None and name in BUILTIN_FIELDS:
+            kind = ProfileField.DataType.TEXT
+        if kind is not None and kind != ProfileField.DataType.BOOLEAN:
+            self.add_error(
+                "consent_field",
+                _(
+                    "Consent is read from a yes/no profile field, and “%(field)s” is a field "
+                    "of type “%(type)s”. Pick a yes/no field, or leave it empty and choose the "
+                    "consent for new people."
+                )
+                % {"field": name, "type": ProfileField.DataType(kind).label},
             )
 
     def _clean_mapping(self, connection: Connection | None, list_id: str) -> None:

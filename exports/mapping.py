@@ -23,11 +23,13 @@ from typing import Any
 
 from django.db import connection
 
+from config.translation import gettext_later as _
 from connections.types.base import (
     NO_FIELDS,
     DestinationField,
     FieldType,
     Record,
+    RecordWarning,
     SendOptions,
 )
 from exports.models import (
@@ -48,6 +50,12 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 100
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
+#: What a consent value may be (any case): anything else is a warning on the record, and the
+#: export's consent for new people is used instead (never a guess).
+CONSENT_YES = frozenset({"yes", "true", "1"})
+CONSENT_NO = frozenset({"no", "false", "0"})
+#: ``RecordWarning.code`` of a consent value that is not yes or no.
+CONSENT_UNREADABLE = "consent_unreadable"
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ class SendPlan:
         tags = list(self.fixed_tags)
         if self.tags_field:
             tags.extend(_tags(extras.get("tags")))
-        consent = _yes_no(extras.get("consent")) if self.consent_field else None
+        consent = _consent(extras.get("consent")) if self.consent_field else None
         return Record(
             email,
             first_name,
@@ -187,9 +195,32 @@ class SendPlan:
             consent=consent,
         )
 
-    def leaver(self, email: str) -> Record:
-        """The record of a person who left a mirror export that untags instead of removing."""
-        return Record(email, removed_tags=self.fixed_tags)
+    def consent_warning(self, email: str, extras: Any) -> RecordWarning | None:
+        """The warning of a record whose consent field holds something other than yes or no
+        (its record falls back to the export's consent for new people), else None."""
+        if not self.consent_field:
+            return None
+        value = (_loaded(extras) or {}).get("consent")
+        if value is None or _consent(value) is not None:
+            return None
+        return RecordWarning(
+            email,
+            CONSENT_UNREADABLE,
+            _(
+                "The consent field “%(field)s” holds “%(value)s”, which is not yes or no "
+                "(yes, no, true, false, 1 or 0): the export's consent for new people was "
+                "used instead."
+            )
+            % {"field": self.consent_field, "value": str(value)[:50]},
+        )
+
+    def leaver(self, email: str, extras: Any = None) -> Record:
+        """The record of a person who left a mirror export that untags instead of removing:
+        the export's fixed tags and those last sent from its tags field (``extras``' "tags",
+        from the sync state: ``keeps_sent_tags``) are taken off."""
+        sent = (_loaded(extras) or {}).get("tags") if self.tags_field else None
+        removed = [*self.fixed_tags, *_tags(sent)]
+        return Record(email, removed_tags=tuple(dict.fromkeys(removed)))
 
     def _typed(self, profile_field: str, value: Any) -> Any:
         """A profile value as its catalogued type says (None stays None: clear the field)."""
@@ -211,6 +242,13 @@ class SendPlan:
         except ValueError:
             return value  # the backend's ``convert`` refuses it, for this record only
         return value if isinstance(value, str) else json.dumps(value)
+
+
+def keeps_sent_tags(export: Export) -> bool:
+    """Whether the sync state keeps the tags each address was sent from the tags field: only
+    where a leaver loses them (mirror mode, "remove tags on leave"), so other exports write
+    nothing more than before."""
+    return bool(export.is_mirror and export.remove_tags_on_leave and export.tags_field)
 
 
 def send_plan(export: Export) -> SendPlan:
@@ -258,6 +296,20 @@ def _yes_no(value: Any) -> bool | None:
     if text in _TRUE:
         return True
     if text in _FALSE:
+        return False
+    return None
+
+
+def _consent(value: Any) -> bool | None:
+    """A consent value as yes or no; None for anything else (no guess)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list | dict) or value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in CONSENT_YES:
+        return True
+    if text in CONSENT_NO:
         return False
     return None
 

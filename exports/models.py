@@ -59,7 +59,7 @@ class Export(models.Model):
         ADD_AND_UPDATE = "add_update", _("Add and update")
         MIRROR = "mirror", _("Mirror")
 
-    schedule_enabled = models.BooleanField(_("runs on schedule"), default=True)
+    schedule_enabled = models.BooleanField(_("run on schedule"), default=True)
     # Why the schedule paused itself (``exports.services``); cleared when it is turned on again.
     schedule_paused_reason = models.TextField(_("why the schedule paused"), blank=True, default="")
     sync_mode = models.CharField(
@@ -447,6 +447,10 @@ class SyncState(models.Model):
         related_name="+",
     )
     confirmed_at = models.DateTimeField(auto_now=True)
+    # The tags the export last sent this address from its tags field (a list or the text as the
+    # profile held it), kept only by mirror exports that take tags off leavers: a leaver loses
+    # them with the export's fixed tags. NULL otherwise.
+    tags = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.export_id}:{self.email}"

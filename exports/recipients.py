@@ -216,7 +216,9 @@ class RecipientTable:
             columns = ("email", "customer_id", "first_name", "last_name", "action", "extras")
             return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
-    def acknowledged(self, after: int, up_to: int, *, refused: bool = True) -> tuple[str, tuple]:
+    def acknowledged(
+        self, after: int, up_to: int, *, refused: bool = True, extras: bool = False
+    ) -> tuple[str, tuple]:
         """A query (and its parameters) for the rows sent or removed between two positions that
         the service did not refuse: what the sync state records once the checkpoint passed.
 
@@ -226,19 +228,23 @@ class RecipientTable:
         refusals are hashed once whatever the planner believes. With an estimate of one
         removal, the anti-join scanned every refusal of the run once per removal (30 s for
         9,301 removals and 59,200 skipped members).
+
+        With ``extras`` the rows carry their ``extras`` too (for the tags sent, read only by
+        the exports that keep them).
         """
         parts: list[str] = []
         params: list[str] = []
+        columns = "email, fields_hash, action, position" + (", extras" if extras else "")
         if after < MEMBERS_FROM:
-            parts.append(f"SELECT email, fields_hash, action, position FROM {self.removals}")
+            parts.append(f"SELECT {columns} FROM {self.removals}")
         if up_to >= MEMBERS_FROM:
             parts.append(
-                f"SELECT email, fields_hash, action, position FROM {self.name}"
-                f" WHERE action IN ({_placeholders(SENT_ACTIONS)})"
+                f"SELECT {columns} FROM {self.name} WHERE action IN ({_placeholders(SENT_ACTIONS)})"
             )
             params.extend(SENT_ACTIONS)
         sql = (
-            f"SELECT r.email, r.fields_hash, r.action FROM ({' UNION ALL '.join(parts)}) r "
+            f"SELECT r.email, r.fields_hash, r.action{', r.extras' if extras else ''}"
+            f" FROM ({' UNION ALL '.join(parts)}) r "
             "WHERE r.position > %s AND r.position <= %s"
         )
         if not refused:
@@ -358,16 +364,30 @@ def queue_removals(run: ExportRun) -> int:
             SyncState.State.IN_LIST,
             *EXCLUDED_REASONS,
         )
+    postgresql = connection.vendor == "postgresql"
+    extras, extras_join = ("NULL::jsonb" if postgresql else "NULL"), ""
+    if removes_leavers(run) and mapping.keeps_sent_tags(run.export):
+        # The leavers lose the tags they were last sent too (few rows, joined by the key).
+        extras = (
+            "jsonb_build_object('tags', s.tags)"
+            if postgresql
+            else "json_object('tags', json(s.tags))"
+        )
+        extras_join = (
+            f" LEFT JOIN {SyncState._meta.db_table} s"
+            " ON s.export_id = %s AND s.email = removed.email"
+        )
+        left_or_excluded_params += (run.export_id,)
     with connection.cursor() as cursor:
         if table.exists(members=False):
             cursor.execute(f"SELECT count(*) FROM {table.removals}")
             return cursor.fetchone()[0]
         cursor.execute(
             f"CREATE TABLE {table.removals} AS SELECT"
-            " row_number() OVER (ORDER BY email) AS position, email,"
+            " row_number() OVER (ORDER BY removed.email) AS position, removed.email,"
             f" '' AS customer_id, '' AS first_name, '' AS last_name, '{REMOVE}' AS action,"
-            f" '' AS fields_hash, {'NULL::jsonb' if connection.vendor == 'postgresql' else 'NULL'}"
-            f" AS extras FROM ({left_or_excluded}) removed",
+            f" '' AS fields_hash, {extras}"
+            f" AS extras FROM ({left_or_excluded}) removed{extras_join}",
             left_or_excluded_params,
         )
         index = connection.ops.quote_name(f"{_REMOVALS_NAME.format(run.pk)}_position")
@@ -742,30 +762,38 @@ def _sync_state_insert(
     plans it, which two statements did twice), then writes the adds and the others.
     ``run.failed`` counts every record the run's failures list as refused (never less, on any
     thread: it is saved with the failures, before the checkpoint that passes them)."""
+    keeps_tags = mapping.keeps_sent_tags(run.export)
     acknowledged, acknowledged_params = RecipientTable(run).acknowledged(
-        after, up_to, refused=run.failed > 0
+        after, up_to, refused=run.failed > 0, extras=keeps_tags
     )
+    # The tags sent from the tags field, for the leavers to lose (none once removed).
+    tags_column, tags_value, tags_update = "", "", ""
+    if keeps_tags:
+        tags_column = ", tags"
+        tags_value = ", CASE WHEN a.action = %s THEN NULL ELSE a.extras -> 'tags' END"
+        tags_update = " tags = excluded.tags,"
     # Sorted for locality in the key's index. Byte order serves that as well as the database's
     # collation, and sorts faster.
     bytewise = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
     insert = (
         f"INSERT INTO {SyncState._meta.db_table}"
-        " (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at) "
+        f" (export_id, email, fields_hash, state, confirmed_by_id, confirmed_at{tags_column}) "
         "SELECT %s, a.email, a.fields_hash,"
-        " CASE WHEN a.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP "
+        f" CASE WHEN a.action = %s THEN %s ELSE %s END, %s, CURRENT_TIMESTAMP{tags_value} "
     )
-    insert_params = (
+    insert_params: tuple[object, ...] = (
         run.export_id,
         REMOVE,
         SyncState.State.REMOVED,
         SyncState.State.IN_LIST,
         run.pk,
+        *((REMOVE,) if keeps_tags else ()),
     )
     # An opt-out is never undone: an address recorded as opted out (by this run, as it
     # removed the person, or before) stays so whatever the run acknowledged for it.
     upsert = (
         " ON CONFLICT (export_id, email) DO UPDATE SET fields_hash = excluded.fields_hash,"
-        " state = excluded.state, confirmed_by_id = excluded.confirmed_by_id,"
+        f" state = excluded.state,{tags_update} confirmed_by_id = excluded.confirmed_by_id,"
         f" confirmed_at = excluded.confirmed_at WHERE {SyncState._meta.db_table}.state <> %s"
     )
     sql = (

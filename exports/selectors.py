@@ -131,7 +131,7 @@ def export_search(query: str, sort: str = "") -> QuerySet[Export]:
 
 def export_list(*, user, query: str = "", sort: str = "") -> list[Export]:
     """The rows of Data > Exports. Each export carries ``last_status_label``, ``can_write``,
-    ``can_run`` and ``permission_label`` for this user."""
+    ``can_run``, ``is_running`` and ``permission_label`` for this user."""
     usable = usable_connection_ids(user)
     may_change = CHANGE_EXPORT.allows(user)
     may_run = RUN_EXPORT.allows(user)
@@ -140,6 +140,8 @@ def export_list(*, user, query: str = "", sort: str = "") -> list[Export]:
         export.last_status_label = status_label(export.last_status)
         export.can_write = may_change and export_writable_by(user, export, usable)
         export.can_run = may_run and export.connection_id is not None and export.can_write
+        # Run is not offered while a run is active (Cancel is, instead).
+        export.is_running = export.last_status in ExportRun.ACTIVE_STATUSES
         export.permission_label = permission_label(user, export, usable)
     return rows
 

@@ -516,7 +516,7 @@ def _payloads(export: Export, sent: list[dict], removed: list[dict], *, returnin
                 {
                     "email": row["email"],
                     "action": row["action"],
-                    "fields": backend.preview(plan.leaver(row["email"])),
+                    "fields": backend.preview(plan.leaver(row["email"], row["extras"])),
                 }
                 for row in removed[:PAYLOAD_SAMPLES]
             ]

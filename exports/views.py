@@ -157,6 +157,9 @@ def _saved(request: HttpRequest, form: ExportForm, export: Export) -> HttpRespon
 def _render_export_form(
     request: HttpRequest, form: ExportForm, export: Export | None
 ) -> HttpResponse:
+    if request.method == "POST" and form.destination_fields is None:
+        # The fields Load fields offered stay offered (Add a field, Remove, a refusal).
+        form.keep_loaded_fields(request.POST.get("loaded_fields", ""))
     return render(
         request,
         "exports/edit.html",

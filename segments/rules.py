@@ -335,21 +335,29 @@ def _validate_condition(condition: Any, types: dict[str, str | None]) -> dict:
             _("There is no profile field called “%(field)s”. Choose one from the list.")
             % {"field": field}
         )
+    # Messages name the field as the builder shows it ("Signup date", not "signup_date").
+    label = _field_label(field)
     if not _one_of(operator, OPERATORS) or operator in (*SEGMENT_OPERATORS, *CONSENT_OPERATORS):
-        raise RuleError(_("Choose how “%(field)s” is compared.") % {"field": field})
+        raise RuleError(_("Choose how “%(field)s” is compared.") % {"field": label})
     field_type = types[field]
     if field_type is not None and operator not in OPERATORS_BY_TYPE.get(field_type, ()):
         raise RuleError(
             _("“%(field)s” holds %(type)s values: “%(operator)s” does not apply to it.")
-            % {"field": field, "type": _type_label(field_type), "operator": OPERATORS[operator]}
+            % {"field": label, "type": _type_label(field_type), "operator": OPERATORS[operator]}
         )
     normalised: dict[str, Any] = {"field": field, "operator": operator}
     if operator in OPERATORS_WITHOUT_VALUE:
         return normalised
     if operator in CASE_OPERATORS and condition.get("case_sensitive") is True:
         normalised["case_sensitive"] = True
-    normalised["value"] = _validate_value(field, operator, condition.get("value"))
+    normalised["value"] = _validate_value(label, operator, condition.get("value"))
     return normalised
+
+
+def _field_label(field: str) -> str:
+    from segments.catalogue import field_label  # the catalogue reads this module's names
+
+    return field_label(field)
 
 
 def _type_label(field_type: str) -> str:
@@ -358,50 +366,50 @@ def _type_label(field_type: str) -> str:
     return str(dict(ProfileField.DataType.choices).get(field_type, field_type)).lower()
 
 
-def _validate_value(field: str, operator: str, value: Any) -> Any:
+def _validate_value(label: str, operator: str, value: Any) -> Any:
     if operator == "in_list":
-        return _validate_list(field, value)
+        return _validate_list(label, value)
     if operator == "between":
-        return _validate_between(field, value)
+        return _validate_between(label, value)
     if operator in RELATIVE_OPERATORS:
         amount = parse_number(value.strip() if isinstance(value, str) else value)
         if amount is None or amount != int(amount) or not 0 < amount <= MAX_RELATIVE_AMOUNT:
             raise RuleError(
-                _("Give a whole number of at least 1 for “%(field)s”.") % {"field": field}
+                _("Give a whole number of at least 1 for “%(field)s”.") % {"field": label}
             )
         return int(amount)
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise RuleError(
-            _("Give a value to compare “%(field)s” with, or choose “is empty”.") % {"field": field}
+            _("Give a value to compare “%(field)s” with, or choose “is empty”.") % {"field": label}
         )
     value = value.strip()
     if operator in ("before", "after", "on"):
         day = parse_date(value)
         if day is None:
-            raise RuleError(_("Give a date such as 2026-03-31 for “%(field)s”.") % {"field": field})
+            raise RuleError(_("Give a date such as 2026-03-31 for “%(field)s”.") % {"field": label})
         return day.isoformat()
     return value
 
 
-def _validate_list(field: str, value: Any) -> list[str]:
+def _validate_list(label: str, value: Any) -> list[str]:
     if isinstance(value, str):
         value = value.splitlines() if "\n" in value else value.split(",")
     if not isinstance(value, list):
-        raise RuleError(_("Give the values for “%(field)s”, one per line.") % {"field": field})
+        raise RuleError(_("Give the values for “%(field)s”, one per line.") % {"field": label})
     value = [str(part).strip() for part in value if str(part).strip()]
     if not value:
-        raise RuleError(_("Give at least one value for “%(field)s”.") % {"field": field})
+        raise RuleError(_("Give at least one value for “%(field)s”.") % {"field": label})
     if len(value) > MAX_LIST_VALUES:
         raise RuleError(
             _("“%(field)s” can be compared with at most %(count)s values.")
-            % {"field": field, "count": f"{MAX_LIST_VALUES:,}"}
+            % {"field": label, "count": f"{MAX_LIST_VALUES:,}"}
         )
     return value
 
 
-def _validate_between(field: str, value: Any) -> list:
+def _validate_between(label: str, value: Any) -> list:
     if isinstance(value, list) and len(value) == 2:
         low, high = (str(part).strip() for part in value)
         low_date, high_date = parse_date(low), parse_date(high)
@@ -412,7 +420,7 @@ def _validate_between(field: str, value: Any) -> list:
             return [str(v) for v in sorted([low_number, high_number])]
     raise RuleError(
         _("Give both ends of the range for “%(field)s” (two numbers or two dates).")
-        % {"field": field}
+        % {"field": label}
     )
 
 

@@ -82,3 +82,21 @@ def test_tags_and_a_status_the_service_does_not_take_are_refused(api_alice, shar
     messages = {error["field"]: error["message"] for error in response.json()["errors"]}
     assert "has no tags" in messages["fixed_tags"]
     assert "does not take a status for new people" in messages["new_subscriber_status"]
+
+
+def test_a_consent_field_that_is_not_yes_no_is_refused(api_alice):
+    refresh_field_catalogue({"has_app": "boolean", "tier": "text"})
+    shared = ConnectionFactory(campaign_monitor=True, who_can_use=SHARED)
+    refused = api_alice.post(
+        EXPORTS, new_export(shared, SegmentFactory(), consent_field="tier"), format="json"
+    )
+
+    assert refused.status_code == 400
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "consent_field"
+    assert "“tier” is a field of type “Text”. Pick a yes/no field" in error["message"]
+    kept = api_alice.post(
+        EXPORTS, new_export(shared, SegmentFactory(), consent_field="has_app"), format="json"
+    )
+    assert kept.status_code == 201, kept.content
+    assert kept.json()["consent_field"] == "has_app"

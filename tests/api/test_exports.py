@@ -150,6 +150,29 @@ def test_a_run_shows_live_counts_and_its_failures(api_charlie, api_bob, shared):
     assert retry.status_code == 202 and retry.json()["retry_of"] == run.pk
 
 
+def test_a_runs_failures_take_the_run_pages_show_filter(api_charlie, shared):
+    run = ExportRun.objects.create(export=make_export(shared), trigger="user", status="failed")
+    ExportRunFailure.objects.create(run=run, email="a@e.com", code="1", reason="Bad")
+    for email, code in (("b@e.com", "opted_out"), ("c", "invalid_email")):
+        ExportRunFailure.objects.create(run=run, email=email, code=code, skipped=True)
+    url = f"/api/v1/runs/{run.pk}/failures"
+
+    def shown(show: str) -> list[str]:
+        return [f["email"] for f in api_charlie.get(f"{url}/?show={show}").json()["results"]]
+
+    assert (shown(""), shown("refused"), shown("skipped"), shown("opted_out")) == (
+        ["a@e.com", "b@e.com", "c"],
+        ["a@e.com"],
+        ["b@e.com", "c"],
+        ["b@e.com"],
+    )
+    csv = api_charlie.get(f"{url}.csv?show=invalid_email")
+    assert len(b"".join(csv.streaming_content).splitlines()) == 2
+    refused = api_charlie.get(f"{url}/?show=everything")
+    assert refused.status_code == 400
+    assert "Leave it out, or give one of: refused, skipped," in refused.content.decode()
+
+
 def test_connections_never_show_a_secret_and_contributors_see_only_shared_ones(
     api_bob, api_charlie, shared, admins_only
 ):

@@ -36,6 +36,14 @@ def test_an_administrator_maps_fields_creates_one_previews_and_runs(
     expect(page.locator("tr.mapping-row")).to_have_count(5)
     page.get_by_role("button", name="Load fields").click()
     expect(page.get_by_text("are offered in each row")).to_be_visible()
+    # Adding and removing a row keeps the loaded fields offered: no second Load fields.
+    page.get_by_role("button", name="Add a field").click()
+    expect(page.locator("tr.mapping-row")).to_have_count(6)
+    offered = f'option[value="{plan.key}"]'
+    expect(page.get_by_label("Destination field of row 6").locator(offered)).to_have_count(1)
+    page.get_by_role("button", name="Remove row 6").click()
+    expect(page.locator("tr.mapping-row")).to_have_count(5)
+    expect(page.get_by_label("Destination field of row 4").locator(offered)).to_have_count(1)
 
     page.get_by_label("Profile field of row 4").select_option("plan")
     page.get_by_label("Destination field of row 4").select_option(plan.key)

@@ -89,3 +89,43 @@ def test_a_viewer_sees_neither_run_nor_the_menu_nor_the_switch(
     assert 'id="run-export"' not in page
     assert 'class="menu"' not in page
     assert 'role="switch"' not in page
+
+
+def test_while_a_run_is_active_run_is_not_offered_and_comes_back_when_it_ends(
+    client, alice, make_export, everyone
+):
+    from exports.models import ExportRun
+
+    export = make_export(everyone)
+    run = ExportRun.objects.create(export=export, trigger="user", status="running")
+    client.force_login(alice)
+
+    page = detail(client, export)
+    assert 'id="run-export"' not in page
+    assert '<a class="badge running" id="run-active" href="#export-live">Running now</a>' in page
+    assert 'id="cancel-job"' in page
+    # What the page polls redraws the header's slot too, out of band.
+    live = client.get(export.get_absolute_url(), HTTP_HX_REQUEST="true").content.decode()
+    assert '<div class="run-action" id="run-action" hx-swap-oob="true">' in live
+    assert 'id="run-active"' in live
+
+    ExportRun.objects.filter(pk=run.pk).update(status="succeeded")
+    live = client.get(export.get_absolute_url(), HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="run-active"' not in live and 'id="run-export"' in live
+
+
+def test_the_exports_list_offers_cancel_instead_of_run_while_a_run_is_active(
+    client, alice, make_export, everyone
+):
+    from exports.models import ExportRun
+
+    idle, busy = make_export(everyone), make_export(everyone)
+    ExportRun.objects.create(export=busy, trigger="user", status="queued")
+    client.force_login(alice)
+
+    page = client.get(reverse("exports:list")).content.decode()
+
+    assert page.count(f'action="{reverse("exports:run", args=[idle.pk])}"') == 1
+    assert f'action="{reverse("exports:run", args=[busy.pk])}"' not in page
+    assert f'action="{reverse("exports:cancel", args=[busy.pk])}"' in page
+    assert f"Cancel the run of {busy.display_name}" in page

@@ -201,3 +201,34 @@ def test_a_value_sent_shortened_is_a_warning_counted_and_listed_not_a_failure(
     # Delivered: the sync state has it, and the next run leaves it alone.
     again = run_now(Export.objects.get(pk=export.pk))
     assert (again.sent, again.unchanged) == (0, PEOPLE)
+
+
+def test_a_consent_value_that_is_not_yes_or_no_is_a_warning_and_the_default_is_used(
+    cm, cm_list_id, export
+):
+    Export.objects.filter(pk=export.pk).update(
+        consent_field="has_app", consent_default=Export.Consent.YES
+    )
+    for customer_id, value in (("c002", "TRUE"), ("c003", " 0 "), ("c004", "maybe"), ("c006", "Y")):
+        Profile.objects.filter(customer_id=customer_id).update(
+            attributes={**attributes(int(customer_id[1:])), "has_app": value}
+        )
+
+    run = run_now(Export.objects.get(pk=export.pk))
+
+    assert (run.status, run.sent, run.failed, run.warnings) == (
+        "completed_with_warnings",
+        PEOPLE,
+        0,
+        2,
+    )
+    warnings = ExportRunFailure.objects.filter(run=run, warning=True).order_by("email")
+    assert [(row.email, row.code) for row in warnings] == [
+        ("person4@example.com", "consent_unreadable"),
+        ("person6@example.com", "consent_unreadable"),
+    ]
+    assert "“has_app” holds “maybe”, which is not yes or no" in shown(warnings[0].reason)
+    held = subscribers(cm, cm_list_id)
+    consent = {number: held[f"person{number}@example.com"]["ConsentToTrack"] for number in range(7)}
+    # 1 and 5 say "true", 0 "false"; 2 "TRUE", 3 "0"; 4 and 6 fall back to the export's "yes".
+    assert consent == {0: "No", 1: "Yes", 2: "Yes", 3: "No", 4: "Yes", 5: "Yes", 6: "Yes"}

@@ -4,6 +4,8 @@ chosen service's help only (issue 23, item 9)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -202,3 +204,89 @@ def test_the_form_shows_the_chosen_services_help_only(as_alice, cm_connection, a
     assert '<p class="hint" data-kinds="mailchimp" hidden>' in html
     assert '<p class="hint" data-kinds="campaign_monitor">Campaign Monitor has no tags' in html
     assert '<fieldset class="choices" data-kinds="mailchimp" hidden disabled>' in html
+
+
+def test_a_consent_field_that_is_not_yes_no_is_refused_in_words(
+    as_alice, cm_connection, cm_list_id, customers
+):
+    response = as_alice.post(
+        reverse("exports:create"),
+        data(cm_connection, cm_list_id, customers, ("email", "email"), consent_field="tier"),
+    )
+
+    assert response.status_code == 200
+    assert (
+        "Consent is read from a yes/no profile field, and “tier” is a field of type “Text”. "
+        "Pick a yes/no field, or leave it empty and choose the consent for new people."
+    ) in page(response)
+    assert not Export.objects.exists()
+
+
+def test_a_yes_no_consent_field_is_kept(as_alice, cm_connection, cm_list_id, customers):
+    response = as_alice.post(
+        reverse("exports:create"),
+        data(cm_connection, cm_list_id, customers, ("email", "email"), consent_field="has_app"),
+    )
+
+    assert response.status_code == 302, page(response)
+    assert Export.objects.get().consent_field == "has_app"
+
+
+def loaded_fields_token(html: str) -> str:
+    found = re.search(r'<input type="hidden" name="loaded_fields" value="([^"]+)">', html)
+    assert found, "no loaded fields in the page"
+    return found.group(1)
+
+
+def test_add_a_field_and_remove_keep_the_loaded_fields_offered(
+    as_alice, cm_connection, cm_list_id, customers, fields_at_cm
+):
+    rows = (("email", "email"), ("plan", "[Plan]"))
+    loaded = as_alice.post(
+        reverse("exports:destination_fields"), data(cm_connection, cm_list_id, customers, *rows)
+    )
+    token = loaded_fields_token(page(loaded))
+
+    added = as_alice.post(
+        reverse("exports:create"),
+        {
+            **data(cm_connection, cm_list_id, customers, *rows),
+            "add_row": "1",
+            "loaded_fields": token,
+        },
+    )
+    assert page(added).count("Lifetime value (Number)</option>") == 3
+    removed = as_alice.post(
+        reverse("exports:create"),
+        {
+            **data(cm_connection, cm_list_id, customers, *rows),
+            "remove_row": "1",
+            "loaded_fields": loaded_fields_token(page(added)),
+        },
+    )
+    assert page(removed).count("Lifetime value (Number)</option>") == 1
+    assert not Export.objects.exists()
+
+
+def test_loaded_fields_of_another_list_or_tampered_with_are_not_offered(
+    as_alice, cm_connection, cm_list_id, customers, fields_at_cm
+):
+    rows = (("email", "email"),)
+    token = loaded_fields_token(
+        page(
+            as_alice.post(
+                reverse("exports:destination_fields"),
+                data(cm_connection, cm_list_id, customers, *rows),
+            )
+        )
+    )
+    for list_id, given in (("another-list", token), (cm_list_id, token[:-2] + "xx")):
+        added = as_alice.post(
+            reverse("exports:create"),
+            {
+                **data(cm_connection, list_id, customers, *rows),
+                "add_row": "1",
+                "loaded_fields": given,
+            },
+        )
+        assert "Lifetime value (Number)" not in page(added)

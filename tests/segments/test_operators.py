@@ -159,7 +159,7 @@ def test_a_list_of_ten_thousand_values_is_accepted_and_one_more_is_refused(peopl
 @pytest.mark.parametrize(
     ("condition", "message"),
     [
-        (one("city", "in_last_days", 3), "“city” holds text values"),
+        (one("city", "in_last_days", 3), "“City” holds text values"),
         (one("vip", "contains", "t"), "does not apply"),
         (one("orders", "before", "2026-01-01"), "does not apply"),
         (one("signed_up", "in_last_days", "0"), "whole number of at least 1"),

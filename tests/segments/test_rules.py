@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from segments.models import Profile
@@ -91,8 +93,8 @@ def test_a_number_comparison_ignores_text_values_instead_of_failing(people):
     [
         ({"conditions": []}, "at least one condition"),
         (one("nope", "equals", "x"), "There is no profile field called “nope”"),
-        (one("city", "like", "x"), "Choose how “city” is compared"),
-        (one("city", "equals", "  "), "Give a value to compare “city” with"),
+        (one("city", "like", "x"), "Choose how “City” is compared"),
+        (one("city", "equals", "  "), "Give a value to compare “City” with"),
         (one("city", "in_list", " , "), "Give at least one value"),
         (
             {"match": "maybe", "conditions": [{"field": "city", "operator": "is_empty"}]},
@@ -103,13 +105,28 @@ def test_a_number_comparison_ignores_text_values_instead_of_failing(people):
         ({"combine": {}, "segments": [1, 2]}, "union, intersection or difference"),
         ({"match": [], "conditions": [{"field": "city", "operator": "is_empty"}]}, "all or any"),
         ({"conditions": [{"field": {"a": 1}, "operator": "is_empty"}]}, "no profile field"),
-        ({"conditions": [{"field": "city", "operator": ["equals"]}]}, "how “city” is compared"),
+        ({"conditions": [{"field": "city", "operator": ["equals"]}]}, "how “City” is compared"),
         ({"conditions": [{"segment": 1, "operator": {}}]}, "is a member of"),
     ],
 )
 def test_invalid_rules_are_refused_with_a_reason(tree, message):
     with pytest.raises(RuleError, match=message):
         validate(tree, ["city"])
+
+
+@pytest.mark.parametrize(
+    ("field", "operator", "value", "message"),
+    [
+        ("signup_date", "on", "soon", "Give a date such as 2026-03-31 for “Signup date”."),
+        ("customer_id", "in_list", "", "Give at least one value for “Customer id”."),
+        ("PLAN_CODE", "between", ["a", "b"], "range for “PLAN_CODE”"),
+    ],
+)
+def test_a_refusal_names_the_field_by_its_label_as_the_builder_shows_it(
+    field, operator, value, message
+):
+    with pytest.raises(RuleError, match=re.escape(message)):
+        validate(one(field, operator, value), ["signup_date", "PLAN_CODE"])
 
 
 def test_rules_nested_too_deep_are_refused():

@@ -288,14 +288,24 @@ class MailchimpClient(ServiceClient):
         """The id of the static segment that holds a tag's members (Mailchimp keeps each tag
         as one), matched case-insensitively; None when the audience has no such tag."""
         wanted = tag.strip().lower()
-        for segment in self._pages(
-            f"lists/{quote(list_id, safe='')}/segments",
-            "segments",
-            {"type": "static", "fields": "segments.id,segments.name,total_items"},
-        ):
+        for segment in self._static_segment_pages(list_id):
             if str(segment.get("name") or "").strip().lower() == wanted:
                 return int(segment["id"])
         return None
+
+    def static_segments(self, list_id: str) -> dict[str, int]:
+        """Every tag of the audience (lower-cased) with the id of its static segment."""
+        found: dict[str, int] = {}
+        for segment in self._static_segment_pages(list_id):
+            found.setdefault(str(segment.get("name") or "").strip().lower(), int(segment["id"]))
+        return found
+
+    def _static_segment_pages(self, list_id: str) -> Iterator[dict[str, Any]]:
+        return self._pages(
+            f"lists/{quote(list_id, safe='')}/segments",
+            "segments",
+            {"type": "static", "fields": "segments.id,segments.name,total_items"},
+        )
 
     def segment_remove(
         self, list_id: str, segment_id: int, emails: Sequence[str]
@@ -306,13 +316,6 @@ class MailchimpClient(ServiceClient):
             raise ValueError(f"Mailchimp takes at most {MAX_BATCH} addresses per call.")
         path = f"lists/{quote(list_id, safe='')}/segments/{segment_id}"
         return self._api("POST", path, json={"members_to_remove": list(emails)}) or {}
-
-    def set_tag(self, list_id: str, email: str, tag: str, *, active: bool) -> None:
-        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}/tags"
-        status = "active" if active else "inactive"
-        self._api(
-            "POST", path, json={"tags": [{"name": tag, "status": status}], "is_syncing": True}
-        )
 
     # /batches (mailchimp_api.md §6) -------------------------------------------------------------
 
@@ -401,16 +404,6 @@ class MailchimpClient(ServiceClient):
         if len(archive) > MAX_RESULTS_BYTES:
             raise Permanent(_("Mailchimp's batch results are larger than expected."))
         return _read_results(archive)
-
-    def set_tags(
-        self, list_id: str, email: str, added: Sequence[str], removed: Sequence[str]
-    ) -> None:
-        """Add and take off a member's tags in one call, ``is_syncing`` so that no tag-based
-        automation starts (§11)."""
-        path = f"lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}/tags"
-        tags = [{"name": tag, "status": "active"} for tag in added]
-        tags += [{"name": tag, "status": "inactive"} for tag in removed]
-        self._api("POST", path, json={"tags": tags, "is_syncing": True})
 
     def members_with_status(self, list_id: str, status: str) -> Iterator[str]:
         """The addresses of the audience's members with this status, page by page."""

@@ -19,7 +19,6 @@ from connections.types.base import (
     SendOptions,
 )
 from connections.types.mailchimp.backend import MailchimpBackend
-from connections.types.mailchimp.client import subscriber_hash
 from tests.connections.mailchimp.test_client import API, AUDIENCE, KEY
 
 MERGE_URL = f"{API}/lists/{AUDIENCE}/merge-fields"
@@ -164,14 +163,45 @@ def test_mapped_values_tags_and_clearing_go_in_the_batch(mocked, backend, fields
     }
 
 
-def test_removed_tags_are_taken_off_with_is_syncing(mocked, backend, fields):
-    backend.prepare(AUDIENCE, [])
-    mocked.post(BATCH_URL, json=reply(updated=["a@x.com"]))
-    tags_url = f"{API}/lists/{AUDIENCE}/members/{subscriber_hash('a@x.com')}/tags"
-    body = {"tags": [{"name": "old", "status": "inactive"}], "is_syncing": True}
-    mocked.post(tags_url, status=204, match=[matchers.json_params_matcher(body)])
-    result = backend.push(AUDIENCE, [Record("a@x.com", removed_tags=("old",))])
-    assert (result.accepted, result.failures) == (1, [])
+SEGMENTS_URL = f"{API}/lists/{AUDIENCE}/segments"
+
+
+def test_leavers_lose_their_tags_in_a_few_bulk_calls_not_one_per_member(mocked, backend):
+    segments = [{"id": 11, "name": "Gold"}, {"id": 12, "name": "golf"}, {"id": 13, "name": "x"}]
+    mocked.get(SEGMENTS_URL, json={"segments": segments, "total_items": 3})
+    for segment_id in (11, 12):
+        mocked.post(f"{SEGMENTS_URL}/{segment_id}", json={"errors": []})
+    leavers = [
+        Record(f"p{n}@x.com", removed_tags=("gold", "golf") if n % 2 else ("GOLD", "chess"))
+        for n in range(40)
+    ]
+
+    result = backend.push(AUDIENCE, leavers)
+
+    assert (result.accepted, result.failures) == (40, [])
+    assert len(mocked.calls) == 3  # the tags read once, then one call per tag the audience has
+    removed = {
+        call.request.url.rsplit("/", 1)[1]: json.loads(call.request.body)["members_to_remove"]
+        for call in mocked.calls[1:]
+    }
+    assert removed["11"] == [f"p{n}@x.com" for n in range(40)]
+    assert removed["12"] == [f"p{n}@x.com" for n in range(1, 40, 2)]
+
+
+def test_a_leaver_the_tag_segment_refuses_is_a_failure_of_that_leaver_only(mocked, backend):
+    mocked.get(SEGMENTS_URL, json={"segments": [{"id": 11, "name": "gold"}], "total_items": 1})
+    refusal = {"email_addresses": ["b@x.com"], "error": "Email address is invalid"}
+    mocked.post(f"{SEGMENTS_URL}/11", json={"errors": [refusal]})
+
+    result = backend.push(
+        AUDIENCE,
+        [Record("a@x.com", removed_tags=("gold",)), Record("b@x.com", removed_tags=("gold",))],
+    )
+
+    assert result.accepted == 1
+    assert [(failure.email, failure.message) for failure in result.failures] == [
+        ("b@x.com", "Email address is invalid")
+    ]
 
 
 def test_pending_creates_new_people_pending_and_keeps_the_others_as_they_are(
