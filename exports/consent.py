@@ -34,6 +34,8 @@ def records_for(export: Export, *, scope: str | None = None) -> QuerySet[Consent
     if scope == ConsentRule.Scope.SAME_CONNECTION:
         records = records.filter(Q(connection__isnull=True) | Q(connection_id=export.connection_id))
     # "Email permission off" at the export's own connection is that service's to keep.
+    if export.connection_id is None:
+        return records
     return records.exclude(state__in=OTHER_CONNECTIONS_ONLY, connection_id=export.connection_id)
 
 
