@@ -8,7 +8,11 @@ from sources.models import FieldOrigin, Source, SourceRun
 
 
 def source_list() -> QuerySet[Source]:
-    latest = SourceRun.objects.filter(source=OuterRef("pk")).order_by("-created_at", "-id")
+    latest = (
+        SourceRun.objects.filter(source=OuterRef("pk"))
+        .exclude(status=SourceRun.Status.SKIPPED)
+        .order_by("-created_at", "-id")
+    )
     return Source.objects.defer("encrypted_secrets").annotate(
         latest_run_status=Subquery(latest.values("status")[:1])
     )

@@ -58,7 +58,29 @@ logger = logging.getLogger(__name__)
 
 
 class SourceAlreadyRunning(Exception):
-    """A run of this source is queued or running; a second one is not started."""
+    """A run of this source is queued, running or waiting for approval to remove profiles
+    (``run``); a second one is not started."""
+
+    def __init__(self, run: SourceRun):
+        super().__init__(run.pk)
+        self.run = run
+
+    @property
+    def message(self) -> LaterText:
+        """Why no run starts now, for the person who asked for one."""
+        if self.run.status == SourceRun.Status.AWAITING_APPROVAL:
+            return _(
+                "Run #%(run)s of this source is waiting for approval to remove profiles. "
+                "Approve or decline the removal on that run's page first."
+            ) % {"run": self.run.pk}
+        return _("This source is already running.")
+
+    @property
+    def skip_reason(self) -> LaterText:
+        """Why the scheduled run was skipped, as its record says."""
+        if self.run.status == SourceRun.Status.AWAITING_APPROVAL:
+            return _("Skipped: waiting for approval of run #%(run)s.") % {"run": self.run.pk}
+        return _("Skipped: run #%(run)s of this source was still running.") % {"run": self.run.pk}
 
 
 class RemovalNotAwaited(Exception):
@@ -171,8 +193,9 @@ def source_preview(
 
 
 def run_request(*, source: Source, trigger: str = SourceRun.Trigger.MANUAL, user=None) -> SourceRun:
-    """Queue a run of the source; raises ``SourceAlreadyRunning`` when one is queued or running
-    (never two runs of one source at once: a unique constraint holds it too)."""
+    """Queue a run of the source; raises ``SourceAlreadyRunning`` when one is queued, running
+    or waiting for approval to remove profiles (never two runs of one source at once: a unique
+    constraint holds it too)."""
     from sources import tasks
 
     with transaction.atomic():
@@ -192,12 +215,14 @@ def run_request(*, source: Source, trigger: str = SourceRun.Trigger.MANUAL, user
 
 def sources_run_scheduled() -> dict[str, int]:
     """The first step of the scheduled refresh: run every source on the schedule, one after
-    the other, in this process (segments refresh after, on what the sources wrote)."""
+    the other, in this process (segments refresh after, on what the sources wrote). A source
+    with a run still running or waiting for approval is not read: a skipped run records why."""
     succeeded = failed = skipped = 0
     for source in Source.objects.filter(on_schedule=True).order_by("name", "id"):
         try:
             run = run_request_now(source=source)
-        except SourceAlreadyRunning:
+        except SourceAlreadyRunning as busy:
+            _record_skipped(source, busy.skip_reason)
             skipped += 1
             continue
         if run.status == SourceRun.Status.FAILED:
@@ -205,6 +230,19 @@ def sources_run_scheduled() -> dict[str, int]:
         else:
             succeeded += 1
     return {"sources_run": succeeded, "sources_failed": failed, "sources_skipped": skipped}
+
+
+def _record_skipped(source: Source, reason: LaterText) -> SourceRun:
+    now = timezone.now()
+    return SourceRun.objects.create(
+        source=source,
+        trigger=SourceRun.Trigger.SCHEDULE,
+        sync_mode=source.sync_mode,
+        status=SourceRun.Status.SKIPPED,
+        error=stored(reason),
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def run_request_now(*, source: Source, trigger: str = SourceRun.Trigger.SCHEDULE) -> SourceRun:
@@ -217,10 +255,10 @@ def run_request_now(*, source: Source, trigger: str = SourceRun.Trigger.SCHEDULE
 
 
 def _refuse_while_running(source: Source) -> None:
-    """Raise ``SourceAlreadyRunning`` while a run of the source is queued or running. A run
-    marked running that no process holds (its worker was killed) is closed as interrupted: the
-    new run goes on from the last committed cursor."""
-    for active in SourceRun.objects.filter(source=source, status__in=SourceRun.ACTIVE):
+    """Raise ``SourceAlreadyRunning`` while a run of the source is queued, running or waiting
+    for approval to remove profiles. A run marked running that no process holds (its worker
+    was killed) is closed as interrupted: the new run goes on from the last committed cursor."""
+    for active in SourceRun.objects.filter(source=source, status__in=SourceRun.BLOCKING):
         if active.status == SourceRun.Status.RUNNING and _nobody_runs(active.pk):
             _finish(
                 active,
@@ -231,7 +269,7 @@ def _refuse_while_running(source: Source) -> None:
                 ),
             )
             continue
-        raise SourceAlreadyRunning()
+        raise SourceAlreadyRunning(active)
 
 
 def _nobody_runs(run_id: int) -> bool:
