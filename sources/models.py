@@ -112,6 +112,14 @@ class SourceRun(models.Model):
     removed_count = models.PositiveBigIntegerField(_("removed"), default=0)
     #: Profiles that a full run with "remove missing" would remove, when over the threshold.
     removal_pending = models.PositiveBigIntegerField(default=0)
+    #: A full sync's progress: the last customer id of its last committed batch (it reads in
+    #: customer id order). A run that dies keeps it, and the next run goes on after it (with
+    #: the keys this one read, ``SourceKey``); a reading that ends clears it.
+    key_after = models.JSONField(null=True, blank=True)
+    #: The run that died and whose reading this one went on with (its counts included).
+    resumed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     cursor_start = models.JSONField(null=True, blank=True)
     cursor_end = models.JSONField(null=True, blank=True)
     error = models.TextField(_("error"), blank=True, default="")

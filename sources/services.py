@@ -9,6 +9,12 @@ profiles that change are written. Each batch is committed together with the run'
 in incremental mode, the source's cursor, so a run that dies (a killed worker, a source that
 disappears) loses nothing committed and the next run (or the same one, redelivered) resumes
 from the last committed cursor.
+
+A full sync reads in customer id order and commits, with each batch, the batch's last customer
+id (``SourceRun.key_after``) and the customer ids read (``SourceKey`` rows stamped with the
+run). A full run that dies is gone on with after that key: by the same run when its task is
+redelivered, else by the next run, which takes over the dead run's keys and counts. So
+"remove missing profiles" still judges on every row of the whole reading.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -130,7 +137,9 @@ def source_save(
 ) -> Source:
     """Create or change a source. ``password`` None keeps the stored one (it is never shown
     again); a new one replaces it. Changing what is read, or the cursor column, starts the
-    next incremental run from the beginning."""
+    next incremental run from the beginning; changing what is read, the customer id column or
+    the sync mode makes the next full run read from the start rather than go on with the
+    reading of one that died."""
     creating = source is None
     if source is None:
         source = Source(kind=kind, created_by=user)
@@ -140,6 +149,12 @@ def source_save(
         or source.read_query != read_query
         or source.cursor_column != cursor_column
         or source.kind != kind
+    )
+    # A full reading that died is gone on with only while the same key column is read the
+    # same way.
+    key_changed = restart or (
+        (source.mapping or {}).get("customer_id") != (mapping or {}).get("customer_id")
+        or source.sync_mode != sync_mode
     )
     source.name = name
     source.kind = kind
@@ -158,6 +173,8 @@ def source_save(
     if restart:
         source.cursor_value = None
     with transaction.atomic():
+        if key_changed and source.pk:
+            SourceRun.objects.filter(source=source, key_after__isnull=False).update(key_after=None)
         if password is not None and kind_class.secret_names:
             source.encrypted_secrets = crypto.encrypt_json({"password": password})
         source.save()
@@ -306,8 +323,11 @@ def run_execute(*, run_id: int) -> SourceRun:
         if not acquired or run.status not in SourceRun.ACTIVE:
             return run
         resuming = run.status == SourceRun.Status.RUNNING
-        if resuming:  # rows read before the kill are read again: not duplicates
+        full = run.source.sync_mode == Source.SyncMode.FULL
+        if resuming and not full:  # rows read before the kill are read again: not duplicates
             SourceKey.objects.filter(run=run).update(run=None)
+        if not resuming and full:
+            _go_on_from_dead_run(run)
         run.status = SourceRun.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
         if not resuming:
@@ -327,6 +347,47 @@ def run_execute(*, run_id: int) -> SourceRun:
                 _("The run failed in our database: %(error)s") % {"error": type(error).__name__},
             )
         return _conclude(run)
+
+
+#: What a run that goes on with a dead full run's reading takes over from it.
+_CARRIED_OVER = (
+    "rows_read",
+    "created_count",
+    "updated_count",
+    "unchanged_count",
+    "rejected_count",
+    "rejected_rows",
+    "warning_count",
+    "warnings",
+    "key_after",
+)
+
+
+def _go_on_from_dead_run(run: SourceRun) -> None:
+    """When the source's latest run was a full reading that died (failed with a committed
+    key), ``run`` goes on after its last key: it takes over its counts, its report and the
+    keys it read (one statement), so the removal of missing profiles sees the whole reading."""
+    dead = (
+        SourceRun.objects.filter(source_id=run.source_id, pk__lt=run.pk)
+        .exclude(status=SourceRun.Status.SKIPPED)
+        .order_by("-pk")
+        .first()
+    )
+    if (
+        dead is None
+        or dead.status != SourceRun.Status.FAILED
+        or dead.key_after is None
+        or dead.sync_mode != Source.SyncMode.FULL
+    ):
+        return
+    with transaction.atomic():
+        SourceKey.objects.filter(source_id=run.source_id, run=dead).update(run=run)
+        for name in _CARRIED_OVER:
+            setattr(run, name, getattr(dead, name))
+        run.resumed_from = dead
+        run.save(update_fields=[*_CARRIED_OVER, "resumed_from"])
+        dead.key_after = None
+        dead.save(update_fields=["key_after"])
 
 
 def _finish(run: SourceRun, status: str, error: LaterText | str = "") -> SourceRun:
@@ -425,14 +486,23 @@ def _read_into_profiles(run: SourceRun) -> None:
     )
     kind = kind_for(source)
     read = read_of(source, after=after)
+    if not incremental:  # in customer id order, after the key a dead reading committed
+        read = replace(
+            read,
+            key_column=(source.mapping or {}).get("customer_id") or "",
+            after_key=cursor_from_json(run.key_after),
+        )
     mapping: _Mapping | None = None
     cursor_index = None
+    key_index = None
     line = run.rows_read
     for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
         if mapping is None:
             mapping = _Mapping(source, columns)
             if incremental:
                 cursor_index = [column.name for column in columns].index(source.cursor_column)
+            else:
+                key_index = mapping.fixed["customer_id"]
         records: list[ProfileRecord] = []
         keys: dict[int, str] = {}
         rejected: list[dict] = []
@@ -472,6 +542,13 @@ def _read_into_profiles(run: SourceRun) -> None:
                 if last is not None:
                     source.cursor_value = run.cursor_end = cursor_to_json(last)
                     source.save(update_fields=["cursor_value"])
+            if key_index is not None:
+                last_key = next(
+                    (row[key_index] for row in reversed(rows) if row[key_index] is not None),
+                    None,
+                )
+                if last_key is not None:
+                    run.key_after = cursor_to_json(last_key)
             run.save()
     if mapping is None:  # no row: the columns still have to be there
         mapping = _Mapping(source, kind.columns(Read(source.read_table, source.read_query)))
@@ -580,6 +657,10 @@ def _delete_missing(run: SourceRun) -> None:
 
 
 def _conclude(run: SourceRun) -> SourceRun:
+    """End a run whose reading is complete (its progress key is no longer needed)."""
+    if run.key_after is not None:
+        run.key_after = None
+        run.save(update_fields=["key_after"])
     if run.status == SourceRun.Status.AWAITING_APPROVAL:
         run.finished_at = None
         run.save(update_fields=["finished_at"])

@@ -139,6 +139,11 @@ class DuckDBFileSource(SourceKind):
             if read.after is not None:
                 statement += f" WHERE {cursor} >= $after"
             statement += f" ORDER BY {cursor}"
+        elif read.key_column:  # NULL keys last: read once, at the end
+            key = '"' + read.key_column.replace('"', '""') + '"'
+            if read.after_key is not None:
+                statement += f" WHERE ({key} > $after_key OR {key} IS NULL)"
+            statement += f" ORDER BY {key} NULLS LAST"
         return statement
 
     def _columns_of(self, connection: duckdb.DuckDBPyConnection, read: Read) -> list[Column]:
@@ -181,12 +186,15 @@ class DuckDBFileSource(SourceKind):
         with self._connection() as connection:
             columns = self._columns_of(connection, read)
             self.check_cursor_column(read, columns)
+            self.check_key_column(read, columns)
             statement = self._select(read)
+            parameters: dict[str, Any] = {}
+            if read.cursor_column and read.after is not None:
+                parameters["after"] = read.after
+            elif read.key_column and read.after_key is not None:
+                parameters["after_key"] = read.after_key
             try:
-                if read.cursor_column and read.after is not None:
-                    result = connection.execute(statement, {"after": read.after})
-                else:
-                    result = connection.execute(statement)
+                result = connection.execute(statement, parameters or None)
                 while batch := result.fetchmany(batch_size):
                     yield columns, batch
             except duckdb.Error as error:

@@ -209,6 +209,11 @@ class MySQLSource(SourceKind):
             if read.after is not None:
                 statement += f" WHERE {cursor} >= {connection.escape(read.after)}"
             statement += f" ORDER BY {cursor}"
+        elif read.key_column:  # NULL keys first (MySQL's order): read once, at the start
+            key = quoted(read.key_column)
+            if read.after_key is not None:
+                statement += f" WHERE {key} > {connection.escape(read.after_key)}"
+            statement += f" ORDER BY {key}"
         return statement
 
     def _columns_of(self, connection: Any, read: Read) -> list[Column]:
@@ -279,6 +284,7 @@ class MySQLSource(SourceKind):
         with self._connection() as connection:
             columns = self._columns_of(connection, read)
             self.check_cursor_column(read, columns)
+            self.check_key_column(read, columns)
             statement = self._select(connection, read)
             cursor = connection.cursor(pymysql.cursors.SSCursor)
             try:

@@ -138,6 +138,13 @@ class PostgreSQLSource(SourceKind):
                     statement, cursor, sql.Literal(read.after)
                 )
             statement = sql.SQL("{} ORDER BY {}").format(statement, cursor)
+        elif read.key_column:  # NULL keys last (a btree's own order): read once, at the end
+            key = sql.Identifier(read.key_column)
+            if read.after_key is not None:
+                statement = sql.SQL("{} WHERE ({} > {} OR {} IS NULL)").format(
+                    statement, key, sql.Literal(read.after_key), key
+                )
+            statement = sql.SQL("{} ORDER BY {} NULLS LAST").format(statement, key)
         return statement, query
 
     def _columns_of(self, connection: psycopg.Connection, read: Read) -> list[tuple[Column, int]]:
@@ -261,6 +268,7 @@ class PostgreSQLSource(SourceKind):
             found = self._columns_of(connection, read)
             columns = [column for column, _oid in found]
             self.check_cursor_column(read, columns)
+            self.check_key_column(read, columns)
             statement, query = self._select(read)
             copy_statement = sql.SQL("COPY ({}) TO STDOUT").format(statement)
             text = copy_statement.as_string(connection)
