@@ -8,6 +8,7 @@ app_name = "profiles"
 
 urlpatterns = [
     path("", profile_views.profile_list, name="list"),
+    path("<int:profile_id>/", profile_views.profile_detail, name="detail"),
     path("import/", profile_views.profile_import, name="import"),
     path("import/<int:import_id>/", profile_views.profile_import_detail, name="import_detail"),
     path(

@@ -11,7 +11,7 @@ from core.listing import search_query
 from core.permissions import permission_required
 from segments import selectors, services
 from segments.forms import ProfileImportForm
-from segments.models import ProfileField, ProfileImport
+from segments.models import Profile, ProfileField, ProfileImport
 from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 
 PAGE_SIZE = 50
@@ -25,6 +25,17 @@ def profile_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(profiles, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "sort": sort, "fields": ProfileField.objects.all()}
     return render(request, "segments/profiles.html", context)
+
+
+@permission_required(VIEW_PROFILE)
+def profile_detail(request: HttpRequest, profile_id: int) -> HttpResponse:
+    """A profile's fields, each value with the writer that set it last."""
+    profile = get_object_or_404(Profile, pk=profile_id)
+    return render(
+        request,
+        "segments/profile.html",
+        {"profile": profile, "fields": selectors.profile_fields_with_origins(profile)},
+    )
 
 
 @permission_required(IMPORT_PROFILES)

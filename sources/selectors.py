@@ -24,3 +24,8 @@ def run_list(source: Source) -> QuerySet[SourceRun]:
 
 def field_origins() -> QuerySet[FieldOrigin]:
     return FieldOrigin.objects.select_related("source").order_by("field_name")
+
+
+def source_names(ids: set[int]) -> dict[int, str]:
+    """The names of these sources (``segments.origins`` asks, to say where a value came from)."""
+    return dict(Source.objects.filter(pk__in=ids).values_list("pk", "name"))

@@ -518,7 +518,11 @@ def _read_into_profiles(run: SourceRun) -> None:
             records, repeated = _without_repeats(run, records)
             rejected += repeated
             report = import_records(
-                records, mapping.attribute_types, fields=mapping.fields, recount_fields=False
+                records,
+                mapping.attribute_types,
+                fields=mapping.fields,
+                recount_fields=False,
+                origin=source.pk,
             )
             run.rows_read += len(rows)
             run.created_count += report.created
