@@ -57,22 +57,31 @@ class PostgreSQLSource(SourceKind):
 
     # Connecting -------------------------------------------------------------------------------
 
+    def connection_arguments(self) -> dict[str, Any]:
+        """What ``psycopg.connect`` is given (the password among it). TLS is libpq's own:
+        ``sslmode`` as chosen (``prefer`` when not), ``sslrootcert`` the CA file that
+        ``verify-ca`` and ``verify-full`` check the server's certificate against (libpq's
+        default file when none is given)."""
+        timeout_ms = int(statement_timeout_seconds() * 1000)
+        arguments: dict[str, Any] = {
+            "host": self.settings.get("host") or "localhost",
+            "port": int(self.settings.get("port") or 5432),
+            "dbname": self.settings.get("database") or "",
+            "user": self.settings.get("user") or "",
+            "password": self.secrets.get("password") or "",
+            "sslmode": self.settings.get("sslmode") or "prefer",
+            "connect_timeout": connect_timeout_seconds(),
+            "application_name": "audience-relay-source",
+            "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
+        }
+        if self.settings.get("sslrootcert"):
+            arguments["sslrootcert"] = self.settings["sslrootcert"]
+        return arguments
+
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        timeout_ms = int(statement_timeout_seconds() * 1000)
         try:
-            connection = psycopg.connect(
-                host=self.settings.get("host") or "localhost",
-                port=int(self.settings.get("port") or 5432),
-                dbname=self.settings.get("database") or "",
-                user=self.settings.get("user") or "",
-                password=self.secrets.get("password") or "",
-                sslmode=self.settings.get("sslmode") or "prefer",
-                sslrootcert=self.settings.get("sslrootcert") or None,
-                connect_timeout=connect_timeout_seconds(),
-                application_name="audience-relay-source",
-                options=f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
-            )
+            connection = psycopg.connect(**self.connection_arguments())
         except psycopg.OperationalError as error:
             raise self._connect_error(error) from None
         try:
@@ -105,6 +114,14 @@ class PostgreSQLSource(SourceKind):
             return SourceError(
                 _("The server at “%(host)s” refused the connection on port %(port)s.")
                 % {"host": host, "port": self.settings.get("port") or 5432}
+            )
+        if "does not support SSL" in text or "SSL" in text or "certificate" in text:
+            return SourceError(
+                _(
+                    "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
+                    "setting and the CA certificate file."
+                )
+                % {"host": host, "error": _first_line(text)}
             )
         if "does not exist" in text and "database" in text:
             return SourceError(
