@@ -10,11 +10,12 @@ in incremental mode, the source's cursor, so a run that dies (a killed worker, a
 disappears) loses nothing committed and the next run (or the same one, redelivered) resumes
 from the last committed cursor.
 
-A full sync reads in customer id order and commits, with each batch, the batch's last customer
-id (``SourceRun.key_after``) and the customer ids read (``SourceKey`` rows stamped with the
-run). A full run that dies is gone on with after that key: by the same run when its task is
-redelivered, else by the next run, which takes over the dead run's keys and counts. So
-"remove missing profiles" still judges on every row of the whole reading.
+A full sync of a database reads in customer id order and commits, with each batch, the
+batch's last customer id (``SourceRun.key_after``) and the customer ids read (``SourceKey`` rows
+stamped with the run). A full run that dies is gone on with after that key: by the same run when
+its task is redelivered, else by the next run, which takes over the dead run's keys and counts.
+So "remove missing profiles" still judges on every row of the whole reading. A file (a kind
+that does not ``orders_by_key``) is read again from the start instead.
 """
 
 from __future__ import annotations
@@ -323,10 +324,15 @@ def run_execute(*, run_id: int) -> SourceRun:
         if not acquired or run.status not in SourceRun.ACTIVE:
             return run
         resuming = run.status == SourceRun.Status.RUNNING
-        full = run.source.sync_mode == Source.SyncMode.FULL
-        if resuming and not full:  # rows read before the kill are read again: not duplicates
+        by_key = (
+            run.source.sync_mode == Source.SyncMode.FULL
+            and registry.kind_class(run.source.kind).orders_by_key
+        )
+        if resuming and not by_key:  # rows read before the kill are read again: not duplicates
             SourceKey.objects.filter(run=run).update(run=None)
-        if not resuming and full:
+            if run.source.sync_mode == Source.SyncMode.FULL:  # a file: all of it, again
+                _restart_counts(run)
+        if not resuming and by_key:
             _go_on_from_dead_run(run)
         run.status = SourceRun.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
@@ -361,6 +367,15 @@ _CARRIED_OVER = (
     "warnings",
     "key_after",
 )
+
+
+def _restart_counts(run: SourceRun) -> None:
+    """A full reading read again from the start reports from the start."""
+    for name in ("rows_read", "created_count", "updated_count", "unchanged_count"):
+        setattr(run, name, 0)
+    run.rejected_count = run.warning_count = 0
+    run.rejected_rows, run.warnings = [], []
+    run.save()
 
 
 def _go_on_from_dead_run(run: SourceRun) -> None:
@@ -486,7 +501,7 @@ def _read_into_profiles(run: SourceRun) -> None:
     )
     kind = kind_for(source)
     read = read_of(source, after=after)
-    if not incremental:  # in customer id order, after the key a dead reading committed
+    if not incremental and kind.orders_by_key:  # after the key a dead reading committed
         read = replace(
             read,
             key_column=(source.mapping or {}).get("customer_id") or "",
@@ -501,7 +516,7 @@ def _read_into_profiles(run: SourceRun) -> None:
             mapping = _Mapping(source, columns)
             if incremental:
                 cursor_index = [column.name for column in columns].index(source.cursor_column)
-            else:
+            elif read.key_column:
                 key_index = mapping.fixed["customer_id"]
         records: list[ProfileRecord] = []
         keys: dict[int, str] = {}

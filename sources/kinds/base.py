@@ -187,6 +187,9 @@ class SourceKind:
     supports_tables: ClassVar[bool] = True
     #: Dotted path of the kind's ``SettingsForm`` (its own package's ``forms.py``).
     settings_form: ClassVar[str] = ""
+    #: Whether a full sync reads in key order (``Read.key_column``), so that a reading that
+    #: died goes on after its last key; else it is read again from the start.
+    orders_by_key: ClassVar[bool] = True
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, Any] | None = None):
         self.settings = settings
