@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from config.text import shortened
-from segments import staging
+from segments import origins, staging
 from segments.catalogue import (
     TooManyFields,
     check_field_limit,
@@ -303,7 +303,7 @@ def _classify(value: str) -> tuple[str | int | float, str]:
 def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> ImportReport:
     """Import a UTF-8 CSV file (with or without BOM) from a binary stream."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return _import_table(csv.reader(text), column_map or ColumnMap())
+    return _import_table(csv.reader(text), column_map or ColumnMap(), origin=origins.IMPORT)
 
 
 def check_csv_header(stream: IO[bytes], column_map: ColumnMap | None = None) -> None:
@@ -334,13 +334,17 @@ def import_rows(
     outcomes: dict[str, str] | None = None,
     *,
     recount_fields: bool = True,
+    origin: origins.Origin = origins.API,
 ) -> ImportReport:
     """Import rows of text under ``header`` exactly as a CSV file of them would be imported
     (the API's bulk upsert): the same checks, the same upsert. Lines are numbered as in a
     file, the header being line 1. ``outcomes``, when given, receives each customer id's
     outcome: ``CREATED``, ``UPDATED`` or ``UNCHANGED``. ``recount_fields=False`` leaves the
-    field catalogue's counts to the caller (``segments.catalogue.recount_fields``)."""
-    return _import_table(_RowReader(chain([header], rows)), ColumnMap(), outcomes, recount_fields)
+    field catalogue's counts to the caller (``segments.catalogue.recount_fields``). The
+    fields written are recorded as set by ``origin`` (``segments.origins``)."""
+    return _import_table(
+        _RowReader(chain([header], rows)), ColumnMap(), outcomes, recount_fields, origin
+    )
 
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -369,6 +373,7 @@ def _import_table(
     column_map: ColumnMap,
     outcomes: dict[str, str] | None = None,
     recount_fields: bool = True,
+    origin: origins.Origin = origins.IMPORT,
 ) -> ImportReport:
     report = ImportReport()
     try:
@@ -403,7 +408,12 @@ def _import_table(
                 reader, header, positions, attribute_columns, attribute_types, report
             )
             _store(
-                batches, set(positions), [name for _i, name in attribute_columns], report, outcomes
+                batches,
+                set(positions),
+                [name for _i, name in attribute_columns],
+                report,
+                outcomes,
+                origin=origin,
             )
             # Counts change only where profiles did: a file that changed nothing recounts nothing.
             written = report.created + report.updated > 0
@@ -419,9 +429,11 @@ def import_records(
     *,
     fields: Iterable[str] = FIXED_COLUMNS,
     recount_fields: bool = True,
+    origin: origins.Origin = origins.IMPORT,
 ) -> ImportReport:
     """Import already-parsed records (the demo seeder and the sources use this); the fixed
-    ``fields`` are set (a fixed field not named keeps the profile's value).
+    ``fields`` are set (a fixed field not named keeps the profile's value), each recorded as
+    set by ``origin`` (a source gives its id: ``segments.origins``).
 
     The records are checked as CSV rows are: no or an over-long customer id or e-mail rejects
     the record, an over-long name is shortened with a warning naming ``record.line``.
@@ -436,7 +448,7 @@ def import_records(
         if (checked := _checked(record, report, email_given="email" in fixed)) is not None
     )
     with fields_admitted(attribute_types):
-        _store(_records_staged(kept), fixed, list(attribute_types), report)
+        _store(_records_staged(kept), fixed, list(attribute_types), report, origin=origin)
         refresh_field_catalogue(attribute_types, recount=recount_fields)
     return report
 
@@ -879,12 +891,15 @@ def _store(
     attribute_columns: list[str],
     report: ImportReport,
     outcomes: dict[str, str] | None = None,
+    *,
+    origin: origins.Origin,
 ) -> None:
     updatable = [name for name in FIXED_COLUMNS if name in fixed_columns and name != "customer_id"]
+    stamp = origins.stamp(origin, [*updatable, *attribute_columns])
     if connection.vendor == "postgresql":
-        _store_postgresql(batches, updatable, attribute_columns, report, outcomes)
+        _store_postgresql(batches, updatable, attribute_columns, report, outcomes, stamp)
     else:
-        _store_batched(batches, updatable, attribute_columns, report, outcomes)
+        _store_batched(batches, updatable, attribute_columns, report, outcomes, stamp)
 
 
 @transaction.atomic
@@ -894,18 +909,23 @@ def _store_postgresql(
     attribute_columns: list[str],
     report: ImportReport,
     outcomes: dict[str, str] | None = None,
+    stamp: str | None = None,
 ) -> None:
     """``COPY`` into a staging table, then one set-based upsert of what changed
-    (``segments.staging``)."""
+    (``segments.staging``), each written profile stamped with the fields' origin."""
     with connection.cursor() as cursor:
         staging.stage_rows(cursor, batches)
         distinct, repeated = staging.keep_latest_rows(cursor)
         for line, first_line, customer_id in repeated:
             report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))
         if outcomes is None:
-            created, updated = staging.upsert_staged(cursor, updatable, attribute_columns)
+            created, updated = staging.upsert_staged(
+                cursor, updatable, attribute_columns, origins=stamp
+            )
         else:
-            written = staging.upsert_staged(cursor, updatable, attribute_columns, outcomes=True)
+            written = staging.upsert_staged(
+                cursor, updatable, attribute_columns, outcomes=True, origins=stamp
+            )
             created, updated = _collect_outcomes(written, outcomes)
         staging.drop_staging(cursor)
     report.created, report.updated = created, updated
@@ -928,6 +948,7 @@ def _store_batched(
     attribute_columns: list[str],
     report: ImportReport,
     outcomes: dict[str, str] | None = None,
+    stamp: str | None = None,
 ) -> None:
     """SQLite: batched upserts. Rows that change nothing are not rewritten."""
     table = Profile._meta.db_table
@@ -940,10 +961,13 @@ def _store_batched(
             f"json({table}.attributes) IS NOT json({merged})",
         ]
     )
+    stamp = stamp or "{}"
     sql = (
         f"INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,"
-        " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        " field_origins, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s,"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         f" ON CONFLICT (customer_id) DO UPDATE SET {set_columns} attributes = {merged},"
+        f" field_origins = json_patch(coalesce({table}.field_origins, '{{}}'), %s),"
         f" updated_at = CURRENT_TIMESTAMP WHERE {compared}"
     )
     first_lines: dict[str, int] = {}  # SQLite serves the demo: its files are small
@@ -960,7 +984,7 @@ def _store_batched(
                 )
             )
             changes_before = _sqlite_total_changes(cursor)
-            rows = [(*row, clear, clear) for row in staged.rows()]
+            rows = [(*row, stamp, clear, stamp, clear) for row in staged.rows()]
             with transaction.atomic():
                 if outcomes is None:
                     cursor.executemany(sql, rows)

@@ -20,6 +20,9 @@ class Profile(models.Model):
     first_name = models.CharField(_("first name"), max_length=200, blank=True, default="")
     last_name = models.CharField(_("last name"), max_length=200, blank=True, default="")
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    #: Which writer last set each field (``segments.origins``): ``{field: "import" | "api" |
+    #: source id}``; NULL until a write records one.
+    field_origins = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), db_default=Now())
     # Indexed: the latest change is part of what tells a refresh that nothing changed.
     updated_at = models.DateTimeField(_("updated"), db_default=Now(), db_index=True)

@@ -30,10 +30,12 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW_PROFILE)
 def profile_detail(request: HttpRequest, profile_id: int) -> HttpResponse:
-    """One profile: its fields, and the consent records of its address (who opted out where)."""
+    """One profile: its fields, each value with the writer that set it last, and the consent
+    records of its address (who opted out where)."""
     profile = get_object_or_404(Profile, pk=profile_id)
     context = {
         "profile": profile,
+        "fields": selectors.profile_fields_with_origins(profile),
         "consent_records": list(consent_records_for_profile(profile)),
     }
     return render(request, "segments/profile.html", context)

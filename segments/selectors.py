@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import F, Q, QuerySet, Window
@@ -25,6 +26,7 @@ from segments.models import (
     SegmentMember,
     SegmentRefresh,
 )
+from segments.origins import origin_labels
 from segments.rules import BUILTIN_FIELDS
 
 KEYSET_PAGE = 5_000
@@ -262,3 +264,30 @@ def exports_including(segment: Segment) -> QuerySet:
     """The exports that send this segment (shown on its page), through the reverse relation
     ``Segment.exports``: segments do not import the exports app that is built on them."""
     return segment.exports.select_related("connection").order_by("display_name", "id")
+
+
+@dataclass(frozen=True)
+class ShownField:
+    """A field of a profile as its page shows it: name, value and where the value came from."""
+
+    name: str
+    label: str
+    value: object
+    origin: str
+
+
+def profile_fields_with_origins(profile: Profile) -> list[ShownField]:
+    """The profile's e-mail, names and attributes, each with its origin in words ("" when no
+    write recorded one, as for profiles written before origins were kept)."""
+    labels = origin_labels(profile.field_origins)
+    fixed = [
+        ("email", _("Email"), profile.email),
+        ("first_name", _("First name"), profile.first_name),
+        ("last_name", _("Last name"), profile.last_name),
+    ]
+    shown = [ShownField(name, label, value, labels.get(name, "")) for name, label, value in fixed]
+    shown += [
+        ShownField(name, name, value, labels.get(name, ""))
+        for name, value in sorted((profile.attributes or {}).items())
+    ]
+    return shown

@@ -154,10 +154,13 @@ def upsert_staged(
     updatable: list[str],
     attribute_columns: list[str],
     outcomes: bool = False,
+    origins: str | None = None,
 ) -> tuple[int, int] | list[tuple[str, bool | None]]:
     """Create the staged rows' new profiles and update the changed ones (one row per
     customer id: ``keep_latest_rows`` first). ``updatable``: the fixed fields the rows set;
-    ``attribute_columns``: the attributes they set (replaced; others kept as they are).
+    ``attribute_columns``: the attributes they set (replaced; others kept as they are);
+    ``origins``: the JSON object (``segments.origins.stamp``) merged into the
+    ``field_origins`` of each profile written (the one constant for the whole statement).
 
     A staged row is first compared with its profile (its attributes as they are, else merged
     into the profile's): an unchanged row is never touched. Returns (created, updated), or
@@ -177,6 +180,11 @@ def upsert_staged(
     merged = f"({table}.attributes - %(columns)s::text[]) || EXCLUDED.attributes"
     compared = ", ".join([*(f"{table}.{name}" for name in updatable), f"{table}.attributes"])
     proposed = ", ".join([*(f"EXCLUDED.{name}" for name in updatable), merged])
+    stamped = (
+        f", field_origins = COALESCE({table}.field_origins, '{{}}') || EXCLUDED.field_origins"
+        if origins is not None
+        else ""
+    )
     # Only planned statements this size: compiling them cost more than running them.
     cursor.execute("SET LOCAL jit = off")
     cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -190,17 +198,18 @@ def upsert_staged(
             WHERE profile.id IS NULL OR NOT ({unchanged})
         ), upserted AS (
             INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,
-                                 created_at, updated_at)
-            SELECT customer_id, email, first_name, last_name, attributes, now(), now()
+                                 field_origins, created_at, updated_at)
+            SELECT customer_id, email, first_name, last_name, attributes,
+                   %(origins)s::jsonb, now(), now()
             FROM changed
             ON CONFLICT (customer_id) DO UPDATE
-            SET {set_columns} attributes = {merged}, updated_at = now()
+            SET {set_columns} attributes = {merged}{stamped}, updated_at = now()
             WHERE ({compared}) IS DISTINCT FROM ({proposed})
             RETURNING customer_id, (xmax = 0) AS created
         )
         {_PER_CUSTOMER if outcomes else _COUNTS}
         """,
-        {"columns": attribute_columns},
+        {"columns": attribute_columns, "origins": origins},
     )
     if outcomes:
         return cursor.fetchall()

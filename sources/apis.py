@@ -323,12 +323,13 @@ class SourceViewSet(
     @extend_schema(request=None, responses={202: SourceRunSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        """Queue a run of the source; 409 when one is queued or running."""
+        """Queue a run of the source; 409 when one is queued, running or waiting for approval
+        to remove profiles (the detail says which)."""
         source = self.get_object()
         try:
             run = services.run_request(source=source, user=request.user)
-        except services.SourceAlreadyRunning:
-            raise Conflict() from None
+        except services.SourceAlreadyRunning as busy:
+            raise Conflict(str(busy.message)) from None
         return Response(SourceRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=SourceRunSerializer(many=True))

@@ -81,12 +81,17 @@ class SourceRun(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         COMPLETED_WITH_ERRORS = "completed_with_errors", _("Completed with errors")
         FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", _("On demand")
         SCHEDULE = "schedule", _("Refresh schedule")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    #: While a run of a source is in one of these states, no other run of it starts: one
+    #: that waits for approval to remove profiles blocks the next (which would read the
+    #: source again and judge the same removal on other keys).
+    BLOCKING = (Status.QUEUED, Status.RUNNING, Status.AWAITING_APPROVAL)
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(
@@ -107,6 +112,14 @@ class SourceRun(models.Model):
     removed_count = models.PositiveBigIntegerField(_("removed"), default=0)
     #: Profiles that a full run with "remove missing" would remove, when over the threshold.
     removal_pending = models.PositiveBigIntegerField(default=0)
+    #: A full sync's progress: the last customer id of its last committed batch (it reads in
+    #: customer id order). A run that dies keeps it, and the next run goes on after it (with
+    #: the keys this one read, ``SourceKey``); a reading that ends clears it.
+    key_after = models.JSONField(null=True, blank=True)
+    #: The run that died and whose reading this one went on with (its counts included).
+    resumed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     cursor_start = models.JSONField(null=True, blank=True)
     cursor_end = models.JSONField(null=True, blank=True)
     error = models.TextField(_("error"), blank=True, default="")
@@ -122,11 +135,12 @@ class SourceRun(models.Model):
         verbose_name = _("source run")
         verbose_name_plural = _("source runs")
         constraints = [
-            # Never two runs of one source at once (a second request finds the first).
+            # Never two runs of one source at once (a second request finds the first), a run
+            # waiting for approval to remove profiles included.
             models.UniqueConstraint(
                 fields=["source"],
-                condition=models.Q(status__in=["queued", "running"]),
-                name="one_active_run_per_source",
+                condition=models.Q(status__in=["queued", "running", "awaiting_approval"]),
+                name="one_unfinished_run_per_source",
             )
         ]
 

@@ -9,6 +9,13 @@ profiles that change are written. Each batch is committed together with the run'
 in incremental mode, the source's cursor, so a run that dies (a killed worker, a source that
 disappears) loses nothing committed and the next run (or the same one, redelivered) resumes
 from the last committed cursor.
+
+A full sync of a database reads in customer id order and commits, with each batch, the
+batch's last customer id (``SourceRun.key_after``) and the customer ids read (``SourceKey`` rows
+stamped with the run). A full run that dies is gone on with after that key: by the same run when
+its task is redelivered, else by the next run, which takes over the dead run's keys and counts.
+So "remove missing profiles" still judges on every row of the whole reading. A file (a kind
+that does not ``orders_by_key``) is read again from the start instead.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import logging
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -58,7 +66,29 @@ logger = logging.getLogger(__name__)
 
 
 class SourceAlreadyRunning(Exception):
-    """A run of this source is queued or running; a second one is not started."""
+    """A run of this source is queued, running or waiting for approval to remove profiles
+    (``run``); a second one is not started."""
+
+    def __init__(self, run: SourceRun):
+        super().__init__(run.pk)
+        self.run = run
+
+    @property
+    def message(self) -> LaterText:
+        """Why no run starts now, for the person who asked for one."""
+        if self.run.status == SourceRun.Status.AWAITING_APPROVAL:
+            return _(
+                "Run #%(run)s of this source is waiting for approval to remove profiles. "
+                "Approve or decline the removal on that run's page first."
+            ) % {"run": self.run.pk}
+        return _("This source is already running.")
+
+    @property
+    def skip_reason(self) -> LaterText:
+        """Why the scheduled run was skipped, as its record says."""
+        if self.run.status == SourceRun.Status.AWAITING_APPROVAL:
+            return _("Skipped: waiting for approval of run #%(run)s.") % {"run": self.run.pk}
+        return _("Skipped: run #%(run)s of this source was still running.") % {"run": self.run.pk}
 
 
 class RemovalNotAwaited(Exception):
@@ -108,7 +138,9 @@ def source_save(
 ) -> Source:
     """Create or change a source. ``password`` None keeps the stored one (it is never shown
     again); a new one replaces it. Changing what is read, or the cursor column, starts the
-    next incremental run from the beginning."""
+    next incremental run from the beginning; changing what is read, the customer id column or
+    the sync mode makes the next full run read from the start rather than go on with the
+    reading of one that died."""
     creating = source is None
     if source is None:
         source = Source(kind=kind, created_by=user)
@@ -118,6 +150,12 @@ def source_save(
         or source.read_query != read_query
         or source.cursor_column != cursor_column
         or source.kind != kind
+    )
+    # A full reading that died is gone on with only while the same key column is read the
+    # same way.
+    key_changed = restart or (
+        (source.mapping or {}).get("customer_id") != (mapping or {}).get("customer_id")
+        or source.sync_mode != sync_mode
     )
     source.name = name
     source.kind = kind
@@ -136,6 +174,8 @@ def source_save(
     if restart:
         source.cursor_value = None
     with transaction.atomic():
+        if key_changed and source.pk:
+            SourceRun.objects.filter(source=source, key_after__isnull=False).update(key_after=None)
         if password is not None and kind_class.secret_names:
             source.encrypted_secrets = crypto.encrypt_json({"password": password})
         source.save()
@@ -171,8 +211,9 @@ def source_preview(
 
 
 def run_request(*, source: Source, trigger: str = SourceRun.Trigger.MANUAL, user=None) -> SourceRun:
-    """Queue a run of the source; raises ``SourceAlreadyRunning`` when one is queued or running
-    (never two runs of one source at once: a unique constraint holds it too)."""
+    """Queue a run of the source; raises ``SourceAlreadyRunning`` when one is queued, running
+    or waiting for approval to remove profiles (never two runs of one source at once: a unique
+    constraint holds it too)."""
     from sources import tasks
 
     with transaction.atomic():
@@ -192,12 +233,14 @@ def run_request(*, source: Source, trigger: str = SourceRun.Trigger.MANUAL, user
 
 def sources_run_scheduled() -> dict[str, int]:
     """The first step of the scheduled refresh: run every source on the schedule, one after
-    the other, in this process (segments refresh after, on what the sources wrote)."""
+    the other, in this process (segments refresh after, on what the sources wrote). A source
+    with a run still running or waiting for approval is not read: a skipped run records why."""
     succeeded = failed = skipped = 0
     for source in Source.objects.filter(on_schedule=True).order_by("name", "id"):
         try:
             run = run_request_now(source=source)
-        except SourceAlreadyRunning:
+        except SourceAlreadyRunning as busy:
+            _record_skipped(source, busy.skip_reason)
             skipped += 1
             continue
         if run.status == SourceRun.Status.FAILED:
@@ -205,6 +248,19 @@ def sources_run_scheduled() -> dict[str, int]:
         else:
             succeeded += 1
     return {"sources_run": succeeded, "sources_failed": failed, "sources_skipped": skipped}
+
+
+def _record_skipped(source: Source, reason: LaterText) -> SourceRun:
+    now = timezone.now()
+    return SourceRun.objects.create(
+        source=source,
+        trigger=SourceRun.Trigger.SCHEDULE,
+        sync_mode=source.sync_mode,
+        status=SourceRun.Status.SKIPPED,
+        error=stored(reason),
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def run_request_now(*, source: Source, trigger: str = SourceRun.Trigger.SCHEDULE) -> SourceRun:
@@ -217,10 +273,10 @@ def run_request_now(*, source: Source, trigger: str = SourceRun.Trigger.SCHEDULE
 
 
 def _refuse_while_running(source: Source) -> None:
-    """Raise ``SourceAlreadyRunning`` while a run of the source is queued or running. A run
-    marked running that no process holds (its worker was killed) is closed as interrupted: the
-    new run goes on from the last committed cursor."""
-    for active in SourceRun.objects.filter(source=source, status__in=SourceRun.ACTIVE):
+    """Raise ``SourceAlreadyRunning`` while a run of the source is queued, running or waiting
+    for approval to remove profiles. A run marked running that no process holds (its worker
+    was killed) is closed as interrupted: the new run goes on from the last committed cursor."""
+    for active in SourceRun.objects.filter(source=source, status__in=SourceRun.BLOCKING):
         if active.status == SourceRun.Status.RUNNING and _nobody_runs(active.pk):
             _finish(
                 active,
@@ -231,7 +287,7 @@ def _refuse_while_running(source: Source) -> None:
                 ),
             )
             continue
-        raise SourceAlreadyRunning()
+        raise SourceAlreadyRunning(active)
 
 
 def _nobody_runs(run_id: int) -> bool:
@@ -268,8 +324,16 @@ def run_execute(*, run_id: int) -> SourceRun:
         if not acquired or run.status not in SourceRun.ACTIVE:
             return run
         resuming = run.status == SourceRun.Status.RUNNING
-        if resuming:  # rows read before the kill are read again: not duplicates
+        by_key = (
+            run.source.sync_mode == Source.SyncMode.FULL
+            and registry.kind_class(run.source.kind).orders_by_key
+        )
+        if resuming and not by_key:  # rows read before the kill are read again: not duplicates
             SourceKey.objects.filter(run=run).update(run=None)
+            if run.source.sync_mode == Source.SyncMode.FULL:  # a file: all of it, again
+                _restart_counts(run)
+        if not resuming and by_key:
+            _go_on_from_dead_run(run)
         run.status = SourceRun.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
         if not resuming:
@@ -289,6 +353,56 @@ def run_execute(*, run_id: int) -> SourceRun:
                 _("The run failed in our database: %(error)s") % {"error": type(error).__name__},
             )
         return _conclude(run)
+
+
+#: What a run that goes on with a dead full run's reading takes over from it.
+_CARRIED_OVER = (
+    "rows_read",
+    "created_count",
+    "updated_count",
+    "unchanged_count",
+    "rejected_count",
+    "rejected_rows",
+    "warning_count",
+    "warnings",
+    "key_after",
+)
+
+
+def _restart_counts(run: SourceRun) -> None:
+    """A full reading read again from the start reports from the start."""
+    for name in ("rows_read", "created_count", "updated_count", "unchanged_count"):
+        setattr(run, name, 0)
+    run.rejected_count = run.warning_count = 0
+    run.rejected_rows, run.warnings = [], []
+    run.save()
+
+
+def _go_on_from_dead_run(run: SourceRun) -> None:
+    """When the source's latest run was a full reading that died (failed with a committed
+    key), ``run`` goes on after its last key: it takes over its counts, its report and the
+    keys it read (one statement), so the removal of missing profiles sees the whole reading."""
+    dead = (
+        SourceRun.objects.filter(source_id=run.source_id, pk__lt=run.pk)
+        .exclude(status=SourceRun.Status.SKIPPED)
+        .order_by("-pk")
+        .first()
+    )
+    if (
+        dead is None
+        or dead.status != SourceRun.Status.FAILED
+        or dead.key_after is None
+        or dead.sync_mode != Source.SyncMode.FULL
+    ):
+        return
+    with transaction.atomic():
+        SourceKey.objects.filter(source_id=run.source_id, run=dead).update(run=run)
+        for name in _CARRIED_OVER:
+            setattr(run, name, getattr(dead, name))
+        run.resumed_from = dead
+        run.save(update_fields=[*_CARRIED_OVER, "resumed_from"])
+        dead.key_after = None
+        dead.save(update_fields=["key_after"])
 
 
 def _finish(run: SourceRun, status: str, error: LaterText | str = "") -> SourceRun:
@@ -387,14 +501,23 @@ def _read_into_profiles(run: SourceRun) -> None:
     )
     kind = kind_for(source)
     read = read_of(source, after=after)
+    if not incremental and kind.orders_by_key:  # after the key a dead reading committed
+        read = replace(
+            read,
+            key_column=(source.mapping or {}).get("customer_id") or "",
+            after_key=cursor_from_json(run.key_after),
+        )
     mapping: _Mapping | None = None
     cursor_index = None
+    key_index = None
     line = run.rows_read
     for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
         if mapping is None:
             mapping = _Mapping(source, columns)
             if incremental:
                 cursor_index = [column.name for column in columns].index(source.cursor_column)
+            elif read.key_column:
+                key_index = mapping.fixed["customer_id"]
         records: list[ProfileRecord] = []
         keys: dict[int, str] = {}
         rejected: list[dict] = []
@@ -410,7 +533,11 @@ def _read_into_profiles(run: SourceRun) -> None:
             records, repeated = _without_repeats(run, records)
             rejected += repeated
             report = import_records(
-                records, mapping.attribute_types, fields=mapping.fields, recount_fields=False
+                records,
+                mapping.attribute_types,
+                fields=mapping.fields,
+                recount_fields=False,
+                origin=source.pk,
             )
             run.rows_read += len(rows)
             run.created_count += report.created
@@ -434,6 +561,13 @@ def _read_into_profiles(run: SourceRun) -> None:
                 if last is not None:
                     source.cursor_value = run.cursor_end = cursor_to_json(last)
                     source.save(update_fields=["cursor_value"])
+            if key_index is not None:
+                last_key = next(
+                    (row[key_index] for row in reversed(rows) if row[key_index] is not None),
+                    None,
+                )
+                if last_key is not None:
+                    run.key_after = cursor_to_json(last_key)
             run.save()
     if mapping is None:  # no row: the columns still have to be there
         mapping = _Mapping(source, kind.columns(Read(source.read_table, source.read_query)))
@@ -542,6 +676,10 @@ def _delete_missing(run: SourceRun) -> None:
 
 
 def _conclude(run: SourceRun) -> SourceRun:
+    """End a run whose reading is complete (its progress key is no longer needed)."""
+    if run.key_after is not None:
+        run.key_after = None
+        run.save(update_fields=["key_after"])
     if run.status == SourceRun.Status.AWAITING_APPROVAL:
         run.finished_at = None
         run.save(update_fields=["finished_at"])

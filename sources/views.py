@@ -165,7 +165,7 @@ def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
         {
             "source": source,
             "runs": runs,
-            "active_run": selectors.run_list(source).filter(status__in=SourceRun.ACTIVE).first(),
+            "active_run": selectors.run_list(source).filter(status__in=SourceRun.BLOCKING).first(),
         },
     )
 
@@ -188,8 +188,8 @@ def source_run(request: HttpRequest, source_id: int) -> HttpResponse:
     source = _source(source_id)
     try:
         services.run_request(source=source, user=request.user)
-    except services.SourceAlreadyRunning:
-        messages.warning(request, _("This source is already running."))
+    except services.SourceAlreadyRunning as busy:
+        messages.warning(request, str(busy.message))
     else:
         messages.success(request, _("The run is queued."))
     return redirect("sources:detail", source.pk)

@@ -331,6 +331,12 @@ SOURCE_BATCH_ROWS = env.int("SOURCE_BATCH_ROWS", default=20_000)
 SOURCE_CURSOR_OVERLAP_SECONDS = env.float("SOURCE_CURSOR_OVERLAP_SECONDS", default=300.0)
 # Removing more profiles than this (full sync, "remove missing profiles") waits for approval.
 SOURCE_REMOVAL_APPROVAL_THRESHOLD = env.int("SOURCE_REMOVAL_APPROVAL_THRESHOLD", default=100)
+# A file source at an https:// address is downloaded to a temporary file (DuckDB then reads it
+# there): at most this many bytes, each read waiting at most this long. Plain http:// is
+# refused except to these hosts (the tests' local server).
+SOURCE_FILE_MAX_BYTES = env.int("SOURCE_FILE_MAX_BYTES", default=2 * 1024**3)
+SOURCE_FILE_READ_TIMEOUT_SECONDS = env.float("SOURCE_FILE_READ_TIMEOUT_SECONDS", default=60.0)
+SOURCE_FILE_PLAIN_HTTP_HOSTS: tuple[str, ...] = ()
 
 # Export engine. Rates and concurrency are settings so that benchmarks can raise them together
 # with the fakes' limits.

@@ -25,3 +25,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_AUTOREFRESH = True
+# File sources may be downloaded over plain http:// from the tests' local server only.
+SOURCE_FILE_PLAIN_HTTP_HOSTS = ("127.0.0.1", "localhost")

@@ -11,7 +11,10 @@ never branches on the kind:
 * ``batches(read, after=...)``: every row, a batch at a time, streamed from the server
   (``COPY ... TO STDOUT`` on PostgreSQL, an unbuffered cursor on MySQL / MariaDB, DuckDB's
   streamed result for files); with a cursor column, only rows at or past ``after``, in
-  cursor order.
+  cursor order; with a key column (a full sync, by its customer id column), in key order
+  and only the rows strictly after ``after_key`` in that order. Rows without a key (NULL)
+  come once, at the start or at the end as the kind orders them, so a reading resumed
+  after a key never reads one twice.
 
 Queries run read-only (a read-only transaction or session, a statement timeout); a query that
 writes is refused. Every failure is a ``SourceError`` whose message is written for a person,
@@ -27,7 +30,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -96,9 +99,13 @@ class Read:
     query: str = ""
     cursor_column: str = ""
     after: Any = None
+    #: A full sync reads in the order of this column (the customer id's) and, resuming a
+    #: reading that died, only the rows after ``after_key`` (the last key it committed).
+    key_column: str = ""
+    after_key: Any = None
 
     def with_after(self, after: Any) -> Read:
-        return Read(self.table, self.query, self.cursor_column, after)
+        return replace(self, after=after)
 
 
 def statement_timeout_seconds() -> float:
@@ -180,6 +187,9 @@ class SourceKind:
     supports_tables: ClassVar[bool] = True
     #: Dotted path of the kind's ``SettingsForm`` (its own package's ``forms.py``).
     settings_form: ClassVar[str] = ""
+    #: Whether a full sync reads in key order (``Read.key_column``), so that a reading that
+    #: died goes on after its last key; else it is read again from the start.
+    orders_by_key: ClassVar[bool] = True
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, Any] | None = None):
         self.settings = settings
@@ -215,6 +225,17 @@ class SourceKind:
                 "columns": ", ".join(column.name for column in columns[:30]),
             }
         )
+
+    def check_key_column(self, read: Read, columns: list[Column]) -> None:
+        """A missing key column (the mapped customer id's) is a ``SourceError``."""
+        if read.key_column and read.key_column not in {column.name for column in columns}:
+            raise SourceError(
+                _(
+                    "The source no longer has the column “%(column)s” that the mapping uses. "
+                    "Edit the source's mapping."
+                )
+                % {"column": read.key_column}
+            )
 
 
 # Values: what a profile keeps of each source value --------------------------------------------

@@ -52,6 +52,7 @@ ACCESS = {
     "segments:set_active": ("post", CONTRIBUTOR),
     "segments:set_static": ("post", CONTRIBUTOR),
     "profiles:list": ("get", VIEWER),
+    "profiles:detail": ("get", VIEWER),
     "profiles:import": ("get", ADMINISTRATOR),
     "profiles:import_detail": ("get", ADMINISTRATOR),
     "profiles:import_problems_csv": ("get", ADMINISTRATOR),
@@ -149,7 +150,7 @@ def urls(settings, request):
     heartbeat.record(heartbeat.WORKER_KEY)
     connection = ConnectionFactory()
     segment = SegmentFactory()
-    ProfileFactory()
+    profile = ProfileFactory()
     profile_import = ProfileImport.objects.create(file_name="x.csv")
     # An export on a connection shared with contributors: they may change and run it.
     export = Export.objects.create(
@@ -190,6 +191,7 @@ def urls(settings, request):
         "segments:delete": [segment.pk],
         "segments:set_active": [segment.pk],
         "segments:set_static": [segment.pk],
+        "profiles:detail": [profile.pk],
         "profiles:import_detail": [profile_import.pk],
         "profiles:import_problems_csv": [profile_import.pk],
         "connections:setup": ["autopilot"],

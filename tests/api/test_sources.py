@@ -64,6 +64,19 @@ def test_a_second_run_while_one_is_queued_is_a_conflict(api_alice, postgresql_pl
     assert SourceRun.objects.count() == 1
 
 
+def test_a_run_while_one_waits_for_approval_is_a_conflict_that_names_it(
+    api_alice, postgresql_place
+):
+    postgresql_place.write(people(2))
+    source_id = api_alice.post(SOURCES, body(postgresql_place), format="json").json()["id"]
+    waiting = SourceRun.objects.create(
+        source_id=source_id, sync_mode="full", status="awaiting_approval", removal_pending=500
+    )
+    refused = api_alice.post(f"{SOURCES}/{source_id}/run")
+    assert refused.status_code == 409
+    assert f"Run #{waiting.pk} of this source is waiting for approval" in refused.json()["detail"]
+
+
 def test_the_forms_checks_hold_in_the_api(api_alice, postgresql_place):
     refused = api_alice.post(
         SOURCES,

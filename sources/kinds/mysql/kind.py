@@ -4,6 +4,7 @@ server-side cursor (``SSCursor``)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
@@ -63,6 +64,7 @@ _TIMED_OUT = {1969, 3024, 1317}
 _NO_SUCH_TABLE = {1146}
 _CANNOT_CONNECT = {2003, 2005}
 _CONNECTION_LOST = {2006, 2013}
+_TLS_FAILED = 2026  # CR_SSL_CONNECTION_ERROR: no TLS offered, or the certificate refused
 
 
 def quoted(name: str) -> str:
@@ -84,33 +86,53 @@ class MySQLSource(SourceKind):
     settings_form = "sources.kinds.mysql.forms.MySQLSettingsForm"
     secret_names = ("password",)
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS the settings ask for, as PyMySQL takes it (None: PyMySQL's own "preferred",
+        TLS when the server offers it, unverified, else none; ``disabled`` never gets here).
+        Built here rather than from PyMySQL's dict, which would skip the host name check of
+        ``verify_identity`` when no CA file is given."""
+        mode = self.settings.get("ssl_mode") or "preferred"
+        if mode in ("disabled", "preferred"):
+            return None
+        try:
+            context = ssl.create_default_context(cafile=self.settings.get("ssl_ca") or None)
+        except (OSError, ssl.SSLError) as error:
+            raise SourceError(
+                _("The CA certificate file “%(path)s” could not be read: %(error)s")
+                % {"path": self.settings.get("ssl_ca") or "", "error": error.strerror or error}
+            ) from None
+        if mode == "required":  # encrypted, the certificate not checked
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:  # verify_ca: a certificate the CA signed; verify_identity: for this host too
+            context.check_hostname = mode == "verify_identity"
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def connection_arguments(self) -> dict[str, Any]:
+        """What ``pymysql.connect`` is given (the password among it)."""
+        mode = self.settings.get("ssl_mode") or "preferred"
+        return {
+            "host": self.settings.get("host") or "localhost",
+            "port": int(self.settings.get("port") or 3306),
+            "user": self.settings.get("user") or "",
+            "password": self.secrets.get("password") or "",
+            "database": self.settings.get("database") or None,
+            "connect_timeout": connect_timeout_seconds(),
+            # The greeting must come within the connect timeout too (a server that takes
+            # the connection and says nothing); queries get the statement timeout below.
+            "read_timeout": connect_timeout_seconds(),
+            "charset": "utf8mb4",
+            # A context makes TLS required: PyMySQL refuses a server that does not offer it.
+            "ssl": self.tls_context(),
+            "ssl_disabled": mode == "disabled",
+            "autocommit": True,
+        }
+
     @contextmanager
     def _connection(self) -> Iterator[pymysql.connections.Connection]:
-        ssl_mode = self.settings.get("ssl_mode") or "preferred"
-        ssl: dict[str, Any] | None = None
-        if ssl_mode != "disabled":
-            ssl = {
-                "ca": self.settings.get("ssl_ca") or None,
-                "check_hostname": ssl_mode == "verify_identity",
-            }
-            if ssl_mode in ("verify_ca", "verify_identity"):
-                ssl["verify_mode"] = True
         try:
-            connection = pymysql.connect(
-                host=self.settings.get("host") or "localhost",
-                port=int(self.settings.get("port") or 3306),
-                user=self.settings.get("user") or "",
-                password=self.secrets.get("password") or "",
-                database=self.settings.get("database") or None,
-                connect_timeout=connect_timeout_seconds(),
-                # The greeting must come within the connect timeout too (a server that takes
-                # the connection and says nothing); queries get the statement timeout below.
-                read_timeout=connect_timeout_seconds(),
-                charset="utf8mb4",
-                ssl=ssl if ssl_mode in ("required", "verify_ca", "verify_identity") else None,
-                ssl_disabled=ssl_mode in ("disabled", "preferred"),
-                autocommit=True,
-            )
+            connection = pymysql.connect(**self.connection_arguments())
         except pymysql.err.MySQLError as error:
             raise self._error(error) from None
         # PyMySQL keeps the read timeout here only; the server stops a long query first.
@@ -138,6 +160,14 @@ class MySQLSource(SourceKind):
         code = error.args[0] if error.args and isinstance(error.args[0], int) else 0
         text = str(error.args[1]) if len(error.args) > 1 else str(error)
         host = self.settings.get("host") or "localhost"
+        if code == _TLS_FAILED:
+            return SourceError(
+                _(
+                    "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
+                    "setting and the CA certificate file."
+                )
+                % {"host": host, "error": text}
+            )
         if code in _ACCESS_DENIED:
             return SourceError(
                 _("The server refused the user name or password for “%(user)s”. Check both.")
@@ -209,6 +239,11 @@ class MySQLSource(SourceKind):
             if read.after is not None:
                 statement += f" WHERE {cursor} >= {connection.escape(read.after)}"
             statement += f" ORDER BY {cursor}"
+        elif read.key_column:  # NULL keys first (MySQL's order): read once, at the start
+            key = quoted(read.key_column)
+            if read.after_key is not None:
+                statement += f" WHERE {key} > {connection.escape(read.after_key)}"
+            statement += f" ORDER BY {key}"
         return statement
 
     def _columns_of(self, connection: Any, read: Read) -> list[Column]:
@@ -279,6 +314,7 @@ class MySQLSource(SourceKind):
         with self._connection() as connection:
             columns = self._columns_of(connection, read)
             self.check_cursor_column(read, columns)
+            self.check_key_column(read, columns)
             statement = self._select(connection, read)
             cursor = connection.cursor(pymysql.cursors.SSCursor)
             try:

@@ -57,22 +57,31 @@ class PostgreSQLSource(SourceKind):
 
     # Connecting -------------------------------------------------------------------------------
 
+    def connection_arguments(self) -> dict[str, Any]:
+        """What ``psycopg.connect`` is given (the password among it). TLS is libpq's own:
+        ``sslmode`` as chosen (``prefer`` when not), ``sslrootcert`` the CA file that
+        ``verify-ca`` and ``verify-full`` check the server's certificate against (libpq's
+        default file when none is given)."""
+        timeout_ms = int(statement_timeout_seconds() * 1000)
+        arguments: dict[str, Any] = {
+            "host": self.settings.get("host") or "localhost",
+            "port": int(self.settings.get("port") or 5432),
+            "dbname": self.settings.get("database") or "",
+            "user": self.settings.get("user") or "",
+            "password": self.secrets.get("password") or "",
+            "sslmode": self.settings.get("sslmode") or "prefer",
+            "connect_timeout": connect_timeout_seconds(),
+            "application_name": "audience-relay-source",
+            "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
+        }
+        if self.settings.get("sslrootcert"):
+            arguments["sslrootcert"] = self.settings["sslrootcert"]
+        return arguments
+
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        timeout_ms = int(statement_timeout_seconds() * 1000)
         try:
-            connection = psycopg.connect(
-                host=self.settings.get("host") or "localhost",
-                port=int(self.settings.get("port") or 5432),
-                dbname=self.settings.get("database") or "",
-                user=self.settings.get("user") or "",
-                password=self.secrets.get("password") or "",
-                sslmode=self.settings.get("sslmode") or "prefer",
-                sslrootcert=self.settings.get("sslrootcert") or None,
-                connect_timeout=connect_timeout_seconds(),
-                application_name="audience-relay-source",
-                options=f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
-            )
+            connection = psycopg.connect(**self.connection_arguments())
         except psycopg.OperationalError as error:
             raise self._connect_error(error) from None
         try:
@@ -106,6 +115,14 @@ class PostgreSQLSource(SourceKind):
                 _("The server at “%(host)s” refused the connection on port %(port)s.")
                 % {"host": host, "port": self.settings.get("port") or 5432}
             )
+        if "does not support SSL" in text or "SSL" in text or "certificate" in text:
+            return SourceError(
+                _(
+                    "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
+                    "setting and the CA certificate file."
+                )
+                % {"host": host, "error": _first_line(text)}
+            )
         if "does not exist" in text and "database" in text:
             return SourceError(
                 _("The server has no database named “%(database)s”.")
@@ -138,6 +155,13 @@ class PostgreSQLSource(SourceKind):
                     statement, cursor, sql.Literal(read.after)
                 )
             statement = sql.SQL("{} ORDER BY {}").format(statement, cursor)
+        elif read.key_column:  # NULL keys last (a btree's own order): read once, at the end
+            key = sql.Identifier(read.key_column)
+            if read.after_key is not None:
+                statement = sql.SQL("{} WHERE ({} > {} OR {} IS NULL)").format(
+                    statement, key, sql.Literal(read.after_key), key
+                )
+            statement = sql.SQL("{} ORDER BY {} NULLS LAST").format(statement, key)
         return statement, query
 
     def _columns_of(self, connection: psycopg.Connection, read: Read) -> list[tuple[Column, int]]:
@@ -261,6 +285,7 @@ class PostgreSQLSource(SourceKind):
             found = self._columns_of(connection, read)
             columns = [column for column, _oid in found]
             self.check_cursor_column(read, columns)
+            self.check_key_column(read, columns)
             statement, query = self._select(read)
             copy_statement = sql.SQL("COPY ({}) TO STDOUT").format(statement)
             text = copy_statement.as_string(connection)
