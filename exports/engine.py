@@ -45,7 +45,7 @@ from connections.types.base import (
     Transient,
 )
 from core import coordination, logs
-from exports import mapping, messages, runs, services, unchanged
+from exports import guard, mapping, messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from exports.ratelimit import RateLimiter
@@ -310,6 +310,7 @@ def _execute(run: ExportRun, token: str) -> None:
             counts.members,
             time.monotonic() - started,
         )
+        verdict = _guard_check(run, counts)
         runs.save(
             run,
             token,
@@ -320,8 +321,13 @@ def _execute(run: ExportRun, token: str) -> None:
             unchanged=counts.unchanged,
             failed=counts.refused,
             to_remove=counts.to_remove,
+            list_size=verdict.list_size,
+            to_add=verdict.adds,
             recipients_ready=True,
         )
+        if verdict.holds and not run.approved:
+            _hold(run, token, verdict)
+            return
     backend = backend_for(export.connection)
     limit = backend.max_profiles
     if limit and run.to_send > limit:
@@ -345,6 +351,42 @@ def _execute(run: ExportRun, token: str) -> None:
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, runs.outcome(run))
+
+
+def _guard_check(run: ExportRun, counts) -> guard.Verdict:
+    """The pre-flight guard's verdict on the recipients just computed (``exports.guard``)."""
+    started = time.monotonic()
+    verdict = guard.check(run, adds=counts.added, removals=counts.to_remove)
+    logger.info(
+        "Export run %s: guard checked %s adds and %s removals against a list of %s in %.3fs",
+        run.pk,
+        verdict.adds,
+        verdict.removals,
+        verdict.list_size,
+        time.monotonic() - started,
+    )
+    return verdict
+
+
+def _hold(run: ExportRun, token: str, verdict: guard.Verdict) -> None:
+    """Stop before sending anything, as **Awaiting approval**; the recipients' tables stay
+    until someone approves (the run is queued again and sends them) or discards it."""
+    try:
+        runs.transition(
+            run,
+            Status.AWAITING_APPROVAL,
+            token=token,
+            held_because=guard.stored_reasons(verdict),
+            waiting_for=WaitingFor.NOTHING,
+        )
+    except runs.IllegalTransition:
+        logger.warning("Export run %s was claimed by another worker before it was held", run.pk)
+        return
+    logger.warning("Export run %s awaits approval: %s", run.pk, " ".join(map(str, verdict.reasons)))
+    try:
+        services.run_after_hold(run.pk)
+    except Exception:  # a notice must never change how a run stopped
+        logger.exception("Notices for export run %s awaiting approval failed", run.pk)
 
 
 def _finish_unchanged(run: ExportRun, token: str, previous: ExportRun) -> None:

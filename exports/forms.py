@@ -33,6 +33,8 @@ GIVEN_FIELDS = (
     *("new_list_name" if name == "list_name" else name for name in Export.SETTINGS_FIELDS),
     "mapping",
 )
+#: The pre-flight guard's thresholds of an export (``exports.guard``).
+GUARD_FIELDS = ("guard_max_removal_percent", "guard_max_removals", "guard_max_add_factor")
 #: A mapping row's destination that is to be created when the export is saved.
 NEW_FIELD = "__new__"
 #: The inputs of one mapping row on the page (``mapping-<input>``, one value per row).
@@ -232,6 +234,41 @@ class ExportForm(forms.ModelForm):
     )
     schedule_enabled = forms.BooleanField(
         label=gettext_lazy("Run with every scheduled refresh"), required=False
+    )
+    guard_max_removal_percent = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this share of the list (%)"),
+        required=False,
+        min_value=0,
+        max_value=100,
+        error_messages={
+            "min_value": gettext_lazy("Give a share from 0 to 100 %, or leave it blank."),
+            "max_value": gettext_lazy("Give a share from 0 to 100 %, or leave it blank."),
+            "invalid": gettext_lazy("Give a whole number from 0 to 100, or leave it blank."),
+        },
+    )
+    guard_max_removals = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this many addresses"),
+        required=False,
+        min_value=0,
+        max_value=100_000_000,
+        error_messages={
+            "min_value": gettext_lazy(
+                "Give a number of addresses of 0 or more, or leave it blank."
+            ),
+            "max_value": gettext_lazy("Give at most 100,000,000 addresses, or leave it blank."),
+            "invalid": gettext_lazy("Give a whole number of addresses, or leave it blank."),
+        },
+    )
+    guard_max_add_factor = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would add more than this many times the list's size"),
+        required=False,
+        min_value=1,
+        max_value=1000,
+        error_messages={
+            "min_value": gettext_lazy("Give a factor from 1 to 1,000, or leave it blank."),
+            "max_value": gettext_lazy("Give a factor from 1 to 1,000, or leave it blank."),
+            "invalid": gettext_lazy("Give a whole number from 1 to 1,000, or leave it blank."),
+        },
     )
     sync_mode = forms.ChoiceField(
         label=gettext_lazy("Sync mode"),
@@ -717,6 +754,11 @@ class ExportForm(forms.ModelForm):
             return None
         self.destination_fields = fields
         return {field.key: field for field in fields}
+
+    @property
+    def guard_fields(self) -> list[forms.BoundField]:
+        """The pre-flight guard's thresholds (Safety), blank for the defaults."""
+        return [self[name] for name in GUARD_FIELDS]
 
     def export_fields(self) -> dict[str, Any]:
         """The cleaned values, as ``services.export_save`` takes them."""
