@@ -20,7 +20,7 @@ from connections.types import registry
 from connections.types.base import Backend, DestinationField, FieldType
 from exports import destinations, limits, mapping, selectors
 from exports.mapping import MappingRow
-from exports.models import EMAIL, Export, FieldMapping, RefreshSchedule
+from exports.models import EMAIL, Export, FieldMapping, GuardDefaults, RefreshSchedule
 from segments.models import Segment
 from segments.rules import BUILTIN_FIELDS
 from segments.selectors import field_names
@@ -241,8 +241,8 @@ class ExportForm(forms.ModelForm):
         min_value=0,
         max_value=100,
         error_messages={
-            "min_value": gettext_lazy("Give a share from 0 to 100 %, or leave it blank."),
-            "max_value": gettext_lazy("Give a share from 0 to 100 %, or leave it blank."),
+            "min_value": gettext_lazy("Give a percentage from 0 to 100, or leave it blank."),
+            "max_value": gettext_lazy("Give a percentage from 0 to 100, or leave it blank."),
             "invalid": gettext_lazy("Give a whole number from 0 to 100, or leave it blank."),
         },
     )
@@ -782,6 +782,51 @@ def _destination_label(name: str, kind: str, key: str) -> str:
         type_label = kind
     shown = str(BUILTIN_LABELS.get(key, name))
     return f"{shown} ({type_label})"
+
+
+# Admin > System > Safety ----------------------------------------------------------------------
+
+
+class GuardDefaultsForm(forms.ModelForm):
+    """The pre-flight guard's defaults (``GuardDefaults``): every export without its own."""
+
+    max_removal_percent = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this share of the list (%)"),
+        min_value=0,
+        max_value=100,
+        error_messages={
+            "required": gettext_lazy("Give a percentage from 0 to 100."),
+            "min_value": gettext_lazy("Give a percentage from 0 to 100."),
+            "max_value": gettext_lazy("Give a percentage from 0 to 100."),
+            "invalid": gettext_lazy("Give a whole number from 0 to 100."),
+        },
+    )
+    max_removals = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this many addresses"),
+        min_value=0,
+        max_value=100_000_000,
+        error_messages={
+            "required": gettext_lazy("Give a number of addresses."),
+            "min_value": gettext_lazy("Give 0 addresses or more."),
+            "max_value": gettext_lazy("Give at most 100,000,000 addresses."),
+            "invalid": gettext_lazy("Give a whole number of addresses."),
+        },
+    )
+    max_add_factor = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would add more than this many times the list's size"),
+        min_value=1,
+        max_value=1000,
+        error_messages={
+            "required": gettext_lazy("Give a factor from 1 to 1,000."),
+            "min_value": gettext_lazy("Give a factor from 1 to 1,000."),
+            "max_value": gettext_lazy("Give a factor from 1 to 1,000."),
+            "invalid": gettext_lazy("Give a whole number from 1 to 1,000."),
+        },
+    )
+
+    class Meta:
+        model = GuardDefaults
+        fields = ("max_removal_percent", "max_removals", "max_add_factor")
 
 
 # Admin > System > Schedule --------------------------------------------------------------------

@@ -26,7 +26,7 @@ from connections.types.base import BackendError, FieldType
 from exports import runs, signals, tasks
 from exports.mapping import MappingRow, replace_rows, rows_of, send_plan
 from exports.mapping import summary as mapping_summary
-from exports.models import Export, ExportRun, ExportRunFailure
+from exports.models import Export, ExportRun, ExportRunFailure, GuardDefaults
 from exports.selectors import (
     bills_by_contacts,
     export_settings,
@@ -655,3 +655,22 @@ def _payloads(export: Export, sent: list[dict], removed: list[dict], *, returnin
     except NotImplementedError:
         return {"payloads": [], "payload_error": ""}
     return {"payloads": payloads, "payload_error": ""}
+
+
+# Admin > System > Safety ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def guard_defaults_save(
+    *, max_removal_percent: int, max_removals: int, max_add_factor: int, user
+) -> GuardDefaults:
+    """Change the pre-flight guard's defaults (every export without its own thresholds)."""
+    defaults = GuardDefaults.load()
+    before = audit.snapshot(defaults)
+    defaults.max_removal_percent = max_removal_percent
+    defaults.max_removals = max_removals
+    defaults.max_add_factor = max_add_factor
+    defaults.updated_by = user
+    defaults.save()
+    audit.record(AuditAction.GUARD_DEFAULTS_UPDATED, defaults, before=before, actor=user)
+    return defaults

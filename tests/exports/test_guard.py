@@ -385,3 +385,51 @@ def test_the_service_says_whether_it_bills_by_contacts(mirror, connection):
     Connection.objects.filter(pk=connection.pk).update(kind="mailchimp")
     mirror.refresh_from_db()
     assert selectors.bills_by_contacts(mirror) is True
+
+
+# Admin > System > Safety ---------------------------------------------------------------------
+
+
+def test_an_administrator_changes_the_defaults_and_it_is_audited(as_alice, alice):
+    response = as_alice.post(
+        reverse("system:safety"),
+        {"max_removal_percent": "25", "max_removals": "800", "max_add_factor": "4"},
+    )
+    assert response.status_code == 302
+    defaults = GuardDefaults.load()
+    assert (defaults.max_removal_percent, defaults.max_removals, defaults.max_add_factor) == (
+        25,
+        800,
+        4,
+    )
+    entry = AuditEntry.objects.get(action=AuditAction.GUARD_DEFAULTS_UPDATED)
+    assert entry.actor == alice
+    assert entry.before["max_removals"] == 5000 and entry.after["max_removals"] == 800
+
+
+def test_the_defaults_refuse_a_share_over_100_in_words(as_alice):
+    response = as_alice.post(
+        reverse("system:safety"),
+        {"max_removal_percent": "150", "max_removals": "800", "max_add_factor": "0"},
+    )
+    page = response.content.decode()
+    assert "Give a percentage from 0 to 100." in page
+    assert "Give a factor from 1 to 1,000." in page
+    assert GuardDefaults.load().max_removal_percent == 10
+
+
+def test_others_read_the_defaults_but_may_not_change_them(as_bob):
+    page = as_bob.get(reverse("system:safety")).content.decode()
+    assert "Only administrators can change the safety thresholds" in page
+    response = as_bob.post(
+        reverse("system:safety"),
+        {"max_removal_percent": "100", "max_removals": "9", "max_add_factor": "9"},
+    )
+    assert response.status_code == 403
+    assert GuardDefaults.load().max_removal_percent == 10
+
+
+def test_the_export_form_takes_thresholds_and_says_what_is_wrong(as_alice, mirror):
+    page = as_alice.get(reverse("exports:edit", args=[mirror.pk])).content.decode()
+    assert 'name="guard_max_removal_percent"' in page
+    assert "Leave a box blank to use the default of Admin > System > Safety" in page
