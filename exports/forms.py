@@ -252,9 +252,7 @@ class ExportForm(forms.ModelForm):
         min_value=0,
         max_value=100_000_000,
         error_messages={
-            "min_value": gettext_lazy(
-                "Give a number of addresses of 0 or more, or leave it blank."
-            ),
+            "min_value": gettext_lazy("Give 0 addresses or more, or leave it blank."),
             "max_value": gettext_lazy("Give at most 100,000,000 addresses, or leave it blank."),
             "invalid": gettext_lazy("Give a whole number of addresses, or leave it blank."),
         },
