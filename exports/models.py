@@ -718,6 +718,7 @@ class GuardDefaults(models.Model):
     class Meta:
         verbose_name = _("safety thresholds")
         default_permissions = ()
+        permissions = [("change_guard_defaults", _("Can change the safety thresholds"))]
 
     def __str__(self) -> str:
         return "safety thresholds"

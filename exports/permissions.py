@@ -29,10 +29,8 @@ VIEW_STATUS = ActionPermission(
     "exports.view_status",
     _("Only users with a role can see the system status. Ask an administrator for one."),
 )
-#: Admin > System > Safety: the same administrators' permission as the schedule (both are
-#: system settings), with words of its own.
 CHANGE_GUARD_DEFAULTS = ActionPermission(
-    "exports.change_schedule",
+    "exports.change_guard_defaults",
     _(
         "Only administrators can change the safety thresholds. Ask an administrator to change "
         "them, or set an export's own on its Edit page."
