@@ -163,7 +163,11 @@ def _send(
         type(target)._default_manager.select_for_update().filter(pk=target.pk).values_list(
             "pk", flat=True
         ).first()
-        sent_today = Alert.objects.filter(**scope, sent_at__gte=_start_of_today())
+        # A notice that a run awaits approval is not an alert of the day: it never holds back
+        # one about a failure.
+        sent_today = Alert.objects.filter(**scope, sent_at__gte=_start_of_today()).exclude(
+            kind=Alert.Kind.RUN_AWAITING_APPROVAL
+        )
         once_a_day = kind not in (Alert.Kind.SCHEDULE_PAUSED, Alert.Kind.RUN_AWAITING_APPROVAL)
         if once_a_day and sent_today.exists():
             logger.info("Alert %s about %r not sent: one was sent today", kind, target)

@@ -433,3 +433,15 @@ def test_the_export_form_takes_thresholds_and_says_what_is_wrong(as_alice, mirro
     page = as_alice.get(reverse("exports:edit", args=[mirror.pk])).content.decode()
     assert 'name="guard_max_removal_percent"' in page
     assert "Leave a box blank to use the default of Admin > System > Safety" in page
+
+
+def test_the_notice_does_not_hold_back_the_days_failure_alert(held, alice):
+    from exports import alerts
+    from exports.models import Alert
+
+    failed = ExportRun.objects.create(
+        export=held.export, trigger="schedule", status=Status.FAILED, finished_at=timezone.now()
+    )
+    alerts.run_finished(failed.pk)
+    kinds = sorted(Alert.objects.filter(export=held.export).values_list("kind", flat=True))
+    assert kinds == [Alert.Kind.RUN_AWAITING_APPROVAL, Alert.Kind.RUN_FAILED]
