@@ -311,23 +311,24 @@ def _execute(run: ExportRun, token: str) -> None:
             time.monotonic() - started,
         )
         verdict = _guard_check(run, counts)
-        runs.save(
-            run,
-            token,
-            profiles_total=counts.members,
-            to_send=counts.recipients,
-            skipped=counts.skipped,
-            excluded=counts.excluded,
-            unchanged=counts.unchanged,
-            failed=counts.refused,
-            to_remove=counts.to_remove,
-            list_size=verdict.list_size,
-            to_add=verdict.adds,
-            recipients_ready=True,
-        )
+        computed = {
+            "profiles_total": counts.members,
+            "to_send": counts.recipients,
+            "skipped": counts.skipped,
+            "excluded": counts.excluded,
+            "unchanged": counts.unchanged,
+            "failed": counts.refused,
+            "to_remove": counts.to_remove,
+            "list_size": verdict.list_size,
+            "to_add": verdict.adds,
+            "recipients_ready": True,
+        }
         if verdict.holds and not run.approved:
-            _hold(run, token, verdict)
+            # In the same statement as the counts: a run resumed after a lost worker finds
+            # its recipients ready only once it was held (or let through).
+            _hold(run, token, verdict, computed)
             return
+        runs.save(run, token, **computed)
     backend = backend_for(export.connection)
     limit = backend.max_profiles
     if limit and run.to_send > limit:
@@ -368,9 +369,10 @@ def _guard_check(run: ExportRun, counts) -> guard.Verdict:
     return verdict
 
 
-def _hold(run: ExportRun, token: str, verdict: guard.Verdict) -> None:
-    """Stop before sending anything, as **Awaiting approval**; the recipients' tables stay
-    until someone approves (the run is queued again and sends them) or discards it."""
+def _hold(run: ExportRun, token: str, verdict: guard.Verdict, computed: dict) -> None:
+    """Stop before sending anything, as **Awaiting approval**, keeping the ``computed`` counts;
+    the recipients' tables stay until someone approves (the run is queued again and sends
+    them) or discards it."""
     try:
         runs.transition(
             run,
@@ -378,6 +380,7 @@ def _hold(run: ExportRun, token: str, verdict: guard.Verdict) -> None:
             token=token,
             held_because=guard.stored_reasons(verdict),
             waiting_for=WaitingFor.NOTHING,
+            **computed,
         )
     except runs.IllegalTransition:
         logger.warning("Export run %s was claimed by another worker before it was held", run.pk)
