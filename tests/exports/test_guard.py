@@ -445,3 +445,9 @@ def test_the_notice_does_not_hold_back_the_days_failure_alert(held, alice):
     alerts.run_finished(failed.pk)
     kinds = sorted(Alert.objects.filter(export=held.export).values_list("kind", flat=True))
     assert kinds == [Alert.Kind.RUN_AWAITING_APPROVAL, Alert.Kind.RUN_FAILED]
+
+
+def test_the_exports_list_says_awaiting_approval_and_offers_the_review(held, mirror, as_alice):
+    page = as_alice.get(reverse("exports:list")).content.decode()
+    assert '<span class="badge awaiting_approval">Awaiting approval</span>' in page
+    assert "Review the run" in page
