@@ -288,7 +288,15 @@ def _execute(run: ExportRun, token: str) -> None:
         _finish(run, token, Status.SKIPPED, last_error=messages.segment_not_ready(unusable))
         return
     table = RecipientTable(run)
-    if run.recipients_ready and not table.intact(run):
+    lost = run.recipients_ready and not table.intact(run)
+    if lost and run.approved and not run.checkpoint:
+        # What someone approved went with the tables before anything was sent: the run
+        # computes its recipients afresh and, if they still call for it, waits again.
+        logger.warning(
+            "Export run %s: its approved recipients were lost; computing them again", run.pk
+        )
+        runs.save(run, token, recipients_ready=False, approved=False)
+    elif lost:
         # The database lost the members' table (it is unlogged: a crash empties it).
         # Positions are stable, so the table built again puts the checkpoint where it was.
         logger.warning("Export run %s: its recipients were lost; computing them again", run.pk)

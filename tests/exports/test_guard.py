@@ -451,3 +451,17 @@ def test_the_exports_list_says_awaiting_approval_and_offers_the_review(held, mir
     page = as_alice.get(reverse("exports:list")).content.decode()
     assert '<span class="badge awaiting_approval">Awaiting approval</span>' in page
     assert "Review the run" in page
+
+
+def test_an_approved_run_whose_tables_were_lost_computes_again_and_waits_again(
+    held, alice, backend, monkeypatch
+):
+    monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)
+    services.run_approve(run=held, user=alice)
+    RecipientTable(held).drop()  # as a database lost before the worker took the run
+
+    engine.execute(held.pk)
+    held.refresh_from_db()
+
+    assert (held.status, held.approved, held.to_remove) == (Status.AWAITING_APPROVAL, False, 20)
+    assert backend.removed == []
