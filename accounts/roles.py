@@ -62,6 +62,7 @@ _ADMINISTRATOR = [
     "sources.delete_source",
     "sources.run_source",
     "exports.change_schedule",
+    "exports.change_guard_defaults",
     "exports.manage_exclusion",
     "accounts.manage_users",
     "webhooks.manage_webhook",

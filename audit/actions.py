@@ -33,6 +33,10 @@ class AuditAction(models.TextChoices):
     EXPORT_DELETED = "export.deleted", _("Export removed")
     RUN_STARTED = "run.started", _("Run started")
     RUN_CANCELLED = "run.cancelled", _("Run cancelled")
+    RUN_HELD = "run.held", _("Run stopped to await approval")
+    RUN_APPROVED = "run.approved", _("Run awaiting approval approved")
+    RUN_DISCARDED = "run.discarded", _("Run awaiting approval discarded")
+    GUARD_DEFAULTS_UPDATED = "guard_defaults.updated", _("Safety thresholds changed")
     SOURCE_CREATED = "source.created", _("Source added")
     SOURCE_UPDATED = "source.updated", _("Source changed")
     SOURCE_DELETED = "source.deleted", _("Source removed")
@@ -78,5 +82,6 @@ SAVES = frozenset(
         AuditAction.WEBHOOK_UPDATED,
         AuditAction.EXCLUSION_UPDATED,
         AuditAction.CONSENT_RULE_UPDATED,
+        AuditAction.GUARD_DEFAULTS_UPDATED,
     }
 )

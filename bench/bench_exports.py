@@ -20,6 +20,10 @@ Needs the 1,000,000 profiles that bench_data.py leaves in the bench database. Me
   fields_floor_s: the same payloads POSTed as the floor does, to a third list; fields_ratio;
 - mailchimp_fields_s and mailchimp_fields_floor_s: the same to Mailchimp merge fields, against
   the Mailchimp floor sending the same merge fields; mailchimp_fields_ratio.
+- guard_s: the pre-flight guard's own step (``exports.guard.check``: the list's size from the
+  sync state, the thresholds, the verdict) on the export of the e2e mirror run, once that run
+  left its 1,000,000 addresses in the list (what the next run of the export pays, the median
+  of three), and guard_ratio = guard_s / e2e_s (target: at most 0.02).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ MAILCHIMP_CONNECTIONS = 10
 # A subset of the stages, for working on one figure (delta needs e2e; it changes the data).
 STAGES = set(
     os.environ.get(
-        "BENCH_STAGES", "e2e,floor,delta,latency,autopilot,mailchimp,ortto,fields,mailchimp_fields"
+        "BENCH_STAGES",
+        "e2e,guard,floor,delta,latency,autopilot,mailchimp,ortto,fields,mailchimp_fields",
     ).split(",")
 )
 #: The five attributes of the demo profiles the field-mapping stages map, with their catalogue
@@ -302,6 +307,8 @@ def _measure(ports: dict[str, int], worker_pid: int, fake_pids: list[int]) -> di
             e2e_cpu_s=cpu.spent,
             e2e_pg_cpu_s=cpu.spent["pg_backends"],
         )
+    if "guard" in STAGES and "e2e" in STAGES:
+        figures.update(_guard(run, figures["e2e_s"]))
     if "floor" in STAGES:
         floor_s = _floor(cm, floor_list, everyone.pk)
         print(f"floor: {floor_s:.1f}s; CPU seconds {cpu.since_last()}", file=sys.stderr)
@@ -749,6 +756,29 @@ def _autopilot(autopilot, user, timed_run) -> dict:
         "autopilot_s": round(autopilot_s, 2),
         "autopilot_floor_s": round(autopilot_floor_s, 2),
         "autopilot_ratio": round(autopilot_s / autopilot_floor_s, 3),
+    }
+
+
+def _guard(run, e2e_s: float) -> dict:
+    """Issue 26: the pre-flight guard's step alone, on the list the e2e mirror run left: what
+    the export's next run pays before it sends anything (the median of three)."""
+    from exports import guard
+
+    timings = []
+    for _attempt in range(3):
+        started = time.monotonic()
+        verdict = guard.check(run, adds=run.added, removals=0)
+        timings.append(time.monotonic() - started)
+    guard_s = sorted(timings)[1]
+    print(
+        f"guard: {guard_s * 1000:.1f} ms for a list of {verdict.list_size:,}"
+        f" (holds: {verdict.holds})",
+        file=sys.stderr,
+    )
+    return {
+        "guard_s": round(guard_s, 4),
+        "guard_list_size": verdict.list_size,
+        "guard_ratio": round(guard_s / e2e_s, 5) if e2e_s else None,
     }
 
 

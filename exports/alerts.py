@@ -72,6 +72,33 @@ def run_finished(run_id: int, *, schedule_paused: bool = False) -> None:
         )
 
 
+def run_awaiting_approval(run_id: int) -> None:
+    """Call once the pre-flight guard held a run (``services.run_after_hold`` queues it): tell
+    the export's owner (its creator; the administrators when it has none who can be mailed)
+    that the run waits, with the numbers and the link. Not limited to one a day: the export
+    sends nothing until someone decides.
+
+    A mail that cannot be sent is logged, not raised.
+    """
+    run = ExportRun.objects.select_related("export__created_by").get(pk=run_id)
+    if run.status != Status.AWAITING_APPROVAL:
+        return
+    owner = run.export.created_by
+    if owner is not None and owner.is_active and owner.email:
+        to_owner, recipients = True, [owner.email.strip()]
+    else:
+        to_owner, recipients = False, alert_addresses([])
+    with translation.override(settings.LANGUAGE_CODE):
+        _send(
+            kind=Alert.Kind.RUN_AWAITING_APPROVAL,
+            export=run.export,
+            recipients=recipients,
+            subject=_("Export “%(name)s” waits for your approval")
+            % {"name": run.export.display_name},
+            body=_awaiting_body(run, to_owner=to_owner),
+        )
+
+
 def connection_needs_reauthentication(connection_id: int) -> None:
     """Call when a connection has just moved to "needs re-authentication": one mail, at most
     once a day per connection, naming every export that uses it.
@@ -136,8 +163,13 @@ def _send(
         type(target)._default_manager.select_for_update().filter(pk=target.pk).values_list(
             "pk", flat=True
         ).first()
-        sent_today = Alert.objects.filter(**scope, sent_at__gte=_start_of_today())
-        if kind != Alert.Kind.SCHEDULE_PAUSED and sent_today.exists():
+        # A notice that a run awaits approval is not an alert of the day: it never holds back
+        # one about a failure.
+        sent_today = Alert.objects.filter(**scope, sent_at__gte=_start_of_today()).exclude(
+            kind=Alert.Kind.RUN_AWAITING_APPROVAL
+        )
+        once_a_day = kind not in (Alert.Kind.SCHEDULE_PAUSED, Alert.Kind.RUN_AWAITING_APPROVAL)
+        if once_a_day and sent_today.exists():
             logger.info("Alert %s about %r not sent: one was sent today", kind, target)
             return False
         alert = Alert.objects.create(kind=kind, recipients=recipients, **scope)
@@ -219,6 +251,45 @@ def _run_body(kind: str, run: ExportRun) -> str:
             "of Audience Relay. At most one such e-mail is sent per export per day."
         )
     )
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _awaiting_body(run: ExportRun, *, to_owner: bool) -> str:
+    from exports.guard import shown_reasons
+
+    export = run.export
+    names = {"name": export.display_name, "list": export.list_name or export.list_id}
+    paragraphs = [
+        _("Hello,"),
+        _(
+            "A run of the export “%(name)s” to the list “%(list)s” stopped before sending "
+            "anything, because what it would do looks like more than usual:"
+        )
+        % names,
+        "\n".join(f"- {reason}" for reason in shown_reasons(run.held_because)),
+        "\n".join(
+            [
+                _("Addresses in the list now: %(count)s") % {"count": f"{run.list_size or 0:,}"},
+                _("To add: %(count)s") % {"count": f"{run.to_add:,}"},
+                _("To remove: %(count)s") % {"count": f"{run.to_remove:,}"},
+                _("In the list after the run: %(count)s")
+                % {"count": f"{run.list_size_after or 0:,}"},
+            ]
+        ),
+        _(
+            "Nothing is sent until someone approves the run. Approve sends exactly what it "
+            "computed; Discard sends nothing. Until then the export does not run again, on "
+            "schedule or by hand."
+        ),
+        _("Open the run: %(url)s")
+        % {"url": _absolute(reverse("exports:run_detail", args=[run.pk]))},
+        _("You receive this e-mail because you created this export.")
+        if to_owner
+        else _(
+            "You receive this e-mail because you are an administrator of Audience Relay and "
+            "the export's creator cannot be reached by e-mail."
+        ),
+    ]
     return "\n\n".join(paragraphs) + "\n"
 
 

@@ -28,7 +28,7 @@ from api.renderers import CsvRenderer
 from config.translation import shown
 from connections.types.base import BackendError, FieldType
 from core.csv_stream import streaming_csv
-from exports import selectors, services
+from exports import guard, selectors, services
 from exports.forms import GIVEN_FIELDS, ExportForm
 from exports.mapping import MAX_ROWS, MAX_TAG_LENGTH, MAX_TAGS, default_rows, rows_of
 from exports.models import Export, ExportRun, ExportRunFailure, FieldMapping
@@ -45,6 +45,8 @@ class RunSerializer(serializers.ModelSerializer):
     per_second = serializers.SerializerMethodField()
     eta_seconds = serializers.SerializerMethodField()
     last_error = serializers.SerializerMethodField()
+    list_size_after = serializers.SerializerMethodField()
+    held_because = serializers.SerializerMethodField()
 
     class Meta:
         model = ExportRun
@@ -57,6 +59,13 @@ class RunSerializer(serializers.ModelSerializer):
             "profiles_total",
             *ExportRun.COUNTS,
             "nothing_changed",
+            "list_size",
+            "to_add",
+            "to_remove",
+            "list_size_after",
+            "held_because",
+            "decided_by",
+            "decided_at",
             "percent",
             "per_second",
             "eta_seconds",
@@ -87,6 +96,15 @@ class RunSerializer(serializers.ModelSerializer):
 
     def get_last_error(self, run: ExportRun) -> str:
         return shown(run.last_error)
+
+    def get_list_size_after(self, run: ExportRun) -> int | None:
+        """The destination list's size once the run has sent what it computed: list_size
+        (what the list held before the run) + to_add - to_remove; null before it knows."""
+        return run.list_size_after
+
+    def get_held_because(self, run: ExportRun) -> list[str]:
+        """Why the pre-flight guard stopped the run (awaiting approval), one reason each."""
+        return guard.shown_reasons(run.held_because)
 
 
 class MappingRowSerializer(serializers.Serializer):
@@ -346,7 +364,7 @@ class ExportViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Stop the active run: at once if it has not started, else after the current batch."""
-        run = services.export_cancel(export=self.get_object())
+        run = services.export_cancel(export=self.get_object(), user=request.user)
         if run is not None:
             run.refresh_from_db()
         return Response(
@@ -429,6 +447,8 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         "failures": VIEW_EXPORT,
         "failures_csv": VIEW_EXPORT,
         "retry": RUN_EXPORT,
+        "approve": RUN_EXPORT,
+        "discard": RUN_EXPORT,
     }
 
     def get_queryset(self):
@@ -477,3 +497,29 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             raise Conflict(str(refusal)) from None
         retry.refresh_from_db()
         return Response(RunSerializer(retry).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """**Approve** a run awaiting approval: it is queued again and sends exactly what it
+        computed. 409 when it does not await approval."""
+        run = self.get_object()
+        try:
+            services.run_approve(run=run, user=request.user)
+        except services.RunNotAwaitingApproval as refusal:
+            raise Conflict(str(refusal)) from None
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None):
+        """**Discard** a run awaiting approval: it ends as discarded and sends nothing; the
+        list stays as it is. 409 when it does not await approval."""
+        run = self.get_object()
+        try:
+            services.run_discard(run=run, user=request.user)
+        except services.RunNotAwaitingApproval as refusal:
+            raise Conflict(str(refusal)) from None
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data)

@@ -46,7 +46,7 @@ from connections.types.base import (
     Transient,
 )
 from core import coordination, logs
-from exports import consent, mapping, messages, runs, services, unchanged
+from exports import consent, guard, mapping, messages, runs, services, unchanged
 from exports.inflight import INITIAL, InFlightLimit
 from exports.models import Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from exports.ratelimit import RateLimiter
@@ -307,7 +307,15 @@ def _execute(run: ExportRun, token: str) -> None:
         _finish(run, token, Status.SKIPPED, last_error=messages.segment_not_ready(unusable))
         return
     table = RecipientTable(run)
-    if run.recipients_ready and not table.intact(run):
+    lost = run.recipients_ready and not table.intact(run)
+    if lost and run.approved and not run.checkpoint:
+        # What someone approved went with the tables before anything was sent: the run
+        # computes its recipients afresh and, if they still call for it, waits again.
+        logger.warning(
+            "Export run %s: its approved recipients were lost; computing them again", run.pk
+        )
+        runs.save(run, token, recipients_ready=False, approved=False)
+    elif lost:
         # The database lost the members' table (it is unlogged: a crash empties it).
         # Positions are stable, so the table built again puts the checkpoint where it was.
         logger.warning("Export run %s: its recipients were lost; computing them again", run.pk)
@@ -329,18 +337,25 @@ def _execute(run: ExportRun, token: str) -> None:
             counts.members,
             time.monotonic() - started,
         )
-        runs.save(
-            run,
-            token,
-            profiles_total=counts.members,
-            to_send=counts.recipients,
-            skipped=counts.skipped,
-            excluded=counts.excluded,
-            unchanged=counts.unchanged,
-            failed=counts.refused,
-            to_remove=counts.to_remove,
-            recipients_ready=True,
-        )
+        verdict = _guard_check(run, counts)
+        computed = {
+            "profiles_total": counts.members,
+            "to_send": counts.recipients,
+            "skipped": counts.skipped,
+            "excluded": counts.excluded,
+            "unchanged": counts.unchanged,
+            "failed": counts.refused,
+            "to_remove": counts.to_remove,
+            "list_size": verdict.list_size,
+            "to_add": verdict.adds,
+            "recipients_ready": True,
+        }
+        if verdict.holds and not run.approved:
+            # In the same statement as the counts: a run resumed after a lost worker finds
+            # its recipients ready only once it was held (or let through).
+            _hold(run, token, verdict, computed)
+            return
+        runs.save(run, token, **computed)
     backend = backend_for(export.connection)
     limit = backend.max_profiles
     if limit and run.to_send > limit:
@@ -364,6 +379,44 @@ def _execute(run: ExportRun, token: str) -> None:
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, runs.outcome(run))
+
+
+def _guard_check(run: ExportRun, counts) -> guard.Verdict:
+    """The pre-flight guard's verdict on the recipients just computed (``exports.guard``)."""
+    started = time.monotonic()
+    verdict = guard.check(run, adds=counts.added, removals=counts.to_remove)
+    logger.info(
+        "Export run %s: guard checked %s adds and %s removals against a list of %s in %.3fs",
+        run.pk,
+        verdict.adds,
+        verdict.removals,
+        verdict.list_size,
+        time.monotonic() - started,
+    )
+    return verdict
+
+
+def _hold(run: ExportRun, token: str, verdict: guard.Verdict, computed: dict) -> None:
+    """Stop before sending anything, as **Awaiting approval**, keeping the ``computed`` counts;
+    the recipients' tables stay until someone approves (the run is queued again and sends
+    them) or discards it."""
+    try:
+        runs.transition(
+            run,
+            Status.AWAITING_APPROVAL,
+            token=token,
+            held_because=guard.stored_reasons(verdict),
+            waiting_for=WaitingFor.NOTHING,
+            **computed,
+        )
+    except runs.IllegalTransition:
+        logger.warning("Export run %s was claimed by another worker before it was held", run.pk)
+        return
+    logger.warning("Export run %s awaits approval: %s", run.pk, " ".join(map(str, verdict.reasons)))
+    try:
+        services.run_after_hold(run.pk)
+    except Exception:  # a notice must never change how a run stopped
+        logger.exception("Notices for export run %s awaiting approval failed", run.pk)
 
 
 def _finish_unchanged(run: ExportRun, token: str, previous: ExportRun) -> None:

@@ -138,7 +138,7 @@ def _mark_for_deletion(
                 encrypted_address=crypto.encrypt_json({"address": state.email}),
             )
         )
-    in_flight = Export.objects.filter(runs__status__in=ExportRun.ACTIVE_STATUSES).distinct()
+    in_flight = Export.objects.filter(runs__status__in=ExportRun.HOLDING_STATUSES).distinct()
     for export in in_flight.order_by("pk"):
         for address in sorted(by_field.get(export.email_field, ())):
             if (export.pk, address) not in held:
@@ -199,7 +199,7 @@ def erasure_propagate(*, erasure_id: int, run_id: int | None = None) -> None:
         )
         # An export with a run in flight is left to that run's end (``confirm_after_run``):
         # the run may be sending the person from recipients it computed before the erasure.
-        .exclude(export__runs__status__in=ExportRun.ACTIVE_STATUSES)
+        .exclude(export__runs__status__in=ExportRun.HOLDING_STATUSES)
         .select_related("export__connection")
     )
     run = ExportRun.objects.filter(pk=run_id).first() if run_id else None

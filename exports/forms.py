@@ -21,7 +21,7 @@ from connections.types import registry
 from connections.types.base import Backend, DestinationField, FieldType
 from exports import destinations, limits, mapping, selectors
 from exports.mapping import MappingRow
-from exports.models import EMAIL, Export, FieldMapping, RefreshSchedule
+from exports.models import EMAIL, Export, FieldMapping, GuardDefaults, RefreshSchedule
 from segments.models import ProfileField, Segment
 from segments.rules import BUILTIN_FIELDS
 from segments.selectors import field_names, field_types
@@ -34,6 +34,8 @@ GIVEN_FIELDS = (
     *("new_list_name" if name == "list_name" else name for name in Export.SETTINGS_FIELDS),
     "mapping",
 )
+#: The pre-flight guard's thresholds of an export (``exports.guard``).
+GUARD_FIELDS = ("guard_max_removal_percent", "guard_max_removals", "guard_max_add_factor")
 #: A mapping row's destination that is to be created when the export is saved.
 NEW_FIELD = "__new__"
 #: The inputs of one mapping row on the page (``mapping-<input>``, one value per row).
@@ -242,6 +244,39 @@ class ExportForm(forms.ModelForm):
     )
     schedule_enabled = forms.BooleanField(
         label=gettext_lazy("Run with every scheduled refresh"), required=False
+    )
+    guard_max_removal_percent = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this share of the list (%)"),
+        required=False,
+        min_value=0,
+        max_value=100,
+        error_messages={
+            "min_value": gettext_lazy("Give a percentage from 0 to 100, or leave it blank."),
+            "max_value": gettext_lazy("Give a percentage from 0 to 100, or leave it blank."),
+            "invalid": gettext_lazy("Give a whole number from 0 to 100, or leave it blank."),
+        },
+    )
+    guard_max_removals = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this many addresses"),
+        required=False,
+        min_value=0,
+        max_value=100_000_000,
+        error_messages={
+            "min_value": gettext_lazy("Give 0 addresses or more, or leave it blank."),
+            "max_value": gettext_lazy("Give at most 100,000,000 addresses, or leave it blank."),
+            "invalid": gettext_lazy("Give a whole number of addresses, or leave it blank."),
+        },
+    )
+    guard_max_add_factor = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would add more than this many times the list's size"),
+        required=False,
+        min_value=1,
+        max_value=1000,
+        error_messages={
+            "min_value": gettext_lazy("Give a factor from 1 to 1,000, or leave it blank."),
+            "max_value": gettext_lazy("Give a factor from 1 to 1,000, or leave it blank."),
+            "invalid": gettext_lazy("Give a whole number from 1 to 1,000, or leave it blank."),
+        },
     )
     sync_mode = forms.ChoiceField(
         label=gettext_lazy("Sync mode"),
@@ -790,6 +825,11 @@ class ExportForm(forms.ModelForm):
         self.destination_fields = fields
         return {field.key: field for field in fields}
 
+    @property
+    def guard_fields(self) -> list[forms.BoundField]:
+        """The pre-flight guard's thresholds (Safety), blank for the defaults."""
+        return [self[name] for name in GUARD_FIELDS]
+
     def export_fields(self) -> dict[str, Any]:
         """The cleaned values, as ``services.export_save`` takes them."""
         return {
@@ -812,6 +852,51 @@ def _destination_label(name: str, kind: str, key: str) -> str:
         type_label = kind
     shown = str(BUILTIN_LABELS.get(key, name))
     return f"{shown} ({type_label})"
+
+
+# Admin > System > Safety ----------------------------------------------------------------------
+
+
+class GuardDefaultsForm(forms.ModelForm):
+    """The pre-flight guard's defaults (``GuardDefaults``): every export without its own."""
+
+    max_removal_percent = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this share of the list (%)"),
+        min_value=0,
+        max_value=100,
+        error_messages={
+            "required": gettext_lazy("Give a percentage from 0 to 100."),
+            "min_value": gettext_lazy("Give a percentage from 0 to 100."),
+            "max_value": gettext_lazy("Give a percentage from 0 to 100."),
+            "invalid": gettext_lazy("Give a whole number from 0 to 100."),
+        },
+    )
+    max_removals = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would remove more than this many addresses"),
+        min_value=0,
+        max_value=100_000_000,
+        error_messages={
+            "required": gettext_lazy("Give a number of addresses."),
+            "min_value": gettext_lazy("Give 0 addresses or more."),
+            "max_value": gettext_lazy("Give at most 100,000,000 addresses."),
+            "invalid": gettext_lazy("Give a whole number of addresses."),
+        },
+    )
+    max_add_factor = forms.IntegerField(
+        label=gettext_lazy("Stop when a run would add more than this many times the list's size"),
+        min_value=1,
+        max_value=1000,
+        error_messages={
+            "required": gettext_lazy("Give a factor from 1 to 1,000."),
+            "min_value": gettext_lazy("Give a factor from 1 to 1,000."),
+            "max_value": gettext_lazy("Give a factor from 1 to 1,000."),
+            "invalid": gettext_lazy("Give a whole number from 1 to 1,000."),
+        },
+    )
+
+    class Meta:
+        model = GuardDefaults
+        fields = ("max_removal_percent", "max_removals", "max_add_factor")
 
 
 # Admin > System > Schedule --------------------------------------------------------------------

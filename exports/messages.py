@@ -80,3 +80,10 @@ def for_error(error: BackendError) -> LaterText | str:
             "Run the export again later."
         ) % {"error": error.message}
     return error.message
+
+
+def awaiting_approval(run) -> LaterText:
+    """Why a scheduled run was skipped: a run of the export awaits approval (it holds it)."""
+    return _(
+        "Skipped: waiting for approval of run #%(run)s. Approve or discard that run on its page."
+    ) % {"run": run.pk}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -39,6 +40,9 @@ class Export(models.Model):
         "new_subscriber_status",
         "consent_field",
         "consent_default",
+        "guard_max_removal_percent",
+        "guard_max_removals",
+        "guard_max_add_factor",
     )
 
     display_name = models.CharField(_("display name"), max_length=200)
@@ -91,6 +95,23 @@ class Export(models.Model):
         blank=True,
         default=Consent.SERVICE_RULE,
         choices=Consent.choices,
+    )
+    # The pre-flight guard's thresholds for this export (``exports.guard``); blank = the defaults
+    # of Admin > System > Safety (``GuardDefaults``).
+    guard_max_removal_percent = models.PositiveSmallIntegerField(
+        _("stop when a run would remove more than this share of the list (%)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+    )
+    guard_max_removals = models.PositiveIntegerField(
+        _("stop when a run would remove more than this many addresses"), null=True, blank=True
+    )
+    guard_max_add_factor = models.PositiveSmallIntegerField(
+        _("stop when a run would add more than this many times the list's size"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
     )
     # The last full run of the export, whose ``inputs_fingerprint`` tells the next run whether
     # anything it would send changed (``exports.unchanged``); None after an erasure.
@@ -258,10 +279,18 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
     SKIPPED = "skipped", _("Skipped")
     CANCELLED = "cancelled", _("Cancelled")
+    # Stopped by the pre-flight guard (``exports.guard``) before sending anything: its
+    # recipients are kept until someone approves (it is queued again) or discards it.
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
+    # Someone discarded a run that awaited approval: it sent nothing.
+    DISCARDED = "discarded", _("Discarded")
 
 
-#: ``ExportRun.ACTIVE_STATUSES``: a run in one of these holds its export (one at a time).
+#: ``ExportRun.ACTIVE_STATUSES``: a run in one of these is on its way (queued or running).
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+#: ``ExportRun.HOLDING_STATUSES``: a run in one of these holds its export, one at a time; a run
+#: awaiting approval holds it too (no other run starts until it is approved or discarded).
+HOLDING_RUN_STATUSES = (*ACTIVE_RUN_STATUSES, RunStatus.AWAITING_APPROVAL)
 
 
 class ExportRun(models.Model):
@@ -269,6 +298,7 @@ class ExportRun(models.Model):
 
     Status = RunStatus
     ACTIVE_STATUSES = ACTIVE_RUN_STATUSES
+    HOLDING_STATUSES = HOLDING_RUN_STATUSES
     #: A run in one of these has ended for good: ``exports.runs`` sets its ``finished_at``.
     FINISHED_STATUSES = (
         Status.SUCCEEDED,
@@ -276,6 +306,7 @@ class ExportRun(models.Model):
         Status.FAILED,
         Status.SKIPPED,
         Status.CANCELLED,
+        Status.DISCARDED,
     )
     #: The finished runs that went through to the end and delivered.
     DELIVERED_STATUSES = (Status.SUCCEEDED, Status.COMPLETED_WITH_WARNINGS)
@@ -352,6 +383,17 @@ class ExportRun(models.Model):
     # The run found nothing changed since the export's last full run, and sent nothing.
     nothing_changed = models.BooleanField(_("nothing changed"), default=False)
     cancel_requested = models.BooleanField(default=False)
+    # The pre-flight guard (``exports.guard``): the list's size when the run computed its
+    # recipients (the addresses the sync state holds as in the list), the adds it planned, why
+    # it stopped (stored, shown in the reader's language), and who approved or discarded it.
+    list_size = models.PositiveIntegerField(_("list size before the run"), null=True, blank=True)
+    to_add = models.PositiveIntegerField(default=0)
+    held_because = models.TextField(blank=True, default="")
+    approved = models.BooleanField(default=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
     waiting_for = models.CharField(
         max_length=10, blank=True, default=WaitingFor.NOTHING, choices=WaitingFor.choices
     )
@@ -371,7 +413,7 @@ class ExportRun(models.Model):
             # Never two runs of one export at once, whatever the workers do.
             models.UniqueConstraint(
                 fields=["export"],
-                condition=Q(status__in=list(ACTIVE_RUN_STATUSES)),
+                condition=Q(status__in=list(HOLDING_RUN_STATUSES)),
                 name="one_active_run_per_export",
             )
         ]
@@ -398,6 +440,17 @@ class ExportRun(models.Model):
     @property
     def is_failed(self) -> bool:
         return self.status == self.Status.FAILED
+
+    @property
+    def is_awaiting_approval(self) -> bool:
+        return self.status == self.Status.AWAITING_APPROVAL
+
+    @property
+    def list_size_after(self) -> int | None:
+        """The list's size once the run has sent what it computed (None before it knows)."""
+        if self.list_size is None:
+            return None
+        return max(0, self.list_size + self.to_add - self.to_remove)
 
     @property
     def processed(self) -> int:
@@ -626,6 +679,7 @@ class Alert(models.Model):
         RUN_REFUSED = "run_refused", _("Records refused by the service")
         SCHEDULE_PAUSED = "schedule_paused", _("Schedule paused")
         NEEDS_REAUTHENTICATION = "needs_reauthentication", _("Connection needs re-authentication")
+        RUN_AWAITING_APPROVAL = "run_awaiting_approval", _("Run awaiting approval")
 
     export = models.ForeignKey(
         Export, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
@@ -687,6 +741,42 @@ class RefreshSchedule(models.Model):
     def load(cls) -> RefreshSchedule:
         schedule, _created = cls.objects.get_or_create(pk=1)
         return schedule
+
+
+class GuardDefaults(models.Model):
+    """Admin > System > Safety: when the pre-flight guard stops a run (one row); an export's own
+    thresholds, where set, replace these (``exports.guard``)."""
+
+    max_removal_percent = models.PositiveSmallIntegerField(
+        _("stop when a run would remove more than this share of the list (%)"),
+        default=10,
+        validators=[MaxValueValidator(100)],
+    )
+    max_removals = models.PositiveIntegerField(
+        _("stop when a run would remove more than this many addresses"), default=5000
+    )
+    max_add_factor = models.PositiveSmallIntegerField(
+        _("stop when a run would add more than this many times the list's size"),
+        default=10,
+        validators=[MinValueValidator(1)],
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("safety thresholds")
+        default_permissions = ()
+        permissions = [("change_guard_defaults", _("Can change the safety thresholds"))]
+
+    def __str__(self) -> str:
+        return "safety thresholds"
+
+    @classmethod
+    def load(cls) -> GuardDefaults:
+        defaults, _created = cls.objects.get_or_create(pk=1)
+        return defaults
 
 
 class Erasure(models.Model):

@@ -29,6 +29,13 @@ VIEW_STATUS = ActionPermission(
     "exports.view_status",
     _("Only users with a role can see the system status. Ask an administrator for one."),
 )
+CHANGE_GUARD_DEFAULTS = ActionPermission(
+    "exports.change_guard_defaults",
+    _(
+        "Only administrators can change the safety thresholds. Ask an administrator to change "
+        "them, or set an export's own on its Edit page."
+    ),
+)
 CHANGE_SCHEDULE = ActionPermission(
     "exports.change_schedule",
     _("Only administrators can change the schedule. Ask an administrator to change it."),

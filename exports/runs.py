@@ -21,10 +21,17 @@ from exports.models import ExportRun
 
 Status = ExportRun.Status
 
-ALLOWED = {
+ALLOWED: dict[str, set[str]] = {
     Status.QUEUED: {Status.RUNNING, Status.SKIPPED, Status.CANCELLED, Status.FAILED},
-    # RUNNING -> RUNNING is a resume after the worker that ran it was lost.
-    Status.RUNNING: {Status.RUNNING, *ExportRun.FINISHED_STATUSES},
+    # RUNNING -> RUNNING is a resume after the worker that ran it was lost. A running run
+    # that the pre-flight guard stops awaits approval; it is never discarded while it runs.
+    Status.RUNNING: {
+        Status.RUNNING,
+        Status.AWAITING_APPROVAL,
+        *(status for status in ExportRun.FINISHED_STATUSES if status != Status.DISCARDED),
+    },
+    # Approve queues it again (it carries on with the recipients it computed); Discard ends it.
+    Status.AWAITING_APPROVAL: {Status.QUEUED, Status.DISCARDED},
 }
 
 
@@ -68,6 +75,18 @@ def transition(run: ExportRun, target: str, *, token: str | None = None, **field
         current = ExportRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
         raise IllegalTransition(f"run {run.pk} cannot go from {current} to {target}")
     return run
+
+
+def record_skipped(export, reason) -> ExportRun:
+    """A scheduled run that was skipped before it began: created as it ends (it never held
+    its export, so it is recorded even while another run of the export awaits approval)."""
+    return ExportRun.objects.create(
+        export=export,
+        trigger=ExportRun.Trigger.SCHEDULE,
+        status=Status.SKIPPED,
+        last_error=stored(reason),
+        finished_at=timezone.now(),
+    )
 
 
 def claim(run_id: int, token: str, *, stalled_before) -> ExportRun | None:

@@ -14,8 +14,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 import audit
 from audit.actions import AuditAction
 from connections.consent import read_back_all
-from exports import services
-from exports.messages import segment_not_ready
+from exports import selectors, services
+from exports.messages import awaiting_approval, segment_not_ready
 from exports.models import Export, RefreshSchedule
 from segments.models import Segment
 from segments.services import segments_refresh_in_order
@@ -111,6 +111,11 @@ def run_refresh_chain() -> dict[str, int]:
         )
         if broken is not None:
             services.run_skip(export=export, reason=segment_not_ready(broken))
+            skipped += 1
+            continue
+        waiting = selectors.run_awaiting_approval(export)
+        if waiting is not None:  # it holds the export until someone approves or discards it
+            services.run_skip(export=export, reason=awaiting_approval(waiting))
             skipped += 1
             continue
         try:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -79,7 +79,16 @@ def permission_label(user, export: Export, usable: set[int]) -> str:
 
 
 def _latest_run() -> QuerySet[ExportRun]:
-    return ExportRun.objects.filter(export=OuterRef("pk")).order_by("-created_at", "-id")
+    """The export's latest run; a run awaiting approval first, whatever was recorded after it
+    (scheduled runs skipped meanwhile), since it holds the export until someone decides."""
+    waiting_first = Case(
+        When(status=ExportRun.Status.AWAITING_APPROVAL, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return ExportRun.objects.filter(export=OuterRef("pk")).order_by(
+        waiting_first, "-created_at", "-id"
+    )
 
 
 def exports_annotated() -> QuerySet[Export]:
@@ -490,3 +499,52 @@ def exclusion_counts() -> dict[str, int]:
         .values_list("kind", "count")
     )
     return {kind: counts.get(kind, 0) for kind in Exclusion.Kind.values}
+
+
+# The pre-flight guard ---------------------------------------------------------------------------
+
+
+def run_awaiting_approval(export: Export) -> ExportRun | None:
+    """The export's run that awaits approval, if it has one (it holds the export)."""
+    return export.runs.filter(status=ExportRun.Status.AWAITING_APPROVAL).first()
+
+
+def run_guard(run: ExportRun) -> dict[str, Any] | None:
+    """What a run's page shows of the pre-flight guard: for a run awaiting approval, why, the
+    list's size now and after, the first addresses it would remove (bounded) and whether the
+    service bills by contacts; None for any other run that never measured its list."""
+    from exports import guard
+    from exports.recipients import REMOVE, RecipientTable
+
+    if run.list_size is None:
+        return None
+    sample: list[str] = []
+    if run.is_awaiting_approval and run.to_remove:
+        table = RecipientTable(run)
+        if table.exists(members=False):
+            rows = table.sample((REMOVE,), guard.SAMPLE_SIZE)
+            sample = [row["email"] for row in rows]
+    return {
+        "reasons": guard.shown_reasons(run.held_because),
+        "list_size": run.list_size,
+        "adds": run.to_add,
+        "removals": run.to_remove,
+        "list_size_after": run.list_size_after,
+        "sample": sample,
+        "more": max(0, run.to_remove - len(sample)) if sample else 0,
+        "bills_by_contacts": bills_by_contacts(run.export),
+        "decided_by": _user_name(run.decided_by) if run.decided_at else "",
+    }
+
+
+def _user_name(user) -> str:
+    if user is None:
+        return _("A removed user")
+    return user.get_full_name() or user.get_username()
+
+
+def bills_by_contacts(export: Export) -> bool:
+    """Whether the export's service bills by the contacts its list holds (the backend says)."""
+    if export.connection is None:
+        return False
+    return registry.backend_class(export.connection.kind).bills_by_contacts

@@ -26,14 +26,24 @@ from connections.types.base import BackendError, FieldType
 from exports import runs, signals, tasks
 from exports.mapping import MappingRow, replace_rows, rows_of, send_plan
 from exports.mapping import summary as mapping_summary
-from exports.models import Export, ExportRun, ExportRunFailure
-from exports.selectors import export_settings, exports_to_run_all, exports_using
+from exports.models import Export, ExportRun, ExportRunFailure, GuardDefaults
+from exports.selectors import (
+    bills_by_contacts,
+    export_settings,
+    exports_to_run_all,
+    exports_using,
+    run_awaiting_approval,
+)
 
 logger = logging.getLogger(__name__)
 
 
 class ExportAlreadyRunning(Exception):
-    """The export has a queued or running run already."""
+    """The export has a queued or running run already, or one awaiting approval."""
+
+
+class RunNotAwaitingApproval(Exception):
+    """Approve or Discard on a run that does not await approval (any more)."""
 
 
 def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None) -> ExportRun:
@@ -50,10 +60,7 @@ def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None)
                 export=export, trigger=trigger, triggered_by=user, retry_of=retry_of
             )
     except IntegrityError:
-        raise ExportAlreadyRunning(
-            _("“%(name)s” is already running. Wait for it to finish or cancel it.")
-            % {"name": export.display_name}
-        ) from None
+        raise ExportAlreadyRunning(_already_running(export)) from None
     started = {"run": run.pk, "trigger": trigger, "retry_of": retry_of and retry_of.pk}
     audit.record(
         AuditAction.RUN_STARTED, export, after=started, actor=user, actor_label=audit.SCHEDULE
@@ -62,12 +69,23 @@ def run_request(*, export: Export, user=None, retry_of: ExportRun | None = None)
     return run
 
 
+def _already_running(export: Export) -> str:
+    waiting = run_awaiting_approval(export)
+    if waiting is not None:
+        return _(
+            "“%(name)s” is waiting for approval of run #%(run)s. Approve or discard that run first."
+        ) % {"name": export.display_name, "run": waiting.pk}
+    return _("“%(name)s” is already running. Wait for it to finish or cancel it.") % {
+        "name": export.display_name
+    }
+
+
 def run_skip(*, export: Export, reason: LaterText | str) -> ExportRun | None:
-    """Record a scheduled run that was skipped (e.g. its segment failed to refresh)."""
+    """Record a scheduled run that was skipped (e.g. its segment failed to refresh, or a run
+    of the export awaits approval)."""
     try:
         with transaction.atomic():
-            run = ExportRun.objects.create(export=export, trigger=ExportRun.Trigger.SCHEDULE)
-            return runs.transition(run, ExportRun.Status.SKIPPED, last_error=reason)
+            return runs.record_skipped(export, reason)
     except IntegrityError:
         return None
 
@@ -76,6 +94,94 @@ def run_cancel(*, run: ExportRun) -> None:
     """Stop a run: a queued one at once, a running one at its next batch boundary."""
     runs.request_cancel(run)
     audit.record(AuditAction.RUN_CANCELLED, run.export, after={"run": run.pk})
+
+
+def run_approve(*, run: ExportRun, user) -> ExportRun:
+    """**Approve** a run that awaits approval: it is queued again and carries on from where it
+    stopped, sending exactly the recipients it computed (not computed again, not held again).
+    Raises ``RunNotAwaitingApproval`` when it no longer awaits approval."""
+    held = _held_numbers(run)
+    try:
+        runs.transition(
+            run,
+            ExportRun.Status.QUEUED,
+            approved=True,
+            decided_by=user,
+            decided_at=timezone.now(),
+        )
+    except runs.IllegalTransition:
+        raise RunNotAwaitingApproval(_not_awaiting(run)) from None
+    audit.record(
+        AuditAction.RUN_APPROVED,
+        run.export,
+        before=None,
+        after={**held, "decision": "approved"},
+        actor=user,
+    )
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def run_discard(*, run: ExportRun, user) -> ExportRun:
+    """**Discard** a run that awaits approval: it ends as Discarded and sends nothing; the list
+    and the export's sync state stay as they are. Raises ``RunNotAwaitingApproval`` when it no
+    longer awaits approval."""
+    from exports.recipients import RecipientTable
+
+    held = _held_numbers(run)
+    try:
+        runs.transition(
+            run,
+            ExportRun.Status.DISCARDED,
+            decided_by=user,
+            decided_at=timezone.now(),
+        )
+    except runs.IllegalTransition:
+        raise RunNotAwaitingApproval(_not_awaiting(run)) from None
+    audit.record(
+        AuditAction.RUN_DISCARDED,
+        run.export,
+        before=None,
+        after={**held, "decision": "discarded"},
+        actor=user,
+    )
+    RecipientTable(run).drop()
+    # Its end settles what waited for it (an erasure left to the run's end).
+    transaction.on_commit(lambda: run_after_finish(run.pk))
+    return run
+
+
+def _held_numbers(run: ExportRun) -> dict[str, Any]:
+    return {
+        "run": run.pk,
+        "list_size": run.list_size,
+        "adds": run.to_add,
+        "removals": run.to_remove,
+        "list_size_after": run.list_size_after,
+    }
+
+
+def _not_awaiting(run: ExportRun) -> str:
+    run.refresh_from_db(fields=["status"])
+    return _("Run #%(run)s does not await approval: it is %(status)s.") % {
+        "run": run.pk,
+        "status": run.get_status_display().lower(),
+    }
+
+
+def run_after_hold(run_id: int) -> None:
+    """Call once the guard held a run (the engine does): record it, tell the export's owner by
+    e-mail (``exports.alerts``) and announce it (``signals.export_run_awaiting_approval``)."""
+    run = ExportRun.objects.select_related("export").get(pk=run_id)
+    audit.record(
+        AuditAction.RUN_HELD,
+        run.export,
+        before=None,
+        after={**_held_numbers(run), "reasons": run.held_because.splitlines()},
+        actor=None,
+    )
+    alert_after_commit(tasks.alert_run_awaiting_approval, run.pk)
+    signals.export_run_awaiting_approval.send_robust(sender=ExportRun, run_id=run.pk)
 
 
 def runs_resume_stalled() -> int:
@@ -102,7 +208,8 @@ def _drop_orphaned_recipient_tables() -> None:
     ending was lost with its worker."""
     from exports.recipients import drop_orphaned_tables
 
-    active = ExportRun.objects.filter(status__in=ExportRun.ACTIVE_STATUSES)
+    # A run awaiting approval keeps its tables: Approve sends what they hold.
+    active = ExportRun.objects.filter(status__in=ExportRun.HOLDING_STATUSES)
     for name in drop_orphaned_tables(active.values_list("pk", flat=True)):
         logger.info("Dropped the recipient table %s of a run that ended", name)
 
@@ -362,10 +469,13 @@ def export_run_now(*, export: Export, user) -> ExportRun:
     return run_request(export=export, user=user)
 
 
-def export_cancel(*, export: Export) -> ExportRun | None:
-    """**Cancel job**: stop the export's active run, if it has one; returns that run."""
-    active = export.runs.filter(status__in=ExportRun.ACTIVE_STATUSES).first()
-    if active is not None:
+def export_cancel(*, export: Export, user=None) -> ExportRun | None:
+    """**Cancel job**: stop the export's active run, if it has one; returns that run. A run
+    awaiting approval is discarded."""
+    active = export.runs.filter(status__in=ExportRun.HOLDING_STATUSES).first()
+    if active is not None and active.status == ExportRun.Status.AWAITING_APPROVAL:
+        run_discard(run=active, user=user)
+    elif active is not None:
         run_cancel(run=active)
     return active
 
@@ -478,9 +588,29 @@ def export_preview(*, export: Export, sample_size: int = 10) -> dict:
             raise _PreviewDone
     except _PreviewDone:
         pass
+    preview.update(_cost(export, adds=preview["added"], removals=preview["removed"]))
     sent = [*preview["samples"][ADD], *preview["samples"][UPDATE]]
     preview.update(_payloads(export, sent, preview["samples"][REMOVE], returning=RETURN))
     return preview
+
+
+def _cost(export: Export, *, adds: int, removals: int) -> dict:
+    """What the next run does to the destination list's size, and whether the pre-flight
+    guard would stop it for approval (``exports.guard``)."""
+    from exports import guard
+
+    verdict = guard.judge(
+        list_size=guard.list_size(export.pk),
+        adds=adds,
+        removals=removals,
+        thresholds=guard.thresholds_for(export),
+    )
+    return {
+        "list_size": verdict.list_size,
+        "list_size_after": verdict.size_after,
+        "bills_by_contacts": bills_by_contacts(export),
+        "would_hold": [str(reason) for reason in verdict.reasons],
+    }
 
 
 #: How many sample people Preview shows as the service will receive them.
@@ -525,3 +655,22 @@ def _payloads(export: Export, sent: list[dict], removed: list[dict], *, returnin
     except NotImplementedError:
         return {"payloads": [], "payload_error": ""}
     return {"payloads": payloads, "payload_error": ""}
+
+
+# Admin > System > Safety ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def guard_defaults_save(
+    *, max_removal_percent: int, max_removals: int, max_add_factor: int, user
+) -> GuardDefaults:
+    """Change the pre-flight guard's defaults (every export without its own thresholds)."""
+    defaults = GuardDefaults.load()
+    before = audit.snapshot(defaults)
+    defaults.max_removal_percent = max_removal_percent
+    defaults.max_removals = max_removals
+    defaults.max_add_factor = max_add_factor
+    defaults.updated_by = user
+    defaults.save()
+    audit.record(AuditAction.GUARD_DEFAULTS_UPDATED, defaults, before=before, actor=user)
+    return defaults

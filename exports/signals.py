@@ -1,6 +1,9 @@
 """What exports announce, so that apps built on them (webhooks, the API's erasures) can act
 without exports knowing them.
 
+``export_run_awaiting_approval`` is sent with ``run_id`` once a run stopped at the pre-flight
+guard (``exports.guard``) to await approval.
+
 ``export_run_finished`` is sent with ``run_id`` once per run that ended, after the schedule
 and the alerts were seen to (``services.run_after_finish``). Receivers that fail are logged
 (``send_robust``) and never change the run.
@@ -11,3 +14,4 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 export_run_finished = Signal()
+export_run_awaiting_approval = Signal()

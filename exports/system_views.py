@@ -1,5 +1,5 @@
-"""Admin > System: the **Schedule** tab (administrators change it, everyone else reads it) and
-the **Status** tab (segment refreshes and export runs)."""
+"""Admin > System: the **Schedule** and **Safety** tabs (administrators change them, everyone
+else reads them) and the **Status** tab (segment refreshes and export runs)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 
 from core.htmx import HtmxHttpRequest
 from core.permissions import permission_required
-from exports import selectors
-from exports.forms import ScheduleForm
-from exports.models import Export, RefreshSchedule
-from exports.permissions import CHANGE_SCHEDULE, VIEW_STATUS
+from exports import selectors, services
+from exports.forms import GuardDefaultsForm, ScheduleForm
+from exports.models import Export, GuardDefaults, RefreshSchedule
+from exports.permissions import CHANGE_GUARD_DEFAULTS, CHANGE_SCHEDULE, VIEW_STATUS
 from exports.schedule import schedule_save
 from segments.models import Segment
 
@@ -51,6 +51,24 @@ def system_schedule(request: HttpRequest) -> HttpResponse:
             "upcoming": selectors.next_refreshes(schedule, count=3),
         },
     )
+
+
+@permission_required(VIEW_STATUS)
+def system_safety(request: HttpRequest) -> HttpResponse:
+    """**Safety**: when the pre-flight guard stops a run for approval, for every export that has
+    no thresholds of its own. Administrators change them; everyone else reads them."""
+    defaults = GuardDefaults.load()
+    can_change = CHANGE_GUARD_DEFAULTS.allows(request.user)
+    form = GuardDefaultsForm(request.POST or None, instance=defaults)
+    if request.method == "POST":
+        if not can_change:
+            raise PermissionDenied(CHANGE_GUARD_DEFAULTS.refusal)
+        if form.is_valid():
+            services.guard_defaults_save(**form.cleaned_data, user=request.user)
+            messages.success(request, _("Safety thresholds saved. They apply to the next runs."))
+            return redirect("system:safety")
+    context = {"form": form, "defaults": defaults, "can_change": can_change, "tab": "safety"}
+    return render(request, "system/safety.html", context)
 
 
 @permission_required(VIEW_STATUS)

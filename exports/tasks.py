@@ -22,6 +22,13 @@ def alert_run_finished(run_id: int, schedule_paused: bool = False) -> None:
 
 
 @shared_task
+def alert_run_awaiting_approval(run_id: int) -> None:
+    from exports import alerts
+
+    alerts.run_awaiting_approval(run_id)
+
+
+@shared_task
 def alert_connection_needs_reauthentication(connection_id: int) -> None:
     from exports import alerts
 

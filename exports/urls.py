@@ -23,6 +23,8 @@ urlpatterns = [
     path("<int:export_id>/preview/", views.export_preview, name="preview"),
     path("<int:export_id>/resend/", views.export_resend, name="resend"),
     path("runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
+    path("runs/<int:run_id>/approve/", views.run_approve, name="run_approve"),
+    path("runs/<int:run_id>/discard/", views.run_discard, name="run_discard"),
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<int:run_id>/failures.csv", views.run_failures_csv, name="run_failures_csv"),
 ]

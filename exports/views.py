@@ -28,7 +28,7 @@ from core.listing import search_query
 from core.permissions import permission_required
 from exports import destinations, limits, selectors, services
 from exports.forms import ROW_INPUTS, ExportForm
-from exports.models import Export, ExportRun
+from exports.models import Export, ExportRun, GuardDefaults
 from exports.permissions import ADD_EXPORT, CHANGE_EXPORT, DELETE_EXPORT, RUN_EXPORT, VIEW_EXPORT
 
 logger = logging.getLogger(__name__)
@@ -163,7 +163,12 @@ def _render_export_form(
     return render(
         request,
         "exports/edit.html",
-        {"form": form, "export": export, "limits": limits.limits_by_kind()},
+        {
+            "form": form,
+            "export": export,
+            "limits": limits.limits_by_kind(),
+            "guard_defaults": GuardDefaults.load(),
+        },
     )
 
 
@@ -235,7 +240,8 @@ def destination_fields(request: HttpRequest) -> HttpResponse:
 def export_detail(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
     export = _export(export_id)
     runs = selectors.export_runs(export)
-    latest = runs[0] if runs else None
+    # A run awaiting approval holds the export, whatever was recorded after it.
+    latest = selectors.run_awaiting_approval(export) or (runs[0] if runs else None)
     user = request.user
     can_write = CHANGE_EXPORT.allows(user) and selectors.export_writable_by(user, export)
     context = {
@@ -308,9 +314,11 @@ def export_run_all(request: HttpRequest) -> HttpResponse:
 @permission_required(RUN_EXPORT)
 def export_cancel(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _export_for_writing(request, export_id)
-    run = services.export_cancel(export=export)
+    run = services.export_cancel(export=export, user=request.user)
     if run is None:
         messages.info(request, _("“%(name)s” is not running.") % {"name": export.display_name})
+    elif run.status == ExportRun.Status.DISCARDED:
+        messages.success(request, _("The run awaiting approval was discarded: it sent nothing."))
     elif run.status == ExportRun.Status.CANCELLED:
         messages.success(request, _("The run was cancelled before it started."))
     else:
@@ -380,6 +388,7 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
         "run": run,
         "export": run.export,
         "progress": selectors.run_progress(run),
+        "guard": selectors.run_guard(run),
         "can_run": RUN_EXPORT.allows(request.user)
         and selectors.export_writable_by(request.user, run.export),
     }
@@ -433,3 +442,41 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.error(request, str(refusal))
         return redirect("exports:run_detail", run_id=run.pk)
     return redirect(run.export)  # whose page says the retry is queued while it is
+
+
+@require_POST
+@permission_required(RUN_EXPORT)
+def run_approve(request: HttpRequest, run_id: int) -> HttpResponse:
+    """**Approve** a run awaiting approval: it is queued again and sends what it computed."""
+    run = get_object_or_404(ExportRun.objects.select_related("export"), pk=run_id)
+    _export_for_writing(request, run.export_id)
+    try:
+        services.run_approve(run=run, user=request.user)
+    except services.RunNotAwaitingApproval as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(
+            request,
+            _("Run #%(run)s is approved: it is queued and sends what it computed.")
+            % {"run": run.pk},
+        )
+    return redirect("exports:run_detail", run_id=run.pk)
+
+
+@require_POST
+@permission_required(RUN_EXPORT)
+def run_discard(request: HttpRequest, run_id: int) -> HttpResponse:
+    """**Discard** a run awaiting approval: it ends and sends nothing."""
+    run = get_object_or_404(ExportRun.objects.select_related("export"), pk=run_id)
+    _export_for_writing(request, run.export_id)
+    try:
+        services.run_discard(run=run, user=request.user)
+    except services.RunNotAwaitingApproval as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(
+            request,
+            _("Run #%(run)s is discarded: it sent nothing, and the list is as it was.")
+            % {"run": run.pk},
+        )
+    return redirect("exports:run_detail", run_id=run.pk)

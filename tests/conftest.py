@@ -16,6 +16,26 @@ PASSWORD = "correct-horse-battery"
 #: The places the sources' tests read from (a second PostgreSQL database, MariaDB, files).
 pytest_plugins = ["tests.sources.places"]
 
+#: What the pre-flight guard allows in tests not marked ``guard``: everything.
+GUARD_STANDS_ASIDE = {"max_removal_percent": 100, "max_removals": 10**9, "max_add_factor": 1000}
+
+
+@pytest.fixture(autouse=True)
+def guard_stands_aside(request, monkeypatch):
+    """Runs in tests about other things remove and add freely (their lists are a handful of
+    people, where one leaver is more than 10 %): the pre-flight guard stops runs only in the
+    tests marked ``guard`` (tests/exports/test_guard.py and the like). E2E workers read the
+    same from ``GuardDefaults`` (tests/e2e/conftest.py)."""
+    if request.node.get_closest_marker("guard"):
+        return
+    from exports import guard
+
+    monkeypatch.setattr(
+        guard,
+        "thresholds_for",
+        lambda export, defaults=None: guard.Thresholds(**GUARD_STANDS_ASIDE),
+    )
+
 
 @pytest.fixture
 def alice(db):

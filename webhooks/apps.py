@@ -10,7 +10,7 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from connections.signals import connection_needs_reauthentication
-        from exports.signals import export_run_finished
+        from exports.signals import export_run_awaiting_approval, export_run_finished
         from segments.signals import segment_refreshed
         from webhooks import receivers
 
@@ -18,4 +18,7 @@ class WebhooksConfig(AppConfig):
             receivers.connection_needs_reauthentication, dispatch_uid="webhooks.reauth"
         )
         export_run_finished.connect(receivers.export_run_finished, dispatch_uid="webhooks.run")
+        export_run_awaiting_approval.connect(
+            receivers.export_run_awaiting_approval, dispatch_uid="webhooks.run_awaiting_approval"
+        )
         segment_refreshed.connect(receivers.segment_refreshed, dispatch_uid="webhooks.segment")

@@ -60,6 +60,39 @@ class ExportRunFinishedSerializer(_Event):
     data = ExportRunFinishedDataSerializer()
 
 
+class GuardNumbersSerializer(serializers.Serializer):
+    list_size = serializers.IntegerField(
+        help_text=_("Addresses in the destination list before the run.")
+    )
+    adds = serializers.IntegerField(help_text=_("Addresses the run would add."))
+    removals = serializers.IntegerField(help_text=_("Addresses the run would remove."))
+    list_size_after = serializers.IntegerField(
+        help_text=_("Addresses in the list once the run has sent what it computed.")
+    )
+    reasons = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Why the run stopped, one reason each.")
+    )
+
+
+class HeldRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=[ExportRun.Status.AWAITING_APPROVAL.value])
+    trigger = serializers.ChoiceField(choices=ExportRun.Trigger.values)
+    started_at = serializers.DateTimeField(allow_null=True)
+    url = serializers.URLField(help_text=_("The run's page, where it can be approved."))
+    counts = RunCountsSerializer()
+    guard = GuardNumbersSerializer()
+
+
+class ExportRunAwaitingApprovalDataSerializer(serializers.Serializer):
+    export = ExportLinkSerializer()
+    run = HeldRunSerializer()
+
+
+class ExportRunAwaitingApprovalSerializer(_Event):
+    data = ExportRunAwaitingApprovalDataSerializer()
+
+
 class RefreshedSegmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -132,6 +165,14 @@ EXPORT_RUN_FINISHED = _webhook(
     events.EXPORT_RUN_FINISHED,
     ExportRunFinishedSerializer,
     _("An export run finished: successful, failed or with warnings."),
+)
+EXPORT_RUN_AWAITING_APPROVAL = _webhook(
+    events.EXPORT_RUN_AWAITING_APPROVAL,
+    ExportRunAwaitingApprovalSerializer,
+    _(
+        "An export run stopped before sending anything and awaits approval (the pre-flight "
+        "guard): approve it with POST /api/v1/runs/{id}/approve/, or discard it."
+    ),
 )
 SEGMENT_REFRESHED = _webhook(
     events.SEGMENT_REFRESHED, SegmentRefreshedSerializer, _("A segment was refreshed.")

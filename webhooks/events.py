@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from exports.models import ExportRun
 
 EXPORT_RUN_FINISHED = "export_run.finished"
+EXPORT_RUN_AWAITING_APPROVAL = "export_run.awaiting_approval"
 SEGMENT_REFRESHED = "segment.refreshed"
 CONNECTION_NEEDS_REAUTHENTICATION = "connection.needs_reauthentication"
 #: Sent by "Send test event" only, whatever the endpoint subscribed to.
@@ -23,6 +25,10 @@ TEST = "webhook.test"
 
 EVENT_CHOICES = [
     (EXPORT_RUN_FINISHED, _("An export run finished (successful, failed or with warnings)")),
+    (
+        EXPORT_RUN_AWAITING_APPROVAL,
+        _("An export run stopped before sending and awaits approval"),
+    ),
     (SEGMENT_REFRESHED, _("A segment was refreshed")),
     (CONNECTION_NEEDS_REAUTHENTICATION, _("A connection needs re-authentication")),
 ]
@@ -69,6 +75,43 @@ def export_run_finished(run_id: int) -> dict[str, Any] | None:
             "counts": {
                 "profiles": run.profiles_total,
                 **{name: getattr(run, name) for name in ExportRun.COUNTS},
+            },
+        },
+    }
+
+
+def export_run_awaiting_approval(run_id: int) -> dict[str, Any] | None:
+    """The data of ``export_run.awaiting_approval``: the run as in ``export_run.finished``,
+    with the guard's numbers and reasons; None when the run no longer awaits approval."""
+    from config.translation import shown
+
+    run = ExportRun.objects.select_related("export").filter(pk=run_id).first()
+    if run is None or run.status != ExportRun.Status.AWAITING_APPROVAL:
+        return None
+    with translation.override(settings.LANGUAGE_CODE):
+        reasons = [shown(line) for line in run.held_because.splitlines() if line]
+    return {
+        "export": {
+            "id": run.export_id,
+            "name": run.export.display_name,
+            "url": _absolute(run.export.get_absolute_url()),
+        },
+        "run": {
+            "id": run.pk,
+            "status": run.status,
+            "trigger": run.trigger,
+            "started_at": _iso(run.started_at),
+            "url": _absolute(reverse("exports:run_detail", args=[run.pk])),
+            "counts": {
+                "profiles": run.profiles_total,
+                **{name: getattr(run, name) for name in ExportRun.COUNTS},
+            },
+            "guard": {
+                "list_size": run.list_size or 0,
+                "adds": run.to_add,
+                "removals": run.to_remove,
+                "list_size_after": run.list_size_after or 0,
+                "reasons": reasons,
             },
         },
     }

@@ -438,6 +438,7 @@ SPECTACULAR_SETTINGS = {
         f"webhooks.event_schemas.{name}"
         for name in (
             "EXPORT_RUN_FINISHED",
+            "EXPORT_RUN_AWAITING_APPROVAL",
             "SEGMENT_REFRESHED",
             "CONNECTION_NEEDS_REAUTHENTICATION",
             "TEST",

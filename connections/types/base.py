@@ -413,6 +413,9 @@ class Backend:
     #: The name of the consent the service keeps for new people ("Consent to track"), or ""
     #: when it keeps none that an export sets.
     consent_field_label: ClassVar[str | Promise] = ""
+    #: True when the service bills by the contacts a list (an audience) holds: Preview and the
+    #: pre-flight guard then say so beside the list's size now and after the run.
+    bills_by_contacts: ClassVar[bool] = False
 
     def __init__(self, store: CredentialStore):
         self.store = store

@@ -65,6 +65,8 @@ ACCESS = {
     ("api:run-failures", "get"): VIEWER,
     ("api:run-failures-csv", "get"): VIEWER,
     ("api:run-retry", "post"): CONTRIBUTOR,
+    ("api:run-approve", "post"): CONTRIBUTOR,
+    ("api:run-discard", "post"): CONTRIBUTOR,
     ("api:profile-list", "get"): VIEWER,
     ("api:profile-detail", "get"): VIEWER,
     ("api:profile-bulk", "post"): ADMINISTRATOR,

@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 from django.utils import timezone
 
+from exports import guard
 from exports.models import Export, ExportRun
 from segments.services import segment_refresh
 from tests.connections.factories import ConnectionFactory
@@ -173,8 +174,20 @@ def test_every_event_is_in_the_document_as_it_is_sent(document):
     segment_refresh(segment_id=segment.pk)
     export = Export.objects.create(display_name="N", connection=ConnectionFactory(), list_id="l")
     run = ExportRun.objects.create(export=export, trigger="user", status="succeeded", sent=2)
+    held = ExportRun.objects.create(
+        export=Export.objects.create(display_name="M", connection=export.connection, list_id="m"),
+        trigger="schedule",
+        status="awaiting_approval",
+        list_size=40,
+        to_add=1,
+        to_remove=30,
+        held_because=guard.stored_reasons(
+            guard.judge(list_size=40, adds=1, removals=30, thresholds=guard.thresholds_for(export))
+        ),
+    )
     bodies = {
         events.EXPORT_RUN_FINISHED: events.export_run_finished(run.pk),
+        events.EXPORT_RUN_AWAITING_APPROVAL: events.export_run_awaiting_approval(held.pk),
         events.SEGMENT_REFRESHED: events.segment_refreshed(segment.pk, joined=2, left=0),
         events.CONNECTION_NEEDS_REAUTHENTICATION: events.connection_needs_reauthentication(
             export.connection_id

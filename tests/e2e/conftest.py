@@ -140,7 +140,21 @@ def e2e_settings(settings, cm_fake, autopilot_fake):
 
 
 @pytest.fixture
-def worker(e2e_settings, tmp_path, transactional_db):
+def guard_defaults(request, transactional_db):
+    """What the worker's pre-flight guard allows: everything, unless the test is marked
+    ``guard`` (then the defaults of Admin > System > Safety), as in-process tests do
+    (``tests/conftest.py``)."""
+    from exports.models import GuardDefaults
+    from tests.conftest import GUARD_STANDS_ASIDE
+
+    defaults = GuardDefaults.load()
+    if not request.node.get_closest_marker("guard"):
+        GuardDefaults.objects.filter(pk=defaults.pk).update(**GUARD_STANDS_ASIDE)
+    return defaults
+
+
+@pytest.fixture
+def worker(e2e_settings, tmp_path, transactional_db, guard_defaults):
     """Start a worker on the test database; tasks sent from the test go to it, not eagerly."""
     with worker_process(e2e_settings, tmp_path, settings.REDIS_URL) as process:
         yield process

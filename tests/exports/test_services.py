@@ -41,7 +41,12 @@ NOT_COPIED = {
 
 
 #: Settings whose value the form checks against a list of its own.
-SETTING_VALUES = {"new_subscriber_status": "pending"}
+SETTING_VALUES = {
+    "new_subscriber_status": "pending",
+    "guard_max_removal_percent": 25,
+    "guard_max_removals": 12_000,
+    "guard_max_add_factor": 3,
+}
 
 
 class EveryFeature(RecordingBackend):

@@ -142,3 +142,34 @@ def test_a_connection_that_needs_reauthentication_is_announced_once(endpoint):
     assert event["data"] == {
         "connection": {"id": connection.pk, "name": "Autopilot EU", "type": "autopilot"}
     }
+
+
+@pytest.mark.guard
+def test_a_run_awaiting_approval_is_announced_with_the_guards_numbers(endpoint, finished_run):
+    from exports import guard
+
+    run = finished_run("awaiting_approval")
+    verdict = guard.judge(
+        list_size=40, adds=2, removals=30, thresholds=guard.thresholds_for(run.export)
+    )
+    ExportRun.objects.filter(pk=run.pk).update(
+        list_size=40,
+        to_add=2,
+        to_remove=30,
+        finished_at=None,
+        held_because=guard.stored_reasons(verdict),
+    )
+
+    export_services.run_after_hold(run.pk)
+
+    (event,) = sent("export_run.awaiting_approval")
+    assert event["data"]["export"]["id"] == run.export_id
+    assert event["data"]["run"]["id"] == run.pk
+    assert event["data"]["run"]["status"] == "awaiting_approval"
+    assert event["data"]["run"]["url"].endswith(f"/exports/runs/{run.pk}/")
+    guarded = event["data"]["run"]["guard"]
+    assert (guarded["list_size"], guarded["adds"], guarded["removals"]) == (40, 2, 30)
+    assert guarded["list_size_after"] == 12
+    assert guarded["reasons"] == [str(reason) for reason in verdict.reasons]
+    assert "more than 10% of the 40 in the list" in guarded["reasons"][0]
+    assert sent("export_run.finished") == []

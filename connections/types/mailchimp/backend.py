@@ -174,6 +174,8 @@ class MailchimpBackend(Backend):
     supports_tags = True
     creatable_field_types = frozenset(MERGE_TYPES)
     new_subscriber_statuses = NEW_STATUSES
+    #: Mailchimp bills by the contacts in each audience (a list is an audience).
+    bills_by_contacts = True
 
     credentials_rejected_message = _("Mailchimp rejected this API key. Check it and try again.")
 
