@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import TypeVar
 
@@ -320,6 +320,7 @@ def _execute(run: ExportRun, token: str) -> None:
         # Positions are stable, so the table built again puts the checkpoint where it was.
         logger.warning("Export run %s: its recipients were lost; computing them again", run.pk)
         build_recipients(run)
+    approved_limits = _approved_limits_if_changed(run, token)
     if not run.recipients_ready:
         fingerprint = unchanged.inputs_fingerprint(export)
         previous = unchanged.last_delivery_if_unchanged(run, fingerprint)
@@ -350,7 +351,13 @@ def _execute(run: ExportRun, token: str) -> None:
             "to_add": verdict.adds,
             "recipients_ready": True,
         }
-        if verdict.holds and not run.approved:
+        grew = approved_limits is not None and (
+            verdict.adds > approved_limits[0] or verdict.removals > approved_limits[1]
+        )
+        if verdict.holds and (not run.approved or grew):
+            if run.approved:  # what it would do now is more than what someone approved
+                computed["approved"] = False
+                verdict = replace(verdict, reasons=(*verdict.reasons, messages.GREW_WHILE_WAITING))
             # In the same statement as the counts: a run resumed after a lost worker finds
             # its recipients ready only once it was held (or let through).
             _hold(run, token, verdict, computed)
@@ -379,6 +386,22 @@ def _execute(run: ExportRun, token: str) -> None:
     if export.resend_next_run and run.retry_of_id is None:
         Export.objects.filter(pk=export.pk).update(resend_next_run=False)
     _finish(run, token, runs.outcome(run))
+
+
+def _approved_limits_if_changed(run: ExportRun, token: str) -> tuple[int, int] | None:
+    """For an approved run that has sent nothing yet: when what its recipients were computed
+    from changed while it waited (someone unsubscribed, bounced, was excluded or erased, the
+    segment moved), its recipients are computed again, so that it never sends anyone it may no
+    longer send; returns the adds and removals that were approved (the run waits again if it
+    would now do more). None when nothing changed or the run is not such a run."""
+    if not (run.approved and run.recipients_ready and not run.checkpoint):
+        return None
+    if unchanged.inputs_fingerprint(run.export) == run.inputs_fingerprint:
+        return None
+    logger.info("Export run %s: its inputs changed while it waited; computing again", run.pk)
+    limits = (run.to_add, run.to_remove)
+    runs.save(run, token, recipients_ready=False)
+    return limits
 
 
 def _guard_check(run: ExportRun, counts) -> guard.Verdict:

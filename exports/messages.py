@@ -25,6 +25,10 @@ UNEXPECTED = _(
     "The run stopped on an unexpected error. It has been logged; run the export again, and "
     "tell an administrator if it happens again."
 )
+GREW_WHILE_WAITING = _(
+    "What it sends changed while it waited for approval, and it would now do more than what was "
+    "approved: approve again or discard it."
+)
 RATE_LIMITED_TOO_LONG = _(
     "The service kept asking us to slow down for too long. Run the export again later."
 )

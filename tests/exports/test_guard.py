@@ -18,6 +18,7 @@ from connections.models import Connection
 from exports import engine, guard, runs, schedule, selectors, services
 from exports.models import Export, ExportRun, GuardDefaults, SyncState
 from exports.recipients import RecipientTable
+from segments.models import ConsentRecord
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
 
@@ -141,17 +142,7 @@ def test_a_broken_segment_makes_a_mirror_run_wait_instead_of_emptying_the_list(
     assert "more than 10% of the 20 in the list" in guard.shown_reasons(held.held_because)[0]
 
 
-def test_approve_sends_exactly_what_was_computed_and_the_run_completes(
-    held, mirror, everyone, backend, alice
-):
-    # The segment is mended meanwhile: approving still sends what the run computed.
-    everyone.rules = {
-        "match": "all",
-        "conditions": [{"field": "customer_id", "operator": "is_not_empty"}],
-    }
-    everyone.save(update_fields=["rules"])
-    segment_refresh(segment_id=everyone.pk)
-
+def test_approve_sends_what_was_computed_and_the_run_completes(held, mirror, backend, alice):
     with TestCase.captureOnCommitCallbacks(execute=True):
         services.run_approve(run=held, user=alice)
     held.refresh_from_db()
@@ -323,7 +314,7 @@ def test_the_run_page_shows_the_numbers_a_sample_and_what_each_button_does(held,
     assert 'class="guard-list-size-after">0<' in page
     assert "p00@example.com" in page and "p19@example.com" in page
     assert 'id="approve-run"' in page and 'id="discard-run"' in page
-    assert "Sends exactly what this run computed" in page
+    assert "Sends the adds and removals counted above" in page
     assert "Ends the run without sending anything" in page
     assert '<span class="badge awaiting_approval"' in page
 
@@ -465,3 +456,43 @@ def test_an_approved_run_whose_tables_were_lost_computes_again_and_waits_again(
 
     assert (held.status, held.approved, held.to_remove) == (Status.AWAITING_APPROVAL, False, 20)
     assert backend.removed == []
+
+
+def test_a_person_who_unsubscribed_while_the_run_waited_is_not_sent_after_approval(
+    mirror, everyone, backend, alice, connection
+):
+    """Approve computes again when what the run was computed from changed: consent holds on
+    every path, however long a run waited."""
+    newcomers = [ProfileFactory(email=f"new{number:03d}@example.com") for number in range(201)]
+    segment_refresh(segment_id=everyone.pk)
+    run = run_now(mirror)  # 201 adds to a list of 20: more than ten times its size
+    assert (run.status, run.to_add) == (Status.AWAITING_APPROVAL, 201)
+    ConsentRecord.objects.create(
+        email=newcomers[0].email, state="unsubscribed", connection=connection
+    )
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.run_approve(run=run, user=alice)
+    run.refresh_from_db()
+
+    assert run.status == Status.SUCCEEDED
+    assert newcomers[0].email not in backend.pushed
+    assert (run.added, run.excluded, runs.unaccounted(run)) == (200, 1, 0)
+
+
+def test_an_approved_run_that_would_now_do_more_waits_again(mirror, everyone, alice, backend):
+    ProfileFactory.create_batch(201)
+    segment_refresh(segment_id=everyone.pk)
+    run = run_now(mirror)
+    assert run.status == Status.AWAITING_APPROVAL
+    ProfileFactory.create_batch(50)
+    segment_refresh(segment_id=everyone.pk)
+    pushed_before = len(backend.pushed)
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.run_approve(run=run, user=alice)
+    run.refresh_from_db()
+
+    assert (run.status, run.to_add, run.approved) == (Status.AWAITING_APPROVAL, 251, False)
+    assert "more than what was approved" in " ".join(guard.shown_reasons(run.held_because))
+    assert len(backend.pushed) == pushed_before
