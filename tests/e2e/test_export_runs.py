@@ -419,6 +419,16 @@ def test_forty_leavers_cost_one_call_each_and_those_who_opted_out_are_remembered
         (email, "bounced") for email in bounced
     }
 
+    # Back in the segment: the one who bounced stays out, the one who only left comes back.
+    ProfileFactory(customer_id="back1", email="person104@example.com")
+    ProfileFactory(customer_id="back2", email="person105@example.com")
+    segment_refresh(segment_id=people.pk)
+    back = finished(services.run_request(export=export, user=alice))
+    assert (back.added, back.failed) == (1, 0), worker.log()[-3000:]
+    subscribers = cm_fake.state(list=list_id)["lists"][list_id]["subscribers"]
+    assert subscribers["person104@example.com"]["State"] == "Deleted"
+    assert subscribers["person105@example.com"]["State"] == "Active"
+
 
 @pytest.mark.parametrize("kind", ["campaign_monitor", "autopilot"])
 def test_a_list_deleted_at_the_service_fails_the_run_at_once_and_alerts_once(
