@@ -806,7 +806,9 @@ def _delta_reruns(cm, export, segment, timed_run) -> dict:
         )
         cursor.execute("DELETE FROM segments_profile WHERE id % 100 = 2")
     segment_refresh(segment_id=segment.pk)
+    before = requests_so_far()
     delta_rerun_s, delta = timed_run(None, None, None, "1% changed, 1% left", export=export)
+    delta_requests = requests_so_far() - before
     return {
         "unchanged_rerun_s": round(unchanged_rerun_s, 2),
         "requests_sent": requests_sent,
@@ -815,6 +817,7 @@ def _delta_reruns(cm, export, segment, timed_run) -> dict:
         "delta_added": delta.added,
         "delta_updated": delta.updated,
         "delta_removed": delta.removed,
+        "delta_requests": delta_requests,
         "delta_unchanged": delta.unchanged,
     }
 

@@ -15,7 +15,8 @@ from config.translation import shown
 from connections.models import Connection
 from connections.services import credentials_encrypt
 from exports import runs, services
-from exports.models import Alert, Export, ExportRun, ExportRunFailure
+from exports.models import Alert, Export, ExportRun, ExportRunFailure, SyncState
+from segments.models import ConsentRecord, Profile
 from segments.services import segment_refresh
 from tests.e2e.conftest import wait_until
 from tests.factories import ProfileFactory, SegmentFactory
@@ -354,8 +355,6 @@ def test_mirror_mode_keeps_the_list_equal_to_the_segment_run_after_run(
     assert (unchanged.unchanged, unchanged.sent) == (200, 0)
     assert stats.get("POST /subscribers/{listid}/import.json") == imports_before
 
-    from segments.models import Profile
-
     Profile.objects.filter(customer_id__in=["c010", "c011", "c012"]).delete()
     Profile.objects.filter(customer_id="c020").update(first_name="Renamed")
     segment_refresh(segment_id=people.pk)
@@ -380,6 +379,55 @@ def test_mirror_mode_keeps_the_list_equal_to_the_segment_run_after_run(
         "person10@example.com"
     ]
     assert (subscriber["State"], subscriber["Name"]) == ("Active", "Back Lee")
+
+
+def test_forty_leavers_cost_one_call_each_and_those_who_opted_out_are_remembered(
+    worker, cm_fake, cm_connection, people, alice
+):
+    """The list's unsubscribed and bounced people are read once for the removal pass, not each
+    leaver's state: 40 leavers take 40 deletes and two list reads."""
+    list_id = cm_list_id(cm_fake)
+    export = make_export(cm_connection, list_id, people, alice)
+    export.sync_mode = Export.SyncMode.MIRROR
+    export.save()
+    assert finished(services.run_request(export=export, user=alice)).added == 200
+    unsubscribed = ["person100@example.com", "person101@example.com", "person102@example.com"]
+    bounced = ["person103@example.com", "person104@example.com"]
+    cm_fake.consent(unsubscribed, "unsubscribed", list_id=list_id)
+    cm_fake.consent(bounced, "bounced", list_id=list_id)
+    cm_fake.consent(["person0@example.com"], "bounced", list_id=list_id)  # stays in the segment
+    Profile.objects.filter(customer_id__in=[f"c{n}" for n in range(100, 140)]).delete()
+    segment_refresh(segment_id=people.pk)
+    before = cm_fake.state(summary=True)["stats"]["requests_by_endpoint"]
+    run = finished(services.run_request(export=export, user=alice))
+    after = cm_fake.state(summary=True)["stats"]["requests_by_endpoint"]
+
+    calls = {name: after[name] - before.get(name, 0) for name in after}
+    assert (run.removed, run.failed) == (40, 0), worker.log()[-3000:]
+    # Before these list reads: 40 reads of a subscriber's state and 40 deletes.
+    assert {name: count for name, count in calls.items() if count} == {
+        "GET /lists/{listid}/customfields.json": 1,  # the mapped fields, before sending
+        "GET /lists/{listid}/unsubscribed.json": 1,
+        "GET /lists/{listid}/bounced.json": 1,
+        "DELETE /subscribers/{listid}.json": 40,
+    }
+    states = SyncState.objects.filter(export=export, state=SyncState.State.OPTED_OUT)
+    assert sorted(states.values_list("email", flat=True)) == sorted(unsubscribed + bounced)
+    assert set(
+        ConsentRecord.objects.filter(connection=cm_connection).values_list("email", "state")
+    ) == {(email, "unsubscribed") for email in unsubscribed} | {
+        (email, "bounced") for email in bounced
+    }
+
+    # Back in the segment: the one who bounced stays out, the one who only left comes back.
+    ProfileFactory(customer_id="back1", email="person104@example.com")
+    ProfileFactory(customer_id="back2", email="person105@example.com")
+    segment_refresh(segment_id=people.pk)
+    back = finished(services.run_request(export=export, user=alice))
+    assert (back.added, back.failed) == (1, 0), worker.log()[-3000:]
+    subscribers = cm_fake.state(list=list_id)["lists"][list_id]["subscribers"]
+    assert subscribers["person104@example.com"]["State"] == "Deleted"
+    assert subscribers["person105@example.com"]["State"] == "Active"
 
 
 @pytest.mark.parametrize("kind", ["campaign_monitor", "autopilot"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -41,6 +43,7 @@ from connections.types.base import (
 from connections.types.campaign_monitor.client import (
     MAX_IMPORT,
     MAX_PAGE_SIZE,
+    OPT_OUT_KINDS,
     SERVICE,
     CampaignMonitorClient,
     ci_get,
@@ -59,6 +62,8 @@ from connections.types.values import (
     number_text,
     preview_value,
 )
+
+logger = logging.getLogger(__name__)
 
 CODE_NOT_IN_LIST = 203
 FIELD_VALUE_REFUSED = "253"  # an import's FailureDetails code: a custom field value refused
@@ -106,6 +111,9 @@ LIST_CONSENT_STATES = {
 SUPPRESSION_LIST = "suppressionlist"
 #: The longest reason a ``ConsentEvent`` keeps.
 MAX_REASON = 200
+#: The most unsubscribed and bounced people of a list that a removal pass keeps in memory
+#: (50,000 addresses take about 7 MB): a list with more has each leaver's state read instead.
+MAX_KNOWN_OPT_OUTS = 50_000
 _TIME_ZONE = re.compile(r"\(\s*(?:GMT|UTC)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?\s*\)", re.I)
 
 
@@ -183,6 +191,18 @@ class ConsentCursor:
         return cursor
 
 
+def _total_records(body: Mapping[str, Any]) -> int:
+    """A paged envelope's ``TotalNumberOfRecords`` (0 when it has none)."""
+    total = ci_get(body, "TotalNumberOfRecords")
+    return total if isinstance(total, int) else 0
+
+
+def _pages(body: Mapping[str, Any]) -> int:
+    """A paged envelope's ``NumberOfPages`` (1 when it has none)."""
+    pages = ci_get(body, "NumberOfPages")
+    return pages if isinstance(pages, int) and pages > 0 else 1
+
+
 def has_more_pages(body: Mapping[str, Any], page: int) -> bool:
     """Whether a paged envelope has pages after ``page``."""
     if not ci_get(body, "Results"):
@@ -229,6 +249,11 @@ class CampaignMonitorBackend(Backend):
         #: Read once per backend by ``read_consent``: each list's client, each client's zone.
         self._list_clients: dict[str, str] = {}
         self._client_zones: dict[str, tzinfo] = {}
+        #: Read once per backend (one run) by ``remove``, per lower-cased list id: the list's
+        #: unsubscribed and bounced people, or None to read each leaver's state instead.
+        #: Removal batches run on several threads: one of them reads, the others wait.
+        self._opt_outs: dict[str, dict[str, ConsentState] | None] = {}
+        self._opt_outs_lock = threading.Lock()
 
     @classmethod
     def authorize_url(cls, *, redirect_uri: str, state: str) -> str:
@@ -483,19 +508,32 @@ class CampaignMonitorBackend(Backend):
 
     def remove(self, list_id: str, emails: Sequence[str]) -> PushResult:
         """Delete leavers; those who unsubscribed or bounced are listed as opted out first (a
-        deleted subscriber reads as Deleted, and Resubscribe would let them in again)."""
+        deleted subscriber reads as Deleted, and Resubscribe would let them in again).
+
+        Who unsubscribed or bounced comes from the list's own reads of them (§11), made once
+        per backend, that is once per run (``_known_opt_outs``): a leaver then costs one
+        DELETE, where reading its state first cost two calls. A list with too many of them
+        has each leaver's state read instead. An address that is not in the list counts as
+        removed either way."""
         self._check_batch(emails, self.removal_batch_size)
+        known = self._known_opt_outs(list_id, len(emails))
         failures = []
         opted_out = []
-        bounced: dict[str, ConsentState] = {}
+        states: dict[str, ConsentState] = {}
         for email in emails:
             try:
-                state = self._state(list_id, email)
-                if state.lower() in OPTED_OUT_STATES:
+                if known is None:
+                    state = self._state(list_id, email).lower()
+                    opt_out = LIST_CONSENT_STATES.get(state)
+                    in_list = bool(state) and state != "deleted"
+                else:
+                    opt_out = known.get(email.lower())
+                    in_list = True  # or the DELETE answers 203, which is as good
+                if opt_out is not None:
                     opted_out.append(email)
-                if state.lower() == "bounced":
-                    bounced[email] = ConsentState.BOUNCED
-                if state and state.lower() != "deleted":
+                    if opt_out != ConsentState.UNSUBSCRIBED:
+                        states[email] = opt_out
+                if in_list:
                     self.client.delete_subscriber(list_id, email)
             except ListNotFound:
                 raise  # the list itself is gone: the export must stop
@@ -506,8 +544,65 @@ class CampaignMonitorBackend(Backend):
             accepted=len(emails) - len(failures),
             failures=failures,
             opted_out=opted_out,
-            opted_out_states=bounced,
+            opted_out_states=states,
         )
+
+    def _known_opt_outs(self, list_id: str, leavers: int) -> dict[str, ConsentState] | None:
+        """The list's unsubscribed and bounced people (lower-cased address: state), read in
+        full the first time ``leavers`` addresses leave it: or None, to read each leaver's
+        state instead, when the list holds more than ``MAX_KNOWN_OPT_OUTS`` of them or when
+        reading them all would cost more calls than these leavers' reads.
+
+        All of them, not only those since the export's last run: a member who opted out long
+        ago and was never sent since is unknown to the export until it leaves. An opt-out
+        made during the removal pass is missed (the list was read before it), as a per-leaver
+        read missed one made between its read and the DELETE."""
+        key = list_id.lower()
+        with self._opt_outs_lock:
+            if key not in self._opt_outs:
+                if leavers <= len(OPT_OUT_KINDS):
+                    return None  # their reads cost no more than the lists' first pages
+                self._opt_outs[key] = self._read_opt_outs(list_id, leavers)
+            return self._opt_outs[key]
+
+    def _read_opt_outs(self, list_id: str, leavers: int) -> dict[str, ConsentState] | None:
+        """Every page of the list's unsubscribed, then bounced people; None as soon as their
+        first pages show more than ``MAX_KNOWN_OPT_OUTS`` of them, or more pages still to
+        read than ``leavers``. A list the service will not read this way (a refusal, not a
+        fault) is read leaver by leaver, as before these reads."""
+        first_pages: dict[str, dict[str, Any]] = {}
+        try:
+            for kind in LIST_CONSENT_STATES:
+                first_pages[kind] = self.client.list_opt_outs(list_id, kind, date="", page=1)
+                total = sum(_total_records(page) for page in first_pages.values())
+                pages_left = sum(_pages(page) - 1 for page in first_pages.values())
+                if total > MAX_KNOWN_OPT_OUTS or pages_left > leavers:
+                    return None
+            known: dict[str, ConsentState] = {}
+            for kind, state in LIST_CONSENT_STATES.items():
+                body, page = first_pages[kind], 1
+                while True:
+                    for item in ci_get(body, "Results") or []:
+                        email = str(ci_get(item, "EmailAddress") or "")
+                        if email:
+                            known[email.lower()] = state
+                    if len(known) > MAX_KNOWN_OPT_OUTS:
+                        return None
+                    if not has_more_pages(body, page):
+                        break
+                    page += 1
+                    body = self.client.list_opt_outs(list_id, kind, date="", page=page)
+            return known
+        except ListNotFound:
+            raise
+        except Permanent as error:
+            logger.warning(
+                "Campaign Monitor refused to read list %s's opt-outs (%s): leavers are read "
+                "one by one",
+                list_id,
+                error.code,
+            )
+            return None
 
     def erase(self, list_id: str, email: str) -> None:
         """``DELETE /subscribers/{listid}.json``: the only deletion the API offers (the

@@ -15,6 +15,7 @@ from connections.types.base import (
     Record,
     StepStatus,
 )
+from connections.types.campaign_monitor import backend as cm_backend
 from connections.types.campaign_monitor.backend import CampaignMonitorBackend
 from tests.connections.campaign_monitor.test_client import LIST_ID, PARTIAL, REVOKED
 from tests.connections.conftest import CM_API
@@ -221,6 +222,194 @@ def test_leavers_who_unsubscribed_or_bounced_are_reported_opted_out(mocked, back
     assert (result.accepted, result.failures) == (2, [])
     assert result.opted_out == ["out@x.com", "bounced@x.com"]
     assert result.opted_out_states == {"bounced@x.com": "bounced"}
+
+
+def opt_outs(mocked, kind: str, emails: list[str], *, page=1, pages=1, total=None) -> None:
+    """``GET /lists/{listid}/{kind}.json``, all of them (no date), one page."""
+    state = kind.capitalize()
+    mocked.get(
+        f"{CM_API}/lists/{LIST_ID}/{kind}.json",
+        json={
+            "Results": [{"EmailAddress": email, "State": state} for email in emails],
+            "PageNumber": page,
+            "PageSize": 1000,
+            "RecordsOnThisPage": len(emails),
+            "TotalNumberOfRecords": len(emails) if total is None else total,
+            "NumberOfPages": pages,
+        },
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "date": "",
+                    "page": str(page),
+                    "pagesize": "1000",
+                    "orderfield": "date",
+                    "orderdirection": "asc",
+                }
+            )
+        ],
+    )
+
+
+def deletes(mocked, *, not_in_list: tuple[str, ...] = ()) -> None:
+    url = f"{CM_API}/subscribers/{LIST_ID}.json"
+    for email in not_in_list:
+        mocked.delete(
+            url,
+            json={"Code": 203, "Message": "Subscriber Not In List"},
+            status=400,
+            match=[matchers.query_param_matcher({"email": email})],
+        )
+    mocked.delete(url, status=200)
+
+
+def calls_by_kind(mocked) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for call in mocked.calls:
+        name = f"{call.request.method} {call.request.path_url.split('?')[0]}"
+        counted[name] = counted.get(name, 0) + 1
+    return counted
+
+
+LEAVERS = [f"leaver{number}@x.com" for number in range(40)]
+
+
+def test_forty_leavers_cost_a_delete_each_and_two_list_reads(mocked, backend):
+    """3 unsubscribed and 2 bounced among 40 leavers: their states come from the list's reads,
+    not from 40 reads of a subscriber."""
+    opt_outs(mocked, "unsubscribed", ["Leaver1@x.com", "leaver2@x.com", "leaver3@x.com", "x@x.com"])
+    opt_outs(mocked, "bounced", ["leaver4@x.com", "leaver5@x.com"])
+    deletes(mocked)
+
+    result = backend.remove(LIST_ID, LEAVERS)
+
+    assert (result.accepted, result.failures) == (40, [])
+    assert result.opted_out == [f"leaver{number}@x.com" for number in range(1, 6)]
+    assert result.opted_out_states == {"leaver4@x.com": "bounced", "leaver5@x.com": "bounced"}
+    assert calls_by_kind(mocked) == {
+        f"GET /api/v3.3/lists/{LIST_ID}/unsubscribed.json": 1,
+        f"GET /api/v3.3/lists/{LIST_ID}/bounced.json": 1,
+        f"DELETE /api/v3.3/subscribers/{LIST_ID}.json": 40,
+    }
+
+
+def test_the_lists_are_read_once_for_every_batch_of_the_run(mocked, backend):
+    opt_outs(mocked, "unsubscribed", ["leaver30@x.com"])
+    opt_outs(mocked, "bounced", [])
+    deletes(mocked)
+
+    first = backend.remove(LIST_ID, LEAVERS[:20])
+    second = backend.remove(LIST_ID, LEAVERS[20:])
+
+    assert (first.opted_out, second.opted_out) == ([], ["leaver30@x.com"])
+    assert len(mocked.calls) == 2 + 40
+
+
+def test_every_page_of_the_lists_is_read(mocked, backend):
+    opt_outs(mocked, "unsubscribed", ["leaver1@x.com"], page=1, pages=2, total=2)
+    opt_outs(mocked, "unsubscribed", ["leaver2@x.com"], page=2, pages=2, total=2)
+    opt_outs(mocked, "bounced", ["leaver3@x.com"])
+    deletes(mocked)
+
+    result = backend.remove(LIST_ID, LEAVERS[:10])
+
+    assert result.opted_out == ["leaver1@x.com", "leaver2@x.com", "leaver3@x.com"]
+    assert len(mocked.calls) == 3 + 10
+
+
+def test_an_address_not_on_the_list_counts_as_removed(mocked, backend):
+    opt_outs(mocked, "unsubscribed", [])
+    opt_outs(mocked, "bounced", [])
+    deletes(mocked, not_in_list=("leaver0@x.com",))
+
+    result = backend.remove(LIST_ID, LEAVERS[:3])
+
+    assert (result.accepted, result.failures, result.opted_out) == (3, [], [])
+
+
+def test_a_refused_delete_is_a_failure_of_that_address_alone(mocked, backend):
+    opt_outs(mocked, "unsubscribed", [])
+    opt_outs(mocked, "bounced", [])
+    mocked.delete(
+        f"{CM_API}/subscribers/{LIST_ID}.json",
+        json={"Code": 1, "Message": "Invalid Email Address"},
+        status=400,
+        match=[matchers.query_param_matcher({"email": "leaver1@x.com"})],
+    )
+    deletes(mocked)
+
+    result = backend.remove(LIST_ID, LEAVERS[:3])
+
+    assert result.accepted == 2
+    assert [(f.email, f.code) for f in result.failures] == [("leaver1@x.com", "1")]
+
+
+def test_a_list_with_more_opt_outs_than_kept_has_each_leaver_read_for_the_whole_run(
+    mocked, backend, monkeypatch
+):
+    """Over ``MAX_KNOWN_OPT_OUTS`` (here 3): the bounced are not even read, and the next batch
+    reads no list either."""
+    monkeypatch.setattr(cm_backend, "MAX_KNOWN_OPT_OUTS", 3)
+    opt_outs(mocked, "unsubscribed", ["leaver1@x.com", "a@x.com", "b@x.com", "c@x.com"])
+    for number, email in enumerate(LEAVERS[:6]):
+        subscriber_state(mocked, email, "Unsubscribed" if number == 1 else "Active")
+    deletes(mocked)
+
+    first = backend.remove(LIST_ID, LEAVERS[:3])
+    second = backend.remove(LIST_ID, LEAVERS[3:6])
+
+    assert (first.opted_out, second.opted_out) == (["leaver1@x.com"], [])
+    assert calls_by_kind(mocked) == {
+        f"GET /api/v3.3/lists/{LIST_ID}/unsubscribed.json": 1,
+        f"GET /api/v3.3/subscribers/{LIST_ID}.json": 6,
+        f"DELETE /api/v3.3/subscribers/{LIST_ID}.json": 6,
+    }
+
+
+def test_leavers_fewer_than_the_pages_left_to_read_are_read_one_by_one(mocked, backend):
+    """Four leavers of a list with 5,500 unsubscribed (six pages): four state reads cost less
+    than five more pages, and the bounced are not read."""
+    opt_outs(mocked, "unsubscribed", ["leaver1@x.com"], pages=6, total=5500)
+    for email in LEAVERS[:4]:
+        subscriber_state(mocked, email, "Active")
+    deletes(mocked)
+
+    result = backend.remove(LIST_ID, LEAVERS[:4])
+
+    assert result.accepted == 4
+    assert calls_by_kind(mocked) == {
+        f"GET /api/v3.3/lists/{LIST_ID}/unsubscribed.json": 1,
+        f"GET /api/v3.3/subscribers/{LIST_ID}.json": 4,
+        f"DELETE /api/v3.3/subscribers/{LIST_ID}.json": 4,
+    }
+
+
+def test_a_refused_list_read_falls_back_to_reading_each_leaver(mocked, backend):
+    mocked.get(
+        f"{CM_API}/lists/{LIST_ID}/unsubscribed.json",
+        json={"Code": 403, "Message": "Not allowed"},
+        status=403,
+    )
+    subscriber_state(mocked, "leaver0@x.com", "Bounced")
+    for email in LEAVERS[1:3]:
+        subscriber_state(mocked, email, "Active")
+    deletes(mocked)
+
+    result = backend.remove(LIST_ID, LEAVERS[:3])
+
+    assert (result.accepted, result.opted_out) == (3, ["leaver0@x.com"])
+    assert result.opted_out_states == {"leaver0@x.com": "bounced"}
+
+
+def test_removals_from_a_list_gone_before_its_reads_stop_at_the_first_read(mocked, backend):
+    mocked.get(
+        f"{CM_API}/lists/{LIST_ID}/unsubscribed.json",
+        json={"Code": 101, "Message": "Invalid ListID"},
+        status=400,
+    )
+    with pytest.raises(ListNotFound):
+        backend.remove(LIST_ID, LEAVERS[:10])
+    assert len(mocked.calls) == 1
 
 
 def test_removals_from_a_list_that_is_gone_stop_at_the_first_address(mocked, backend):
