@@ -17,7 +17,7 @@ from api.filtering import FilterSet
 from config.translation import shown
 from connections import consent, selectors, services
 from connections.models import Connection, ConsentReadBack
-from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, READ_CONSENT, USE_CONNECTION
+from connections.permissions import CHANGE_CONNECTION, NOT_USABLE, USE_CONNECTION
 from connections.types.base import StepStatus
 
 
@@ -164,7 +164,7 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         "list": USE_CONNECTION,
         "retrieve": USE_CONNECTION,
         "test": CHANGE_CONNECTION,
-        "consent_read": READ_CONSENT,
+        "consent_read": CHANGE_CONNECTION,
     }
 
     def get_queryset(self):

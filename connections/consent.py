@@ -36,7 +36,7 @@ from config.translation import LaterText, stored
 from config.translation import gettext_later as _
 from connections import services
 from connections.models import Connection, ConsentReadBack
-from connections.permissions import READ_CONSENT
+from connections.permissions import CHANGE_CONNECTION
 from connections.types import registry
 from connections.types.base import (
     AuthExpired,
@@ -116,8 +116,8 @@ def read_back_request(*, connection: Connection, user) -> ConsentReadBack:
     ``ReadBackNotPossible`` (with the reason) or ``ReadBackAlreadyRunning``."""
     from connections import tasks
 
-    if not READ_CONSENT.allows(user):
-        raise ReadBackNotPossible(str(READ_CONSENT.refusal))
+    if not CHANGE_CONNECTION.allows(user):
+        raise ReadBackNotPossible(str(CHANGE_CONNECTION.refusal))
     refusal = _refusal(connection)
     if refusal is not None:
         raise ReadBackNotPossible(refusal)
@@ -316,7 +316,7 @@ def read_back_run(
     if requested_by is not None and not _still_allowed(requested_by):
         state = ConsentReadBack.objects.filter(connection_id=connection_id).first()
         if state is not None:
-            _finish(state, ConsentReadBack.Status.FAILED, READ_CONSENT.refusal)
+            _finish(state, ConsentReadBack.Status.FAILED, CHANGE_CONNECTION.refusal)
         return state
     try:
         return read_back_execute(connection_id=connection_id)
@@ -369,7 +369,7 @@ def _still_allowed(user_id: int) -> bool:
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    return user is not None and READ_CONSENT.allows(user)
+    return user is not None and CHANGE_CONNECTION.allows(user)
 
 
 def read_back_all() -> dict[str, int]:

@@ -13,6 +13,8 @@ _ADMINISTRATORS_MANAGE = _(
 )
 
 ADD_CONNECTION = ActionPermission("connections.add_connection", _ADMINISTRATORS_MANAGE)
+#: Also **Read back now** (consent) on a connection's page and in the API: reading consent back
+#: changes what the connection holds.
 CHANGE_CONNECTION = ActionPermission("connections.change_connection", _ADMINISTRATORS_MANAGE)
 DELETE_CONNECTION = ActionPermission("connections.delete_connection", _ADMINISTRATORS_MANAGE)
 #: Choosing a shared connection for an export (and, in the API, reading the ones one may use).
@@ -26,8 +28,3 @@ USE_CONNECTION = ActionPermission(
 
 #: The refusal when the role allows the action but the connection is not shared with the user.
 NOT_USABLE = _("Only administrators may use this connection.")
-#: **Read back now** on a connection's page and ``POST /connections/{id}/consent-read/``.
-READ_CONSENT = ActionPermission(
-    "connections.change_connection",
-    _("Only administrators can read consent back from a connection."),
-)

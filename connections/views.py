@@ -25,7 +25,6 @@ from connections.permissions import (
     ADD_CONNECTION,
     CHANGE_CONNECTION,
     DELETE_CONNECTION,
-    READ_CONSENT,
 )
 from connections.types import registry
 from connections.types.base import Backend, BackendError
@@ -347,7 +346,7 @@ def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(READ_CONSENT)
+@permission_required(CHANGE_CONNECTION)
 def connection_consent_read(request: HttpRequest, connection_id: int) -> HttpResponse:
     """**Read back now**: queue a read of who opted out at the service."""
     connection = _connection(connection_id)

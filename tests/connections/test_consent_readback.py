@@ -369,7 +369,7 @@ def test_contributors_and_viewers_cannot_read_back(client, request, username, sc
     client.force_login(request.getfixturevalue(username))
     response = client.post(reverse("connections:consent_read", args=[shop.pk]))
     assert response.status_code == 403
-    assert "Only administrators can read consent back" in response.content.decode()
+    assert "Only administrators can see and change connections" in response.content.decode()
     assert not ConsentReadBack.objects.exists() and script.calls == []
 
 

@@ -4,6 +4,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from config.translation import shown
+from connections.types import registry
 from exports.models import ExportRun, RefreshSchedule
 from exports.schedule import run_refresh_chain, schedule_save
 from tests.factories import ProfileFactory, SegmentFactory
@@ -51,6 +52,8 @@ def test_the_chain_refreshes_segments_first_and_skips_exports_whose_segment_fail
     make_export, monkeypatch
 ):
     monkeypatch.setattr("exports.services._enqueue", lambda run_id: None)
+    # The connection's service is not reachable here: no consent to read back (tested apart).
+    monkeypatch.setattr(registry.backend_class("autopilot"), "reads_consent", False)
     ProfileFactory(attributes={"city": "Oslo"})
     good = SegmentFactory(
         rules={

@@ -182,7 +182,7 @@ def test_the_consent_condition_combines_with_field_conditions(people):
     [
         ({"consent": "resubscribed", "operator": "opted_out"}, "Choose which opt-out"),
         ({"consent": "any", "operator": "equals"}, "has not opted out"),
-        ({"field": "email", "operator": "opted_out"}, "Choose how “email” is compared"),
+        ({"field": "email", "operator": "opted_out"}, "Choose how “Email” is compared"),
     ],
 )
 def test_it_refuses_a_consent_condition_it_cannot_read(condition, problem):
