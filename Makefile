@@ -25,7 +25,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 # `make test` runs pytest in this many pytest-xdist workers (gw0, gw1...). Each has its own
 # PostgreSQL test database (test_<name>_gw0...) and its own Redis database: TEST_REDIS_URL's
 # number plus the worker's index (config/settings/test.py). TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: demo test install install-test services chromium messages compilemessages lint bench-data bench test-segments-sqlite
 
