@@ -22,6 +22,10 @@ DEMO_ENV := DJANGO_SETTINGS_MODULE=config.settings.base \
 	ORTTO_API_URL_EU=http://127.0.0.1:8104/eu/v1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# `make test` runs pytest in this many pytest-xdist workers (gw0, gw1...). Each has its own
+# PostgreSQL test database (test_<name>_gw0...) and its own Redis database: TEST_REDIS_URL's
+# number plus the worker's index (config/settings/test.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
 
 .PHONY: demo test install install-test services chromium messages compilemessages lint bench-data bench test-segments-sqlite
 
@@ -58,7 +62,7 @@ demo: install compilemessages
 test: install-test services chromium compilemessages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest --durations=25
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -n $(TEST_WORKERS) --dist load --durations=25
 
 ## The segment tests once more on SQLite (the demo's database): rules must compile on both.
 test-segments-sqlite: install-test

@@ -156,9 +156,12 @@ def test_a_source_that_disappears_mid_run_fails_clearly_and_keeps_what_was_commi
             with psycopg.connect(
                 host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
             ) as admin:
+                # only this session's source database: other sessions (xdist workers, other
+                # work trees) read their own sources at the same time
                 admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = 'audience-relay-source'"
+                    " WHERE application_name = 'audience-relay-source' AND datname = %s",
+                    [postgresql_place.connection_settings["database"]],
                 )
         return real_import(*args, **kwargs)
 
