@@ -453,6 +453,56 @@ def import_records(
     return report
 
 
+def import_columns(
+    staged: StagedRows,
+    attribute_types: dict[str, str],
+    *,
+    fields: Iterable[str] = FIXED_COLUMNS,
+    recount_fields: bool = True,
+    origin: origins.Origin = origins.IMPORT,
+) -> ImportReport:
+    """``import_records`` for rows already made into the staging table's columns (the
+    sources: values converted column by column from their source types, attributes as JSON
+    entries). The same checks as ``_checked``, made column by column; a fixed field not in
+    ``fields`` keeps the profile's value (its column in ``staged`` is ignored)."""
+    report = ImportReport(rows_read=len(staged))
+    fixed = {"customer_id", *fields}
+    names = [name for name in FIXED_COLUMNS if name in fixed]
+    count = len(staged)
+    columns = [
+        getattr(staged, name + "s") if name in fixed else [""] * count for name in FIXED_COLUMNS
+    ]
+    columns += staged.attribute_entries
+    rejections: list[tuple[int, str, str]] = []
+    lines = staged.lines
+    if count:
+        emails = columns[1] if "email" in fixed else None
+        columns, lines = _identified(columns, lines, 0, emails, rejections)
+    for line, reason, customer_id in sorted(rejections):
+        report.reject(line, reason, customer_id)
+    customer_ids, emails, first_names, last_names = columns[:4]
+    warnings: list[tuple[int, int, Warning]] = []
+    if "email" in fixed:
+        for index in compress(range(len(lines)), map(not_, map(_ADDRESS.match, emails))):
+            line, customer_id = lines[index], customer_ids[index]
+            kind = MissingAddress if not emails[index] else UnusableAddress
+            warnings.append((line, 0, kind(line, customer_id=customer_id)))
+    for order, (name, limit) in enumerate(_SHORTENED_LIMITS, start=1):
+        if name in fixed and lines:
+            values = columns[FIXED_COLUMNS.index(name)]
+            _shorten(values, lines, customer_ids, name, limit, order, warnings)
+    warnings.sort(key=itemgetter(0, 1))
+    for _line, _order, warning in warnings:
+        report.warn(warning)
+    kept = StagedRows(
+        lines, customer_ids, emails, first_names, last_names, columns[4:], staged.gaps
+    )
+    with fields_admitted(attribute_types):
+        _store([kept] if lines else [], set(names), list(attribute_types), report, origin=origin)
+        refresh_field_catalogue(attribute_types, recount=recount_fields)
+    return report
+
+
 def _checked(
     record: ProfileRecord, report: ImportReport, *, email_given: bool = True
 ) -> ProfileRecord | None:
