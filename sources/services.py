@@ -21,11 +21,9 @@ that does not ``orders_by_key``) is read again from the start instead.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import replace
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
@@ -67,8 +65,6 @@ from sources.kinds.base import (
 from sources.models import FieldOrigin, Source, SourceKey, SourceRun
 
 logger = logging.getLogger(__name__)
-#: A batch as a kind reads it: the columns, and the rows.
-Batch = tuple[list[Column], list[tuple]]
 
 
 class SourceAlreadyRunning(Exception):
@@ -532,7 +528,7 @@ def _read_into_profiles(run: SourceRun) -> None:
     cursor_index = None
     key_index = None
     line = run.rows_read
-    for columns, rows in _read_ahead(kind.batches(read, settings.SOURCE_BATCH_ROWS)):
+    for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
         if mapping is None:
             mapping = _Mapping(source, columns)
             if incremental:
@@ -589,46 +585,6 @@ def _read_into_profiles(run: SourceRun) -> None:
     _record_field_origins(run, mapping)
     if source.remove_missing and source.sync_mode == Source.SyncMode.FULL:
         _remove_missing(run)
-
-
-def _read_ahead(batches: Iterator[Batch]) -> Iterator[Batch]:
-    """The batches, the next one read from the source (in a thread of its own, with its own
-    connection) while this one is stored: reading and storing take turns otherwise, each
-    waiting for the other's server. At most two batches wait beside the one being stored
-    (memory stays flat). A failure of the reading is raised here, after the batches read
-    before it; when storing fails, the reading stops (its connection is closed)."""
-    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for batch in batches:
-                ahead.put(("batch", batch))
-                if stop.is_set():
-                    break
-        except BaseException as error:
-            ahead.put(("error", error))
-        else:
-            ahead.put(("end", None))
-        finally:
-            batches.close()  # type: ignore[attr-defined]
-
-    reader = threading.Thread(target=read, name="source-read-ahead", daemon=True)
-    reader.start()
-    try:
-        while True:
-            what, value = ahead.get()
-            if what == "end":
-                return
-            if what == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while reader.is_alive():  # let a reader waiting to hand over a batch see the stop
-            with suppress(queue.Empty):
-                ahead.get(timeout=0.1)
-        reader.join()
 
 
 def _without_repeats(run: SourceRun, staged: StagedRows) -> tuple[StagedRows, list[dict]]:
