@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
@@ -48,7 +49,7 @@ from segments.importing import (
     import_columns,
 )
 from segments.models import Profile
-from segments.staging import StagedRows
+from segments.staging import STAGING_TABLE, StagedRows
 from sources.kinds import registry
 from sources.kinds.base import (
     Column,
@@ -540,15 +541,22 @@ def _read_into_profiles(run: SourceRun) -> None:
         line += len(rows)
         with transaction.atomic():
             _commit_without_waiting()
-            staged, repeated = _without_repeats(run, staged)
-            rejected += repeated
+            staged, repeated = _first_of_each_key(staged)
+            on_staged = None
+            if connection.vendor == "postgresql":
+                on_staged = partial(_remember_staged_keys, run, repeated)
+            else:  # the demo's SQLite: small files
+                staged, earlier = _without_earlier_keys(run, staged)
+                repeated += earlier
             report = import_columns(
                 staged,
                 mapping.attribute_types,
                 fields=mapping.fields,
                 recount_fields=False,
                 origin=source.pk,
+                on_staged=on_staged,
             )
+            rejected += sorted(repeated, key=itemgetter("line"))
             run.rows_read += len(rows)
             run.created_count += report.created
             run.updated_count += report.updated
@@ -587,32 +595,81 @@ def _read_into_profiles(run: SourceRun) -> None:
         _remove_missing(run)
 
 
-def _without_repeats(run: SourceRun, staged: StagedRows) -> tuple[StagedRows, list[dict]]:
-    """The rows whose customer id this run has not read before, each id now remembered as
-    read by this run (in the batch's transaction); the later rows of a repeated id are rejected
-    and listed (which of two rows is right cannot be known)."""
+def _first_of_each_key(staged: StagedRows) -> tuple[StagedRows, list[dict]]:
+    """The rows without the later ones of a customer id repeated in the batch, which are
+    rejected and listed (which of two rows is right cannot be known). A row without a customer
+    id is rejected by the import, with its own reason."""
     customer_ids, lines = staged.customer_ids, staged.lines
-    # The first line of each id (one without is rejected by the import, with its own reason).
     first_lines = dict(zip(reversed(customer_ids), reversed(lines), strict=True))
-    first_lines.pop("", None)
-    seen_before = _remember_keys(run, list(first_lines))
-    if not seen_before and len(first_lines) == len(customer_ids):  # the usual batch
+    if len(first_lines) == len(customer_ids):  # the usual batch
         return staged, []
     kept, rejected = [], []
     for index, (customer_id, line) in enumerate(zip(customer_ids, lines, strict=True)):
-        if not customer_id or (customer_id not in seen_before and first_lines[customer_id] == line):
+        if not customer_id or first_lines[customer_id] == line:
             kept.append(index)
             continue
-        first_line = first_lines[customer_id]
-        reason = (
-            _("This customer id was already read in this run (line %(line)s).")
-            % {"line": first_line}
-            if first_line != line
-            else _("This customer id was already read earlier in this run.")
-        )
+        reason = _("This customer id was already read in this run (line %(line)s).") % {
+            "line": first_lines[customer_id]
+        }
         rejected.append({"line": line, "key": customer_id, "reason": stored(reason)})
-    if len(kept) == len(lines):
-        return staged, rejected
+    return _rows_of(staged, kept), rejected
+
+
+_EARLIER_IN_RUN = _("This customer id was already read earlier in this run.")
+
+
+def _remember_staged_keys(run: SourceRun, repeated: list[dict], cursor) -> None:
+    """Record that this run read the staged rows' customer ids (one statement, from the
+    staging table: the ids are not sent again); the rows of an id the run had read in an
+    earlier batch are taken out of the staging table, and rejected and listed."""
+    table = SourceKey._meta.db_table
+    cursor.execute(
+        f"WITH fresh AS (INSERT INTO {table} (source_id, customer_id, run_id)"
+        f" SELECT %s, customer_id, %s FROM {STAGING_TABLE}"
+        " ON CONFLICT (source_id, customer_id) DO UPDATE SET run_id = EXCLUDED.run_id"
+        f" WHERE {table}.run_id IS DISTINCT FROM EXCLUDED.run_id"
+        " RETURNING customer_id)"
+        f" DELETE FROM {STAGING_TABLE} staged"
+        " WHERE NOT EXISTS (SELECT FROM fresh WHERE fresh.customer_id = staged.customer_id)"
+        " RETURNING line_no, customer_id",
+        [run.source_id, run.pk],
+    )
+    repeated += [
+        {"line": line, "key": customer_id, "reason": stored(_EARLIER_IN_RUN)}
+        for line, customer_id in cursor.fetchall()
+    ]
+
+
+def _without_earlier_keys(run: SourceRun, staged: StagedRows) -> tuple[StagedRows, list[dict]]:
+    """SQLite's ``_remember_staged_keys``, before the rows are stored."""
+    customer_ids = [cid for cid in staged.customer_ids if cid]
+    earlier = set(
+        SourceKey.objects.filter(
+            source=run.source, run=run, customer_id__in=customer_ids
+        ).values_list("customer_id", flat=True)
+    )
+    SourceKey.objects.bulk_create(
+        [SourceKey(source_id=run.source_id, customer_id=cid, run=run) for cid in customer_ids],
+        update_conflicts=True,
+        unique_fields=["source", "customer_id"],
+        update_fields=["run"],
+        batch_size=500,
+    )
+    if not earlier:
+        return staged, []
+    kept, rejected = [], []
+    for index, (customer_id, line) in enumerate(
+        zip(staged.customer_ids, staged.lines, strict=True)
+    ):
+        if customer_id in earlier:
+            rejected.append({"line": line, "key": customer_id, "reason": stored(_EARLIER_IN_RUN)})
+        else:
+            kept.append(index)
+    return _rows_of(staged, kept), rejected
+
+
+def _rows_of(staged: StagedRows, kept: list[int]) -> StagedRows:
+    """The staged rows at the indexes ``kept``."""
     columns = [
         [column[index] for index in kept]
         for column in (
@@ -624,7 +681,7 @@ def _without_repeats(run: SourceRun, staged: StagedRows) -> tuple[StagedRows, li
         )
     ]
     entries = [[column[index] for index in kept] for column in staged.attribute_entries]
-    return StagedRows(*columns, entries, staged.gaps), rejected
+    return StagedRows(*columns, entries, staged.gaps)
 
 
 def _commit_without_waiting() -> None:
@@ -635,38 +692,6 @@ def _commit_without_waiting() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-
-
-def _remember_keys(run: SourceRun, customer_ids: list[str]) -> set[str]:
-    """Record that this run read these customer ids; the ones it had read before."""
-    if connection.vendor != "postgresql":  # the demo's SQLite: small files
-        earlier = set(
-            SourceKey.objects.filter(
-                source=run.source, run=run, customer_id__in=customer_ids
-            ).values_list("customer_id", flat=True)
-        )
-        SourceKey.objects.bulk_create(
-            [SourceKey(source_id=run.source_id, customer_id=cid, run=run) for cid in customer_ids],
-            update_conflicts=True,
-            unique_fields=["source", "customer_id"],
-            update_fields=["run"],
-            batch_size=500,
-        )
-        return earlier
-    table = SourceKey._meta.db_table
-    with connection.cursor() as cursor:
-        # Only the ids read before come back (usually none), not every fresh one.
-        cursor.execute(
-            f"WITH fresh AS (INSERT INTO {table} (source_id, customer_id, run_id)"
-            " SELECT %s, customer_id, %s FROM unnest(%s::text[]) AS customer_id"
-            " ON CONFLICT (source_id, customer_id) DO UPDATE SET run_id = EXCLUDED.run_id"
-            f" WHERE {table}.run_id IS DISTINCT FROM EXCLUDED.run_id"
-            " RETURNING customer_id)"
-            " SELECT customer_id FROM unnest(%s::text[]) AS customer_id"
-            " EXCEPT SELECT customer_id FROM fresh",
-            [run.source_id, run.pk, customer_ids, customer_ids],
-        )
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _record_field_origins(run: SourceRun, mapping: _Mapping) -> None:
