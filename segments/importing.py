@@ -12,8 +12,8 @@ characters, 64 before the @); one that does not look like an address is kept wit
 and exports skip it.
 
 ``import_rows`` (rows of text under a header: the CSV import, the API's bulk upsert through
-``import_json_records``, profile sources) and ``import_records`` (the demo seeder) are the
-ways in for profiles: every row passes the same checks before the same upsert.
+``import_json_records``), ``import_columns`` (profile sources) and ``import_records`` (the demo
+seeder) are the ways in for profiles: every row passes the same checks before the same upsert.
 """
 
 from __future__ import annotations

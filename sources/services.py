@@ -3,12 +3,12 @@
 Secrets are decrypted only here. They are never returned to a view, logged or passed to a task:
 tasks get a run id.
 
-A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``) and stores each batch through
-the CSV import's checks and set-based upsert (``segments.importing.import_records``): only
-profiles that change are written. Each batch is committed together with the run's counts and,
-in incremental mode, the source's cursor, so a run that dies (a killed worker, a source that
-disappears) loses nothing committed and the next run (or the same one, redelivered) resumes
-from the last committed cursor.
+A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``), converts it column by column
+(``_staged_batch``) and stores it through the CSV import's checks and set-based upsert
+(``segments.importing.import_columns``): only profiles that change are written. Each batch is
+committed together with the run's counts and, in incremental mode, the source's cursor, so a
+run that dies (a killed worker, a source that disappears) loses nothing committed and the next
+run (or the same one, redelivered) resumes from the last committed cursor.
 
 A full sync of a database reads in customer id order and commits, with each batch, the
 batch's last customer id (``SourceRun.key_after``) and the customer ids read (``SourceKey`` rows
