@@ -23,9 +23,9 @@ ROWS = int(os.environ.get("BENCH_SOURCE_ROWS", "1000000"))
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_SOURCES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_sources"
 )
-SOURCE_DATABASE = "bench_sources_source"
+SOURCE_DATABASE = os.environ.get("BENCH_SOURCES_SOURCE_DATABASE", "bench_sources_source")
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-MYSQL_DATABASE = "bench_sources"
+MYSQL_DATABASE = os.environ.get("BENCH_SOURCES_MYSQL_DATABASE", "bench_sources")
 COLUMNS = "customer, email, first_name, last_name, score, active, born, updated_at"
 
 

@@ -12,8 +12,8 @@ characters, 64 before the @); one that does not look like an address is kept wit
 and exports skip it.
 
 ``import_rows`` (rows of text under a header: the CSV import, the API's bulk upsert through
-``import_json_records``, profile sources) and ``import_records`` (the demo seeder) are the
-ways in for profiles: every row passes the same checks before the same upsert.
+``import_json_records``), ``import_columns`` (profile sources) and ``import_records`` (the demo
+seeder) are the ways in for profiles: every row passes the same checks before the same upsert.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter, methodcaller, not_
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
@@ -449,6 +449,68 @@ def import_records(
     )
     with fields_admitted(attribute_types):
         _store(_records_staged(kept), fixed, list(attribute_types), report, origin=origin)
+        refresh_field_catalogue(attribute_types, recount=recount_fields)
+    return report
+
+
+def import_columns(
+    staged: StagedRows,
+    attribute_types: dict[str, str],
+    *,
+    fields: Iterable[str] = FIXED_COLUMNS,
+    recount_fields: bool = True,
+    origin: origins.Origin = origins.IMPORT,
+    on_staged: Callable[[Any], None] | None = None,
+) -> ImportReport:
+    """``import_records`` for rows already made into the staging table's columns (the
+    sources: values converted column by column from their source types, attributes as JSON
+    entries). The same checks as ``_checked``, made column by column; a fixed field not in
+    ``fields`` keeps the profile's value (its column in ``staged`` is ignored).
+
+    ``on_staged`` (PostgreSQL) is called with the cursor once the checked rows are in the
+    staging table (``segments.staging.STAGING_TABLE``) and before the upsert: it may read
+    them, and delete the ones not to be stored (a source's repeated customer ids)."""
+    report = ImportReport(rows_read=len(staged))
+    fixed = {"customer_id", *fields}
+    names = [name for name in FIXED_COLUMNS if name in fixed]
+    count = len(staged)
+    columns = [
+        getattr(staged, name + "s") if name in fixed else [""] * count for name in FIXED_COLUMNS
+    ]
+    columns += staged.attribute_entries
+    rejections: list[tuple[int, str, str]] = []
+    lines = staged.lines
+    if count:
+        emails = columns[1] if "email" in fixed else None
+        columns, lines = _identified(columns, lines, 0, emails, rejections)
+    for line, reason, customer_id in sorted(rejections):
+        report.reject(line, reason, customer_id)
+    customer_ids, emails, first_names, last_names = columns[:4]
+    warnings: list[tuple[int, int, Warning]] = []
+    if "email" in fixed:
+        for index in compress(range(len(lines)), map(not_, map(_ADDRESS.match, emails))):
+            line, customer_id = lines[index], customer_ids[index]
+            kind = MissingAddress if not emails[index] else UnusableAddress
+            warnings.append((line, 0, kind(line, customer_id=customer_id)))
+    for order, (name, limit) in enumerate(_SHORTENED_LIMITS, start=1):
+        if name in fixed and lines:
+            values = columns[FIXED_COLUMNS.index(name)]
+            _shorten(values, lines, customer_ids, name, limit, order, warnings)
+    warnings.sort(key=itemgetter(0, 1))
+    for _line, _order, warning in warnings:
+        report.warn(warning)
+    kept = StagedRows(
+        lines, customer_ids, emails, first_names, last_names, columns[4:], staged.gaps
+    )
+    with fields_admitted(attribute_types):
+        _store(
+            [kept] if lines else [],
+            set(names),
+            list(attribute_types),
+            report,
+            origin=origin,
+            on_staged=on_staged,
+        )
         refresh_field_catalogue(attribute_types, recount=recount_fields)
     return report
 
@@ -893,11 +955,12 @@ def _store(
     outcomes: dict[str, str] | None = None,
     *,
     origin: origins.Origin,
+    on_staged: Callable[[Any], None] | None = None,
 ) -> None:
     updatable = [name for name in FIXED_COLUMNS if name in fixed_columns and name != "customer_id"]
     stamp = origins.stamp(origin, [*updatable, *attribute_columns])
     if connection.vendor == "postgresql":
-        _store_postgresql(batches, updatable, attribute_columns, report, outcomes, stamp)
+        _store_postgresql(batches, updatable, attribute_columns, report, outcomes, stamp, on_staged)
     else:
         _store_batched(batches, updatable, attribute_columns, report, outcomes, stamp)
 
@@ -910,11 +973,14 @@ def _store_postgresql(
     report: ImportReport,
     outcomes: dict[str, str] | None = None,
     stamp: str | None = None,
+    on_staged: Callable[[Any], None] | None = None,
 ) -> None:
     """``COPY`` into a staging table, then one set-based upsert of what changed
     (``segments.staging``), each written profile stamped with the fields' origin."""
     with connection.cursor() as cursor:
         staging.stage_rows(cursor, batches)
+        if on_staged is not None:
+            on_staged(cursor)
         distinct, repeated = staging.keep_latest_rows(cursor)
         for line, first_line, customer_id in repeated:
             report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))

@@ -155,11 +155,26 @@ class SourceRun(models.Model):
 class SourceKey(models.Model):
     """A customer id that a source holds, and the run that last read it: finds a customer id
     read twice in one run (the later rows are rejected) and the profiles that a full run no
-    longer finds (``remove_missing``)."""
+    longer finds (``remove_missing``).
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    A full sync writes one row per customer id read, so the table keeps only its unique
+    constraint (which also serves every lookup by source): no foreign keys in the database
+    (Django still cascades) and no index on the run. Checking the two foreign keys at each
+    batch's commit and keeping the two indexes cost more than the insert itself (measured,
+    200,000 keys: about 3 s of checks and 0.9 s of indexes on a 0.7 s insert)."""
+
+    source = models.ForeignKey(
+        Source, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     customer_id = models.CharField(max_length=255)
-    run = models.ForeignKey(SourceRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    run = models.ForeignKey(
+        SourceRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
 
     class Meta:
         constraints = [

@@ -31,6 +31,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -366,3 +367,87 @@ def cursor_from_json(stored: dict[str, Any] | None, overlap_seconds: float = 0.0
     if kind == "number":
         return decimal.Decimal(value)
     return value
+
+
+# Columns: a batch's values converted column by column --------------------------------------
+
+#: Which rows of a column do not fit, and why (row index → reason).
+Problems = dict[int, LaterText | str]
+_NONE = type(None)
+
+
+def text_column(values: Sequence[Any]) -> tuple[list[str], Problems]:
+    """``as_text`` of each value ("" for None) and the rows whose value does not fit. Hot
+    path: a column of text without NUL is taken whole (C-level checks over the column); only
+    another column is converted value by value."""
+    kinds = set(map(type, values))
+    if kinds <= {str, _NONE}:
+        texts = list(values) if _NONE not in kinds else ["" if v is None else v for v in values]
+        if "\x00".join(texts).count("\x00") == len(texts) - 1:
+            return texts, {}
+    texts, problems = [], {}
+    for index, value in enumerate(values):
+        try:
+            texts.append(as_text(value) or "")
+        except ValueDoesNotFit as error:
+            texts.append("")
+            problems[index] = error.args[0]
+    return texts, problems
+
+
+def json_column(
+    values: Sequence[Any], field_type: str, prefix: str
+) -> tuple[list[str], bool, Problems]:
+    """Each value as ``as_field_value`` keeps it, written as the entry ``prefix`` + JSON
+    (``prefix`` is ``"name": ``), "" for None; whether any is None; the rows whose value does
+    not fit its field's type. The usual columns (text, numbers, yes/no, dates, date-times of
+    one Python type) are converted by one C-level map each."""
+    kinds = set(map(type, values))
+    gaps = _NONE in kinds
+    kinds.discard(_NONE)
+    present = [v for v in values if v is not None] if gaps else values
+    entries: list[str] | None = None
+    if not kinds:
+        return [""] * len(values), True, {}
+    if field_type == TEXT and kinds == {str}:
+        if "\x00".join(present).count("\x00") == len(present) - 1:
+            entries = list(map(prefix.__add__, map(encode_basestring, present)))
+    elif field_type == NUMBER and kinds <= {int, float}:
+        if float not in kinds or all(map(math.isfinite, present)):
+            entries = list(map(prefix.__add__, map(repr, present)))
+    elif field_type == BOOLEAN and kinds == {bool}:
+        words = {True: prefix + '"true"', False: prefix + '"false"'}
+        entries = list(map(words.__getitem__, present))
+    elif (field_type == DATE and kinds == {dt.date}) or (
+        field_type == DATETIME and kinds <= {dt.date, dt.datetime}
+    ):
+        iso = _iso_text if field_type == DATETIME else dt.date.isoformat
+        texts = map(iso, present)
+        entries = list(map(f'{prefix.replace("%", "%%")}"%s"'.__mod__, texts))
+    if entries is not None:
+        if gaps:
+            found = iter(entries)
+            entries = ["" if v is None else next(found) for v in values]
+        return entries, gaps, {}
+    converted, problems = [], {}
+    for index, value in enumerate(values):
+        try:
+            kept = as_field_value(value, field_type)
+        except ValueDoesNotFit as error:
+            converted.append("")
+            problems[index] = error.args[0]
+            continue
+        if kept is None:
+            converted.append("")
+        elif type(kept) is str:
+            converted.append(prefix + encode_basestring(kept))
+        else:
+            converted.append(prefix + repr(kept))
+    return converted, gaps, problems
+
+
+def _iso_text(value: dt.date) -> str:
+    """A date-time as ISO 8601 (without a time zone: taken as UTC), or a date."""
+    if type(value) is dt.datetime and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()

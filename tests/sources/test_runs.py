@@ -147,7 +147,7 @@ def test_a_source_that_disappears_mid_run_fails_clearly_and_keeps_what_was_commi
         sync_mode="incremental",
         cursor_column="updated_at",
     )
-    real_import = services.import_records
+    real_import = services.import_columns
     calls = []
 
     def import_then_lose_the_source(*args, **kwargs):
@@ -165,7 +165,7 @@ def test_a_source_that_disappears_mid_run_fails_clearly_and_keeps_what_was_commi
                 )
         return real_import(*args, **kwargs)
 
-    monkeypatch.setattr(services, "import_records", import_then_lose_the_source)
+    monkeypatch.setattr(services, "import_columns", import_then_lose_the_source)
     died = run(source)
     assert died.status == "failed"
     assert "The connection to the source was lost" in shown(died.error)
