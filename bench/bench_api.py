@@ -5,7 +5,9 @@
   same rows in the same run (issue 28's target: at most 1.3); ``api_upsert_cpu_ratio``: the
   CPU seconds of gunicorn and of the PostgreSQL backends serving it, over those of the CSV
   import (its process and its backend), read per process so that other work on the machine
-  disturbs it less (target: at most 1.3); ``api_peak_rss_mb``: the workers' peak memory.
+  disturbs it less (target: at most 1.3); ``api_peak_rss_mb``: the workers' peak memory;
+  ``api_unchanged_upsert_s`` and ``api_unchanged_upsert_cpu_s``: the same calls again, every
+  record unchanged (each call then looks up 10,000 profiles among all of them).
   The calls go two at a time (``api_upsert_sequential_ratio``: one at a time), their bodies
   encoded before the clock starts.
 - ``api_p95_ms``: the 95th percentile of ``GET /api/v1/runs/{id}/`` under 20 concurrent pollers,
@@ -99,6 +101,14 @@ def main() -> None:
             f" workers' peak RSS {api_rss_mb:.0f} MB",
             file=sys.stderr,
         )
+        server_cpu = _ServerCpu(server.pid)
+        unchanged_s = _push(base, token, bodies, in_flight=IN_FLIGHT)
+        unchanged_cpu = server_cpu.spent()
+        print(
+            f"API upsert of the same records again: {unchanged_s:.1f}s,"
+            f" CPU seconds {unchanged_cpu}",
+            file=sys.stderr,
+        )
         _empty_profiles()
         sequential_s = _push(base, token, bodies, in_flight=1)
         print(f"API upsert, one call at a time: {sequential_s:.1f}s", file=sys.stderr)
@@ -126,6 +136,8 @@ def main() -> None:
                 "api_upsert_cpu_ratio": round(sum(api_cpu.values()) / csv_cpu_s, 2),
                 "api_upsert_cpu_s": api_cpu,
                 "api_csv_cpu_s": round(csv_cpu_s, 2),
+                "api_unchanged_upsert_s": round(unchanged_s, 2),
+                "api_unchanged_upsert_cpu_s": unchanged_cpu,
                 "api_peak_rss_mb": round(api_rss_mb, 1),
                 "api_upsert_sequential_ratio": round(sequential_s / csv_s, 2),
                 "api_p95_ms": round(p95_ms, 1),

@@ -986,11 +986,16 @@ def _store_postgresql(
             report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))
         if outcomes is None:
             created, updated = staging.upsert_staged(
-                cursor, updatable, attribute_columns, origins=stamp
+                cursor, updatable, attribute_columns, origins=stamp, staged_rows=distinct
             )
         else:
             written = staging.upsert_staged(
-                cursor, updatable, attribute_columns, outcomes=True, origins=stamp
+                cursor,
+                updatable,
+                attribute_columns,
+                outcomes=True,
+                origins=stamp,
+                staged_rows=distinct,
             )
             created, updated = _collect_outcomes(written, outcomes)
         staging.drop_staging(cursor)

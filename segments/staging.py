@@ -155,6 +155,7 @@ def upsert_staged(
     attribute_columns: list[str],
     outcomes: bool = False,
     origins: str | None = None,
+    staged_rows: int | None = None,
 ) -> tuple[int, int] | list[tuple[str, bool | None]]:
     """Create the staged rows' new profiles and update the changed ones (one row per
     customer id: ``keep_latest_rows`` first). ``updatable``: the fixed fields the rows set;
@@ -165,9 +166,22 @@ def upsert_staged(
     A staged row is first compared with its profile (its attributes as they are, else merged
     into the profile's): an unchanged row is never touched. Returns (created, updated), or
     with ``outcomes`` each customer id with True (created), False (updated) or None
-    (unchanged).
+    (unchanged). ``staged_rows``: how many rows are staged (``keep_latest_rows``), to choose
+    how their profiles are found.
     """
     table = Profile._meta.db_table
+    if staged_rows is not None and staged_rows < _INDEX_ROWS_PER_PAGE * _pages(cursor, table):
+        # Few rows for the table (an API call, a small file): each profile is looked up by
+        # its customer id. PostgreSQL otherwise hashes the whole table for every call, a cost
+        # that grows with the table: 0.6 s for 10,000 records against 100,000 profiles, 0.14
+        # by the index. A whole file still hashes it: the same for 200,000 rows, read in order.
+        profiles = (
+            f"LEFT JOIN LATERAL (SELECT id, email, first_name, last_name, attributes"
+            f" FROM {table} WHERE {table}.customer_id = staged.customer_id OFFSET 0)"
+            " profile ON true"
+        )
+    else:
+        profiles = f"LEFT JOIN {table} profile ON profile.customer_id = staged.customer_id"
     unchanged = " AND ".join(
         [
             *(f"profile.{name} = staged.{name}" for name in updatable),
@@ -194,7 +208,7 @@ def upsert_staged(
             SELECT staged.customer_id, staged.email, staged.first_name, staged.last_name,
                    staged.attributes
             FROM {STAGING_TABLE} staged
-            LEFT JOIN {table} profile ON profile.customer_id = staged.customer_id
+            {profiles}
             WHERE profile.id IS NULL OR NOT ({unchanged})
         ), upserted AS (
             INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,
@@ -215,6 +229,17 @@ def upsert_staged(
         return cursor.fetchall()
     created, updated = cursor.fetchone()
     return created, updated
+
+
+#: Below this many staged rows per page of the profile table, profiles are looked up by the
+#: index rather than by hashing the table (a page holds about 14 profiles of the demo's).
+_INDEX_ROWS_PER_PAGE = 4
+
+
+def _pages(cursor, table: str) -> int:
+    """The table's size in pages, as it is now (its statistics can be far behind a bulk load)."""
+    cursor.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::int", [table])
+    return cursor.fetchone()[0]
 
 
 _COUNTS = (

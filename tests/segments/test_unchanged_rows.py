@@ -12,7 +12,7 @@ import io
 import pytest
 from django.db import connection
 
-from segments import importing
+from segments import importing, staging
 from segments.importing import import_csv, import_json_records
 from segments.models import Profile
 
@@ -223,3 +223,20 @@ def test_an_unchanged_row_keeps_its_updated_at_and_row_version_across_transactio
         after = {row[0]: row[1:] for row in cursor.fetchall()}
     assert after["c2"] == before["c2"] and after["c3"] == before["c3"]
     assert after["c1"][0] != before["c1"][0] and after["c1"][1] > before["c1"][1]
+
+
+@pytest.mark.parametrize("rows_per_page", [0, 10**9], ids=["table hashed", "index lookups"])
+def test_profiles_found_by_the_index_or_by_hashing_the_table_are_written_alike(
+    monkeypatch, rows_per_page
+):
+    monkeypatch.setattr(staging, "_INDEX_ROWS_PER_PAGE", rows_per_page)
+    import_csv(csv_file(*ROWS))
+    before = row_versions()
+
+    report = import_csv(csv_file(ROWS[0].replace("Oslo", "Tromsø"), *ROWS[1:], "c4,,Di,,,,\n"))
+    result = import_json_records([{"customer_id": "c2", "attributes": {"city": "Bergen"}}])
+
+    assert (report.created, report.updated, report.unchanged) == (1, 1, 2)
+    assert row_versions()["c2"] == before["c2"] and row_versions()["c3"] == before["c3"]
+    assert Profile.objects.get(customer_id="c1").attributes["city"] == "Tromsø"
+    assert result["results"][0]["result"] == "unchanged"
