@@ -3,11 +3,14 @@ service, read page by page into ``segments.ConsentRecord``.
 
 A read asks the backend for every page (``Backend.read_consent``) of the connection's lists (at
 most ``max_consent_lists``, in id order, so a resumed read names the same lists). Each page's
-events and the cursor after it are stored in one transaction: a read that dies (a killed
-worker, a service that fails for good) goes on from its last stored page, and no record is lost
-or stored twice. When the read completes, the next read asks for what changed since this one
-started (``ConsentReadBack.since``). When the service refuses to go on from a stored cursor (a
-``Permanent`` error), the next read starts over. Nothing here ever lifts a record.
+events are buffered until there are ``STORE_EVERY_EVENTS`` of them (or the read ends), then
+stored with the cursor after the last buffered page in one transaction. A page that cannot be
+read first stores what is buffered, then fails: the retry goes on from the failed page. A read
+that dies without a word (a killed worker) loses only its buffer, which the next read asks the
+service for again, and no record is lost or stored twice. When the read completes, the next
+read asks for what changed since this one started (``ConsentReadBack.since``). When the
+service refuses to go on from a stored cursor (a ``Permanent`` error), the next read starts
+over. Nothing here ever lifts a record.
 
 Never two reads of one connection at once: a read holds a PostgreSQL session advisory lock on
 the connection for as long as it runs (let go when its worker's connection closes, so a killed
@@ -50,6 +53,10 @@ from segments.consent import consent_records_apply_counted
 
 logger = logging.getLogger(__name__)
 
+#: Pages are buffered until they hold this many events (or the read ends), then stored with the
+#: cursor after the last of them in one transaction: per-page transactions cost several times
+#: the upsert itself (README, "What the measurements decided").
+STORE_EVERY_EVENTS = 10_000
 _LOCK_KEY = zlib.crc32(b"connections.consent_read") & 0x7FFFFFFF
 UNEXPECTED = _(
     "The read-back stopped on an unexpected error. It has been logged; the next read goes on "
@@ -215,34 +222,55 @@ def _read_pages(target: Connection, state: ConsentReadBack) -> None:
     backend = services.backend_for(target)
     lists = sorted(found.id for found in backend.list_destinations())[: backend.max_consent_lists]
     cursor = state.cursor or None
+    buffered: list = []
+    pages = 0
     while True:
-        page = backend.read_consent(lists, since=state.since, cursor=cursor)
-        if page.cursor is not None and page.cursor == cursor:
-            raise Permanent(
-                _(
-                    "The service gave the same page of its consent records twice, so the "
-                    "read-back stopped. Try again later."
+        try:
+            page = backend.read_consent(lists, since=state.since, cursor=cursor)
+            if page.cursor is not None and page.cursor == cursor:
+                raise Permanent(
+                    _(
+                        "The service gave the same page of its consent records twice, so the "
+                        "read-back stopped. Try again later."
+                    )
                 )
-            )
-        with transaction.atomic():
-            _commit_without_waiting_for_the_disk()
-            applied = consent_records_apply_counted(
-                connection_id=target.pk, connection_name=target.display_name, events=page.events
-            )
-            state.pages_read += 1
-            state.read_count += len(page.events)
-            state.new_count += applied.new
-            state.invalid_count += applied.invalid
-            state.cursor = page.cursor or ""
-            if page.cursor is None:
-                state.since = state.started_at
-                state.status = ConsentReadBack.Status.SUCCEEDED
-                state.last_error = ""
-                state.finished_at = state.last_read_at = timezone.now()
-            state.save()
+        except Exception:
+            # What was read is stored before the error goes on, with the cursor of the page
+            # that failed: the retry asks for that page first.
+            if pages:
+                _store(target, state, buffered, pages=pages, cursor=cursor)
+            raise
+        buffered.extend(page.events)
+        pages += 1
+        if page.cursor is None or len(buffered) >= STORE_EVERY_EVENTS:
+            _store(target, state, buffered, pages=pages, cursor=page.cursor)
+            buffered, pages = [], 0
         if page.cursor is None:
             return
         cursor = page.cursor
+
+
+def _store(
+    target: Connection, state: ConsentReadBack, events: list, *, pages: int, cursor: str | None
+) -> None:
+    """Store the buffered pages' events and the cursor after the last of them, together; a
+    ``None`` cursor ends the read."""
+    with transaction.atomic():
+        _commit_without_waiting_for_the_disk()
+        applied = consent_records_apply_counted(
+            connection_id=target.pk, connection_name=target.display_name, events=events
+        )
+        state.pages_read += pages
+        state.read_count += len(events)
+        state.new_count += applied.new
+        state.invalid_count += applied.invalid
+        state.cursor = cursor or ""
+        if cursor is None:
+            state.since = state.started_at
+            state.status = ConsentReadBack.Status.SUCCEEDED
+            state.last_error = ""
+            state.finished_at = state.last_read_at = timezone.now()
+        state.save()
 
 
 def _commit_without_waiting_for_the_disk() -> None:

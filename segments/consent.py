@@ -30,6 +30,8 @@ MAX_EMAIL_LENGTH = ConsentRecord._meta.get_field("email").max_length or 320
 MAX_LIST_ID_LENGTH = ConsentRecord._meta.get_field("list_id").max_length or 100
 MAX_REASON_LENGTH = ConsentRecord._meta.get_field("reason").max_length or 200
 _STATES = frozenset(ConsentState.values)
+#: The temporary table a batch of events is copied to before the upsert.
+_PAGE_TABLE = "consent_records_page"
 
 
 class Event(Protocol):
@@ -111,23 +113,32 @@ def consent_records_apply_counted(
     if connection.vendor != "postgresql":
         return Applied(_apply_one_by_one(connection_id, name, rows), invalid)
     table = ConsentRecord._meta.db_table
-    emails, states, lists, dates, reasons = (list(column) for column in zip(*rows, strict=True))
     with connection.cursor() as cursor:
+        # The rows go in by COPY (quoting them into the statement's text cost more than the
+        # upsert), to a table that lives only as long as this call.
         cursor.execute(
-            f"INSERT INTO {table} AS held"
+            f"CREATE TEMP TABLE {_PAGE_TABLE} (e text, s text, l text, o timestamptz, r text)"
+            " ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {_PAGE_TABLE} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"WITH stored AS (INSERT INTO {table} AS held"
             " (email, channel, state, connection_id, connection_name, list_id, occurred_at, reason)"
-            " SELECT e, %s, s, %s, %s, l, o, r FROM unnest(%s::text[], %s::text[], %s::text[],"
-            " %s::timestamptz[], %s::text[]) AS page(e, s, l, o, r)"
+            f" SELECT e, %s, s, %s, %s, l, o, r FROM {_PAGE_TABLE}"
             " ON CONFLICT (email, connection_id, list_id, state, channel) DO UPDATE"
             " SET occurred_at = EXCLUDED.occurred_at, reason = EXCLUDED.reason,"
             " connection_name = EXCLUDED.connection_name"
             " WHERE EXCLUDED.occurred_at > held.occurred_at"
             " OR (held.occurred_at IS NULL AND EXCLUDED.occurred_at IS NOT NULL)"
             # xmax is 0 on a row this statement inserted, not on one it updated.
-            " RETURNING (xmax = 0)",
-            [Channel.EMAIL, connection_id, name, emails, states, lists, dates, reasons],
+            " RETURNING (xmax = 0) AS inserted)"
+            " SELECT count(*) FILTER (WHERE inserted) FROM stored",
+            [Channel.EMAIL, connection_id, name],
         )
-        new = sum(1 for (inserted,) in cursor.fetchall() if inserted)
+        new = cursor.fetchone()[0]
+        cursor.execute(f"DROP TABLE {_PAGE_TABLE}")
     return Applied(new, invalid)
 
 

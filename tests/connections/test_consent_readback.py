@@ -143,7 +143,38 @@ def emails() -> list[str]:
     return sorted(ConsentRecord.objects.values_list("email", flat=True))
 
 
-def test_it_reads_every_page_and_stores_each_before_asking_for_the_next(script, shop):
+def test_it_reads_every_page_and_stores_them_together_when_the_read_ends(script, shop):
+    script.paged(
+        "Shop",
+        [event("a@example.com"), event("b@example.com")],
+        [event("c@example.com"), event("not an address")],
+        [event("d@example.com", ConsentState.BOUNCED)],
+    )
+    state = read(shop)
+    assert [call[3] for call in script.calls] == [None, "p2", "p3"]
+    assert script.records_seen == [0, 0, 0]
+    assert emails() == ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+    assert (state.status, state.cursor, state.pages_read) == ("succeeded", "", 3)
+    assert (state.read_count, state.new_count, state.invalid_count) == (5, 4, 1)
+    assert state.last_read_at is not None and state.finished_at is not None
+
+
+def test_it_stores_the_buffered_pages_once_they_hold_enough_events(script, shop, monkeypatch):
+    monkeypatch.setattr(consent, "STORE_EVERY_EVENTS", 2)
+    script.paged(
+        "Shop",
+        [event("a@example.com")],
+        [event("b@example.com")],
+        [event("c@example.com"), event("d@example.com")],
+        [event("e@example.com")],
+    )
+    state = read(shop)
+    assert script.records_seen == [0, 0, 2, 4]
+    assert (state.status, state.pages_read, state.new_count) == ("succeeded", 4, 5)
+
+
+def test_page_by_page_it_stores_each_page_before_asking_for_the_next(script, shop, monkeypatch):
+    monkeypatch.setattr(consent, "STORE_EVERY_EVENTS", 1)
     script.paged(
         "Shop",
         [event("a@example.com"), event("b@example.com")],
@@ -177,6 +208,8 @@ def test_a_read_that_dies_after_page_two_goes_on_at_page_three_and_stores_nothin
     script.fail("Shop", "p3", RuntimeError("the worker was killed"))
     with pytest.raises(RuntimeError):
         read(shop)
+    # The two pages read were buffered, and stored before the error went on.
+    assert script.records_seen == [0, 0, 0]
     stopped = ConsentReadBack.objects.get(connection=shop)
     assert (stopped.status, stopped.cursor, stopped.pages_read) == ("running", "p3", 2)
     assert emails() == ["a@example.com", "b@example.com"]
@@ -193,6 +226,17 @@ def test_a_read_that_dies_after_page_two_goes_on_at_page_three_and_stores_nothin
     )
     # The resumed read is the same read: the next one asks for what changed since it began.
     assert state.since == first_start
+
+
+def test_a_read_killed_outright_loses_only_its_buffer_which_the_next_read_reads_again(script, shop):
+    script.paged("Shop", [event("a@example.com")], [event("b@example.com")])
+    script.fail("Shop", "p2", SystemExit("the worker was killed"))
+    with pytest.raises(SystemExit):
+        read(shop)
+    assert (ConsentReadBack.objects.get(connection=shop).cursor, emails()) == ("", [])
+    state = read(shop)
+    assert [call[3] for call in script.calls] == [None, "p2", None, "p2"]
+    assert (state.status, emails()) == ("succeeded", ["a@example.com", "b@example.com"])
 
 
 def test_the_next_read_asks_for_what_changed_since_the_last_complete_read_began(script, shop):

@@ -118,6 +118,14 @@ def test_records_of_another_list_or_connection_are_records_of_their_own(account)
     assert ConsentRecord.objects.count() == 3
 
 
+def test_a_reason_with_tabs_backslashes_and_line_breaks_is_stored_as_it_came(account):
+    reason = "Too\tmany\\emails\nevery day"
+    apply(account, Event("ann@example.com", occurred_at=MARCH, reason=reason))
+    applied = apply(account, Event("bo@example.com", reason=reason))
+    assert applied.new == 1
+    assert set(ConsentRecord.objects.values_list("reason", flat=True)) == {reason}
+
+
 def test_a_profile_finds_the_records_of_its_address(account):
     profile = ProfileFactory(email=" Ann@Example.com ")
     apply(account, Event("ann@example.com", occurred_at=MARCH), Event("bo@example.com"))
