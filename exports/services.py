@@ -125,7 +125,8 @@ def run_approve(*, run: ExportRun, user) -> ExportRun:
 def run_discard(*, run: ExportRun, user) -> ExportRun:
     """**Discard** a run that awaits approval: it ends as Discarded and sends nothing; the list
     and the export's sync state stay as they are. Raises ``RunNotAwaitingApproval`` when it no
-    longer awaits approval."""
+    longer awaits approval. Once committed it is announced (``signals.export_run_discarded``).
+    """
     from exports.recipients import RecipientTable
 
     held = _held_numbers(run)
@@ -148,6 +149,9 @@ def run_discard(*, run: ExportRun, user) -> ExportRun:
     RecipientTable(run).drop()
     # Its end settles what waited for it (an erasure left to the run's end).
     transaction.on_commit(lambda: run_after_finish(run.pk))
+    transaction.on_commit(
+        lambda: signals.export_run_discarded.send_robust(sender=ExportRun, run_id=run.pk)
+    )
     return run
 
 
