@@ -451,12 +451,29 @@ def next_refreshes(
     return found
 
 
-def exports_to_run_all(user) -> QuerySet[Export]:
+@dataclass(frozen=True)
+class RunAllExport:
+    """An export **Run all** would run, and its run that awaits approval if it has one (then
+    Run all does not queue it: that run must be approved or discarded first)."""
+
+    export: Export
+    waiting_run_id: int | None = None
+
+
+def exports_to_run_all(user) -> list[RunAllExport]:
     """What **Run all** runs for this user: every export with a schedule whose connection the
-    user may use (the confirmation names them)."""
-    return Export.objects.filter(
-        schedule_enabled=True, connection__in=connections_usable_by(user)
-    ).order_by("display_name", "id")
+    user may use (the confirmation names them), each with its run awaiting approval, if any."""
+    exports = list(
+        Export.objects.filter(
+            schedule_enabled=True, connection__in=connections_usable_by(user)
+        ).order_by("display_name", "id")
+    )
+    waiting = dict(
+        ExportRun.objects.filter(
+            export__in=exports, status=ExportRun.Status.AWAITING_APPROVAL
+        ).values_list("export_id", "pk")
+    )
+    return [RunAllExport(export, waiting.get(export.pk)) for export in exports]
 
 
 # Admin > Exclusions ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -28,6 +28,7 @@ from exports.mapping import MappingRow, replace_rows, rows_of, send_plan
 from exports.mapping import summary as mapping_summary
 from exports.models import Export, ExportRun, ExportRunFailure, GuardDefaults
 from exports.selectors import (
+    RunAllExport,
     bills_by_contacts,
     export_settings,
     exports_to_run_all,
@@ -125,7 +126,8 @@ def run_approve(*, run: ExportRun, user) -> ExportRun:
 def run_discard(*, run: ExportRun, user) -> ExportRun:
     """**Discard** a run that awaits approval: it ends as Discarded and sends nothing; the list
     and the export's sync state stay as they are. Raises ``RunNotAwaitingApproval`` when it no
-    longer awaits approval."""
+    longer awaits approval. Once committed it is announced (``signals.export_run_discarded``).
+    """
     from exports.recipients import RecipientTable
 
     held = _held_numbers(run)
@@ -148,6 +150,9 @@ def run_discard(*, run: ExportRun, user) -> ExportRun:
     RecipientTable(run).drop()
     # Its end settles what waited for it (an erasure left to the run's end).
     transaction.on_commit(lambda: run_after_finish(run.pk))
+    transaction.on_commit(
+        lambda: signals.export_run_discarded.send_robust(sender=ExportRun, run_id=run.pk)
+    )
     return run
 
 
@@ -480,21 +485,35 @@ def export_cancel(*, export: Export, user=None) -> ExportRun | None:
     return active
 
 
-def exports_run_all(*, user) -> tuple[list[Export], list[Export]]:
-    """**Run all**: queue every export with a schedule that has a connection this user may use.
+class RunAll(NamedTuple):
+    """What **Run all** did: the exports it queued, those already running, and those it left
+    because a run of theirs awaits approval (with that run)."""
 
-    Returns the exports queued and those that were already running.
-    """
-    queued: list[Export] = []
-    already_running: list[Export] = []
-    for export in exports_to_run_all(user):
+    queued: list[Export]
+    already_running: list[Export]
+    awaiting_approval: list[RunAllExport]
+
+
+def exports_run_all(*, user) -> RunAll:
+    """**Run all**: queue every export with a schedule that has a connection this user may use,
+    except those whose run awaits approval (that run must be approved or discarded first)."""
+    done = RunAll([], [], [])
+    for item in exports_to_run_all(user):
+        if item.waiting_run_id is not None:
+            done.awaiting_approval.append(item)
+            continue
         try:
-            run_request(export=export, user=user)
+            run_request(export=item.export, user=user)
         except ExportAlreadyRunning:
-            already_running.append(export)
+            # Held by the guard since it was read, or simply running.
+            waiting = run_awaiting_approval(item.export)
+            if waiting is not None:
+                done.awaiting_approval.append(RunAllExport(item.export, waiting.pk))
+            else:
+                done.already_running.append(item.export)
         else:
-            queued.append(export)
-    return queued, already_running
+            done.queued.append(item.export)
+    return done
 
 
 def exports_release_connection(*, connection: Connection, action: str) -> None:

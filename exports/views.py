@@ -15,6 +15,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -281,11 +283,16 @@ def export_run(request: HttpRequest, export_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required(RUN_EXPORT)
 def export_run_all(request: HttpRequest) -> HttpResponse:
-    """GET asks first, naming the exports it runs; POST runs them."""
+    """GET asks first, naming the exports it runs and those it leaves because a run of theirs
+    awaits approval; POST runs them."""
     if request.method == "GET":
-        exports = selectors.exports_to_run_all(request.user)
-        return render(request, "exports/run_all.html", {"exports": exports})
-    queued, already_running = services.exports_run_all(user=request.user)
+        items = selectors.exports_to_run_all(request.user)
+        context = {
+            "exports": [item.export for item in items if item.waiting_run_id is None],
+            "waiting": [item for item in items if item.waiting_run_id is not None],
+        }
+        return render(request, "exports/run_all.html", context)
+    queued, already_running, waiting = services.exports_run_all(user=request.user)
     if queued:
         messages.success(
             request,
@@ -302,7 +309,25 @@ def export_run_all(request: HttpRequest) -> HttpResponse:
             _("Already running, so not queued again: %(names)s.")
             % {"names": ", ".join(export.display_name for export in already_running)},
         )
-    if not queued and not already_running:
+    if waiting:
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (
+                    reverse("exports:run_detail", args=[item.waiting_run_id]),
+                    _("%(name)s (run #%(run)s)")
+                    % {"name": item.export.display_name, "run": item.waiting_run_id},
+                )
+                for item in waiting
+            ),
+        )
+        # The runs are links: the sentence around them is escaped, they are not.
+        before, _runs, after = _("Waiting for approval, so not queued: %(runs)s.").partition(
+            "%(runs)s"
+        )
+        messages.warning(request, format_html("{}{}{}", before, links, after))
+    if not queued and not already_running and not waiting:
         messages.info(
             request,
             _("No export with a schedule is ready to run. Turn on Schedule for an export first."),

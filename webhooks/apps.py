@@ -10,7 +10,11 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from connections.signals import connection_needs_reauthentication
-        from exports.signals import export_run_awaiting_approval, export_run_finished
+        from exports.signals import (
+            export_run_awaiting_approval,
+            export_run_discarded,
+            export_run_finished,
+        )
         from segments.signals import segment_refreshed
         from webhooks import receivers
 
@@ -20,5 +24,8 @@ class WebhooksConfig(AppConfig):
         export_run_finished.connect(receivers.export_run_finished, dispatch_uid="webhooks.run")
         export_run_awaiting_approval.connect(
             receivers.export_run_awaiting_approval, dispatch_uid="webhooks.run_awaiting_approval"
+        )
+        export_run_discarded.connect(
+            receivers.export_run_discarded, dispatch_uid="webhooks.run_discarded"
         )
         segment_refreshed.connect(receivers.segment_refreshed, dispatch_uid="webhooks.segment")

@@ -93,6 +93,34 @@ class ExportRunAwaitingApprovalSerializer(_Event):
     data = ExportRunAwaitingApprovalDataSerializer()
 
 
+class DeciderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text=_("The user's full name, or their username."))
+
+
+class DiscardedRunSerializer(HeldRunSerializer):
+    status = serializers.ChoiceField(choices=[ExportRun.Status.DISCARDED.value])
+    url = serializers.URLField(help_text=_("The run's page."))
+    finished_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decided_by = DeciderSerializer(
+        allow_null=True,
+        help_text=_(
+            "Who discarded the run; null when it went because its export was detached from its "
+            "connection."
+        ),
+    )
+
+
+class ExportRunDiscardedDataSerializer(serializers.Serializer):
+    export = ExportLinkSerializer()
+    run = DiscardedRunSerializer()
+
+
+class ExportRunDiscardedSerializer(_Event):
+    data = ExportRunDiscardedDataSerializer()
+
+
 class RefreshedSegmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -172,6 +200,14 @@ EXPORT_RUN_AWAITING_APPROVAL = _webhook(
     _(
         "An export run stopped before sending anything and awaits approval (the pre-flight "
         "guard): approve it with POST /api/v1/runs/{id}/approve/, or discard it."
+    ),
+)
+EXPORT_RUN_DISCARDED = _webhook(
+    events.EXPORT_RUN_DISCARDED,
+    ExportRunDiscardedSerializer,
+    _(
+        "An export run that awaited approval (the pre-flight guard) was discarded: it sent "
+        "nothing, and the list stays as it was."
     ),
 )
 SEGMENT_REFRESHED = _webhook(

@@ -18,6 +18,7 @@ from exports.models import ExportRun
 
 EXPORT_RUN_FINISHED = "export_run.finished"
 EXPORT_RUN_AWAITING_APPROVAL = "export_run.awaiting_approval"
+EXPORT_RUN_DISCARDED = "export_run.discarded"
 SEGMENT_REFRESHED = "segment.refreshed"
 CONNECTION_NEEDS_REAUTHENTICATION = "connection.needs_reauthentication"
 #: Sent by "Send test event" only, whatever the endpoint subscribed to.
@@ -29,6 +30,7 @@ EVENT_CHOICES = [
         EXPORT_RUN_AWAITING_APPROVAL,
         _("An export run stopped before sending and awaits approval"),
     ),
+    (EXPORT_RUN_DISCARDED, _("An export run that awaited approval was discarded")),
     (SEGMENT_REFRESHED, _("A segment was refreshed")),
     (CONNECTION_NEEDS_REAUTHENTICATION, _("A connection needs re-authentication")),
 ]
@@ -83,36 +85,66 @@ def export_run_finished(run_id: int) -> dict[str, Any] | None:
 def export_run_awaiting_approval(run_id: int) -> dict[str, Any] | None:
     """The data of ``export_run.awaiting_approval``: the run as in ``export_run.finished``,
     with the guard's numbers and reasons; None when the run no longer awaits approval."""
-    from config.translation import shown
-
     run = ExportRun.objects.select_related("export").filter(pk=run_id).first()
     if run is None or run.status != ExportRun.Status.AWAITING_APPROVAL:
         return None
+    return {"export": _export_link(run), "run": _held_run(run)}
+
+
+def export_run_discarded(run_id: int) -> dict[str, Any] | None:
+    """The data of ``export_run.discarded``: the run as in ``export_run.awaiting_approval``
+    (it sent nothing), with when it ended and who discarded it (null when nobody did by name:
+    the export was detached from its connection); None when the run is not discarded."""
+    run = ExportRun.objects.select_related("export", "decided_by").filter(pk=run_id).first()
+    if run is None or run.status != ExportRun.Status.DISCARDED:
+        return None
+    decider = run.decided_by
+    return {
+        "export": _export_link(run),
+        "run": {
+            **_held_run(run),
+            "finished_at": _iso(run.finished_at),
+            "decided_at": _iso(run.decided_at),
+            "decided_by": (
+                {"id": decider.pk, "name": decider.get_full_name() or decider.get_username()}
+                if decider is not None
+                else None
+            ),
+        },
+    }
+
+
+def _export_link(run: ExportRun) -> dict[str, Any]:
+    return {
+        "id": run.export_id,
+        "name": run.export.display_name,
+        "url": _absolute(run.export.get_absolute_url()),
+    }
+
+
+def _held_run(run: ExportRun) -> dict[str, Any]:
+    """A run the guard held: as in ``export_run.finished``, with its page and the guard's
+    numbers and reasons."""
+    from config.translation import shown
+
     with translation.override(settings.LANGUAGE_CODE):
         reasons = [shown(line) for line in run.held_because.splitlines() if line]
     return {
-        "export": {
-            "id": run.export_id,
-            "name": run.export.display_name,
-            "url": _absolute(run.export.get_absolute_url()),
+        "id": run.pk,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started_at": _iso(run.started_at),
+        "url": _absolute(reverse("exports:run_detail", args=[run.pk])),
+        "counts": {
+            "profiles": run.profiles_total,
+            **{name: getattr(run, name) for name in ExportRun.COUNTS},
         },
-        "run": {
-            "id": run.pk,
-            "status": run.status,
-            "trigger": run.trigger,
-            "started_at": _iso(run.started_at),
-            "url": _absolute(reverse("exports:run_detail", args=[run.pk])),
-            "counts": {
-                "profiles": run.profiles_total,
-                **{name: getattr(run, name) for name in ExportRun.COUNTS},
-            },
-            "guard": {
-                "list_size": run.list_size or 0,
-                "adds": run.to_add,
-                "removals": run.to_remove,
-                "list_size_after": run.list_size_after or 0,
-                "reasons": reasons,
-            },
+        "guard": {
+            "list_size": run.list_size or 0,
+            "adds": run.to_add,
+            "removals": run.to_remove,
+            "list_size_after": run.list_size_after or 0,
+            "reasons": reasons,
         },
     }
 

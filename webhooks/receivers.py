@@ -22,6 +22,10 @@ def export_run_awaiting_approval(sender, *, run_id: int, **kwargs) -> None:
     _publish(events.EXPORT_RUN_AWAITING_APPROVAL, events.export_run_awaiting_approval(run_id))
 
 
+def export_run_discarded(sender, *, run_id: int, **kwargs) -> None:
+    _publish(events.EXPORT_RUN_DISCARDED, events.export_run_discarded(run_id))
+
+
 def segment_refreshed(sender, *, segment_id: int, joined=None, left=None, **kwargs) -> None:
     _publish(
         events.SEGMENT_REFRESHED, events.segment_refreshed(segment_id, joined=joined, left=left)

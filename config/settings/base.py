@@ -439,6 +439,7 @@ SPECTACULAR_SETTINGS = {
         for name in (
             "EXPORT_RUN_FINISHED",
             "EXPORT_RUN_AWAITING_APPROVAL",
+            "EXPORT_RUN_DISCARDED",
             "SEGMENT_REFRESHED",
             "CONNECTION_NEEDS_REAUTHENTICATION",
             "TEST",

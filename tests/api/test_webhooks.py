@@ -168,7 +168,7 @@ def sent_body(event_type: str, data: dict) -> dict:
     return json.loads(Delivery.objects.get(endpoint=endpoint).body)
 
 
-def test_every_event_is_in_the_document_as_it_is_sent(document):
+def test_every_event_is_in_the_document_as_it_is_sent(document, alice):
     ProfileFactory.create_batch(2)
     segment = SegmentFactory()
     segment_refresh(segment_id=segment.pk)
@@ -185,9 +185,20 @@ def test_every_event_is_in_the_document_as_it_is_sent(document):
             guard.judge(list_size=40, adds=1, removals=30, thresholds=guard.thresholds_for(export))
         ),
     )
+    discarded = ExportRun.objects.create(
+        export=Export.objects.create(display_name="D", connection=export.connection, list_id="d"),
+        trigger="user",
+        status="discarded",
+        list_size=10,
+        to_remove=9,
+        decided_by=alice,
+        decided_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     bodies = {
         events.EXPORT_RUN_FINISHED: events.export_run_finished(run.pk),
         events.EXPORT_RUN_AWAITING_APPROVAL: events.export_run_awaiting_approval(held.pk),
+        events.EXPORT_RUN_DISCARDED: events.export_run_discarded(discarded.pk),
         events.SEGMENT_REFRESHED: events.segment_refreshed(segment.pk, joined=2, left=0),
         events.CONNECTION_NEEDS_REAUTHENTICATION: events.connection_needs_reauthentication(
             export.connection_id

@@ -15,12 +15,13 @@ from audit.actions import AuditAction
 from audit.models import AuditEntry
 from config.translation import shown
 from connections.models import Connection
-from exports import engine, guard, runs, schedule, selectors, services
+from exports import engine, guard, runs, schedule, selectors, services, signals
 from exports.models import Export, ExportRun, GuardDefaults, SyncState
 from exports.recipients import RecipientTable
 from segments.models import ConsentRecord
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
+from webhooks import events
 
 pytestmark = [pytest.mark.django_db, pytest.mark.guard]
 Status = ExportRun.Status
@@ -153,6 +154,28 @@ def test_approve_sends_what_was_computed_and_the_run_completes(held, mirror, bac
     assert in_list(mirror) == set()
     assert (held.approved, held.decided_by, held.decided_at is not None) == (True, alice, True)
     assert not RecipientTable(held).exists()
+
+
+def test_an_approved_run_announces_its_end_as_any_run_and_nothing_else(held, alice, backend):
+    announced: list[tuple[str, int]] = []
+
+    def finished(sender, *, run_id, **kwargs):
+        announced.append(("finished", run_id))
+
+    def discarded(sender, *, run_id, **kwargs):
+        announced.append(("discarded", run_id))
+
+    signals.export_run_finished.connect(finished)
+    signals.export_run_discarded.connect(discarded)
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            services.run_approve(run=held, user=alice)
+    finally:
+        signals.export_run_finished.disconnect(finished)
+        signals.export_run_discarded.disconnect(discarded)
+
+    assert announced == [("finished", held.pk)]
+    assert events.export_run_finished(held.pk)["run"]["status"] == Status.SUCCEEDED
 
 
 def test_an_approved_run_does_not_stop_at_the_guard_again(held, alice, backend):

@@ -15,7 +15,7 @@ from exports import alerts, services
 from exports.forms import ExportForm
 from exports.mapping import rows_of
 from exports.models import Export, ExportRun
-from exports.selectors import export_settings
+from exports.selectors import RunAllExport, export_settings
 from tests.exports.conftest import RecordingBackend
 from tests.factories import SegmentFactory
 
@@ -238,3 +238,19 @@ def test_the_form_and_the_api_take_and_show_every_setting():
     assert set(ExportForm.base_fields) == given
     assert set(ExportWriteSerializer().fields) == given
     assert set(Export.SETTINGS_FIELDS) <= set(ExportSerializer().fields)
+
+
+def test_run_all_counts_an_export_held_for_approval_meanwhile_as_waiting_not_running(
+    make_export, alice, monkeypatch
+):
+    """The guard may hold a run between Run all reading the exports and queueing them."""
+    export = make_export(schedule_enabled=True)
+    read_before_the_hold = [RunAllExport(export, waiting_run_id=None)]
+    monkeypatch.setattr(services, "exports_to_run_all", lambda user: read_before_the_hold)
+    held = ExportRun.objects.create(export=export, trigger="schedule", status="awaiting_approval")
+
+    done = services.exports_run_all(user=alice)
+
+    assert (done.queued, done.already_running) == ([], [])
+    assert done.awaiting_approval == [RunAllExport(export, held.pk)]
+    assert list(export.runs.values_list("pk", flat=True)) == [held.pk]

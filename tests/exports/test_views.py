@@ -469,6 +469,45 @@ def test_run_all_queues_the_scheduled_exports_and_names_those_already_running(
     ]
 
 
+def test_run_all_names_an_export_whose_run_awaits_approval_apart_and_does_not_queue_it(
+    as_bob, shared, segment
+):
+    first = export_on(shared, segment, display_name="First")
+    held = export_on(shared, segment, display_name="Held <b>")
+    waiting = ExportRun.objects.create(export=held, trigger="schedule", status="awaiting_approval")
+    run_url = reverse("exports:run_detail", args=[waiting.pk])
+
+    asked = page(as_bob.get(reverse("exports:run_all")))
+    to_run = asked.split('<ul id="run-all-exports">')[1].split("</ul>")[0]
+    apart = asked.split('<ul id="run-all-waiting">')[1].split("</ul>")[0]
+    assert "First</a>" in to_run and "Held" not in to_run
+    assert "of the 1 export" in asked
+    assert f'<a href="{run_url}">Waiting for approval of run #{waiting.pk}</a>' in apart
+    assert "Held &lt;b&gt;</a>" in apart
+
+    html = page(as_bob.post(reverse("exports:run_all"), follow=True))
+
+    assert "Queued 1 export with a schedule to run." in html
+    assert "Already running" not in html
+    assert (
+        f'Waiting for approval, so not queued: <a href="{run_url}">'
+        f"Held &lt;b&gt; (run #{waiting.pk})</a>." in html
+    )
+    assert list(held.runs.values_list("pk", "status")) == [(waiting.pk, "awaiting_approval")]
+    assert first.runs.get().status == "queued"
+
+
+def test_run_all_with_only_exports_awaiting_approval_offers_nothing_to_run(as_bob, shared, segment):
+    held = export_on(shared, segment, display_name="Held")
+    ExportRun.objects.create(export=held, trigger="schedule", status="awaiting_approval")
+
+    asked = page(as_bob.get(reverse("exports:run_all")))
+
+    assert 'id="run-all-waiting"' in asked and 'id="run-all-exports"' not in asked
+    assert '<button type="submit"' not in asked.split("<h1>Run all</h1>")[1]
+    assert "Turn on Schedule for an export first" not in asked
+
+
 def test_create_duplicate_copies_the_settings_with_the_schedule_off(as_bob, bob, shared, segment):
     export = export_on(shared, segment, list_name="Newsletter subscribers", email_field="email")
     response = as_bob.post(reverse("exports:duplicate", args=[export.pk]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
 from connections.services import connection_record_auth_failure
@@ -13,7 +14,7 @@ from exports.models import Export, ExportRun
 from segments.services import segment_refresh
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
-from webhooks import services
+from webhooks import receivers, services
 from webhooks.models import Delivery
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +174,51 @@ def test_a_run_awaiting_approval_is_announced_with_the_guards_numbers(endpoint, 
     assert guarded["reasons"] == [str(reason) for reason in verdict.reasons]
     assert "more than 10% of the 40 in the list" in guarded["reasons"][0]
     assert sent("export_run.finished") == []
+
+
+@pytest.mark.guard
+def test_a_discarded_run_is_announced_with_who_discarded_it(endpoint, finished_run, alice):
+    run = finished_run("awaiting_approval")
+    ExportRun.objects.filter(pk=run.pk).update(
+        list_size=40, to_add=2, to_remove=30, finished_at=None
+    )
+    alice.first_name, alice.last_name = "Alice", "Admin"
+    alice.save(update_fields=["first_name", "last_name"])
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        export_services.run_discard(run=run, user=alice)
+
+    (event,) = sent("export_run.discarded")
+    run.refresh_from_db()
+    assert event["data"]["export"]["id"] == run.export_id
+    assert event["data"]["run"]["id"] == run.pk
+    assert event["data"]["run"]["status"] == "discarded"
+    assert event["data"]["run"]["url"].endswith(f"/exports/runs/{run.pk}/")
+    assert event["data"]["run"]["decided_by"] == {"id": alice.pk, "name": "Alice Admin"}
+    assert event["data"]["run"]["decided_at"] == run.decided_at.isoformat()
+    assert event["data"]["run"]["finished_at"] == run.finished_at.isoformat()
+    guarded = event["data"]["run"]["guard"]
+    assert (guarded["list_size"], guarded["removals"], guarded["list_size_after"]) == (40, 30, 12)
+    assert sent("export_run.finished") == []
+
+
+@pytest.mark.guard
+def test_a_run_discarded_with_its_export_detached_is_announced_without_a_decider(
+    endpoint, finished_run
+):
+    run = finished_run("awaiting_approval")
+    ExportRun.objects.filter(pk=run.pk).update(finished_at=None)
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        export_services.export_detach(export=run.export)
+
+    (event,) = sent("export_run.discarded")
+    assert event["data"]["run"]["id"] == run.pk
+    assert event["data"]["run"]["decided_by"] is None
+
+
+def test_a_run_that_is_not_discarded_is_not_announced_as_discarded(endpoint, finished_run):
+    for status in ("awaiting_approval", "succeeded"):
+        receivers.export_run_discarded(ExportRun, run_id=finished_run(status).pk)
+
+    assert sent("export_run.discarded") == []

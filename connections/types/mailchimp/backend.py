@@ -14,6 +14,7 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from django.utils.translation import gettext, gettext_lazy
@@ -75,8 +76,13 @@ REFUSALS = (
 )
 #: Member statuses that mean the person opted out (or bounced): only they can opt in again.
 OPTED_OUT_STATUSES = frozenset({"unsubscribed", "cleaned"})
-#: The code of a returning member found opted out before being sent again.
+#: The code of a returning member found unsubscribed before being sent again.
 OPTED_OUT_CODE = "unsubscribed"
+#: The code of a returning member found cleaned (hard or repeated soft bounces): the consent
+#: record the run writes says cleaned, not unsubscribed.
+CLEANED_CODE = "cleaned"
+#: The code each opted-out member status gives a returning member refused before sending.
+OPTED_OUT_CODES_BY_STATUS = {"unsubscribed": OPTED_OUT_CODE, "cleaned": CLEANED_CODE}
 #: Statuses a member can be archived from (the others answer 405: nothing to take off).
 ARCHIVABLE_STATUSES = frozenset({"subscribed", "unsubscribed", "transactional"})
 #: Up to this many leavers are archived call by call (two calls each); more go through two
@@ -163,7 +169,9 @@ class MailchimpBackend(Backend):
     #: Mailchimp sets no limit; one run is held to what the product promises (product.md E5).
     max_profiles = 1_000_000
     #: Unsubscribed, cleaned or in compliance review; or permanently deleted ("forgotten").
-    opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE})
+    opted_out_codes = frozenset({"compliance_state", "forgotten", OPTED_OUT_CODE, CLEANED_CODE})
+    #: A returning member found cleaned is recorded as cleaned (the others as unsubscribed).
+    opted_out_states = MappingProxyType({CLEANED_CODE: ConsentState.CLEANED})
     #: Fake-looking or invalid addresses, merge values refused or not convertible. "Signed up
     #: to a lot of lists" passes by itself.
     lasting_refusal_codes = frozenset({"invalid_email", INVALID_VALUE})
@@ -377,7 +385,7 @@ class MailchimpBackend(Backend):
                 failures.append(
                     RecordFailure(
                         record.email,
-                        OPTED_OUT_CODE,
+                        OPTED_OUT_CODES_BY_STATUS[opted_out[address]],
                         _(
                             "Mailchimp holds this member as %(status)s: only they can subscribe "
                             "again, so they were not sent."

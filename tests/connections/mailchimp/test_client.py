@@ -26,6 +26,8 @@ from connections.types.mailchimp.client import (
     data_centre_of,
     subscriber_hash,
 )
+from core.consent import ConsentState
+from exports.consent import state_for
 
 API = "https://us21.mc.test/3.0"
 LOGIN = "https://login.mc.test/oauth2"
@@ -339,6 +341,25 @@ def test_a_returning_member_who_unsubscribed_is_not_sent_again(mocked, backend):
     assert failure.code in backend.opted_out_codes
     sent = json.loads(mocked.calls[-1].request.body)["members"]
     assert [member["email_address"] for member in sent] == ["back@x.com"]
+
+
+def test_a_returning_member_who_was_cleaned_is_refused_as_cleaned_not_unsubscribed(mocked, backend):
+    """The run writes the person's consent record from the code: a cleaned member (bounces)
+    must not become an unsubscription."""
+    mocked.get(f"{API}/lists/{AUDIENCE}/merge-fields", json=MERGE_FIELDS)
+    for email, status in (("out@x.com", "unsubscribed"), ("bounced@x.com", "cleaned")):
+        mocked.get(member_url(email), json={"email_address": email, "status": status})
+    records = [Record("out@x.com", returning=True), Record("bounced@x.com", returning=True)]
+
+    result = backend.push(AUDIENCE, records)
+
+    assert result.accepted == 0
+    codes = {failure.email: failure.code for failure in result.failures}
+    assert codes == {"out@x.com": "unsubscribed", "bounced@x.com": "cleaned"}
+    assert set(codes.values()) <= backend.opted_out_codes
+    states = {email: state_for(code, backend.opted_out_states) for email, code in codes.items()}
+    assert states == {"out@x.com": ConsentState.UNSUBSCRIBED, "bounced@x.com": ConsentState.CLEANED}
+    assert not any(call.request.method == "POST" for call in mocked.calls)  # nobody sent
 
 
 def test_removing_from_an_unknown_audience_stops_the_export(mocked, backend):
