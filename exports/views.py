@@ -473,35 +473,34 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
 @permission_required(RUN_EXPORT)
 def run_approve(request: HttpRequest, run_id: int) -> HttpResponse:
     """**Approve** a run awaiting approval: it is queued again and sends what it computed."""
-    run = get_object_or_404(ExportRun.objects.select_related("export"), pk=run_id)
-    _export_for_writing(request, run.export_id)
-    try:
-        services.run_approve(run=run, user=request.user)
-    except services.RunNotAwaitingApproval as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(
-            request,
-            _("Run #%(run)s is approved: it is queued and sends what it computed.")
-            % {"run": run.pk},
-        )
-    return redirect("exports:run_detail", run_id=run.pk)
+    return _decide(
+        request,
+        run_id,
+        services.run_approve,
+        _("Run #%(run)s is approved: it is queued and sends what it computed."),
+    )
 
 
 @require_POST
 @permission_required(RUN_EXPORT)
 def run_discard(request: HttpRequest, run_id: int) -> HttpResponse:
     """**Discard** a run awaiting approval: it ends and sends nothing."""
+    return _decide(
+        request,
+        run_id,
+        services.run_discard,
+        _("Run #%(run)s is discarded: it sent nothing, and the list is as it was."),
+    )
+
+
+def _decide(request: HttpRequest, run_id: int, decide, done: str) -> HttpResponse:
+    """Approve or discard (``decide``) a run awaiting approval, and say what happened."""
     run = get_object_or_404(ExportRun.objects.select_related("export"), pk=run_id)
     _export_for_writing(request, run.export_id)
     try:
-        services.run_discard(run=run, user=request.user)
+        decide(run=run, user=request.user)
     except services.RunNotAwaitingApproval as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(
-            request,
-            _("Run #%(run)s is discarded: it sent nothing, and the list is as it was.")
-            % {"run": run.pk},
-        )
+        messages.success(request, done % {"run": run.pk})
     return redirect("exports:run_detail", run_id=run.pk)
