@@ -579,8 +579,12 @@ def test_cancel_job_stops_the_active_run(as_bob, shared, segment):
 # Progress, history and failures ---------------------------------------------------------------
 
 
-def test_progress_details_poll_while_the_run_is_active(as_charlie, shared, segment):
+def test_progress_details_poll_while_the_run_is_active(as_charlie, shared, segment, monkeypatch):
     export = export_on(shared, segment)
+    # The rate and the time left are read at the moment of the request: hold it still, so a
+    # slow request (a busy machine, tests in parallel) sees the run 10 s old all the same.
+    now = timezone.now()
+    monkeypatch.setattr("exports.selectors.timezone.now", lambda: now)
     ExportRun.objects.create(
         export=export,
         trigger="user",
@@ -591,7 +595,7 @@ def test_progress_details_poll_while_the_run_is_active(as_charlie, shared, segme
         sent=400,
         failed=10,
         skipped=10,
-        started_at=timezone.now() - dt.timedelta(seconds=10),
+        started_at=now - dt.timedelta(seconds=10),
     )
     response = as_charlie.get(reverse("exports:detail", args=[export.pk]), HTTP_HX_REQUEST="true")
     html = page(response)
