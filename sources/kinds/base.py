@@ -117,6 +117,16 @@ def connect_timeout_seconds() -> int:
     return max(1, int(settings.SOURCE_CONNECT_TIMEOUT_SECONDS))
 
 
+def tls_not_offered(host: str, mode: str) -> LaterText:
+    """A server without TLS where the TLS setting requires it (the drivers stop before
+    signing in: the password is not sent)."""
+    return _(
+        "The server at “%(host)s” does not offer TLS, which the TLS setting “%(mode)s” "
+        "requires: the password was not sent. Turn TLS on at the server, or choose another "
+        "TLS setting."
+    ) % {"host": host, "mode": mode}
+
+
 def cleaned_query(query: str) -> str:
     """The query without trailing semicolons and spaces (it is wrapped in a SELECT); more
     than one statement is refused."""

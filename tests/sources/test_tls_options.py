@@ -1,7 +1,7 @@
-"""TLS options reach the drivers as chosen. The local servers have no TLS, so these check the
-arguments each kind builds for its driver, and that a server without TLS is refused when TLS
-is required (and used without when it is only preferred). A real TLS handshake is not tested
-here."""
+"""TLS options reach the drivers as chosen: the arguments each kind builds for its driver, and,
+against the shared local servers (which have no TLS), that a server without TLS is refused
+when TLS is required (and used without when it is only preferred). Real handshakes with a
+server that has TLS: ``test_tls_handshake``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from sources.kinds.base import Read, SourceError
 from sources.kinds.mysql.kind import MySQLSource
+from sources.kinds.postgresql.forms import PostgreSQLSettingsForm
 from sources.kinds.postgresql.kind import SSL_MODES, PostgreSQLSource
 
 pytestmark = pytest.mark.django_db
@@ -22,11 +23,30 @@ SERVER = {"host": "db.example.com", "port": 5432, "database": "crm", "user": "re
 # PostgreSQL: libpq's sslmode and sslrootcert --------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", SSL_MODES)
+@pytest.mark.parametrize("mode", [mode for mode in SSL_MODES if not mode.startswith("verify")])
 def test_postgresql_passes_the_tls_mode_to_libpq(mode):
     arguments = PostgreSQLSource({**SERVER, "sslmode": mode}).connection_arguments()
     assert arguments["sslmode"] == mode
-    assert "sslrootcert" not in arguments  # libpq's default file
+    assert "sslrootcert" not in arguments
+
+
+def test_postgresql_verify_full_without_a_ca_file_trusts_the_systems_authorities():
+    arguments = PostgreSQLSource({**SERVER, "sslmode": "verify-full"}).connection_arguments()
+    assert (arguments["sslmode"], arguments["sslrootcert"]) == ("verify-full", "system")
+
+
+def test_postgresql_verify_ca_without_a_ca_file_is_refused_before_connecting():
+    with pytest.raises(SourceError) as refused:
+        PostgreSQLSource({**SERVER, "sslmode": "verify-ca"}).connection_arguments()
+    assert str(refused.value).startswith("verify-ca checks the server's certificate against a CA")
+
+
+def test_postgresql_form_asks_for_the_ca_file_with_verify_ca():
+    fields = {**SERVER, "password": "", "sslmode": "verify-ca", "sslrootcert": ""}
+    form = PostgreSQLSettingsForm(fields)
+    assert not form.is_valid()
+    assert form.errors["sslrootcert"][0].startswith("verify-ca checks the server's certificate")
+    assert PostgreSQLSettingsForm({**fields, "sslrootcert": "/etc/ssl/crm-ca.pem"}).is_valid()
 
 
 def test_postgresql_prefers_tls_when_no_mode_is_chosen():
@@ -43,12 +63,16 @@ def test_postgresql_checks_the_certificate_against_the_ca_file_given():
     )
 
 
-def test_postgresql_without_tls_is_refused_when_tls_is_required(postgresql_place):
-    kind = PostgreSQLSource({**postgresql_place.connection_settings, "sslmode": "require"})
+@pytest.mark.parametrize("mode", ["require", "verify-full"])
+def test_postgresql_without_tls_is_refused_when_tls_is_required(postgresql_place, mode):
+    kind = PostgreSQLSource({**postgresql_place.connection_settings, "sslmode": mode})
     with pytest.raises(SourceError) as refused:
         kind.columns(_people())
-    assert "The TLS connection to" in str(refused.value)
-    assert "does not support SSL" in str(refused.value)
+    assert str(refused.value) == (
+        f"The server at “127.0.0.1” does not offer TLS, which the TLS setting “{mode}” "
+        "requires: the password was not sent. Turn TLS on at the server, or choose another "
+        "TLS setting."
+    )
 
 
 def test_postgresql_without_tls_is_read_when_tls_is_only_preferred(postgresql_place):
@@ -104,11 +128,16 @@ def test_mysql_a_missing_ca_file_is_named():
     assert "The CA certificate file “/nonexistent/ca.pem” could not be read" in str(refused.value)
 
 
-def test_mysql_without_tls_is_refused_when_tls_is_required(mysql_place):
-    kind = MySQLSource({**mysql_place.connection_settings, "ssl_mode": "required"})
+@pytest.mark.parametrize("mode", ["required", "verify_ca", "verify_identity"])
+def test_mysql_without_tls_is_refused_when_tls_is_required(mysql_place, mode):
+    kind = MySQLSource({**mysql_place.connection_settings, "ssl_mode": mode})
     with pytest.raises(SourceError) as refused:
         kind.columns(_people())
-    assert "The TLS connection to" in str(refused.value)
+    assert str(refused.value) == (
+        f"The server at “{mysql_place.connection_settings['host']}” does not offer TLS, which "
+        f"the TLS setting “{mode}” requires: the password was not sent. Turn TLS on at the "
+        "server, or choose another TLS setting."
+    )
 
 
 def test_mysql_without_tls_is_read_when_tls_is_only_preferred(mysql_place):

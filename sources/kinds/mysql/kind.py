@@ -32,6 +32,7 @@ from sources.kinds.base import (
     connect_timeout_seconds,
     run_steps,
     statement_timeout_seconds,
+    tls_not_offered,
 )
 
 _TYPE_NAMES = {
@@ -160,6 +161,8 @@ class MySQLSource(SourceKind):
         code = error.args[0] if error.args and isinstance(error.args[0], int) else 0
         text = str(error.args[1]) if len(error.args) > 1 else str(error)
         host = self.settings.get("host") or "localhost"
+        if code == _TLS_FAILED and "doesn't support" in text:
+            return SourceError(tls_not_offered(host, self.settings.get("ssl_mode") or "preferred"))
         if code == _TLS_FAILED:
             return SourceError(
                 _(

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from sources.kinds.forms import ServerSettingsForm
-from sources.kinds.postgresql.kind import SSL_MODES
+from sources.kinds.postgresql.kind import SSL_MODES, VERIFY_CA_NEEDS_A_FILE
 
 
 class PostgreSQLSettingsForm(ServerSettingsForm):
@@ -22,5 +24,14 @@ class PostgreSQLSettingsForm(ServerSettingsForm):
         label=_("CA certificate file"),
         required=False,
         max_length=500,
-        help_text=_("Path on the server running Audience Relay, for verify-ca and verify-full."),
+        help_text=_(
+            "Path on the server running Audience Relay, for verify-ca (required) and "
+            "verify-full (without one, the system's trusted authorities)."
+        ),
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("sslmode") == "verify-ca" and not cleaned.get("sslrootcert"):
+            self.add_error("sslrootcert", str(VERIFY_CA_NEEDS_A_FILE))
+        return cleaned

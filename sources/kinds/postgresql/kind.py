@@ -4,6 +4,7 @@ STDOUT``, typed by psycopg's loaders for each column's type."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from itertools import islice
@@ -31,6 +32,7 @@ from sources.kinds.base import (
     connect_timeout_seconds,
     run_steps,
     statement_timeout_seconds,
+    tls_not_offered,
 )
 
 _FIELD_TYPES = {
@@ -47,6 +49,10 @@ _FIELD_TYPES = {
     "timestamptz": DATETIME,
 }
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+VERIFY_CA_NEEDS_A_FILE = _(
+    "verify-ca checks the server's certificate against a CA certificate file: give its path, "
+    "or choose verify-full to trust the system's authorities."
+)
 
 
 class PostgreSQLSource(SourceKind):
@@ -59,23 +65,30 @@ class PostgreSQLSource(SourceKind):
 
     def connection_arguments(self) -> dict[str, Any]:
         """What ``psycopg.connect`` is given (the password among it). TLS is libpq's own:
-        ``sslmode`` as chosen (``prefer`` when not), ``sslrootcert`` the CA file that
-        ``verify-ca`` and ``verify-full`` check the server's certificate against (libpq's
-        default file when none is given)."""
+        ``sslmode`` as chosen (``prefer`` when not). ``verify-ca`` and ``verify-full`` check the
+        server's certificate against the CA file given (``sslrootcert``); without one,
+        ``verify-full`` trusts the system's authorities (``sslrootcert=system``, as MySQL's
+        ``verify_identity`` does) and ``verify-ca`` is refused (libpq would look for a file in
+        the worker's home folder)."""
         timeout_ms = int(statement_timeout_seconds() * 1000)
+        mode = self.settings.get("sslmode") or "prefer"
         arguments: dict[str, Any] = {
             "host": self.settings.get("host") or "localhost",
             "port": int(self.settings.get("port") or 5432),
             "dbname": self.settings.get("database") or "",
             "user": self.settings.get("user") or "",
             "password": self.secrets.get("password") or "",
-            "sslmode": self.settings.get("sslmode") or "prefer",
+            "sslmode": mode,
             "connect_timeout": connect_timeout_seconds(),
             "application_name": "audience-relay-source",
             "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
         }
         if self.settings.get("sslrootcert"):
             arguments["sslrootcert"] = self.settings["sslrootcert"]
+        elif mode == "verify-full":
+            arguments["sslrootcert"] = "system"
+        elif mode == "verify-ca":
+            raise SourceError(VERIFY_CA_NEEDS_A_FILE)
         return arguments
 
     @contextmanager
@@ -115,14 +128,8 @@ class PostgreSQLSource(SourceKind):
                 _("The server at “%(host)s” refused the connection on port %(port)s.")
                 % {"host": host, "port": self.settings.get("port") or 5432}
             )
-        if "does not support SSL" in text or "SSL" in text or "certificate" in text:
-            return SourceError(
-                _(
-                    "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
-                    "setting and the CA certificate file."
-                )
-                % {"host": host, "error": _first_line(text)}
-            )
+        if "SSL" in text or "certificate" in text:
+            return self._tls_error(_libpq_reason(text))
         if "does not exist" in text and "database" in text:
             return SourceError(
                 _("The server has no database named “%(database)s”.")
@@ -130,6 +137,53 @@ class PostgreSQLSource(SourceKind):
             )
         return SourceError(
             _("Could not connect to the server: %(error)s") % {"error": _first_line(text)}
+        )
+
+    def _tls_error(self, reason: str) -> SourceError:
+        """libpq's TLS failures in words a person can act on (its own words kept)."""
+        host = self.settings.get("host") or "localhost"
+        mode = self.settings.get("sslmode") or "prefer"
+        ca_file = self.settings.get("sslrootcert") or ""
+        if "does not support SSL" in reason:
+            return SourceError(tls_not_offered(host, mode))
+        if "root certificate file" in reason:
+            return SourceError(
+                _("The CA certificate file “%(path)s” could not be read: %(error)s")
+                % {"path": ca_file, "error": reason}
+            )
+        if "does not match host name" in reason:
+            return SourceError(
+                _(
+                    "The server's certificate is not for the name “%(host)s” (%(error)s). "
+                    "Connect with a name the certificate gives, or choose verify-ca to check "
+                    "only who signed it."
+                )
+                % {"host": host, "error": reason}
+            )
+        if "certificate verify failed" in reason and ca_file:
+            return SourceError(
+                _(
+                    "The certificate of the server at “%(host)s” was not signed by the "
+                    "authority in the CA certificate file “%(path)s”, so it is not trusted. "
+                    "Give the CA certificate of the authority that signed it."
+                )
+                % {"host": host, "path": ca_file}
+            )
+        if "certificate verify failed" in reason:
+            return SourceError(
+                _(
+                    "The certificate of the server at “%(host)s” was not signed by an "
+                    "authority this system trusts. Give the CA certificate file of the "
+                    "authority that signed it."
+                )
+                % {"host": host}
+            )
+        return SourceError(
+            _(
+                "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
+                "setting and the CA certificate file."
+            )
+            % {"host": host, "error": reason}
         )
 
     # Reading ----------------------------------------------------------------------------------
@@ -302,3 +356,14 @@ class PostgreSQLSource(SourceKind):
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
+
+
+_LIBPQ_PREFIX = re.compile(
+    r"^(?:connection (?:failed|is bad): )?"
+    r'(?:connection to server at "[^"]*"(?:, port \d+)? failed: )?'
+)
+
+
+def _libpq_reason(text: str) -> str:
+    """libpq's reason without the "connection to server at ... failed:" that precedes it."""
+    return _LIBPQ_PREFIX.sub("", _first_line(text))

@@ -1,0 +1,117 @@
+"""Real TLS handshakes with a PostgreSQL source: a server of the test's own with ``ssl = on``
+(``tests.sources.tls``: the machine's shared server is left as it is), its certificate signed
+by a CA made for the session and naming only ``localhost``. Whether a connection is encrypted
+is read from the server's side (``pg_stat_ssl``) through the kind's own preview."""
+
+from __future__ import annotations
+
+import pytest
+
+from sources.kinds.base import Read, SourceError, StepStatus
+from sources.kinds.postgresql.kind import PostgreSQLSource
+from tests.sources.tls import NoServerHere, start_tls_postgresql
+
+OWN_SESSION = Read(query="SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+
+
+@pytest.fixture(scope="module")
+def server():
+    try:
+        started = start_tls_postgresql()
+    except NoServerHere as reason:
+        pytest.skip(f"no PostgreSQL server with TLS can be started here: {reason}")
+    yield started
+    started.stop()
+
+
+def encryption(kind: PostgreSQLSource) -> tuple[bool, str]:
+    """Whether the server sees this connection encrypted, and with which protocol."""
+    _columns, rows = kind.preview(OWN_SESSION)
+    assert len(rows) == 1
+    return rows[0]
+
+
+def refusal(kind: PostgreSQLSource) -> str:
+    with pytest.raises(SourceError) as refused:
+        kind.columns(OWN_SESSION)
+    return str(refused.value)
+
+
+def test_require_encrypts_the_connection(server):
+    encrypted, version = encryption(PostgreSQLSource(server.settings(sslmode="require")))
+    assert encrypted is True
+    assert version.startswith("TLSv1.")
+
+
+def test_prefer_encrypts_when_the_server_offers_tls(server):
+    assert encryption(PostgreSQLSource(server.settings(sslmode="prefer")))[0] is True
+
+
+def test_disable_reads_in_plain_text_even_from_a_server_with_tls(server):
+    assert encryption(PostgreSQLSource(server.settings(sslmode="disable"))) == (False, None)
+
+
+def test_verify_full_refuses_a_server_whose_certificate_another_ca_signed(server):
+    other = str(server.certificates.other_ca)
+    kind = PostgreSQLSource(server.settings(sslmode="verify-full", sslrootcert=other))
+    assert refusal(kind) == (
+        "The certificate of the server at “127.0.0.1” was not signed by the authority in the "
+        f"CA certificate file “{other}”, so it is not trusted. Give the CA certificate of the "
+        "authority that signed it."
+    )
+
+
+def test_verify_ca_refuses_a_server_whose_certificate_another_ca_signed(server):
+    other = str(server.certificates.other_ca)
+    kind = PostgreSQLSource(server.settings(sslmode="verify-ca", sslrootcert=other))
+    assert "was not signed by the authority in the CA certificate file" in refusal(kind)
+
+
+def test_verify_full_with_the_ca_that_signed_connects_by_the_certificates_name(server):
+    settings = server.settings(sslmode="verify-full", sslrootcert=str(server.certificates.ca))
+    kind = PostgreSQLSource({**settings, "host": "localhost"})
+    assert encryption(kind)[0] is True
+
+
+def test_verify_full_refuses_a_name_the_certificate_does_not_give(server):
+    kind = PostgreSQLSource(
+        server.settings(sslmode="verify-full", sslrootcert=str(server.certificates.ca))
+    )
+    message = refusal(kind)
+    assert message.startswith("The server's certificate is not for the name “127.0.0.1” (")
+    assert 'server certificate for "localhost"' in message
+    assert message.endswith(
+        "Connect with a name the certificate gives, or choose verify-ca to check only who "
+        "signed it."
+    )
+
+
+def test_verify_ca_checks_who_signed_the_certificate_and_not_the_name(server):
+    kind = PostgreSQLSource(
+        server.settings(sslmode="verify-ca", sslrootcert=str(server.certificates.ca))
+    )
+    assert encryption(kind)[0] is True
+
+
+def test_verify_full_without_a_ca_file_trusts_only_the_systems_authorities(server):
+    kind = PostgreSQLSource({**server.settings(sslmode="verify-full"), "host": "localhost"})
+    assert refusal(kind) == (
+        "The certificate of the server at “localhost” was not signed by an authority this "
+        "system trusts. Give the CA certificate file of the authority that signed it."
+    )
+
+
+def test_a_ca_file_that_is_not_there_is_named(server):
+    kind = PostgreSQLSource(
+        server.settings(sslmode="verify-full", sslrootcert="/nonexistent/crm-ca.pem")
+    )
+    assert refusal(kind) == (
+        "The CA certificate file “/nonexistent/crm-ca.pem” could not be read: root certificate "
+        'file "/nonexistent/crm-ca.pem" does not exist'
+    )
+
+
+def test_the_connection_test_passes_every_step_over_verified_tls(server):
+    settings = server.settings(sslmode="verify-full", sslrootcert=str(server.certificates.ca))
+    steps = PostgreSQLSource({**settings, "host": "localhost"}).test(OWN_SESSION)
+    assert [step.status for step in steps] == [StepStatus.PASSED] * 3
