@@ -37,7 +37,14 @@ STATE_FIELDS: dict[str, set[str]] = {
         "status",
     },
     "connections.connection": {"last_checked_at"},
-    "sources.source": {"cursor_value", "status", "last_error", "last_run_at", "field_types"},
+    "sources.source": {
+        "cursor_value",
+        "file_version",
+        "status",
+        "last_error",
+        "last_run_at",
+        "field_types",
+    },
 }
 
 _SNAPSHOT = object()

@@ -42,6 +42,10 @@ class Source(models.Model):
     #: The last committed cursor value (``sources.kinds.base.cursor_to_json``): the next
     #: incremental run reads from here, less the overlap; a run that died resumes here.
     cursor_value = models.JSONField(null=True, blank=True)
+    #: The version of the data the last complete reading read (a file's ETag and
+    #: Last-Modified, ``sources.versions``): the next run reads only if it changed. Any edit
+    #: of the source forgets it.
+    file_version = models.JSONField(null=True, blank=True, editable=False)
     remove_missing = models.BooleanField(_("remove missing profiles"), default=False)
     on_schedule = models.BooleanField(_("run on the refresh schedule"), default=True)
     status = models.CharField(
@@ -82,6 +86,8 @@ class SourceRun(models.Model):
         COMPLETED_WITH_ERRORS = "completed_with_errors", _("Completed with errors")
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped")
+        #: The file had not changed since the last complete reading: nothing was read.
+        FILE_UNCHANGED = "file_unchanged", _("File not changed")
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", _("On demand")

@@ -57,6 +57,7 @@ from sources.kinds.base import (
     Read,
     SourceError,
     SourceKind,
+    SourceUnchanged,
     StepResult,
     cursor_from_json,
     cursor_to_json,
@@ -64,6 +65,7 @@ from sources.kinds.base import (
     text_column,
 )
 from sources.models import FieldOrigin, Source, SourceKey, SourceRun
+from sources.versions import version_keep, version_take
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +178,7 @@ def source_save(
     source.on_schedule = on_schedule
     if restart:
         source.cursor_value = None
+    source.file_version = None  # what the rows become may have changed: the next run reads all
     with transaction.atomic():
         if key_changed and source.pk:
             SourceRun.objects.filter(source=source, key_after__isnull=False).update(key_after=None)
@@ -344,6 +347,9 @@ def run_execute(*, run_id: int) -> SourceRun:
         run.save(update_fields=["status", "started_at", "cursor_start"])
         try:
             _read_into_profiles(run)
+        except SourceUnchanged as unchanged:
+            version_keep(run.source, unchanged.version)
+            return _finish(run, SourceRun.Status.FILE_UNCHANGED)
         except SourceError as error:
             return _finish(run, SourceRun.Status.FAILED, error.message)
         except TooManyFields as error:
@@ -518,7 +524,7 @@ def _read_into_profiles(run: SourceRun) -> None:
         else None
     )
     kind = kind_for(source)
-    read = read_of(source, after=after)
+    read = replace(read_of(source, after=after), unchanged_since=version_take(source))
     if not incremental and kind.orders_by_key:  # after the key a dead reading committed
         read = replace(
             read,
@@ -591,6 +597,7 @@ def _read_into_profiles(run: SourceRun) -> None:
         mapping = _Mapping(source, kind.columns(Read(source.read_table, source.read_query)))
     recount_fields()
     _record_field_origins(run, mapping)
+    version_keep(source, kind.read_version)
     if source.remove_missing and source.sync_mode == Source.SyncMode.FULL:
         _remove_missing(run)
 

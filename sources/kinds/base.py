@@ -14,7 +14,9 @@ never branches on the kind:
   cursor order; with a key column (a full sync, by its customer id column), in key order
   and only the rows strictly after ``after_key`` in that order. Rows without a key (NULL)
   come once, at the start or at the end as the kind orders them, so a reading resumed
-  after a key never reads one twice.
+  after a key never reads one twice. A kind that can tell its data's version (a file at an
+  address) gives it in ``read_version``, and raises ``SourceUnchanged`` instead of reading
+  data still at ``Read.unchanged_since``.
 
 Queries run read-only (a read-only transaction or session, a statement timeout); a query that
 writes is refused. Every failure is a ``SourceError`` whose message is written for a person,
@@ -61,6 +63,16 @@ class SourceError(Exception):
         return str(self.message)
 
 
+class SourceUnchanged(Exception):
+    """The source's data is the version ``Read.unchanged_since`` names (a file's server answered
+    304 Not Modified): nothing was read. ``version`` is the version it has now (the same one,
+    or the same data's newer validators)."""
+
+    def __init__(self, version: dict[str, Any]):
+        super().__init__(version)
+        self.version = version
+
+
 class WritingQueryRefused(SourceError):
     """The query would change the source: sources only read."""
 
@@ -104,6 +116,10 @@ class Read:
     #: reading that died, only the rows after ``after_key`` (the last key it committed).
     key_column: str = ""
     after_key: Any = None
+    #: The version of the data (``SourceKind.read_version``) that an earlier reading read
+    #: whole: a kind that can tell its data is still that version raises ``SourceUnchanged``
+    #: instead of reading it (a file at an address: a conditional request).
+    unchanged_since: dict[str, Any] | None = None
 
     def with_after(self, after: Any) -> Read:
         return replace(self, after=after)
@@ -205,6 +221,9 @@ class SourceKind:
     def __init__(self, settings: dict[str, Any], secrets: dict[str, Any] | None = None):
         self.settings = settings
         self.secrets = secrets or {}
+        #: Once ``batches`` has begun, the version of the data it reads when the kind can tell
+        #: one (a downloaded file's ETag and Last-Modified), else None.
+        self.read_version: dict[str, Any] | None = None
 
     def test(self, read: Read | None = None) -> list[StepResult]:
         raise NotImplementedError

@@ -7,6 +7,10 @@ than ``SOURCE_FILE_MAX_BYTES``, each read waiting at most ``SOURCE_FILE_READ_TIM
 Only https:// is fetched (plain http:// only from ``SOURCE_FILE_PLAIN_HTTP_HOSTS``, the tests'
 local server), and a redirect must stay on https too. Messages name the host, never the full
 address (a pre-signed address carries its signature in the query).
+
+A run remembers the version of the file it read whole (its ``ETag`` and ``Last-Modified``) and
+the next run asks for the file only if it changed (``If-None-Match`` / ``If-Modified-Since``):
+a server that answers 304 Not Modified is not downloaded from (``SourceUnchanged``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from django.template.defaultfilters import filesizeformat
 
 from config.translation import LaterText
 from config.translation import gettext_later as _
-from sources.kinds.base import SourceError, connect_timeout_seconds
+from sources.kinds.base import SourceError, SourceUnchanged, connect_timeout_seconds
 
 CHUNK_BYTES = 1024 * 1024
 session = requests.Session()
@@ -51,17 +55,25 @@ def address_problem(address: str) -> LaterText | None:
     return _("Only https:// addresses can be downloaded. Give an https:// address or a path.")
 
 
+#: A file's version as its server gave it: ``{"etag": ..., "last_modified": ...}`` (either may
+#: be missing; a server that gives neither gives no version).
+FileVersion = dict[str, str]
+
+
 @dataclass(frozen=True)
 class Downloaded:
     path: Path
     size: int
     host: str
+    version: FileVersion | None = None
 
 
 @contextmanager
-def downloaded(address: str) -> Iterator[Downloaded]:
+def downloaded(address: str, unchanged_since: FileVersion | None = None) -> Iterator[Downloaded]:
     """The file at ``address`` in a temporary file (with the address's file extension, so
-    that its format can be told from its name), removed afterwards."""
+    that its format can be told from its name), removed afterwards. With ``unchanged_since``
+    (a version an earlier download gave), only if the file changed since: else
+    ``SourceUnchanged`` is raised and nothing is downloaded."""
     problem = address_problem(address)
     if problem is not None:
         raise SourceError(problem)
@@ -70,14 +82,36 @@ def downloaded(address: str) -> Iterator[Downloaded]:
     limit = int(settings.SOURCE_FILE_MAX_BYTES)
     with tempfile.TemporaryDirectory(prefix="audience-relay-source-") as folder:
         target = Path(folder) / f"download{suffix}"
-        size = _fetch(address, host, target, limit)
-        yield Downloaded(target, size, host)
+        size, version = _fetch(address, host, target, limit, unchanged_since or {})
+        yield Downloaded(target, size, host, version)
 
 
-def _fetch(address: str, host: str, target: Path, limit: int) -> int:
+def conditions(version: FileVersion) -> dict[str, str]:
+    """The headers that ask for the file only if it is no longer this version."""
+    headers = {}
+    if version.get("etag"):
+        headers["If-None-Match"] = version["etag"]
+    if version.get("last_modified"):
+        headers["If-Modified-Since"] = version["last_modified"]
+    return headers
+
+
+def version_of(response: requests.Response) -> FileVersion | None:
+    version = {
+        name: response.headers[header]
+        for name, header in (("etag", "ETag"), ("last_modified", "Last-Modified"))
+        if response.headers.get(header)
+    }
+    return version or None
+
+
+def _fetch(
+    address: str, host: str, target: Path, limit: int, unchanged_since: FileVersion
+) -> tuple[int, FileVersion | None]:
     timeout = (connect_timeout_seconds(), float(settings.SOURCE_FILE_READ_TIMEOUT_SECONDS))
+    headers = conditions(unchanged_since)
     try:
-        response = session.get(address, stream=True, timeout=timeout)
+        response = session.get(address, stream=True, timeout=timeout, headers=headers)
     except requests.Timeout:
         raise SourceError(
             _("The server at “%(host)s” did not answer within %(seconds)s seconds.")
@@ -94,6 +128,9 @@ def _fetch(address: str, host: str, target: Path, limit: int) -> int:
                 raise SourceError(
                     _("The address of the file led to one that is not https://. It is not read.")
                 )
+        if response.status_code == 304 and headers:
+            # A 304 may give the validators again, or newer ones: keep what it gives.
+            raise SourceUnchanged({**unchanged_since, **(version_of(response) or {})})
         if response.status_code >= 400:
             raise SourceError(
                 _("The server at “%(host)s” answered HTTP %(status)s for the file.")
@@ -115,7 +152,7 @@ def _fetch(address: str, host: str, target: Path, limit: int) -> int:
                 _("The download from “%(host)s” broke off: %(error)s")
                 % {"host": host, "error": type(error).__name__}
             ) from None
-    return size
+        return size, version_of(response)
 
 
 def _too_large(limit: int) -> SourceError:

@@ -103,20 +103,24 @@ class DuckDBFileSource(SourceKind):
         return f"read_parquet({_literal(local_path)})"
 
     @contextmanager
-    def _local_file(self) -> Iterator[str]:
-        """The path DuckDB reads: the source's own, or a download of its address."""
+    def _local_file(self, unchanged_since: dict[str, Any] | None = None) -> Iterator[str]:
+        """The path DuckDB reads: the source's own, or a download of its address (only if it
+        changed since ``unchanged_since``: see ``download.downloaded``)."""
         path = self._path()
         if not is_address(path):
             yield path
             return
-        with downloaded(path) as download:
+        with downloaded(path, unchanged_since) as download:
+            self.read_version = download.version
             yield str(download.path)
 
     @contextmanager
-    def _connection(self, local_path: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connection(
+        self, local_path: str | None = None, unchanged_since: dict[str, Any] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         with ExitStack() as stack:
             if local_path is None:
-                local_path = stack.enter_context(self._local_file())
+                local_path = stack.enter_context(self._local_file(unchanged_since))
             connection = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": "256MB"})
             stack.callback(connection.close)
             connection.execute("SET TimeZone = 'UTC'")
@@ -224,7 +228,7 @@ class DuckDBFileSource(SourceKind):
             return columns, result.fetchall()
 
     def batches(self, read: Read, batch_size: int) -> Iterator[tuple[list[Column], list[tuple]]]:
-        with self._connection() as connection:
+        with self._connection(unchanged_since=read.unchanged_since) as connection:
             columns = self._columns_of(connection, read)
             self.check_cursor_column(read, columns)
             statement = self._select(read)
