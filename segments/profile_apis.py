@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.filtering import FilterSet, TextFilter
-from segments import services
+from segments import origins, services
 from segments.consent import consent_records_for_profile
 from segments.consent_apis import ConsentRecordSerializer
 from segments.importing import CREATED, REJECTED, UNCHANGED, UPDATED, ImportFileError
@@ -21,7 +21,29 @@ from segments.permissions import IMPORT_PROFILES, VIEW_PROFILE
 MAX_RECORDS = 10_000
 
 
+#: ``Profile.field_origins`` as the document gives it (``segments.origins``).
+FIELD_ORIGINS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "string", "enum": [origins.IMPORT, origins.API]},
+            {"type": "integer", "description": "A source's id."},
+        ]
+    },
+    "example": {"email": 3, "first_name": 3, "tier": "import", "score": "api"},
+}
+
+
 class ProfileSerializer(serializers.ModelSerializer):
+    field_origins = serializers.SerializerMethodField(
+        help_text=gettext_lazy(
+            'Which writer last set each field of the profile: "import" (a CSV import), '
+            '"api" (the bulk upsert) or a source\'s id (/sources/{id}/; the source may have '
+            "been deleted since). A field no write has set since origins were recorded is "
+            "left out."
+        )
+    )
+
     class Meta:
         model = Profile
         fields = [
@@ -31,10 +53,15 @@ class ProfileSerializer(serializers.ModelSerializer):
             "first_name",
             "last_name",
             "attributes",
+            "field_origins",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(FIELD_ORIGINS_SCHEMA)
+    def get_field_origins(self, profile: Profile) -> dict:
+        return profile.field_origins or {}
 
 
 class ProfileDetailSerializer(ProfileSerializer):

@@ -11,6 +11,8 @@ from segments.importing import import_csv
 from segments.models import Profile, SegmentMember
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory, SegmentFactory
+from tests.sources.places import people
+from tests.sources.test_runs import make_source, run
 
 pytestmark = pytest.mark.django_db
 BULK = "/api/v1/profiles/bulk/"
@@ -238,3 +240,41 @@ def test_records_with_a_nul_character_are_rejected_each_with_the_reason(api_alic
 
     assert [result["result"] for result in body["results"]] == ["rejected", "rejected", "created"]
     assert all("NUL character" in result["reason"] for result in body["results"][:2])
+
+
+def test_a_profile_says_which_writer_last_set_each_field(api_alice, api_charlie, parquet_place):
+    parquet_place.write(people(2))
+    source = make_source(
+        parquet_place,
+        name="Shop",
+        mapping={"customer_id": "customer", "email": "email", "attributes": {"score": "score"}},
+    )
+    run(source)
+    pushed = api_alice.post(
+        BULK,
+        {"records": [{"customer_id": "C00001", "attributes": {"tier": "gold"}}]},
+        format="json",
+    )
+    assert pushed.status_code == 200, pushed.content[:300]
+    import_csv(io.BytesIO(b"customer_id,first_name\nC00002,Bea\n"))
+
+    first = api_charlie.get("/api/v1/profiles/C00001/").json()
+    listed = api_charlie.get("/api/v1/profiles/").json()["results"]
+
+    assert first["field_origins"] == {"email": source.pk, "score": source.pk, "tier": "api"}
+    assert {item["customer_id"]: item["field_origins"] for item in listed} == {
+        "C00001": {"email": source.pk, "score": source.pk, "tier": "api"},
+        "C00002": {"email": source.pk, "score": source.pk, "first_name": "import"},
+    }
+
+
+def test_a_profile_written_before_origins_were_recorded_has_none(api_charlie):
+    ProfileFactory(customer_id="old-1", field_origins=None)
+    assert api_charlie.get("/api/v1/profiles/old-1/").json()["field_origins"] == {}
+
+
+def test_field_origins_cannot_be_written_through_the_api(api_alice):
+    record = {"customer_id": "c1", "email": "a@example.com", "field_origins": {"email": 99}}
+    response = api_alice.post(BULK, {"records": [record]}, format="json")
+    assert response.status_code == 200, response.content[:300]
+    assert Profile.objects.get(customer_id="c1").field_origins == {"email": "api"}
