@@ -133,6 +133,9 @@ def connect_timeout_seconds() -> int:
     return max(1, int(settings.SOURCE_CONNECT_TIMEOUT_SECONDS))
 
 
+# TLS failures, in the same words for every kind ------------------------------------------------
+
+
 def tls_not_offered(host: str, mode: str) -> LaterText:
     """A server without TLS where the TLS setting requires it (the drivers stop before
     signing in: the password is not sent)."""
@@ -141,6 +144,44 @@ def tls_not_offered(host: str, mode: str) -> LaterText:
         "requires: the password was not sent. Turn TLS on at the server, or choose another "
         "TLS setting."
     ) % {"host": host, "mode": mode}
+
+
+def certificate_not_trusted(host: str, ca_file: str) -> LaterText:
+    """The server's certificate was not signed by the CA file's authority, or (no file) by
+    one the system trusts."""
+    if ca_file:
+        return _(
+            "The certificate of the server at “%(host)s” was not signed by the authority in "
+            "the CA certificate file “%(path)s”, so it is not trusted. Give the CA certificate "
+            "of the authority that signed it."
+        ) % {"host": host, "path": ca_file}
+    return _(
+        "The certificate of the server at “%(host)s” was not signed by an authority this "
+        "system trusts. Give the CA certificate file of the authority that signed it."
+    ) % {"host": host}
+
+
+def certificate_for_another_name(host: str, reason: str, signer_only_mode: str) -> LaterText:
+    """A trusted certificate that does not name the host connected to (``reason``: the
+    driver's words); ``signer_only_mode`` is the kind's TLS setting that skips the name."""
+    return _(
+        "The server's certificate is not for the name “%(host)s” (%(error)s). Connect with a "
+        "name the certificate gives, or choose %(mode)s to check only who signed it."
+    ) % {"host": host, "error": reason, "mode": signer_only_mode}
+
+
+def ca_file_unreadable(path: str, reason: str) -> LaterText:
+    return _("The CA certificate file “%(path)s” could not be read: %(error)s") % {
+        "path": path,
+        "error": reason,
+    }
+
+
+def tls_failed(host: str, reason: str) -> LaterText:
+    return _(
+        "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS setting and the CA "
+        "certificate file."
+    ) % {"host": host, "error": reason}
 
 
 def cleaned_query(query: str) -> str:

@@ -1,17 +1,23 @@
-"""Real TLS handshakes with a PostgreSQL source: a server of the test's own with ``ssl = on``
-(``tests.sources.tls``: the machine's shared server is left as it is), its certificate signed
-by a CA made for the session and naming only ``localhost``. Whether a connection is encrypted
-is read from the server's side (``pg_stat_ssl``) through the kind's own preview."""
+"""Real TLS handshakes with PostgreSQL and MariaDB sources: servers of the test's own with TLS
+on (``tests.sources.tls``: the machine's shared servers are left as they are, and the shared
+MariaDB has no TLS), their certificate signed by a CA made for the session and naming only
+``localhost``. Whether a connection is encrypted is read from the server's side
+(``pg_stat_ssl``, MariaDB's ``Ssl_version``) through the kind's own preview."""
 
 from __future__ import annotations
 
 import pytest
 
-from sources.kinds.base import Read, SourceError, StepStatus
+from sources.kinds.base import Read, SourceError, SourceKind, StepStatus
+from sources.kinds.mysql.kind import MySQLSource
 from sources.kinds.postgresql.kind import PostgreSQLSource
-from tests.sources.tls import NoServerHere, start_tls_postgresql
+from tests.sources.tls import NoServerHere, start_tls_mariadb, start_tls_postgresql
 
 OWN_SESSION = Read(query="SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+OWN_TLS_VERSION = Read(
+    query="SELECT VARIABLE_VALUE AS version FROM information_schema.SESSION_STATUS"
+    " WHERE VARIABLE_NAME = 'SSL_VERSION'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +37,9 @@ def encryption(kind: PostgreSQLSource) -> tuple[bool, str]:
     return rows[0]
 
 
-def refusal(kind: PostgreSQLSource) -> str:
+def refusal(kind: SourceKind) -> str:
     with pytest.raises(SourceError) as refused:
-        kind.columns(OWN_SESSION)
+        kind.columns(Read(query="SELECT 1"))
     return str(refused.value)
 
 
@@ -115,3 +121,73 @@ def test_the_connection_test_passes_every_step_over_verified_tls(server):
     settings = server.settings(sslmode="verify-full", sslrootcert=str(server.certificates.ca))
     steps = PostgreSQLSource({**settings, "host": "localhost"}).test(OWN_SESSION)
     assert [step.status for step in steps] == [StepStatus.PASSED] * 3
+
+
+# MariaDB ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mariadb():
+    try:
+        started = start_tls_mariadb()
+    except NoServerHere as reason:
+        pytest.skip(f"no MariaDB server with TLS can be started here: {reason}")
+    yield started
+    started.stop()
+
+
+def tls_version(kind: MySQLSource) -> str:
+    """The TLS version the server sees this connection use ("" in plain text)."""
+    _columns, rows = kind.preview(OWN_TLS_VERSION)
+    assert len(rows) == 1
+    return rows[0][0]
+
+
+@pytest.mark.parametrize("mode", ["required", "preferred"])
+def test_mariadb_required_and_preferred_encrypt_the_connection(mariadb, mode):
+    assert tls_version(MySQLSource(mariadb.settings(ssl_mode=mode))).startswith("TLSv1.")
+
+
+def test_mariadb_disabled_reads_in_plain_text_even_from_a_server_with_tls(mariadb):
+    assert tls_version(MySQLSource(mariadb.settings(ssl_mode="disabled"))) == ""
+
+
+@pytest.mark.parametrize("mode", ["verify_ca", "verify_identity"])
+def test_mariadb_verify_refuses_a_server_whose_certificate_another_ca_signed(mariadb, mode):
+    other = str(mariadb.certificates.other_ca)
+    kind = MySQLSource(mariadb.settings(ssl_mode=mode, ssl_ca=other))
+    assert refusal(kind) == (
+        "The certificate of the server at “127.0.0.1” was not signed by the authority in the "
+        f"CA certificate file “{other}”, so it is not trusted. Give the CA certificate of the "
+        "authority that signed it."
+    )
+
+
+def test_mariadb_verify_ca_checks_who_signed_the_certificate_and_not_the_name(mariadb):
+    kind = MySQLSource(mariadb.settings(ssl_mode="verify_ca", ssl_ca=str(mariadb.certificates.ca)))
+    assert tls_version(kind).startswith("TLSv1.")
+
+
+def test_mariadb_verify_identity_refuses_a_name_the_certificate_does_not_give(mariadb):
+    kind = MySQLSource(
+        mariadb.settings(ssl_mode="verify_identity", ssl_ca=str(mariadb.certificates.ca))
+    )
+    assert refusal(kind) == (
+        "The server's certificate is not for the name “127.0.0.1” (IP address mismatch, "
+        "certificate is not valid for '127.0.0.1'). Connect with a name the certificate "
+        "gives, or choose verify_ca to check only who signed it."
+    )
+
+
+def test_mariadb_verify_identity_connects_by_the_certificates_name(mariadb):
+    settings = mariadb.settings(ssl_mode="verify_identity", ssl_ca=str(mariadb.certificates.ca))
+    steps = MySQLSource({**settings, "host": "localhost"}).test(OWN_TLS_VERSION)
+    assert [step.status for step in steps] == [StepStatus.PASSED] * 3
+
+
+def test_mariadb_verify_identity_without_a_ca_file_trusts_only_the_systems_authorities(mariadb):
+    kind = MySQLSource({**mariadb.settings(ssl_mode="verify_identity"), "host": "localhost"})
+    assert refusal(kind) == (
+        "The certificate of the server at “localhost” was not signed by an authority this "
+        "system trusts. Give the CA certificate file of the authority that signed it."
+    )

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,3 +249,83 @@ def start_tls_postgresql() -> TLSPostgreSQL:
         options,
     )
     return server
+
+
+# MariaDB / MySQL -------------------------------------------------------------------------------
+
+
+def mariadb_server_program() -> Path:
+    for name in ("mariadbd", "mysqld"):
+        for folder in ("/usr/sbin", "/usr/libexec", "/usr/local/bin"):
+            if (Path(folder) / name).is_file():
+                return Path(folder) / name
+        if found := shutil.which(name):
+            return Path(found)
+    raise NoServerHere("no MariaDB or MySQL server program (mariadbd, mysqld) on this machine")
+
+
+@dataclass
+class TLSMariaDB:
+    """A MariaDB server with TLS on an empty data folder, without grant tables (any user
+    name and password gets in): only what a TLS handshake and a read need."""
+
+    folder: Path
+    port: int
+    certificates: Certificates
+    process: subprocess.Popen
+
+    def settings(self, **tls: str) -> dict[str, object]:
+        """A MySQL source's connection settings for this server."""
+        return {"host": "127.0.0.1", "port": self.port, "user": "reader", **tls}
+
+    def stop(self) -> None:
+        try:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_tls_mariadb() -> TLSMariaDB:
+    """Start the server in a temporary folder (about a second)."""
+    program = mariadb_server_program()
+    folder = Path(tempfile.mkdtemp(prefix="audience-relay-tls-mariadb-"))
+    certificates = make_certificates(folder / "tls")
+    (folder / "data").mkdir()
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(program),
+            "--no-defaults",
+            f"--datadir={folder / 'data'}",
+            "--user=root" if os.geteuid() == 0 else f"--user={os.getuid()}",
+            "--skip-grant-tables",
+            "--bind-address=127.0.0.1",
+            f"--port={port}",
+            f"--socket={folder / 'server.sock'}",
+            f"--pid-file={folder / 'server.pid'}",
+            f"--log-error={folder / 'server.log'}",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=8M",
+            "--innodb-log-file-size=4M",
+            "--performance-schema=OFF",
+            f"--ssl-cert={certificates.server_cert}",
+            f"--ssl-key={certificates.server_key}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = TLSMariaDB(folder, port, certificates, process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = (folder / "server.log").read_text(errors="replace")[-2000:]
+            server.stop()
+            raise RuntimeError(f"{program.name} stopped at start: {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{program.name} did not listen on port {port} within 60 seconds")

@@ -4,6 +4,7 @@ server-side cursor (``SSCursor``)."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -28,10 +29,14 @@ from sources.kinds.base import (
     StepResult,
     StepSkipped,
     WritingQueryRefused,
+    ca_file_unreadable,
+    certificate_for_another_name,
+    certificate_not_trusted,
     cleaned_query,
     connect_timeout_seconds,
     run_steps,
     statement_timeout_seconds,
+    tls_failed,
     tls_not_offered,
 )
 
@@ -99,8 +104,7 @@ class MySQLSource(SourceKind):
             context = ssl.create_default_context(cafile=self.settings.get("ssl_ca") or None)
         except (OSError, ssl.SSLError) as error:
             raise SourceError(
-                _("The CA certificate file “%(path)s” could not be read: %(error)s")
-                % {"path": self.settings.get("ssl_ca") or "", "error": error.strerror or error}
+                ca_file_unreadable(self.settings.get("ssl_ca") or "", error.strerror or str(error))
             ) from None
         if mode == "required":  # encrypted, the certificate not checked
             context.check_hostname = False
@@ -161,16 +165,8 @@ class MySQLSource(SourceKind):
         code = error.args[0] if error.args and isinstance(error.args[0], int) else 0
         text = str(error.args[1]) if len(error.args) > 1 else str(error)
         host = self.settings.get("host") or "localhost"
-        if code == _TLS_FAILED and "doesn't support" in text:
-            return SourceError(tls_not_offered(host, self.settings.get("ssl_mode") or "preferred"))
-        if code == _TLS_FAILED:
-            return SourceError(
-                _(
-                    "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
-                    "setting and the CA certificate file."
-                )
-                % {"host": host, "error": text}
-            )
+        if code == _TLS_FAILED or "[SSL" in text:
+            return self._tls_error(text)
         if code in _ACCESS_DENIED:
             return SourceError(
                 _("The server refused the user name or password for “%(user)s”. Check both.")
@@ -227,6 +223,19 @@ class MySQLSource(SourceKind):
                 % {"error": text}
             )
         return SourceError(_("The database says: %(error)s") % {"error": text})
+
+    def _tls_error(self, text: str) -> SourceError:
+        """PyMySQL's and the ssl module's TLS failures in words a person can act on."""
+        host = self.settings.get("host") or "localhost"
+        if "doesn't support" in text:  # PyMySQL: "SSL is required but the server doesn't ..."
+            return SourceError(tls_not_offered(host, self.settings.get("ssl_mode") or "preferred"))
+        failed = re.search(r"certificate verify failed: ([^(]*)", text)
+        reason = failed.group(1).strip().rstrip(".") if failed else text
+        if failed and "mismatch" in reason:
+            return SourceError(certificate_for_another_name(host, reason, "verify_ca"))
+        if failed:
+            return SourceError(certificate_not_trusted(host, self.settings.get("ssl_ca") or ""))
+        return SourceError(tls_failed(host, text))
 
     def _from(self, read: Read) -> str:
         if read.query:

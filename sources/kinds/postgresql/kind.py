@@ -28,10 +28,14 @@ from sources.kinds.base import (
     StepResult,
     StepSkipped,
     WritingQueryRefused,
+    ca_file_unreadable,
+    certificate_for_another_name,
+    certificate_not_trusted,
     cleaned_query,
     connect_timeout_seconds,
     run_steps,
     statement_timeout_seconds,
+    tls_failed,
     tls_not_offered,
 )
 
@@ -142,49 +146,16 @@ class PostgreSQLSource(SourceKind):
     def _tls_error(self, reason: str) -> SourceError:
         """libpq's TLS failures in words a person can act on (its own words kept)."""
         host = self.settings.get("host") or "localhost"
-        mode = self.settings.get("sslmode") or "prefer"
         ca_file = self.settings.get("sslrootcert") or ""
         if "does not support SSL" in reason:
-            return SourceError(tls_not_offered(host, mode))
+            return SourceError(tls_not_offered(host, self.settings.get("sslmode") or "prefer"))
         if "root certificate file" in reason:
-            return SourceError(
-                _("The CA certificate file “%(path)s” could not be read: %(error)s")
-                % {"path": ca_file, "error": reason}
-            )
+            return SourceError(ca_file_unreadable(ca_file, reason))
         if "does not match host name" in reason:
-            return SourceError(
-                _(
-                    "The server's certificate is not for the name “%(host)s” (%(error)s). "
-                    "Connect with a name the certificate gives, or choose verify-ca to check "
-                    "only who signed it."
-                )
-                % {"host": host, "error": reason}
-            )
-        if "certificate verify failed" in reason and ca_file:
-            return SourceError(
-                _(
-                    "The certificate of the server at “%(host)s” was not signed by the "
-                    "authority in the CA certificate file “%(path)s”, so it is not trusted. "
-                    "Give the CA certificate of the authority that signed it."
-                )
-                % {"host": host, "path": ca_file}
-            )
+            return SourceError(certificate_for_another_name(host, reason, "verify-ca"))
         if "certificate verify failed" in reason:
-            return SourceError(
-                _(
-                    "The certificate of the server at “%(host)s” was not signed by an "
-                    "authority this system trusts. Give the CA certificate file of the "
-                    "authority that signed it."
-                )
-                % {"host": host}
-            )
-        return SourceError(
-            _(
-                "The TLS connection to “%(host)s” failed: %(error)s. Check the TLS "
-                "setting and the CA certificate file."
-            )
-            % {"host": host, "error": reason}
-        )
+            return SourceError(certificate_not_trusted(host, ca_file))
+        return SourceError(tls_failed(host, reason))
 
     # Reading ----------------------------------------------------------------------------------
 
