@@ -6,7 +6,12 @@ MariaDB has no TLS), their certificate signed by a CA made for the session and n
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import psycopg
 import pytest
+from django.conf import settings
 
 from sources.kinds.base import Read, SourceError, SourceKind, StepStatus
 from sources.kinds.mysql.kind import MySQLSource
@@ -121,6 +126,55 @@ def test_the_connection_test_passes_every_step_over_verified_tls(server):
     settings = server.settings(sslmode="verify-full", sslrootcert=str(server.certificates.ca))
     steps = PostgreSQLSource({**settings, "host": "localhost"}).test(OWN_SESSION)
     assert [step.status for step in steps] == [StepStatus.PASSED] * 3
+
+
+# The shared server, where Debian's default configuration gives it TLS -------------------------
+
+SNAKEOIL = Path("/etc/ssl/certs/ssl-cert-snakeoil.pem")
+
+
+@pytest.fixture
+def shared_server_with_snakeoil() -> dict[str, object]:
+    """The test database's server, when it has ``ssl = on`` with Debian's self-signed
+    "snakeoil" certificate (named after the machine, not 127.0.0.1)."""
+    if not os.access(SNAKEOIL, os.R_OK):
+        pytest.skip(f"{SNAKEOIL} is not on this machine (or not readable)")
+    own = settings.DATABASES["default"]
+    details = {
+        "host": own["HOST"] or "127.0.0.1",
+        "port": int(own["PORT"] or 5432),
+        "database": own["NAME"],
+        "user": own["USER"],
+    }
+    with psycopg.connect(
+        host=details["host"],
+        port=details["port"],
+        user=details["user"],
+        password=own["PASSWORD"] or None,
+        dbname=own["NAME"],
+    ) as connection:
+        ssl_setting = connection.execute("SHOW ssl").fetchone()
+    if not ssl_setting or ssl_setting[0] != "on":
+        pytest.skip("the shared PostgreSQL server has ssl = off (its configuration is not ours)")
+    return details
+
+
+def test_the_shared_servers_self_signed_certificate_is_its_own_ca(shared_server_with_snakeoil):
+    kind = PostgreSQLSource(
+        {**shared_server_with_snakeoil, "sslmode": "verify-ca", "sslrootcert": str(SNAKEOIL)},
+        {"password": settings.DATABASES["default"]["PASSWORD"] or ""},
+    )
+    assert encryption(kind)[0] is True
+
+
+def test_the_shared_servers_self_signed_certificate_does_not_name_its_address(
+    shared_server_with_snakeoil,
+):
+    kind = PostgreSQLSource(
+        {**shared_server_with_snakeoil, "sslmode": "verify-full", "sslrootcert": str(SNAKEOIL)},
+        {"password": settings.DATABASES["default"]["PASSWORD"] or ""},
+    )
+    assert refusal(kind).startswith("The server's certificate is not for the name")
 
 
 # MariaDB ---------------------------------------------------------------------------------------
