@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -131,11 +132,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-# PostgreSQL ------------------------------------------------------------------------------------
-
-
 class NoServerHere(Exception):
     """This machine cannot start a server of its own (the reason is the message)."""
+
+
+# PostgreSQL ------------------------------------------------------------------------------------
 
 
 def postgresql_binaries() -> Path:
@@ -198,8 +199,6 @@ def start_tls_postgresql() -> TLSPostgreSQL:
         if not shutil.which("runuser"):
             raise NoServerHere("running as root without runuser to start PostgreSQL as postgres")
         try:
-            import pwd
-
             owner = pwd.getpwnam("postgres")
         except KeyError:
             raise NoServerHere("running as root and there is no postgres user") from None
@@ -211,43 +210,47 @@ def start_tls_postgresql() -> TLSPostgreSQL:
         for path in [folder, *folder.rglob("*")]:
             os.chown(path, owner.pw_uid, owner.pw_gid)
         folder.chmod(0o700)
-    server._run(
-        str(binaries / "initdb"),
-        "-D",
-        str(server.data),
-        "-U",
-        "postgres",
-        "--auth=trust",
-        "--no-sync",
-        "--encoding=UTF8",
-        "--locale=C.UTF-8",
-    )
-    options = " ".join(
-        [
-            f"-c port={server.port}",
-            "-c listen_addresses=127.0.0.1",
-            f"-c unix_socket_directories={folder}",
-            "-c ssl=on",
-            f"-c ssl_cert_file={certificates.server_cert}",
-            f"-c ssl_key_file={certificates.server_key}",
-            "-c fsync=off",
-            "-c shared_buffers=16MB",
-            "-c max_connections=20",
-        ]
-    )
-    server._run(
-        str(binaries / "pg_ctl"),
-        "start",
-        "-D",
-        str(server.data),
-        "-w",
-        "-t",
-        "60",
-        "-l",
-        str(folder / "server.log"),
-        "-o",
-        options,
-    )
+    try:
+        server._run(
+            str(binaries / "initdb"),
+            "-D",
+            str(server.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
+        options = " ".join(
+            [
+                f"-c port={server.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={folder}",
+                "-c ssl=on",
+                f"-c ssl_cert_file={certificates.server_cert}",
+                f"-c ssl_key_file={certificates.server_key}",
+                "-c fsync=off",
+                "-c shared_buffers=16MB",
+                "-c max_connections=20",
+            ]
+        )
+        server._run(
+            str(binaries / "pg_ctl"),
+            "start",
+            "-D",
+            str(server.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(folder / "server.log"),
+            "-o",
+            options,
+        )
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return server
 
 
@@ -298,7 +301,7 @@ def start_tls_mariadb() -> TLSMariaDB:
             str(program),
             "--no-defaults",
             f"--datadir={folder / 'data'}",
-            "--user=root" if os.geteuid() == 0 else f"--user={os.getuid()}",
+            *(["--user=root"] if os.geteuid() == 0 else []),  # it refuses root unless told
             "--skip-grant-tables",
             "--bind-address=127.0.0.1",
             f"--port={port}",
