@@ -404,7 +404,7 @@ class CampaignMonitorBackend(Backend):
         warnings: list[RecordWarning] = []
         for record in batch:
             subscriber, failure, shortened_values = self._subscriber(
-                record, consent=self._consent(list_id, record)
+                record, consent=self._consent(record)
             )
             if failure is not None:
                 failures.append(failure)
@@ -437,21 +437,19 @@ class CampaignMonitorBackend(Backend):
             warnings=[warning for warning in warnings if warning.email.lower() not in failed],
         )
 
-    def _consent(self, list_id: str, record: Record) -> str:
-        """ConsentToTrack to send: the export's consent for a person new to the list (read
-        first: Campaign Monitor cannot say "only if new"), "Unchanged" for everyone else and
-        when the export gives none (a new subscriber then gets "No")."""
-        consent = (
-            record.consent if record.consent is not None else self.send_options.consent_to_track
-        )
-        if consent is None or self._state(list_id, record.email):
+    def _consent(self, record: Record) -> str:
+        """ConsentToTrack to send (§10): the export's consent for a person new to the list,
+        "Unchanged" for everyone else and when the export gives none (a new subscriber then
+        gets "No"). Campaign Monitor cannot say "only if new", and who is new comes from the
+        export's sync state (``Record.new_to_list``), not from a read per record: an address
+        the export never sent that someone else added to the list gets the export's consent."""
+        consent = self.consent_for(record)
+        if consent is None or not record.new_to_list:
             return "Unchanged"
         return CONSENT[consent]
 
     def _preview_consent(self, record: Record) -> str:
-        consent = (
-            record.consent if record.consent is not None else self.send_options.consent_to_track
-        )
+        consent = self.consent_for(record)
         if consent is None:
             return gettext("Unchanged (No when new)")
         return gettext("%(consent)s when new, else unchanged") % {"consent": CONSENT[consent]}
