@@ -20,6 +20,7 @@ from config.text import shortened
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
+    AuthRevoked,
     Backend,
     ConsentEvent,
     ConsentPage,
@@ -677,7 +678,20 @@ class CampaignMonitorBackend(Backend):
             return ConsentPage(events=[], cursor=None)
         kind, stream_id = streams[index]
         if kind == COMPLAINTS:
-            events, inside = self._complaints(stream_id, resumed, since)
+            try:
+                events, inside = self._complaints(stream_id, resumed, since)
+            except AuthRevoked as refusal:
+                # The lists were just read with the same token: a refusal here is a missing
+                # ViewReports scope (connections authorised before it was asked for), not a
+                # revoked connection. Its exports keep working; complaints come back once it
+                # is authorised again.
+                logger.warning(
+                    "Campaign Monitor refused to read client %s's campaigns (%s): spam "
+                    "complaints are not read until the connection is authorised again",
+                    stream_id,
+                    refusal.code,
+                )
+                events, inside = [], None
             if inside is not None:
                 following = replace(inside, index=index, since=since)
                 return ConsentPage(events=events, cursor=following.encode())

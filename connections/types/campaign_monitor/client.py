@@ -36,7 +36,8 @@ from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 logger = logging.getLogger(__name__)
 
 SERVICE = "Campaign Monitor"
-SCOPE = "ManageLists,ImportSubscribers"
+#: ViewReports: the campaigns and their spam complaints the consent read-back reads (§11).
+SCOPE = "ManageLists,ImportSubscribers,ViewReports"
 MAX_IMPORT = 1000
 #: The largest page a paged read returns (§3).
 MAX_PAGE_SIZE = 1000

@@ -339,6 +339,25 @@ def test_without_campaigns_no_complaint_is_read(mocked, backend, account):
     assert not any("spam.json" in call.request.url for call in mocked.calls)
 
 
+def test_a_token_without_the_reports_scope_skips_complaints_not_the_connection(
+    mocked, backend, account
+):
+    """Connections authorised before ViewReports was asked for read lists but not campaigns."""
+    list_read(mocked, "unsubscribed", [person("a@x.com", "2026-05-02 10:00:00")])
+    list_read(mocked, "bounced", [])
+    suppressed(mocked, [])
+    mocked.get(
+        f"{CM_API}/clients/{CLIENT_ID}/campaigns.json",
+        json={"Code": 50, "Message": "Must be authenticated with the ViewReports scope"},
+        status=401,
+    )
+    pages = read_all(backend)
+    assert [(e.email, e.state) for page in pages for e in page.events] == [
+        ("a@x.com", ConsentState.UNSUBSCRIBED)
+    ]
+    assert pages[-1].cursor is None
+
+
 def test_a_cursor_stored_before_complaints_were_read_still_resumes(mocked, store, account):
     suppressed(mocked, [])
     campaigns(mocked, [])
