@@ -557,7 +557,7 @@ def _next_batch(rows: list[tuple], plan: mapping.SendPlan, *, untagging: bool) -
     if untagging:
         return Batch(rows, [plan.leaver(row[1], row[7]) for row in rows], untagging=True)
     records = [
-        plan.record(email, first_name, last_name, extras, action == RETURN)
+        plan.record(email, first_name, last_name, extras, action == RETURN, action == ADD)
         for _position, email, _customer_id, first_name, last_name, action, _hash, extras in rows
     ]
     warnings = [plan.consent_warning(row[1], row[7]) for row in rows] if plan.consent_field else []

@@ -169,11 +169,20 @@ class SendPlan:
         ]
 
     def record(
-        self, email: str, first_name: str, last_name: str, extras: Any, returning: bool
+        self,
+        email: str,
+        first_name: str,
+        last_name: str,
+        extras: Any,
+        returning: bool,
+        new_to_list: bool = False,
     ) -> Record:
-        """The record sent for one member, with typed values from its ``extras`` JSON."""
+        """The record sent for one member, with typed values from its ``extras`` JSON;
+        ``new_to_list`` when the export never sent the address to its list (no sync state)."""
         if not self.has_extras:  # most exports: as cheap as before there were extras
-            return Record(email, first_name, last_name, NO_FIELDS, returning)
+            return Record(
+                email, first_name, last_name, NO_FIELDS, returning, new_to_list=new_to_list
+            )
         extras = _loaded(extras) or {}
         values = extras.get("fields") or {}
         fields = {
@@ -193,6 +202,7 @@ class SendPlan:
             returning,
             tags=tuple(dict.fromkeys(tags)),
             consent=consent,
+            new_to_list=new_to_list,
         )
 
     def consent_warning(self, email: str, extras: Any) -> RecordWarning | None:

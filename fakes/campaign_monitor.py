@@ -46,6 +46,17 @@ the fake picks one answer and says so here (and in fakes/README.md):
   /clients/{id}/suppressionlist.json``) has no date filter; its ``SuppressionReason`` is
   "Unsubscribed", "Bounced", "Spam Complaint" or "Manually Added" (the contract names only the
   first). Page sizes outside 10-1000 get 400 Code 801; a page past the end, empty ``Results``.
+- Campaigns and their spam complaints (§11): ``GET /clients/{id}/campaigns.json`` lists the
+  client's sent campaigns in the paged envelope, ordered by ``SentDate`` (newest first unless
+  ``orderdirection=asc``; ties by id), keeping those sent on or after the day ``sentfromdate``
+  and on or before the day ``senttodate`` (``YYYY-MM-DD``, in the client's zone) and, with
+  ``tags``, those with any of those comma-separated tags. ``GET /campaigns/{id}/spam.json``
+  pages a campaign's complaints ``{EmailAddress, ListID, Date}``, by ``date`` (default) or
+  ``email``, oldest first unless ``orderdirection=desc``, keeping those at or after ``date``
+  as the list reads do. Dates are written in the client's zone with seconds ``00``, as the
+  vendor's fixtures show them. A campaign of another account, or none, gets 400 Code 301
+  "Invalid CampaignID" (the legacy API's code; the contract has none). The fake's campaigns
+  are all sent: they come from ``seed`` and from complaints recorded by ``consent``.
 - ``POST /_fake/consent`` (see ``consent``) makes people opt out as they would at the service.
 """
 
@@ -272,6 +283,8 @@ class Client:
     suppressions: dict[str, tuple[str, str]] = field(default_factory=dict)
     # "(GMT+10:00) Canberra, ..."; empty: the fake's ``time_zone`` setting.
     time_zone: str = ""
+    # The client's (sent) campaigns, lower-cased ids, in the order they were made.
+    campaign_ids: list[str] = field(default_factory=list)
 
     def suppress(self, email: str, reason: str, at: str) -> None:
         """Put the address on the suppression list (an address already there stays as it was)."""
@@ -279,6 +292,39 @@ class Client:
         if lower not in self.suppressed:
             self.suppressed[lower] = email
             self.suppressions[lower] = (at, reason)
+
+
+@dataclass
+class Campaign:
+    """A sent campaign and the spam complaints about it."""
+
+    id: str
+    name: str
+    client_id: str
+    sent_at: str  # UTC text
+    list_ids: list[str]
+    tags: list[str] = field(default_factory=list)
+    # (address, list id, when as UTC text) of each complaint, in the order they came.
+    complaints: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def as_api(self, offset: timedelta) -> dict[str, Any]:
+        """As the vendor's campaigns fixture (v3.3)."""
+        web = f"https://fake.createsend.example/t/{self.id}"
+        entry: dict[str, Any] = {
+            "WebVersionURL": web,
+            "WebVersionTextURL": f"{web}/t",
+            "CampaignID": self.id,
+            "Subject": self.name,
+            "Name": self.name,
+            "FromName": "Fake Sender",
+            "FromEmail": "sender@fake.createsend.example",
+            "ReplyTo": "sender@fake.createsend.example",
+            "SentDate": in_zone(self.sent_at, offset, whole_minutes=True),
+            "TotalRecipients": 0,
+        }
+        if self.tags:
+            entry["Tags"] = list(self.tags)
+        return entry
 
 
 @dataclass
@@ -480,6 +526,18 @@ ROUTES = (
         "GET /clients/{clientid}/suppressionlist.json",
     ),
     ("GET", ("clients", "*", "lists"), "get_client_lists", "GET /clients/{clientid}/lists.json"),
+    (
+        "GET",
+        ("clients", "*", "campaigns"),
+        "get_campaigns",
+        "GET /clients/{clientid}/campaigns.json",
+    ),
+    (
+        "GET",
+        ("campaigns", "*", "spam"),
+        "get_campaign_spam",
+        "GET /campaigns/{campaignid}/spam.json",
+    ),
     ("GET", ("lists", "*"), "get_list", "GET /lists/{listid}.json"),
     (
         "GET",
@@ -538,6 +596,7 @@ class CampaignMonitorFake(FakeApp):
         self.accounts: dict[str, Account] = {}
         self.clients: dict[str, Client] = {}
         self.lists: dict[str, SubscriberList] = {}
+        self.campaigns: dict[str, Campaign] = {}
         self.api_keys: dict[str, str] = {}  # key → account id
         self.grants: list[Grant] = []
         self.access_tokens: dict[str, AccessToken] = {}
@@ -1077,6 +1136,94 @@ your Campaign Monitor account.</p>
         ]
         return self._page_of(results, len(entries), page, page_size, order_field, direction)
 
+    # -- campaigns --------------------------------------------------------------------------
+
+    def get_campaigns(self, request: Request, caller: Caller, client_id: str) -> Response:
+        """``GET /clients/{id}/campaigns.json``: the client's sent campaigns, paged (§11)."""
+        query = request.query
+        page, page_size, _order_field, _direction = self._paging(query)
+        direction = (query.get("orderdirection") or "desc").lower()
+        if direction not in ("asc", "desc"):
+            direction = "desc"
+        tags = {tag.strip().lower() for tag in (query.get("tags") or "").split(",") if tag.strip()}
+        with self.lock:
+            client = self._owned_client(caller, client_id)
+            offset = self._offset(client)
+            first = self._day_bound(query.get("sentfromdate"), offset)
+            last = self._day_bound(query.get("senttodate"), offset, next_day=True)
+            campaigns = [
+                campaign
+                for campaign in (self.campaigns[i] for i in client.campaign_ids)
+                if (not first or campaign.sent_at >= first)
+                and (not last or campaign.sent_at < last)
+                and (not tags or tags & {tag.lower() for tag in campaign.tags})
+            ]
+            campaigns.sort(key=lambda c: (c.sent_at, c.id), reverse=direction == "desc")
+            start = (page - 1) * page_size
+            results = [c.as_api(offset) for c in campaigns[start : start + page_size]]
+        return self._page_of(results, len(campaigns), page, page_size, "SentDate", direction)
+
+    def get_campaign_spam(self, request: Request, caller: Caller, campaign_id: str) -> Response:
+        """``GET /campaigns/{id}/spam.json``: the campaign's spam complaints, paged (§11)."""
+        query = request.query
+        page, page_size, _order_field, direction = self._paging(query)
+        order_field = "email" if (query.get("orderfield") or "").lower() == "email" else "date"
+        with self.lock:
+            campaign = self.campaigns.get(campaign_id.lower())
+            client = self.clients.get(campaign.client_id) if campaign else None
+            if campaign is None or client is None or client.account_id != caller.account.id:
+                raise ApiError(400, 301, "Invalid CampaignID")
+            offset = self._offset(client)
+            since = self._day_bound(query.get("date"), offset)
+            complaints = [c for c in campaign.complaints if not since or c[2] >= since]
+        if order_field == "email":
+            complaints.sort(key=lambda c: (c[0].lower(), c[2]), reverse=direction == "desc")
+        else:
+            complaints.sort(key=lambda c: (c[2], c[0].lower()), reverse=direction == "desc")
+        start = (page - 1) * page_size
+        results = [
+            {
+                "EmailAddress": email,
+                "ListID": list_id,
+                "Date": in_zone(at, offset, whole_minutes=True),
+            }
+            for email, list_id, at in complaints[start : start + page_size]
+        ]
+        return self._page_of(results, len(complaints), page, page_size, order_field, direction)
+
+    @staticmethod
+    def _day_bound(text: str | None, offset: timedelta, *, next_day: bool = False) -> str:
+        """A ``date``-like parameter (a day, or a day and time, in a client's zone) as stored
+        UTC text; "" when empty. ``next_day``: the start of the day after a bare day (an
+        inclusive "to" date). 400 when unreadable."""
+        text = (text or "").strip()
+        if not text:
+            return ""
+        try:
+            if next_day and len(text) == 10:
+                text = (datetime.fromisoformat(text) + timedelta(days=1)).strftime(TIME_FORMAT)
+            return from_zone(text, offset)
+        except ValueError:
+            message = "Invalid date: use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
+            raise ApiError(400, 400, message) from None
+
+    def _new_campaign(
+        self, client: Client, *, campaign_id: str = "", name: str = "", sent_at: str, lists=()
+    ) -> Campaign:
+        campaign_id = (campaign_id or uuid.uuid4().hex).lower()
+        if campaign_id in self.campaigns:
+            raise ControlError(f"campaign {campaign_id!r} exists already")
+        campaign = Campaign(
+            campaign_id,
+            name or f"Campaign {len(client.campaign_ids) + 1}",
+            client.id,
+            sent_at,
+            list(lists),
+        )
+        self.campaigns[campaign_id] = campaign
+        client.campaign_ids.append(campaign_id)
+        return campaign
+
     # -- subscribers ------------------------------------------------------------------------
 
     def _apply_details(self, target: SubscriberList, subscriber: Subscriber, entry: dict) -> None:
@@ -1397,6 +1544,15 @@ your Campaign Monitor account.</p>
                         "list_ids": list(c.list_ids),
                         "suppressed": sorted(c.suppressed.values()),
                         "TimeZone": c.time_zone or self.settings.time_zone,
+                        "campaigns": {
+                            self.campaigns[i].id: {
+                                "Name": self.campaigns[i].name,
+                                "sent_at": self.campaigns[i].sent_at,
+                                "list_ids": list(self.campaigns[i].list_ids),
+                                "complaints": len(self.campaigns[i].complaints),
+                            }
+                            for i in c.campaign_ids
+                        },
                     }
                     for c in self.clients.values()
                 },
@@ -1436,6 +1592,8 @@ your Campaign Monitor account.</p>
                            "issue_token": true, "scopes": [...],
                            "tokens": [{"access_token", "refresh_token", "expires_in"}],
                            "clients": [{"id", "name", "suppressed": ["a@x.com"],
+                                        "campaigns": [{"id", "name", "sent_at",
+                                                       "list_ids", "tags"}],
                                         "lists": [{"id", "title",
                                                    "unsubscribe_setting", "confirmed_opt_in",
                                                    "custom_fields": [{"FieldName", "DataType",
@@ -1520,7 +1678,33 @@ your Campaign Monitor account.</p>
         for email in spec.get("suppressed") or []:
             client.suppress(email, SUPPRESSION_REASONS["suppressed"], _now_text())
         lists = [self._seed_list(client, list_spec) for list_spec in spec.get("lists") or []]
-        return {"id": client.id, "name": client.name, "lists": lists}
+        campaigns = [
+            self._seed_campaign(client, campaign_spec).id
+            for campaign_spec in spec.get("campaigns") or []
+        ]
+        return {"id": client.id, "name": client.name, "lists": lists, "campaigns": campaigns}
+
+    def _seed_campaign(self, client: Client, spec: dict[str, Any]) -> Campaign:
+        """A sent campaign: ``{"id", "name", "sent_at" (ISO time, no zone = UTC; default
+        now), "list_ids": [...], "tags": [...]}``, all optional."""
+        sent_at = _now_text()
+        if spec.get("sent_at"):
+            try:
+                when = datetime.fromisoformat(str(spec["sent_at"]).replace("Z", "+00:00"))
+            except ValueError:
+                message = f"sent_at must be an ISO 8601 time: {spec['sent_at']!r}"
+                raise ControlError(message) from None
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            sent_at = when.astimezone(UTC).strftime(TIME_FORMAT)
+        campaign = self._new_campaign(
+            client,
+            campaign_id=str(spec.get("id") or ""),
+            name=str(spec.get("name") or ""),
+            sent_at=sent_at,
+            lists=[str(list_id).lower() for list_id in spec.get("list_ids") or []],
+        )
+        campaign.tags = [str(tag) for tag in spec.get("tags") or []]
+        return campaign
 
     def _seed_list(self, client: Client, spec: dict[str, Any]) -> dict[str, Any]:
         list_id = str(spec.get("id") or uuid.uuid4().hex).lower()
@@ -1610,21 +1794,29 @@ your Campaign Monitor account.</p>
 
         ``{"emails": [...], "state": "unsubscribed|bounced|complained|suppressed",
         "list_id": optional, "client_id": optional, "at": optional ISO time (default now; no
-        zone = UTC), "reason": optional SuppressionReason for "suppressed"}``.
+        zone = UTC), "reason": optional SuppressionReason for "suppressed", "campaign_id":
+        optional, for "complained"}``.
 
         - unsubscribed: Unsubscribed in the list (created there if new to it), following its
           ``UnsubscribeSetting`` (``AllClientLists`` also suppresses with the reason
           "Unsubscribed");
         - bounced: Bounced in the list;
-        - complained: Unsubscribed in the list and on the client's suppression list as
-          "Spam Complaint" (the contract has no complaint read for lists, §11);
+        - complained: a spam complaint about a campaign (``campaign_id``: one the client
+          sent, or a new one sent at ``at`` with that id; without it, a new campaign of each
+          client, sent at ``at``, per call), listed by its ``spam.json`` with the list, and
+          Unsubscribed in the list and on the client's suppression list as "Spam Complaint"
+          (the contract has no complaint read for lists, §11). An address in no list (with
+          ``client_id``) is only suppressed;
         - suppressed: on the client's suppression list ("Manually Added", or ``reason``).
 
         Without ``list_id``, every list that holds the address; ``client_id`` names the
-        client of an address that no list holds (suppression list only).
+        client of an address that no list holds (suppression list only). Returns the lists
+        touched and, for complaints, the campaigns (``"campaigns": [ids]``).
         """
         emails, state, when = consent_request(body, CONSENT_STATES)
         at = when.astimezone(UTC).strftime(TIME_FORMAT)
+        campaign_id = str(body.get("campaign_id") or "").lower()
+        complaints: dict[str, Campaign] = {}  # client id → the campaign complained about
         with self.lock:
             only = str(body.get("list_id") or "").lower()
             if only and only not in self.lists:
@@ -1651,6 +1843,9 @@ your Campaign Monitor account.</p>
                     member = target.subscribers.get(lower)
                     if member is None:
                         member = target.subscribers[lower] = Subscriber(email, at)
+                    if state == "complained":
+                        campaign = self._complained_about(complaints, target, campaign_id, at)
+                        campaign.complaints.append((member.email, target.id, at))
                     if state == "unsubscribed":
                         self._unsubscribe(target, member, at)
                     else:
@@ -1666,7 +1861,29 @@ your Campaign Monitor account.</p>
                         reason = str(body.get("reason") or reason)
                     for owner in clients:
                         self.clients[owner].suppress(email, reason, at)
-        return {"state": state, "emails": len(emails), "lists": sorted(touched)}
+        result: dict[str, Any] = {"state": state, "emails": len(emails), "lists": sorted(touched)}
+        if state == "complained":
+            result["campaigns"] = sorted(campaign.id for campaign in complaints.values())
+        return result
+
+    def _complained_about(
+        self, complaints: dict[str, Campaign], target: SubscriberList, campaign_id: str, at: str
+    ) -> Campaign:
+        """The campaign a complaint of one ``consent`` call is about, in ``target``'s client:
+        the one named (made, sent at ``at``, when the client has none with that id), or one
+        made for the call. The campaign is then counted as sent to ``target``."""
+        client = self.clients[target.client_id]
+        campaign = complaints.get(client.id)
+        if campaign is None and campaign_id:
+            campaign = self.campaigns.get(campaign_id)
+            if campaign is not None and campaign.client_id != client.id:
+                raise ControlError(f"campaign {campaign_id!r} belongs to another client")
+        if campaign is None:
+            campaign = self._new_campaign(client, campaign_id=campaign_id, sent_at=at)
+        complaints[client.id] = campaign
+        if target.id not in campaign.list_ids:
+            campaign.list_ids.append(target.id)
+        return campaign
 
     def config_action(self, name: str, value: Any) -> dict[str, Any] | None:
         """``{"expire_tokens": true}`` expires every access token issued so far (→ 401/121);

@@ -45,13 +45,19 @@ def segment_save(
     *, segment: Segment | None, name: str, description: str, rules: dict, user
 ) -> Segment:
     """Create or update a segment. Raises RuleError when the rules do not validate (including
-    a segment that would use itself); the form has usually said so already."""
+    a segment that would use itself); the form has usually said so already.
+
+    An update writes only the fields it changes: a refresh may have changed the members' count
+    and version since ``segment`` was read (with an UPDATE of its own), and a whole save of
+    the instance read before would put the old ones back."""
     rules = validate(rules, for_segment=segment.pk if segment else None)
     before = audit.snapshot(segment) if segment is not None else None
     if segment is None:
-        segment = Segment(created_by=user)
-    segment.name, segment.description, segment.rules = name, description, rules
-    segment.save()
+        segment = Segment(created_by=user, name=name, description=description, rules=rules)
+        segment.save()
+    else:
+        segment.name, segment.description, segment.rules = name, description, rules
+        segment.save(update_fields=["name", "description", "rules", "updated_at"])
     segment.uses.set(segments_used(rules))
     audit.record(
         AuditAction.SEGMENT_UPDATED if before else AuditAction.SEGMENT_CREATED,
@@ -95,11 +101,15 @@ def segment_set_active(*, segment: Segment, active: bool) -> Segment:
     """Activate or deactivate. An inactive segment is not refreshed, and exports that use it
     are skipped; activating it queues a refresh."""
     segment.is_active = active
+    # Only what changes here: the status and fingerprint may have changed by a refresh since
+    # ``segment`` was read.
     if active:
         segment.inputs_fingerprint = ""
+        changed = ["is_active", "inputs_fingerprint", "updated_at"]
     else:
         segment.status = Segment.Status.INACTIVE
-    segment.save(update_fields=["is_active", "status", "inputs_fingerprint", "updated_at"])
+        changed = ["is_active", "status", "updated_at"]
+    segment.save(update_fields=changed)
     if active:
         segment_request_refresh(segment=segment)
     return segment

@@ -210,7 +210,10 @@ class Record(NamedTuple):
 
     ``returning`` marks an address that an earlier mirror run removed from this list and that
     is back in the segments: a service that keeps removed addresses apart must let it in again.
-    A tuple, because a run makes a million of them.
+    ``new_to_list`` marks an address the export never sent to this list (it has no sync state
+    there): a service that cannot set a value "only if new" (Campaign Monitor's ConsentToTrack)
+    sends ``consent`` for these and leaves everyone else's as it is, without asking the service
+    who is new. A tuple, because a run makes a million of them.
     """
 
     email: str
@@ -221,6 +224,7 @@ class Record(NamedTuple):
     tags: tuple[str, ...] = ()
     removed_tags: tuple[str, ...] = ()
     consent: bool | None = None
+    new_to_list: bool = False
 
 
 @dataclass(frozen=True)

@@ -131,8 +131,47 @@ def test_campaign_monitor_complaints_and_people_deleted_by_a_mirror_run(cm, cm_s
     events = events_of(read(CampaignMonitorBackend, cm_store, [newsletter], since=None))
     assert {(e.email, e.state, e.list_id) for e in events} == {
         ("spam@example.com", ConsentState.UNSUBSCRIBED, newsletter),
-        ("spam@example.com", ConsentState.COMPLAINED, ""),
+        ("spam@example.com", ConsentState.COMPLAINED, ""),  # the suppression list
+        ("spam@example.com", ConsentState.COMPLAINED, newsletter),  # the campaign's complaints
     }
+
+
+def test_campaign_monitor_reads_complaints_campaign_by_campaign_in_pages_and_resumes(
+    cm, cm_store, cm_lists
+):
+    newsletter = cm_lists["Newsletter"]
+    client = next(iter(cm.state(summary=True)["clients"]))
+    window = [
+        {"id": "old", "sent_at": (SINCE - timedelta(days=40)).isoformat()},
+        {"id": "recent", "name": "News", "sent_at": (SINCE - timedelta(days=20)).isoformat()},
+    ]
+    cm.seed(accounts=[{"id": "demo", "clients": [{"id": client, "campaigns": window}]}])
+    emails = [f"s{n:04d}@example.com" for n in range(1500)]
+    yesterday = (NOW - timedelta(days=1)).isoformat()
+    cm.consent(emails, "complained", list_id=newsletter, campaign_id="spring", at=yesterday)
+    for email, campaign in (("late@example.com", "recent"), ("older@example.com", "old")):
+        cm.consent([email], "complained", list_id=newsletter, campaign_id=campaign, at=yesterday)
+
+    # 2 pages of unsubscribed people, 1 of bounced, 2 of the suppression list, then the
+    # complaints: "recent" (sent within the 30 days before since), then "spring" in 2 pages.
+    # The process dies after spring's first page; a new one resumes from the stored cursor.
+    first = read(CampaignMonitorBackend, cm_store, [newsletter], since=SINCE, pages=7)
+    rest = read(
+        CampaignMonitorBackend, cm_store, [newsletter], since=SINCE, cursor=first[-1].cursor
+    )
+    assert len(rest) == 1
+
+    complaints = [e for e in events_of(first + rest) if e.state == ConsentState.COMPLAINED]
+    by_campaign = Counter(e.email for e in complaints if e.list_id == newsletter)
+    assert by_campaign == Counter([*emails, "late@example.com"])
+    # The campaign's name is the reason ("spring" was made by the control, named so).
+    assert {e.reason for e in complaints if e.list_id == newsletter} == {"News", "Campaign 3"}
+    # "old" was sent before the window: its complainer is found on the suppression list alone.
+    assert ("older@example.com", "") in {(e.email, e.list_id) for e in complaints}
+    assert all(e.occurred_at == NOW - timedelta(days=1) for e in complaints if e.list_id)
+    calls = cm.state(summary=True)["stats"]["requests_by_endpoint"]
+    assert calls["GET /campaigns/{campaignid}/spam.json"] == 3
+    assert calls["GET /clients/{clientid}/campaigns.json"] <= 4  # once per backend
 
 
 # Autopilot -------------------------------------------------------------------------------------

@@ -35,23 +35,55 @@ class TestCampaignMonitor:
 
     def test_consent_to_track_is_given_to_new_people_only(self, fake, backend, destination):
         backend.prepare(destination, [], SendOptions(consent_to_track=False))
-        backend.push(destination, [Record("known@example.com"), Record("quiet@example.com")])
+        first = [Record("known@example.com", new_to_list=True), Record("quiet@example.com")]
+        backend.push(destination, first)
         backend.prepare(destination, [], SendOptions(consent_to_track=True))
-        backend.push(destination, [Record("known@example.com"), Record("new@example.com")])
-        backend.push(destination, [Record("no@example.com", consent=False)])
+        # known@ was sent before (no longer new); new@ is new; late@ has no sync state but
+        # someone else put it in the list meanwhile: the export's consent is what it gets.
+        backend.client.import_subscribers(
+            destination, [{"EmailAddress": "late@example.com", "ConsentToTrack": "No"}]
+        )
+        backend.push(
+            destination,
+            [
+                Record("known@example.com"),
+                Record("new@example.com", new_to_list=True),
+                Record("late@example.com", new_to_list=True),
+                Record("no@example.com", consent=False, new_to_list=True),
+            ],
+        )
         consent = {
             email: self.subscriber(fake, destination, email)["ConsentToTrack"]
-            for email in ("known@example.com", "quiet@example.com", "new@example.com")
+            for email in (
+                "known@example.com",
+                "quiet@example.com",
+                "new@example.com",
+                "late@example.com",
+                "no@example.com",
+            )
         }
         assert consent == {
-            "known@example.com": "No",  # existing: Unchanged
-            "quiet@example.com": "No",
+            "known@example.com": "No",  # sent "No" when new, then "Unchanged"
+            "quiet@example.com": "No",  # "Unchanged" on a brand-new subscriber: stored as No
             "new@example.com": "Yes",
+            "late@example.com": "Yes",
+            "no@example.com": "No",
         }
-        assert self.subscriber(fake, destination, "no@example.com")["ConsentToTrack"] == "No"
+        calls = fake.state(summary=True)["stats"]["requests_by_endpoint"]
+        assert "GET /subscribers/{listid}.json" not in calls  # nobody's state was read
+
+    def test_an_existing_subscriber_keeps_the_consent_it_has(self, fake, backend, destination):
+        backend.prepare(destination, [], SendOptions(consent_to_track=True))
+        backend.push(destination, [Record("kept@example.com", new_to_list=True)])
+        backend.client.import_subscribers(
+            destination, [{"EmailAddress": "kept@example.com", "ConsentToTrack": "No"}]
+        )
+        backend.push(destination, [Record("kept@example.com", "Kept", consent=True)])
+        subscriber = self.subscriber(fake, destination, "kept@example.com")
+        assert (subscriber["Name"], subscriber["ConsentToTrack"]) == ("Kept", "No")
 
     def test_without_consent_from_the_export_new_people_get_no(self, fake, backend, destination):
-        backend.push(destination, [Record("plain@example.com")])
+        backend.push(destination, [Record("plain@example.com", new_to_list=True)])
         assert self.subscriber(fake, destination, "plain@example.com")["ConsentToTrack"] == "No"
 
     def test_country_and_us_state_fields_take_the_names_campaign_monitor_lists(

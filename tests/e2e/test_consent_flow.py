@@ -28,6 +28,7 @@ __all__ = ["cm_connection", "mc_connection", "mc_fake", "people"]  # fixtures
 
 GONE = "person5@example.com"
 BOUNCED = "person6@example.com"
+COMPLAINER = "person8@example.com"
 
 
 def active_in_cm(fake, list_id: str) -> set[str]:
@@ -81,3 +82,30 @@ def test_an_unsubscribe_in_mailchimp_keeps_the_person_out_of_every_export(
     again = services.run_request(export=to_cm, user=alice)
     assert finished(again).excluded == 2
     assert active_in_cm(cm_fake, cm_list) == EXPECTED - {GONE, BOUNCED}
+
+
+def test_a_spam_complaint_about_a_campaign_monitor_campaign_keeps_the_person_out_of_mailchimp(
+    worker, cm_fake, mc_fake, cm_connection, mc_connection, people, alice
+):
+    cm_list, audience = cm_list_id(cm_fake), audience_id(mc_fake)
+    to_cm = make_export(cm_connection, cm_list, people, alice)
+    to_mailchimp = make_export(mc_connection, audience, people, alice)
+    for export in (to_cm, to_mailchimp):
+        assert finished(services.run_request(export=export, user=alice)).status == "succeeded"
+
+    cm_fake.consent([COMPLAINER], "complained", list_id=cm_list, campaign_id="spring-sale")
+    Export.objects.update(schedule_enabled=True)
+    outcome = run_refresh_chain()
+
+    assert outcome["consent_reads_failed"] == 0, outcome
+    complained = ConsentRecord.objects.filter(connection=cm_connection, state="complained")
+    # From the campaign's complaints (with the list and the campaign), and from the client's
+    # suppression list (account-wide, Campaign Monitor's own reason).
+    assert set(complained.values_list("email", "list_id", "reason")) == {
+        (COMPLAINER, cm_list, "Campaign 1"),
+        (COMPLAINER, "", "Spam Complaint"),
+    }
+    mailchimp_run = latest_run(to_mailchimp)
+    assert (mailchimp_run.status, mailchimp_run.excluded) == ("succeeded", 1), mailchimp_run
+    listed = ExportRunFailure.objects.filter(run=mailchimp_run, code=EXCLUDED_CONSENT)
+    assert [email.lower() for email in listed.values_list("email", flat=True)] == [COMPLAINER]

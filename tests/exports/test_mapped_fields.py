@@ -232,3 +232,27 @@ def test_a_consent_value_that_is_not_yes_or_no_is_a_warning_and_the_default_is_u
     consent = {number: held[f"person{number}@example.com"]["ConsentToTrack"] for number in range(7)}
     # 1 and 5 say "true", 0 "false"; 2 "TRUE", 3 "0"; 4 and 6 fall back to the export's "yes".
     assert consent == {0: "No", 1: "Yes", 2: "Yes", 3: "No", 4: "Yes", 5: "Yes", 6: "Yes"}
+
+
+def test_consent_to_track_is_the_exports_for_new_people_and_unchanged_for_people_sent_before(
+    cm, cm_list_id, export
+):
+    Export.objects.filter(pk=export.pk).update(consent_default=Export.Consent.YES)
+    run_now(Export.objects.get(pk=export.pk))
+    assert {person["ConsentToTrack"] for person in subscribers(cm, cm_list_id).values()} == {"Yes"}
+    # person1 turns tracking off at Campaign Monitor; then their plan changes here.
+    backend_for(export.connection).client.import_subscribers(
+        cm_list_id, [{"EmailAddress": "person1@example.com", "ConsentToTrack": "No"}]
+    )
+    profile = Profile.objects.get(customer_id="c001")
+    profile.attributes = {**profile.attributes, "plan": "Enterprise"}
+    profile.save()
+
+    run = run_now(Export.objects.get(pk=export.pk))
+
+    assert (run.status, run.updated) == ("succeeded", 1)
+    person = subscribers(cm, cm_list_id)["person1@example.com"]
+    assert (person["CustomFields"]["[Plan]"], person["ConsentToTrack"]) == ("Enterprise", "No")
+    # Who is new came from the sync state: no subscriber was read, on either run.
+    calls = cm.state(summary=True)["stats"]["requests_by_endpoint"]
+    assert "GET /subscribers/{listid}.json" not in calls

@@ -990,3 +990,97 @@ class TestConsentReadBack:
             cm.consent(["nobody@x.com"], "unsubscribed")
         with pytest.raises(FakeControlError, match="ISO 8601"):
             cm.consent(["a@x.com"], "bounced", list_id=newsletter, at="yesterday")
+
+
+class TestCampaignComplaints:
+    def test_sent_campaigns_are_paged_newest_first_and_filtered_by_sent_day(self, cm, cm_session):
+        client = client_id(cm)
+        cm.seed(
+            accounts=[
+                {
+                    "id": "demo",
+                    "clients": [
+                        {
+                            "id": client,
+                            "campaigns": [
+                                {"id": f"c{n:02d}", "name": f"News {n}", "sent_at": sent}
+                                for n, sent in enumerate(
+                                    [f"2026-05-{day:02d}T09:00:30" for day in range(1, 13)]
+                                )
+                            ]
+                            + [{"id": "tagged", "sent_at": "2026-05-20T10:00:00", "tags": ["VIP"]}],
+                        }
+                    ],
+                }
+            ]
+        )
+        url = f"{cm.base_url}/clients/{client}/campaigns.json"
+        newest = cm_session.get(url, params={"pagesize": 10}).json()
+        assert [c["CampaignID"] for c in newest["Results"][:2]] == ["tagged", "c11"]
+        assert (newest["ResultsOrderedBy"], newest["OrderDirection"]) == ("SentDate", "desc")
+        assert (newest["TotalNumberOfRecords"], newest["NumberOfPages"]) == (13, 2)
+        first = newest["Results"][1]
+        assert (first["Name"], first["SentDate"]) == ("News 11", "2026-05-12 09:00:00")
+        assert {"WebVersionURL", "Subject", "FromEmail", "TotalRecipients"} <= set(first)
+        window = {"sentfromdate": "2026-05-11", "senttodate": "2026-05-12"}
+        oldest = cm_session.get(url, params={**window, "orderdirection": "asc"}).json()
+        assert [c["CampaignID"] for c in oldest["Results"]] == ["c10", "c11"]
+        tagged = cm_session.get(url, params={"tags": "vip"}).json()["Results"]
+        assert [(c["CampaignID"], c["Tags"]) for c in tagged] == [("tagged", ["VIP"])]
+        refused = cm_session.get(url, params={"pagesize": 5})
+        assert (refused.status_code, refused.json()["Code"]) == (400, 801)
+
+    def test_a_complaint_is_listed_by_its_campaign_with_the_list_oldest_first_in_pages(
+        self, cm, cm_session, newsletter
+    ):
+        emails = [f"s{n:02d}@x.com" for n in range(12)]
+        made = cm.consent(
+            emails, "complained", list_id=newsletter, campaign_id="Spring", at="2026-05-02T08:00:31"
+        )
+        cm.consent(
+            ["late@x.com"], "complained", list_id=newsletter, campaign_id="spring", at="2026-05-04"
+        )
+        assert made["campaigns"] == ["spring"]
+        url = f"{cm.base_url}/campaigns/spring/spam.json"
+        first = cm_session.get(url, params={"pagesize": 10}).json()
+        assert (first["ResultsOrderedBy"], first["OrderDirection"]) == ("date", "asc")
+        assert (first["TotalNumberOfRecords"], first["NumberOfPages"]) == (13, 2)
+        assert first["Results"][0] == {
+            "EmailAddress": "s00@x.com",
+            "ListID": newsletter,
+            "Date": "2026-05-02 08:00:00",
+        }
+        second = cm_session.get(url, params={"pagesize": 10, "page": 2}).json()
+        assert [r["EmailAddress"] for r in second["Results"]] == [
+            "s10@x.com",
+            "s11@x.com",
+            "late@x.com",
+        ]
+        since = cm_session.get(url, params={"date": "2026-05-03"}).json()["Results"]
+        assert [r["EmailAddress"] for r in since] == ["late@x.com"]
+        # The complainer is also unsubscribed and suppressed, as before.
+        assert members(cm, newsletter)["late@x.com"]["State"] == "Unsubscribed"
+        listed = cm_session.get(f"{cm.base_url}/clients/{client_id(cm)}/campaigns.json").json()
+        assert [(c["CampaignID"], c["SentDate"]) for c in listed["Results"]] == [
+            ("spring", "2026-05-02 08:00:00")
+        ]
+
+    def test_complaints_without_a_campaign_make_one_per_call(self, cm, cm_session, newsletter):
+        one = cm.consent(["a@x.com", "b@x.com"], "complained", list_id=newsletter)["campaigns"]
+        two = cm.consent(["c@x.com"], "complained", list_id=newsletter)["campaigns"]
+        assert len(one) == len(two) == 1 and one != two
+        spam = cm_session.get(f"{cm.base_url}/campaigns/{one[0]}/spam.json").json()
+        assert [r["EmailAddress"] for r in spam["Results"]] == ["a@x.com", "b@x.com"]
+
+    def test_a_campaign_of_another_account_or_none_is_code_301(self, cm, cm_session, newsletter):
+        cm.seed(
+            accounts=[
+                {"id": "other", "clients": [{"id": "elsewhere", "campaigns": [{"id": "theirs"}]}]}
+            ]
+        )
+        for campaign in ("theirs", "nothing"):
+            refused = cm_session.get(f"{cm.base_url}/campaigns/{campaign}/spam.json")
+            assert refused.status_code == 400
+            assert refused.json() == {"Code": 301, "Message": "Invalid CampaignID"}
+        with pytest.raises(FakeControlError, match="another client"):
+            cm.consent(["a@x.com"], "complained", list_id=newsletter, campaign_id="theirs")

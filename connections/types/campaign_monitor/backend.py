@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +20,7 @@ from config.text import shortened
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
+    AuthRevoked,
     Backend,
     ConsentEvent,
     ConsentPage,
@@ -66,6 +67,8 @@ from connections.types.values import (
 logger = logging.getLogger(__name__)
 
 CODE_NOT_IN_LIST = 203
+#: Invalid CampaignID: the legacy API's code, which the contract does not give (§11).
+CODE_INVALID_CAMPAIGN = 301
 FIELD_VALUE_REFUSED = "253"  # an import's FailureDetails code: a custom field value refused
 CODE_IS_DELETED = "205"  # an import's FailureDetails code: deleted from the list
 #: A subscriber's states that mean the person opted out (or bounced), with the import's code
@@ -109,6 +112,13 @@ LIST_CONSENT_STATES = {
     "bounced": ConsentState.BOUNCED,
 }
 SUPPRESSION_LIST = "suppressionlist"
+#: Each client's campaigns, and the spam complaints about each (§11: no list read has them).
+COMPLAINTS = "complaints"
+#: Complaints come in after a campaign was sent, most within days: a read looks at the
+#: campaigns sent up to this long before its ``since`` (less the overlap), and at complaints
+#: about them since then. A complaint about an older campaign is missed here, but Campaign
+#: Monitor unsubscribes and suppresses the person too (§11), which the other reads find.
+COMPLAINTS_AFTER_SENDING = timedelta(days=30)
 #: The longest reason a ``ConsentEvent`` keeps.
 MAX_REASON = 200
 #: The most unsubscribed and bounced people of a list that a removal pass keeps in memory
@@ -157,36 +167,51 @@ def suppression_state(reason: str) -> ConsentState:
 @dataclass(frozen=True)
 class ConsentCursor:
     """Where a read-back goes on: the ``index`` of the stream (a list's unsubscribed or bounced
-    people, or a client's suppression list, named by ``kind`` and ``id``) and its ``page``;
-    ``since`` is the read's own, kept so that every page of one read filters alike."""
+    people, a client's suppression list or its campaigns' complaints, named by ``kind`` and
+    ``id``) and its ``page``; ``since`` is the read's own, kept so that every page of one read
+    filters alike. In the complaints, ``page`` is the page of the client's campaigns, ``at``
+    the campaign's place on it, ``campaign`` its id (to find it again if campaigns before it
+    were deleted) and ``spam_page`` the page of its complaints."""
 
     index: int
     kind: str
     id: str
     page: int
     since: datetime | None
+    at: int = 0
+    campaign: str = ""
+    spam_page: int = 1
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "i": self.index,
-                "k": self.kind,
-                "id": self.id,
-                "p": self.page,
-                "s": self.since.isoformat() if self.since else None,
-            },
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {
+            "i": self.index,
+            "k": self.kind,
+            "id": self.id,
+            "p": self.page,
+            "s": self.since.isoformat() if self.since else None,
+        }
+        if self.kind == COMPLAINTS:
+            data.update({"a": self.at, "c": self.campaign, "sp": self.spam_page})
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> ConsentCursor:
         try:
             data = json.loads(text)
             since = datetime.fromisoformat(data["s"]) if data["s"] else None
-            cursor = cls(int(data["i"]), str(data["k"]), str(data["id"]), int(data["p"]), since)
-        except (ValueError, TypeError, KeyError) as error:
+            cursor = cls(
+                int(data["i"]),
+                str(data["k"]),
+                str(data["id"]),
+                int(data["p"]),
+                since,
+                at=int(data.get("a", 0)),
+                campaign=str(data.get("c", "")),
+                spam_page=int(data.get("sp", 1)),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise ValueError(f"Not a Campaign Monitor consent cursor: {text[:100]!r}") from error
-        if cursor.index < 0 or cursor.page < 1:
+        if cursor.index < 0 or cursor.page < 1 or cursor.at < 0 or cursor.spam_page < 1:
             raise ValueError(f"Not a Campaign Monitor consent cursor: {text[:100]!r}")
         return cursor
 
@@ -240,7 +265,8 @@ class CampaignMonitorBackend(Backend):
     resubscribe = False
     creatable_field_types = frozenset(DATA_TYPES)
     consent_field_label = gettext_lazy("Consent to track")
-    #: Each list's unsubscribed and bounced people, and its client's suppression list (§11).
+    #: Each list's unsubscribed and bounced people, its client's suppression list and the
+    #: spam complaints about the client's campaigns (§11).
     reads_consent = True
 
     def __init__(self, store, *, client: CampaignMonitorClient | None = None):
@@ -249,6 +275,9 @@ class CampaignMonitorBackend(Backend):
         #: Read once per backend by ``read_consent``: each list's client, each client's zone.
         self._list_clients: dict[str, str] = {}
         self._client_zones: dict[str, tzinfo] = {}
+        #: The page of each client's campaigns that the complaints are read from now:
+        #: client id → ((sent_from, page), the paged envelope).
+        self._campaign_pages: dict[str, tuple[tuple[str, int], Mapping[str, Any]]] = {}
         #: Read once per backend (one run) by ``remove``, per lower-cased list id: the list's
         #: unsubscribed and bounced people, or None to read each leaver's state instead.
         #: Removal batches run on several threads: one of them reads, the others wait.
@@ -404,7 +433,7 @@ class CampaignMonitorBackend(Backend):
         warnings: list[RecordWarning] = []
         for record in batch:
             subscriber, failure, shortened_values = self._subscriber(
-                record, consent=self._consent(list_id, record)
+                record, consent=self._consent(record)
             )
             if failure is not None:
                 failures.append(failure)
@@ -437,21 +466,19 @@ class CampaignMonitorBackend(Backend):
             warnings=[warning for warning in warnings if warning.email.lower() not in failed],
         )
 
-    def _consent(self, list_id: str, record: Record) -> str:
-        """ConsentToTrack to send: the export's consent for a person new to the list (read
-        first: Campaign Monitor cannot say "only if new"), "Unchanged" for everyone else and
-        when the export gives none (a new subscriber then gets "No")."""
-        consent = (
-            record.consent if record.consent is not None else self.send_options.consent_to_track
-        )
-        if consent is None or self._state(list_id, record.email):
+    def _consent(self, record: Record) -> str:
+        """ConsentToTrack to send (§10): the export's consent for a person new to the list,
+        "Unchanged" for everyone else and when the export gives none (a new subscriber then
+        gets "No"). Campaign Monitor cannot say "only if new", and who is new comes from the
+        export's sync state (``Record.new_to_list``), not from a read per record: an address
+        the export never sent that someone else added to the list gets the export's consent."""
+        consent = self.consent_for(record)
+        if consent is None or not record.new_to_list:
             return "Unchanged"
         return CONSENT[consent]
 
     def _preview_consent(self, record: Record) -> str:
-        consent = (
-            record.consent if record.consent is not None else self.send_options.consent_to_track
-        )
+        consent = self.consent_for(record)
         if consent is None:
             return gettext("Unchanged (No when new)")
         return gettext("%(consent)s when new, else unchanged") % {"consent": CONSENT[consent]}
@@ -621,8 +648,9 @@ class CampaignMonitorBackend(Backend):
         """One page of: each list's unsubscribed, then bounced subscribers (oldest first, from a
         day before ``since`` in the client's time zone: the list reads filter by whole days),
         then the suppression list of each client that owns one of the lists (newest first, down
-        to a day before ``since``: it has no date filter). Deleted subscribers are not read:
-        our own mirror runs delete people (§5), which is no opt-out.
+        to a day before ``since``: it has no date filter), then the spam complaints about each
+        of those clients' campaigns (``_complaints``). Deleted subscribers are not read: our
+        own mirror runs delete people (§5), which is no opt-out.
 
         A list the account does not have raises ``ListNotFound`` naming it."""
         wanted = list(dict.fromkeys(lists))
@@ -635,18 +663,40 @@ class CampaignMonitorBackend(Backend):
             since = since.replace(tzinfo=UTC)
         owners = self._owners(wanted)
         streams = [(kind, list_id) for list_id in wanted for kind in LIST_CONSENT_STATES]
-        streams += [(SUPPRESSION_LIST, client) for client in dict.fromkeys(owners.values())]
-        index, page = 0, 1
+        clients = list(dict.fromkeys(owners.values()))
+        streams += [(SUPPRESSION_LIST, client) for client in clients]
+        # Last, so that a cursor stored before complaints were read still finds its stream.
+        streams += [(COMPLAINTS, client) for client in clients]
+        index, page, resumed = 0, 1, None
         if position is not None:
             here = (position.kind, position.id)
             if here in streams:
-                index, page = streams.index(here), position.page
+                index, page, resumed = streams.index(here), position.page, position
             else:  # the lists changed since: go on from the same place
                 index = position.index
         if index >= len(streams):
             return ConsentPage(events=[], cursor=None)
         kind, stream_id = streams[index]
-        if kind == SUPPRESSION_LIST:
+        if kind == COMPLAINTS:
+            try:
+                events, inside = self._complaints(stream_id, resumed, since)
+            except AuthRevoked as refusal:
+                # The lists were just read with the same token: a refusal here is a missing
+                # ViewReports scope (connections authorised before it was asked for), not a
+                # revoked connection. Its exports keep working; complaints come back once it
+                # is authorised again.
+                logger.warning(
+                    "Campaign Monitor refused to read client %s's campaigns (%s): spam "
+                    "complaints are not read until the connection is authorised again",
+                    stream_id,
+                    refusal.code,
+                )
+                events, inside = [], None
+            if inside is not None:
+                following = replace(inside, index=index, since=since)
+                return ConsentPage(events=events, cursor=following.encode())
+            more = False
+        elif kind == SUPPRESSION_LIST:
             events, more = self._suppressed(stream_id, page, since)
         else:
             events, more = self._list_opt_outs(stream_id, owners[stream_id], kind, page, since)
@@ -699,6 +749,75 @@ class CampaignMonitorBackend(Backend):
                     )
                 )
         return events, has_more_pages(body, page)
+
+    def _complaints(
+        self, client_id: str, resumed: ConsentCursor | None, since: datetime | None
+    ) -> tuple[list[ConsentEvent], ConsentCursor | None]:
+        """A page of spam complaints about one of the client's campaigns, and where the next
+        page is in this stream (None: the stream is done). The campaigns are those sent from
+        ``COMPLAINTS_AFTER_SENDING`` and a day before ``since``, oldest first; the complaints
+        about each, those from a day before ``since`` (both in the client's time zone). A page
+        of campaigns is read once per backend: each page of complaints costs one call."""
+        zone = self._zone(client_id)
+        first = None if since is None else (since.astimezone(zone) - CONSENT_OVERLAP).date()
+        day = "" if first is None else first.isoformat()
+        sent_from = "" if first is None else (first - COMPLAINTS_AFTER_SENDING).isoformat()
+        if resumed is None:
+            page, at, campaign_id, spam_page = 1, 0, "", 1
+        else:
+            page, at, campaign_id = resumed.page, resumed.at, resumed.campaign
+            spam_page = resumed.spam_page
+        while True:
+            body = self._campaigns_page(client_id, sent_from, page)
+            campaigns = ci_get(body, "Results") or []
+            ids = [str(ci_get(item, "CampaignID") or "") for item in campaigns]
+            if campaign_id and campaign_id not in ids[at : at + 1]:
+                # Campaigns before it were deleted since the cursor was made.
+                if campaign_id in ids:
+                    at = ids.index(campaign_id)
+                else:
+                    spam_page = 1
+            if at < len(ids):
+                break
+            if not has_more_pages(body, page):
+                return [], None
+            page, at, campaign_id, spam_page = page + 1, 0, "", 1
+        name = str(ci_get(campaigns[at], "Name") or "")
+        try:
+            spam = self.client.campaign_spam(ids[at], date=day, page=spam_page)
+        except ListNotFound:
+            raise
+        except Permanent as error:
+            if error.code != CODE_INVALID_CAMPAIGN and error.status != 404:
+                raise
+            spam = {}  # deleted since the campaigns were listed: nobody complains about it now
+        events = [
+            ConsentEvent(
+                email=str(ci_get(item, "EmailAddress")),
+                state=ConsentState.COMPLAINED,
+                occurred_at=service_time(ci_get(item, "Date"), zone),
+                list_id=str(ci_get(item, "ListID") or ""),
+                reason=name[:MAX_REASON],
+            )
+            for item in ci_get(spam, "Results") or []
+            if ci_get(item, "EmailAddress")
+        ]
+        here = ConsentCursor(0, COMPLAINTS, client_id, page, since, at, ids[at], spam_page)
+        if has_more_pages(spam, spam_page):
+            return events, replace(here, spam_page=spam_page + 1)
+        if at + 1 < len(ids):
+            return events, replace(here, at=at + 1, campaign=ids[at + 1], spam_page=1)
+        if has_more_pages(body, page):
+            return events, replace(here, page=page + 1, at=0, campaign="", spam_page=1)
+        return events, None
+
+    def _campaigns_page(self, client_id: str, sent_from: str, page: int) -> Mapping[str, Any]:
+        """A page of the client's sent campaigns, read once per backend (the last one kept)."""
+        kept = self._campaign_pages.get(client_id)
+        if kept is None or kept[0] != (sent_from, page):
+            body = self.client.sent_campaigns(client_id, sent_from=sent_from, page=page)
+            kept = self._campaign_pages[client_id] = ((sent_from, page), body)
+        return kept[1]
 
     def _owners(self, list_ids: Sequence[str]) -> dict[str, str]:
         """Each list's client (its suppression list and time zone), read once per backend,

@@ -36,7 +36,8 @@ from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 logger = logging.getLogger(__name__)
 
 SERVICE = "Campaign Monitor"
-SCOPE = "ManageLists,ImportSubscribers"
+#: ViewReports: the campaigns and their spam complaints the consent read-back reads (§11).
+SCOPE = "ManageLists,ImportSubscribers,ViewReports"
 MAX_IMPORT = 1000
 #: The largest page a paged read returns (§3).
 MAX_PAGE_SIZE = 1000
@@ -295,6 +296,38 @@ class CampaignMonitorClient(ServiceClient):
             "orderdirection": "desc",
         }
         path = f"clients/{quote(client_id, safe='')}/suppressionlist.json"
+        return json_or_none(self._api("GET", path, params=params)) or {}
+
+    def sent_campaigns(
+        self, client_id: str, *, sent_from: str, page: int, page_size: int = MAX_PAGE_SIZE
+    ) -> dict[str, Any]:
+        """One page of the client's sent campaigns, sent on or after the day ``sent_from``
+        (YYYY-MM-DD; "" for all), oldest first: campaigns sent meanwhile come at the end, so a
+        read that goes on page by page neither skips nor repeats one (§11, PY
+        ``Client.campaigns``)."""
+        params = {
+            "sentfromdate": sent_from,
+            "page": page,
+            "pagesize": page_size,
+            "orderdirection": "asc",
+        }
+        path = f"clients/{quote(client_id, safe='')}/campaigns.json"
+        return json_or_none(self._api("GET", path, params=params)) or {}
+
+    def campaign_spam(
+        self, campaign_id: str, *, date: str, page: int, page_size: int = MAX_PAGE_SIZE
+    ) -> dict[str, Any]:
+        """One page of the spam complaints about a campaign made on or after ``date``
+        (YYYY-MM-DD; "" for all), oldest first: items ``{EmailAddress, ListID, Date}`` (§11,
+        PY ``Campaign.spam``)."""
+        params = {
+            "date": date,
+            "page": page,
+            "pagesize": page_size,
+            "orderfield": "date",
+            "orderdirection": "asc",
+        }
+        path = f"campaigns/{quote(campaign_id, safe='')}/spam.json"
         return json_or_none(self._api("GET", path, params=params)) or {}
 
     def subscriber_state(self, list_id: str, email: str) -> str:

@@ -279,7 +279,7 @@ def test_the_authorize_url_asks_for_the_scopes_as_a_web_server_app(client):
         "type": ["web_server"],
         "client_id": ["relay-client-id"],
         "redirect_uri": ["https://relay.test/cb/"],
-        "scope": ["ManageLists,ImportSubscribers"],
+        "scope": ["ManageLists,ImportSubscribers,ViewReports"],
         "state": ["s1"],
     }
 

@@ -180,39 +180,38 @@ def test_empty_values_clear_and_a_multi_select_repeats_its_key(mocked, backend, 
     ]
 
 
-def subscriber_state(mocked, email: str, state: str | None) -> None:
-    url = f"{CM_API}/subscribers/{LIST_ID}.json"
-    query = matchers.query_param_matcher({"email": email})
-    if state is None:
-        body = {"Code": 203, "Message": "Subscriber Not In List"}
-        mocked.get(url, json=body, status=400, match=[query])
-    else:
-        mocked.get(url, json={"EmailAddress": email, "State": state}, match=[query])
-
-
 def test_consent_to_track_is_given_to_new_people_and_unchanged_for_others(mocked, backend):
     mocked.get(FIELDS_URL, json=[])
     backend.prepare(LIST_ID, [], SendOptions(consent_to_track=True))
-    subscriber_state(mocked, "new@x.com", None)
-    subscriber_state(mocked, "old@x.com", "Active")
-    subscriber_state(mocked, "no@x.com", None)
     mocked.post(IMPORT_URL, json={"FailureDetails": []}, status=201)
     backend.push(
         LIST_ID,
-        [Record("new@x.com"), Record("old@x.com"), Record("no@x.com", consent=False)],
+        [
+            Record("new@x.com", new_to_list=True),
+            Record("sent@x.com"),  # the export sent it before: its sync state says so
+            Record("no@x.com", consent=False, new_to_list=True),
+            Record("sent.no@x.com", consent=False),
+        ],
     )
     body = json.loads(
         next(c.request.body for c in mocked.calls if c.request.url.endswith("import.json"))
     )
-    assert [s["ConsentToTrack"] for s in body["Subscribers"]] == ["Yes", "Unchanged", "No"]
+    assert [s["ConsentToTrack"] for s in body["Subscribers"]] == [
+        "Yes",
+        "Unchanged",
+        "No",
+        "Unchanged",
+    ]
     assert body["Resubscribe"] is False
+    # Who is new comes from the records: no subscriber is read.
+    assert [call.request.url for call in mocked.calls] == [FIELDS_URL, IMPORT_URL]
 
 
 def test_without_consent_from_the_export_no_subscriber_is_read(mocked, backend):
     mocked.get(FIELDS_URL, json=[])
     backend.prepare(LIST_ID, [])
     mocked.post(IMPORT_URL, json={"FailureDetails": []}, status=201)
-    backend.push(LIST_ID, [Record("a@x.com")])
+    backend.push(LIST_ID, [Record("a@x.com", new_to_list=True)])
     assert [call.request.url for call in mocked.calls] == [FIELDS_URL, IMPORT_URL]
     assert sent_subscribers(mocked)[0]["ConsentToTrack"] == "Unchanged"
 

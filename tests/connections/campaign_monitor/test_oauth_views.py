@@ -56,7 +56,8 @@ def test_a_good_state_stores_the_tokens_and_adds_a_healthy_connection_at_once(
     finish = connect(as_alice)
     query = authenticate(as_alice, finish, add_me_as_export_user=True)
     assert query["redirect_uri"] == "http://testserver" + CALLBACK
-    assert query["scope"] == "ManageLists,ImportSubscribers" and query["type"] == "web_server"
+    assert query["scope"] == "ManageLists,ImportSubscribers,ViewReports"
+    assert query["type"] == "web_server"
     mocked.post(CM_TOKEN, json=TOKENS)
 
     response = as_alice.get(CALLBACK, {"code": "c0de", "state": query["state"]}, follow=True)
