@@ -11,7 +11,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.filtering import FilterSet, TextFilter
-from core.collector import cycle_collector_paused
 from segments import services
 from segments.consent import consent_records_for_profile
 from segments.consent_apis import ConsentRecordSerializer
@@ -129,19 +128,17 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         """Create or update up to 10,000 profiles by customer id, checked and stored exactly as
         the CSV import does; each record's result is created, updated, unchanged or rejected
         (with the reason)."""
-        with cycle_collector_paused():
-            data = request.data
-            records = data.get("records") if type(data) is dict else None
-            if not (isinstance(records, list) and 1 <= len(records) <= MAX_RECORDS):
-                # Only to word the error: checking 10,000 records one by one costs a third of
-                # a call.
-                BulkUpsertSerializer(data=data).is_valid(raise_exception=True)
-            # Held by this call alone, the records are freed when it ends, not when the cycle
-            # collector gets to the request (which refers to itself).
-            del data["records"]
-            try:
-                return Response(services.profiles_bulk_upsert(records=records))
-            except ImportFileError as error:
-                # The records would add more fields than the catalogue allows
-                # (PROFILE_FIELDS_MAX): the call is refused as a whole, before anything is stored.
-                raise serializers.ValidationError({"records": [str(error)]}) from error
+        data = request.data
+        records = data.get("records") if type(data) is dict else None
+        if not (isinstance(records, list) and 1 <= len(records) <= MAX_RECORDS):
+            # Only to word the error: checking 10,000 records one by one costs a third of a call.
+            BulkUpsertSerializer(data=data).is_valid(raise_exception=True)
+        # Held by this call alone, the records are freed when it ends, not when the cycle
+        # collector gets to the request (which refers to itself) and goes through all of them.
+        del data["records"]
+        try:
+            return Response(services.profiles_bulk_upsert(records=records))
+        except ImportFileError as error:
+            # The records would add more fields than the catalogue allows (PROFILE_FIELDS_MAX):
+            # the call is refused as a whole, before anything is stored.
+            raise serializers.ValidationError({"records": [str(error)]}) from error
