@@ -1173,14 +1173,15 @@ _ATTRIBUTES = methodcaller("get", "attributes")
 
 
 def _values_of(objects: list[dict], names: list[str]) -> list[list]:
-    """Each name's values across the objects, ``""`` where one leaves it out: all of them in
-    one pass when every object has every name (the usual call), else a pass per name."""
-    if len(names) > 1:
+    """Each name's values across the objects, ``""`` where one leaves it out: C-level per
+    name, and no tuple per object (each one more object for the cycle collector to count)."""
+    columns = []
+    for name in names:
         try:
-            return list(map(list, zip(*map(itemgetter(*names), objects), strict=True)))
+            columns.append(list(map(itemgetter(name), objects)))
         except KeyError:
-            pass
-    return [list(map(methodcaller("get", name, ""), objects)) for name in names]
+            columns.append(list(map(methodcaller("get", name, ""), objects)))
+    return columns
 
 
 _TEXT = frozenset({str})
