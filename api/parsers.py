@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from itertools import chain, compress, repeat, tee
+from itertools import chain, compress, repeat
 from operator import is_, not_
 
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ MAX_DEPTH = 32
 #: A JSON escape of half a character (U+D800..U+DFFF): the only way a lone surrogate gets in.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _CONTAINERS = frozenset({dict, list})
+_OBJECTS, _ARRAYS = {dict}, {list}
 
 
 class JSONParser(parsers.JSONParser):
@@ -65,12 +66,21 @@ def _nests_deeper_than(data, max_depth: int) -> bool:
     while level:
         if depth >= max_depth:
             return True
-        objects = list(map(is_, map(type, level), repeat(dict)))
-        values = chain(
-            chain.from_iterable(map(dict.values, compress(level, objects))),
-            chain.from_iterable(compress(level, map(not_, objects))),
-        )
-        values, kinds = tee(values)
-        level = list(compress(values, map(_CONTAINERS.__contains__, map(type, kinds))))
+        kinds = set(map(type, level))
+        if kinds == _OBJECTS:  # the usual level: objects only (a bulk upsert's records)
+            values = list(chain.from_iterable(map(dict.values, level)))
+        elif kinds == _ARRAYS:
+            values = list(chain.from_iterable(level))
+        else:
+            objects = list(map(is_, map(type, level), repeat(dict)))
+            values = list(
+                chain(
+                    chain.from_iterable(map(dict.values, compress(level, objects))),
+                    chain.from_iterable(compress(level, map(not_, objects))),
+                )
+            )
+        if set(map(type, values)).isdisjoint(_CONTAINERS):
+            return False
+        level = list(compress(values, map(_CONTAINERS.__contains__, map(type, values))))
         depth += 1
     return False

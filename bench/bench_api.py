@@ -232,6 +232,9 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
         "SECRET_KEY": "bench-api-secret-key",
         "API_RATE_LIMIT": "1000000/min",
         "LOG_LEVEL": "WARNING",
+        # Each backend's CPU is read from /proc: one that ends during a push (its connection
+        # reopened after CONN_MAX_AGE) would take its CPU seconds with it.
+        "CONN_MAX_AGE": "3600",
     }
     server = subprocess.Popen(
         [

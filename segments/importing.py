@@ -1147,9 +1147,11 @@ def _as_columns(records: list) -> tuple[list[str], list[list[str]]] | None:
     at by ``_as_row``, to say which and why."""
     if set(map(type, records)) != {dict}:
         return None
-    attributes = [found or {} for found in map(_ATTRIBUTES, records)]
+    attributes = list(map(_ATTRIBUTES, records))
     if set(map(type, attributes)) != {dict}:
-        return None
+        attributes = [found or {} for found in attributes]  # missing, null or empty: none
+        if set(map(type, attributes)) != {dict}:
+            return None
     names = list(dict.fromkeys(chain.from_iterable(map(dict.keys, attributes))))
     if any("\x00" in name or name in FIXED_COLUMNS for name in names):
         return None
@@ -1159,13 +1161,8 @@ def _as_columns(records: list) -> tuple[list[str], list[list[str]]] | None:
         if name == "customer_id" or any(map(methodcaller("__contains__", name), records))
     ]
     columns = []
-    for name in fixed:
-        column = _as_cells(list(map(methodcaller("get", name, ""), records)))
-        if column is None:
-            return None
-        columns.append(column)
-    for name in names:
-        column = _as_cells(list(map(methodcaller("get", name, ""), attributes)))
+    for values in chain(_values_of(records, fixed), _values_of(attributes, names)):
+        column = _as_cells(values)
         if column is None:
             return None
         columns.append(column)
@@ -1175,19 +1172,49 @@ def _as_columns(records: list) -> tuple[list[str], list[list[str]]] | None:
 _ATTRIBUTES = methodcaller("get", "attributes")
 
 
+def _values_of(objects: list[dict], names: list[str]) -> list[list]:
+    """Each name's values across the objects, ``""`` where one leaves it out: C-level per
+    name, and no tuple per object (each one more object for the cycle collector to count)."""
+    columns = []
+    for name in names:
+        try:
+            columns.append(list(map(itemgetter(name), objects)))
+        except KeyError:
+            columns.append(list(map(methodcaller("get", name, ""), objects)))
+    return columns
+
+
+_TEXT = frozenset({str})
+#: What a JSON parser makes that ``_cell`` writes (objects and arrays cannot be cells).
+_CELL_KINDS = frozenset({str, int, float, bool, type(None)})
+_NUMBER_KINDS = frozenset({int, float})
+_NULL_AS_CELL = {None: ""}
+_CONSTANTS_AS_CELLS = {None: "", True: "true", False: "false"}
+
+
 def _as_cells(values: list) -> list[str] | None:
-    """``_cell`` of each value (None if one cannot be a cell); a column of text as it is."""
-    if set(map(type, values)) == {str}:
+    """``_cell`` of each value (None if one cannot be a cell), C-level unless the column
+    mixes true/false with numbers (which a mapping could not tell apart: ``1 == True``)."""
+    kinds = set(map(type, values))
+    if kinds <= _TEXT:
         return values
-    cells = list(map(_cell, values))
-    return None if None in cells else cells  # type: ignore[return-value]
+    if not kinds <= _CELL_KINDS:
+        return None
+    numbers = kinds & _NUMBER_KINDS
+    if bool in kinds:
+        if numbers:
+            return list(map(_cell, values))  # type: ignore[arg-type]
+        values = list(map(_CONSTANTS_AS_CELLS.get, values, values))
+    elif type(None) in kinds:
+        values = list(map(_NULL_AS_CELL.get, values, values))
+    return list(map(str, values)) if numbers else values
 
 
 def import_json_records(records: list) -> dict:
     """Upsert the API's JSON records through the CSV import's code path, as one table (a field
     any record carries is set on all of them); a result for every record. The field
     catalogue's counts are left to the caller."""
-    results: list[dict | None] = [None] * len(records)
+    refused: dict[int, str] = {}  # records that cannot be rows, by index: why
     table = _as_columns(records)
     if table is not None:  # every record is a row
         header, columns = table
@@ -1204,7 +1231,7 @@ def import_json_records(records: list) -> dict:
             for index, record in enumerate(records):
                 row, problem = _as_row(record, header_index)
                 if row is None:
-                    results[index] = {"result": REJECTED, "reason": problem}
+                    refused[index] = problem
                 else:
                     indexes.append(index)
                     customer_ids.append(row[0])
@@ -1213,35 +1240,42 @@ def import_json_records(records: list) -> dict:
         rows = each_row()
     outcomes: dict[str, str] = {}
     report = import_rows(header, rows, outcomes, recount_fields=False)
-    for rejection in report.rejected_rows:  # line 2 is the first row
-        results[indexes[rejection.line - 2]] = {"result": REJECTED, "reason": rejection.reason}
-    for index, outcome in zip(
-        indexes, map(outcomes.get, map(str.strip, customer_ids)), strict=True
-    ):
-        if results[index] is None:
-            results[index] = {"result": outcome, "reason": None}
-    warnings: dict[int, list[dict]] = {}  # the import report's warnings, by record
-    for warning in report.warnings:
-        warnings.setdefault(indexes[warning.line - 2], []).append(
-            {"field": warning.field, "message": warning_message(warning)}
-        )
-    shown_ids = (
-        customer_ids
-        if table is not None
-        else [
+    if table is not None:
+        shown_ids = customer_ids
+        results = list(map(outcomes.get, map(str.strip, customer_ids)))
+    else:
+        shown_ids = [
             _cell(record.get("customer_id")) if isinstance(record, dict) else None
             for record in records
         ]
-    )
+        results = [REJECTED] * len(records)
+        for index, outcome in zip(
+            indexes, map(outcomes.get, map(str.strip, customer_ids)), strict=True
+        ):
+            results[index] = outcome
+    # A record without warnings has an empty tuple for them (a JSON array all the same): its
+    # result then holds no container, and Python's cycle collector leaves it alone.
     listed = [
         {
             "index": index,
             "customer_id": customer_id or None,
-            **result,  # type: ignore[dict-item]
-            "warnings": warnings.get(index, []),
+            "result": result,
+            "reason": None,
+            "warnings": (),
         }
         for index, customer_id, result in zip(range(len(records)), shown_ids, results, strict=True)
     ]
+    for index, reason in refused.items():
+        listed[index]["reason"] = reason
+    for rejection in report.rejected_rows:  # line 2 is the first row
+        listed[indexes[rejection.line - 2]].update(result=REJECTED, reason=rejection.reason)
+    warnings: dict[int, list[dict]] = {}  # the import report's, by record
+    for warning in report.warnings:
+        warnings.setdefault(indexes[warning.line - 2], []).append(
+            {"field": warning.field, "message": warning_message(warning)}
+        )
+    for index, found in warnings.items():
+        listed[index]["warnings"] = found
     return {
         # By customer id, as the import counts: of two records with one id, the last counts.
         "created": report.created,

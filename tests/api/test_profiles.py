@@ -278,3 +278,57 @@ def test_field_origins_cannot_be_written_through_the_api(api_alice):
     response = api_alice.post(BULK, {"records": [record]}, format="json")
     assert response.status_code == 200, response.content[:300]
     assert Profile.objects.get(customer_id="c1").field_origins == {"email": "api"}
+
+
+#: Every kind of JSON value a field takes, mixed in columns and left out by some records.
+RECORDS_OF_EVERY_KIND = [
+    {
+        "customer_id": "k1",
+        "email": "k1@example.com",
+        "attributes": {"orders": 3, "score": 1.5, "vip": True, "note": None, "mixed": 1},
+    },
+    {
+        "customer_id": "k2",
+        "first_name": None,
+        "attributes": {"orders": 0, "score": -0.25, "vip": False, "note": "hi", "mixed": True},
+    },
+    {"customer_id": "k3", "last_name": " Dahl ", "attributes": {"score": 1e16, "mixed": "x"}},
+    {"customer_id": "k4", "attributes": None},
+]
+#: The same rows as CSV text: numbers as Python writes them, true/false, null as empty.
+CSV_OF_EVERY_KIND = (
+    b"customer_id,email,first_name,last_name,orders,score,vip,note,mixed\n"
+    b"k1,k1@example.com,,,3,1.5,true,,1\n"
+    b"k2,,,,0,-0.25,false,hi,true\n"
+    b"k3,,,Dahl,,1e+16,,,x\n"
+    b"k4,,,,,,,,\n"
+)
+
+
+def stored_profiles() -> list[tuple]:
+    return list(
+        Profile.objects.order_by("customer_id").values_list(
+            "customer_id", "email", "first_name", "last_name", "attributes"
+        )
+    )
+
+
+@pytest.mark.parametrize("with_a_bad_record", [False, True])
+def test_values_of_every_kind_are_stored_as_the_csv_import_stores_their_text(
+    api_alice, with_a_bad_record
+):
+    # With a bad record the call is read record by record, without one column by column:
+    # both give what the CSV import gives.
+    records = [*RECORDS_OF_EVERY_KIND, *(["not a record"] if with_a_bad_record else [])]
+
+    body = api_alice.post(BULK, {"records": records}, format="json").json()
+    stored_by_api = stored_profiles()
+    Profile.objects.all().delete()
+    import_csv(io.BytesIO(CSV_OF_EVERY_KIND))
+
+    assert [r["result"] for r in body["results"]] == ["created"] * 4 + (
+        ["rejected"] if with_a_bad_record else []
+    )
+    assert [r["customer_id"] for r in body["results"][:4]] == ["k1", "k2", "k3", "k4"]
+    assert stored_by_api == stored_profiles()
+    assert stored_by_api[0][4] == {"orders": 3, "score": 1.5, "vip": "true", "mixed": 1}
