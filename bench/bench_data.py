@@ -3,8 +3,8 @@
 The import is measured against its floor (``import_floor_s``: ``COPY`` of the same file into a
 staging table and one set-based upsert, same run, same empty table), then imported again
 unchanged (``reimport_unchanged_s``, ``reimport_dead_tuples``) and with 1% of the rows changed
-(``reimport_1pct_s``); each with its CPU seconds per process (this one, its PostgreSQL
-backend) and this process's peak resident memory.
+(``reimport_1pct_s``, ``reimport_1pct_dead_tuples``); each with its CPU seconds per process
+(this one, its PostgreSQL backend) and this process's peak resident memory.
 
 Prints progress, then one JSON object as the last line: {"profiles", "import_s",
 "import_ratio", "reimport_ratio", "refresh_s", "refresh_date_rule_s", ...}.
@@ -70,8 +70,10 @@ def main() -> None:
         reimport = reimported.result
         assert (reimport.created, reimport.updated) == (0, 0), "an unchanged file wrote rows"
         dead_tuples = _dead_tuples() - dead_before
+        dead_before = _dead_tuples()
         changed = _measured(lambda: _import(changed_path), "re-import, 1% changed")
         assert changed.result.updated == changed_rows, (changed.result.updated, changed_rows)
+        changed_dead_tuples = _dead_tuples() - dead_before
     started = time.monotonic()
     recount_fields()  # each import ends with one: the field catalogue's counts, grouped by key
     recount_s = time.monotonic() - started
@@ -107,6 +109,8 @@ def main() -> None:
                 "reimport_dead_tuples": dead_tuples,
                 "reimport_1pct_s": round(changed.seconds, 2),
                 "reimport_1pct_updated": changed.result.updated,
+                # One old version per changed row, none for the others.
+                "reimport_1pct_dead_tuples": changed_dead_tuples,
                 "import_peak_rss_mb": round(
                     max(m.peak_rss_mb for m in (imported, reimported, changed)), 1
                 ),

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from config.text import shortened
-from segments import origins, staging
+from segments import line_hashes, origins, staging
 from segments.catalogue import (
     TooManyFields,
     check_field_limit,
@@ -301,9 +301,11 @@ def _classify(value: str) -> tuple[str | int | float, str]:
 
 
 def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> ImportReport:
-    """Import a UTF-8 CSV file (with or without BOM) from a binary stream."""
+    """Import a UTF-8 CSV file (with or without BOM) from a binary stream. On PostgreSQL, the
+    lines that made their profiles as they are are left out unread (``segments.line_hashes``)."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return _import_table(csv.reader(text), column_map or ColumnMap(), origin=origins.IMPORT)
+    reader = line_hashes.CsvLines(text) if connection.vendor == "postgresql" else csv.reader(text)
+    return _import_table(reader, column_map or ColumnMap(), origin=origins.IMPORT)
 
 
 def check_csv_header(stream: IO[bytes], column_map: ColumnMap | None = None) -> None:
@@ -402,11 +404,14 @@ def _import_table(
         if index not in positions.values() and name
     ]
     attribute_types = _AttributeTypes()
+    csv_lines = reader if isinstance(reader, line_hashes.CsvLines) else None
     try:
         with fields_admitted(name for _index, name in attribute_columns):
-            batches = _staged_batches(
-                reader, header, positions, attribute_columns, attribute_types, report
-            )
+            shape = _BatchShape(len(header), positions, attribute_columns, attribute_types)
+            if csv_lines is None:
+                batches = _staged_batches(reader, shape, report)
+            else:
+                batches = _hashed_batches(csv_lines, header, column_map, shape, report)
             _store(
                 batches,
                 set(positions),
@@ -414,10 +419,14 @@ def _import_table(
                 report,
                 outcomes,
                 origin=origin,
+                csv_lines=csv_lines,
             )
             # Counts change only where profiles did: a file that changed nothing recounts nothing.
             written = report.created + report.updated > 0
-            refresh_field_catalogue(attribute_types.inferred(), recount=recount_fields and written)
+            types = attribute_types.inferred()
+            if csv_lines is not None:
+                _leave_out_unchanged_types(types, attribute_types, attribute_columns, csv_lines)
+            refresh_field_catalogue(types, recount=recount_fields and written)
     except TooManyFields as error:
         raise ImportFileError(str(error)) from error
     return report
@@ -587,20 +596,12 @@ def _listed(names: list[str]) -> str:
     return shown + ", …" if len(names) > SHOWN_HEADER_NAMES else shown
 
 
-def _staged_batches(
-    reader,
-    header: list[str],
-    positions: dict[str, int],
-    attribute_columns: list[tuple[int, str]],
-    attribute_types: _AttributeTypes,
-    report: ImportReport,
-) -> Iterator[StagedRows]:
+def _staged_batches(reader, shape: _BatchShape, report: ImportReport) -> Iterator[StagedRows]:
     """The file's kept rows, ``BATCH_ROWS`` at a time, checked and made into the staging
     table's columns. Hot path (every row of a million-row file): a batch is checked column by
     column with C-level operations (a join, a count, one regular expression over the whole
     column); only a batch in which such a check finds something is looked at row by row, to
     say which row and why."""
-    shape = _BatchShape(len(header), positions, attribute_columns, attribute_types)
     previous_end = 1
     while True:
         rows, error = _read_rows(reader, BATCH_ROWS)
@@ -618,6 +619,68 @@ def _staged_batches(
         elif len(rows) < BATCH_ROWS:
             return
         previous_end = reader.line_num
+
+
+def _hashed_batches(
+    csv_lines: line_hashes.CsvLines,
+    header: list[str],
+    column_map: ColumnMap,
+    shape: _BatchShape,
+    report: ImportReport,
+) -> Iterator[StagedRows]:
+    """``_staged_batches`` for a file read by lines (PostgreSQL): its unchanged lines left
+    out, each kept row with its line's hash (None for a row with a warning: it is checked
+    again next time, to say so again). One batch (maybe empty) per batch of lines."""
+    attribute_positions = [column.index for column in shape.attributes]
+    batches = csv_lines.batches(
+        BATCH_ROWS,
+        line_hashes.line_hasher(header, column_map),
+        shape.positions["customer_id"],
+        attribute_positions,
+        look_up=line_hashes.may_leave_out([name for name in shape.attribute_types]),
+    )
+    for batch in batches:
+        report.rows_read += batch.left_out
+        staged = None
+        if batch.rows:
+            warned: set[int] = set()
+            staged = _staged(batch.rows, batch.lines, shape, report, warned)
+            if staged is not None:
+                staged.line_hashes = _kept_hashes(batch, staged.lines, warned)
+        if batch.error is not None:
+            line, error = batch.error
+            report.rows_read += 1
+            reason = _("The row could not be read as CSV (%(error)s).") % {"error": error}
+            report.reject(line, reason)
+        yield staged or StagedRows([], [], [], [], [], [], line_hashes=[])
+
+
+def _kept_hashes(
+    batch: line_hashes.LineBatch, lines: list[int], warned: set[int]
+) -> list[int | None]:
+    """The hashes of the rows kept of ``batch`` (on ``lines``), None for a warned row."""
+    hashes = batch.hashes
+    if lines is batch.lines and lines[-1] - lines[0] == len(lines) - 1:  # the usual batch
+        for line in warned:
+            hashes[line - lines[0]] = None
+        return hashes
+    hash_of = dict(zip(batch.lines, hashes, strict=True))
+    hash_of.update(dict.fromkeys(warned))
+    return list(map(hash_of.__getitem__, lines))
+
+
+def _leave_out_unchanged_types(
+    types: dict[str, str],
+    attribute_types: _AttributeTypes,
+    attribute_columns: list[tuple[int, str]],
+    csv_lines: line_hashes.CsvLines,
+) -> None:
+    """An attribute with a value on left-out lines only is not retyped: all its values then
+    were of a type its field takes (``line_hashes.may_leave_out``). An attribute with no
+    value on any line is typed as today (text)."""
+    for index, name in attribute_columns:
+        if not attribute_types.seen[name] and index in csv_lines.valued_columns:
+            types.pop(name, None)
 
 
 def _read_rows(reader, limit: int) -> tuple[list[list[str]], csv.Error | None]:
@@ -666,6 +729,8 @@ class _BatchShape:
     ):
         self.width = width
         self.positions = positions
+        #: The attributes' names (``_AttributeTypes.seen``'s keys).
+        self.attribute_types = dict.fromkeys(name for _index, name in attribute_columns)
         seen = attribute_types.seen
         # In the order PostgreSQL keeps an object's keys (shorter first, then by bytes): the
         # text made here is then the text of the stored object when nothing changed.
@@ -682,9 +747,14 @@ def _jsonb_key_order(name: str) -> tuple[int, bytes]:
 
 
 def _staged(
-    rows: list[list[str]], lines: list[int], shape: _BatchShape, report: ImportReport
+    rows: list[list[str]],
+    lines: list[int],
+    shape: _BatchShape,
+    report: ImportReport,
+    warned: set[int] | None = None,
 ) -> StagedRows | None:
-    """One batch of rows checked as ``_checked`` checks a record, column by column."""
+    """One batch of rows checked as ``_checked`` checks a record, column by column;
+    ``warned`` receives the lines with a warning."""
     rejections: list[tuple[int, str, str]] = []
     clean = _clean_columns(rows, shape.width)
     joined: list[str] | None = None  # each column's values joined by NULs, while all are kept
@@ -725,6 +795,8 @@ def _staged(
     warnings.sort(key=itemgetter(0, 1))
     for _line, _order, warning in warnings:
         report.warn(warning)
+    if warned is not None:
+        warned.update(map(itemgetter(0), warnings))
     entries, gaps = _attribute_entries_of(columns, joined, shape.attributes)
     return StagedRows(
         lines,
@@ -956,11 +1028,14 @@ def _store(
     *,
     origin: origins.Origin,
     on_staged: Callable[[Any], None] | None = None,
+    csv_lines: line_hashes.CsvLines | None = None,
 ) -> None:
     updatable = [name for name in FIXED_COLUMNS if name in fixed_columns and name != "customer_id"]
     stamp = origins.stamp(origin, [*updatable, *attribute_columns])
     if connection.vendor == "postgresql":
-        _store_postgresql(batches, updatable, attribute_columns, report, outcomes, stamp, on_staged)
+        _store_postgresql(
+            batches, updatable, attribute_columns, report, outcomes, stamp, on_staged, csv_lines
+        )
     else:
         _store_batched(batches, updatable, attribute_columns, report, outcomes, stamp)
 
@@ -974,19 +1049,30 @@ def _store_postgresql(
     outcomes: dict[str, str] | None = None,
     stamp: str | None = None,
     on_staged: Callable[[Any], None] | None = None,
+    csv_lines: line_hashes.CsvLines | None = None,
 ) -> None:
     """``COPY`` into a staging table, then one set-based upsert of what changed
-    (``segments.staging``), each written profile stamped with the fields' origin."""
+    (``segments.staging``), each written profile stamped with the fields' origin. A CSV
+    file's rows (``csv_lines``) keep their line hashes (``segments.line_hashes``)."""
+    hashed = csv_lines is not None
     with connection.cursor() as cursor:
-        staging.stage_rows(cursor, batches)
+        if csv_lines is None:
+            staging.stage_rows(cursor, batches)
+        else:
+            _stage_hashed(cursor, batches, csv_lines)
         if on_staged is not None:
             on_staged(cursor)
-        distinct, repeated = staging.keep_latest_rows(cursor)
+        distinct, repeated = staging.keep_latest_rows(cursor, unchanged=hashed)
         for line, first_line, customer_id in repeated:
             report.warn(RepeatedCustomerId(line, first_line, customer_id=customer_id))
         if outcomes is None:
             created, updated = staging.upsert_staged(
-                cursor, updatable, attribute_columns, origins=stamp, staged_rows=distinct
+                cursor,
+                updatable,
+                attribute_columns,
+                origins=stamp,
+                staged_rows=distinct,
+                hashed=hashed,
             )
         else:
             written = staging.upsert_staged(
@@ -996,11 +1082,31 @@ def _store_postgresql(
                 outcomes=True,
                 origins=stamp,
                 staged_rows=distinct,
+                hashed=hashed,
             )
             created, updated = _collect_outcomes(written, outcomes)
-        staging.drop_staging(cursor)
+        if hashed:  # some rows that changed nothing may still have no line hash on the profile
+            staged, with_hash = staging.hashed_rows(cursor)
+            if staged > created + updated and with_hash:
+                staging.store_line_hashes(cursor)
+        staging.drop_staging(cursor, unchanged=hashed)
     report.created, report.updated = created, updated
     report.unchanged = distinct - created - updated
+
+
+def _stage_hashed(cursor, batches: Iterable[StagedRows], csv_lines: line_hashes.CsvLines) -> None:
+    """Stage a CSV file's batches and its unchanged lines. While lines are looked up (a
+    query each batch), each batch is its own ``COPY``; then the rest is one."""
+    staging.create_staging(cursor, unchanged=True)
+    batches = iter(batches)
+    for batch in batches:  # making a batch looks its lines up: no COPY may be open then
+        staging.copy_rows(cursor, [batch], hashed=True)
+        lines, customer_ids = csv_lines.take_unchanged()
+        if lines:
+            staging.copy_unchanged(cursor, lines, customer_ids)
+        if not csv_lines.looking_up:
+            break
+    staging.copy_rows(cursor, batches, hashed=True)
 
 
 def _collect_outcomes(

@@ -11,6 +11,10 @@ after ``segments.importing`` has checked the rows, inside one transaction:
 
 A row that changes nothing is not written, locked or stamped: its ``updated_at`` stays, so
 segment refreshes and export deltas see no change, and it leaves no dead tuple behind.
+
+The CSV import's rows carry their line hashes, kept on the profiles they write; its unchanged
+lines (``segments.line_hashes``) are staged apart, in ``UNCHANGED_TABLE``, by their line and
+customer id only: they count in ``keep_latest_rows`` and are never written.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from functools import partial
 from segments.models import Profile
 
 STAGING_TABLE = "profile_import_rows"
+#: The CSV import's rows left out because their profile is what their line made it: only their
+#: line and customer id, to tell the repeated customer ids of the whole file.
+UNCHANGED_TABLE = "profile_import_unchanged"
+_STAGED_COLUMNS = "line_no, customer_id, email, first_name, last_name, attributes"
 #: ``COPY`` text format: these characters in a value need a backslash escape.
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 
@@ -44,6 +52,9 @@ class StagedRows:
     last_names: list[str]
     attribute_entries: list[list[str]]
     gaps: bool = False
+    #: The CSV import's (PostgreSQL): each row's file line hash, None where none is kept
+    #: (``segments.importing``); stored on the profiles it writes.
+    line_hashes: list[int | None] | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -73,22 +84,47 @@ class StagedRows:
 _present = partial(filter, None)
 
 
-def stage_rows(cursor, batches: Iterable[StagedRows]) -> int:
+def stage_rows(cursor, batches: Iterable[StagedRows], *, hashed: bool = False) -> int:
     """Create the transaction's staging table and ``COPY`` the batches into it; how many
     rows. The rows are formatted here while the database parses and stores the batch before
     (the socket's buffer between them): the two processes work at the same time, which is
     why the attributes are parsed as JSON here rather than when compared. (psycopg's queued
-    writer would let batches pile up in memory when the database is the slower.)"""
+    writer would let batches pile up in memory when the database is the slower.)
+    ``hashed``: the batches carry ``line_hashes``."""
+    create_staging(cursor)
+    return copy_rows(cursor, batches, hashed=hashed)
+
+
+def create_staging(cursor, *, unchanged: bool = False) -> None:
+    """The staging table (and with ``unchanged``, the one of the rows left out)."""
     cursor.execute(
         f"CREATE TEMP TABLE {STAGING_TABLE} (line_no bigint, customer_id text, email text,"
-        " first_name text, last_name text, attributes jsonb) ON COMMIT DROP"
+        " first_name text, last_name text, attributes jsonb, line_hash bigint) ON COMMIT DROP"
     )
+    if unchanged:
+        cursor.execute(
+            f"CREATE TEMP TABLE {UNCHANGED_TABLE} (line_no bigint, customer_id text) ON COMMIT DROP"
+        )
+
+
+def copy_rows(cursor, batches: Iterable[StagedRows], *, hashed: bool = False) -> int:
+    """``COPY`` the batches into the staging table, as one statement; how many rows."""
+    columns = f"line_hash, {_STAGED_COLUMNS}" if hashed else _STAGED_COLUMNS
     copied = 0
-    with cursor.cursor.copy(f"COPY {STAGING_TABLE} FROM STDIN") as copy:
+    with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
         for batch in batches:
             copy.write(_copy_text(batch).encode())
             copied += len(batch)
     return copied
+
+
+def copy_unchanged(cursor, lines: list[int], customer_ids: list[str]) -> None:
+    """``COPY`` the lines and customer ids of rows left out into ``UNCHANGED_TABLE``."""
+    ids = customer_ids
+    if _NEEDS_ESCAPE.search("".join(ids)):
+        ids = list(map(_escaped, ids))
+    with cursor.cursor.copy(f"COPY {UNCHANGED_TABLE} FROM STDIN") as copy:
+        copy.write("".join(map("%s\t%s\n".__mod__, zip(lines, ids, strict=True))).encode())
 
 
 def _copy_text(batch: StagedRows) -> str:
@@ -97,26 +133,42 @@ def _copy_text(batch: StagedRows) -> str:
     (rare: found by counting the separators) is escaped."""
     fixed = [batch.customer_ids, batch.emails, batch.first_names, batch.last_names]
     count = len(batch)
+    leading: list[list] = [batch.lines]
+    tabs, nulls = 5 * count, 0
+    if batch.line_hashes is not None:  # the hash column first
+        nulls = batch.line_hashes.count(None)
+        hashes = batch.line_hashes
+        leading = [[_NULL if value is None else value for value in hashes] if nulls else hashes]
+        leading.append(batch.lines)
+        tabs += count
+    start = "%s\t" * len(leading)
     if batch.attribute_entries and not batch.gaps:
         entries = batch.attribute_entries
-        line = "%s\t%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}\n"
-        text = "".join(map(line.__mod__, zip(batch.lines, *fixed, *entries, strict=True)))
+        line = start + "%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}\n"
+        text = "".join(map(line.__mod__, zip(*leading, *fixed, *entries, strict=True)))
     else:
-        text = _joined(batch.lines, [*fixed, batch.attributes()])
-    if text.count("\t") == 5 * count and text.count("\n") == count and not _escapes(text):
+        text = _joined(start, leading, [*fixed, batch.attributes()])
+    if text.count("\t") == tabs and text.count("\n") == count and not _escapes(text, nulls):
         return text
     escaped = [[_escaped(value) for value in column] for column in fixed]
     # JSON text has no raw tab or line break, only backslashes (its own escapes) to double.
     attributes = [value.replace("\\", "\\\\") for value in batch.attributes()]
-    return _joined(batch.lines, [*escaped, attributes])
+    return _joined(start, leading, [*escaped, attributes])
 
 
-def _joined(lines: list[int], columns: list[list[str]]) -> str:
-    return "".join(map("%s\t%s\t%s\t%s\t%s\t%s\n".__mod__, zip(lines, *columns, strict=True)))
+#: ``COPY``'s NULL.
+_NULL = "\\N"
 
 
-def _escapes(text: str) -> bool:
-    return "\\" in text or "\r" in text
+def _joined(start: str, leading: list[list], columns: list[list[str]]) -> str:
+    line = start + "%s\t%s\t%s\t%s\t%s\n"
+    return "".join(map(line.__mod__, zip(*leading, *columns, strict=True)))
+
+
+def _escapes(text: str, nulls: int) -> bool:
+    """Whether a value needs an escape: a CR, or a backslash other than the ``nulls`` hashes'
+    NULLs (``\\N``)."""
+    return "\r" in text or text.count("\\") != nulls
 
 
 def _escaped(value: str) -> str:
@@ -127,23 +179,31 @@ def _escaped(value: str) -> str:
     )
 
 
-def keep_latest_rows(cursor) -> tuple[int, list[tuple[int, int, str]]]:
+def keep_latest_rows(cursor, *, unchanged: bool = False) -> tuple[int, list[tuple[int, int, str]]]:
     """Of a customer id on several staged rows, keep the last (as importing the rows one
     after another would). Returns how many rows remain (one per customer id) and, when some
-    id repeated, each later line with the first line of its id and the id, in line order."""
-    cursor.execute(f'SELECT count(*), count(DISTINCT customer_id COLLATE "C") FROM {STAGING_TABLE}')
+    id repeated, each later line with the first line of its id and the id, in line order.
+    ``unchanged``: the rows of ``UNCHANGED_TABLE`` count too (a staged row before one of
+    them is dropped; they are never written), in the count and the repeated lines."""
+    rows = STAGING_TABLE
+    if unchanged:
+        rows = (
+            f"(SELECT line_no, customer_id FROM {STAGING_TABLE}"
+            f" UNION ALL SELECT line_no, customer_id FROM {UNCHANGED_TABLE}) every_row"
+        )
+    cursor.execute(f'SELECT count(*), count(DISTINCT customer_id COLLATE "C") FROM {rows}')
     staged, distinct = cursor.fetchone()
     if distinct == staged:
         return distinct, []
     cursor.execute(
         "SELECT line_no, first_line, customer_id FROM (SELECT line_no, customer_id,"
-        f" min(line_no) OVER (PARTITION BY customer_id) AS first_line FROM {STAGING_TABLE})"
+        f" min(line_no) OVER (PARTITION BY customer_id) AS first_line FROM {rows})"
         " repeated WHERE line_no > first_line ORDER BY line_no"
     )
     repeated = cursor.fetchall()
     cursor.execute(
         f"DELETE FROM {STAGING_TABLE} staged USING (SELECT customer_id, max(line_no) AS last_line"
-        f" FROM {STAGING_TABLE} GROUP BY customer_id HAVING count(*) > 1) latest"
+        f" FROM {rows} GROUP BY customer_id HAVING count(*) > 1) latest"
         " WHERE staged.customer_id = latest.customer_id AND staged.line_no < latest.last_line"
     )
     return distinct, repeated
@@ -156,6 +216,7 @@ def upsert_staged(
     outcomes: bool = False,
     origins: str | None = None,
     staged_rows: int | None = None,
+    hashed: bool = False,
 ) -> tuple[int, int] | list[tuple[str, bool | None]]:
     """Create the staged rows' new profiles and update the changed ones (one row per
     customer id: ``keep_latest_rows`` first). ``updatable``: the fixed fields the rows set;
@@ -167,7 +228,8 @@ def upsert_staged(
     into the profile's): an unchanged row is never touched. Returns (created, updated), or
     with ``outcomes`` each customer id with True (created), False (updated) or None
     (unchanged). ``staged_rows``: how many rows are staged (``keep_latest_rows``), to choose
-    how their profiles are found.
+    how their profiles are found. ``hashed``: each profile written keeps its row's
+    ``line_hash`` (the CSV import's, ``store_line_hashes``).
     """
     table = Profile._meta.db_table
     if staged_rows is not None and staged_rows < _INDEX_ROWS_PER_PAGE * _pages(cursor, table):
@@ -199,6 +261,10 @@ def upsert_staged(
         if origins is not None
         else ""
     )
+    hash_column, hash_value = ("", "")
+    if hashed:
+        hash_column, hash_value = ", import_line_hash", ", line_hash"
+        stamped += ", import_line_hash = EXCLUDED.import_line_hash"
     # Only planned statements this size: compiling them cost more than running them.
     cursor.execute("SET LOCAL jit = off")
     cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -206,15 +272,15 @@ def upsert_staged(
         f"""
         WITH changed AS (
             SELECT staged.customer_id, staged.email, staged.first_name, staged.last_name,
-                   staged.attributes
+                   staged.attributes{hash_value}
             FROM {STAGING_TABLE} staged
             {profiles}
             WHERE profile.id IS NULL OR NOT ({unchanged})
         ), upserted AS (
             INSERT INTO {table} (customer_id, email, first_name, last_name, attributes,
-                                 field_origins, created_at, updated_at)
+                                 field_origins, created_at, updated_at{hash_column})
             SELECT customer_id, email, first_name, last_name, attributes,
-                   %(origins)s::jsonb, now(), now()
+                   %(origins)s::jsonb, now(), now(){hash_value}
             FROM changed
             ON CONFLICT (customer_id) DO UPDATE
             SET {set_columns} attributes = {merged}{stamped}, updated_at = now()
@@ -250,5 +316,28 @@ _PER_CUSTOMER = f"""
     FROM {STAGING_TABLE} staged LEFT JOIN upserted USING (customer_id)"""
 
 
-def drop_staging(cursor) -> None:
+def hashed_rows(cursor) -> tuple[int, int]:
+    """How many rows are staged, and how many of them have a line hash."""
+    cursor.execute(f"SELECT count(*), count(line_hash) FROM {STAGING_TABLE}")
+    return cursor.fetchone()
+
+
+def store_line_hashes(cursor) -> None:
+    """Keep each staged row's line hash on its profile that has none and that the upsert did
+    not write (the row changed nothing: a file imported before hashes were kept, or a
+    profile made what the line says by another way): written once, the hash alone, not
+    ``updated_at``. A profile with another line's hash (from a file with other columns)
+    keeps it: rewriting it on every import of each file would write unchanged rows."""
+    table = Profile._meta.db_table
+    cursor.execute(
+        f"UPDATE {table} profile SET import_line_hash = staged.line_hash"
+        f" FROM {STAGING_TABLE} staged WHERE profile.customer_id = staged.customer_id"
+        " AND staged.line_hash IS NOT NULL"
+        " AND profile.import_line_hash IS NULL"
+    )
+
+
+def drop_staging(cursor, *, unchanged: bool = False) -> None:
     cursor.execute(f"DROP TABLE {STAGING_TABLE}")
+    if unchanged:
+        cursor.execute(f"DROP TABLE {UNCHANGED_TABLE}")
