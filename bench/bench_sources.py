@@ -4,8 +4,10 @@ incremental run after 1% of the rows changed.
 
 Prints progress, then one JSON object as the last line: {"source_rows", "source_pg_s",
 "source_pg_floor_s", "source_pg_incremental_s", "source_mysql_s", "source_mysql_floor_s",
-"source_peak_rss_mb"}. Uses databases of its own (bench_sources, bench_sources_source, and
-bench_sources on MariaDB), so it never touches test or demo data.
+"source_peak_rss_mb"}. Uses databases of its own (``BENCH_SOURCES_DATABASE_URL``, by default
+bench_sources; its name + "_source" beside it for the PostgreSQL source; its name on MariaDB,
+or ``BENCH_SOURCES_SOURCE_DATABASE`` and ``BENCH_SOURCES_MYSQL_DATABASE``), so it never touches
+test or demo data. ``BENCH_SOURCE_ROWS``: how many rows (1,000,000).
 """
 
 from __future__ import annotations
@@ -21,11 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 ROWS = int(os.environ.get("BENCH_SOURCE_ROWS", "1000000"))
 BENCH_DATABASE_URL = os.environ.get(
-    "BENCH_SOURCES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_sources"
+    "BENCH_SOURCES_DATABASE_URL",
+    os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_sources"),
 )
-SOURCE_DATABASE = os.environ.get("BENCH_SOURCES_SOURCE_DATABASE", "bench_sources_source")
+#: The source databases (PostgreSQL's on the bench's server, and MariaDB's): named after the
+#: bench's database unless given, so that two benches on one server never share one.
+SOURCE_DATABASE = os.environ.get(
+    "BENCH_SOURCES_SOURCE_DATABASE", BENCH_DATABASE_URL.rsplit("/", 1)[1] + "_source"
+)
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-MYSQL_DATABASE = os.environ.get("BENCH_SOURCES_MYSQL_DATABASE", "bench_sources")
+MYSQL_DATABASE = os.environ.get(
+    "BENCH_SOURCES_MYSQL_DATABASE", BENCH_DATABASE_URL.rsplit("/", 1)[1]
+)
 COLUMNS = "customer, email, first_name, last_name, score, active, born, updated_at"
 
 

@@ -9,7 +9,7 @@ never branches on the kind:
   a file or a read-only query;
 * ``preview(read)``: the first rows (20 by default), as values already typed;
 * ``batches(read, after=...)``: every row, a batch at a time, streamed from the server
-  (``COPY ... TO STDOUT`` on PostgreSQL, an unbuffered cursor on MySQL / MariaDB, DuckDB's
+  (a server-side cursor on PostgreSQL, an unbuffered cursor on MySQL / MariaDB, DuckDB's
   streamed result for files); with a cursor column, only rows at or past ``after``, in
   cursor order; with a key column (a full sync, by its customer id column), in key order
   and only the rows strictly after ``after_key`` in that order. Rows without a key (NULL)
