@@ -51,7 +51,7 @@ from segments.importing import (
 )
 from segments.models import Profile
 from segments.staging import StagedRows
-from sources import keys
+from sources import keys, storing
 from sources.kinds import registry
 from sources.kinds.base import (
     Column,
@@ -537,9 +537,12 @@ def _read_into_profiles(run: SourceRun) -> None:
     cursor_index = None
     key_index = None
     line = run.rows_read
+    stamp = ""
+    expect_new = True
     for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
         if mapping is None:
             mapping = _Mapping(source, columns)
+            stamp = storing.origin_stamp(source.pk, mapping.fields, list(mapping.attribute_types))
             if incremental:
                 cursor_index = [column.name for column in columns].index(source.cursor_column)
             elif read.key_column:
@@ -550,9 +553,12 @@ def _read_into_profiles(run: SourceRun) -> None:
         with transaction.atomic():
             _commit_without_waiting()
             staged, repeated = _first_of_each_key(staged)
+            inserted: list[int] = []
             on_staged = None
             if connection.vendor == "postgresql":
-                on_staged = partial(keys.remember_staged_keys, run, repeated)
+                on_staged = partial(
+                    _on_staged, run, repeated, stamp if expect_new else None, inserted
+                )
             else:  # the demo's SQLite: small files
                 staged, earlier = keys.without_earlier_keys(run, staged)
                 repeated += earlier
@@ -566,7 +572,11 @@ def _read_into_profiles(run: SourceRun) -> None:
             )
             rejected += sorted(repeated, key=itemgetter("line"))
             run.rows_read += len(rows)
-            run.created_count += report.created
+            created = report.created + sum(inserted)
+            # New profiles come in runs (a first reading, a range of new ids): inserted apart
+            # while at least half a batch is new (``sources.storing``).
+            expect_new = 2 * created >= len(staged)
+            run.created_count += created
             run.updated_count += report.updated
             run.unchanged_count += report.unchanged
             rejected += [
@@ -602,6 +612,17 @@ def _read_into_profiles(run: SourceRun) -> None:
     _record_field_origins(run, mapping)
     if source.remove_missing and source.sync_mode == Source.SyncMode.FULL:
         _remove_missing(run)
+
+
+def _on_staged(
+    run: SourceRun, repeated: list[dict], stamp: str | None, inserted: list[int], cursor
+) -> None:
+    """A batch's rows are in the import's staging table: leave out the ids read earlier in
+    the run (``sources.keys``), then, with ``stamp``, insert the new profiles apart
+    (``sources.storing``; how many, in ``inserted``)."""
+    keys.remember_staged_keys(run, repeated, cursor)
+    if stamp is not None:
+        storing.insert_new_profiles(stamp, inserted, cursor)
 
 
 def _first_of_each_key(staged: StagedRows) -> tuple[StagedRows, list[dict]]:
