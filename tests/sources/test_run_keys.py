@@ -11,7 +11,6 @@ from segments.models import Profile
 from sources import services
 from sources.models import Source, SourceKey
 from tests.sources.places import people
-from tests.sources.test_full_resume import reading  # noqa: F401 (a fixture)
 from tests.sources.test_runs import make_source, run
 
 pytestmark = pytest.mark.django_db
@@ -74,8 +73,7 @@ def test_turning_remove_missing_on_judges_the_profiles_given_while_it_was_off(po
 
 
 def test_turning_remove_missing_on_reads_a_dead_reading_again_from_the_start(
-    postgresql_place,
-    reading,  # noqa: F811
+    postgresql_place, reading
 ):
     postgresql_place.write(people(25))
     source = make_source(postgresql_place)
