@@ -104,9 +104,23 @@ class Read:
     #: reading that died, only the rows after ``after_key`` (the last key it committed).
     key_column: str = ""
     after_key: Any = None
+    #: A run reads only these columns (all when empty): ``chosen_columns``.
+    columns: tuple[str, ...] = ()
 
     def with_after(self, after: Any) -> Read:
         return replace(self, after=after)
+
+
+def chosen_columns(read: Read, columns: list[Column]) -> list[Column] | None:
+    """The columns of ``read.columns`` that the source has, in its order, or None to read
+    them all: when ``read`` names none, or the source's names repeat (a query's join) and so
+    cannot be chosen by name. (A mapped column that is gone is left for the run to name.)"""
+    if not read.columns:
+        return None
+    names = [column.name for column in columns]
+    if len(set(names)) != len(names):
+        return None
+    return [column for column in columns if column.name in read.columns] or None
 
 
 def statement_timeout_seconds() -> float:
