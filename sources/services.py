@@ -42,7 +42,8 @@ from audit.actions import AuditAction
 from config.translation import LaterText, stored
 from config.translation import gettext_later as _
 from core import crypto
-from segments.catalogue import TooManyFields, recount_fields
+from segments import tasks as segment_tasks
+from segments.catalogue import TooManyFields
 from segments.importing import (
     FIXED_COLUMNS,
     MAX_LISTED_REJECTIONS,
@@ -619,7 +620,7 @@ def _read_into_profiles(run: SourceRun) -> None:
     if mapping is None:  # no row: the columns still have to be there
         mapping = _Mapping(source, kind.columns(Read(source.read_table, source.read_query)))
     if run.created_count or run.updated_count:  # an unchanged reading cannot change a count
-        recount_fields()
+        _recount_fields_later()
     _record_field_origins(run, mapping)
     if source.remove_missing and source.sync_mode == Source.SyncMode.FULL:
         _remove_missing(run)
@@ -666,6 +667,13 @@ def _commit_without_waiting() -> None:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
 
+def _recount_fields_later() -> None:
+    """The field catalogue's counts, recounted by a task once the run's writes are committed
+    (as after the API's upserts): a recount reads every profile, which an incremental run
+    should not wait for (2.1 s of a 4.9 s run of 10,000 rows against 1,000,000 profiles)."""
+    transaction.on_commit(segment_tasks.recount_fields.delay)
+
+
 def _record_field_origins(run: SourceRun, mapping: _Mapping) -> None:
     """Each mapped field was last set by this source (the customer id is the key, not a
     field a source sets)."""
@@ -703,7 +711,7 @@ def _delete_missing(run: SourceRun) -> None:
         run.removed_count = removed.get(Profile._meta.label, 0)
         missing.delete()
         if run.removed_count:
-            recount_fields()
+            _recount_fields_later()
         run.removal_pending = 0
         run.save(update_fields=["removed_count", "removal_pending"])
 
