@@ -161,9 +161,10 @@ class SourceRun(models.Model):
 class SourceKey(models.Model):
     """A customer id that a source holds, and the run that last read it: finds a customer id
     read twice in one run (the later rows are rejected) and the profiles that a full run no
-    longer finds (``remove_missing``).
+    longer finds (``remove_missing``). Written only by the runs of a source that removes
+    missing profiles (``sources.keys``).
 
-    A full sync writes one row per customer id read, so the table keeps only its unique
+    Such a run writes one row per customer id read, so the table keeps only its unique
     constraint (which also serves every lookup by source): no foreign keys in the database
     (Django still cascades) and no index on the run. Checking the two foreign keys at each
     batch's commit and keeping the two indexes cost more than the insert itself (measured,

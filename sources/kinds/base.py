@@ -9,7 +9,7 @@ never branches on the kind:
   a file or a read-only query;
 * ``preview(read)``: the first rows (20 by default), as values already typed;
 * ``batches(read, after=...)``: every row, a batch at a time, streamed from the server
-  (``COPY ... TO STDOUT`` on PostgreSQL, an unbuffered cursor on MySQL / MariaDB, DuckDB's
+  (a server-side cursor on PostgreSQL, an unbuffered cursor on MySQL / MariaDB, DuckDB's
   streamed result for files); with a cursor column, only rows at or past ``after``, in
   cursor order; with a key column (a full sync, by its customer id column), in key order
   and only the rows strictly after ``after_key`` in that order. Rows without a key (NULL)
@@ -120,9 +120,23 @@ class Read:
     #: whole: a kind that can tell its data is still that version raises ``SourceUnchanged``
     #: instead of reading it (a file at an address: a conditional request).
     unchanged_since: dict[str, Any] | None = None
+    #: A run reads only these columns (all when empty): ``chosen_columns``.
+    columns: tuple[str, ...] = ()
 
     def with_after(self, after: Any) -> Read:
         return replace(self, after=after)
+
+
+def chosen_columns(read: Read, columns: list[Column]) -> list[Column] | None:
+    """The columns of ``read.columns`` that the source has, in its order, or None to read
+    them all: when ``read`` names none, or the source's names repeat (a query's join) and so
+    cannot be chosen by name. (A mapped column that is gone is left for the run to name.)"""
+    if not read.columns:
+        return None
+    names = [column.name for column in columns]
+    if len(set(names)) != len(names):
+        return None
+    return [column for column in columns if column.name in read.columns] or None
 
 
 def statement_timeout_seconds() -> float:

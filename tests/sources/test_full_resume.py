@@ -10,8 +10,6 @@ from django.urls import reverse
 from config.translation import shown
 from segments.models import Profile
 from sources import services
-from sources.kinds import registry
-from sources.kinds.base import SourceError
 from sources.models import SourceKey, SourceRun
 from tests.sources.places import people
 from tests.sources.test_runs import make_source, run
@@ -26,31 +24,6 @@ class Killed(BaseException):
 @pytest.fixture(params=["postgresql_place", "mysql_place"])
 def any_place(request):
     return request.getfixturevalue(request.param)
-
-
-@pytest.fixture
-def reading(monkeypatch, settings):
-    """Make the next readings die after ``dies_after`` batches (raising ``dies_with``), and
-    count the rows each reading gave."""
-    settings.SOURCE_BATCH_ROWS = 10
-    state = {"dies_after": None, "dies_with": SourceError("The source went away."), "rows": []}
-
-    original = registry.kind_class
-
-    def kind_class(kind):
-        class Counted(original(kind)):
-            def batches(self, read, batch_size):
-                state["rows"].append(0)
-                for number, batch in enumerate(super().batches(read, batch_size), start=1):
-                    state["rows"][-1] += len(batch[1])
-                    yield batch
-                    if number == state["dies_after"]:
-                        raise state["dies_with"]
-
-        return Counted
-
-    monkeypatch.setattr(registry, "kind_class", kind_class)
-    return state
 
 
 def test_a_full_sync_that_fails_goes_on_after_its_last_committed_customer_id(any_place, reading):

@@ -72,6 +72,12 @@ class SourceKindContract:
         assert sizes == [10, 10, 10, 10, 5]
         assert customers == {f"C{n:05d}" for n in range(1, 46)}
 
+    def test_it_reads_only_the_columns_asked_for_in_its_own_order(self, kind, table):
+        read = Read(table.table, columns=("score", "customer", "gone"))
+        [(columns, rows)] = list(kind.batches(read, 100))
+        assert [column.name for column in columns] == ["customer", "score"]
+        assert sorted(rows)[0] == ("C00001", 1.5)
+
     def test_it_reads_only_rows_at_or_past_the_cursor_in_cursor_order(self, kind, table):
         read = Read(table.table, table.query, "updated_at", START + dt.timedelta(minutes=40))
         rows = [row for _columns, batch in kind.batches(read, 4) for row in batch]
@@ -109,6 +115,17 @@ class TestPostgreSQL(SourceKindContract):
     @pytest.fixture
     def place(self, postgresql_place):
         return postgresql_place
+
+    def test_it_reads_a_query_whose_column_names_repeat(self, kind, table):
+        # both columns are read: they cannot be chosen by name (MariaDB refuses such a
+        # query, DuckDB renames the second column)
+        read = Read(
+            query=f"SELECT customer, customer FROM {self.relation} WHERE id = 1",
+            columns=("customer",),
+        )
+        [(columns, rows)] = list(kind.batches(read, 10))
+        assert [column.name for column in columns] == ["customer", "customer"]
+        assert rows == [("C00001", "C00001")]
 
 
 class TestMariaDB(SourceKindContract):

