@@ -792,6 +792,9 @@ def _delta_reruns(cm, export, segment, timed_run) -> dict:
     def requests_so_far() -> int:
         return cm.state(summary=True)["stats"]["total_requests"]
 
+    # The 1% that left are 9,301 removals, over the guard's default limit: a team that mirrors
+    # this list has let its runs remove that many, so the delta sends them instead of waiting.
+    type(export).objects.filter(pk=export.pk).update(guard_max_removals=50_000)
     before = requests_so_far()
     unchanged_rerun_s, unchanged = timed_run(None, None, None, "Unchanged re-run", export=export)
     requests_sent = requests_so_far() - before
