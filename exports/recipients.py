@@ -32,6 +32,7 @@ from typing import cast
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
+    BigIntegerField,
     Expression,
     F,
     Func,
@@ -349,7 +350,8 @@ def usable_basis(run: ExportRun, basis: ExportRun) -> bool:
     """Whether the members' table ``basis`` left is there, whole (unlogged: a crash of
     PostgreSQL empties it), was computed under the export's settings and exclusions of now,
     and the export's sync state is still what ``basis`` left (nothing confirmed since it
-    ended: a scan of the sync state, a tenth of a CPU-second per million addresses)."""
+    ended: a scan of the sync state, a tenth of a CPU-second per million addresses) and no
+    profile of the basis was written by the transaction asking."""
     if connection.vendor != "postgresql" or basis.finished_at is None:
         return False
     name = _BASIS_NAME.format(basis.pk)
@@ -360,14 +362,19 @@ def usable_basis(run: ExportRun, basis: ExportRun) -> bool:
             f"SELECT obj_description(%s::regclass, 'pg_class'),"
             f" EXISTS (SELECT 1 FROM {connection.ops.quote_name(name)}),"
             f" EXISTS (SELECT 1 FROM {SyncState._meta.db_table}"
-            " WHERE export_id = %s AND confirmed_at > %s)",
+            " WHERE export_id = %s AND confirmed_at > %s),"
+            # A profile written by this very transaction keeps its version when written
+            # again: the basis cannot tell (never so for a worker's run).
+            f" EXISTS (SELECT 1 FROM {connection.ops.quote_name(name)} WHERE version ="
+            " pg_current_xact_id_if_assigned()::text::bigint %% 4294967296)",
             (name, run.export_id, basis.finished_at),
         )
-        digest, filled, confirmed_since = cursor.fetchone()
+        digest, filled, confirmed_since, written_here = cursor.fetchone()
     return (
         digest == unchanged.basis_fingerprint(run.export)
         and (filled or not basis.profiles_total)
         and not confirmed_since
+        and not written_here
     )
 
 
@@ -429,16 +436,17 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
 
     The sync state is then what ``basis``'s members' table says: a member whose profile,
     membership, address's namesakes and consent records did not change is unchanged (or
-    skipped or excluded as before). So one scan compares the members' fields hashed with
-    the basis (what the full computation pays anyway, without writing them), and only the
-    members that changed, joined or share an address with one that did, left or whose
-    consent changed are computed as ``build_members`` does, with the leavers among the
+    skipped or excluded as before). So one join compares the members' profile row versions
+    (``xmin``: any change of a profile, by any means, writes a new one) with the basis's,
+    and only the members that changed, joined or share an address with one that did, left or
+    whose consent changed are computed as ``build_members`` does, with the leavers among the
     addresses they held. The settings and exclusions are those of the basis
     (``usable_basis``); when they change, everyone is computed again.
     """
     table = RecipientTable(run)
     old = connection.ops.quote_name(_BASIS_NAME.format(basis.pk))
     changed = connection.ops.quote_name(f"export_run_{run.pk}_changed")
+    fresh = connection.ops.quote_name(f"export_run_{run.pk}_fresh")
     affected = connection.ops.quote_name(f"export_run_{run.pk}_affected")
     recomputed = connection.ops.quote_name(f"export_run_{run.pk}_recomputed")
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
@@ -447,36 +455,46 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {table.basis}")
-        # OFFSET 0: as in ``_create_table``, the members' values computed once.
+        # Which members joined, left or changed: their profiles' row versions, compared with
+        # the basis's (no member's values computed: that is most of the full computation).
+        versions_sql, versions_params = (
+            members_of(run.export)
+            .order_by()
+            .annotate(version=_profile_version())
+            .values("id", "version")
+            .query.sql_with_params()
+        )
         cursor.execute(
             f"CREATE TEMPORARY TABLE {changed} ON COMMIT DROP AS"
-            f" SELECT COALESCE(%s + m.id, b.position) AS position,"
-            f" {', '.join(f'm.{column}' for column in _MEMBER_COLUMNS)},"
-            " b.email AS old_email"
-            f" FROM ({members_sql} OFFSET 0) m FULL JOIN (SELECT position, email, raw_email,"
-            f" customer_id, fields_hash FROM {old} WHERE position IS NOT NULL) b"
-            " ON b.position = %s + m.id WHERE m.id IS NULL OR b.position IS NULL"
-            " OR m.fields_hash <> b.fields_hash OR m.raw_email <> b.raw_email"
-            " OR m.customer_id <> b.customer_id",
-            (MEMBERS_FROM, *members_params, MEMBERS_FROM),
+            " SELECT COALESCE(%s + m.id, b.position) AS position, m.id, b.email AS old_email"
+            f" FROM ({versions_sql}) m FULL JOIN (SELECT position, version, email FROM {old}"
+            " WHERE position IS NOT NULL) b ON b.position = %s + m.id"
+            " WHERE m.id IS NULL OR b.position IS NULL OR m.version <> b.version",
+            (MEMBERS_FROM, *versions_params, MEMBERS_FROM),
+        )
+        _analyze(cursor, changed)
+        # Their values now (the members that are still members).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {fresh} ON COMMIT DROP AS SELECT * FROM ({members_sql}) m"
+            f" WHERE m.id IN (SELECT id FROM {changed} WHERE id IS NOT NULL)",
+            members_params,
         )
         consent_sql, consent_params = _consent_changed(run.export, old)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {affected} ON COMMIT DROP AS"
             f" SELECT old_email AS email FROM {changed} WHERE old_email <> ''"
-            f" UNION SELECT normalised_email FROM {changed}"
-            f" WHERE id IS NOT NULL AND normalised_email <> '' UNION {consent_sql}",
+            f" UNION SELECT normalised_email FROM {fresh}"
+            f" WHERE normalised_email <> '' UNION {consent_sql}",
             consent_params,
         )
-        _analyze(cursor, changed)
         _analyze(cursor, affected)
         # Who is computed again: those that changed or joined, and every member holding an
         # address one of them holds or held, or whose consent changed (an address's members
         # are all there: who is its duplicate, who its leaver, is decided among them).
         again = (
-            f"SELECT {columns} FROM {changed} WHERE id IS NOT NULL UNION ALL"
-            " SELECT b.position - %s, b.customer_id, b.raw_email, b.email, b.first_name,"
-            f" b.last_name, b.fields_hash, b.extras FROM {old} b"
+            f"SELECT {columns} FROM {fresh} UNION ALL"
+            " SELECT b.version, b.position - %s, b.customer_id, b.raw_email, b.email,"
+            f" b.first_name, b.last_name, b.fields_hash, b.extras FROM {old} b"
             f" WHERE b.email IN (SELECT email FROM {affected}) AND b.position IS NOT NULL"
             f" AND NOT EXISTS (SELECT 1 FROM {changed} c WHERE c.position = b.position)"
         )
@@ -529,7 +547,7 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
             f" OR b.position IN (SELECT position FROM {recomputed})"
         )
         row = "position, email, raw_email, customer_id, first_name, last_name, extras,"
-        row += " fields_hash, action"
+        row += " version, fields_hash, action"
         cursor.execute(
             f"INSERT INTO {old} ({row}) SELECT {row} FROM {table.name} WHERE position IS NOT NULL"
         )
@@ -669,12 +687,23 @@ def _members_query(export: Export) -> tuple[str, tuple]:
         # Our own SQL (exports.mapping); every name and value in it is a parameter.
         mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),  # noqa: S611
         fields_hash=FieldsHash(Concat(*hashed, output_field=TextField())),
+        version=_profile_version(),
     )
     members_sql, params = members.order_by().values(*_MEMBER_COLUMNS).query.sql_with_params()
     return members_sql, tuple(params)
 
 
+def _profile_version() -> Expression:
+    """Which version of the profile's row was read: the transaction that wrote it (``xmin``,
+    PostgreSQL's own), which any change of the row, by any means, replaces."""
+    if connection.vendor != "postgresql":
+        return Value(0, output_field=BigIntegerField())
+    table = connection.ops.quote_name(Profile._meta.db_table)
+    return RawSQL(f"{table}.xmin::text::bigint", (), output_field=BigIntegerField())  # noqa: S611
+
+
 _MEMBER_COLUMNS = (
+    "version",
     "id",
     "customer_id",
     "raw_email",
@@ -728,7 +757,7 @@ def _create_table(
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
         " COALESCE(m.normalised_email, s.email) AS email, m.raw_email, m.customer_id,"
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
-        " m.mapped_extras AS extras,"
+        " m.mapped_extras AS extras, m.version,"
         " m.fields_hash, CASE WHEN m.id IS NULL THEN %s"
         # Fields the service refused for good are not sent again (unless resent or retried);
         # an opt-out stays an opt-out.

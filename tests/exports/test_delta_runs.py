@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection as db_connection
+from django.db import transaction
 
 from core.consent import ConsentState
 from exports import engine, exclusions, services
@@ -24,6 +25,11 @@ def one_batch_at_a_time(settings):
 
 @pytest.fixture
 def people(everyone):
+    with transaction.atomic():
+        return _people()
+
+
+def _people() -> dict[str, Profile]:
     made = {
         f"p{number}": ProfileFactory(
             customer_id=f"p{number}", email=f"p{number}@example.com", first_name=f"F{number}"
@@ -47,19 +53,27 @@ def run_now(export: Export) -> ExportRun:
     return engine.execute(services.run_request(export=Export.objects.get(pk=export.pk)).pk)
 
 
+# Each change in a transaction of its own (here a savepoint, in the test's transaction), as
+# every change is outside the tests: a run tells a changed profile by the transaction that
+# wrote its row.
+
+
 def edit(profile: Profile, **fields) -> None:
-    for name, value in fields.items():
-        setattr(profile, name, value)
-    profile.save()
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(profile, name, value)
+        profile.save()
 
 
 def leave(profile: Profile, everyone) -> None:
-    profile.delete()
+    with transaction.atomic():
+        profile.delete()
     segment_refresh(segment_id=everyone.pk)
 
 
 def join(everyone, **fields) -> None:
-    ProfileFactory(**fields)
+    with transaction.atomic():
+        ProfileFactory(**fields)
     segment_refresh(segment_id=everyone.pk)
 
 
