@@ -449,6 +449,7 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
     fresh = connection.ops.quote_name(f"export_run_{run.pk}_fresh")
     affected = connection.ops.quote_name(f"export_run_{run.pk}_affected")
     recomputed = connection.ops.quote_name(f"export_run_{run.pk}_recomputed")
+    namesakes = connection.ops.quote_name(f"export_run_{run.pk}_namesakes")
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
     members_sql, members_params = _members_query(run.export)
     columns = ", ".join(_MEMBER_COLUMNS)
@@ -466,8 +467,10 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
         )
         cursor.execute(
             f"CREATE TEMPORARY TABLE {changed} ON COMMIT DROP AS"
-            " SELECT COALESCE(%s + m.id, b.position) AS position, m.id, b.email AS old_email"
-            f" FROM ({versions_sql}) m FULL JOIN (SELECT position, version, email FROM {old}"
+            " SELECT COALESCE(%s + m.id, b.position) AS position, m.id, b.email AS old_email,"
+            " b.action AS old_action, b.customer_id AS old_customer_id"
+            f" FROM ({versions_sql}) m FULL JOIN (SELECT position, version, email, action,"
+            f" customer_id FROM {old}"
             " WHERE position IS NOT NULL) b ON b.position = %s + m.id"
             " WHERE m.id IS NULL OR b.position IS NULL OR m.version <> b.version",
             (MEMBERS_FROM, *versions_params, MEMBERS_FROM),
@@ -491,14 +494,17 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
         # Who is computed again: those that changed or joined, and every member holding an
         # address one of them holds or held, or whose consent changed (an address's members
         # are all there: who is its duplicate, who its leaver, is decided among them).
-        again = (
-            f"SELECT {columns} FROM {fresh} UNION ALL"
-            " SELECT b.version, b.position - %s, b.customer_id, b.raw_email, b.email,"
-            f" b.first_name, b.last_name, b.fields_hash, b.extras FROM {old} b"
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {namesakes} ON COMMIT DROP AS SELECT b.version,"
+            " b.position - %s AS id, b.customer_id, b.raw_email, b.email AS normalised_email,"
+            " b.first_name AS mapped_first_name, b.last_name AS mapped_last_name,"
+            f" b.fields_hash, b.extras AS mapped_extras, b.position, b.action FROM {old} b"
             f" WHERE b.email IN (SELECT email FROM {affected}) AND b.position IS NOT NULL"
-            f" AND NOT EXISTS (SELECT 1 FROM {changed} c WHERE c.position = b.position)"
+            f" AND NOT EXISTS (SELECT 1 FROM {changed} c WHERE c.position = b.position)",
+            (MEMBERS_FROM,),
         )
-        _create_table(cursor, table, run, members=(again, (MEMBERS_FROM,)))
+        again = f"SELECT {columns} FROM {fresh} UNION ALL SELECT {columns} FROM {namesakes}"
+        _create_table(cursor, table, run, members=(again, ()))
         if removes_leavers(run):
             # The addresses the changed held that no member holds any more (all who hold one
             # are in the table) and that are in the list.
@@ -511,35 +517,31 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
             )
         _analyze(cursor, table.name)
         _mark_duplicates(cursor, table)
+        # What the basis said of those computed again (their old rows).
         cursor.execute(
             f"CREATE TEMPORARY TABLE {recomputed} ON COMMIT DROP AS"
-            f" SELECT position FROM {changed} UNION"
-            f" SELECT position FROM {table.name} WHERE position IS NOT NULL"
+            f" SELECT position, old_action AS action, old_customer_id AS customer_id"
+            f" FROM {changed} WHERE old_action IS NOT NULL"
+            f" UNION ALL SELECT position, action, customer_id FROM {namesakes}"
         )
         _analyze(cursor, recomputed)
-        kept = (
-            f" FROM {old} b WHERE b.position IS NOT NULL"
-            f" AND NOT EXISTS (SELECT 1 FROM {recomputed} r WHERE r.position = b.position)"
+        # The basis's others are skipped as the basis's run listed them, and listed before
+        # those computed again.
+        failures = ExportRunFailure._meta.db_table
+        cursor.execute(
+            f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped)"
+            f" SELECT %s, customer_id, email, code, reason, skipped FROM {failures}"
+            " WHERE run_id = %s AND skipped = %s"
+            f" AND customer_id NOT IN (SELECT customer_id FROM {recomputed}) ORDER BY id",
+            (run.pk, basis.pk, True),
         )
-        _list_skipped(
-            cursor,
-            table,
-            run,
-            also=f"SELECT b.position, b.customer_id, b.raw_email, b.action{kept}",
-        )
+        _list_skipped(cursor, table, run)
         _list_still_refused(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
         by_action = dict(cursor.fetchall())
         computed_again = sum(count for action, count in by_action.items() if action != LEFT)
-        # The basis's others: delivered (sent or unchanged then) is unchanged now.
-        delivered = (*SENT_ACTIONS, UNCHANGED)
-        cursor.execute(
-            f"SELECT CASE WHEN b.action IN ({_placeholders(delivered)}) THEN %s"
-            f" ELSE b.action END, count(*){kept} GROUP BY 1",
-            (*delivered, UNCHANGED),
-        )
-        for action, count in cursor.fetchall():
-            by_action[action] = by_action.get(action, 0) + count
+        cursor.execute(f"SELECT action, count(*) FROM {recomputed} GROUP BY action")
+        before = _counts(dict(cursor.fetchall()))
         _index_positions(cursor, table, by_action)
         # The basis brought up to date becomes this run's (the old one's rows are no more).
         cursor.execute(
@@ -558,7 +560,18 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
             computed_again,
             basis.pk,
         )
-    return _counts(by_action)
+    # The basis's others: as its run counted them, the delivered among them unchanged now.
+    counts = _counts(by_action)
+    kept_members = basis.profiles_total - before.members
+    kept_skipped = basis.skipped - before.skipped
+    kept_excluded = basis.excluded - before.excluded
+    return replace(
+        counts,
+        members=counts.members + kept_members,
+        skipped=counts.skipped + kept_skipped,
+        excluded=counts.excluded + kept_excluded,
+        unchanged=counts.unchanged + kept_members - kept_skipped - kept_excluded,
+    )
 
 
 def _consent_changed(export: Export, basis: str) -> tuple[str, tuple]:
@@ -906,21 +919,15 @@ def _mark_duplicates(cursor, table: RecipientTable) -> None:
     cursor.execute(f"DROP TABLE {duplicates}")
 
 
-def _list_skipped(cursor, table: RecipientTable, run: ExportRun, also: str = "") -> None:
-    """List the skipped and excluded members among the run's failures, in position order;
-    ``also``: a query of more members (``position``, ``customer_id``, ``raw_email``,
-    ``action``), those of a basis the run did not compute again."""
+def _list_skipped(cursor, table: RecipientTable, run: ExportRun) -> None:
     reasons = {**SKIP_REASONS, **EXCLUDED_REASONS}
     skip_codes = tuple(reasons)
-    members = f"SELECT position, customer_id, raw_email, action FROM {table.name}"
-    if also:
-        members += f" UNION ALL {also}"
     cursor.execute(
         f"INSERT INTO {ExportRunFailure._meta.db_table}"
         " (run_id, customer_id, email, code, reason, skipped) "
-        "SELECT %s, m.customer_id, substr(m.raw_email, 1, 320), m.action, CASE m.action"
+        "SELECT %s, customer_id, substr(raw_email, 1, 320), action, CASE action"
         f" {' '.join('WHEN %s THEN %s' for _code in skip_codes)} END, %s "
-        f"FROM ({members}) m WHERE m.action IN ({_placeholders(skip_codes)}) ORDER BY m.position",
+        f"FROM {table.name} WHERE action IN ({_placeholders(skip_codes)}) ORDER BY position",
         (
             run.pk,
             *(value for code in skip_codes for value in (code, reasons[code])),
