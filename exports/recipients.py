@@ -17,7 +17,9 @@ Skipped members are written to ``ExportRunFailure`` with their reason: nobody is
 silently.
 
 The tables are one pair per run, dropped when it ends (deleting a million rows from a shared
-table costs seconds). The members' table is unlogged on PostgreSQL: it can be computed again
+table costs seconds), but for the members of a run that delivered everything: they are kept as
+the export's **basis**, from which its next run computes only what changed
+(``build_changed``). The members' table is unlogged on PostgreSQL: it can be computed again
 from the segments and the sync state, with everyone at the same position, so it costs no
 write-ahead log. The removals are computed once per run and kept (see ``queue_removals``).
 """
