@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 
+from django.db import connection
 from django.db.models import Count, Max
 
 from exports import consent, runs
 from exports.models import Exclusion, Export, ExportRun
 from segments.membership import profiles_stamp
-from segments.models import Segment
+from segments.models import Profile, Segment
 
 #: The settings of an export that decide what its runs send, and where.
 SENDING_SETTINGS = (
@@ -47,11 +48,25 @@ def inputs_fingerprint(export: Export) -> str:
         "segments": sorted(
             Segment.objects.filter(exports=export).values_list("pk", "members_version")
         ),
-        "profiles": profiles_stamp(),
+        "profiles": [*profiles_stamp(), *_profile_versions()],
     }
     if records := consent.fingerprint(export):  # absent when none: the digest is as before
         inputs["consent"] = records
     return _digest(inputs)
+
+
+def _profile_versions() -> list:
+    """How many profile rows there are and the sum of their versions (the transactions that
+    wrote them, ``xmin``): any write to a profile, by the app or by hand in SQL without
+    stamping ``updated_at``, changes it. One scan of the profiles (0.2 CPU-s per million)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(xmin::text::bigint)"
+            f" FROM {connection.ops.quote_name(Profile._meta.db_table)}"
+        )
+        return list(cursor.fetchone())
 
 
 def basis_fingerprint(export: Export) -> str:

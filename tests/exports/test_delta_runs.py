@@ -262,3 +262,21 @@ def test_the_sweeper_keeps_the_basis_of_the_last_delivery_only(backend, mirror, 
 
     assert dropped == [f"export_run_{first.pk + 1000}_basis"]
     assert bases() == {f"export_run_{first.pk}_basis"}
+
+
+def test_a_change_made_in_sql_without_stamping_the_profile_is_sent(
+    backend, mirror, everyone, people, full_computations
+):
+    run_now(mirror)
+    with transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE segments_profile SET first_name = 'By hand' WHERE customer_id = 'p4'"
+        )
+    del full_computations[:]
+
+    run = run_now(mirror)
+
+    assert not run.nothing_changed
+    assert (run.updated, run.unchanged) == (1, 6)
+    assert backend.lists["list-1"]["p4@example.com"].first_name == "By hand"
+    assert full_computations == []
