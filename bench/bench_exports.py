@@ -185,7 +185,8 @@ def _forget_earlier_runs() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)}, {Connection._meta.db_table} CASCADE")
         cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE tablename ~ '^export_run_[0-9]+_recipients$'"
+            "SELECT tablename FROM pg_tables"
+            " WHERE tablename ~ '^export_run_[0-9]+_(recipients|removals|basis)$'"
         )
         for (table,) in cursor.fetchall():
             cursor.execute(f'DROP TABLE "{table}"')
