@@ -185,7 +185,8 @@ def _forget_earlier_runs() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)}, {Connection._meta.db_table} CASCADE")
         cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE tablename ~ '^export_run_[0-9]+_recipients$'"
+            "SELECT tablename FROM pg_tables"
+            " WHERE tablename ~ '^export_run_[0-9]+_(recipients|removals|basis)$'"
         )
         for (table,) in cursor.fetchall():
             cursor.execute(f'DROP TABLE "{table}"')
@@ -792,6 +793,9 @@ def _delta_reruns(cm, export, segment, timed_run) -> dict:
     def requests_so_far() -> int:
         return cm.state(summary=True)["stats"]["total_requests"]
 
+    # The 1% that left are 9,301 removals, over the guard's default limit: a team that mirrors
+    # this list has let its runs remove that many, so the delta sends them instead of waiting.
+    type(export).objects.filter(pk=export.pk).update(guard_max_removals=50_000)
     before = requests_so_far()
     unchanged_rerun_s, unchanged = timed_run(None, None, None, "Unchanged re-run", export=export)
     requests_sent = requests_so_far() - before

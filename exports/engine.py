@@ -328,9 +328,10 @@ def _execute(run: ExportRun, token: str) -> None:
             _finish_unchanged(run, token, previous)
             return
         runs.save(run, token, inputs_fingerprint=fingerprint)
+        basis = unchanged.last_delivery(run)
         unchanged.computing_recipients(run)
         started = time.monotonic()
-        counts = build_recipients(run)
+        counts = build_recipients(run, basis=basis)
         logger.info(
             "Export run %s: %s recipients of %s members in %.1fs",
             run.pk,
@@ -753,12 +754,25 @@ def _finish(run: ExportRun, token: str, status: str, **fields) -> None:
     except runs.IllegalTransition:
         logger.warning("Export run %s was claimed by another worker before it ended", run.pk)
         return
-    table.drop()
+    # A run that delivered everything leaves its members for the next to start from.
+    table.end(run, keep_basis=_delivered_everything(run, status))
     logger.info("Export run %s finished: %s", run.pk, status)
     try:
         services.run_after_finish(run.pk)
     except Exception:  # an alert must never change how a run ended
         logger.exception("Alerts for export run %s failed", run.pk)
+
+
+def _delivered_everything(run: ExportRun, status: str) -> bool:
+    """Whether the run's sync state is now what its members' table says (a full run that
+    succeeded with nothing refused: ``unchanged.last_delivery``)."""
+    return (
+        status == Status.SUCCEEDED
+        and run.retry_of_id is None
+        and run.recipients_ready
+        and not run.failed
+        and not runs.unaccounted(run)
+    )
 
 
 def _sync(run: ExportRun, token: str) -> None:

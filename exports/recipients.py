@@ -17,7 +17,9 @@ Skipped members are written to ``ExportRunFailure`` with their reason: nobody is
 silently.
 
 The tables are one pair per run, dropped when it ends (deleting a million rows from a shared
-table costs seconds). The members' table is unlogged on PostgreSQL: it can be computed again
+table costs seconds), but for the members of a run that delivered everything: they are kept as
+the export's **basis**, from which its next run computes only what changed
+(``build_changed``). The members' table is unlogged on PostgreSQL: it can be computed again
 from the segments and the sync state, with everyone at the same position, so it costs no
 write-ahead log. The removals are computed once per run and kept (see ``queue_removals``).
 """
@@ -32,10 +34,12 @@ from typing import cast
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
+    BigIntegerField,
     Expression,
     F,
     Func,
     JSONField,
+    Q,
     TextField,
     Value,
 )
@@ -44,7 +48,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, Trim
 from django.utils.translation import gettext_noop
 
-from exports import consent, mapping, runs
+from exports import consent, mapping, runs, unchanged
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, Refusal, SyncState
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
@@ -99,6 +103,9 @@ EXCLUDED_REASONS = {
 }
 _TABLE_NAME = "export_run_{}_recipients"
 _REMOVALS_NAME = "export_run_{}_removals"
+# The members' table a run that delivered everything leaves for the next (see ``BASIS``).
+_BASIS_NAME = "export_run_{}_basis"
+_BASIS_PATTERN = re.compile(r"^export_run_(\d+)_basis$")
 _TABLE_PATTERN = re.compile(r"^export_run_(\d+)_(recipients|removals)$")
 # Members come after every removal: removals are numbered from one, and no list holds 2**48.
 MEMBERS_FROM = 1 << 48
@@ -165,6 +172,12 @@ class RecipientTable:
         self.run_id = run.pk
         self.name = connection.ops.quote_name(_TABLE_NAME.format(run.pk))
         self.removals = connection.ops.quote_name(_REMOVALS_NAME.format(run.pk))
+        self.basis = connection.ops.quote_name(_BASIS_NAME.format(run.pk))
+
+    def has_basis(self) -> bool:
+        """Whether the run was computed from the basis of the run before (its members' table
+        then holds only what changed, and its basis every member)."""
+        return _BASIS_NAME.format(self.run_id) in connection.introspection.table_names()
 
     def exists(self, *, members: bool = True) -> bool:
         """Whether the removals table, and the members' table too unless told, exist."""
@@ -182,14 +195,32 @@ class RecipientTable:
             return False
         if not run.profiles_total:
             return True
+        # Computed from a basis, the members' table holds only what changed (maybe nothing);
+        # the basis (unlogged too) holds every member.
+        every_member = self.basis if self.has_basis() else self.name
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.name})")
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {every_member})")
             return bool(cursor.fetchone()[0])
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.name}, {self.removals}, {self.basis}")
+
+    def end(self, run: ExportRun, *, keep_basis: bool) -> None:
+        """Drop the run's tables, keeping its members as the export's basis when told (the
+        run delivered everything): the whole members' table of a full computation is
+        renamed, the basis a computation from a basis brought up to date stays. Other bases
+        of the export are dropped: only the last delivery's can serve."""
+        if not keep_basis or not self.exists():
+            self.drop()
+            return
+        with connection.cursor() as cursor:
+            if self.has_basis():
+                cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+            else:
+                cursor.execute(f"ALTER TABLE {self.name} RENAME TO {self.basis}")
             cursor.execute(f"DROP TABLE IF EXISTS {self.removals}")
+        _drop_bases(run.export_id, keeping=run.pk)
 
     def page(self, after_position: int, size: int, *, removing: bool = False) -> list[tuple]:
         """(position, email, customer id, first name, last name, action, hash, extras) of the
@@ -276,23 +307,92 @@ def _analyze(cursor, table_name: str) -> None:
 
 
 def drop_orphaned_tables(active_run_ids) -> list[str]:
-    """Drop the tables of runs that are no longer active; return their names."""
+    """Drop the tables of runs that are no longer active, and the bases no export's next run
+    can start from (of runs that are neither active nor an export's last full run); return
+    their names."""
     active = set(active_run_ids)
+    names = connection.introspection.table_names()
     orphaned = [
         name
-        for name in connection.introspection.table_names()
+        for name in names
         if (match := _TABLE_PATTERN.match(name)) and int(match.group(1)) not in active
     ]
+    bases = {int(match.group(1)): name for name in names if (match := _BASIS_PATTERN.match(name))}
+    if bases:
+        # An export's last full run's basis serves its next run; while a run of the export
+        # is active, it may be computing from one.
+        busy = ExportRun.objects.filter(pk__in=active).values("export_id")
+        serving = active | set(
+            ExportRun.objects.filter(pk__in=list(bases))
+            .filter(Q(export__inputs_run_id=F("pk")) | Q(export_id__in=busy))
+            .values_list("pk", flat=True)
+        )
+        orphaned += [name for run_id, name in bases.items() if run_id not in serving]
     with connection.cursor() as cursor:
         for name in orphaned:
             cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(name)}")
     return orphaned
 
 
-def build_recipients(run: ExportRun) -> RecipientCounts:
-    """Fill both of the run's tables and list its skipped members; idempotent for a run."""
-    counts = build_members(run)
+def build_recipients(run: ExportRun, basis: ExportRun | None = None) -> RecipientCounts:
+    """Fill both of the run's tables and list its skipped members; idempotent for a run.
+
+    Given ``basis`` (the export's last full run, when it delivered everything:
+    ``unchanged.last_delivery``) and its members' table kept, only what changed since is
+    computed (``build_changed``)."""
+    counts = None
+    if basis is not None and usable_basis(run, basis):
+        counts = build_changed(run, basis)
+    if counts is None:
+        counts = build_members(run)
     return replace(counts, to_remove=queue_removals(run))
+
+
+def usable_basis(run: ExportRun, basis: ExportRun) -> bool:
+    """Whether the members' table ``basis`` left is there, whole (unlogged: a crash of
+    PostgreSQL empties it), was computed under the export's settings and exclusions of now,
+    and the export's sync state is still what ``basis`` left (nothing confirmed since it
+    ended: a scan of the sync state, a tenth of a CPU-second per million addresses) and no
+    profile of the basis was written by the transaction asking."""
+    if connection.vendor != "postgresql" or basis.finished_at is None:
+        return False
+    name = _BASIS_NAME.format(basis.pk)
+    if name not in connection.introspection.table_names():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT obj_description(%s::regclass, 'pg_class'),"
+            f" EXISTS (SELECT 1 FROM {connection.ops.quote_name(name)}),"
+            f" EXISTS (SELECT 1 FROM {SyncState._meta.db_table}"
+            " WHERE export_id = %s AND confirmed_at > %s),"
+            # A profile written by this very transaction keeps its version when written
+            # again: the basis cannot tell (never so for a worker's run).
+            f" EXISTS (SELECT 1 FROM {connection.ops.quote_name(name)} WHERE version ="
+            " pg_current_xact_id_if_assigned()::text::bigint %% 4294967296)",
+            (name, run.export_id, basis.finished_at),
+        )
+        digest, filled, confirmed_since, written_here = cursor.fetchone()
+    return (
+        digest == unchanged.basis_fingerprint(run.export)
+        and (filled or not basis.profiles_total)
+        and not confirmed_since
+        and not written_here
+    )
+
+
+def _drop_bases(export_id: int, *, keeping: int) -> None:
+    """Drop the export's bases but ``keeping``'s."""
+    bases = {
+        int(match.group(1)): name
+        for name in connection.introspection.table_names()
+        if (match := _BASIS_PATTERN.match(name))
+    }
+    if not bases:
+        return
+    runs_of_export = ExportRun.objects.filter(export_id=export_id, pk__in=list(bases))
+    with connection.cursor() as cursor:
+        for run_id in runs_of_export.exclude(pk=keeping).values_list("pk", flat=True):
+            cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(bases[run_id])}")
 
 
 def removes_leavers(run: ExportRun) -> bool:
@@ -313,17 +413,199 @@ def build_members(run: ExportRun) -> RecipientCounts:
     ExportRunFailure.objects.filter(run=run, skipped=True).delete()
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
+        # A basis this run brought up to date before is stale now.
+        cursor.execute(f"DROP TABLE IF EXISTS {table.basis}")
         _create_table(cursor, table, run)
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"COMMENT ON TABLE {table.name} IS %s", (unchanged.basis_fingerprint(run.export),)
+            )
         _analyze(cursor, table.name)
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
         _list_still_refused(cursor, table, run)
         cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
         by_action = dict(cursor.fetchall())
-        by_action.pop(LEFT, None)  # not members: the removals count them
-        if any(by_action.get(action) for action in SENT_ACTIONS):  # else nothing is paged
-            index = connection.ops.quote_name(f"{_TABLE_NAME.format(run.pk)}_position")
-            cursor.execute(f"CREATE INDEX {index} ON {table.name} (position) WHERE {_TO_PUSH}")
+        _index_positions(cursor, table, by_action)
+    return _counts(by_action)
+
+
+@transaction.atomic
+def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
+    """Fill the run's members' table with what changed since ``basis`` (the export's last
+    full run, which delivered everything), list its skipped members and bring the basis up to
+    date; it becomes the run's.
+
+    The sync state is then what ``basis``'s members' table says: a member whose profile,
+    membership, address's namesakes and consent records did not change is unchanged (or
+    skipped or excluded as before). So one join compares the members' profile row versions
+    (``xmin``: any change of a profile, by any means, writes a new one) with the basis's,
+    and only the members that changed, joined or share an address with one that did, left or
+    whose consent changed are computed as ``build_members`` does, with the leavers among the
+    addresses they held. The settings and exclusions are those of the basis
+    (``usable_basis``); when they change, everyone is computed again.
+    """
+    table = RecipientTable(run)
+    old = connection.ops.quote_name(_BASIS_NAME.format(basis.pk))
+    changed = connection.ops.quote_name(f"export_run_{run.pk}_changed")
+    fresh = connection.ops.quote_name(f"export_run_{run.pk}_fresh")
+    affected = connection.ops.quote_name(f"export_run_{run.pk}_affected")
+    recomputed = connection.ops.quote_name(f"export_run_{run.pk}_recomputed")
+    namesakes = connection.ops.quote_name(f"export_run_{run.pk}_namesakes")
+    ExportRunFailure.objects.filter(run=run, skipped=True).delete()
+    members_sql, members_params = _members_query(run.export)
+    columns = ", ".join(_MEMBER_COLUMNS)
+    with connection.cursor() as cursor:
+        tune_for_bulk(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {table.basis}")
+        # Which members joined, left or changed: their profiles' row versions, compared with
+        # the basis's (no member's values computed: that is most of the full computation).
+        versions_sql, versions_params = (
+            members_of(run.export)
+            .order_by()
+            .annotate(version=_profile_version())
+            .values("id", "version")
+            .query.sql_with_params()
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {changed} ON COMMIT DROP AS"
+            " SELECT COALESCE(%s + m.id, b.position) AS position, m.id, b.email AS old_email,"
+            " b.action AS old_action, b.customer_id AS old_customer_id"
+            f" FROM ({versions_sql}) m FULL JOIN (SELECT position, version, email, action,"
+            f" customer_id FROM {old}"
+            " WHERE position IS NOT NULL) b ON b.position = %s + m.id"
+            " WHERE m.id IS NULL OR b.position IS NULL OR m.version <> b.version",
+            (MEMBERS_FROM, *versions_params, MEMBERS_FROM),
+        )
+        _analyze(cursor, changed)
+        # Their values now (the members that are still members).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {fresh} ON COMMIT DROP AS SELECT * FROM ({members_sql}) m"
+            f" WHERE m.id IN (SELECT id FROM {changed} WHERE id IS NOT NULL)",
+            members_params,
+        )
+        consent_sql, consent_params = _consent_changed(run.export, old)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {affected} ON COMMIT DROP AS"
+            f" SELECT old_email AS email FROM {changed} WHERE old_email <> ''"
+            f" UNION SELECT normalised_email FROM {fresh}"
+            f" WHERE normalised_email <> '' UNION {consent_sql}",
+            consent_params,
+        )
+        _analyze(cursor, affected)
+        # Who is computed again: those that changed or joined, and every member holding an
+        # address one of them holds or held, or whose consent changed (an address's members
+        # are all there: who is its duplicate, who its leaver, is decided among them).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {namesakes} ON COMMIT DROP AS SELECT b.version,"
+            " b.position - %s AS id, b.customer_id, b.raw_email, b.email AS normalised_email,"
+            " b.first_name AS mapped_first_name, b.last_name AS mapped_last_name,"
+            f" b.fields_hash, b.extras AS mapped_extras, b.position, b.action FROM {old} b"
+            f" WHERE b.email IN (SELECT email FROM {affected}) AND b.position IS NOT NULL"
+            f" AND NOT EXISTS (SELECT 1 FROM {changed} c WHERE c.position = b.position)",
+            (MEMBERS_FROM,),
+        )
+        again = f"SELECT {columns} FROM {fresh} UNION ALL SELECT {columns} FROM {namesakes}"
+        _create_table(cursor, table, run, members=(again, ()))
+        if removes_leavers(run):
+            # The addresses the changed held that no member holds any more (all who hold one
+            # are in the table) and that are in the list.
+            cursor.execute(
+                f"INSERT INTO {table.name} (email, action) SELECT s.email, %s"
+                f" FROM {SyncState._meta.db_table} s WHERE s.export_id = %s AND s.state = %s"
+                f" AND s.email IN (SELECT old_email FROM {changed} WHERE old_email <> '')"
+                f" AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.email = s.email)",
+                (LEFT, run.export_id, SyncState.State.IN_LIST),
+            )
+        _analyze(cursor, table.name)
+        _mark_duplicates(cursor, table)
+        # What the basis said of those computed again (their old rows).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {recomputed} ON COMMIT DROP AS"
+            f" SELECT position, old_action AS action, old_customer_id AS customer_id"
+            f" FROM {changed} WHERE old_action IS NOT NULL"
+            f" UNION ALL SELECT position, action, customer_id FROM {namesakes}"
+        )
+        _analyze(cursor, recomputed)
+        # The basis's others are skipped as the basis's run listed them, and listed before
+        # those computed again.
+        failures = ExportRunFailure._meta.db_table
+        cursor.execute(
+            f"INSERT INTO {failures} (run_id, customer_id, email, code, reason, skipped)"
+            f" SELECT %s, customer_id, email, code, reason, skipped FROM {failures}"
+            " WHERE run_id = %s AND skipped = %s"
+            f" AND customer_id NOT IN (SELECT customer_id FROM {recomputed}) ORDER BY id",
+            (run.pk, basis.pk, True),
+        )
+        _list_skipped(cursor, table, run)
+        _list_still_refused(cursor, table, run)
+        cursor.execute(f"SELECT action, count(*) FROM {table.name} GROUP BY action")
+        by_action = dict(cursor.fetchall())
+        computed_again = sum(count for action, count in by_action.items() if action != LEFT)
+        cursor.execute(f"SELECT action, count(*) FROM {recomputed} GROUP BY action")
+        before = _counts(dict(cursor.fetchall()))
+        _index_positions(cursor, table, by_action)
+        # The basis brought up to date becomes this run's (the old one's rows are no more).
+        cursor.execute(
+            f"DELETE FROM {old} b WHERE b.position IS NULL"
+            f" OR b.position IN (SELECT position FROM {recomputed})"
+        )
+        row = "position, email, raw_email, customer_id, first_name, last_name, extras,"
+        row += " version, fields_hash, action"
+        cursor.execute(
+            f"INSERT INTO {old} ({row}) SELECT {row} FROM {table.name} WHERE position IS NOT NULL"
+        )
+        cursor.execute(f"ALTER TABLE {old} RENAME TO {table.basis}")
+        logger.info(
+            "Export run %s: computed %s members again from the basis of run %s",
+            run.pk,
+            computed_again,
+            basis.pk,
+        )
+    # The basis's others: as its run counted them, the delivered among them unchanged now.
+    counts = _counts(by_action)
+    kept_members = basis.profiles_total - before.members
+    kept_skipped = basis.skipped - before.skipped
+    kept_excluded = basis.excluded - before.excluded
+    return replace(
+        counts,
+        members=counts.members + kept_members,
+        skipped=counts.skipped + kept_skipped,
+        excluded=counts.excluded + kept_excluded,
+        unchanged=counts.unchanged + kept_members - kept_skipped - kept_excluded,
+    )
+
+
+def _consent_changed(export: Export, basis: str) -> tuple[str, tuple]:
+    """A query (and its parameters) for the addresses of the basis's members whose consent
+    exclusion changed: a consent record now and not excluded by it then (unless kept out by
+    something that comes first, or opted out at this export's service), or excluded by one
+    then and none now. The rule of Admin > Exclusions is applied as ``_exclusions`` does."""
+    kept_anyway = (EXCLUDED_ADDRESS, EXCLUDED_SEGMENT, EXCLUDED_DOMAIN, SKIP_OPTED_OUT)
+    records = consent.excluded_addresses_sql(export)
+    if records is None:
+        return (
+            f"SELECT email FROM {basis} WHERE action = %s AND position IS NOT NULL",
+            (EXCLUDED_CONSENT,),
+        )
+    records_sql, records_params = records
+    return (
+        f"SELECT b.email FROM {basis} b LEFT JOIN ({records_sql}) c ON c.email = b.email"
+        " WHERE b.position IS NOT NULL AND CASE WHEN c.email IS NULL THEN b.action = %s"
+        f" ELSE b.action NOT IN ({_placeholders((*kept_anyway, EXCLUDED_CONSENT))}) END",
+        (*records_params, EXCLUDED_CONSENT, *kept_anyway, EXCLUDED_CONSENT),
+    )
+
+
+def _index_positions(cursor, table: RecipientTable, by_action: dict) -> None:
+    if any(by_action.get(action) for action in SENT_ACTIONS):  # else nothing is paged
+        index = connection.ops.quote_name(f"{_TABLE_NAME.format(table.run_id)}_position")
+        cursor.execute(f"CREATE INDEX {index} ON {table.name} (position) WHERE {_TO_PUSH}")
+
+
+def _counts(by_action: dict) -> RecipientCounts:
+    """The counts of members by action (the leavers are no members: the removals count them)."""
+    by_action = {action: count for action, count in by_action.items() if action != LEFT}
     return RecipientCounts(
         members=sum(by_action.values()),
         recipients=sum(by_action.get(action, 0) for action in SENT_ACTIONS),
@@ -396,13 +678,12 @@ def queue_removals(run: ExportRun) -> int:
         return cursor.fetchone()[0]
 
 
-def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
-    """One row per member: its address, the fields sent, their hash and its action, from what
-    the service last confirmed for the address (joined in once, here).
+def _members_query(export: Export) -> tuple[str, tuple]:
+    """The export's members (``id``, ``customer_id``, ``raw_email``, ``normalised_email``,
+    ``mapped_first_name``, ``mapped_last_name``, ``fields_hash``, ``mapped_extras``).
 
     The other mapped values, tags and consent (``extras``) are hashed after the names; an
     export that maps none hashes exactly what it did before they existed."""
-    export = run.export
     plan = mapping.send_plan(export)
     extras, extras_params = mapping.extras_sql(plan)
     hashed: list[Expression | F] = [
@@ -421,21 +702,44 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         # Our own SQL (exports.mapping); every name and value in it is a parameter.
         mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),  # noqa: S611
         fields_hash=FieldsHash(Concat(*hashed, output_field=TextField())),
+        version=_profile_version(),
     )
-    members_sql, params = (
-        members.order_by()
-        .values(
-            "id",
-            "customer_id",
-            "raw_email",
-            "normalised_email",
-            "mapped_first_name",
-            "mapped_last_name",
-            "fields_hash",
-            "mapped_extras",
-        )
-        .query.sql_with_params()
-    )
+    members_sql, params = members.order_by().values(*_MEMBER_COLUMNS).query.sql_with_params()
+    return members_sql, tuple(params)
+
+
+def _profile_version() -> Expression:
+    """Which version of the profile's row was read: the transaction that wrote it (``xmin``,
+    PostgreSQL's own), which any change of the row, by any means, replaces."""
+    if connection.vendor != "postgresql":
+        return Value(0, output_field=BigIntegerField())
+    table = connection.ops.quote_name(Profile._meta.db_table)
+    return RawSQL(f"{table}.xmin::text::bigint", (), output_field=BigIntegerField())  # noqa: S611
+
+
+_MEMBER_COLUMNS = (
+    "version",
+    "id",
+    "customer_id",
+    "raw_email",
+    "normalised_email",
+    "mapped_first_name",
+    "mapped_last_name",
+    "fields_hash",
+    "mapped_extras",
+)
+
+
+def _create_table(
+    cursor, table: RecipientTable, run: ExportRun, members: tuple[str, tuple] | None = None
+) -> None:
+    """One row per member: its address, the fields sent, their hash and its action, from what
+    the service last confirmed for the address (joined in once, here).
+
+    ``members`` (a query of ``_MEMBER_COLUMNS``) are those of the export unless given: a run
+    computed from a basis passes what changed, and finds its leavers itself."""
+    export = run.export
+    members_sql, params = members or _members_query(export)
     resend = export.resend_next_run or run.retry_of_id is not None
     regex = connection.operators["regex"]  # type: ignore[attr-defined]  # every backend has it
     usable = f"m.normalised_email {regex % '%s'}"
@@ -450,7 +754,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         retry_params = (EMAIL_PATTERN, run.retry_of_id, False, False)
     where, where_params = retry_filter, retry_params
     sync_join = "LEFT JOIN"
-    if removes_leavers(run):
+    if removes_leavers(run) and members is None:
         # The addresses in the list that no member has come out of the same join as the
         # members (hashing the sync state once), instead of a second anti-join of every
         # address against every member. Not erased people's addresses: the erasure deletes
@@ -468,7 +772,7 @@ def _create_table(cursor, table: RecipientTable, run: ExportRun) -> None:
         f"CREATE {unlogged}TABLE {table.name} AS SELECT %s + m.id AS position,"
         " COALESCE(m.normalised_email, s.email) AS email, m.raw_email, m.customer_id,"
         " m.mapped_first_name AS first_name, m.mapped_last_name AS last_name,"
-        " m.mapped_extras AS extras,"
+        " m.mapped_extras AS extras, m.version,"
         " m.fields_hash, CASE WHEN m.id IS NULL THEN %s"
         # Fields the service refused for good are not sent again (unless resent or retried);
         # an opt-out stays an opt-out.
