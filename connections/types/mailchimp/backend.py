@@ -920,7 +920,10 @@ def _opt_out_page(
     """A page of members of one status as its events' columns (``ConsentColumns``), read
     column by column; a page where some member has no address or another status is read
     member by member (``_opt_outs``)."""
-    statuses = set(map(_STATUS, members))
+    try:
+        statuses = set(map(_STATUS, members))
+    except TypeError:  # a status that is not text: the member is left out, as one by one
+        return _opt_outs(audience, stream, members)
     emails = list(map(_EMAIL, members))
     if not statuses <= {stream, None, ""} or set(map(type, emails)) - {str}:
         return _opt_outs(audience, stream, members)
