@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -48,9 +48,6 @@ MAX_ROWS = 50
 #: The most fixed tags per export, and the longest tag.
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 100
-#: The most typed values a run's plan keeps (``SendPlan.typed_values``).
-MEMO_LIMIT = 50_000
-_UNKNOWN = object()
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
 #: What a consent value may be (any case): anything else is a warning on the record, and the
@@ -153,13 +150,6 @@ class SendPlan:
     untag_leavers: bool
     options: SendOptions
     field_types: Mapping[str, str]
-    #: Each mapped row's (destination key, profile field), for ``record``.
-    keys: tuple[tuple[str, str], ...] = ()
-    #: Plain values already typed, by (profile field, class, value): ``_typed`` is pure and a
-    #: million members hold few distinct cities, dates or choices.
-    typed_values: dict[tuple[str, type, Any], Any] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     @property
     def has_extras(self) -> bool:
@@ -186,22 +176,11 @@ class SendPlan:
             return Record(email, first_name, last_name, NO_FIELDS, returning)
         extras = _loaded(extras) or {}
         values = extras.get("fields") or {}
-        fields = {}
-        typed_values = self.typed_values
-        for key, profile_field in self.keys:
-            if key not in values:
-                continue
-            value = values[key]
-            kind = value.__class__
-            if kind is list or kind is dict:
-                fields[key] = self._typed(profile_field, value)
-                continue
-            known = typed_values.get((profile_field, kind, value), _UNKNOWN)
-            if known is _UNKNOWN:
-                known = self._typed(profile_field, value)
-                if len(typed_values) < MEMO_LIMIT:
-                    typed_values[(profile_field, kind, value)] = known
-            fields[key] = known
+        fields = {
+            row.destination_key: self._typed(row.profile_field, values[row.destination_key])
+            for row in self.custom
+            if row.destination_key in values
+        }
         tags = list(self.fixed_tags)
         if self.tags_field:
             tags.extend(_tags(extras.get("tags")))
@@ -279,7 +258,6 @@ def send_plan(export: Export) -> SendPlan:
     names = {row.profile_field for row in custom} | {export.tags_field, export.consent_field}
     return SendPlan(
         custom=custom,
-        keys=tuple((row.destination_key, row.profile_field) for row in custom),
         fixed_tags=tuple(export.fixed_tags or ()),
         tags_field=export.tags_field,
         consent_field=export.consent_field,

@@ -8,7 +8,6 @@ with a message for a person; the message names the value, the caller names the f
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,25 +83,6 @@ def as_number(value: object) -> Decimal:
     if not number.is_finite():
         raise ValueError(_("“%(value)s” is not a number.") % {"value": _shown(value)})
     return number
-
-
-def plain_number(value: object) -> int | float | None:
-    """An int or a finite float as it is, else None (yes/no, text, Decimal): most numbers a
-    run sends need no ``Decimal`` to be written."""
-    kind = value.__class__
-    if kind is int or (kind is float and math.isfinite(value)):  # type: ignore[arg-type]
-        return value  # type: ignore[return-value]
-    return None
-
-
-def plain_number_text(number: int | float) -> str:
-    """``number_text(as_number(number))`` for a ``plain_number``, without the ``Decimal``."""
-    if number.__class__ is int:
-        return str(number)
-    if number.is_integer():  # type: ignore[union-attr]
-        return str(int(number))
-    text = repr(number)
-    return text if "e" not in text else number_text(as_number(number))
 
 
 def number_text(number: Decimal) -> str:
@@ -232,89 +212,38 @@ class Converted:
     warnings: list[RecordWarning] = dataclass_field(default_factory=list)
 
 
-#: ``Backend.convert`` is pure, and a million records hold few distinct cities, dates or
-#: choices: each field's conversions of plain values are kept for the run, up to this many in
-#: all (converting each value again cost more than building the rest of the payload).
-MEMO_LIMIT = 50_000
-_MEMOISED = frozenset({str, int, float, bool, date, datetime, Decimal})
-#: What a value of a builtin field converts to: nothing (it travels in the record itself).
-_BUILTIN = None
-_Known = tuple[tuple[DestinationField, object], str | None] | None
-
-
-class _NotPrepared(Exception):
-    """A record holds a value for a field that was not given to ``prepare``."""
-
-
-def _conversions(backend: Backend) -> dict[tuple[str, type, object], _Known]:
-    """The backend's kept conversions for the fields given to its last ``prepare``."""
-    kept = getattr(backend, "_conversions", None)
-    if kept is None or kept[0] is not backend.fields_by_key:
-        kept = (backend.fields_by_key, {})
-        backend._conversions = kept  # type: ignore[attr-defined]
-    return kept[1]
-
-
-def _convert_one(backend: Backend, key: str, value: object) -> _Known:
-    """((field, value on the wire), warning) for one mapped value, ``_BUILTIN`` for a builtin
-    field's; raises ``ValueError`` (the value) or ``_NotPrepared`` (the field)."""
-    field = backend.fields_by_key.get(key)
-    if field is None:
-        if key in BUILTIN_KEYS:
-            return _BUILTIN
-        raise _NotPrepared(key)
-    if field.builtin:
-        return _BUILTIN
-    if value is None:
-        return (field, None), None
-    wire, warning = backend.convert(field, value)
-    return (field, wire), warning
-
-
 def convert_record(backend: Backend, record: Record) -> Converted:
     """Convert every mapped custom value of ``record`` with ``backend.convert`` (the fields
     given to ``prepare``); the builtin fields travel in the record's own attributes."""
     converted = Converted()
-    if not record.fields:
-        return converted
-    kept = _conversions(backend)
-    values = converted.values
     for key, value in record.fields.items():
-        kind = value.__class__
-        memoised = kind in _MEMOISED
-        if memoised and (key, kind, value) in kept:
-            known = kept[(key, kind, value)]
-        else:
-            try:
-                known = _convert_one(backend, key, value)
-            except _NotPrepared:
-                converted.failure = RecordFailure(
-                    record.email,
-                    INVALID_VALUE,
-                    _("The field %(field)s was not prepared for this run.") % {"field": key},
-                )
-                return converted
-            except ValueError as error:
-                field = backend.fields_by_key[key]
-                converted.failure = RecordFailure(
-                    record.email, INVALID_VALUE, invalid_message(field, error)
-                )
-                return converted
-            # A list (a multi-select's options) is not shared between records.
-            if (
-                memoised
-                and len(kept) < MEMO_LIMIT
-                and (known is None or type(known[0][1]) is not list)
-            ):
-                kept[(key, kind, value)] = known
-        if known is None:
+        field = backend.fields_by_key.get(key)
+        if field is None:
+            if key in BUILTIN_KEYS:
+                continue
+            converted.failure = RecordFailure(
+                record.email,
+                INVALID_VALUE,
+                _("The field %(field)s was not prepared for this run.") % {"field": key},
+            )
+            return converted
+        if field.builtin:
             continue
-        pair, warning = known
-        values.append(pair)
+        if value is None:
+            converted.values.append((field, None))
+            continue
+        try:
+            wire, warning = backend.convert(field, value)
+        except ValueError as error:
+            converted.failure = RecordFailure(
+                record.email, INVALID_VALUE, invalid_message(field, error)
+            )
+            return converted
         if warning:
             converted.warnings.append(
-                RecordWarning(record.email, warning, shortened_message(pair[0]))
+                RecordWarning(record.email, warning, shortened_message(field))
             )
+        converted.values.append((field, wire))
     return converted
 
 

@@ -60,8 +60,6 @@ from connections.types.values import (
     fields_at_service,
     fitted,
     number_text,
-    plain_number,
-    plain_number_text,
     preview_value,
 )
 
@@ -363,9 +361,6 @@ class CampaignMonitorBackend(Backend):
         between 1900/01/01 and 2076/06/06, one option or a list of options (each sent as its
         own entry under the same key) exactly as the list names them."""
         if field.type == FieldType.NUMBER:
-            plain = plain_number(value)
-            if plain is not None:
-                return plain_number_text(plain), None
             return number_text(as_number(value)), None
         if field.type in (FieldType.DATE, FieldType.DATETIME):
             day = as_date(value)

@@ -65,7 +65,6 @@ from connections.types.values import (
     convert_record,
     fields_at_service,
     fitted,
-    plain_number,
     preview_value,
 )
 
@@ -337,10 +336,6 @@ class MailchimpBackend(Backend):
         commas), a number as a JSON number, a date as YYYY-MM-DD (a birthday as MM/DD), one of
         a radio or dropdown field's choices."""
         if field.type == FieldType.NUMBER:
-            plain = plain_number(value)
-            if plain is not None:
-                integral = isinstance(plain, float) and plain.is_integer()
-                return (int(plain) if integral else plain), None
             number = as_number(value)
             return (int(number) if number == number.to_integral_value() else float(number)), None
         if field.type in (FieldType.DATE, FieldType.DATETIME):
