@@ -4,19 +4,23 @@
   read back through ``connections.consent.read_back_execute`` with the real Mailchimp backend
   and stored as consent records; consent_readback_floor_s: plain paging of the same endpoint
   with the same parameters (1,000 a page, JSON decoded), nothing stored; consent_readback_ratio
-  (target <= 1.3).
+  (target <= 1.3). consent_readback_cpu_s and consent_readback_floor_cpu_s: the CPU seconds
+  each cost this process, the fake and (the read-back) its PostgreSQL backend, which a busy
+  machine disturbs less than the seconds; consent_readback_cpu_ratio.
 - consent_store_s: the same number of events from a backend that holds the pages in memory,
   so our own cost without the service's; consent_store_again_s: the same read again (every
   record already held); consent_store_floor_s: the pages only normalised and de-duplicated.
 
 Prints progress, then one JSON object as the last line. Uses a database of its own
-(bench_consent), so it never touches test or demo data.
+(``BENCH_CONSENT_DATABASE_URL``, default bench_consent, dropped and made again), so it never
+touches test or demo data; ``BENCH_CONSENT_EVENTS`` sets the size.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -79,7 +83,7 @@ def main() -> None:
         cwd=ROOT,
     )
     try:
-        figures = _readback_from_the_fake(port)
+        figures = _readback_from_the_fake(port, fake.pid)
     finally:
         fake.terminate()
         fake.wait()
@@ -87,8 +91,18 @@ def main() -> None:
     print(json.dumps(figures))
 
 
-def _readback_from_the_fake(port: int) -> dict:
+def _cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds of this process, or of process ``pid`` (another, from /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _readback_from_the_fake(port: int, fake_pid: int) -> dict:
     import requests
+    from django.db import connection
     from django.utils import timezone
 
     from connections import consent
@@ -114,6 +128,7 @@ def _readback_from_the_fake(port: int) -> dict:
     log(f"Mailchimp fake: {EVENTS:,} unsubscribed members")
 
     base_url = control.base_url.format(dc="us21")
+    cpu_before = _cpu_seconds() + _cpu_seconds(fake_pid)
     started = time.monotonic()
     with requests.Session() as session:
         session.auth = ("anystring", MAILCHIMP_KEY)
@@ -138,8 +153,9 @@ def _readback_from_the_fake(port: int) -> dict:
             if offset >= body["total_items"]:
                 break
     floor = time.monotonic() - started
+    floor_cpu = _cpu_seconds() + _cpu_seconds(fake_pid) - cpu_before
     assert read == EVENTS, read
-    log(f"floor (plain paging): {floor:.2f}s")
+    log(f"floor (plain paging): {floor:.2f}s, {floor_cpu:.2f} CPU-s")
 
     target = Connection.objects.create(
         kind="mailchimp",
@@ -147,18 +163,35 @@ def _readback_from_the_fake(port: int) -> dict:
         consent_given_at=timezone.now(),
         encrypted_credentials=credentials_encrypt({"api_key": MAILCHIMP_KEY}),
     )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    before = [_cpu_seconds(), _cpu_seconds(fake_pid), _cpu_seconds(backend_pid)]
     started = time.monotonic()
     state = consent.read_back_execute(connection_id=target.pk)
     readback = time.monotonic() - started
+    spent = [
+        after - earlier
+        for after, earlier in zip(
+            (_cpu_seconds(), _cpu_seconds(fake_pid), _cpu_seconds(backend_pid)), before, strict=True
+        )
+    ]
+    readback_cpu = sum(spent)
     held = ConsentRecord.objects.filter(connection=target).count()
     assert held == EVENTS == state.new_count, (held, state.new_count)
-    log(f"read-back: {readback:.2f}s, {held:,} records")
+    log(
+        f"read-back: {readback:.2f}s, {readback_cpu:.2f} CPU-s (this process, the fake, "
+        f"PostgreSQL: {', '.join(f'{part:.2f}' for part in spent)}), {held:,} records"
+    )
     ConsentRecord.objects.all().delete()
     return {
         "consent_readback_events": EVENTS,
         "consent_readback_s": round(readback, 2),
         "consent_readback_floor_s": round(floor, 2),
         "consent_readback_ratio": round(readback / floor, 3),
+        "consent_readback_cpu_s": round(readback_cpu, 2),
+        "consent_readback_floor_cpu_s": round(floor_cpu, 2),
+        "consent_readback_cpu_ratio": round(readback_cpu / floor_cpu, 3),
     }
 
 

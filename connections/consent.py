@@ -3,11 +3,13 @@ service, read page by page into ``segments.ConsentRecord``.
 
 A read asks the backend for every page (``Backend.read_consent``) of the connection's lists (at
 most ``max_consent_lists``, in id order, so a resumed read names the same lists). Each page's
-events are buffered until there are ``STORE_EVERY_EVENTS`` of them (or the read ends), then
-stored with the cursor after the last buffered page in one transaction. A page that cannot be
-read first stores what is buffered, then fails: the retry goes on from the failed page. A read
-that dies without a word (a killed worker) loses only its buffer, which the next read asks the
-service for again, and no record is lost or stored twice. When the read completes, the next
+events are sent to PostgreSQL as the page arrives (``segments.consent.ConsentStaging``: a
+temporary table of the session, outside any transaction) and, once ``STORE_EVERY_EVENTS``
+were sent (or the read ends), stored by one upsert with the cursor after the last page in one
+transaction. A page that cannot be read first stores what was sent, then fails: the retry goes
+on from the failed page. A read that dies without a word (a killed worker) loses only what was
+sent since the last store, which the next read asks the service for again, and no record is
+lost or stored twice. When the read completes, the next
 read asks for what changed since this one started (``ConsentReadBack.since``). When the
 service refuses to go on from a stored cursor (a ``Permanent`` error), the next read starts
 over. Nothing here ever lifts a record.
@@ -49,13 +51,13 @@ from connections.types.base import (
     RateLimited,
     Transient,
 )
-from segments.consent import consent_records_apply_counted
+from segments.consent import ConsentStaging
 
 logger = logging.getLogger(__name__)
 
-#: Pages are buffered until they hold this many events (or the read ends), then stored with the
-#: cursor after the last of them in one transaction: per-page transactions cost several times
-#: the upsert itself (README, "What the measurements decided").
+#: Pages sent since the last store are stored once they hold this many events (or the read
+#: ends), with the cursor after the last of them in one transaction: per-page transactions
+#: cost several times the upsert itself (README, "What the measurements decided").
 STORE_EVERY_EVENTS = 10_000
 _LOCK_KEY = zlib.crc32(b"connections.consent_read") & 0x7FFFFFFF
 UNEXPECTED = _(
@@ -222,8 +224,9 @@ def _read_pages(target: Connection, state: ConsentReadBack) -> None:
     backend = services.backend_for(target)
     lists = sorted(found.id for found in backend.list_destinations())[: backend.max_consent_lists]
     cursor = state.cursor or None
-    buffered: list = []
-    pages = 0
+    staging = ConsentStaging()
+    staging.start()
+    pages = events = invalid = 0
     while True:
         try:
             page = backend.read_consent(lists, since=state.since, cursor=cursor)
@@ -238,32 +241,38 @@ def _read_pages(target: Connection, state: ConsentReadBack) -> None:
             # What was read is stored before the error goes on, with the cursor of the page
             # that failed: the retry asks for that page first.
             if pages:
-                _store(target, state, buffered, pages=pages, cursor=cursor)
+                _store(target, state, staging, pages, events, invalid, cursor=cursor)
             raise
-        buffered.extend(page.events)
+        invalid += staging.add(page.events)
+        events += len(page.events)
         pages += 1
-        if page.cursor is None or len(buffered) >= STORE_EVERY_EVENTS:
-            _store(target, state, buffered, pages=pages, cursor=page.cursor)
-            buffered, pages = [], 0
+        if page.cursor is None or events >= STORE_EVERY_EVENTS:
+            _store(target, state, staging, pages, events, invalid, cursor=page.cursor)
+            pages = events = invalid = 0
         if page.cursor is None:
             return
         cursor = page.cursor
 
 
 def _store(
-    target: Connection, state: ConsentReadBack, events: list, *, pages: int, cursor: str | None
+    target: Connection,
+    state: ConsentReadBack,
+    staging: ConsentStaging,
+    pages: int,
+    events: int,
+    invalid: int,
+    *,
+    cursor: str | None,
 ) -> None:
-    """Store the buffered pages' events and the cursor after the last of them, together; a
-    ``None`` cursor ends the read."""
+    """Store the pages sent to ``staging`` since the last store and the cursor after the last
+    of them, together; a ``None`` cursor ends the read."""
     with transaction.atomic():
         _commit_without_waiting_for_the_disk()
-        applied = consent_records_apply_counted(
-            connection_id=target.pk, connection_name=target.display_name, events=events
-        )
+        new = staging.apply(connection_id=target.pk, connection_name=target.display_name)
         state.pages_read += pages
-        state.read_count += len(events)
-        state.new_count += applied.new
-        state.invalid_count += applied.invalid
+        state.read_count += events
+        state.new_count += new
+        state.invalid_count += invalid
         state.cursor = cursor or ""
         if cursor is None:
             state.since = state.started_at

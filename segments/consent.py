@@ -13,9 +13,10 @@ Segments never import connections: an event is anything with the attributes of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from typing import Protocol
 
 from django.db import connection, transaction
@@ -30,8 +31,9 @@ MAX_EMAIL_LENGTH = ConsentRecord._meta.get_field("email").max_length or 320
 MAX_LIST_ID_LENGTH = ConsentRecord._meta.get_field("list_id").max_length or 100
 MAX_REASON_LENGTH = ConsentRecord._meta.get_field("reason").max_length or 200
 _STATES = frozenset(ConsentState.values)
-#: The temporary table a batch of events is copied to before the upsert.
-_PAGE_TABLE = "consent_records_page"
+MAX_CONNECTION_NAME_LENGTH = ConsentRecord._meta.get_field("connection_name").max_length or 200
+#: The session's temporary table a read-back's events are copied to before the upsert.
+_STAGED = "consent_records_staged"
 
 
 class Event(Protocol):
@@ -68,24 +70,201 @@ def _later(first: datetime | None, second: datetime | None) -> bool:
     return first is None or second > first
 
 
-def _rows(events: Iterable[Event]) -> tuple[list[tuple], int]:
-    """The page's events as rows (email, state, list, occurred_at, reason), one per key with
-    the latest date, and how many events were dropped."""
-    latest: dict[tuple[str, str, str], tuple] = {}
+def _valid_rows(events: Iterable[Event]) -> tuple[list[tuple], int]:
+    """The events as rows (email, state, list, occurred_at, reason), normalised, and how many
+    were dropped (an empty or malformed address, a state we do not know). Repeats stay: the
+    store keeps one row per key, the latest."""
+    rows = []
     invalid = 0
+    matches = _ADDRESS.match
     for event in events:
-        email = normalise_email(event.email)
-        state = str(event.state)
-        if not email or state not in _STATES:
+        email = event.email
+        state = event.state
+        if email.__class__ is not str or state not in _STATES:
             invalid += 1
             continue
-        list_id = (event.list_id or "")[:MAX_LIST_ID_LENGTH]
-        key = (email, list_id, state)
-        row = (email, state, list_id, event.occurred_at, (event.reason or "")[:MAX_REASON_LENGTH])
+        email = email.strip().lower()
+        if len(email) > MAX_EMAIL_LENGTH or matches(email) is None:
+            invalid += 1
+            continue
+        rows.append(
+            (
+                email,
+                str(state),
+                (event.list_id or "")[:MAX_LIST_ID_LENGTH],
+                event.occurred_at,
+                (event.reason or "")[:MAX_REASON_LENGTH],
+            )
+        )
+    return rows, invalid
+
+
+class EventColumns(Protocol):
+    """A page's events column by column (``connections.types.base.ConsentColumns``)."""
+
+    emails: Sequence[str]
+    state: str
+    occurred_at: Sequence[datetime | None]
+    list_id: str
+    reasons: Sequence[str] | None
+
+    def __len__(self) -> int: ...
+
+
+#: ``_ADDRESS`` for each line of a text.
+_ADDRESS_LINES = re.compile(_ADDRESS.pattern, re.MULTILINE)
+#: What ``COPY``'s text format writes with a backslash.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(columns: EventColumns) -> str | None:
+    """The columns' events as ``COPY`` text (email, state, list, occurred_at, reason), made a
+    column at a time, with the checks of ``_valid_rows``; None when some event is invalid (the
+    caller then looks at them one by one)."""
+    if not len(columns):
+        return ""
+    state = str(columns.state)
+    emails = list(map(str.lower, map(str.strip, columns.emails)))
+    joined = "\n".join(emails)
+    if (
+        state not in _STATES
+        or "\x00" in joined
+        or joined.count("\n") != len(emails) - 1
+        or max(map(len, emails)) > MAX_EMAIL_LENGTH
+        or len(_ADDRESS_LINES.findall(joined)) != len(emails)
+    ):
+        return None
+    if "\\" in joined:  # an address has no other character COPY escapes
+        emails = [email.replace("\\", "\\\\") for email in emails]
+    middle = f"\t{state}\t{(columns.list_id or '')[:MAX_LIST_ID_LENGTH].translate(_COPY_ESCAPES)}\t"
+    times: dict[datetime | None, str] = {None: "\\N"}
+    for moment in columns.occurred_at:
+        if moment not in times:
+            times[moment] = moment.isoformat()  # type: ignore[union-attr]
+    if columns.reasons is None:
+        reasons: Iterable[str] = repeat("")
+    else:
+        said = "\x00".join(
+            columns.reasons
+            if max(map(len, columns.reasons), default=0) <= MAX_REASON_LENGTH
+            else (reason[:MAX_REASON_LENGTH] for reason in columns.reasons)
+        )
+        if said.count("\x00") != len(emails) - 1:  # a reason holding a NUL: PostgreSQL refuses it
+            return None
+        reasons = said.translate(_COPY_ESCAPES).split("\x00")
+    lines = zip(
+        emails, repeat(middle), map(times.__getitem__, columns.occurred_at), repeat("\t"), reasons
+    )
+    return "\n".join(map("".join, lines)) + "\n"
+
+
+def _latest(rows: Iterable[tuple]) -> list[tuple]:
+    """One row per key (email, list, state): the one with the latest date."""
+    latest: dict[tuple[str, str, str], tuple] = {}
+    for row in rows:
+        key = (row[0], row[2], row[1])
         kept = latest.get(key)
-        if kept is None or _later(kept[3], event.occurred_at):
+        if kept is None or _later(kept[3], row[3]):
             latest[key] = row
-    return list(latest.values()), invalid
+    return list(latest.values())
+
+
+def _rows(events: Iterable[Event]) -> tuple[list[tuple], int]:
+    """The page's events as rows, one per key with the latest date, and how many were
+    dropped."""
+    rows, invalid = _valid_rows(events)
+    return _latest(rows), invalid
+
+
+class ConsentStaging:
+    """Consent events stored in two steps, so that a read-back sends each page to PostgreSQL
+    as it arrives and stores everything sent at its checkpoints:
+
+    - ``add`` normalises a page's events and copies them (``COPY``) to a temporary table of
+      the session, outside any transaction: PostgreSQL takes them in while the next page is
+      read, and Python keeps nothing;
+    - ``apply`` stores what was added since the last ``apply`` with one set-based upsert (one
+      row per key, the latest), in the caller's transaction, and empties the table.
+
+    What was added and not applied is lost with the session (a killed worker), never stored
+    twice. ``start`` empties what an earlier read of the session left. Elsewhere than on
+    PostgreSQL (the demo's SQLite) the rows wait in memory."""
+
+    def __init__(self) -> None:
+        self.postgresql = connection.vendor == "postgresql"
+        self._held: list[tuple] = []
+        self.added = 0
+
+    def start(self) -> None:
+        self._held, self.added = [], 0
+        if self.postgresql:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED}"
+                    " (e text, s text, l text, o timestamptz, r text)"
+                )
+                cursor.execute(f"TRUNCATE {_STAGED}")
+
+    def add(self, events: Iterable[Event]) -> int:
+        """Send the events' valid rows; returns how many events were dropped as invalid."""
+        if self.postgresql and hasattr(events, "emails"):
+            text = _copy_text(events)  # type: ignore[arg-type]
+            if text is not None:
+                if text:
+                    self.added += len(events)  # type: ignore[arg-type]
+                    with (
+                        connection.cursor() as cursor,
+                        cursor.cursor.copy(f"COPY {_STAGED} FROM STDIN") as copy,
+                    ):
+                        copy.write(text)
+                return 0
+        rows, invalid = _valid_rows(events)
+        if not rows:
+            return invalid
+        self.added += len(rows)
+        if not self.postgresql:
+            self._held.extend(rows)
+            return invalid
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {_STAGED} FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return invalid
+
+    def apply(self, *, connection_id: int, connection_name: str) -> int:
+        """Store what was added since the last ``apply``; returns how many records are new. A
+        record already held keeps its place and takes the event's date and reason when the
+        event is later (a person who unsubscribed again)."""
+        if not self.added:
+            return 0
+        self.added = 0
+        name = connection_name[:MAX_CONNECTION_NAME_LENGTH]
+        if not self.postgresql:
+            rows, self._held = _latest(self._held), []
+            return _apply_one_by_one(connection_id, name, rows)
+        table = ConsentRecord._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH stored AS (INSERT INTO {table} AS held"
+                " (email, channel, state, connection_id, connection_name, list_id, occurred_at,"
+                " reason)"
+                " SELECT DISTINCT ON (e, l, s) e, %s, s, %s, %s, l, o, r"
+                f" FROM {_STAGED} ORDER BY e, l, s, o DESC NULLS LAST"
+                " ON CONFLICT (email, connection_id, list_id, state, channel) DO UPDATE"
+                " SET occurred_at = EXCLUDED.occurred_at, reason = EXCLUDED.reason,"
+                " connection_name = EXCLUDED.connection_name"
+                " WHERE EXCLUDED.occurred_at > held.occurred_at"
+                " OR (held.occurred_at IS NULL AND EXCLUDED.occurred_at IS NOT NULL)"
+                # xmax is 0 on a row this statement inserted, not on one it updated.
+                " RETURNING (xmax = 0) AS inserted)"
+                " SELECT count(*) FILTER (WHERE inserted) FROM stored",
+                [Channel.EMAIL, connection_id, name],
+            )
+            new = cursor.fetchone()[0]
+            cursor.execute(f"TRUNCATE {_STAGED}")
+        return new
 
 
 def consent_records_apply(*, connection_id: int, connection_name: str, events: Iterable) -> int:
@@ -104,41 +283,11 @@ def consent_records_apply_counted(
 
     A record already held keeps its place; it takes the event's date and reason when the event
     is later (a person who unsubscribed again). Runs in the caller's transaction when there is
-    one, so a read-back stores a page and its cursor together.
-    """
-    rows, invalid = _rows(events)
-    if not rows:
-        return Applied(0, invalid)
-    name = connection_name[: ConsentRecord._meta.get_field("connection_name").max_length or 200]
-    if connection.vendor != "postgresql":
-        return Applied(_apply_one_by_one(connection_id, name, rows), invalid)
-    table = ConsentRecord._meta.db_table
-    with connection.cursor() as cursor:
-        # The rows go in by COPY (quoting them into the statement's text cost more than the
-        # upsert), to a table that lives only as long as this call.
-        cursor.execute(
-            f"CREATE TEMP TABLE {_PAGE_TABLE} (e text, s text, l text, o timestamptz, r text)"
-            " ON COMMIT DROP"
-        )
-        with cursor.cursor.copy(f"COPY {_PAGE_TABLE} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"WITH stored AS (INSERT INTO {table} AS held"
-            " (email, channel, state, connection_id, connection_name, list_id, occurred_at, reason)"
-            f" SELECT e, %s, s, %s, %s, l, o, r FROM {_PAGE_TABLE}"
-            " ON CONFLICT (email, connection_id, list_id, state, channel) DO UPDATE"
-            " SET occurred_at = EXCLUDED.occurred_at, reason = EXCLUDED.reason,"
-            " connection_name = EXCLUDED.connection_name"
-            " WHERE EXCLUDED.occurred_at > held.occurred_at"
-            " OR (held.occurred_at IS NULL AND EXCLUDED.occurred_at IS NOT NULL)"
-            # xmax is 0 on a row this statement inserted, not on one it updated.
-            " RETURNING (xmax = 0) AS inserted)"
-            " SELECT count(*) FILTER (WHERE inserted) FROM stored",
-            [Channel.EMAIL, connection_id, name],
-        )
-        new = cursor.fetchone()[0]
-        cursor.execute(f"DROP TABLE {_PAGE_TABLE}")
+    one."""
+    staging = ConsentStaging()
+    staging.start()
+    invalid = staging.add(events)
+    new = staging.apply(connection_id=connection_id, connection_name=connection_name)
     return Applied(new, invalid)
 
 

@@ -292,6 +292,57 @@ class ConsentEvent(NamedTuple):
     reason: str = ""
 
 
+class ConsentColumns(Sequence[ConsentEvent]):
+    """A page's events column by column, all of one state in one list: what a backend that
+    reads many people of one status at once gives (Mailchimp's unsubscribed members). It is a
+    sequence of ``ConsentEvent`` for whoever reads it so, and the store reads its columns:
+    making an event per person cost more than reading the pages (README, "What the
+    measurements decided")."""
+
+    def __init__(
+        self,
+        emails: Sequence[str],
+        state: ConsentState,
+        occurred_at: Sequence[datetime | None],
+        list_id: str = "",
+        reasons: Sequence[str] | None = None,
+    ):
+        if len(occurred_at) != len(emails) or (reasons is not None and len(reasons) != len(emails)):
+            raise ValueError("The columns of a consent page differ in length.")
+        #: As the service spelled them (each a non-empty str); the caller normalises.
+        self.emails = emails
+        self.state = state
+        self.occurred_at = occurred_at
+        self.list_id = list_id
+        #: The service's own words, each at most 200 characters; None: none given.
+        self.reasons = reasons
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a sequence of the same events, as a list of them would be."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == len(self) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ConsentColumns({list(self)!r})"
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        return ConsentEvent(
+            self.emails[index],
+            self.state,
+            self.occurred_at[index],
+            self.list_id,
+            self.reasons[index] if self.reasons is not None else "",
+        )
+
+
 @dataclass(frozen=True)
 class ConsentPage:
     """One page of a consent read-back (``Backend.read_consent``)."""

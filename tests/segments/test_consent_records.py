@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
+from connections.types.base import ConsentColumns
 from core.consent import ConsentState
 from segments.consent import (
     consent_records_apply,
@@ -46,6 +47,12 @@ def account():
 def apply(account, *events):
     return consent_records_apply_counted(
         connection_id=account.pk, connection_name=account.display_name, events=list(events)
+    )
+
+
+def apply_page(account, page):
+    return consent_records_apply_counted(
+        connection_id=account.pk, connection_name=account.display_name, events=page
     )
 
 
@@ -124,6 +131,44 @@ def test_a_reason_with_tabs_backslashes_and_line_breaks_is_stored_as_it_came(acc
     applied = apply(account, Event("bo@example.com", reason=reason))
     assert applied.new == 1
     assert set(ConsentRecord.objects.values_list("reason", flat=True)) == {reason}
+
+
+def test_a_page_given_column_by_column_is_stored_as_the_same_events_would_be(account):
+    emails = [" Ann@Example.COM", "b\\x@example.com", "c@example.com", "c@example.com"]
+    dates = [MARCH, None, MARCH, APRIL]
+    reasons = ["Too\tmany\nmails\\", "", "first", "later"]
+    as_columns = apply_page(
+        account, ConsentColumns(emails, ConsentState.UNSUBSCRIBED, dates, "L1", reasons)
+    )
+    stored = sorted(
+        ConsentRecord.objects.values_list("email", "state", "list_id", "occurred_at", "reason")
+    )
+    ConsentRecord.objects.all().delete()
+    one_by_one = apply(
+        account,
+        *(
+            Event(email, occurred_at=date, reason=reason)
+            for email, date, reason in zip(emails, dates, reasons, strict=True)
+        ),
+    )
+    assert (as_columns.new, as_columns.invalid) == (one_by_one.new, one_by_one.invalid) == (3, 0)
+    assert stored == sorted(
+        ConsentRecord.objects.values_list("email", "state", "list_id", "occurred_at", "reason")
+    )
+    assert stored == [
+        ("ann@example.com", "unsubscribed", "L1", MARCH, "Too\tmany\nmails\\"),
+        ("b\\x@example.com", "unsubscribed", "L1", None, ""),
+        ("c@example.com", "unsubscribed", "L1", APRIL, "later"),
+    ]
+
+
+def test_a_column_page_holding_an_invalid_address_is_read_event_by_event(account):
+    page = ConsentColumns(["a@example.com", "not an address"], ConsentState.CLEANED, [None, MARCH])
+    applied = apply_page(account, page)
+    assert (applied.new, applied.invalid) == (1, 1)
+    assert list(ConsentRecord.objects.values_list("email", "state", "reason")) == [
+        ("a@example.com", "cleaned", "")
+    ]
 
 
 def test_a_profile_finds_the_records_of_its_address(account):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -25,6 +26,7 @@ from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
     Backend,
+    ConsentColumns,
     ConsentEvent,
     ConsentPage,
     ConsentState,
@@ -654,15 +656,17 @@ class MailchimpBackend(Backend):
             index, stream, offset, since_sent = _parse_consent_cursor(cursor, audiences)
         while index < len(audiences):
             audience = audiences[index]
+            events: Sequence[ConsentEvent]
             try:
                 if CONSENT_STREAMS[stream] == "abuse-reports":
                     items, total = self.client.abuse_reports_page(audience, offset=offset)
-                    events = [_complaint(audience, item) for item in items]
+                    complaints = (_complaint(audience, item) for item in items)
+                    events = [event for event in complaints if event is not None]
                 else:
                     items, total = self.client.opted_out_page(
                         audience, CONSENT_STREAMS[stream], since=since_sent, offset=offset
                     )
-                    events = [_opt_out(audience, CONSENT_STREAMS[stream], item) for item in items]
+                    events = _opt_out_page(audience, CONSENT_STREAMS[stream], items)
             except NotFound:
                 index, stream, offset = index + 1, 0, 0  # the audience is gone: the next one
                 continue
@@ -671,16 +675,15 @@ class MailchimpBackend(Backend):
                 stream, offset = stream + 1, 0
                 if stream == len(CONSENT_STREAMS):
                     index, stream = index + 1, 0
-            found = [event for event in events if event is not None]
             if index >= len(audiences):
-                return ConsentPage(found, None)
+                return ConsentPage(events, None)
             position: dict[str, object] = {
                 "list": audiences[index],
                 "stream": CONSENT_STREAMS[stream],
                 "offset": offset,
                 "since": since_sent,
             }
-            return ConsentPage(found, _compact(position))
+            return ConsentPage(events, _compact(position))
         return ConsentPage([], None)
 
     # Helpers -------------------------------------------------------------------------------
@@ -884,6 +887,13 @@ def _when(value: object) -> datetime | None:
 
 
 @functools.lru_cache(maxsize=4096)
+def _when_text(value: str | None) -> datetime | None:
+    """``_when`` of a value that is text or None, kept: members changed in one import share
+    their time."""
+    return _when(value)
+
+
+@functools.lru_cache(maxsize=4096)
 def _parsed_time(value: str) -> datetime | None:
     """Members changed in one import share their time: each is read once."""
     try:
@@ -893,21 +903,66 @@ def _parsed_time(value: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _opt_out(audience: str, stream: str, member: Mapping[str, Any]) -> ConsentEvent | None:
-    email = member.get("email_address")
-    email = email.strip() if isinstance(email, str) else ""
-    status = member.get("status") or stream
-    state = CONSENT_STATES.get(status) if isinstance(status, str) else None
-    if not email or state is None:
-        return None  # no address, or not opted out (the filter would not give one)
-    reason = (member.get("unsubscribe_reason") or "") if status == "unsubscribed" else ""
-    return ConsentEvent(
-        email,
-        state,
-        _when(member.get("last_changed")),
-        audience,
-        str(reason)[:MAX_REASON],
+_EMAIL = operator.methodcaller("get", "email_address")
+_STATUS = operator.methodcaller("get", "status")
+_LAST_CHANGED = operator.methodcaller("get", "last_changed")
+_REASON = operator.methodcaller("get", "unsubscribe_reason")
+
+
+def _opt_out_page(
+    audience: str, stream: str, members: Sequence[Mapping[str, Any]]
+) -> Sequence[ConsentEvent]:
+    """A page of members of one status as its events' columns (``ConsentColumns``), read
+    column by column; a page where some member has no address or another status is read
+    member by member (``_opt_outs``)."""
+    try:
+        statuses = set(map(_STATUS, members))
+    except TypeError:  # a status that is not text: the member is left out, as one by one
+        return _opt_outs(audience, stream, members)
+    emails = list(map(_EMAIL, members))
+    if not statuses <= {stream, None, ""} or set(map(type, emails)) - {str}:
+        return _opt_outs(audience, stream, members)
+    emails = list(map(str.strip, emails))
+    if not all(emails):
+        return _opt_outs(audience, stream, members)
+    changed = list(map(_LAST_CHANGED, members))
+    if set(map(type, changed)) - {str, type(None)}:
+        return _opt_outs(audience, stream, members)
+    reasons = None
+    if stream == "unsubscribed":
+        reasons = list(map(_REASON, members))
+        if set(map(type, reasons)) - {str} or max(map(len, reasons), default=0) > MAX_REASON:
+            reasons = [str(reason or "")[:MAX_REASON] for reason in reasons]
+    return ConsentColumns(
+        emails, CONSENT_STATES[stream], list(map(_when_text, changed)), audience, reasons
     )
+
+
+def _opt_outs(
+    audience: str, stream: str, members: Sequence[Mapping[str, Any]]
+) -> list[ConsentEvent]:
+    """A page of members as events; a member without an address, or not opted out (the
+    filter would not give one), is left out. One loop for the page: a read-back makes
+    100,000 of them."""
+    found: list[ConsentEvent] = []
+    for member in members:
+        email = member.get("email_address")
+        email = email.strip() if isinstance(email, str) else ""
+        status = member.get("status") or stream
+        state = CONSENT_STATES.get(status) if isinstance(status, str) else None
+        if not email or state is None:
+            continue
+        reason = (member.get("unsubscribe_reason") or "") if status == "unsubscribed" else ""
+        found.append(
+            ConsentEvent(
+                email,
+                state,
+                _when(member.get("last_changed")),
+                audience,
+                reason[:MAX_REASON] if isinstance(reason, str) else str(reason)[:MAX_REASON],
+            )
+        )
+    return found
 
 
 def _complaint(audience: str, report: Mapping[str, Any]) -> ConsentEvent | None:

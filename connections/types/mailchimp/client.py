@@ -605,7 +605,7 @@ def _read_results(archive: bytes) -> dict[str, OperationResult]:
 
 def _items(body: Any, key: str) -> list[Mapping[str, Any]]:
     items = body.get(key) if isinstance(body, Mapping) else None
-    return [item for item in items or () if isinstance(item, Mapping)]
+    return [item for item in items or () if isinstance(item, (dict, Mapping))]
 
 
 def _total(body: Any) -> int:

@@ -13,6 +13,7 @@ import requests
 
 from connections.types.base import (
     AuthRevoked,
+    ConsentColumns,
     ConsentEvent,
     ConsentState,
     MemoryCredentialStore,
@@ -236,6 +237,24 @@ def test_members_without_an_address_or_not_opted_out_are_left_out(mocked, store)
     )
     page = backend_of(store).read_consent(["a1"], since=None)
     assert [event.email for event in page.events] == ["p2@example.com"]
+
+
+def test_a_member_whose_status_is_not_text_is_left_out_and_the_others_read(mocked, store):
+    odd = {"email_address": "odd@example.com", "status": ["unsubscribed"]}
+    serve(mocked, {"a1": {"unsubscribed": [member(1), odd, member(2)]}})
+    page = backend_of(store).read_consent(["a1"], since=None)
+    assert [event.email for event in page.events] == ["p1@example.com", "p2@example.com"]
+
+
+def test_a_page_of_one_status_is_read_column_by_column_as_the_same_events(mocked, store):
+    serve(mocked, {"a1": {"unsubscribed": [member(1), member(2, unsubscribe_reason="Spam")]}})
+    page = backend_of(store).read_consent(["a1"], since=None)
+    assert isinstance(page.events, ConsentColumns)
+    assert [(event.email, event.state, event.list_id) for event in page.events] == [
+        ("p1@example.com", ConsentState.UNSUBSCRIBED, "a1"),
+        ("p2@example.com", ConsentState.UNSUBSCRIBED, "a1"),
+    ]
+    assert page.events[1].reason == "Spam"
 
 
 def test_a_long_reason_is_cut_and_a_bad_date_left_out(mocked, store):
