@@ -500,7 +500,10 @@ def _push_all(
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
     exhausted = False
-    in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
+    in_flight = InFlightLimit(
+        min(settings.EXPORT_CONCURRENCY, backend.max_in_flight or settings.EXPORT_CONCURRENCY),
+        initial=1 if removing else INITIAL,
+    )
     untagging = removing and plan.untag_leavers and backend.supports_tags
     size = backend.batch_size
     if removing and not untagging:

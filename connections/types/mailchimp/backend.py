@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
 
 from config.translation import LaterText
@@ -190,6 +191,8 @@ class MailchimpBackend(Backend):
     def __init__(self, store, *, client: MailchimpClient | None = None):
         super().__init__(store)
         self.client = client or MailchimpClient(store)
+        # A batch more would only wait for a slot, asking Redis for one every 20 ms.
+        self.max_in_flight = settings.MAILCHIMP_MAX_CONNECTIONS
         self._name_tags: dict[str, tuple[str, str]] = {}
         self._birthdays: set[str] = set()  # merge tags of birthday fields (MM/DD)
         self._pending: dict[str, frozenset[str]] = {}
