@@ -434,17 +434,20 @@ class MailchimpBackend(Backend):
         self, record: Record, tag: str, names: tuple[str, str] | None
     ) -> tuple[dict[str, Any], RecordFailure | None, list[RecordWarning]]:
         """The record as a batch member, or the failure of a value that cannot be sent."""
-        converted = convert_record(self, record)
-        if converted.failure is not None:
-            return {}, converted.failure, []
         first_tag, last_tag = names or ("", "")
         merge_fields: dict[str, Any] = {}
         if record.first_name and first_tag:
             merge_fields[first_tag] = record.first_name
         if record.last_name and last_tag:
             merge_fields[last_tag] = record.last_name
-        for field, value in converted.values:
-            merge_fields[field.key] = "" if value is None else value  # "" clears (§9)
+        warnings: list[RecordWarning] = []
+        if record.fields:  # most exports map no other field: nothing to convert, a million times
+            converted = convert_record(self, record)
+            if converted.failure is not None:
+                return {}, converted.failure, []
+            for field, value in converted.values:
+                merge_fields[field.key] = "" if value is None else value  # "" clears (§9)
+            warnings = converted.warnings
         # The status a new person gets; Mailchimp refuses "subscribed" for people who
         # unsubscribed or were cleaned (Member In Compliance State), so they are never
         # subscribed again. ``_upsert`` decides for people already in the audience.
@@ -454,11 +457,11 @@ class MailchimpBackend(Backend):
         }
         if merge_fields:
             member["merge_fields"] = merge_fields
-        tags = [tag] if tag else []
-        tags += [name for name in record.tags if name.lower() not in {t.lower() for t in tags}]
-        if tags:
-            member["tags"] = tags
-        return member, None, converted.warnings
+        if tag and record.tags:
+            member["tags"] = [tag, *(name for name in record.tags if name.lower() != tag.lower())]
+        elif tag or record.tags:
+            member["tags"] = [tag] if tag else list(record.tags)
+        return member, None, warnings
 
     def _upsert(
         self, audience_id: str, members: dict[str, dict[str, Any]]
