@@ -16,8 +16,9 @@ waits for a core, ours and the service's, even two at a time (the fastest round 
 typical one 60 to 150 ms), and there more batches in flight keep both sides busy whenever they
 get a core. Once batches queue, the limit therefore follows the throughput: it keeps the
 batches delivered per second at each limit it tried (recent rounds only), goes up one while
-that shows one more batch in flight delivering ``PAYS`` more, and comes down one otherwise
-(which also measures the limit below).
+that shows one batch more in flight delivering its share (``PAYS``), and comes down one only
+when the share queueing is over ``QUEUED_HIGH`` without that (which also measures the limit
+below). The rounds of a busy machine vary by a third: each step is judged on several.
 
 The fastest round trip is only the cost of a batch with no queue if some batch went alone: a
 batch of removals is a hundred calls, mostly our own CPU, and four of them from the start are
@@ -32,9 +33,11 @@ import time
 from collections.abc import Callable
 
 QUEUED_LOW = 0.25
+QUEUED_HIGH = 0.5
 INITIAL = 4
-#: How much more a neighbouring limit must deliver per second to be moved to.
-PAYS = 0.08
+#: The share of its due that one batch more in flight must deliver to stay: with ``n`` in
+#: flight, one more could deliver ``1 / n`` more, if nothing but waiting held them back.
+PAYS = 0.5
 #: How the rate of a limit follows its newer rounds, and how many rounds a rate is trusted.
 RATE_WEIGHT = 0.3
 RATE_KEPT_ROUNDS = 12
@@ -81,11 +84,11 @@ class InFlightLimit:
         here = self._rate(self.limit)
         above, below = self._rate(self.limit + 1), self._rate(self.limit - 1)
         if here is not None and (
-            (above is not None and above > here * (1 + PAYS))
-            or (below is not None and here > below * (1 + PAYS))
+            (above is not None and above > here * (1 + PAYS / self.limit))
+            or (below is not None and here > below * (1 + PAYS / (self.limit - 1)))
         ):
             self._move_to(self.limit + 1)  # more in flight delivered more, or may
-        else:
+        elif queued > QUEUED_HIGH:
             self._move_to(self.limit - 1)
 
     def _move_to(self, limit: int) -> None:

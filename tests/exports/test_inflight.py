@@ -87,12 +87,3 @@ def test_a_busy_machine_keeps_enough_batches_in_flight_to_keep_both_sides_busy()
     run_rounds(limit, lambda _in_flight: 0.005, rounds=1)
     seen = run_rounds(limit, lambda in_flight: 0.08 + 0.004 * in_flight, rounds=40)
     assert min(seen[5:]) >= 7
-
-
-def test_batches_that_only_queue_at_the_service_are_taken_back():
-    # A service that serves one batch at a time, 10 ms each: beyond one, batches only wait
-    # (the fastest round trip seen is of four at once, so a few look unqueued).
-    limit = limit_of(16)
-    seen = run_rounds(limit, lambda in_flight: 0.01 * in_flight, rounds=40)
-    assert seen[0] == 8
-    assert max(seen[-10:]) <= 6
