@@ -18,7 +18,9 @@ get a core. Once batches queue, the limit therefore follows the throughput: it k
 batches delivered per second at each limit it tried (recent rounds only), goes up one while
 that shows one batch more in flight delivering its share (``PAYS``), and comes down one only
 when the share queueing is over ``QUEUED_HIGH`` without that (which also measures the limit
-below). The rounds of a busy machine vary by a third: each step is judged on several.
+below); at the fewest it looks up again once what one more delivered is forgotten, or a run
+that came down while the machine was quiet would stay there when it gets busy. The rounds of
+a busy machine vary by a third: each step is judged on several.
 
 The fastest round trip is only the cost of a batch with no queue if some batch went alone: a
 batch of removals is a hundred calls, mostly our own CPU, and four of them from the start are
@@ -88,6 +90,8 @@ class InFlightLimit:
             or (below is not None and here > below * (1 + PAYS / (self.limit - 1)))
         ):
             self._move_to(self.limit + 1)  # more in flight delivered more, or may
+        elif above is None and self.limit == self.minimum:
+            self._move_to(self.limit + 1)  # at the bottom, look again at what one more delivers
         elif queued > QUEUED_HIGH:
             self._move_to(self.limit - 1)
 

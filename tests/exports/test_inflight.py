@@ -87,3 +87,13 @@ def test_a_busy_machine_keeps_enough_batches_in_flight_to_keep_both_sides_busy()
     run_rounds(limit, lambda _in_flight: 0.005, rounds=1)
     seen = run_rounds(limit, lambda in_flight: 0.08 + 0.004 * in_flight, rounds=40)
     assert min(seen[5:]) >= 7
+
+
+def test_at_the_fewest_batches_it_looks_again_at_what_one_more_delivers():
+    limit = limit_of(16)
+    run_rounds(limit, lambda _in_flight: 0.005, rounds=1)
+    run_rounds(limit, lambda in_flight: 0.02 * in_flight, rounds=40)  # one batch at a time
+    assert limit.limit == 2
+    # Then the machine gets busy: every batch waits 80 ms for a core, however many are out.
+    seen = run_rounds(limit, lambda _in_flight: 0.08, rounds=60)
+    assert min(seen[-10:]) >= 8
