@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -74,7 +74,6 @@ OPTED_OUT = SyncState.State.OPTED_OUT
 COUNTED = ExportRun.BATCH_COUNTS
 STATISTICS_AFTER_ROWS = 10_000
 SYNC_STATE_WRITES = 10
-READ_AHEAD = 4
 
 
 class RunCancelled(Exception):
@@ -499,6 +498,7 @@ def _push_all(
         opted_out_states=backend.opted_out_states,
     )
     pending: dict[Future, Batch] = {}
+    next_position = run.checkpoint
     exhausted = False
     # Fewer than four batches of adds and updates left a busy machine's worker and service
     # waiting for each other (two in flight sent for 45-68 s what eight sent in 25).
@@ -511,7 +511,6 @@ def _push_all(
     size = backend.batch_size
     if removing and not untagging:
         size = backend.removal_batch_size_for(export.list_id)
-    pages = _pages(table, run.checkpoint, size, removing=removing)
     background_sync = BackgroundSync(run, token)
     recent = RecentRate(_delivered(run))
     pool = ThreadPoolExecutor(
@@ -523,10 +522,13 @@ def _push_all(
     try:
         while True:
             while not exhausted and len(pending) < in_flight.limit:
-                batch = _next_batch(next(pages, []), plan, untagging=untagging)
+                batch = _next_batch(
+                    table.page(next_position, size, removing=removing), plan, untagging=untagging
+                )
                 if batch is None:
                     exhausted = True
                     break
+                next_position = batch.last
                 progress.sending(batch)
                 future = pool.submit(
                     _push_with_retries, backend, export.list_id, batch, limiter, stop
@@ -553,20 +555,6 @@ def _push_all(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         background_sync.join()
-
-
-def _pages(
-    table: RecipientTable, after: int, size: int, *, removing: bool
-) -> Iterator[list[tuple]]:
-    """The recipients after position ``after``, ``size`` at a time, read ``READ_AHEAD``
-    batches at once (a read per batch made the loop wait for PostgreSQL once a batch)."""
-    while True:
-        rows = table.page(after, size * READ_AHEAD, removing=removing)
-        for start in range(0, len(rows), size):
-            yield rows[start : start + size]
-        if len(rows) < size * READ_AHEAD:
-            return
-        after = rows[-1][0]
 
 
 def _next_batch(rows: list[tuple], plan: mapping.SendPlan, *, untagging: bool) -> Batch | None:
