@@ -501,7 +501,13 @@ def _push_all(
     pending: dict[Future, Batch] = {}
     next_position = run.checkpoint
     exhausted = False
-    in_flight = InFlightLimit(settings.EXPORT_CONCURRENCY, initial=1 if removing else INITIAL)
+    # Fewer than four batches of adds and updates left a busy machine's worker and service
+    # waiting for each other (two in flight sent for 45-68 s what eight sent in 25).
+    in_flight = InFlightLimit(
+        min(settings.EXPORT_CONCURRENCY, backend.max_in_flight or settings.EXPORT_CONCURRENCY),
+        minimum=2 if removing else INITIAL,
+        initial=1 if removing else INITIAL,
+    )
     untagging = removing and plan.untag_leavers and backend.supports_tags
     size = backend.batch_size
     if removing and not untagging:

@@ -838,6 +838,8 @@ class MailchimpFake(FakeApp):
         update_existing = as_bool(body.get("update_existing"))
         sync_tags = as_bool(body.get("sync_tags")) and update_existing
         skip_duplicates = as_bool(request.query.get("skip_duplicate_check"))
+        fields = request.query.get("fields")
+        written = self._written_member(fields)
         new, updated, errors = [], [], []
         seen: set[str] = set()
         with self.lock:
@@ -863,9 +865,9 @@ class MailchimpFake(FakeApp):
                 if error is not None:
                     errors.append(self._batch_error(email, *error))
                 elif outcome == "new":
-                    new.append(audience.member_api(member))
+                    new.append(written(audience, member))
                 else:
-                    updated.append(audience.member_api(member))
+                    updated.append(written(audience, member))
         reply = {
             "new_members": new,
             "updated_members": updated,
@@ -875,7 +877,24 @@ class MailchimpFake(FakeApp):
             "error_count": len(errors),
             "_links": [],
         }
-        return self.ok(only_fields(reply, request.query.get("fields")))
+        return self.ok(only_fields(reply, fields))
+
+    @staticmethod
+    def _written_member(fields: str | None) -> Callable[[Audience, Member], dict[str, Any]]:
+        """How a batch's reply gives a member written: whole, or, when ``fields`` asks only for
+        members' own values (each one's address, say), only them: a batch of 500 is not spent
+        copying merge fields and tags to throw them away."""
+        paths = [path.strip() for path in (fields or "").split(",")]
+        names = [
+            path.split(".", 1)[1]
+            for path in paths
+            if path.startswith(("new_members.", "updated_members."))
+        ]
+        whole = not fields or any(path in ("new_members", "updated_members") for path in paths)
+        if whole or not names or not all(name in MEMBER_VALUES for name in names):
+            return Audience.member_api
+        own = list(dict.fromkeys(names))
+        return lambda audience, member: audience.member_values(member, own)
 
     @staticmethod
     def _batch_error(email: str, title: str, text: str) -> dict[str, Any]:

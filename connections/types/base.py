@@ -436,6 +436,9 @@ class Backend:
     #: Requests per second the service allows per credential, or None when it publishes none
     #: (then slow down only when ``RateLimited`` is raised).
     rate_limit: ClassVar[float | None] = None
+    #: The most requests the service takes at once per credential, or None when it publishes
+    #: no such limit (then ``EXPORT_CONCURRENCY`` bounds a run's batches in flight).
+    max_in_flight: int | None = None
     #: The most profiles one export may send, or None when the service sets no limit.
     max_profiles: ClassVar[int | None] = None
     #: Per-record failure codes that mean the person opted out at the service (unsubscribed,

@@ -92,6 +92,26 @@ def test_a_batch_reply_holds_only_the_fields_asked_for(session, api, audience):
     assert body["errors"][0]["email_address"] == "x@y.test" and body["errors"][0]["error"]
 
 
+def test_a_batch_reply_cuts_each_list_of_members_to_its_own_fields(session, api, audience):
+    batch(session, api, audience, {"email_address": "bo@relay.dev", "status": "subscribed"})
+    members = [
+        {"email_address": "ann@relay.dev", "status": "pending"},
+        {"email_address": "bo@relay.dev", "status": "subscribed"},
+    ]
+    fields = "new_members.status,updated_members.email_address,updated_members.merge_fields"
+    response = session.post(
+        f"{api}/lists/{audience}",
+        params={"fields": fields},
+        json={"members": members, "update_existing": True},
+        timeout=5,
+    )
+    body = response.json()
+    assert body["new_members"] == [{"status": "pending"}]
+    [updated] = body["updated_members"]
+    assert set(updated) == {"email_address", "merge_fields"}
+    assert updated["email_address"] == "bo@relay.dev" and updated["merge_fields"]["FNAME"] == ""
+
+
 def test_without_update_existing_a_member_exists(session, api, audience):
     member = {"email_address": "ann@relay.dev", "status": "subscribed"}
     batch(session, api, audience, member)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
 
 from config.translation import LaterText
@@ -192,6 +193,8 @@ class MailchimpBackend(Backend):
     def __init__(self, store, *, client: MailchimpClient | None = None):
         super().__init__(store)
         self.client = client or MailchimpClient(store)
+        # A batch more would only wait for a slot, asking Redis for one every 20 ms.
+        self.max_in_flight = settings.MAILCHIMP_MAX_CONNECTIONS
         self._name_tags: dict[str, tuple[str, str]] = {}
         self._birthdays: set[str] = set()  # merge tags of birthday fields (MM/DD)
         self._pending: dict[str, frozenset[str]] = {}
@@ -433,17 +436,20 @@ class MailchimpBackend(Backend):
         self, record: Record, tag: str, names: tuple[str, str] | None
     ) -> tuple[dict[str, Any], RecordFailure | None, list[RecordWarning]]:
         """The record as a batch member, or the failure of a value that cannot be sent."""
-        converted = convert_record(self, record)
-        if converted.failure is not None:
-            return {}, converted.failure, []
         first_tag, last_tag = names or ("", "")
         merge_fields: dict[str, Any] = {}
         if record.first_name and first_tag:
             merge_fields[first_tag] = record.first_name
         if record.last_name and last_tag:
             merge_fields[last_tag] = record.last_name
-        for field, value in converted.values:
-            merge_fields[field.key] = "" if value is None else value  # "" clears (§9)
+        warnings: list[RecordWarning] = []
+        if record.fields:  # most exports map no other field: nothing to convert, a million times
+            converted = convert_record(self, record)
+            if converted.failure is not None:
+                return {}, converted.failure, []
+            for field, value in converted.values:
+                merge_fields[field.key] = "" if value is None else value  # "" clears (§9)
+            warnings = converted.warnings
         # The status a new person gets; Mailchimp refuses "subscribed" for people who
         # unsubscribed or were cleaned (Member In Compliance State), so they are never
         # subscribed again. ``_upsert`` decides for people already in the audience.
@@ -453,11 +459,11 @@ class MailchimpBackend(Backend):
         }
         if merge_fields:
             member["merge_fields"] = merge_fields
-        tags = [tag] if tag else []
-        tags += [name for name in record.tags if name.lower() not in {t.lower() for t in tags}]
-        if tags:
-            member["tags"] = tags
-        return member, None, converted.warnings
+        if tag and record.tags:
+            member["tags"] = [tag, *(name for name in record.tags if name.lower() != tag.lower())]
+        elif tag or record.tags:
+            member["tags"] = [tag] if tag else list(record.tags)
+        return member, None, warnings
 
     def _upsert(
         self, audience_id: str, members: dict[str, dict[str, Any]]
