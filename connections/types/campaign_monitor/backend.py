@@ -20,7 +20,6 @@ from config.text import shortened
 from connections.types.base import (
     DEFAULT_SEND_OPTIONS,
     INVALID_VALUE,
-    AuthRevoked,
     Backend,
     ConsentEvent,
     ConsentPage,
@@ -47,6 +46,7 @@ from connections.types.campaign_monitor.client import (
     OPT_OUT_KINDS,
     SERVICE,
     CampaignMonitorClient,
+    ScopeMissing,
     ci_get,
 )
 from connections.types.campaign_monitor.forms import CampaignMonitorCredentialsForm
@@ -680,11 +680,9 @@ class CampaignMonitorBackend(Backend):
         if kind == COMPLAINTS:
             try:
                 events, inside = self._complaints(stream_id, resumed, since)
-            except AuthRevoked as refusal:
-                # The lists were just read with the same token: a refusal here is a missing
-                # ViewReports scope (connections authorised before it was asked for), not a
-                # revoked connection. Its exports keep working; complaints come back once it
-                # is authorised again.
+            except ScopeMissing as refusal:
+                # Connections authorised before ViewReports was asked for: their exports keep
+                # working; complaints come back once the connection is authorised again.
                 logger.warning(
                     "Campaign Monitor refused to read client %s's campaigns (%s): spam "
                     "complaints are not read until the connection is authorised again",

@@ -36,8 +36,9 @@ from connections.types.http import DEFAULT_TIMEOUT, ServiceClient, json_or_none
 logger = logging.getLogger(__name__)
 
 SERVICE = "Campaign Monitor"
-#: ViewReports: the campaigns and their spam complaints the consent read-back reads (§11).
-SCOPE = "ManageLists,ImportSubscribers,ViewReports"
+#: The campaigns and their spam complaints the consent read-back reads (§11).
+REPORTS_SCOPE = "ViewReports"
+SCOPE = f"ManageLists,ImportSubscribers,{REPORTS_SCOPE}"
 MAX_IMPORT = 1000
 #: The largest page a paged read returns (§3).
 MAX_PAGE_SIZE = 1000
@@ -67,6 +68,11 @@ def ci_get(mapping: Any, key: str, default: Any = None) -> Any:
         if isinstance(candidate, str) and candidate.lower() == lowered:
             return value
     return default
+
+
+class ScopeMissing(Permanent):
+    """Campaign Monitor refused a call that needs a scope the connection was not authorised
+    for (it was authorised before we asked for that scope): the connection itself is fine."""
 
 
 @dataclass(frozen=True)
@@ -274,29 +280,24 @@ class CampaignMonitorClient(ServiceClient):
         on or after ``date`` (YYYY-MM-DD; "" for all), oldest first (§11): the paged envelope."""
         if kind not in OPT_OUT_KINDS:
             raise ValueError(f"kind must be one of {OPT_OUT_KINDS}, not {kind!r}")
-        params = {
-            "date": date,
-            "page": page,
-            "pagesize": page_size,
-            "orderfield": "date",
-            "orderdirection": "asc",
-        }
         path = f"lists/{quote(list_id, safe='')}/{kind}.json"
-        return json_or_none(self._api("GET", path, params=params, list_id=list_id)) or {}
+        return self._page(
+            path,
+            page,
+            page_size,
+            list_id=list_id,
+            date=date,
+            orderfield="date",
+            orderdirection="asc",
+        )
 
     def suppression_list(
         self, client_id: str, *, page: int, page_size: int = MAX_PAGE_SIZE
     ) -> dict[str, Any]:
         """One page of the client's suppression list, newest first: it has no date filter, so
         a reader stops at the first entry older than it needs (§11)."""
-        params = {
-            "page": page,
-            "pagesize": page_size,
-            "orderfield": "date",
-            "orderdirection": "desc",
-        }
         path = f"clients/{quote(client_id, safe='')}/suppressionlist.json"
-        return json_or_none(self._api("GET", path, params=params)) or {}
+        return self._page(path, page, page_size, orderfield="date", orderdirection="desc")
 
     def sent_campaigns(
         self, client_id: str, *, sent_from: str, page: int, page_size: int = MAX_PAGE_SIZE
@@ -305,14 +306,10 @@ class CampaignMonitorClient(ServiceClient):
         (YYYY-MM-DD; "" for all), oldest first: campaigns sent meanwhile come at the end, so a
         read that goes on page by page neither skips nor repeats one (§11, PY
         ``Client.campaigns``)."""
-        params = {
-            "sentfromdate": sent_from,
-            "page": page,
-            "pagesize": page_size,
-            "orderdirection": "asc",
-        }
         path = f"clients/{quote(client_id, safe='')}/campaigns.json"
-        return json_or_none(self._api("GET", path, params=params)) or {}
+        return self._page(
+            path, page, page_size, scope=REPORTS_SCOPE, sentfromdate=sent_from, orderdirection="asc"
+        )
 
     def campaign_spam(
         self, campaign_id: str, *, date: str, page: int, page_size: int = MAX_PAGE_SIZE
@@ -320,15 +317,31 @@ class CampaignMonitorClient(ServiceClient):
         """One page of the spam complaints about a campaign made on or after ``date``
         (YYYY-MM-DD; "" for all), oldest first: items ``{EmailAddress, ListID, Date}`` (§11,
         PY ``Campaign.spam``)."""
-        params = {
-            "date": date,
-            "page": page,
-            "pagesize": page_size,
-            "orderfield": "date",
-            "orderdirection": "asc",
-        }
         path = f"campaigns/{quote(campaign_id, safe='')}/spam.json"
-        return json_or_none(self._api("GET", path, params=params)) or {}
+        return self._page(
+            path,
+            page,
+            page_size,
+            scope=REPORTS_SCOPE,
+            date=date,
+            orderfield="date",
+            orderdirection="asc",
+        )
+
+    def _page(
+        self,
+        path: str,
+        page: int,
+        page_size: int,
+        *,
+        list_id: str = "",
+        scope: str = "",
+        **filters: str,
+    ) -> dict[str, Any]:
+        """One page of a paged read (§3): the envelope, or {} for an empty reply."""
+        params = {**filters, "page": page, "pagesize": page_size}
+        reply = self._api("GET", path, params=params, list_id=list_id, scope=scope)
+        return json_or_none(reply) or {}
 
     def subscriber_state(self, list_id: str, email: str) -> str:
         """The subscriber's ``State`` in this list (Active, Unsubscribed, Bounced, Deleted,
@@ -452,10 +465,15 @@ class CampaignMonitorClient(ServiceClient):
         json: Any = None,
         accept_codes: set[int] | frozenset[int] = frozenset(),
         list_id: str = "",
+        scope: str = "",
     ) -> requests.Response:
+        """``scope``: a call that needs a scope connections authorised earlier were not asked
+        for; its refusal is ``ScopeMissing``, and the connection stays as it is."""
         try:
             return self._api_with_refresh(method, path, params, json, accept_codes, list_id)
         except AuthRevoked as error:
+            if scope:
+                raise ScopeMissing(error.message, code=error.code, status=error.status) from error
             # Outside the token lock's transaction, so that the status change is kept.
             self.store.auth_failed(error.message)
             raise

@@ -340,7 +340,7 @@ def test_without_campaigns_no_complaint_is_read(mocked, backend, account):
 
 
 def test_a_token_without_the_reports_scope_skips_complaints_not_the_connection(
-    mocked, backend, account
+    mocked, store, backend, account
 ):
     """Connections authorised before ViewReports was asked for read lists but not campaigns."""
     list_read(mocked, "unsubscribed", [person("a@x.com", "2026-05-02 10:00:00")])
@@ -356,6 +356,7 @@ def test_a_token_without_the_reports_scope_skips_complaints_not_the_connection(
         ("a@x.com", ConsentState.UNSUBSCRIBED)
     ]
     assert pages[-1].cursor is None
+    assert store.auth_failures == []  # the connection is not marked for sign-in again
 
 
 def test_a_cursor_stored_before_complaints_were_read_still_resumes(mocked, store, account):
