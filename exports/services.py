@@ -101,24 +101,7 @@ def run_approve(*, run: ExportRun, user) -> ExportRun:
     """**Approve** a run that awaits approval: it is queued again and carries on from where it
     stopped, sending exactly the recipients it computed (not computed again, not held again).
     Raises ``RunNotAwaitingApproval`` when it no longer awaits approval."""
-    held = _held_numbers(run)
-    try:
-        runs.transition(
-            run,
-            ExportRun.Status.QUEUED,
-            approved=True,
-            decided_by=user,
-            decided_at=timezone.now(),
-        )
-    except runs.IllegalTransition:
-        raise RunNotAwaitingApproval(_not_awaiting(run)) from None
-    audit.record(
-        AuditAction.RUN_APPROVED,
-        run.export,
-        before=None,
-        after={**held, "decision": "approved"},
-        actor=user,
-    )
+    _decide(run, user, ExportRun.Status.QUEUED, AuditAction.RUN_APPROVED, "approved", approved=True)
     transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
@@ -130,23 +113,7 @@ def run_discard(*, run: ExportRun, user) -> ExportRun:
     """
     from exports.recipients import RecipientTable
 
-    held = _held_numbers(run)
-    try:
-        runs.transition(
-            run,
-            ExportRun.Status.DISCARDED,
-            decided_by=user,
-            decided_at=timezone.now(),
-        )
-    except runs.IllegalTransition:
-        raise RunNotAwaitingApproval(_not_awaiting(run)) from None
-    audit.record(
-        AuditAction.RUN_DISCARDED,
-        run.export,
-        before=None,
-        after={**held, "decision": "discarded"},
-        actor=user,
-    )
+    _decide(run, user, ExportRun.Status.DISCARDED, AuditAction.RUN_DISCARDED, "discarded")
     RecipientTable(run).drop()
     # Its end settles what waited for it (an erasure left to the run's end).
     transaction.on_commit(lambda: run_after_finish(run.pk))
@@ -154,6 +121,19 @@ def run_discard(*, run: ExportRun, user) -> ExportRun:
         lambda: signals.export_run_discarded.send_robust(sender=ExportRun, run_id=run.pk)
     )
     return run
+
+
+def _decide(
+    run: ExportRun, user, status: str, action: AuditAction, decision: str, **changes: Any
+) -> None:
+    """Move a run that awaits approval to ``status`` as ``user`` decided, and audit it with
+    the numbers it was held on."""
+    held = _held_numbers(run)
+    try:
+        runs.transition(run, status, decided_by=user, decided_at=timezone.now(), **changes)
+    except runs.IllegalTransition:
+        raise RunNotAwaitingApproval(_not_awaiting(run)) from None
+    audit.record(action, run.export, before=None, after={**held, "decision": decision}, actor=user)
 
 
 def _held_numbers(run: ExportRun) -> dict[str, Any]:
