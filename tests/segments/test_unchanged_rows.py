@@ -240,3 +240,52 @@ def test_profiles_found_by_the_index_or_by_hashing_the_table_are_written_alike(
     assert row_versions()["c2"] == before["c2"] and row_versions()["c3"] == before["c3"]
     assert Profile.objects.get(customer_id="c1").attributes["city"] == "Tromsø"
     assert result["results"][0]["result"] == "unchanged"
+
+
+def another_writer_makes(customer_id: str):
+    """An execute wrapper: the profile ``customer_id`` appears after the upsert's snapshot, as
+    when another writer commits it meanwhile (an insert in the statement itself, which its
+    own join cannot see), then is there for the statement that follows."""
+    made = []
+
+    def wrapper(execute, sql, params, many, context):
+        if "inserted AS (" in sql and not made:
+            made.append(customer_id)
+            sneaked = (
+                "WITH another_writer AS (INSERT INTO segments_profile (customer_id, email,"
+                " first_name, last_name, attributes) VALUES (%(sneaked)s, '', 'Other', '', '{}')),"
+            )
+            return execute(
+                sql.replace("WITH", sneaked, 1), {**params, "sneaked": customer_id}, many, context
+            )
+        if made == [customer_id] and "upserted AS (" in sql:
+            made.append("done")
+            Profile.objects.create(customer_id=customer_id, first_name="Other", attributes={})
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("via", ["file", "api"])
+def test_a_profile_made_meanwhile_by_another_writer_is_updated_not_inserted(via):
+    import_csv(csv_file(ROWS[0]))
+
+    with connection.execute_wrapper(another_writer_makes("c2")):
+        if via == "file":
+            report = import_csv(csv_file(*ROWS))
+            counts = (report.created, report.updated, report.unchanged)
+        else:
+            records = [
+                {"customer_id": "c1", "email": "ann@example.com", "first_name": "Ann"},
+                {"customer_id": "c2", "email": "bo@example.com", "first_name": "Bo"},
+                {"customer_id": "c3", "first_name": "Cy"},
+            ]
+            result = import_json_records(records)
+            counts = (result["created"], result["updated"], result["unchanged"])
+            outcomes = [row["result"] for row in result["results"]]
+            assert outcomes == ["unchanged", "updated", "created"]
+
+    assert counts == (1, 1, 1)
+    assert Profile.objects.get(customer_id="c2").first_name == "Bo"
+    assert Profile.objects.filter(customer_id="c2").count() == 1
+    assert set(Profile.objects.values_list("customer_id", flat=True)) == {"c1", "c2", "c3"}
