@@ -116,12 +116,18 @@ def refresh_field_catalogue(attribute_types: dict[str, str], *, recount: bool = 
     upserts come 10,000 profiles at a time, and recounting a million after each would cost
     more than the upsert. Callers store inside ``fields_admitted``, which keeps to the limit.
     """
+    # One query for the fields already there (every one, on all but a file's first import):
+    # a query per field cost an API call of 10,000 records 8 ms of its 190.
+    known = ProfileField.objects.in_bulk([*BUILTIN_FIELDS, *attribute_types], field_name="name")
     for name in BUILTIN_FIELDS:
-        ProfileField.objects.get_or_create(name=name, defaults={"is_builtin": True})
+        if name not in known:
+            ProfileField.objects.get_or_create(name=name, defaults={"is_builtin": True})
     for name, data_type in attribute_types.items():
-        existing, created = ProfileField.objects.get_or_create(
-            name=name, defaults={"data_type": data_type}
-        )
+        existing, created = known.get(name), False
+        if existing is None:
+            existing, created = ProfileField.objects.get_or_create(
+                name=name, defaults={"data_type": data_type}
+            )
         if not created and existing.data_type != data_type and existing.profile_count:
             existing.data_type = _merged_type(existing.data_type, data_type)
             existing.save(update_fields=["data_type", "updated_at"])

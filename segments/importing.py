@@ -1109,12 +1109,15 @@ def _stage_hashed(cursor, batches: Iterable[StagedRows], csv_lines: line_hashes.
     staging.copy_rows(cursor, batches, hashed=True)
 
 
+_OUTCOMES = {True: CREATED, False: UPDATED, None: UNCHANGED}
+
+
 def _collect_outcomes(
-    rows: Iterable[tuple[str, bool | None]], outcomes: dict[str, str]
+    rows: list[tuple[str, bool | None]], outcomes: dict[str, str]
 ) -> tuple[int, int]:
     """Per customer id: created (True), updated (False) or unchanged (None: not written)."""
-    for customer_id, created in rows:
-        outcomes[customer_id] = {True: CREATED, False: UPDATED, None: UNCHANGED}[created]
+    results = map(_OUTCOMES.__getitem__, map(itemgetter(1), rows))
+    outcomes.update(zip(map(itemgetter(0), rows), results, strict=True))
     counts = Counter(outcomes.values())
     return counts[CREATED], counts[UPDATED]
 

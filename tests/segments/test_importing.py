@@ -258,3 +258,23 @@ def test_a_customer_id_repeated_in_one_file_is_reported_on_the_later_row():
 def test_a_file_without_an_email_column_warns_of_no_missing_address():
     report = import_csv(csv_bytes("customer_id,city\n1,Oslo\n"))
     assert report.warnings == []
+
+
+def test_a_field_seen_again_with_another_type_is_widened_or_retyped():
+    import_csv(csv_bytes("customer_id,score,joined,tier\nc1,3,2024-01-02,gold\n"))
+    ProfileField.objects.create(name="unused", data_type=ProfileField.DataType.NUMBER)
+    ProfileField.objects.filter(name="tier").update(profile_count=0)  # no profile has it now
+
+    import_csv(
+        csv_bytes("customer_id,score,joined,tier,unused,fresh\nc2,high,2024-01-02 10:00,7,x,1\n")
+    )
+
+    types = dict(ProfileField.objects.values_list("name", "data_type"))
+    assert types["score"] == ProfileField.DataType.TEXT  # numbers and text: text
+    assert types["joined"] == ProfileField.DataType.DATETIME  # dates and date-times
+    assert types["tier"] == ProfileField.DataType.NUMBER  # no profile had it: its new type
+    assert types["unused"] == ProfileField.DataType.TEXT
+    assert types["fresh"] == ProfileField.DataType.NUMBER
+    assert (
+        ProfileField.objects.filter(name__in=["customer_id", "email"], is_builtin=True).count() == 2
+    )
