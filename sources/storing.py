@@ -91,13 +91,19 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def _profiles_copy_text(rows: StagedRows, stamp: str) -> str:
-    """The rows in ``COPY``'s text format, each with ``stamp`` as its field origins. A value
-    that needs an escape (rare: found by counting the separators) is escaped."""
+    """The rows in ``COPY``'s text format, each with ``stamp`` as its field origins, made by
+    one format per row (a row's JSON object too, when no attribute is missing). A value that
+    needs an escape (rare: found by counting the separators) is escaped."""
     stamp = stamp.translate(_COPY_ESCAPES)
-    line = "%s\t%s\t%s\t%s\t%s\t" + stamp.replace("%", "%%") + "\n"
+    end = "\t" + stamp.replace("%", "%%") + "\n"
     columns = [rows.customer_ids, rows.emails, rows.first_names, rows.last_names]
-    attributes = rows.attributes()
-    text = "".join(map(line.__mod__, zip(*columns, attributes, strict=True)))
+    entries = rows.attribute_entries
+    if entries and not rows.gaps:
+        line = "%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}" + end
+        text = "".join(map(line.__mod__, zip(*columns, *entries, strict=True)))
+    else:
+        line = "%s\t%s\t%s\t%s\t%s" + end
+        text = "".join(map(line.__mod__, zip(*columns, rows.attributes(), strict=True)))
     count = len(rows)
     if (
         text.count("\t") == 5 * count
@@ -106,7 +112,8 @@ def _profiles_copy_text(rows: StagedRows, stamp: str) -> str:
         and "\r" not in text
     ):
         return text
+    line = "%s\t%s\t%s\t%s\t%s" + end
     escaped = [[value.translate(_COPY_ESCAPES) for value in column] for column in columns]
     # JSON text has no raw tab or line break, only backslashes (its own escapes) to double.
-    attributes = [value.replace("\\", "\\\\") for value in attributes]
+    attributes = [value.replace("\\", "\\\\") for value in rows.attributes()]
     return "".join(map(line.__mod__, zip(*escaped, attributes, strict=True)))

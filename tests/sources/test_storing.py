@@ -114,3 +114,15 @@ def test_values_that_need_an_escape_are_copied_as_they_are():
     assert (first.first_name, first.attributes) == ("line\nbreak", {"note": "a\\b"})
     assert (second.first_name, second.attributes) == ("return\rhere", {"note": "\t"})
     assert first.field_origins == {"first_name": 7, 'we"ird\\name': 7}
+
+
+def test_a_row_without_a_value_for_an_attribute_is_copied_without_it():
+    rows = staged("a", "b")
+    rows.attribute_entries = [['"score": 1', ""], ['"city": "Oslo"', '"city": "Rome"']]
+    rows.gaps = True
+    with transaction.atomic():
+        assert storing.copy_new_profiles("{}", rows, ids_kept([]))
+    assert dict(Profile.objects.values_list("customer_id", "attributes")) == {
+        "a": {"score": 1, "city": "Oslo"},
+        "b": {"city": "Rome"},
+    }
