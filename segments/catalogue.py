@@ -116,12 +116,21 @@ def refresh_field_catalogue(attribute_types: dict[str, str], *, recount: bool = 
     upserts come 10,000 profiles at a time, and recounting a million after each would cost
     more than the upsert. Callers store inside ``fields_admitted``, which keeps to the limit.
     """
+    # One query for the fields already there (every batch of a source's run asks again).
+    known = {
+        field.name: field
+        for field in ProfileField.objects.filter(name__in=[*BUILTIN_FIELDS, *attribute_types])
+    }
     for name in BUILTIN_FIELDS:
-        ProfileField.objects.get_or_create(name=name, defaults={"is_builtin": True})
+        if name not in known:
+            ProfileField.objects.get_or_create(name=name, defaults={"is_builtin": True})
     for name, data_type in attribute_types.items():
-        existing, created = ProfileField.objects.get_or_create(
-            name=name, defaults={"data_type": data_type}
-        )
+        created = False
+        existing = known.get(name)
+        if existing is None:
+            existing, created = ProfileField.objects.get_or_create(
+                name=name, defaults={"data_type": data_type}
+            )
         if not created and existing.data_type != data_type and existing.profile_count:
             existing.data_type = _merged_type(existing.data_type, data_type)
             existing.save(update_fields=["data_type", "updated_at"])
