@@ -3,10 +3,12 @@
 Secrets are decrypted only here. They are never returned to a view, logged or passed to a task:
 tasks get a run id.
 
-A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``), converts it column by column
-(``_staged_batch``) and stores it through the CSV import's checks and set-based upsert
-(``segments.importing.import_columns``; a batch's new profiles are inserted apart first,
-``sources.storing``): only profiles that change are written. Each batch is
+A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``) and converts it column by
+column (``_staged_batch``), a batch ahead in a thread of its own (``sources.reading``), and
+stores it through the CSV import's checks and set-based upsert
+(``segments.importing.import_columns``; a batch expected new is copied straight into the
+profiles, else its new profiles are inserted apart first, ``sources.storing``): only profiles
+that change are written. Each batch is
 committed together with the run's counts and, in incremental mode, the source's cursor, so a
 run that dies (a killed worker, a source that disappears) loses nothing committed and the next
 run (or the same one, redelivered) resumes from the last committed cursor.
