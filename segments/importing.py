@@ -470,6 +470,7 @@ def import_columns(
     recount_fields: bool = True,
     origin: origins.Origin = origins.IMPORT,
     on_staged: Callable[[Any], None] | None = None,
+    insert_new: Callable[[StagedRows], bool] | None = None,
 ) -> ImportReport:
     """``import_records`` for rows already made into the staging table's columns (the
     sources: values converted column by column from their source types, attributes as JSON
@@ -478,7 +479,9 @@ def import_columns(
 
     ``on_staged`` (PostgreSQL) is called with the cursor once the checked rows are in the
     staging table (``segments.staging.STAGING_TABLE``) and before the upsert: it may read
-    them, and delete the ones not to be stored (a source's repeated customer ids)."""
+    them, and delete the ones not to be stored (a source's repeated customer ids).
+    ``insert_new`` (PostgreSQL) is first given the checked rows: when it returns True, it
+    has inserted them all as new profiles (none had one) and nothing is staged."""
     report = ImportReport(rows_read=len(staged))
     fixed = {"customer_id", *fields}
     names = [name for name in FIXED_COLUMNS if name in fixed]
@@ -512,14 +515,17 @@ def import_columns(
         lines, customer_ids, emails, first_names, last_names, columns[4:], staged.gaps
     )
     with fields_admitted(attribute_types):
-        _store(
-            [kept] if lines else [],
-            set(names),
-            list(attribute_types),
-            report,
-            origin=origin,
-            on_staged=on_staged,
-        )
+        if lines and insert_new is not None and insert_new(kept):
+            report.created = len(lines)
+        else:
+            _store(
+                [kept] if lines else [],
+                set(names),
+                list(attribute_types),
+                report,
+                origin=origin,
+                on_staged=on_staged,
+            )
         refresh_field_catalogue(attribute_types, recount=recount_fields)
     return report
 

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
+from psycopg import errors
 
 from config.translation import gettext_later as _
 from config.translation import stored
@@ -80,6 +81,37 @@ def remember_staged_keys(run: SourceRun, repeated: list[dict], cursor) -> None:
     )
     _list_repeated(repeated, cursor.fetchall())
     cursor.execute(f"INSERT INTO {RUN_KEYS_TABLE} SELECT customer_id FROM {STAGING_TABLE}")
+
+
+def remember_new_keys(run: SourceRun, customer_ids: list[str], cursor) -> bool:
+    """Remember the ids of a batch stored without staging (``storing.copy_new_profiles``):
+    False, with some of them remembered, when the run read one of them before (the caller
+    undoes its savepoint). The ids are distinct and not empty."""
+    if records_source_keys(run.source):
+        table = SourceKey._meta.db_table
+        cursor.execute(
+            f"INSERT INTO {table} (source_id, customer_id, run_id)"
+            " SELECT %s, unnest(%s::text[]), %s"
+            " ON CONFLICT (source_id, customer_id) DO UPDATE SET run_id = EXCLUDED.run_id"
+            f" WHERE {table}.run_id IS DISTINCT FROM EXCLUDED.run_id",
+            [run.source_id, customer_ids, run.pk],
+        )
+        return cursor.rowcount == len(customer_ids)
+    text = "\n".join(customer_ids) + "\n"
+    if text.count("\n") != len(customer_ids) or any(char in text for char in "\\\t\r"):
+        text = "".join(map("%s\n".__mod__, map(_copy_escaped, customer_ids)))
+    try:
+        with cursor.cursor.copy(f"COPY {RUN_KEYS_TABLE} FROM STDIN") as copy:
+            copy.write(text.encode())
+    except errors.UniqueViolation:
+        return False
+    return True
+
+
+def _copy_escaped(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
 
 
 def _remember_in_source_keys(run: SourceRun, repeated: list[dict], cursor) -> None:

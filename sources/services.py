@@ -3,10 +3,12 @@
 Secrets are decrypted only here. They are never returned to a view, logged or passed to a task:
 tasks get a run id.
 
-A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``), converts it column by column
-(``_staged_batch``) and stores it through the CSV import's checks and set-based upsert
-(``segments.importing.import_columns``; a batch's new profiles are inserted apart first,
-``sources.storing``): only profiles that change are written. Each batch is
+A run reads the source a batch at a time (``SOURCE_BATCH_ROWS``) and converts it column by
+column (``_staged_batch``), a batch ahead in a thread of its own (``sources.reading``), and
+stores it through the CSV import's checks and set-based upsert
+(``segments.importing.import_columns``; a batch expected new is copied straight into the
+profiles, else its new profiles are inserted apart first, ``sources.storing``): only profiles
+that change are written. Each batch is
 committed together with the run's counts and, in incremental mode, the source's cursor, so a
 run that dies (a killed worker, a source that disappears) loses nothing committed and the next
 run (or the same one, redelivered) resumes from the last committed cursor.
@@ -26,7 +28,7 @@ import logging
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
@@ -53,7 +55,7 @@ from segments.importing import (
 )
 from segments.models import Profile
 from segments.staging import StagedRows
-from sources import keys, storing
+from sources import keys, reading, storing
 from sources.kinds import registry
 from sources.kinds.base import (
     Column,
@@ -536,6 +538,55 @@ def _staged_batch(
     return StagedRows(lines, *columns, entries, gaps), row_keys, rejected
 
 
+@dataclass
+class _ConvertedBatch:
+    """A batch read and converted (``_staged_batch``), with what its commit records: how many
+    rows were read, and the last cursor value and key read (None when none)."""
+
+    mapping: _Mapping
+    staged: StagedRows
+    row_keys: list[str]
+    rejected: list[dict]
+    rows_read: int
+    last_cursor: Any
+    last_key: Any
+
+
+def _converted_batches(
+    kind: SourceKind, read: Read, source: Source, *, first_line: int
+) -> Iterator[_ConvertedBatch]:
+    """The source's batches as the run stores them; runs in the reading thread
+    (``sources.reading``): it touches no database of ours."""
+    mapping: _Mapping | None = None
+    cursor_index = key_index = None
+    line = first_line
+    for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
+        if mapping is None:
+            mapping = _Mapping(source, columns)
+            if read.cursor_column:
+                cursor_index = [column.name for column in columns].index(read.cursor_column)
+            elif read.key_column:
+                key_index = mapping.fixed["customer_id"]
+        staged, row_keys, rejected = _staged_batch(rows, line, mapping)
+        yield _ConvertedBatch(
+            mapping,
+            staged,
+            row_keys,
+            rejected,
+            len(rows),
+            _last_value(rows, cursor_index),
+            _last_value(rows, key_index),
+        )
+        line += len(rows)
+
+
+def _last_value(rows: list[tuple], index: int | None) -> Any:
+    """The last value that is not None in the column ``index`` of ``rows``."""
+    if index is None:
+        return None
+    return next((row[index] for row in reversed(rows) if row[index] is not None), None)
+
+
 def _read_into_profiles(run: SourceRun) -> None:
     source = run.source
     incremental = source.sync_mode == Source.SyncMode.INCREMENTAL
@@ -556,78 +607,80 @@ def _read_into_profiles(run: SourceRun) -> None:
             key_column=(source.mapping or {}).get("customer_id") or "",
             after_key=cursor_from_json(run.key_after),
         )
-    mapping: _Mapping | None = None
-    cursor_index = None
-    key_index = None
     line = run.rows_read
     stamp = ""
     expect_new = True
-    for columns, rows in kind.batches(read, settings.SOURCE_BATCH_ROWS):
-        if mapping is None:
-            mapping = _Mapping(source, columns)
-            stamp = storing.origin_stamp(source.pk, mapping.fields, list(mapping.attribute_types))
-            if incremental:
-                cursor_index = [column.name for column in columns].index(source.cursor_column)
-            elif read.key_column:
-                key_index = mapping.fixed["customer_id"]
-        staged, row_keys, rejected = _staged_batch(rows, line + 1, mapping)
-        first_line = line + 1
-        line += len(rows)
-        with transaction.atomic():
-            _commit_without_waiting()
-            staged, repeated = _first_of_each_key(staged)
-            inserted: list[int] = []
-            on_staged = None
-            if connection.vendor == "postgresql":
-                on_staged = partial(
-                    _on_staged, run, repeated, stamp if expect_new else None, inserted
+    batches = _converted_batches(kind, read, source, first_line=line + 1)
+    mapping: _Mapping | None = None
+    with reading.read_ahead(batches) as converted:
+        for batch in converted:
+            if mapping is None:
+                mapping = batch.mapping
+                stamp = storing.origin_stamp(
+                    source.pk, mapping.fields, list(mapping.attribute_types)
                 )
-            else:  # the demo's SQLite: small files
-                staged, earlier = keys.without_earlier_keys(run, staged)
-                repeated += earlier
-            report = import_columns(
-                staged,
-                mapping.attribute_types,
-                fields=mapping.fields,
-                recount_fields=False,
-                origin=source.pk,
-                on_staged=on_staged,
-            )
-            rejected += sorted(repeated, key=itemgetter("line"))
-            run.rows_read += len(rows)
-            created = report.created + sum(inserted)
-            # New profiles come in runs (a first reading, a range of new ids): inserted apart
-            # while at least half a batch is new (``sources.storing``).
-            expect_new = 2 * created >= len(staged)
-            run.created_count += created
-            run.updated_count += report.updated
-            run.unchanged_count += report.unchanged
-            rejected += [
-                {"line": row.line, "key": row_keys[row.line - first_line], "reason": row.reason}
-                for row in report.rejected_rows
-            ]
-            run.rejected_count += report.rejected + len(rejected) - len(report.rejected_rows)
-            room = MAX_LISTED_REJECTIONS - len(run.rejected_rows)
-            run.rejected_rows = [*run.rejected_rows, *rejected[: max(room, 0)]]
-            run.warning_count += report.warned
-            room = MAX_LISTED_WARNINGS - len(run.warnings)
-            run.warnings = [*run.warnings, *(vars(w) for w in report.warnings[: max(room, 0)])]
-            if cursor_index is not None:
-                last = next(
-                    (row[cursor_index] for row in reversed(rows) if row[cursor_index] is not None),
-                    None,
+            staged, row_keys, rejected = batch.staged, batch.row_keys, batch.rejected
+            first_line = line + 1
+            line += batch.rows_read
+            with transaction.atomic():
+                _commit_without_waiting()
+                staged, repeated = _first_of_each_key(staged)
+                inserted: list[int] = []
+                on_staged = insert_new = None
+                if connection.vendor == "postgresql":
+                    on_staged = partial(
+                        _on_staged, run, repeated, stamp if expect_new else None, inserted
+                    )
+                    if expect_new:
+                        insert_new = partial(
+                            storing.copy_new_profiles,
+                            stamp,
+                            remember_keys=partial(keys.remember_new_keys, run),
+                        )
+                else:  # the demo's SQLite: small files
+                    staged, earlier = keys.without_earlier_keys(run, staged)
+                    repeated += earlier
+                report = import_columns(
+                    staged,
+                    mapping.attribute_types,
+                    fields=mapping.fields,
+                    recount_fields=False,
+                    origin=source.pk,
+                    on_staged=on_staged,
+                    insert_new=insert_new,
                 )
-                if last is not None:
-                    source.cursor_value = run.cursor_end = cursor_to_json(last)
+                rejected += sorted(repeated, key=itemgetter("line"))
+                run.rows_read += batch.rows_read
+                created = report.created + sum(inserted)
+                # New profiles come in runs (a first reading, a range of new ids): inserted
+                # apart while at least half a batch is new (``sources.storing``).
+                expect_new = 2 * created >= len(staged)
+                run.created_count += created
+                run.updated_count += report.updated
+                run.unchanged_count += report.unchanged
+                rejected += [
+                    {
+                        "line": row.line,
+                        "key": row_keys[row.line - first_line],
+                        "reason": row.reason,
+                    }
+                    for row in report.rejected_rows
+                ]
+                run.rejected_count += report.rejected + len(rejected) - len(report.rejected_rows)
+                room = MAX_LISTED_REJECTIONS - len(run.rejected_rows)
+                run.rejected_rows = [*run.rejected_rows, *rejected[: max(room, 0)]]
+                run.warning_count += report.warned
+                room = MAX_LISTED_WARNINGS - len(run.warnings)
+                run.warnings = [
+                    *run.warnings,
+                    *(vars(w) for w in report.warnings[: max(room, 0)]),
+                ]
+                if batch.last_cursor is not None:
+                    source.cursor_value = run.cursor_end = cursor_to_json(batch.last_cursor)
                     source.save(update_fields=["cursor_value"])
-            if key_index is not None:
-                last_key = next(
-                    (row[key_index] for row in reversed(rows) if row[key_index] is not None),
-                    None,
-                )
-                if last_key is not None:
-                    run.key_after = cursor_to_json(last_key)
-            run.save()
+                if batch.last_key is not None:
+                    run.key_after = cursor_to_json(batch.last_key)
+                run.save()
     if mapping is None:  # no row: the columns still have to be there
         mapping = _Mapping(source, kind.columns(Read(source.read_table, source.read_query)))
     if run.created_count or run.updated_count:  # an unchanged reading cannot change a count

@@ -16,7 +16,8 @@ never branches on the kind:
   come once, at the start or at the end as the kind orders them, so a reading resumed
   after a key never reads one twice. A kind that can tell its data's version (a file at an
   address) gives it in ``read_version``, and raises ``SourceUnchanged`` instead of reading
-  data still at ``Read.unchanged_since``.
+  data still at ``Read.unchanged_since``. A run iterates ``batches`` in a thread of its
+  own (``sources.reading``), so a kind reads through its own connection, never Django's.
 
 Queries run read-only (a read-only transaction or session, a statement timeout); a query that
 writes is refused. Every failure is a ``SourceError`` whose message is written for a person,

@@ -5,11 +5,12 @@ on still judges the profiles the source gave while it was off."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection, transaction
 
 from config.translation import shown
 from segments.models import Profile
-from sources import services
-from sources.models import Source, SourceKey
+from sources import keys, services
+from sources.models import Source, SourceKey, SourceRun
 from tests.sources.places import people
 from tests.sources.test_runs import make_source, run
 
@@ -84,3 +85,38 @@ def test_turning_remove_missing_on_reads_a_dead_reading_again_from_the_start(
     again = run(source)
     assert reading["rows"] == [10, 25] and again.resumed_from is None
     assert SourceKey.objects.filter(source=source, run=again).count() == 25
+
+
+def remembered(run_, customer_ids: list[str]) -> bool:
+    with connection.cursor() as cursor:
+        return keys.remember_new_keys(run_, customer_ids, cursor)
+
+
+def test_ids_stored_without_staging_are_refused_when_the_run_read_one_before(postgresql_place):
+    source = make_source(postgresql_place)
+    this_run = SourceRun.objects.create(source=source, sync_mode=source.sync_mode)
+    with keys.run_keys(this_run), transaction.atomic():
+        assert remembered(this_run, ["a", "b\\with\ttab"])
+        with pytest.raises(_Undone), transaction.atomic():
+            assert not remembered(this_run, ["c", "b\\with\ttab"])
+            raise _Undone()
+        assert remembered(this_run, ["c"])
+
+
+def test_ids_stored_without_staging_go_to_source_keys_with_remove_missing(postgresql_place):
+    source = make_source(postgresql_place, remove_missing=True)
+    earlier = SourceRun.objects.create(
+        source=source, sync_mode=source.sync_mode, status=SourceRun.Status.SUCCEEDED
+    )
+    SourceKey.objects.create(source=source, customer_id="from-before", run=earlier)
+    this_run = SourceRun.objects.create(source=source, sync_mode=source.sync_mode)
+    assert remembered(this_run, ["new", "from-before"])
+    assert set(SourceKey.objects.filter(run=this_run).values_list("customer_id", flat=True)) == {
+        "new",
+        "from-before",
+    }
+    assert not remembered(this_run, ["newer", "new"])
+
+
+class _Undone(Exception):
+    """Undoes a savepoint, as ``storing.copy_new_profiles`` does."""

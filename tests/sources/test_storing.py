@@ -58,3 +58,71 @@ def test_a_profile_made_meanwhile_leaves_every_row_to_the_upsert():
         assert staged_ids(cursor) == ["same", "same"]
         staging.drop_staging(cursor)
     assert created == [] and not Profile.objects.exists()
+
+
+def ids_kept(kept: list[list[str]]):
+    """A ``remember_keys`` that keeps the ids it is given, and accepts them."""
+
+    def remember(customer_ids, cursor):
+        kept.append(list(customer_ids))
+        return True
+
+    return remember
+
+
+def test_a_batch_of_new_ids_is_copied_into_the_profiles_stamped_with_its_ids_remembered():
+    remembered: list[list[str]] = []
+    stamp = storing.origin_stamp(7, ["customer_id", "email"], ["score"])
+    with transaction.atomic():
+        assert storing.copy_new_profiles(stamp, staged("a", "b"), ids_kept(remembered))
+    assert remembered == [["a", "b"]]
+    new = Profile.objects.get(customer_id="b")
+    assert (new.email, new.first_name, new.attributes, new.field_origins) == (
+        "b@example.com",
+        "First",
+        {"score": 1},
+        {"email": 7, "score": 7},
+    )
+
+
+def test_a_batch_with_a_profile_already_there_copies_nothing():
+    Profile.objects.create(customer_id="old", email="kept@example.com")
+    remembered: list[list[str]] = []
+    with transaction.atomic():
+        assert not storing.copy_new_profiles("{}", staged("new", "old"), ids_kept(remembered))
+    assert remembered == []
+    assert list(Profile.objects.values_list("customer_id", "email")) == [
+        ("old", "kept@example.com")
+    ]
+
+
+def test_a_batch_whose_ids_the_run_read_before_copies_nothing():
+    with transaction.atomic():
+        assert not storing.copy_new_profiles("{}", staged("a"), lambda ids, cursor: False)
+    assert not Profile.objects.exists()
+
+
+def test_values_that_need_an_escape_are_copied_as_they_are():
+    rows = staged("tab\there", "back\\slash")
+    rows.first_names = ["line\nbreak", "return\rhere"]
+    rows.attribute_entries = [['"note": "a\\\\b"', '"note": "\\t"']]
+    stamp = storing.origin_stamp(7, ["first_name"], ['we"ird\\name'])
+    with transaction.atomic():
+        assert storing.copy_new_profiles(stamp, rows, ids_kept([]))
+    first = Profile.objects.get(customer_id="tab\there")
+    second = Profile.objects.get(customer_id="back\\slash")
+    assert (first.first_name, first.attributes) == ("line\nbreak", {"note": "a\\b"})
+    assert (second.first_name, second.attributes) == ("return\rhere", {"note": "\t"})
+    assert first.field_origins == {"first_name": 7, 'we"ird\\name': 7}
+
+
+def test_a_row_without_a_value_for_an_attribute_is_copied_without_it():
+    rows = staged("a", "b")
+    rows.attribute_entries = [['"score": 1', ""], ['"city": "Oslo"', '"city": "Rome"']]
+    rows.gaps = True
+    with transaction.atomic():
+        assert storing.copy_new_profiles("{}", rows, ids_kept([]))
+    assert dict(Profile.objects.values_list("customer_id", "attributes")) == {
+        "a": {"score": 1, "city": "Oslo"},
+        "b": {"city": "Rome"},
+    }
