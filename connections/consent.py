@@ -25,6 +25,7 @@ the service asked for, ``Transient`` and ``AuthExpired`` with backoff; ``AuthRev
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import zlib
@@ -47,10 +48,12 @@ from connections.types.base import (
     AuthExpired,
     AuthRevoked,
     BackendError,
+    ConsentPage,
     Permanent,
     RateLimited,
     Transient,
 )
+from core.in_order import InOrder
 from segments.consent import ConsentStaging
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,9 @@ logger = logging.getLogger(__name__)
 #: ends), with the cursor after the last of them in one transaction: per-page transactions
 #: cost several times the upsert itself (README, "What the measurements decided").
 STORE_EVERY_EVENTS = 10_000
+#: Pages read while the pages before them are being stored (``InOrder``): PostgreSQL stores
+#: while the service serves, and the memory held stays a few pages'.
+PAGES_READ_AHEAD = 20
 _LOCK_KEY = zlib.crc32(b"connections.consent_read") & 0x7FFFFFFF
 UNEXPECTED = _(
     "The read-back stopped on an unexpected error. It has been logged; the next read goes on "
@@ -224,62 +230,92 @@ def _read_pages(target: Connection, state: ConsentReadBack) -> None:
     backend = services.backend_for(target)
     lists = sorted(found.id for found in backend.list_destinations())[: backend.max_consent_lists]
     cursor = state.cursor or None
-    staging = ConsentStaging()
-    staging.start()
-    pages = events = invalid = 0
-    while True:
-        try:
-            page = backend.read_consent(lists, since=state.since, cursor=cursor)
-            if page.cursor is not None and page.cursor == cursor:
-                raise Permanent(
-                    _(
-                        "The service gave the same page of its consent records twice, so the "
-                        "read-back stopped. Try again later."
+    # The pages are stored behind the reading, on a connection of their own, so that
+    # PostgreSQL stores while the service serves the next pages; inside the caller's
+    # transaction they are stored in it, each before the next page is asked for.
+    behind = InOrder(
+        background=connection.vendor == "postgresql" and not connection.in_atomic_block,
+        name=f"consent-store-{target.pk}",
+        max_waiting=PAGES_READ_AHEAD,
+    )
+    store = _PageStore(target, state, own_session=behind.background)
+    try:
+        behind.submit(store.start)
+        while True:
+            try:
+                page = backend.read_consent(lists, since=state.since, cursor=cursor)
+                if page.cursor is not None and page.cursor == cursor:
+                    raise Permanent(
+                        _(
+                            "The service gave the same page of its consent records twice, so "
+                            "the read-back stopped. Try again later."
+                        )
                     )
-                )
-        except Exception:
-            # What was read is stored before the error goes on, with the cursor of the page
-            # that failed: the retry asks for that page first.
-            if pages:
-                _store(target, state, staging, pages, events, invalid, cursor=cursor)
-            raise
-        invalid += staging.add(page.events)
-        events += len(page.events)
-        pages += 1
-        if page.cursor is None or events >= STORE_EVERY_EVENTS:
-            _store(target, state, staging, pages, events, invalid, cursor=page.cursor)
-            pages = events = invalid = 0
-        if page.cursor is None:
-            return
-        cursor = page.cursor
+            except Exception:
+                # What was read is stored before the error goes on, with the cursor of the
+                # page that failed: the retry asks for that page first.
+                behind.submit(functools.partial(store.store_what_was_read, cursor=cursor))
+                behind.finish()
+                raise
+            behind.submit(functools.partial(store.add, page))
+            if page.cursor is None:
+                behind.finish()
+                return
+            cursor = page.cursor
+    except BaseException:
+        behind.abandon()  # a killed read stores no more than it had stored
+        raise
 
 
-def _store(
-    target: Connection,
-    state: ConsentReadBack,
-    staging: ConsentStaging,
-    pages: int,
-    events: int,
-    invalid: int,
-    *,
-    cursor: str | None,
-) -> None:
-    """Store the pages sent to ``staging`` since the last store and the cursor after the last
-    of them, together; a ``None`` cursor ends the read."""
-    with transaction.atomic():
-        _commit_without_waiting_for_the_disk()
-        new = staging.apply(connection_id=target.pk, connection_name=target.display_name)
-        state.pages_read += pages
-        state.read_count += events
-        state.new_count += new
-        state.invalid_count += invalid
-        state.cursor = cursor or ""
-        if cursor is None:
-            state.since = state.started_at
-            state.status = ConsentReadBack.Status.SUCCEEDED
-            state.last_error = ""
-            state.finished_at = state.last_read_at = timezone.now()
-        state.save()
+class _PageStore:
+    """The storing half of a read: each page sent to ``staging`` as it comes, and stored with
+    the cursor after it once ``STORE_EVERY_EVENTS`` were sent or the read ends. Its calls
+    come in the order of the pages, one at a time (``InOrder``), and use the database of the
+    thread they run in."""
+
+    def __init__(self, target: Connection, state: ConsentReadBack, *, own_session: bool):
+        self.target, self.state, self.own_session = target, state, own_session
+        self.pages = self.events = self.invalid = 0
+
+    def start(self) -> None:
+        self.staging = ConsentStaging(own_session=self.own_session)
+        self.staging.start()
+
+    def add(self, page: ConsentPage) -> None:
+        self.invalid += self.staging.add(page.events)
+        self.events += len(page.events)
+        self.pages += 1
+        if page.cursor is None or self.events >= STORE_EVERY_EVENTS:
+            self.store(cursor=page.cursor)
+
+    def store_what_was_read(self, *, cursor: str | None) -> None:
+        """Before a page that failed: store the pages sent before it, if any, with its
+        cursor (the retry asks for that page first)."""
+        if self.pages:
+            self.store(cursor=cursor)
+
+    def store(self, *, cursor: str | None) -> None:
+        """Store the pages sent since the last store and the cursor after the last of them,
+        together; a ``None`` cursor ends the read."""
+        state = self.state
+        self.staging.end_copy()
+        with transaction.atomic():
+            _commit_without_waiting_for_the_disk()
+            new = self.staging.apply(
+                connection_id=self.target.pk, connection_name=self.target.display_name
+            )
+            state.pages_read += self.pages
+            state.read_count += self.events
+            state.new_count += new
+            state.invalid_count += self.invalid
+            state.cursor = cursor or ""
+            if cursor is None:
+                state.since = state.started_at
+                state.status = ConsentReadBack.Status.SUCCEEDED
+                state.last_error = ""
+                state.finished_at = state.last_read_at = timezone.now()
+            state.save()
+        self.pages = self.events = self.invalid = 0
 
 
 def _commit_without_waiting_for_the_disk() -> None:

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from core.consent import Channel, ConsentState
 from segments.models import ConsentRecord, Profile
+
+if TYPE_CHECKING:
+    from psycopg import Copy
 
 #: The same test of an address as the import's and the exports' ("invalid e-mail").
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -188,11 +192,18 @@ class ConsentStaging:
 
     What was added and not applied is lost with the session (a killed worker), never stored
     twice. ``start`` empties what an earlier read of the session left. Elsewhere than on
-    PostgreSQL (the demo's SQLite) the rows wait in memory."""
+    PostgreSQL (the demo's SQLite) the rows wait in memory.
 
-    def __init__(self) -> None:
+    ``own_session``: nothing else uses the session between the calls (the read-back stores on
+    a connection of its own), so one ``COPY`` stays open from an ``add`` to the next
+    ``apply``: PostgreSQL takes each page in as it is written, without a round trip a page."""
+
+    def __init__(self, *, own_session: bool = False) -> None:
         self.postgresql = connection.vendor == "postgresql"
+        self.own_session = own_session
         self._held: list[tuple] = []
+        self._copying: ExitStack | None = None
+        self._copy: Copy | None = None
         self.added = 0
 
     def start(self) -> None:
@@ -212,11 +223,8 @@ class ConsentStaging:
             if text is not None:
                 if text:
                     self.added += len(events)  # type: ignore[arg-type]
-                    with (
-                        connection.cursor() as cursor,
-                        cursor.cursor.copy(f"COPY {_STAGED} FROM STDIN") as copy,
-                    ):
-                        copy.write(text)
+                    self._open_copy().write(text)
+                    self._end_copy_unless_own_session()
                 return 0
         rows, invalid = _valid_rows(events)
         if not rows:
@@ -225,18 +233,37 @@ class ConsentStaging:
         if not self.postgresql:
             self._held.extend(rows)
             return invalid
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {_STAGED} FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        copy = self._open_copy()
+        for row in rows:
+            copy.write_row(row)
+        self._end_copy_unless_own_session()
         return invalid
+
+    def _open_copy(self) -> Copy:
+        if self._copy is None:
+            copying = ExitStack()
+            cursor = copying.enter_context(connection.cursor())
+            self._copy = copying.enter_context(cursor.cursor.copy(f"COPY {_STAGED} FROM STDIN"))
+            self._copying = copying
+        return self._copy
+
+    def _end_copy_unless_own_session(self) -> None:
+        if not self.own_session:
+            self.end_copy()
+
+    def end_copy(self) -> None:
+        """Wait for PostgreSQL to have taken every row added: the session can do nothing else
+        (begin the transaction ``apply`` runs in) while a ``COPY`` is open."""
+        if self._copying is not None:
+            copying, self._copying, self._copy = self._copying, None, None
+            copying.close()
 
     def apply(self, *, connection_id: int, connection_name: str) -> int:
         """Store what was added since the last ``apply``; returns how many records are new. A
         record already held keeps its place and takes the event's date and reason when the
-        event is later (a person who unsubscribed again)."""
+        event is later (a person who unsubscribed again). In a transaction of its own session,
+        the caller ends the ``COPY`` (``end_copy``) before the transaction begins."""
+        self.end_copy()
         if not self.added:
             return 0
         self.added = 0

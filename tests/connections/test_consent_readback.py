@@ -4,10 +4,12 @@ for the services (each type's own ``read_consent`` has its contract tests)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from django.db import DatabaseError
 from django.db import connection as db
 from django.urls import reverse
 
@@ -27,6 +29,7 @@ from connections.types.base import (
     Transient,
 )
 from exports.schedule import run_refresh_chain
+from segments.consent import ConsentStaging
 from segments.models import ConsentRecord, Segment
 from tests.connections.factories import ConnectionFactory
 from tests.factories import ProfileFactory, SegmentFactory
@@ -344,6 +347,108 @@ def test_never_two_reads_of_one_connection_at_once(script, shop, run_read):
     finally:
         other.close()
     assert read(shop).status == ConsentReadBack.Status.SUCCEEDED
+
+
+# Stored behind the reading (outside any transaction, as a task reads) ---------------------------
+
+behind = pytest.mark.django_db(transaction=True)
+
+
+def stored() -> tuple[str, list[str]]:
+    return ConsentReadBack.objects.get().cursor, emails()
+
+
+@behind
+def test_outside_a_transaction_the_next_pages_are_read_while_the_ones_before_are_stored(
+    script, shop, monkeypatch
+):
+    monkeypatch.setattr(consent, "STORE_EVERY_EVENTS", 1)
+    script.paged("Shop", *([event(f"{name}@example.com")] for name in "abc"))
+    asked_while_storing: list[int] = []
+    real_apply = ConsentStaging.apply
+
+    def apply_after_a_while(self, **kwargs):
+        deadline = time.monotonic() + 5
+        while len(script.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asked_while_storing.append(len(script.calls))
+        return real_apply(self, **kwargs)
+
+    monkeypatch.setattr(ConsentStaging, "apply", apply_after_a_while)
+    state = read(shop)
+    assert asked_while_storing[0] == 3
+    assert emails() == ["a@example.com", "b@example.com", "c@example.com"]
+    assert (state.status, state.pages_read, state.new_count) == ("succeeded", 3, 3)
+    state.refresh_from_db()
+    assert (state.status, state.read_count, state.new_count) == ("succeeded", 3, 3)
+
+
+@behind
+def test_outside_a_transaction_a_failed_page_stores_the_pages_before_it_with_its_cursor(
+    script, shop
+):
+    script.paged(
+        "Shop",
+        [event("a@example.com")],
+        [event("b@example.com"), event("a@example.com")],
+        [event("c@example.com")],
+    )
+    script.fail("Shop", "p3", Transient("Timed out."))
+    with pytest.raises(Transient):
+        read(shop)
+    assert stored() == ("p3", ["a@example.com", "b@example.com"])
+    state = read(shop)
+    assert [call[3] for call in script.calls] == [None, "p2", "p3", "p3"]
+    assert (state.status, state.pages_read, state.read_count, state.new_count) == (
+        "succeeded",
+        3,
+        4,
+        3,
+    )
+
+
+@behind
+def test_outside_a_transaction_a_killed_read_stores_nothing_past_its_last_store(
+    script, shop, monkeypatch
+):
+    monkeypatch.setattr(consent, "STORE_EVERY_EVENTS", 2)
+    pages = [[event(f"{name}@example.com")] for name in "abcd"]
+    script.paged("Shop", *pages)
+    script.fail("Shop", "p4", SystemExit("the worker was killed"))
+    with pytest.raises(SystemExit):
+        read(shop)
+    # The store of the first two pages may have begun before the kill or not; the third page
+    # is never stored without them.
+    assert stored() in [("", []), ("p3", ["a@example.com", "b@example.com"])]
+    state = read(shop)
+    assert (state.status, len(emails())) == ("succeeded", 4)
+
+
+@behind
+def test_outside_a_transaction_a_store_that_fails_fails_the_read_at_its_last_store(
+    script, shop, monkeypatch
+):
+    monkeypatch.setattr(consent, "STORE_EVERY_EVENTS", 1)
+    script.paged("Shop", *([event(f"{name}@example.com")] for name in "abc"))
+    real_apply = ConsentStaging.apply
+    applied: list[int] = []
+
+    def apply_failing_the_second_time(self, **kwargs):
+        applied.append(1)
+        if len(applied) == 2:
+            raise DatabaseError("the disk is full")
+        return real_apply(self, **kwargs)
+
+    monkeypatch.setattr(ConsentStaging, "apply", apply_failing_the_second_time)
+    with pytest.raises(DatabaseError):
+        read(shop)
+    state = ConsentReadBack.objects.get()
+    assert (state.status, state.cursor, emails()) == ("failed", "p2", ["a@example.com"])
+    assert "failed in our database" in shown(state.last_error)
+    monkeypatch.setattr(ConsentStaging, "apply", real_apply)
+    state = read(shop)
+    assert (state.status, len(emails())) == ("succeeded", 3)
+    assert [call[3] for call in script.calls][-2:] == ["p2", "p3"]
 
 
 # The refresh chain -------------------------------------------------------------------------------
