@@ -26,6 +26,7 @@ write-ahead log. The removals are computed once per run and kept (see ``queue_re
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -50,6 +51,7 @@ from django.utils.translation import gettext_noop
 
 from exports import consent, mapping, runs, unchanged
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure, Refusal, SyncState
+from segments import changes
 from segments.models import Profile, SegmentMember
 from segments.rules import BUILTIN_FIELDS
 
@@ -221,6 +223,7 @@ class RecipientTable:
                 cursor.execute(f"ALTER TABLE {self.name} RENAME TO {self.basis}")
             cursor.execute(f"DROP TABLE IF EXISTS {self.removals}")
         _drop_bases(run.export_id, keeping=run.pk)
+        forget_seen_changes()
 
     def page(self, after_position: int, size: int, *, removing: bool = False) -> list[tuple]:
         """(position, email, customer id, first name, last name, action, hash, extras) of the
@@ -331,6 +334,7 @@ def drop_orphaned_tables(active_run_ids) -> list[str]:
     with connection.cursor() as cursor:
         for name in orphaned:
             cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(name)}")
+    forget_seen_changes()
     return orphaned
 
 
@@ -352,8 +356,9 @@ def usable_basis(run: ExportRun, basis: ExportRun) -> bool:
     """Whether the members' table ``basis`` left is there, whole (unlogged: a crash of
     PostgreSQL empties it), was computed under the export's settings and exclusions of now,
     and the export's sync state is still what ``basis`` left (nothing confirmed since it
-    ended: a scan of the sync state, a tenth of a CPU-second per million addresses) and no
-    profile of the basis was written by the transaction asking."""
+    ended: a scan of the sync state, a tenth of a CPU-second per million addresses), and no
+    statement since changed too many profiles for the log to list them (``segments.changes``).
+    """
     if connection.vendor != "postgresql" or basis.finished_at is None:
         return False
     name = _BASIS_NAME.format(basis.pk)
@@ -364,20 +369,77 @@ def usable_basis(run: ExportRun, basis: ExportRun) -> bool:
             f"SELECT obj_description(%s::regclass, 'pg_class'),"
             f" EXISTS (SELECT 1 FROM {connection.ops.quote_name(name)}),"
             f" EXISTS (SELECT 1 FROM {SyncState._meta.db_table}"
-            " WHERE export_id = %s AND confirmed_at > %s),"
-            # A profile written by this very transaction keeps its version when written
-            # again: the basis cannot tell (never so for a worker's run).
-            f" EXISTS (SELECT 1 FROM {connection.ops.quote_name(name)} WHERE version ="
-            " pg_current_xact_id_if_assigned()::text::bigint %% 4294967296)",
+            " WHERE export_id = %s AND confirmed_at > %s)",
             (name, run.export_id, basis.finished_at),
         )
-        digest, filled, confirmed_since, written_here = cursor.fetchone()
+        note, filled, confirmed_since = cursor.fetchone()
+        seen = _seen_if_current(run.export, note)
+        if seen is None:
+            return False
+        changed_sql, changed_params = changes.changed_since_sql(seen)
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM ({changed_sql}) c WHERE c.profile_id IS NULL)",
+            changed_params,
+        )
+        everyone_may_have_changed = cursor.fetchone()[0]
     return (
-        digest == unchanged.basis_fingerprint(run.export)
-        and (filled or not basis.profiles_total)
+        (filled or not basis.profiles_total)
         and not confirmed_since
-        and not written_here
+        and not (everyone_may_have_changed)
     )
+
+
+def _note(export: Export, seen: changes.Seen) -> str:
+    """What a members' table was computed under, kept as its comment: the export's settings
+    and exclusions (``unchanged.basis_fingerprint``), its segments, and what it saw of the
+    profiles."""
+    return json.dumps(
+        {
+            "inputs": unchanged.basis_fingerprint(export),
+            "segments": _segment_ids(export),
+            "seen": seen.as_json(),
+        }
+    )
+
+
+def _seen_if_current(export: Export, note: str | None) -> changes.Seen | None:
+    """What a members' table saw of the profiles, when it was computed under the export's
+    settings, exclusions and segments of now; else None (or for a table computed before the
+    profiles' log)."""
+    fields = _read_note(note)
+    if fields.get("inputs") != unchanged.basis_fingerprint(export) or fields.get(
+        "segments"
+    ) != _segment_ids(export):
+        return None
+    return changes.Seen.from_json(fields.get("seen"))
+
+
+def _read_note(note: str | None) -> dict:
+    try:
+        fields = json.loads(note or "")
+    except ValueError:
+        return {}
+    return fields if isinstance(fields, dict) else {}
+
+
+def _segment_ids(export: Export) -> list[int]:
+    return sorted(export.segments.values_list("pk", flat=True))
+
+
+def forget_seen_changes() -> None:
+    """Forget the changes of profiles that every members' table (a run's, or a basis a next
+    run may start from) has seen (``segments.changes``)."""
+    changes.forget_seen(_seen_by_tables)
+
+
+def _seen_by_tables() -> list[changes.Seen]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT obj_description(oid, 'pg_class') FROM pg_class WHERE relkind = 'r'"
+            " AND relname ~ '^export_run_[0-9]+_(recipients|basis)$' AND pg_table_is_visible(oid)"
+        )
+        seen = [changes.Seen.from_json(_read_note(note).get("seen")) for (note,) in cursor]
+    return [one for one in seen if one is not None]
 
 
 def _drop_bases(export_id: int, *, keeping: int) -> None:
@@ -415,11 +477,10 @@ def build_members(run: ExportRun) -> RecipientCounts:
         tune_for_bulk(cursor)
         # A basis this run brought up to date before is stale now.
         cursor.execute(f"DROP TABLE IF EXISTS {table.basis}")
+        seen = changes.seen_now() if connection.vendor == "postgresql" else None
         _create_table(cursor, table, run)
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"COMMENT ON TABLE {table.name} IS %s", (unchanged.basis_fingerprint(run.export),)
-            )
+        if seen is not None:
+            cursor.execute(f"COMMENT ON TABLE {table.name} IS %s", (_note(run.export, seen),))
         _analyze(cursor, table.name)
         _mark_duplicates(cursor, table)
         _list_skipped(cursor, table, run)
@@ -438,15 +499,16 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
 
     The sync state is then what ``basis``'s members' table says: a member whose profile,
     membership, address's namesakes and consent records did not change is unchanged (or
-    skipped or excluded as before). So one join compares the members' profile row versions
-    (``xmin``: any change of a profile, by any means, writes a new one) with the basis's,
-    and only the members that changed, joined or share an address with one that did, left or
-    whose consent changed are computed as ``build_members`` does, with the leavers among the
-    addresses they held. The settings and exclusions are those of the basis
-    (``usable_basis``); when they change, everyone is computed again.
+    skipped or excluded as before). The profiles written since the basis saw them, by any
+    means, are in the log the database's triggers keep (``segments.changes``), and only the
+    members that changed, joined or share an address with one that did, left or whose consent
+    changed are computed as ``build_members`` does, with the leavers among the addresses they
+    held. The settings and exclusions are those of the basis (``usable_basis``); when they
+    change, everyone is computed again.
     """
     table = RecipientTable(run)
     old = connection.ops.quote_name(_BASIS_NAME.format(basis.pk))
+    logged = connection.ops.quote_name(f"export_run_{run.pk}_logged")
     changed = connection.ops.quote_name(f"export_run_{run.pk}_changed")
     fresh = connection.ops.quote_name(f"export_run_{run.pk}_fresh")
     affected = connection.ops.quote_name(f"export_run_{run.pk}_affected")
@@ -458,24 +520,32 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
     with connection.cursor() as cursor:
         tune_for_bulk(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {table.basis}")
-        # Which members joined, left or changed: their profiles' row versions, compared with
-        # the basis's (no member's values computed: that is most of the full computation).
-        versions_sql, versions_params = (
-            members_of(run.export)
-            .order_by()
-            .annotate(version=_profile_version())
-            .values("id", "version")
-            .query.sql_with_params()
-        )
+        cursor.execute("SELECT obj_description(%s::regclass, 'pg_class')", (old,))
+        seen_by_basis = _seen_if_current(run.export, cursor.fetchone()[0])
+        if seen_by_basis is None:  # usable_basis read it: it is the same table
+            raise RuntimeError(f"The basis {old} was computed under other inputs.")
+        # What the basis brought up to date will have seen: taken before anything is read.
+        seen = changes.seen_now()
+        # Which members joined, left or changed: the profiles logged since the basis saw them
+        # that are members now (looked up by key) or were then (no member's values computed:
+        # that is most of the full computation).
+        changed_sql, changed_params = changes.changed_since_sql(seen_by_basis)
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {changed} ON COMMIT DROP AS"
-            " SELECT COALESCE(%s + m.id, b.position) AS position, m.id, b.email AS old_email,"
-            " b.action AS old_action, b.customer_id AS old_customer_id"
-            f" FROM ({versions_sql}) m FULL JOIN (SELECT position, version, email, action,"
-            f" customer_id FROM {old}"
-            " WHERE position IS NOT NULL) b ON b.position = %s + m.id"
-            " WHERE m.id IS NULL OR b.position IS NULL OR m.version <> b.version",
-            (MEMBERS_FROM, *versions_params, MEMBERS_FROM),
+            f"CREATE TEMPORARY TABLE {logged} ON COMMIT DROP AS SELECT %s + c.profile_id AS"
+            " position, CASE WHEN EXISTS (SELECT 1"
+            f" FROM {Profile._meta.db_table} p WHERE p.id = c.profile_id) AND EXISTS (SELECT 1"
+            f" FROM {SegmentMember._meta.db_table} s WHERE s.segment_id = ANY(%s)"
+            " AND s.profile_id = c.profile_id) THEN c.profile_id END AS id"
+            f" FROM (SELECT DISTINCT profile_id FROM ({changed_sql}) changes) c",
+            (MEMBERS_FROM, _segment_ids(run.export), *changed_params),
+        )
+        _analyze(cursor, logged)  # a few: hashed, and the basis read once to find them
+        # ``basis_row``: where the row is in the basis, to delete it there by its address.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {changed} ON COMMIT DROP AS SELECT l.position, l.id,"
+            " b.email AS old_email, b.action AS old_action, b.customer_id AS old_customer_id,"
+            f" b.ctid AS basis_row FROM {logged} l LEFT JOIN {old} b ON b.position = l.position"
+            " WHERE l.id IS NOT NULL OR b.action IS NOT NULL"
         )
         _analyze(cursor, changed)
         # Their values now (the members that are still members).
@@ -500,7 +570,8 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
             f"CREATE TEMPORARY TABLE {namesakes} ON COMMIT DROP AS SELECT b.version,"
             " b.position - %s AS id, b.customer_id, b.raw_email, b.email AS normalised_email,"
             " b.first_name AS mapped_first_name, b.last_name AS mapped_last_name,"
-            f" b.fields_hash, b.extras AS mapped_extras, b.position, b.action FROM {old} b"
+            f" b.fields_hash, b.extras AS mapped_extras, b.position, b.action,"
+            f" b.ctid AS basis_row FROM {old} b"
             f" WHERE b.email IN (SELECT email FROM {affected}) AND b.position IS NOT NULL"
             f" AND NOT EXISTS (SELECT 1 FROM {changed} c WHERE c.position = b.position)",
             (MEMBERS_FROM,),
@@ -509,12 +580,16 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
         _create_table(cursor, table, run, members=(again, ()))
         if removes_leavers(run):
             # The addresses the changed held that no member holds any more (all who hold one
-            # are in the table) and that are in the list.
+            # are in the table) and that are in the list: each looked up by the sync state's
+            # key (OFFSET 0: not the hash join the planner prefers, which reads every address
+            # of the export).
             cursor.execute(
                 f"INSERT INTO {table.name} (email, action) SELECT s.email, %s"
-                f" FROM {SyncState._meta.db_table} s WHERE s.export_id = %s AND s.state = %s"
-                f" AND s.email IN (SELECT old_email FROM {changed} WHERE old_email <> '')"
-                f" AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.email = s.email)",
+                f" FROM (SELECT DISTINCT old_email FROM {changed} WHERE old_email <> '') c"
+                " CROSS JOIN LATERAL (SELECT email"
+                f" FROM {SyncState._meta.db_table} WHERE export_id = %s AND email = c.old_email"
+                " AND state = %s OFFSET 0) s"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.email = s.email)",
                 (LEFT, run.export_id, SyncState.State.IN_LIST),
             )
         _analyze(cursor, table.name)
@@ -522,9 +597,9 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
         # What the basis said of those computed again (their old rows).
         cursor.execute(
             f"CREATE TEMPORARY TABLE {recomputed} ON COMMIT DROP AS"
-            f" SELECT position, old_action AS action, old_customer_id AS customer_id"
+            f" SELECT position, old_action AS action, old_customer_id AS customer_id, basis_row"
             f" FROM {changed} WHERE old_action IS NOT NULL"
-            f" UNION ALL SELECT position, action, customer_id FROM {namesakes}"
+            f" UNION ALL SELECT position, action, customer_id, basis_row FROM {namesakes}"
         )
         _analyze(cursor, recomputed)
         # The basis's others are skipped as the basis's run listed them, and listed before
@@ -546,9 +621,10 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
         before = _counts(dict(cursor.fetchall()))
         _index_positions(cursor, table, by_action)
         # The basis brought up to date becomes this run's (the old one's rows are no more).
+        # Found by their addresses in the table, not by reading all of it. The leavers of a
+        # full computation's table (no position) stay: every reader of a basis skips them.
         cursor.execute(
-            f"DELETE FROM {old} b WHERE b.position IS NULL"
-            f" OR b.position IN (SELECT position FROM {recomputed})"
+            f"DELETE FROM {old} WHERE ctid = ANY(ARRAY(SELECT basis_row FROM {recomputed}))"
         )
         row = "position, email, raw_email, customer_id, first_name, last_name, extras,"
         row += " version, fields_hash, action"
@@ -556,6 +632,7 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
             f"INSERT INTO {old} ({row}) SELECT {row} FROM {table.name} WHERE position IS NOT NULL"
         )
         cursor.execute(f"ALTER TABLE {old} RENAME TO {table.basis}")
+        cursor.execute(f"COMMENT ON TABLE {table.basis} IS %s", (_note(run.export, seen),))
         logger.info(
             "Export run %s: computed %s members again from the basis of run %s",
             run.pk,

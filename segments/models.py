@@ -222,6 +222,23 @@ class SegmentMember(models.Model):
         return f"{self.segment_id}:{self.profile_id}"
 
 
+class ProfileChange(models.Model):
+    """A profile whose row or segment memberships were written, with the transaction that
+    wrote them: kept by database triggers (migration 0009, PostgreSQL) for the exports that
+    compute only what changed (``segments.changes``). Without a profile id, a statement wrote
+    too many rows to list: any profile may have changed."""
+
+    profile_id = models.BigIntegerField(null=True)
+    #: ``pg_current_xact_id()`` of the writing transaction.
+    transaction_id = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        verbose_name = _("profile change")
+
+    def __str__(self) -> str:
+        return f"{self.profile_id}@{self.transaction_id}"
+
+
 class SegmentRefresh(models.Model):
     """One refresh of a segment: the member count after it and who joined and left."""
 

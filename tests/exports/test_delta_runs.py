@@ -12,7 +12,7 @@ from exports import engine, exclusions, services
 from exports.models import Exclusion, Export, ExportRun, ExportRunFailure
 from segments.models import ConsentRecord, Profile
 from segments.services import segment_refresh
-from tests.factories import ProfileFactory
+from tests.factories import ProfileFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
 Status = ExportRun.Status
@@ -288,4 +288,44 @@ def test_a_change_made_in_sql_without_stamping_the_profile_is_sent(
     assert not run.nothing_changed
     assert (run.updated, run.unchanged) == (1, 6)
     assert backend.lists["list-1"]["p4@example.com"].first_name == "By hand"
+    assert full_computations == []
+
+
+def test_a_segment_added_to_the_export_computes_everyone(
+    backend, mirror, everyone, people, full_computations
+):
+    run_now(mirror)
+    newcomers = SegmentFactory(
+        name="Newcomers",
+        rules={"match": "all", "conditions": [{"field": "customer_id", "operator": "is_empty"}]},
+    )
+    segment_refresh(segment_id=newcomers.pk)
+    mirror.segments.add(newcomers)
+    del full_computations[:]
+
+    run = run_now(mirror)
+
+    assert run.status == Status.SUCCEEDED, run.last_error
+    assert full_computations == [run.pk]
+
+
+def test_a_membership_written_in_sql_is_seen(backend, mirror, everyone, people, full_computations):
+    run_now(mirror)
+    with transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM segments_segmentmember WHERE profile_id = %s", [people["p4"].pk]
+        )
+        # As a refresh would: the segment's members changed.
+        cursor.execute(
+            "UPDATE segments_segment SET members_version = members_version + 1 WHERE id = %s",
+            [everyone.pk],
+        )
+    should = expected(mirror)
+    del full_computations[:]
+
+    run = run_now(mirror)
+
+    assert outcome(run) == should
+    assert run.removed == 1
+    assert "p4@example.com" not in backend.lists["list-1"]
     assert full_computations == []
