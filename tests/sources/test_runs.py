@@ -4,9 +4,11 @@ resumes from its cursor, bad rows, removal of missing profiles, several sources.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import psycopg
 import pytest
+from django.db import DatabaseError
 
 from audit.models import AuditEntry
 from config.translation import shown
@@ -357,3 +359,34 @@ def test_the_field_counts_follow_the_profiles_written_and_removed(
     with django_capture_on_commit_callbacks(execute=True) as recounts:
         assert run(source).unchanged_count == 8
     assert recounts == []  # nothing written, nothing to recount
+
+
+def test_a_write_that_fails_stops_the_reading_and_closes_its_connection(
+    postgresql_place, settings, monkeypatch
+):
+    settings.SOURCE_BATCH_ROWS = 10
+    postgresql_place.write(people(100))
+    source = make_source(postgresql_place)
+    real_import = services.import_columns
+    calls = []
+
+    def import_then_fail(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise DatabaseError("the disk is full")
+        return real_import(*args, **kwargs)
+
+    monkeypatch.setattr(services, "import_columns", import_then_fail)
+    failed = run(source)
+    assert (failed.status, failed.created_count) == ("failed", 10)
+    assert "failed in our database" in shown(failed.error)
+    assert not [t for t in threading.enumerate() if t.name == "source-read-ahead"]
+    with psycopg.connect(
+        host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+    ) as admin:
+        readers = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'audience-relay-source' AND datname = %s",
+            [postgresql_place.connection_settings["database"]],
+        ).fetchone()[0]
+    assert readers == 0
