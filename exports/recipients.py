@@ -585,11 +585,11 @@ def build_changed(run: ExportRun, basis: ExportRun) -> RecipientCounts:
             # of the export).
             cursor.execute(
                 f"INSERT INTO {table.name} (email, action) SELECT s.email, %s"
-                f" FROM (SELECT DISTINCT old_email FROM {changed} WHERE old_email <> '') c"
+                f" FROM (SELECT DISTINCT old_email FROM {changed} c WHERE old_email <> ''"
+                f" AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.email = c.old_email)) c"
                 " CROSS JOIN LATERAL (SELECT email"
                 f" FROM {SyncState._meta.db_table} WHERE export_id = %s AND email = c.old_email"
-                " AND state = %s OFFSET 0) s"
-                f" WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.email = s.email)",
+                " AND state = %s OFFSET 0) s",
                 (LEFT, run.export_id, SyncState.State.IN_LIST),
             )
         _analyze(cursor, table.name)
