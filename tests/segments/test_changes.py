@@ -10,7 +10,12 @@ from segments.models import Profile, ProfileChange, SegmentMember
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory, SegmentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="the log's triggers are PostgreSQL's"
+    ),
+]
 
 
 def changed_since(seen: changes.Seen) -> list[int | None]:
