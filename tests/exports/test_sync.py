@@ -546,3 +546,22 @@ def test_an_export_that_maps_only_the_names_hashes_what_it_did_before_the_mappin
         )
         members, same = cursor.fetchone()
     assert members == same > 0
+
+
+def test_the_pages_index_serves_transactions_older_than_it(make_export, everyone):
+    """Made before duplicates are marked in place: made after, PostgreSQL lets only
+    transactions younger than the index use it, and while an older one runs anywhere every
+    page of recipients reads and sorts the whole table."""
+    ProfileFactory(email="dup@example.com")
+    ProfileFactory(email="DUP@example.com")
+    run = services.run_request(export=make_export(everyone))
+
+    built = build_recipients(run)
+
+    assert (built.recipients, built.skipped) == (1, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indcheckxmin FROM pg_index WHERE indexrelid = %s::regclass",
+            [f"export_run_{run.pk}_recipients_position"],
+        )
+        assert cursor.fetchone() == (False,)

@@ -10,7 +10,12 @@ from segments.models import Profile, ProfileChange, SegmentMember
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory, SegmentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="the log's triggers are PostgreSQL's"
+    ),
+]
 
 
 def changed_since(seen: changes.Seen) -> list[int | None]:
@@ -87,7 +92,7 @@ def test_a_statement_over_too_many_rows_logs_that_any_profile_may_have_changed()
         )
 
     assert changed_since(seen) == [None]
-    assert ProfileChange.objects.count() == 1
+    assert ProfileChange.objects.filter(pk__gt=seen.last_id).count() == 1
 
 
 def test_emptying_the_profiles_logs_that_any_profile_may_have_changed():
@@ -118,7 +123,7 @@ def test_changes_are_forgotten_once_every_reader_saw_them():
     profile.first_name = "Changed"
     profile.save()
 
-    assert changes.forget_seen(lambda: [seen]) == 0
+    changes.forget_seen(lambda: [seen])  # forgets only what a flush before may have left
     assert changed_since(seen) == [profile.pk]
 
     # Nobody left to ask (a flush before this test may have left rows too).
