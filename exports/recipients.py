@@ -1025,9 +1025,12 @@ class AcknowledgedAdds:
     4.1 CPU-s of PostgreSQL for 940,101 addresses. The lines stop (``lines`` None) at the
     first row that is no add (an update, a return, a removal: those are upserted from the
     table) or past ``LIMIT`` rows (memory); ``take`` starts them again at the checkpoint.
+    From ``WRITE_AT`` rows on they are ``due``: a fast run (100,000 adds a second) passed the
+    limit between two writes by the clock, and was read from the table.
     """
 
     LIMIT = 250_000
+    WRITE_AT = 100_000
 
     def __init__(self, after: int):
         self.after = after
@@ -1061,6 +1064,10 @@ class AcknowledgedAdds:
 
     def covers(self, after: int) -> bool:
         return self.lines is not None and self.after == after
+
+    @property
+    def due(self) -> bool:
+        return self.lines is not None and len(self.lines) >= self.WRITE_AT
 
 
 def acknowledged_adds(run: ExportRun) -> AcknowledgedAdds | None:

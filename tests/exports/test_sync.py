@@ -613,3 +613,12 @@ def test_acknowledged_adds_give_up_at_the_first_row_that_is_no_add():
 
     taken = adds.take(2)
     assert (taken.covers(0), adds.covers(2), adds.lines) == (False, True, [])
+
+
+def test_acknowledged_adds_are_due_for_a_write_once_they_are_many(monkeypatch):
+    monkeypatch.setattr(recipients.AcknowledgedAdds, "WRITE_AT", 2)
+    adds = recipients.AcknowledgedAdds(0)
+    adds.record([(1, "a@example.com", "", "", "", "add", "1", None)], set())
+    assert not adds.due
+    adds.record([(2, "b@example.com", "", "", "", "add", "2", None)], set())
+    assert adds.due
