@@ -678,44 +678,14 @@ def queue_removals(run: ExportRun) -> int:
         return cursor.fetchone()[0]
 
 
-def _members_query(export: Export, *, hashed_apart: bool = False) -> tuple[str, tuple]:
+def _members_query(export: Export) -> tuple[str, tuple]:
     """The export's members (``id``, ``customer_id``, ``raw_email``, ``normalised_email``,
     ``mapped_first_name``, ``mapped_last_name``, ``fields_hash``, ``mapped_extras``).
 
     The other mapped values, tags and consent (``extras``) are hashed after the names; an
-    export that maps none hashes exactly what it did before they existed.
-
-    ``hashed_apart`` (PostgreSQL, for a statement over every member): the values are computed
-    in a fenced subquery and hashed from its columns, so that the normalised address is not
-    computed a second time for the hash (a tenth of the members' table's statement, 0.3-0.4
-    of 3.4 CPU-s per million). A query filtered by member must not be fenced (the filter would
-    no longer reach the members' join), so it is left out there."""
+    export that maps none hashes exactly what it did before they existed."""
     plan = mapping.send_plan(export)
     extras, extras_params = mapping.extras_sql(plan)
-    members = _with_normalised_email(export).annotate(
-        raw_email=Coalesce(field_value(export.email_field), Value("")),
-        mapped_first_name=_mapped(export.first_name_field),
-        mapped_last_name=_mapped(export.last_name_field),
-        # Our own SQL (exports.mapping); every name and value in it is a parameter.
-        mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),  # noqa: S611
-        version=_profile_version(),
-    )
-    if hashed_apart and connection.vendor == "postgresql":
-        values = [column for column in _MEMBER_COLUMNS if column != "fields_hash"]
-        values_sql, params = members.order_by().values(*values).query.sql_with_params()
-        # As ``FieldsHash`` over ``Concat`` hashes them below: the same text, the same hash.
-        hashed_sql = "m.normalised_email || %s || m.mapped_first_name || %s || m.mapped_last_name"
-        separators: tuple[str, ...] = ("\x1f", "\x1f")
-        if plan.has_extras:
-            hashed_sql += " || %s || COALESCE(m.mapped_extras::text, '')"
-            separators += ("\x1f",)
-        columns = ", ".join(
-            f"(hashtextextended({hashed_sql}, 0))::text AS fields_hash"
-            if column == "fields_hash"
-            else f"m.{column}"
-            for column in _MEMBER_COLUMNS
-        )
-        return f"SELECT {columns} FROM ({values_sql} OFFSET 0) m", (*separators, *params)
     hashed: list[Expression | F] = [
         F("normalised_email"),
         Value("\x1f"),
@@ -725,7 +695,15 @@ def _members_query(export: Export, *, hashed_apart: bool = False) -> tuple[str, 
     ]
     if plan.has_extras:
         hashed += [Value("\x1f"), Cast(F("mapped_extras"), TextField())]
-    members = members.annotate(fields_hash=FieldsHash(Concat(*hashed, output_field=TextField())))
+    members = _with_normalised_email(export).annotate(
+        raw_email=Coalesce(field_value(export.email_field), Value("")),
+        mapped_first_name=_mapped(export.first_name_field),
+        mapped_last_name=_mapped(export.last_name_field),
+        # Our own SQL (exports.mapping); every name and value in it is a parameter.
+        mapped_extras=RawSQL(extras, extras_params, output_field=JSONField()),  # noqa: S611
+        fields_hash=FieldsHash(Concat(*hashed, output_field=TextField())),
+        version=_profile_version(),
+    )
     members_sql, params = members.order_by().values(*_MEMBER_COLUMNS).query.sql_with_params()
     return members_sql, tuple(params)
 
@@ -761,7 +739,7 @@ def _create_table(
     ``members`` (a query of ``_MEMBER_COLUMNS``) are those of the export unless given: a run
     computed from a basis passes what changed, and finds its leavers itself."""
     export = run.export
-    members_sql, params = members or _members_query(export, hashed_apart=True)
+    members_sql, params = members or _members_query(export)
     resend = export.resend_next_run or run.retry_of_id is not None
     regex = connection.operators["regex"]  # type: ignore[attr-defined]  # every backend has it
     usable = f"m.normalised_email {regex % '%s'}"

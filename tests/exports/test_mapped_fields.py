@@ -256,24 +256,3 @@ def test_consent_to_track_is_the_exports_for_new_people_and_unchanged_for_people
     # Who is new came from the sync state: no subscriber was read, on either run.
     calls = cm.state(summary=True)["stats"]["requests_by_endpoint"]
     assert "GET /subscribers/{listid}.json" not in calls
-
-
-@pytest.mark.parametrize("mapped", [True, False])
-def test_members_hashed_apart_hash_as_the_members_query_does(export, mapped):
-    """The members' table hashes each member's values from a fenced subquery; a delta
-    computes them unfenced. Both must give every member the same hash, mapped fields or not."""
-    from django.db import connection
-
-    from exports.recipients import _members_query
-
-    if not mapped:
-        export.mappings.exclude(profile_field__in=["email", "first_name", "last_name"]).delete()
-    hashes = []
-    for hashed_apart in (False, True):
-        sql, params = _members_query(export, hashed_apart=hashed_apart)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id, fields_hash, mapped_extras FROM ({sql}) m", params)
-            hashes.append(sorted(cursor.fetchall()))
-    assert hashes[0] == hashes[1]
-    assert len(hashes[0]) == PEOPLE
-    assert any(extras for _id, _hash, extras in hashes[0]) == mapped
