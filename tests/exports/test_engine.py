@@ -8,7 +8,7 @@ from django.test import TestCase
 from config.translation import shown
 from connections.models import Connection
 from connections.types.base import AuthRevoked, ListNotFound, RateLimited, Transient
-from exports import engine, runs, services
+from exports import engine, recipients, runs, services
 from exports.models import ExportRun, ExportRunFailure, SyncState
 from exports.recipients import MEMBERS_FROM, RecipientTable, build_recipients
 from tests.factories import ProfileFactory, SegmentFactory
@@ -314,6 +314,28 @@ def test_the_sweeper_drops_the_recipient_tables_of_runs_that_ended(make_export, 
     tables = set(db_connection.introspection.table_names())
     assert not {f"export_run_{ended.pk}_recipients", f"export_run_{ended.pk}_removals"} & tables
     assert RecipientTable(active).exists()
+
+
+def test_many_adds_kept_for_the_sync_state_are_written_without_waiting_for_the_clock(
+    backend, make_export, everyone, settings, monkeypatch
+):
+    """A fast run passed the adds' limit between two writes by the clock (and had its range
+    read from the table): once the adds kept are many, a write is due."""
+    settings.EXPORT_CONCURRENCY = 1
+    settings.EXPORT_SYNC_STATE_SECONDS = 3600
+    monkeypatch.setattr(backend, "batch_size", 1)
+    monkeypatch.setattr(recipients.AcknowledgedAdds, "WRITE_AT", 5)
+    for number in range(10):
+        ProfileFactory(email=f"m{number}@example.com")
+    writes = []
+    monkeypatch.setattr(
+        engine.BackgroundSync, "_write", lambda sync, after, up_to: writes.append(up_to)
+    )
+
+    run = run_now(make_export(everyone))
+
+    assert run.sent == 10
+    assert writes  # the clock alone would have waited an hour
 
 
 def test_a_long_run_writes_its_sync_state_on_the_way_a_bounded_number_of_times(

@@ -8,7 +8,7 @@ from django.db import connection
 from exports import engine, recipients, runs, services
 from exports.models import Export, ExportRun, ExportRunFailure, SyncState
 from exports.recipients import MEMBERS_FROM, build_recipients
-from segments.models import Profile
+from segments.models import ConsentRecord, Profile
 from segments.services import segment_refresh
 from tests.factories import ProfileFactory
 
@@ -565,3 +565,79 @@ def test_the_pages_index_serves_transactions_older_than_it(make_export, everyone
             [f"export_run_{run.pk}_recipients_position"],
         )
         assert cursor.fetchone() == (False,)
+
+
+def _sync_states(export) -> set[tuple]:
+    return set(
+        SyncState.objects.filter(export=export).values_list(
+            "email", "fields_hash", "state", "confirmed_by_id"
+        )
+    )
+
+
+def test_a_first_runs_adds_are_copied_into_the_sync_state_as_the_insert_writes_them(
+    backend, make_export, everyone, five, monkeypatch
+):
+    """The adds the engine counted go in by COPY at the end of the run; the sync state is
+    what reading them from the run's table writes: refused and opted-out addresses left out
+    or kept opted out, an address COPY must escape as it is."""
+    ProfileFactory(email="reject@example.com")
+    ProfileFactory(email="unsubscribed@example.com")
+    ProfileFactory(email="back\\slash\ttab@example.com")  # trimmed of nothing: a tab inside
+    ProfileFactory(email="back\\slash@example.com")
+    copied_export = make_export(everyone)
+    copied = run_now(copied_export)
+
+    monkeypatch.setattr(engine, "acknowledged_adds", lambda run: None)
+    ConsentRecord.objects.all().delete()  # the opt-out would keep the address out of this one
+    read_export = make_export(everyone, display_name="Read from the table")
+    read = run_now(read_export)
+
+    assert (copied.added, copied.failed, copied.skipped) == (6, 2, 1)  # the tab: not valid
+    assert (read.added, read.failed, read.skipped) == (6, 2, 1)
+    as_copied = {(email, hash_, state) for email, hash_, state, _run in _sync_states(copied_export)}
+    as_read = {(email, hash_, state) for email, hash_, state, _run in _sync_states(read_export)}
+    assert as_copied == as_read
+    assert {(email, state) for email, _hash, state in as_copied} == {
+        *((f"p{number}@example.com", "in_list") for number in range(5)),
+        ("back\\slash@example.com", "in_list"),
+        ("unsubscribed@example.com", "opted_out"),
+    }
+    assert {run for *_values, run in _sync_states(copied_export)} == {copied.pk}
+
+
+def test_copied_adds_that_have_a_sync_state_after_all_are_upserted(make_export, everyone, five):
+    export = make_export(everyone)
+    run = services.run_request(export=export)
+    build_recipients(run)
+    SyncState.objects.create(export=export, email="p0@example.com", fields_hash="stale")
+    ExportRun.objects.filter(pk=run.pk).update(worker_token="token")
+    rows = recipients.RecipientTable(run).page(0, 10)
+    adds = recipients.AcknowledgedAdds(0)
+    adds.record(rows, set())
+
+    recipients.write_sync_state(run, "token", 0, rows[-1][0], adds)
+
+    states = SyncState.objects.filter(export=export)
+    assert states.count() == 5
+    assert states.get(email="p0@example.com").fields_hash == rows[0][6]
+
+
+def test_acknowledged_adds_give_up_at_the_first_row_that_is_no_add():
+    adds = recipients.AcknowledgedAdds(0)
+    adds.record([(1, "a@example.com", "", "", "", "add", "1", None)], set())
+    assert adds.covers(0)
+    adds.record([(2, "b@example.com", "", "", "", "update", "2", None)], set())
+    assert not adds.covers(0)
+
+    taken = adds.take(2)
+    assert (taken.covers(0), adds.covers(2), adds.lines) == (False, True, [])
+
+
+def test_acknowledged_adds_are_due_for_a_write_once_they_are_many(monkeypatch):
+    monkeypatch.setattr(recipients.AcknowledgedAdds, "WRITE_AT", 2)
+    adds = recipients.AcknowledgedAdds(0)
+    adds.record([(1, "a@example.com", "", "", "", "add", "1", None)], set())
+    assert not adds.due
+    adds.record([(2, "b@example.com", "", "", "", "add", "2", None)], set())
+    assert adds.due
