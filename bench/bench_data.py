@@ -281,7 +281,7 @@ def _import(path: Path):
     from segments.importing import import_csv
 
     with path.open("rb") as stream:
-        return import_csv(stream)
+        return import_csv(stream, recount_fields=False)  # as the import's task: counts follow
 
 
 def _import_floor(path: Path) -> None:

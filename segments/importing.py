@@ -300,12 +300,17 @@ def _classify(value: str) -> tuple[str | int | float, str]:
     return value, ProfileField.DataType.TEXT
 
 
-def import_csv(stream: IO[bytes], column_map: ColumnMap | None = None) -> ImportReport:
+def import_csv(
+    stream: IO[bytes], column_map: ColumnMap | None = None, *, recount_fields: bool = True
+) -> ImportReport:
     """Import a UTF-8 CSV file (with or without BOM) from a binary stream. On PostgreSQL, the
-    lines that made their profiles as they are are left out unread (``segments.line_hashes``)."""
+    lines that made their profiles as they are are left out unread (``segments.line_hashes``).
+    ``recount_fields=False`` leaves the field catalogue's counts to the caller."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = line_hashes.CsvLines(text) if connection.vendor == "postgresql" else csv.reader(text)
-    return _import_table(reader, column_map or ColumnMap(), origin=origins.IMPORT)
+    return _import_table(
+        reader, column_map or ColumnMap(), recount_fields=recount_fields, origin=origins.IMPORT
+    )
 
 
 def check_csv_header(stream: IO[bytes], column_map: ColumnMap | None = None) -> None:
