@@ -1119,9 +1119,6 @@ def _stage_hashed(cursor, batches: Iterable[StagedRows], csv_lines: line_hashes.
     copied = 0
     for batch in batches:  # making a batch looks its lines up: no COPY may be open then
         copied += staging.copy_rows(cursor, [batch], hashed=True)
-        lines, customer_ids = csv_lines.take_unchanged()
-        if lines:
-            staging.copy_unchanged(cursor, lines, customer_ids)
         if not csv_lines.looking_up:
             break
     return copied + staging.copy_rows(cursor, batches, hashed=True)

@@ -22,6 +22,7 @@ import json
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import chain, islice, repeat
 from operator import itemgetter, methodcaller
@@ -31,6 +32,7 @@ import psycopg
 from django.db import connection
 
 from segments.models import Profile, ProfileField
+from segments.staging import UNCHANGED_TABLE
 
 #: Changed when the checks change what a line makes of a profile: every line is then checked.
 _VERSION = 1
@@ -64,7 +66,7 @@ def line_hasher(header: list[str], column_map: Any) -> Callable[[list[str]], lis
 class LineBatch:
     """Rows to check with the line each starts on and its line's hash (None: not kept),
     then maybe a line that could not be read as CSV; and how many lines were left out
-    (``CsvLines.take_unchanged``)."""
+    (staged by their look-up, ``unchanged_lines``)."""
 
     rows: list[list[str]]
     lines: list[int]
@@ -88,8 +90,6 @@ class CsvLines:
         self.valued_columns: set[int] = set()
         self._unresolved: set[int] = set()
         self._found_unchanged = False
-        self._unchanged_lines: list[int] = []
-        self._unchanged_ids: list[str] = []
 
     def __iter__(self) -> CsvLines:
         return self
@@ -98,12 +98,6 @@ class CsvLines:
         row = next(self._header_reader)
         self.line_num = self._header_reader.line_num
         return row
-
-    def take_unchanged(self) -> tuple[list[int], list[str]]:
-        """The lines left out since the last call, and their customer ids."""
-        taken = self._unchanged_lines, self._unchanged_ids
-        self._unchanged_lines, self._unchanged_ids = [], []
-        return taken
 
     def batches(
         self,
@@ -115,31 +109,53 @@ class CsvLines:
         look_up: bool,
     ) -> Iterator[LineBatch]:
         """The rows after the header, ``size`` lines at a time; with ``look_up``, without
-        the unchanged lines (``take_unchanged``) unless the first batch had none."""
+        the unchanged lines (staged apart as they are looked up: ``unchanged_lines``) unless
+        the first batch had none."""
         self.looking_up = look_up
         self._unresolved = set(attribute_positions)
-        while chunk := list(islice(self._lines, size)):
-            if '"' in "".join(chunk):
-                yield from self._quoted(chunk)
-            else:
-                yield from self._plain(chunk, hashes(chunk), customer_id_position)
+
+        # A batch's look-up runs on this connection in a thread while the next lines are
+        # read and hashed here: the server's half of a re-import beside the Python's half
+        # (a thread, not the connection's pipeline mode: the staging between uses COPY).
+        def hashed(chunk: list[str]) -> list[int] | None:
+            return None if '"' in "".join(chunk) else hashes(chunk)  # None: a quote in it
+
+        with ThreadPoolExecutor(1, thread_name_prefix="line-look-up") as look_ups:
+            chunk = list(islice(self._lines, size))
+            chunk_hashes = hashed(chunk)
+            while chunk:
+                if chunk_hashes is None:
+                    yield from self._quoted(chunk)  # reads on past the chunk
+                    chunk = list(islice(self._lines, size))
+                    chunk_hashes = hashed(chunk)
+                    continue
+                looked_up = None
+                if self.looking_up:
+                    looked_up = look_ups.submit(
+                        unchanged_lines,
+                        _customer_ids(chunk, customer_id_position),
+                        chunk_hashes,
+                        _raw_connection(),
+                        self.line_num + 1,
+                    )
+                following = list(islice(self._lines, size))
+                following_hashes = hashed(following)
+                unchanged = [] if looked_up is None else looked_up.result()
+                yield from self._plain(chunk, chunk_hashes, unchanged)
+                chunk, chunk_hashes = following, following_hashes
 
     def _plain(
-        self, chunk: list[str], hashes: list[int], customer_id_position: int
+        self, chunk: list[str], hashes: list[int], unchanged: list[int]
     ) -> Iterator[LineBatch]:
-        """Lines without a double quote: each a row of its own."""
+        """Lines without a double quote: each a row of its own; ``unchanged`` the indexes of
+        those left out."""
         first = self.line_num + 1
         self.line_num += len(chunk)
         numbers = list(range(first, first + len(chunk)))
-        unchanged: list[int] = []
         if self.looking_up:
-            ids = _customer_ids(chunk, customer_id_position)
-            unchanged = unchanged_lines(ids, hashes)
             self.looking_up = self._found_unchanged = self._found_unchanged or bool(unchanged)
         if unchanged:
             self._note_values([chunk[index] for index in unchanged])
-            self._unchanged_lines += [numbers[index] for index in unchanged]
-            self._unchanged_ids += [ids[index] for index in unchanged]
             kept = sorted(set(range(len(chunk))).difference(unchanged))
             chunk = [chunk[index] for index in kept]
             numbers = [numbers[index] for index in kept]
@@ -211,24 +227,38 @@ def _customer_ids(lines: list[str], position: int) -> list[str]:
     ]
 
 
-def unchanged_lines(customer_ids: list[str], hashes: list[int]) -> list[int]:
-    """The indexes of the lines whose customer id and hash are a profile's, in order."""
+def _raw_connection() -> psycopg.Connection:
+    """This thread's database connection itself, for a thread that looks up on its behalf
+    (in its transaction: the import's own writes are seen)."""
+    connection.ensure_connection()
+    return connection.connection
+
+
+def unchanged_lines(
+    customer_ids: list[str], hashes: list[int], on: psycopg.Connection, first_line: int
+) -> list[int]:
+    """The indexes of the lines (the first is ``first_line`` of the file) whose customer id
+    and hash are a profile's, in order; they are staged as left out (``UNCHANGED_TABLE``) by
+    the same statement."""
     joined = "".join(customer_ids)
     if "\x00" in joined or not joined.isascii():
         customer_ids = [_sendable(value) for value in customer_ids]
-    connection.ensure_connection()
     # Each list as one text split by PostgreSQL: as psycopg arrays, 40 ms a batch against 17.
     # Bound by the server, not quoted into the statement. An id read from one line holds no
     # line break.
-    with psycopg.Cursor(connection.connection) as cursor:
+    with psycopg.Cursor(on) as cursor:
         cursor.execute(
-            "SELECT line.index - 1 FROM unnest(string_to_array(%s, E'\\n'),"
+            "WITH found AS MATERIALIZED (SELECT line.index, line.customer_id"
+            " FROM unnest(string_to_array(%s, E'\\n'),"
             " string_to_array(%s, ',')::bigint[]) WITH ORDINALITY"
             " AS line (customer_id, line_hash, index)"
             f" JOIN {Profile._meta.db_table} profile"
             " ON profile.customer_id = line.customer_id"
-            " AND profile.import_line_hash = line.line_hash ORDER BY 1",
-            ["\n".join(customer_ids), ",".join(map(str, hashes))],
+            " AND profile.import_line_hash = line.line_hash),"
+            f" staged AS (INSERT INTO {UNCHANGED_TABLE} (line_no, customer_id)"
+            " SELECT %s + index - 1, customer_id FROM found)"
+            " SELECT index - 1 FROM found ORDER BY 1",
+            ["\n".join(customer_ids), ",".join(map(str, hashes)), first_line],
         )
         return [index for (index,) in cursor.fetchall()]
 

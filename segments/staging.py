@@ -120,15 +120,6 @@ def copy_rows(cursor, batches: Iterable[StagedRows], *, hashed: bool = False) ->
     return copied
 
 
-def copy_unchanged(cursor, lines: list[int], customer_ids: list[str]) -> None:
-    """``COPY`` the lines and customer ids of rows left out into ``UNCHANGED_TABLE``."""
-    ids = customer_ids
-    if _NEEDS_ESCAPE.search("".join(ids)):
-        ids = list(map(_escaped, ids))
-    with cursor.cursor.copy(f"COPY {UNCHANGED_TABLE} FROM STDIN") as copy:
-        copy.write("".join(map("%s\t%s\n".__mod__, zip(lines, ids, strict=True))).encode())
-
-
 def _copy_text(batch: StagedRows) -> str:
     """The batch in ``COPY``'s text format, made by one format per row (a row's JSON object
     too, when no attribute is missing). A value holding a tab, a line break or a backslash

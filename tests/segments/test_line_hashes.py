@@ -119,8 +119,8 @@ def test_a_new_file_is_not_looked_up_after_its_first_batch(checked_lines, monkey
     monkeypatch.setattr(
         line_hashes,
         "unchanged_lines",
-        lambda ids, hashes, real=line_hashes.unchanged_lines: (
-            looked_up.append(ids) or real(ids, hashes)
+        lambda ids, hashes, on, first_line, real=line_hashes.unchanged_lines: (
+            looked_up.append(ids) or real(ids, hashes, on, first_line)
         ),
     )
     checked_lines.clear()
