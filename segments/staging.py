@@ -121,50 +121,61 @@ def copy_rows(cursor, batches: Iterable[StagedRows], *, hashed: bool = False) ->
 
 
 def _copy_text(batch: StagedRows) -> str:
-    """The batch in ``COPY``'s text format, made by one format per row (a row's JSON object
-    too, when no attribute is missing). A value holding a tab, a line break or a backslash
-    (rare: found by counting the separators) is escaped."""
-    fixed = [batch.customer_ids, batch.emails, batch.first_names, batch.last_names]
-    count = len(batch)
-    leading: list[list] = [batch.lines]
-    tabs, nulls = 5 * count, 0
-    if batch.line_hashes is not None:  # the hash column first
-        nulls = batch.line_hashes.count(None)
-        hashes = batch.line_hashes
-        leading = [[_NULL if value is None else value for value in hashes] if nulls else hashes]
-        leading.append(batch.lines)
-        tabs += count
+    """The batch in ``COPY``'s text format for the staging table: its line hashes (when it
+    has them) and lines before the profile's columns."""
+    if batch.line_hashes is None:
+        return profile_copy_text(batch, [batch.lines])
+    nulls = batch.line_hashes.count(None)
+    hashes = batch.line_hashes
+    leading = [[_NULL if value is None else value for value in hashes] if nulls else hashes]
+    return profile_copy_text(batch, [*leading, batch.lines], nulls=nulls)
+
+
+def profile_copy_text(
+    rows: StagedRows, leading: list[list], *, nulls: int = 0, after: str = ""
+) -> str:
+    """The rows' profile columns (customer id, email, names, attributes) in ``COPY``'s text
+    format, made by one format per row (a row's JSON object too, when no attribute is
+    missing): after the ``leading`` columns (values needing no escape; ``nulls`` of them
+    ``COPY``'s NULL) and before ``after`` (the same text on every row, escaped, starting with
+    its tab). A value holding a tab, a line break or a backslash (rare: found by counting the
+    separators) is escaped."""
+    fixed = [rows.customer_ids, rows.emails, rows.first_names, rows.last_names]
+    count = len(rows)
     start = "%s\t" * len(leading)
-    if batch.attribute_entries and not batch.gaps:
-        entries = batch.attribute_entries
-        line = start + "%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}\n"
+    end = after.replace("%", "%%") + "\n"
+    if rows.attribute_entries and not rows.gaps:
+        entries = rows.attribute_entries
+        line = start + "%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}" + end
         text = "".join(map(line.__mod__, zip(*leading, *fixed, *entries, strict=True)))
     else:
-        text = _joined(start, leading, [*fixed, batch.attributes()])
-    if text.count("\t") == tabs and text.count("\n") == count and not _escapes(text, nulls):
+        text = _joined(start, end, leading, [*fixed, rows.attributes()])
+    tabs = (4 + len(leading) + after.count("\t")) * count
+    backslashes = nulls + after.count("\\") * count
+    if (
+        text.count("\t") == tabs
+        and text.count("\n") == count
+        and text.count("\\") == backslashes
+        and "\r" not in text
+    ):
         return text
-    escaped = [[_escaped(value) for value in column] for column in fixed]
+    escaped_fixed = [[escaped(value) for value in column] for column in fixed]
     # JSON text has no raw tab or line break, only backslashes (its own escapes) to double.
-    attributes = [value.replace("\\", "\\\\") for value in batch.attributes()]
-    return _joined(start, leading, [*escaped, attributes])
+    attributes = [value.replace("\\", "\\\\") for value in rows.attributes()]
+    return _joined(start, end, leading, [*escaped_fixed, attributes])
 
 
 #: ``COPY``'s NULL.
 _NULL = "\\N"
 
 
-def _joined(start: str, leading: list[list], columns: list[list[str]]) -> str:
-    line = start + "%s\t%s\t%s\t%s\t%s\n"
+def _joined(start: str, end: str, leading: list[list], columns: list[list[str]]) -> str:
+    line = start + "%s\t%s\t%s\t%s\t%s" + end
     return "".join(map(line.__mod__, zip(*leading, *columns, strict=True)))
 
 
-def _escapes(text: str, nulls: int) -> bool:
-    """Whether a value needs an escape: a CR, or a backslash other than the ``nulls`` hashes'
-    NULLs (``\\N``)."""
-    return "\r" in text or text.count("\\") != nulls
-
-
-def _escaped(value: str) -> str:
+def escaped(value: str) -> str:
+    """``value`` as ``COPY``'s text format holds it."""
     if not _NEEDS_ESCAPE.search(value):
         return value
     return (

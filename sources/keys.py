@@ -32,7 +32,7 @@ from psycopg import errors
 from config.translation import gettext_later as _
 from config.translation import stored
 from segments.models import Profile
-from segments.staging import STAGING_TABLE, StagedRows
+from segments.staging import STAGING_TABLE, StagedRows, escaped
 from sources.models import Source, SourceKey, SourceRun
 
 EARLIER_IN_RUN = _("This customer id was already read earlier in this run.")
@@ -99,19 +99,13 @@ def remember_new_keys(run: SourceRun, customer_ids: list[str], cursor) -> bool:
         return cursor.rowcount == len(customer_ids)
     text = "\n".join(customer_ids) + "\n"
     if text.count("\n") != len(customer_ids) or any(char in text for char in "\\\t\r"):
-        text = "".join(map("%s\n".__mod__, map(_copy_escaped, customer_ids)))
+        text = "".join(map("%s\n".__mod__, map(escaped, customer_ids)))
     try:
         with cursor.cursor.copy(f"COPY {RUN_KEYS_TABLE} FROM STDIN") as copy:
             copy.write(text.encode())
     except errors.UniqueViolation:
         return False
     return True
-
-
-def _copy_escaped(value: str) -> str:
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    )
 
 
 def _remember_in_source_keys(run: SourceRun, repeated: list[dict], cursor) -> None:

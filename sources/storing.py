@@ -25,7 +25,7 @@ from collections.abc import Callable
 from django.db import IntegrityError, connection, transaction
 from psycopg import errors
 
-from segments import origins
+from segments import origins, staging
 from segments.importing import FIXED_COLUMNS
 from segments.models import Profile
 from segments.staging import STAGING_TABLE, StagedRows
@@ -86,34 +86,6 @@ class _AlreadyRead(Exception):
     """An id of the batch was read earlier in the run: its savepoint is undone."""
 
 
-#: ``COPY``'s text format: these characters in a value need a backslash escape.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def _profiles_copy_text(rows: StagedRows, stamp: str) -> str:
-    """The rows in ``COPY``'s text format, each with ``stamp`` as its field origins, made by
-    one format per row (a row's JSON object too, when no attribute is missing). A value that
-    needs an escape (rare: found by counting the separators) is escaped."""
-    stamp = stamp.translate(_COPY_ESCAPES)
-    end = "\t" + stamp.replace("%", "%%") + "\n"
-    columns = [rows.customer_ids, rows.emails, rows.first_names, rows.last_names]
-    entries = rows.attribute_entries
-    if entries and not rows.gaps:
-        line = "%s\t%s\t%s\t%s\t{" + ", ".join(["%s"] * len(entries)) + "}" + end
-        text = "".join(map(line.__mod__, zip(*columns, *entries, strict=True)))
-    else:
-        line = "%s\t%s\t%s\t%s\t%s" + end
-        text = "".join(map(line.__mod__, zip(*columns, rows.attributes(), strict=True)))
-    count = len(rows)
-    if (
-        text.count("\t") == 5 * count
-        and text.count("\n") == count
-        and text.count("\\") == stamp.count("\\") * count
-        and "\r" not in text
-    ):
-        return text
-    line = "%s\t%s\t%s\t%s\t%s" + end
-    escaped = [[value.translate(_COPY_ESCAPES) for value in column] for column in columns]
-    # JSON text has no raw tab or line break, only backslashes (its own escapes) to double.
-    attributes = [value.replace("\\", "\\\\") for value in rows.attributes()]
-    return "".join(map(line.__mod__, zip(*escaped, attributes, strict=True)))
+    """The rows in ``COPY``'s text format, each with ``stamp`` as its field origins."""
+    return staging.profile_copy_text(rows, [], after="\t" + staging.escaped(stamp))

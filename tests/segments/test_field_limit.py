@@ -257,12 +257,8 @@ def _waiting_for_a_lock() -> bool:
 def test_a_queued_import_reports_first_and_recounts_the_fields_once_committed(
     tmp_path, django_capture_on_commit_callbacks
 ):
-    path = tmp_path / "people.csv"
-    path.write_bytes(b"customer_id,city\n1,Oslo\n2,\n3,Paris\n")
-    profile_import = ProfileImport.objects.create(file_name="people.csv", stored_path=str(path))
-
     with django_capture_on_commit_callbacks() as callbacks:
-        profile_import = profile_import_run(import_id=profile_import.pk)
+        profile_import = _queued_import(tmp_path, b"customer_id,city\n1,Oslo\n2,\n3,Paris\n")
 
     assert profile_import.created_count == 3
     assert ProfileField.objects.get(name="city").profile_count == 0  # not counted yet
@@ -275,12 +271,16 @@ def test_a_queued_import_that_changed_nothing_queues_no_recount(
     tmp_path, django_capture_on_commit_callbacks
 ):
     import_csv(io.BytesIO(b"customer_id,city\n1,Oslo\n"))
-    path = tmp_path / "same.csv"
-    path.write_bytes(b"customer_id,city\n1,Oslo\n")
-    profile_import = ProfileImport.objects.create(file_name="same.csv", stored_path=str(path))
 
     with django_capture_on_commit_callbacks() as callbacks:
-        profile_import = profile_import_run(import_id=profile_import.pk)
+        profile_import = _queued_import(tmp_path, b"customer_id,city\n1,Oslo\n")
 
     assert profile_import.unchanged_count == 1
     assert callbacks == []
+
+
+def _queued_import(folder, content: bytes) -> ProfileImport:
+    path = folder / "people.csv"
+    path.write_bytes(content)
+    profile_import = ProfileImport.objects.create(file_name="people.csv", stored_path=str(path))
+    return profile_import_run(import_id=profile_import.pk)
